@@ -1,0 +1,765 @@
+//! Semantic rules serde cannot express: names, required relations, per-kind restrictions.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::parse::Manifest;
+use super::types::*;
+
+type FieldErrors = Vec<(String, String)>;
+
+/// Whether `s` is an RFC 1123 label: 1–63 lowercase alphanumerics or `-`, alphanumeric at
+/// both ends.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Whether `s` is an RFC 1123 subdomain: at most 253 characters of dot-separated labels.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+fn is_qualified_name_part(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Checks a label or annotation key (`[prefix/]name`).
+pub fn validate_label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        if !is_dns_subdomain(prefix) {
+            return Err(format!(
+                "invalid key \"{key}\": the prefix must be a DNS subdomain"
+            ));
+        }
+    }
+    if !is_qualified_name_part(name) {
+        return Err(format!(
+            "invalid key \"{key}\": the name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a label value (empty, or a qualified name part).
+pub fn validate_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || is_qualified_name_part(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid label value \"{value}\": at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+        ))
+    }
+}
+
+/// Every rule violated by `manifest`, as (field path, message).
+pub fn validate(manifest: &Manifest) -> FieldErrors {
+    let mut errors = Vec::new();
+    let meta = manifest.metadata();
+    validate_name(manifest, &mut errors);
+    if let Some(ns) = &meta.namespace {
+        if !is_dns_label(ns) {
+            errors.push((
+                "metadata.namespace".into(),
+                format!("invalid namespace \"{ns}\": must be an RFC 1123 label"),
+            ));
+        }
+    }
+    validate_labels("metadata.labels", &meta.labels, &mut errors);
+    validate_annotations("metadata.annotations", &meta.annotations, &mut errors);
+    match manifest {
+        Manifest::Pod(pod) => validate_pod_spec("spec", &pod.spec, &mut errors),
+        Manifest::Job(job) => validate_job_spec("spec", &job.spec, &mut errors),
+        Manifest::CronJob(cj) => validate_cronjob_spec(&cj.spec, &mut errors),
+        Manifest::DaemonSet(ds) => validate_daemonset_spec(&ds.spec, &mut errors),
+    }
+    errors
+}
+
+fn validate_name(manifest: &Manifest, errors: &mut FieldErrors) {
+    let name = manifest.name();
+    let max = match manifest {
+        Manifest::CronJob(_) => 52,
+        // Job names become label values of their pods.
+        Manifest::Job(_) => 63,
+        _ => 253,
+    };
+    if name.is_empty() {
+        errors.push(("metadata.name".into(), "is required".into()));
+    } else if !is_dns_subdomain(name) {
+        errors.push((
+            "metadata.name".into(),
+            format!("invalid name \"{name}\": must be lowercase alphanumerics, '-' or '.', starting and ending alphanumeric (RFC 1123)"),
+        ));
+    } else if name.len() > max {
+        errors.push((
+            "metadata.name".into(),
+            format!(
+                "name \"{name}\" is {} characters; a {} name may have at most {max}",
+                name.len(),
+                manifest.kind()
+            ),
+        ));
+    }
+}
+
+fn validate_labels(path: &str, labels: &BTreeMap<String, String>, errors: &mut FieldErrors) {
+    for (key, value) in labels {
+        let field = format!("{path}.{key}");
+        if let Err(e) = validate_label_key(key) {
+            errors.push((field.clone(), e));
+        }
+        if let Err(e) = validate_label_value(value) {
+            errors.push((field, e));
+        }
+    }
+}
+
+fn validate_annotations(
+    path: &str,
+    annotations: &BTreeMap<String, String>,
+    errors: &mut FieldErrors,
+) {
+    for key in annotations.keys() {
+        if let Err(e) = validate_label_key(key) {
+            errors.push((format!("{path}.{key}"), e));
+        }
+    }
+}
+
+const SUPPORTED_RUNTIME_CLASSES: [&str; 1] = ["process"];
+
+fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
+    if spec.containers.is_empty() {
+        errors.push((
+            format!("{path}.containers"),
+            "at least one container is required".into(),
+        ));
+    }
+    let volume_names: HashSet<&str> = spec.volumes.iter().map(|v| v.name.as_str()).collect();
+    let mut seen = HashSet::new();
+    for (i, c) in spec.containers.iter().enumerate() {
+        let cpath = format!("{path}.containers[{i}]");
+        if !is_dns_label(&c.name) {
+            errors.push((
+                format!("{cpath}.name"),
+                format!(
+                    "invalid container name \"{}\": must be an RFC 1123 label",
+                    c.name
+                ),
+            ));
+        } else if !seen.insert(c.name.as_str()) {
+            errors.push((
+                format!("{cpath}.name"),
+                format!("duplicate container name \"{}\"", c.name),
+            ));
+        }
+        if c.image.is_none() && c.command.is_empty() {
+            errors.push((
+                format!("{cpath}.command"),
+                "a container without an image runs as a host process and needs a command".into(),
+            ));
+        }
+        if let Some(image) = &c.image {
+            if image.trim().is_empty() {
+                errors.push((format!("{cpath}.image"), "must not be empty".into()));
+            }
+        }
+        for (j, env) in c.env.iter().enumerate() {
+            if env.name.is_empty() || env.name.contains('=') {
+                errors.push((
+                    format!("{cpath}.env[{j}].name"),
+                    format!("invalid environment variable name \"{}\"", env.name),
+                ));
+            }
+        }
+        if let Some(resources) = &c.resources {
+            for (section, map) in [
+                ("limits", &resources.limits),
+                ("requests", &resources.requests),
+            ] {
+                for (name, quantity) in map {
+                    let field = format!("{cpath}.resources.{section}.{name}");
+                    match name.as_str() {
+                        "cpu" => {
+                            if crate::quantity::parse_cpu_millis(&quantity.0).is_none() {
+                                errors.push((
+                                    field,
+                                    format!("invalid cpu quantity \"{}\"", quantity.0),
+                                ));
+                            }
+                        }
+                        "memory" => {
+                            if crate::quantity::parse_bytes(&quantity.0).is_none() {
+                                errors.push((
+                                    field,
+                                    format!("invalid memory quantity \"{}\"", quantity.0),
+                                ));
+                            }
+                        }
+                        other => errors.push((
+                            field,
+                            format!("unsupported resource \"{other}\" (supported: cpu, memory)"),
+                        )),
+                    }
+                }
+            }
+        }
+        for (j, mount) in c.volume_mounts.iter().enumerate() {
+            if !volume_names.contains(mount.name.as_str()) {
+                errors.push((
+                    format!("{cpath}.volumeMounts[{j}].name"),
+                    format!("no volume named \"{}\" in spec.volumes", mount.name),
+                ));
+            }
+            if !mount.mount_path.starts_with('/') {
+                errors.push((
+                    format!("{cpath}.volumeMounts[{j}].mountPath"),
+                    "must be an absolute path".into(),
+                ));
+            }
+        }
+        for (j, port) in c.ports.iter().enumerate() {
+            if port.container_port == 0 {
+                errors.push((
+                    format!("{cpath}.ports[{j}].containerPort"),
+                    "must be between 1 and 65535".into(),
+                ));
+            }
+            if let Some(p) = &port.protocol {
+                if p != "TCP" && p != "UDP" {
+                    errors.push((
+                        format!("{cpath}.ports[{j}].protocol"),
+                        format!("unsupported protocol \"{p}\" (TCP or UDP)"),
+                    ));
+                }
+            }
+        }
+    }
+    for (i, v) in spec.volumes.iter().enumerate() {
+        let sources = usize::from(v.host_path.is_some()) + usize::from(v.empty_dir.is_some());
+        if sources != 1 {
+            errors.push((
+                format!("{path}.volumes[{i}]"),
+                "exactly one of hostPath or emptyDir is required".into(),
+            ));
+        }
+        if !is_dns_label(&v.name) {
+            errors.push((
+                format!("{path}.volumes[{i}].name"),
+                format!("invalid volume name \"{}\"", v.name),
+            ));
+        }
+    }
+    if let Some(grace) = spec.termination_grace_period_seconds {
+        if grace < 0 {
+            errors.push((
+                format!("{path}.terminationGracePeriodSeconds"),
+                "must not be negative".into(),
+            ));
+        }
+    }
+    if let Some(class) = &spec.runtime_class_name {
+        if !SUPPORTED_RUNTIME_CLASSES.contains(&class.as_str()) {
+            errors.push((
+                format!("{path}.runtimeClassName"),
+                format!("unsupported runtime class \"{class}\" (supported: process)"),
+            ));
+        }
+    }
+    if let Some(node) = &spec.node_name {
+        if !is_dns_subdomain(node) {
+            errors.push((
+                format!("{path}.nodeName"),
+                format!("invalid node name \"{node}\""),
+            ));
+        }
+    }
+    for (i, t) in spec.tolerations.iter().enumerate() {
+        if t.operator == Some(TolerationOperator::Exists)
+            && t.value.as_deref().is_some_and(|v| !v.is_empty())
+        {
+            errors.push((
+                format!("{path}.tolerations[{i}].value"),
+                "must be empty when operator is Exists".into(),
+            ));
+        }
+        if t.key.as_deref().unwrap_or("").is_empty()
+            && t.operator != Some(TolerationOperator::Exists)
+        {
+            errors.push((
+                format!("{path}.tolerations[{i}].operator"),
+                "must be Exists when key is empty".into(),
+            ));
+        }
+    }
+    let terms = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    if let Some(selector) = terms {
+        let base = format!(
+            "{path}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        );
+        for (i, term) in selector.node_selector_terms.iter().enumerate() {
+            for (j, req) in term.match_expressions.iter().enumerate() {
+                check_requirement(
+                    &format!("{base}[{i}].matchExpressions[{j}]"),
+                    req.operator,
+                    &req.values,
+                    errors,
+                );
+            }
+        }
+    }
+}
+
+fn check_requirement(
+    path: &str,
+    operator: NodeSelectorOperator,
+    values: &[String],
+    errors: &mut FieldErrors,
+) {
+    use NodeSelectorOperator::*;
+    let ok = match operator {
+        In | NotIn => !values.is_empty(),
+        Exists | DoesNotExist => values.is_empty(),
+        Gt | Lt => values.len() == 1 && values[0].parse::<i64>().is_ok(),
+    };
+    if !ok {
+        let rule = match operator {
+            In | NotIn => "needs at least one value",
+            Exists | DoesNotExist => "takes no values",
+            Gt | Lt => "needs exactly one integer value",
+        };
+        errors.push((format!("{path}.values"), format!("{operator:?} {rule}")));
+    }
+}
+
+fn validate_job_spec(path: &str, spec: &JobSpec, errors: &mut FieldErrors) {
+    let pod_path = format!("{path}.template.spec");
+    validate_labels(
+        &format!("{path}.template.metadata.labels"),
+        &spec.template.metadata.labels,
+        errors,
+    );
+    validate_pod_spec(&pod_path, &spec.template.spec, errors);
+    let restart = spec.template.spec.restart_policy;
+    if !matches!(
+        restart,
+        Some(RestartPolicy::Never | RestartPolicy::OnFailure)
+    ) {
+        errors.push((
+            format!("{pod_path}.restartPolicy"),
+            format!(
+                "a Job's pods must have restartPolicy OnFailure or Never (got {})",
+                restart.map_or("none, which means Always".to_string(), |r| format!("{r:?}"))
+            ),
+        ));
+    }
+    for (field, value) in [
+        ("parallelism", spec.parallelism),
+        ("completions", spec.completions),
+        ("backoffLimit", spec.backoff_limit),
+        ("backoffLimitPerIndex", spec.backoff_limit_per_index),
+        ("maxFailedIndexes", spec.max_failed_indexes),
+        ("ttlSecondsAfterFinished", spec.ttl_seconds_after_finished),
+    ] {
+        if value.is_some_and(|v| v < 0) {
+            errors.push((format!("{path}.{field}"), "must not be negative".into()));
+        }
+    }
+    if spec.active_deadline_seconds.is_some_and(|v| v <= 0) {
+        errors.push((
+            format!("{path}.activeDeadlineSeconds"),
+            "must be positive".into(),
+        ));
+    }
+    let indexed = spec.completion_mode == Some(CompletionMode::Indexed);
+    if indexed && spec.completions.is_none() {
+        errors.push((
+            format!("{path}.completions"),
+            "is required when completionMode is Indexed".into(),
+        ));
+    }
+    if spec.backoff_limit_per_index.is_some() && !indexed {
+        errors.push((
+            format!("{path}.backoffLimitPerIndex"),
+            "requires completionMode Indexed".into(),
+        ));
+    }
+    if spec.max_failed_indexes.is_some() && spec.backoff_limit_per_index.is_none() {
+        errors.push((
+            format!("{path}.maxFailedIndexes"),
+            "requires backoffLimitPerIndex".into(),
+        ));
+    }
+    if let Some(policy) = &spec.pod_failure_policy {
+        if restart != Some(RestartPolicy::Never) {
+            errors.push((
+                format!("{path}.podFailurePolicy"),
+                "requires the template's restartPolicy to be Never".into(),
+            ));
+        }
+        for (i, rule) in policy.rules.iter().enumerate() {
+            let rpath = format!("{path}.podFailurePolicy.rules[{i}]");
+            let matchers = usize::from(rule.on_exit_codes.is_some())
+                + usize::from(!rule.on_pod_conditions.is_empty());
+            if matchers != 1 {
+                errors.push((
+                    rpath.clone(),
+                    "exactly one of onExitCodes or onPodConditions is required".into(),
+                ));
+            }
+            if let Some(codes) = &rule.on_exit_codes {
+                if codes.values.is_empty() {
+                    errors.push((
+                        format!("{rpath}.onExitCodes.values"),
+                        "needs at least one exit code".into(),
+                    ));
+                }
+                if codes.operator == ExitCodeOperator::In && codes.values.contains(&0) {
+                    errors.push((
+                        format!("{rpath}.onExitCodes.values"),
+                        "0 is not allowed with operator In".into(),
+                    ));
+                }
+            }
+            if rule.action == PodFailurePolicyAction::FailIndex
+                && spec.backoff_limit_per_index.is_none()
+            {
+                errors.push((
+                    format!("{rpath}.action"),
+                    "FailIndex requires backoffLimitPerIndex".into(),
+                ));
+            }
+        }
+    }
+    if spec.success_policy.is_some() && !indexed {
+        errors.push((
+            format!("{path}.successPolicy"),
+            "requires completionMode Indexed".into(),
+        ));
+    }
+}
+
+const CRON_MACROS: [&str; 7] = [
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+];
+
+fn validate_cronjob_spec(spec: &CronJobSpec, errors: &mut FieldErrors) {
+    let schedule = spec.schedule.trim();
+    if schedule.contains("TZ=") {
+        errors.push((
+            "spec.schedule".into(),
+            "CRON_TZ/TZ inside the schedule is not supported; use spec.timeZone".into(),
+        ));
+    } else if schedule.starts_with('@') {
+        if !CRON_MACROS.contains(&schedule) {
+            errors.push((
+                "spec.schedule".into(),
+                format!(
+                    "unknown schedule macro \"{schedule}\" (known: {})",
+                    CRON_MACROS.join(" ")
+                ),
+            ));
+        }
+    } else if schedule.split_whitespace().count() != 5 {
+        errors.push((
+            "spec.schedule".into(),
+            format!("\"{schedule}\" is not a 5-field cron schedule (minute hour day-of-month month day-of-week)"),
+        ));
+    }
+    if spec.starting_deadline_seconds.is_some_and(|s| s < 0) {
+        errors.push((
+            "spec.startingDeadlineSeconds".into(),
+            "must not be negative".into(),
+        ));
+    }
+    for (field, value) in [
+        (
+            "successfulJobsHistoryLimit",
+            spec.successful_jobs_history_limit,
+        ),
+        ("failedJobsHistoryLimit", spec.failed_jobs_history_limit),
+    ] {
+        if value.is_some_and(|v| v < 0) {
+            errors.push((format!("spec.{field}"), "must not be negative".into()));
+        }
+    }
+    validate_labels(
+        "spec.jobTemplate.metadata.labels",
+        &spec.job_template.metadata.labels,
+        errors,
+    );
+    validate_job_spec("spec.jobTemplate.spec", &spec.job_template.spec, errors);
+}
+
+fn validate_daemonset_spec(spec: &DaemonSetSpec, errors: &mut FieldErrors) {
+    let labels = &spec.template.metadata.labels;
+    validate_labels("spec.template.metadata.labels", labels, errors);
+    validate_pod_spec("spec.template.spec", &spec.template.spec, errors);
+    if !matches!(
+        spec.template.spec.restart_policy,
+        None | Some(RestartPolicy::Always)
+    ) {
+        errors.push((
+            "spec.template.spec.restartPolicy".into(),
+            "a DaemonSet's pods must have restartPolicy Always".into(),
+        ));
+    }
+    let selector = &spec.selector;
+    if selector.match_labels.is_empty() && selector.match_expressions.is_empty() {
+        errors.push(("spec.selector".into(), "must not be empty".into()));
+    }
+    for (key, value) in &selector.match_labels {
+        if labels.get(key) != Some(value) {
+            errors.push((
+                "spec.template.metadata.labels".into(),
+                format!("does not match spec.selector: missing {key}={value}"),
+            ));
+        }
+    }
+    for (i, req) in selector.match_expressions.iter().enumerate() {
+        let path = format!("spec.selector.matchExpressions[{i}]");
+        if matches!(
+            req.operator,
+            NodeSelectorOperator::Gt | NodeSelectorOperator::Lt
+        ) {
+            errors.push((
+                format!("{path}.operator"),
+                "label selectors support In, NotIn, Exists, DoesNotExist".into(),
+            ));
+        } else {
+            check_requirement(&path, req.operator, &req.values, errors);
+        }
+    }
+    if let Some(strategy) = &spec.update_strategy {
+        if strategy.kind == Some(UpdateStrategyType::OnDelete) && strategy.rolling_update.is_some()
+        {
+            errors.push((
+                "spec.updateStrategy.rollingUpdate".into(),
+                "is only allowed with type RollingUpdate".into(),
+            ));
+        }
+        if let Some(ru) = &strategy.rolling_update {
+            let zero = |v: &Option<IntOrPercent>| {
+                matches!(
+                    v,
+                    Some(IntOrPercent::Int(0)) | Some(IntOrPercent::Percent(0))
+                )
+            };
+            if zero(&ru.max_unavailable) && (ru.max_surge.is_none() || zero(&ru.max_surge)) {
+                errors.push((
+                    "spec.updateStrategy.rollingUpdate.maxUnavailable".into(),
+                    "may not be 0 when maxSurge is 0".into(),
+                ));
+            }
+            for (field, v) in [
+                ("maxUnavailable", &ru.max_unavailable),
+                ("maxSurge", &ru.max_surge),
+            ] {
+                if matches!(v, Some(IntOrPercent::Int(i)) if *i < 0) {
+                    errors.push((
+                        format!("spec.updateStrategy.rollingUpdate.{field}"),
+                        "must not be negative".into(),
+                    ));
+                }
+            }
+        }
+    }
+    for (field, value) in [
+        ("minReadySeconds", spec.min_ready_seconds),
+        ("revisionHistoryLimit", spec.revision_history_limit),
+    ] {
+        if value.is_some_and(|v| v < 0) {
+            errors.push((format!("spec.{field}"), "must not be negative".into()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse_manifests;
+
+    fn errors_of(text: &str) -> Vec<(String, String)> {
+        match parse_manifests("t.yaml", text) {
+            Ok(_) => vec![],
+            Err(errors) => errors.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    const JOB: &str = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: pi
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: pi
+        command: [sh, -c, 'echo 3.14']
+";
+
+    const DS: &str = "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels: {app: agent}
+  template:
+    metadata:
+      labels: {app: agent}
+    spec:
+      containers:
+      - name: a
+        command: [sleep, infinity]
+";
+
+    #[test]
+    fn dns_names() {
+        assert!(is_dns_label("a-1"));
+        assert!(!is_dns_label("-a"));
+        assert!(!is_dns_label("A"));
+        assert!(!is_dns_label(&"a".repeat(64)));
+        assert!(is_dns_subdomain("a.b-c"));
+        assert!(!is_dns_subdomain("a..b"));
+    }
+
+    #[test]
+    fn label_keys_and_values() {
+        assert!(validate_label_key("app.kubernetes.io/name").is_ok());
+        assert!(validate_label_key("bad key").is_err());
+        assert!(validate_label_key("/x").is_err());
+        assert!(validate_label_value("").is_ok());
+        assert!(validate_label_value("v1.2_x").is_ok());
+        assert!(validate_label_value("no spaces").is_err());
+    }
+
+    #[test]
+    fn job_with_restart_policy_always_is_rejected() {
+        let errors = errors_of(&JOB.replace("restartPolicy: Never", "restartPolicy: Always"));
+        assert_eq!(errors[0].0, "spec.template.spec.restartPolicy");
+    }
+
+    #[test]
+    fn job_without_restart_policy_is_rejected() {
+        let errors = errors_of(&JOB.replace("      restartPolicy: Never\n", ""));
+        assert_eq!(errors[0].0, "spec.template.spec.restartPolicy");
+    }
+
+    #[test]
+    fn a_valid_job_passes() {
+        assert!(errors_of(JOB).is_empty());
+    }
+
+    #[test]
+    fn daemonset_needs_restart_policy_always() {
+        assert!(errors_of(DS).is_empty());
+        let text = DS.replace(
+            "      containers:",
+            "      restartPolicy: OnFailure\n      containers:",
+        );
+        assert_eq!(errors_of(&text)[0].0, "spec.template.spec.restartPolicy");
+    }
+
+    #[test]
+    fn daemonset_selector_must_match_template() {
+        let text = DS.replace("labels: {app: agent}", "labels: {app: other}");
+        assert_eq!(errors_of(&text)[0].0, "spec.template.metadata.labels");
+    }
+
+    #[test]
+    fn cronjob_names_are_at_most_52_characters() {
+        let text = format!(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {}\nspec:\n  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: c\n            command: ['true']\n",
+            "a".repeat(53)
+        );
+        assert_eq!(errors_of(&text)[0].0, "metadata.name");
+        assert!(errors_of(&text.replace(&"a".repeat(53), "ok")).is_empty());
+    }
+
+    #[test]
+    fn cronjob_schedule_shape_is_checked() {
+        let base = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: c\nspec:\n  schedule: 'SCHED'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: c\n            command: ['true']\n";
+        for bad in ["* * * *", "@sometimes", "CRON_TZ=UTC * * * * *"] {
+            let errors = errors_of(&base.replace("SCHED", bad));
+            assert_eq!(errors[0].0, "spec.schedule", "{bad}");
+        }
+        for good in ["*/5 * * * *", "@hourly"] {
+            assert!(errors_of(&base.replace("SCHED", good)).is_empty(), "{good}");
+        }
+    }
+
+    #[test]
+    fn process_container_needs_a_command() {
+        let text = JOB.replace("        command: [sh, -c, 'echo 3.14']\n", "");
+        assert_eq!(
+            errors_of(&text)[0].0,
+            "spec.template.spec.containers[0].command"
+        );
+    }
+
+    #[test]
+    fn volume_mounts_must_name_a_volume() {
+        let text = JOB.replace(
+            "        command:",
+            "        volumeMounts: [{name: data, mountPath: /data}]\n        command:",
+        );
+        assert_eq!(
+            errors_of(&text)[0].0,
+            "spec.template.spec.containers[0].volumeMounts[0].name"
+        );
+    }
+
+    #[test]
+    fn bad_quantities_name_the_resource() {
+        let text = JOB.replace(
+            "        command:",
+            "        resources: {limits: {memory: lots}}\n        command:",
+        );
+        assert_eq!(
+            errors_of(&text)[0].0,
+            "spec.template.spec.containers[0].resources.limits.memory"
+        );
+    }
+
+    #[test]
+    fn pod_failure_policy_rules() {
+        let text = JOB.replace(
+            "  template:",
+            "  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {operator: In, values: [0, 1]}\n  template:",
+        );
+        assert_eq!(
+            errors_of(&text)[0].0,
+            "spec.podFailurePolicy.rules[0].onExitCodes.values"
+        );
+    }
+}

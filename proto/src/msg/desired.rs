@@ -1,0 +1,66 @@
+//! A node's desired state: everything it should run, as one snapshot.
+
+use serde::{Deserialize, Serialize};
+
+/// The complete set of pods a node should run. Level-triggered: each snapshot replaces the
+/// previous one, so an agent that missed messages needs only the latest (retained) one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    /// Increases with every change of this node's desired state.
+    pub generation: u64,
+    /// Pods to run.
+    pub pods: Vec<DesiredPod>,
+}
+
+/// Restart policy on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireRestartPolicy {
+    /// Restart after every exit.
+    Always,
+    /// Restart after non-zero exits.
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+/// One pod, reduced to what an agent needs to run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredPod {
+    /// Pod UID: the identity of everything the agent does for this pod.
+    pub uid: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Restart policy.
+    pub restart_policy: WireRestartPolicy,
+    /// Seconds between SIGTERM and SIGKILL.
+    pub termination_grace_seconds: u32,
+    /// Containers.
+    pub containers: Vec<DesiredContainer>,
+}
+
+/// One container of a pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredContainer {
+    /// Name, unique in the pod.
+    pub name: String,
+    /// Image; `None` runs a host process.
+    pub image: Option<String>,
+    /// Entrypoint.
+    pub command: Vec<String>,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// Run as this uid.
+    pub run_as_user: Option<u32>,
+    /// Run as this gid.
+    pub run_as_group: Option<u32>,
+    /// Memory limit in bytes.
+    pub memory_limit_bytes: Option<u64>,
+    /// CPU limit in millicores.
+    pub cpu_limit_millis: Option<u64>,
+}

@@ -1,0 +1,93 @@
+//! The MQTT topic scheme.
+//!
+//! Everything about one node lives under `drover/v1/nodes/{node}/`, so a broker ACL of
+//! `drover/v1/nodes/{node}/#` confines a device to its own subtree.
+
+use crate::manifest::is_dns_subdomain;
+
+/// Root of every Drover topic; the version changes only with an incompatible topic layout.
+pub const ROOT: &str = "drover/v1";
+
+/// A per-node topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeTopic {
+    /// Agent → controller, retained, QoS 1: online with node info, or offline (also the
+    /// last will).
+    Presence,
+    /// Agent → controller, QoS 0: liveness every heartbeat interval.
+    Heartbeat,
+    /// Controller → agent, retained, QoS 1: the node's complete desired state.
+    Desired,
+    /// Agent → controller, QoS 1: pod status reports.
+    Status,
+}
+
+impl NodeTopic {
+    /// Every per-node topic.
+    pub const ALL: [NodeTopic; 4] = [
+        NodeTopic::Presence,
+        NodeTopic::Heartbeat,
+        NodeTopic::Desired,
+        NodeTopic::Status,
+    ];
+
+    /// The last topic level.
+    pub fn leaf(self) -> &'static str {
+        match self {
+            NodeTopic::Presence => "presence",
+            NodeTopic::Heartbeat => "heartbeat",
+            NodeTopic::Desired => "desired",
+            NodeTopic::Status => "status",
+        }
+    }
+
+    /// The topic for `node`.
+    pub fn for_node(self, node: &str) -> String {
+        format!("{ROOT}/nodes/{node}/{}", self.leaf())
+    }
+
+    /// The subscription filter matching this topic for every node.
+    pub fn all_nodes_filter(self) -> String {
+        format!("{ROOT}/nodes/+/{}", self.leaf())
+    }
+}
+
+/// Splits a topic into node name and per-node topic; `None` for anything else, including
+/// node names that are not valid RFC 1123 subdomains.
+pub fn parse_node_topic(topic: &str) -> Option<(&str, NodeTopic)> {
+    let rest = topic.strip_prefix(ROOT)?.strip_prefix("/nodes/")?;
+    let (node, leaf) = rest.split_once('/')?;
+    if !is_dns_subdomain(node) {
+        return None;
+    }
+    let kind = NodeTopic::ALL.into_iter().find(|t| t.leaf() == leaf)?;
+    Some((node, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_topic_round_trips() {
+        for t in NodeTopic::ALL {
+            let topic = t.for_node("pi-7");
+            assert!(topic.starts_with("drover/v1/nodes/pi-7/"));
+            assert_eq!(parse_node_topic(&topic), Some(("pi-7", t)));
+        }
+    }
+
+    #[test]
+    fn foreign_and_malformed_topics_are_rejected() {
+        for topic in [
+            "drover/v1/nodes/pi/unknown",
+            "drover/v1/nodes/Bad_Name/status",
+            "drover/v2/nodes/pi/status",
+            "drover/v1/nodes/pi/status/extra",
+            "drover/v1/nodes//status",
+            "other",
+        ] {
+            assert_eq!(parse_node_topic(topic), None, "{topic}");
+        }
+    }
+}

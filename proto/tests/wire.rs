@@ -1,0 +1,220 @@
+//! Round trips for every message, and the decoder against hostile bytes.
+
+use drover_proto::msg::*;
+use drover_proto::wire::{decode, encode, DecodeError, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION};
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+
+fn node_name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,20}[a-z0-9]"
+}
+
+fn session() -> impl Strategy<Value = Session> {
+    (any::<u64>(), any::<u64>()).prop_map(|(agent_start, connection)| Session {
+        agent_start,
+        connection,
+    })
+}
+
+fn node_info() -> impl Strategy<Value = NodeInfo> {
+    (
+        node_name(),
+        "[0-9a-f-]{36}",
+        vec(("[a-z./]{1,20}", "[a-zA-Z0-9]{0,10}"), 0..5),
+        ("[a-z0-9]{3,6}", "\\PC{0,30}", option::of("\\PC{0,30}")),
+        (any::<u32>(), any::<u64>(), any::<u64>()),
+        vec("[0-9.]{7,15}", 0..3),
+    )
+        .prop_map(
+            |(name, uid, labels, (arch, text, model), (cpus, memory_bytes, hb), addresses)| {
+                NodeInfo {
+                    name,
+                    uid,
+                    labels,
+                    architecture: arch,
+                    operating_system: "linux".into(),
+                    kernel_version: text.clone(),
+                    os_image: text.clone(),
+                    model,
+                    cpus,
+                    memory_bytes,
+                    agent_version: "0.1.0".into(),
+                    boot_id: text,
+                    addresses,
+                    heartbeat_interval_ms: hb,
+                }
+            },
+        )
+}
+
+fn restart_policy() -> impl Strategy<Value = WireRestartPolicy> {
+    prop_oneof![
+        Just(WireRestartPolicy::Always),
+        Just(WireRestartPolicy::OnFailure),
+        Just(WireRestartPolicy::Never),
+    ]
+}
+
+fn container() -> impl Strategy<Value = DesiredContainer> {
+    (
+        "[a-z]{1,10}",
+        option::of("\\PC{1,20}"),
+        vec("\\PC{0,10}", 0..4),
+        vec(("[A-Z_]{1,8}", "\\PC{0,10}"), 0..4),
+        option::of("/[a-z/]{0,10}"),
+        (option::of(any::<u32>()), option::of(any::<u32>())),
+        (option::of(any::<u64>()), option::of(any::<u64>())),
+    )
+        .prop_map(
+            |(name, image, command, env, working_dir, (uid, gid), (mem, cpu))| DesiredContainer {
+                name,
+                image,
+                args: command.clone(),
+                command,
+                env,
+                working_dir,
+                run_as_user: uid,
+                run_as_group: gid,
+                memory_limit_bytes: mem,
+                cpu_limit_millis: cpu,
+            },
+        )
+}
+
+fn desired_pod() -> impl Strategy<Value = DesiredPod> {
+    (
+        "[0-9a-f-]{36}",
+        "[a-z]{1,10}",
+        "[a-z0-9-]{1,30}",
+        restart_policy(),
+        any::<u32>(),
+        vec(container(), 1..3),
+    )
+        .prop_map(
+            |(uid, namespace, name, restart_policy, grace, containers)| DesiredPod {
+                uid,
+                namespace,
+                name,
+                restart_policy,
+                termination_grace_seconds: grace,
+                containers,
+            },
+        )
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        (session(), node_info()).prop_map(|(session, info)| Message::Presence(Presence {
+            session,
+            state: PresenceState::Online(info),
+        })),
+        (
+            session(),
+            prop_oneof![
+                Just(OfflineReason::Shutdown),
+                Just(OfflineReason::ConnectionLost)
+            ]
+        )
+            .prop_map(|(session, reason)| Message::Presence(Presence {
+                session,
+                state: PresenceState::Offline(reason),
+            })),
+        (session(), any::<u64>())
+            .prop_map(|(session, sequence)| Message::Heartbeat(Heartbeat { session, sequence })),
+        (any::<u64>(), vec(desired_pod(), 0..4))
+            .prop_map(|(generation, pods)| Message::Desired(DesiredState { generation, pods })),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn every_message_round_trips(msg in message()) {
+        let bytes = encode(&msg).unwrap();
+        prop_assert_eq!(bytes[0], PROTOCOL_VERSION);
+        prop_assert_eq!(decode(&bytes).unwrap(), msg);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in vec(any::<u8>(), 0..2048)) {
+        let _ = decode(&bytes);
+    }
+
+    #[test]
+    fn random_bodies_behind_a_valid_version_never_panic(body in vec(any::<u8>(), 0..2048)) {
+        let mut bytes = vec![PROTOCOL_VERSION];
+        bytes.extend(body);
+        let _ = decode(&bytes);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected_without_panic(msg in message()) {
+        let bytes = encode(&msg).unwrap();
+        for cut in 0..bytes.len() {
+            prop_assert!(decode(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn single_byte_corruption_never_panics(msg in message(), index in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let mut bytes = encode(&msg).unwrap();
+        let i = index.index(bytes.len());
+        bytes[i] = byte;
+        let _ = decode(&bytes);
+    }
+}
+
+#[test]
+fn oversized_payloads_are_rejected() {
+    let bytes = vec![PROTOCOL_VERSION; MAX_PAYLOAD_BYTES + 1];
+    assert_eq!(
+        decode(&bytes),
+        Err(DecodeError::Oversized(MAX_PAYLOAD_BYTES + 1))
+    );
+}
+
+#[test]
+fn empty_payload_and_unknown_version_are_rejected() {
+    assert_eq!(decode(&[]), Err(DecodeError::Empty));
+    assert_eq!(decode(&[99, 0]), Err(DecodeError::UnsupportedVersion(99)));
+}
+
+#[test]
+fn a_huge_length_prefix_does_not_allocate_or_panic() {
+    // Desired variant, generation 0, then a pod count of u32::MAX as a varint.
+    let bytes = [PROTOCOL_VERSION, 2, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    assert!(matches!(decode(&bytes), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    let mut bytes = encode(&Message::Heartbeat(Heartbeat {
+        session: Session {
+            agent_start: 1,
+            connection: 1,
+        },
+        sequence: 3,
+    }))
+    .unwrap();
+    bytes.push(0);
+    assert!(matches!(decode(&bytes), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn an_online_presence_with_an_invalid_node_name_is_rejected() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut info = node_info().new_tree(&mut runner).unwrap().current();
+    info.name = "not/a/node".into();
+    let bytes = encode(&Message::Presence(Presence {
+        session: Session {
+            agent_start: 1,
+            connection: 1,
+        },
+        state: PresenceState::Online(info),
+    }))
+    .unwrap();
+    assert!(matches!(decode(&bytes), Err(DecodeError::Invalid(_))));
+}
