@@ -1,1 +1,87 @@
-pub fn x() {}
+//! The Drover agent: registers its node with the controller over MQTT and keeps it alive.
+//! Used by the `drover-agent` binary and embedded in `drover server`.
+
+pub mod backoff;
+pub mod config;
+pub mod identity;
+pub mod link;
+pub mod logging;
+pub mod sysinfo;
+
+use std::future::Future;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use drover_proto::manifest::is_dns_subdomain;
+use drover_proto::msg::NodeInfo;
+
+pub use config::AgentConfig;
+
+/// The agent's version, reported at registration.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Resolves the node name: the flag, else the hostname; it must be an RFC 1123 subdomain.
+pub fn node_name(config: &AgentConfig) -> anyhow::Result<String> {
+    let name = match &config.node_name {
+        Some(name) => name.clone(),
+        None => sysinfo::hostname(Path::new("/"))
+            .context("cannot read the hostname; set --node-name")?,
+    };
+    if !is_dns_subdomain(&name) {
+        bail!("node name \"{name}\" is not a valid RFC 1123 subdomain (lowercase letters, digits, '-', '.'); set --node-name");
+    }
+    Ok(name)
+}
+
+/// Runs the agent until `shutdown` resolves.
+pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let broker = config::BrokerAddress::parse(&config.broker).map_err(anyhow::Error::msg)?;
+    let name = node_name(&config)?;
+    let identity = identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
+        format!("cannot load the node identity from {}", config.data_dir.display())
+    })?;
+    let facts = sysinfo::read_facts(Path::new("/"));
+    let info = NodeInfo {
+        name,
+        uid: identity.uid,
+        labels: config.labels.clone(),
+        architecture: facts.architecture,
+        operating_system: std::env::consts::OS.to_string(),
+        kernel_version: facts.kernel_version,
+        os_image: facts.os_image,
+        model: facts.model,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        memory_bytes: facts.memory_bytes,
+        agent_version: VERSION.to_string(),
+        boot_id: facts.boot_id,
+        addresses: link::local_address_towards(&broker).into_iter().collect(),
+        heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+    };
+    tracing::info!(node = %info.name, uid = %info.uid, start = identity.starts, "agent starting");
+    link::run(
+        link::LinkSettings {
+            broker,
+            info,
+            agent_start: identity.starts,
+            heartbeat_interval: config.heartbeat_interval,
+            reconnect_backoff_max: config.reconnect_backoff_max,
+        },
+        shutdown,
+    )
+    .await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}

@@ -1,1 +1,93 @@
-fn main() {}
+//! `drover`: the controller (`server`), the agent (`agent`) and the kubectl-like CLI, in one
+//! binary.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use drover::cli::{self, Client, DeleteArgs, DescribeArgs, GetArgs, LabelArgs};
+use drover::server::ServerArgs;
+use drover_agent::AgentConfig;
+
+#[derive(Parser)]
+#[command(name = "drover", version, about = "Drover: a lightweight, MQTT-native fleet manager for edge devices")]
+struct Cli {
+    /// Address of the drover server's API
+    #[arg(long, global = true, env = "DROVER_SERVER", default_value = "http://127.0.0.1:6443")]
+    server: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller, with an embedded MQTT broker and a local agent by default
+    Server(ServerArgs),
+    /// Run an agent that joins this node to the fleet
+    Agent(AgentConfig),
+    /// Create or update objects from manifest files (-f FILE|DIR|-)
+    Apply {
+        /// Manifest file, directory, or - for standard input
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<String>,
+    },
+    /// List objects, or show one
+    Get(GetArgs),
+    /// Show an object in detail, with its events
+    Describe(DescribeArgs),
+    /// Delete objects by name or by manifest file
+    Delete(DeleteArgs),
+    /// Set (key=value) or remove (key-) node labels
+    Label(LabelArgs),
+    /// Mark a node unschedulable
+    Cordon {
+        /// Node name
+        name: String,
+    },
+    /// Mark a node schedulable again
+    Uncordon {
+        /// Node name
+        name: String,
+    },
+}
+
+fn run_daemon<F: std::future::Future<Output = anyhow::Result<()>>>(
+    multi_thread: bool,
+    make: impl FnOnce() -> F,
+) -> anyhow::Result<()> {
+    let runtime = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    };
+    runtime.block_on(make())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let client = || Client::new(&cli.server);
+    let result = match cli.command {
+        Command::Server(args) => {
+            drover_agent::logging::init();
+            run_daemon(true, || drover::server::run(args))
+        }
+        Command::Agent(config) => {
+            drover_agent::logging::init();
+            run_daemon(false, || drover_agent::run(config, drover_agent::shutdown_signal()))
+        }
+        Command::Apply { files } => cli::apply(&client(), &files),
+        Command::Get(args) => cli::get(&client(), args),
+        Command::Describe(args) => cli::describe(&client(), args),
+        Command::Delete(args) => cli::delete(&client(), args),
+        Command::Label(args) => cli::label(&client(), args),
+        Command::Cordon { name } => cli::cordon(&client(), &name, true),
+        Command::Uncordon { name } => cli::cordon(&client(), &name, false),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

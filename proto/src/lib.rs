@@ -4,6 +4,7 @@
 pub mod manifest;
 pub mod msg;
 pub mod quantity;
+pub mod selector;
 pub mod topic;
 pub mod wire;
 

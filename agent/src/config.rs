@@ -1,0 +1,117 @@
+//! The agent's command-line configuration (shared by `drover agent` and `drover-agent`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Where the agent connects and how it describes its node.
+#[derive(Debug, Clone, Args)]
+pub struct AgentConfig {
+    /// MQTT broker, e.g. mqtt://10.0.0.5:1883
+    #[arg(long, env = "DROVER_BROKER", value_name = "URL")]
+    pub broker: String,
+
+    /// Node name (default: the hostname)
+    #[arg(long, env = "DROVER_NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// Directory for the agent's identity and state
+    #[arg(
+        long,
+        env = "DROVER_AGENT_DATA_DIR",
+        value_name = "DIR",
+        default_value = "/var/lib/drover/agent"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Node label given at registration, repeatable: --label zone=north
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+
+    /// How often the agent tells the controller it is alive
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// Longest wait between reconnection attempts when the broker is unreachable
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub reconnect_backoff_max: Duration,
+}
+
+/// Parses `KEY=VALUE` into a valid Kubernetes label.
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got \"{text}\""))?;
+    drover_proto::manifest::validate_label_key(key)?;
+    drover_proto::manifest::validate_label_value(value)?;
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// Parses `10s`, `1m`, `500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("invalid duration \"{text}\": {e}"))
+}
+
+/// A broker address from `mqtt://host:port` (or `tcp://`); the port defaults to 1883.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    /// Host name or IP.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl BrokerAddress {
+    /// Parses a broker URL.
+    pub fn parse(url: &str) -> Result<BrokerAddress, String> {
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .ok_or_else(|| {
+                format!("unsupported broker URL \"{url}\": expected mqtt://HOST[:PORT]")
+            })?;
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') => (
+                host,
+                port.parse::<u16>()
+                    .map_err(|_| format!("invalid port \"{port}\" in broker URL \"{url}\""))?,
+            ),
+            _ => (rest, 1883),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains('/') {
+            return Err(format!("invalid host in broker URL \"{url}\""));
+        }
+        Ok(BrokerAddress {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            BrokerAddress::parse("mqtt://10.0.0.5:1884").unwrap(),
+            BrokerAddress { host: "10.0.0.5".into(), port: 1884 }
+        );
+        assert_eq!(BrokerAddress::parse("tcp://broker").unwrap().port, 1883);
+        assert_eq!(BrokerAddress::parse("mqtt://[::1]:1883").unwrap().host, "::1");
+        assert!(BrokerAddress::parse("http://x").is_err());
+        assert!(BrokerAddress::parse("mqtt://x:notaport").is_err());
+        assert!(BrokerAddress::parse("mqtt://").is_err());
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(parse_label("zone=north").unwrap(), ("zone".into(), "north".into()));
+        assert!(parse_label("zone").is_err());
+        assert!(parse_label("bad key=x").is_err());
+    }
+}

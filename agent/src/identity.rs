@@ -1,0 +1,123 @@
+//! The node's persistent identity: a UID generated once, and a count of agent starts that
+//! orders the agent's sessions across restarts (device clocks cannot be trusted for that).
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+const FILE: &str = "identity";
+
+/// Identity loaded from (and saved to) the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Stable node UID.
+    pub uid: String,
+    /// Number of this agent start (1 for the first).
+    pub starts: u64,
+}
+
+impl Identity {
+    /// Loads the identity, creating it on first start, and records one more start.
+    pub fn load_and_count_start(data_dir: &Path) -> io::Result<Identity> {
+        fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(FILE);
+        let previous = match fs::read_to_string(&path) {
+            Ok(text) => parse(&text).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is corrupt; remove it to give this node a new identity", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Identity {
+                uid: new_uid()?,
+                starts: 0,
+            },
+            Err(e) => return Err(e),
+        };
+        let identity = Identity {
+            uid: previous.uid,
+            starts: previous.starts + 1,
+        };
+        write_atomically(&path, format!("uid={}\nstarts={}\n", identity.uid, identity.starts).as_bytes())?;
+        Ok(identity)
+    }
+}
+
+fn parse(text: &str) -> Option<Identity> {
+    let mut uid = None;
+    let mut starts = None;
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("uid", v)) if !v.is_empty() => uid = Some(v.to_string()),
+            Some(("starts", v)) => starts = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some(Identity {
+        uid: uid?,
+        starts: starts?,
+    })
+}
+
+/// A random RFC 4122 version-4 UUID.
+pub fn new_uid() -> io::Result<String> {
+    let mut b = [0u8; 16];
+    fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = PathBuf::from(path);
+    tmp.set_extension("tmp");
+    {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_survives_restarts_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Identity::load_and_count_start(dir.path()).unwrap();
+        let second = Identity::load_and_count_start(dir.path()).unwrap();
+        assert_eq!(first.uid, second.uid);
+        assert_eq!((first.starts, second.starts), (1, 2));
+        assert_eq!(first.uid.len(), 36);
+    }
+
+    #[test]
+    fn different_data_dirs_get_different_identities() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        assert_ne!(
+            Identity::load_and_count_start(a.path()).unwrap().uid,
+            Identity::load_and_count_start(b.path()).unwrap().uid
+        );
+    }
+
+    #[test]
+    fn a_corrupt_identity_is_an_error_not_a_new_node() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE), "garbage").unwrap();
+        assert!(Identity::load_and_count_start(dir.path()).is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! The HTTP/JSON API the CLI talks to. Handlers translate HTTP into [`ApiRequest`]s for the
+//! control loop and its answers back into HTTP.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use drover_proto::manifest::Kind;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::control::{ApiError, ApiRequest, Input};
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct ApiState {
+    inputs: mpsc::Sender<Input>,
+    metrics: Arc<Metrics>,
+}
+
+/// The API's routes.
+pub fn router(inputs: mpsc::Sender<Input>, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/apply", post(apply))
+        .route("/api/v1/{resource}", get(list))
+        .route("/api/v1/{resource}/{name}", get(get_one).delete(delete))
+        .route("/api/v1/{resource}/{name}/events", get(events))
+        .route("/api/v1/nodes/{name}/labels", post(label_node))
+        .route("/api/v1/nodes/{name}/cordon", post(cordon))
+        .route("/api/v1/nodes/{name}/uncordon", post(uncordon))
+        .with_state(ApiState { inputs, metrics })
+}
+
+fn error_response(error: ApiError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(json!({"error": error.message}))).into_response()
+}
+
+async fn call(state: &ApiState, request: ApiRequest) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if state.inputs.send(Input::Api(request, reply)).await.is_err() {
+        return error_response(ApiError { status: 503, message: "controller is shutting down".into() });
+    }
+    match answer.await {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(error)) => error_response(error),
+        Err(_) => error_response(ApiError { status: 500, message: "request was dropped".into() }),
+    }
+}
+
+fn kind_of(resource: &str) -> Result<Kind, Response> {
+    resource
+        .parse::<Kind>()
+        .map_err(|message| error_response(ApiError { status: 404, message }))
+}
+
+async fn metrics_text(State(state): State<ApiState>) -> String {
+    state.metrics.render()
+}
+
+#[derive(Deserialize)]
+struct ApplyFile {
+    name: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct ApplyBody {
+    files: Vec<ApplyFile>,
+}
+
+async fn apply(State(state): State<ApiState>, Json(body): Json<ApplyBody>) -> Response {
+    let files = body.files.into_iter().map(|f| (f.name, f.content)).collect();
+    call(&state, ApiRequest::Apply { files }).await
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    namespace: Option<String>,
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
+}
+
+async fn list(State(state): State<ApiState>, Path(resource): Path<String>, Query(q): Query<ListQuery>) -> Response {
+    match kind_of(&resource) {
+        Ok(kind) => {
+            call(&state, ApiRequest::List { kind, namespace: q.namespace, selector: q.label_selector }).await
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct NamespaceQuery {
+    namespace: Option<String>,
+}
+
+impl NamespaceQuery {
+    fn namespace(self) -> String {
+        self.namespace.unwrap_or_else(|| "default".into())
+    }
+}
+
+async fn get_one(
+    State(state): State<ApiState>,
+    Path((resource, name)): Path<(String, String)>,
+    Query(q): Query<NamespaceQuery>,
+) -> Response {
+    match kind_of(&resource) {
+        Ok(kind) => call(&state, ApiRequest::Get { kind, namespace: q.namespace(), name }).await,
+        Err(r) => r,
+    }
+}
+
+async fn events(
+    State(state): State<ApiState>,
+    Path((resource, name)): Path<(String, String)>,
+    Query(q): Query<NamespaceQuery>,
+) -> Response {
+    match kind_of(&resource) {
+        Ok(kind) => call(&state, ApiRequest::Events { kind, namespace: q.namespace(), name }).await,
+        Err(r) => r,
+    }
+}
+
+async fn delete(
+    State(state): State<ApiState>,
+    Path((resource, name)): Path<(String, String)>,
+    Query(q): Query<NamespaceQuery>,
+) -> Response {
+    match kind_of(&resource) {
+        Ok(kind) => call(&state, ApiRequest::Delete { kind, namespace: q.namespace(), name }).await,
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct LabelBody {
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+async fn label_node(State(state): State<ApiState>, Path(name): Path<String>, Json(body): Json<LabelBody>) -> Response {
+    call(
+        &state,
+        ApiRequest::LabelNode { name, set: body.set, remove: body.remove, overwrite: body.overwrite },
+    )
+    .await
+}
+
+async fn cordon(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    call(&state, ApiRequest::SetUnschedulable { name, unschedulable: true }).await
+}
+
+async fn uncordon(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    call(&state, ApiRequest::SetUnschedulable { name, unschedulable: false }).await
+}

@@ -1,0 +1,95 @@
+//! The embedded MQTT broker (rumqttd), for fleets that do not bring their own.
+//!
+//! It keeps retained messages in memory only, which is why the controller republishes every
+//! node's desired state whenever its MQTT connection comes up.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rumqttd::protocol::v4::V4;
+use rumqttd::{Config, ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
+use tokio::task::JoinHandle;
+
+/// A running broker; dropping the handle does not stop it (rumqttd has no shutdown call),
+/// aborting the task stops accepting connections.
+pub struct EmbeddedBroker {
+    /// The accept loop.
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the broker on `listen` and waits until it accepts connections.
+pub async fn start(listen: SocketAddr) -> anyhow::Result<EmbeddedBroker> {
+    // rumqttd's defaults are zeros: every limit must be set.
+    let router = RouterConfig {
+        max_connections: 20_000,
+        max_outgoing_packet_count: 200,
+        max_segment_size: 16 * 1024 * 1024,
+        max_segment_count: 4,
+        ..Default::default()
+    };
+    let server = ServerSettings {
+        name: "drover".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 10_000,
+            max_payload_size: drover_proto::MAX_PAYLOAD_BYTES + 1024,
+            max_inflight_count: 500,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let config = Config {
+        router: router.clone(),
+        v4: Some(HashMap::from([("drover".to_string(), server.clone())])),
+        ..Default::default()
+    };
+    let router_tx = Router::new(config.id, router).spawn();
+    let mut server = Server::new(server, router_tx, V4);
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.start(LinkType::Remote).await {
+            tracing::error!(error = %e, "embedded MQTT broker stopped");
+        }
+    });
+    let probe = if listen.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), listen.port())
+    } else {
+        listen
+    };
+    for _ in 0..200 {
+        if task.is_finished() {
+            bail!("the embedded MQTT broker could not listen on {listen} (is the port in use? see the log above)");
+        }
+        if handshake(probe).await.is_ok() {
+            return Ok(EmbeddedBroker { task });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    Err(anyhow::anyhow!("timed out")).with_context(|| format!("the embedded MQTT broker did not start on {listen}"))
+}
+
+/// One MQTT 3.1.1 CONNECT/CONNACK/DISCONNECT exchange: proves the broker serves clients
+/// (a bare TCP probe would make it log a protocol error).
+async fn handshake(addr: SocketAddr) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CLIENT_ID: &[u8] = b"drover-startup-probe";
+    let mut packet = vec![0x10, (10 + 2 + CLIENT_ID.len()) as u8];
+    packet.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10]);
+    packet.extend_from_slice(&(CLIENT_ID.len() as u16).to_be_bytes());
+    packet.extend_from_slice(CLIENT_ID);
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(&packet).await?;
+    let mut connack = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut connack))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    if connack[0] != 0x20 || connack[3] != 0 {
+        return Err(std::io::Error::other("broker refused the probe"));
+    }
+    stream.write_all(&[0xe0, 0]).await
+}

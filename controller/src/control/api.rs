@@ -1,0 +1,321 @@
+//! API requests, answered from the store.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{parse_manifests, validate_label_key, validate_label_value, Kind, Manifest};
+use drover_proto::selector::LabelSelector;
+use serde_json::{json, Value};
+
+use super::Control;
+use crate::object::{event_json, list_json, timestamp, to_json};
+use crate::store::StoredObject;
+
+/// A request from the HTTP API.
+#[derive(Debug)]
+pub enum ApiRequest {
+    /// Create or update every object in the files; all or nothing.
+    Apply {
+        /// (file name, content) pairs.
+        files: Vec<(String, String)>,
+    },
+    /// One object.
+    Get {
+        /// Kind.
+        kind: Kind,
+        /// Namespace (namespaced kinds).
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Objects of a kind.
+    List {
+        /// Kind.
+        kind: Kind,
+        /// `None`: all namespaces.
+        namespace: Option<String>,
+        /// kubectl `-l` syntax.
+        selector: Option<String>,
+    },
+    /// An object's events.
+    Events {
+        /// Kind.
+        kind: Kind,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Delete an object.
+    Delete {
+        /// Kind.
+        kind: Kind,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Change a node's labels.
+    LabelNode {
+        /// Node.
+        name: String,
+        /// Labels to set.
+        set: BTreeMap<String, String>,
+        /// Labels to remove.
+        remove: Vec<String>,
+        /// Allow changing an existing label's value.
+        overwrite: bool,
+    },
+    /// Cordon or uncordon a node.
+    SetUnschedulable {
+        /// Node.
+        name: String,
+        /// New value.
+        unschedulable: bool,
+    },
+}
+
+/// An API failure with its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub status: u16,
+    /// One line (or several, for manifest errors) for the user.
+    pub message: String,
+}
+
+impl ApiError {
+    fn not_found(kind: Kind, namespace: &str, name: &str) -> ApiError {
+        let what = kind.plural();
+        let message = if kind.namespaced() {
+            format!("{what} \"{name}\" not found in namespace \"{namespace}\"")
+        } else {
+            format!("{what} \"{name}\" not found")
+        };
+        ApiError { status: 404, message }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError { status: 400, message: message.into() }
+    }
+
+    fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError { status: 409, message: message.into() }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        ApiError { status: 500, message: format!("{e:#}") }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError { status: 500, message: e.to_string() }
+    }
+}
+
+/// The answer to an API request.
+pub type ApiResult = Result<Value, ApiError>;
+
+fn scope(kind: Kind, namespace: &str) -> &str {
+    if kind.namespaced() {
+        namespace
+    } else {
+        ""
+    }
+}
+
+impl Control {
+    pub(super) fn handle_api(&mut self, request: ApiRequest, now: DateTime<Utc>) -> ApiResult {
+        match request {
+            ApiRequest::Apply { files } => self.apply(files, now),
+            ApiRequest::Get { kind, namespace, name } => {
+                let object = self
+                    .store
+                    .get(kind, scope(kind, &namespace), &name)?
+                    .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
+                Ok(self.render(&object))
+            }
+            ApiRequest::List { kind, namespace, selector } => {
+                let selector = LabelSelector::parse(selector.as_deref().unwrap_or(""))
+                    .map_err(ApiError::bad_request)?;
+                let namespace = if kind.namespaced() { namespace } else { None };
+                let items = self
+                    .store
+                    .list(kind, namespace.as_deref())?
+                    .iter()
+                    .filter(|o| selector.matches(&o.labels))
+                    .map(|o| self.render(o))
+                    .collect();
+                Ok(list_json(items))
+            }
+            ApiRequest::Events { kind, namespace, name } => {
+                let object = self
+                    .store
+                    .get(kind, scope(kind, &namespace), &name)?
+                    .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
+                let events: Vec<Value> = self.store.events(&object.uid)?.iter().map(event_json).collect();
+                Ok(json!({"items": events}))
+            }
+            ApiRequest::Delete { kind, namespace, name } => {
+                let deleted = self
+                    .store
+                    .delete(kind, scope(kind, &namespace), &name)?
+                    .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
+                if kind == drover_proto::manifest::Kind::Node {
+                    self.forget_node(&name)?;
+                }
+                Ok(self.render(&deleted))
+            }
+            ApiRequest::LabelNode { name, set, remove, overwrite } => {
+                self.label_node(&name, set, remove, overwrite)
+            }
+            ApiRequest::SetUnschedulable { name, unschedulable } => {
+                let mut node = self
+                    .store
+                    .get(Kind::Node, "", &name)?
+                    .ok_or_else(|| ApiError::not_found(Kind::Node, "", &name))?;
+                let current = node.spec.get("unschedulable").and_then(Value::as_bool).unwrap_or(false);
+                if current == unschedulable {
+                    return Ok(json!({"changed": false}));
+                }
+                if let Some(spec) = node.spec.as_object_mut() {
+                    if unschedulable {
+                        spec.insert("unschedulable".into(), json!(true));
+                    } else {
+                        spec.remove("unschedulable");
+                    }
+                }
+                let stored = self.store.put(&node)?;
+                let reason = if unschedulable { "NodeNotSchedulable" } else { "NodeSchedulable" };
+                self.store.record_event(&stored, "Normal", reason, &format!("Node {name} status is now: {reason}"), "drover", now)?;
+                Ok(json!({"changed": true}))
+            }
+        }
+    }
+
+    /// The API view of an object, with live data the store does not hold.
+    fn render(&self, object: &StoredObject) -> Value {
+        let mut value = to_json(object);
+        if object.kind == Kind::Node {
+            if let (Some(heard), Some(conditions)) = (
+                self.last_heard(&object.name),
+                value["status"]["conditions"].as_array_mut(),
+            ) {
+                for condition in conditions {
+                    condition["lastHeartbeatTime"] = json!(timestamp(heard));
+                }
+            }
+        }
+        value
+    }
+
+    fn apply(&mut self, files: Vec<(String, String)>, now: DateTime<Utc>) -> ApiResult {
+        let mut manifests = Vec::new();
+        let mut errors = Vec::new();
+        for (source, text) in &files {
+            match parse_manifests(source, text) {
+                Ok(m) => manifests.extend(m),
+                Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError { status: 422, message: errors.join("\n") });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &manifests {
+            if !seen.insert((m.kind(), m.namespace().to_string(), m.name().to_string())) {
+                return Err(ApiError {
+                    status: 422,
+                    message: format!("{} \"{}\" appears more than once", m.kind(), m.name()),
+                });
+            }
+        }
+        let mut results = Vec::new();
+        for manifest in manifests {
+            let outcome = self.apply_one(&manifest, now)?;
+            results.push(json!({
+                "kind": manifest.kind().as_str(),
+                "namespace": manifest.namespace(),
+                "name": manifest.name(),
+                "result": outcome,
+            }));
+        }
+        Ok(json!({"items": results}))
+    }
+
+    fn apply_one(&mut self, manifest: &Manifest, now: DateTime<Utc>) -> Result<&'static str, ApiError> {
+        let kind = manifest.kind();
+        let meta = manifest.metadata();
+        let spec = manifest.spec_json();
+        let existing = self.store.get(kind, manifest.namespace(), manifest.name())?;
+        let object = match existing {
+            Some(mut current) => {
+                let spec_changed = current.spec != spec;
+                if !spec_changed && current.labels == meta.labels && current.annotations == meta.annotations {
+                    return Ok("unchanged");
+                }
+                if spec_changed {
+                    current.generation += 1;
+                    current.spec = spec;
+                }
+                current.labels = meta.labels.clone();
+                current.annotations = meta.annotations.clone();
+                self.store.put(&current)?;
+                return Ok("configured");
+            }
+            None => StoredObject {
+                kind,
+                namespace: manifest.namespace().to_string(),
+                name: manifest.name().to_string(),
+                uid: drover_agent::identity::new_uid().map_err(|e| ApiError::from(anyhow::Error::from(e)))?,
+                resource_version: 0,
+                generation: 1,
+                labels: meta.labels.clone(),
+                annotations: meta.annotations.clone(),
+                owner_references: json!([]),
+                spec,
+                status: json!({}),
+                created_at: now,
+            },
+        };
+        self.store.put(&object)?;
+        Ok("created")
+    }
+
+    fn label_node(
+        &mut self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+        overwrite: bool,
+    ) -> ApiResult {
+        let mut node = self
+            .store
+            .get(Kind::Node, "", name)?
+            .ok_or_else(|| ApiError::not_found(Kind::Node, "", name))?;
+        for (key, value) in &set {
+            validate_label_key(key).map_err(ApiError::bad_request)?;
+            validate_label_value(value).map_err(ApiError::bad_request)?;
+            if let Some(existing) = node.labels.get(key) {
+                if existing != value && !overwrite {
+                    return Err(ApiError::conflict(format!(
+                        "node \"{name}\" already has a value ({existing}) for label {key}; use --overwrite to change it"
+                    )));
+                }
+            }
+        }
+        let before = node.labels.clone();
+        node.labels.extend(set);
+        for key in remove {
+            node.labels.remove(&key);
+        }
+        if node.labels == before {
+            return Ok(json!({"changed": false}));
+        }
+        self.store.put(&node)?;
+        Ok(json!({"changed": true}))
+    }
+}

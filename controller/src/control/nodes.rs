@@ -1,0 +1,166 @@
+//! Node registration, liveness and deletion.
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::Kind;
+use drover_proto::msg::{Heartbeat, Presence, PresenceState};
+use drover_proto::topic::NodeTopic;
+use tracing::{info, warn};
+
+use super::{Control, NodeState};
+use crate::metrics::Dropped;
+use crate::mqtt::Outgoing;
+use crate::nodes::{apply_readiness, recorded_ready_status, registered};
+use crate::reconcile::node_lifecycle::{Liveness, Readiness, UnknownCause};
+
+const SOURCE: &str = "node-controller";
+
+impl Control {
+    pub(super) fn load_nodes(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        for node in self.store.list(Kind::Node, None)? {
+            let recorded = match recorded_ready_status(&node).as_deref() {
+                Some("True") => Some(Readiness::Ready),
+                Some("False") => Some(Readiness::NotReady),
+                Some(_) => Some(Readiness::Unknown(UnknownCause::SilentPastGrace)),
+                None => None,
+            };
+            self.nodes.insert(
+                node.name.clone(),
+                NodeState {
+                    liveness: Liveness::assumed_alive(now),
+                    recorded,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_presence(&mut self, node: &str, presence: Presence, now: DateTime<Utc>) {
+        if let PresenceState::Online(info) = &presence.state {
+            if info.name != node {
+                self.metrics.dropped(Dropped::Mismatch);
+                warn!(node, claimed = %info.name, "dropped: presence names another node");
+                return;
+            }
+        } else if !self.nodes.contains_key(node) {
+            self.metrics.dropped(Dropped::UnknownNode);
+            return;
+        }
+        let state = self.nodes.entry(node.to_string()).or_insert_with(|| NodeState {
+            liveness: Liveness::assumed_alive(now),
+            recorded: None,
+        });
+        if !state.liveness.on_presence(&presence, now) {
+            self.metrics.dropped(Dropped::Stale);
+            return;
+        }
+        if let PresenceState::Online(info) = &presence.state {
+            if let Err(e) = self.register(node, info, now) {
+                warn!(node, error = %e, "cannot record node registration");
+            }
+        }
+        self.refresh_readiness(node, now);
+    }
+
+    fn register(
+        &mut self,
+        node: &str,
+        info: &drover_proto::msg::NodeInfo,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let existing = self.store.get(Kind::Node, "", node)?;
+        let updated = registered(existing.as_ref(), info, now);
+        let stored = self.store.put(&updated)?;
+        match existing {
+            None => {
+                info!(node, uid = %info.uid, "node registered");
+                self.store.record_event(&stored, "Normal", "RegisteredNode", &format!("Node {node} registered"), SOURCE, now)?;
+            }
+            Some(previous) if previous.uid != info.uid => {
+                warn!(node, old = %previous.uid, new = %info.uid, "node identity changed");
+                self.store.record_event(
+                    &stored,
+                    "Warning",
+                    "NodeIdentityChanged",
+                    &format!("an agent with identity {} replaced {} under this name (a reinstalled device, or two devices sharing a name)", info.uid, previous.uid),
+                    SOURCE,
+                    now,
+                )?;
+            }
+            Some(_) => {}
+        }
+        self.ensure_desired(node)?;
+        Ok(())
+    }
+
+    pub(super) fn on_heartbeat(&mut self, node: &str, heartbeat: Heartbeat, now: DateTime<Utc>) {
+        let Some(state) = self.nodes.get_mut(node) else {
+            self.metrics.dropped(Dropped::UnknownNode);
+            return;
+        };
+        if !state.liveness.on_heartbeat(heartbeat.session, now) {
+            self.metrics.dropped(Dropped::Stale);
+            return;
+        }
+        self.refresh_readiness(node, now);
+    }
+
+    /// Writes the node's readiness to the store when it changed.
+    pub(super) fn refresh_readiness(&mut self, node: &str, now: DateTime<Utc>) {
+        let Some(state) = self.nodes.get(node) else {
+            return;
+        };
+        let readiness = state
+            .liveness
+            .readiness(now, self.settings.node_monitor_grace_period);
+        if state.recorded == Some(readiness) {
+            return;
+        }
+        match self.record_readiness(node, readiness, now) {
+            Ok(()) => {
+                if let Some(state) = self.nodes.get_mut(node) {
+                    state.recorded = Some(readiness);
+                }
+            }
+            Err(e) => warn!(node, error = %e, "cannot record node readiness"),
+        }
+    }
+
+    fn record_readiness(&mut self, node: &str, readiness: Readiness, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let Some(mut object) = self.store.get(Kind::Node, "", node)? else {
+            return Ok(());
+        };
+        if !apply_readiness(&mut object, readiness, now) {
+            return Ok(());
+        }
+        let stored = self.store.put(&object)?;
+        let (status, _, message) = readiness.condition();
+        info!(node, ready = status, message, "node readiness changed");
+        let (kind, reason) = match readiness {
+            Readiness::Ready => ("Normal", "NodeReady"),
+            _ => ("Warning", "NodeNotReady"),
+        };
+        self.store.record_event(&stored, kind, reason, &format!("Node {node} status is now: {reason} ({message})"), SOURCE, now)?;
+        Ok(())
+    }
+
+    /// The time the controller last heard from a node.
+    pub(super) fn last_heard(&self, node: &str) -> Option<DateTime<Utc>> {
+        self.nodes.get(node).map(|s| s.liveness.last_heard)
+    }
+
+    /// Removes a node from the fleet. Its retained messages are cleared so that neither a
+    /// late agent nor a restarted controller resurrects it; its agent rejoins when it
+    /// next connects (e.g. after a restart).
+    pub(super) fn forget_node(&mut self, node: &str) -> anyhow::Result<()> {
+        self.nodes.remove(node);
+        self.store.remove_desired_state(node)?;
+        for topic in [NodeTopic::Desired, NodeTopic::Presence] {
+            let _ = self.publisher.send(Outgoing {
+                topic: topic.for_node(node),
+                payload: Vec::new(),
+                retain: true,
+            });
+        }
+        Ok(())
+    }
+}

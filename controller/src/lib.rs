@@ -1,0 +1,13 @@
+//! The Drover controller: store, embedded broker, control loop, API and CLI.
+
+pub mod api;
+pub mod broker;
+pub mod cli;
+pub mod control;
+pub mod metrics;
+pub mod mqtt;
+pub mod nodes;
+pub mod object;
+pub mod reconcile;
+pub mod server;
+pub mod store;

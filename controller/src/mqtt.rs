@@ -1,0 +1,108 @@
+//! The controller's MQTT session: one task drives the connection and forwards incoming
+//! messages to the control loop; another sends what the control loop publishes.
+
+use std::time::Duration;
+
+use drover_agent::config::BrokerAddress;
+use drover_proto::topic::NodeTopic;
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::control::Input;
+
+/// A message for the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Topic.
+    pub topic: String,
+    /// Payload; empty with `retain` clears a retained message.
+    pub payload: Vec<u8>,
+    /// Retain flag.
+    pub retain: bool,
+}
+
+/// Where the control loop sends what it publishes.
+pub type Publisher = mpsc::UnboundedSender<Outgoing>;
+
+/// Something that arrived from the broker.
+#[derive(Debug)]
+pub enum MqttInput {
+    /// The session (re)connected: subscriptions are in place, retained state must be
+    /// republished.
+    Connected,
+    /// A message on a subscribed topic.
+    Message {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+}
+
+const SUBSCRIPTIONS: [NodeTopic; 3] = [NodeTopic::Presence, NodeTopic::Heartbeat, NodeTopic::Status];
+
+/// Starts the session; returns the publisher the control loop uses.
+pub fn start(broker: BrokerAddress, client_id: String, inputs: mpsc::Sender<Input>) -> Publisher {
+    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    options
+        .set_keep_alive(Duration::from_secs(15))
+        .set_clean_session(true)
+        .set_inflight(500)
+        .set_max_packet_size(
+            drover_proto::MAX_PAYLOAD_BYTES + 1024,
+            drover_proto::MAX_PAYLOAD_BYTES + 1024,
+        );
+    let (client, mut events) = AsyncClient::new(options, 1024);
+    let (publisher, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
+
+    let sender = client.clone();
+    tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            if let Err(e) = sender
+                .publish(message.topic, QoS::AtLeastOnce, message.retain, message.payload)
+                .await
+            {
+                warn!(error = %e, "cannot queue an MQTT publish");
+            }
+        }
+    });
+
+    tokio::spawn(async move {
+        let mut was_connected = false;
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                    info!(broker = %format!("{}:{}", broker.host, broker.port), "controller connected to the broker");
+                    was_connected = true;
+                    for topic in SUBSCRIPTIONS {
+                        if let Err(e) = client.subscribe(topic.all_nodes_filter(), QoS::AtLeastOnce).await {
+                            warn!(error = %e, "cannot subscribe");
+                        }
+                    }
+                    if inputs.send(Input::Mqtt(MqttInput::Connected)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    let input = Input::Mqtt(MqttInput::Message {
+                        topic: p.topic,
+                        payload: p.payload.to_vec(),
+                    });
+                    if inputs.send(input).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if was_connected {
+                        warn!(error = %e, "controller lost the broker; reconnecting");
+                        was_connected = false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    });
+    publisher
+}

@@ -1,0 +1,220 @@
+//! Node objects: what a registration writes, and how readiness shows in status and taints.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::Kind;
+use drover_proto::msg::NodeInfo;
+use serde_json::{json, Value};
+
+use crate::object::timestamp;
+use crate::reconcile::node_lifecycle::{Readiness, TAINT_NOT_READY, TAINT_UNREACHABLE};
+use crate::store::StoredObject;
+
+/// Labels the controller sets on every node from what its agent reports.
+pub fn well_known_labels(info: &NodeInfo) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("kubernetes.io/hostname".to_string(), info.name.clone()),
+        ("kubernetes.io/arch".to_string(), info.architecture.clone()),
+        ("kubernetes.io/os".to_string(), info.operating_system.clone()),
+    ])
+}
+
+/// The node object after a registration: created, or updated keeping operator changes
+/// (labels the agent does not set, taints, cordon).
+pub fn registered(existing: Option<&StoredObject>, info: &NodeInfo, now: DateTime<Utc>) -> StoredObject {
+    let mut node = existing.cloned().unwrap_or_else(|| StoredObject {
+        kind: Kind::Node,
+        namespace: String::new(),
+        name: info.name.clone(),
+        uid: info.uid.clone(),
+        resource_version: 0,
+        generation: 1,
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        owner_references: json!([]),
+        spec: json!({}),
+        status: json!({}),
+        created_at: now,
+    });
+    node.uid = info.uid.clone();
+    node.labels.extend(well_known_labels(info));
+    node.labels.extend(info.labels.iter().cloned());
+    match &info.model {
+        Some(model) => {
+            node.annotations.insert("drover.io/model".into(), model.clone());
+        }
+        None => {
+            node.annotations.remove("drover.io/model");
+        }
+    }
+    let mut addresses = Vec::new();
+    if let Some(ip) = info.addresses.first() {
+        addresses.push(json!({"type": "InternalIP", "address": ip}));
+    }
+    addresses.push(json!({"type": "Hostname", "address": info.name}));
+    let capacity = json!({
+        "cpu": info.cpus.to_string(),
+        "memory": format!("{}Ki", info.memory_bytes / 1024),
+    });
+    let conditions = node.status.get("conditions").cloned().unwrap_or(json!([]));
+    node.status = json!({
+        "conditions": conditions,
+        "addresses": addresses,
+        "capacity": capacity,
+        "allocatable": capacity,
+        "nodeInfo": {
+            "architecture": info.architecture,
+            "operatingSystem": info.operating_system,
+            "kernelVersion": info.kernel_version,
+            "osImage": info.os_image,
+            "bootID": info.boot_id,
+            "machineID": info.uid,
+            "kubeletVersion": format!("v{}", info.agent_version),
+        },
+    });
+    node
+}
+
+/// The readiness currently recorded on a node object.
+pub fn recorded_ready_status(node: &StoredObject) -> Option<String> {
+    node.status
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .and_then(|c| c["status"].as_str())
+        .map(str::to_string)
+}
+
+/// Writes `readiness` into the node's Ready condition and lifecycle taints. Returns whether
+/// anything changed.
+pub fn apply_readiness(node: &mut StoredObject, readiness: Readiness, now: DateTime<Utc>) -> bool {
+    let (status, reason, message) = readiness.condition();
+    let previous = node
+        .status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready").cloned());
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|c| c["status"] == status && c["reason"] == reason && c["message"] == message);
+    let transition = match &previous {
+        Some(c) if c["status"] == status => c["lastTransitionTime"].clone(),
+        _ => json!(timestamp(now)),
+    };
+    let condition = json!({
+        "type": "Ready",
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+    });
+    if let Some(obj) = node.status.as_object_mut() {
+        obj.insert("conditions".into(), json!([condition]));
+    } else {
+        node.status = json!({"conditions": [condition]});
+    }
+
+    let wanted = readiness.taint_key();
+    let mut taints: Vec<Value> = node
+        .spec
+        .get("taints")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let before = taints.len();
+    taints.retain(|t| {
+        let key = t["key"].as_str().unwrap_or("");
+        !((key == TAINT_UNREACHABLE || key == TAINT_NOT_READY) && Some(key) != wanted)
+    });
+    let mut taints_changed = taints.len() != before;
+    if let Some(key) = wanted {
+        if !taints.iter().any(|t| t["key"] == key) {
+            taints.push(json!({"key": key, "effect": "NoExecute", "timeAdded": timestamp(now)}));
+            taints_changed = true;
+        }
+    }
+    if let Some(spec) = node.spec.as_object_mut() {
+        if taints.is_empty() {
+            spec.remove("taints");
+        } else {
+            spec.insert("taints".into(), Value::Array(taints));
+        }
+    }
+    !unchanged || taints_changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::node_lifecycle::UnknownCause;
+
+    fn info() -> NodeInfo {
+        NodeInfo {
+            name: "pi-1".into(),
+            uid: "uid-1".into(),
+            labels: vec![("zone".into(), "north".into())],
+            architecture: "arm64".into(),
+            operating_system: "linux".into(),
+            kernel_version: "6.1".into(),
+            os_image: "Debian".into(),
+            model: Some("Raspberry Pi 4".into()),
+            cpus: 4,
+            memory_bytes: 4096 * 1024,
+            agent_version: "0.1.0".into(),
+            boot_id: "b".into(),
+            addresses: vec!["10.0.0.7".into()],
+            heartbeat_interval_ms: 10_000,
+        }
+    }
+
+    #[test]
+    fn registration_sets_labels_info_and_keeps_operator_changes() {
+        let now = Utc::now();
+        let mut node = registered(None, &info(), now);
+        assert_eq!(node.labels["kubernetes.io/arch"], "arm64");
+        assert_eq!(node.labels["zone"], "north");
+        assert_eq!(node.status["nodeInfo"]["kubeletVersion"], "v0.1.0");
+        assert_eq!(node.status["addresses"][0]["address"], "10.0.0.7");
+        assert_eq!(node.annotations["drover.io/model"], "Raspberry Pi 4");
+        node.labels.insert("team".into(), "ops".into());
+        node.spec = json!({"unschedulable": true});
+        let again = registered(Some(&node), &info(), now);
+        assert_eq!(again.labels["team"], "ops");
+        assert_eq!(again.spec["unschedulable"], true);
+    }
+
+    #[test]
+    fn readiness_drives_condition_and_taints() {
+        let now = Utc::now();
+        let mut node = registered(None, &info(), now);
+        assert!(apply_readiness(&mut node, Readiness::Ready, now));
+        assert!(!apply_readiness(&mut node, Readiness::Ready, now));
+        assert_eq!(recorded_ready_status(&node).as_deref(), Some("True"));
+        assert!(node.spec.get("taints").is_none());
+
+        assert!(apply_readiness(&mut node, Readiness::Unknown(UnknownCause::SilentPastGrace), now));
+        assert_eq!(node.spec["taints"][0]["key"], TAINT_UNREACHABLE);
+        assert_eq!(node.spec["taints"][0]["effect"], "NoExecute");
+
+        assert!(apply_readiness(&mut node, Readiness::NotReady, now));
+        let taints = node.spec["taints"].as_array().unwrap();
+        assert_eq!(taints.len(), 1);
+        assert_eq!(taints[0]["key"], TAINT_NOT_READY);
+
+        assert!(apply_readiness(&mut node, Readiness::Ready, now));
+        assert!(node.spec.get("taints").is_none());
+    }
+
+    #[test]
+    fn operator_taints_survive_readiness_changes() {
+        let now = Utc::now();
+        let mut node = registered(None, &info(), now);
+        node.spec = json!({"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]});
+        apply_readiness(&mut node, Readiness::NotReady, now);
+        apply_readiness(&mut node, Readiness::Ready, now);
+        assert_eq!(node.spec["taints"].as_array().unwrap().len(), 1);
+        assert_eq!(node.spec["taints"][0]["key"], "dedicated");
+    }
+}

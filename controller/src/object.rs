@@ -1,0 +1,63 @@
+//! Kubernetes-shaped JSON for stored objects.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::store::{StoredEvent, StoredObject};
+
+/// RFC 3339 with seconds, as Kubernetes prints timestamps.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The object as the API returns it.
+pub fn to_json(object: &StoredObject) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), json!(object.name));
+    if object.kind.namespaced() {
+        metadata.insert("namespace".into(), json!(object.namespace));
+    }
+    metadata.insert("uid".into(), json!(object.uid));
+    metadata.insert("resourceVersion".into(), json!(object.resource_version.to_string()));
+    metadata.insert("generation".into(), json!(object.generation));
+    metadata.insert("creationTimestamp".into(), json!(timestamp(object.created_at)));
+    if !object.labels.is_empty() {
+        metadata.insert("labels".into(), json!(object.labels));
+    }
+    if !object.annotations.is_empty() {
+        metadata.insert("annotations".into(), json!(object.annotations));
+    }
+    if object.owner_references.as_array().is_some_and(|a| !a.is_empty()) {
+        metadata.insert("ownerReferences".into(), object.owner_references.clone());
+    }
+    let status = if object.status.is_null() {
+        json!({})
+    } else {
+        object.status.clone()
+    };
+    json!({
+        "apiVersion": object.kind.api_version(),
+        "kind": object.kind.as_str(),
+        "metadata": metadata,
+        "spec": object.spec,
+        "status": status,
+    })
+}
+
+/// A list of objects.
+pub fn list_json(items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+/// An event as the API returns it.
+pub fn event_json(event: &StoredEvent) -> Value {
+    json!({
+        "type": event.kind,
+        "reason": event.reason,
+        "message": event.message,
+        "source": {"component": event.source},
+        "count": event.count,
+        "firstTimestamp": timestamp(event.first_seen),
+        "lastTimestamp": timestamp(event.last_seen),
+    })
+}

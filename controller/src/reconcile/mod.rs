@@ -1,0 +1,3 @@
+//! Pure decision logic: functions of (spec, observed state, now) → outcome, no I/O.
+
+pub mod node_lifecycle;

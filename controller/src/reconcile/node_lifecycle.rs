@@ -1,0 +1,295 @@
+//! Node readiness as a pure function of presence messages, heartbeats and time.
+//!
+//! - Online presence or a heartbeat → Ready.
+//! - Clean shutdown → NotReady at once (`Ready=False`, taint `not-ready`).
+//! - Connection lost (last will), or nothing heard for the grace period →
+//!   `Ready=Unknown`, taint `unreachable`.
+//!
+//! Messages from an older session than the latest one seen are ignored, so a last will the
+//! broker delivers late cannot mark a reconnected agent unreachable.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use drover_proto::msg::{OfflineReason, Presence, PresenceState, Session};
+
+/// Taint key of a node whose agent cannot be reached.
+pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+/// Taint key of a node whose agent reported it is not ready.
+pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+
+/// What the controller has heard from a node's agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liveness {
+    /// When the controller last heard from the agent (controller clock).
+    pub last_heard: DateTime<Utc>,
+    /// The agent's connection as last reported.
+    pub connection: Connection,
+    /// The newest session seen.
+    pub session: Option<Session>,
+}
+
+/// The agent's connection state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// Connected.
+    Online,
+    /// Stopped cleanly.
+    ShutDown,
+    /// The broker reported the connection lost.
+    Lost,
+}
+
+/// The node's `Ready` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// `Ready=True`.
+    Ready,
+    /// `Ready=False`: the agent said it stopped.
+    NotReady,
+    /// `Ready=Unknown`: the agent went silent.
+    Unknown(UnknownCause),
+}
+
+/// Why a node's state is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownCause {
+    /// The broker delivered the agent's last will.
+    ConnectionLost,
+    /// No heartbeat within the grace period.
+    SilentPastGrace,
+}
+
+impl Liveness {
+    /// Liveness for a node known from the store but not heard from yet: it gets one grace
+    /// period (from `now`, e.g. controller start) to speak up.
+    pub fn assumed_alive(now: DateTime<Utc>) -> Liveness {
+        Liveness {
+            last_heard: now,
+            connection: Connection::Online,
+            session: None,
+        }
+    }
+
+    fn accepts(&mut self, session: Session) -> bool {
+        match self.session {
+            Some(newest) if session < newest => false,
+            _ => {
+                self.session = Some(session);
+                true
+            }
+        }
+    }
+
+    /// Applies a presence message; false when it was stale and ignored.
+    pub fn on_presence(&mut self, presence: &Presence, now: DateTime<Utc>) -> bool {
+        if !self.accepts(presence.session) {
+            return false;
+        }
+        match presence.state {
+            PresenceState::Online(_) => {
+                self.connection = Connection::Online;
+                self.last_heard = now;
+            }
+            PresenceState::Offline(OfflineReason::Shutdown) => self.connection = Connection::ShutDown,
+            PresenceState::Offline(OfflineReason::ConnectionLost) => self.connection = Connection::Lost,
+        }
+        true
+    }
+
+    /// Applies a heartbeat; false when it was stale and ignored.
+    pub fn on_heartbeat(&mut self, session: Session, now: DateTime<Utc>) -> bool {
+        if !self.accepts(session) {
+            return false;
+        }
+        // Within one session, the broker forwards a heartbeat before any will or shutdown
+        // notice that follows it, so an accepted heartbeat means the agent is connected.
+        self.connection = Connection::Online;
+        self.last_heard = now;
+        true
+    }
+
+    /// The node's readiness at `now`.
+    pub fn readiness(&self, now: DateTime<Utc>, grace: Duration) -> Readiness {
+        match self.connection {
+            Connection::ShutDown => Readiness::NotReady,
+            Connection::Lost => Readiness::Unknown(UnknownCause::ConnectionLost),
+            Connection::Online => {
+                let silent = (now - self.last_heard).to_std().unwrap_or(Duration::ZERO);
+                if silent > grace {
+                    Readiness::Unknown(UnknownCause::SilentPastGrace)
+                } else {
+                    Readiness::Ready
+                }
+            }
+        }
+    }
+
+    /// When readiness may next change without new messages (for timers).
+    pub fn next_deadline(&self, grace: Duration) -> Option<DateTime<Utc>> {
+        (self.connection == Connection::Online)
+            .then(|| self.last_heard + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX))
+    }
+}
+
+impl Readiness {
+    /// The `Ready` condition's status, reason and message.
+    pub fn condition(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Readiness::Ready => ("True", "AgentReady", "drover agent is posting ready status"),
+            Readiness::NotReady => ("False", "AgentStopped", "drover agent stopped cleanly"),
+            Readiness::Unknown(UnknownCause::ConnectionLost) => (
+                "Unknown",
+                "NodeStatusUnknown",
+                "drover agent lost its connection to the broker",
+            ),
+            Readiness::Unknown(UnknownCause::SilentPastGrace) => (
+                "Unknown",
+                "NodeStatusUnknown",
+                "drover agent stopped posting node status",
+            ),
+        }
+    }
+
+    /// The `NoExecute` taint the node carries in this state, if any.
+    pub fn taint_key(self) -> Option<&'static str> {
+        match self {
+            Readiness::Ready => None,
+            Readiness::NotReady => Some(TAINT_NOT_READY),
+            Readiness::Unknown(_) => Some(TAINT_UNREACHABLE),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_proto::msg::NodeInfo;
+
+    const GRACE: Duration = Duration::from_secs(40);
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn session(agent_start: u64, connection: u64) -> Session {
+        Session { agent_start, connection }
+    }
+
+    fn info() -> NodeInfo {
+        NodeInfo {
+            name: "pi".into(),
+            uid: "u".into(),
+            labels: vec![],
+            architecture: "arm64".into(),
+            operating_system: "linux".into(),
+            kernel_version: "6".into(),
+            os_image: "x".into(),
+            model: None,
+            cpus: 4,
+            memory_bytes: 1,
+            agent_version: "0".into(),
+            boot_id: "b".into(),
+            addresses: vec![],
+            heartbeat_interval_ms: 10_000,
+        }
+    }
+
+    fn online(s: Session) -> Presence {
+        Presence { session: s, state: PresenceState::Online(info()) }
+    }
+
+    fn offline(s: Session, reason: OfflineReason) -> Presence {
+        Presence { session: s, state: PresenceState::Offline(reason) }
+    }
+
+    fn registered_at(at: DateTime<Utc>) -> Liveness {
+        let mut l = Liveness::assumed_alive(at);
+        assert!(l.on_presence(&online(session(1, 1)), at));
+        l
+    }
+
+    #[test]
+    fn ready_while_heartbeats_arrive_within_grace() {
+        let mut l = registered_at(t(0));
+        for s in (10..=200).step_by(10) {
+            l.on_heartbeat(session(1, 1), t(s));
+            assert_eq!(l.readiness(t(s + 39), GRACE), Readiness::Ready);
+        }
+    }
+
+    #[test]
+    fn unknown_exactly_after_the_grace_period() {
+        let l = registered_at(t(0));
+        assert_eq!(l.readiness(t(40), GRACE), Readiness::Ready);
+        assert_eq!(
+            l.readiness(t(41), GRACE),
+            Readiness::Unknown(UnknownCause::SilentPastGrace)
+        );
+        assert_eq!(l.next_deadline(GRACE), Some(t(40)));
+    }
+
+    #[test]
+    fn clean_shutdown_is_not_ready_at_once() {
+        let mut l = registered_at(t(0));
+        l.on_presence(&offline(session(1, 1), OfflineReason::Shutdown), t(1));
+        assert_eq!(l.readiness(t(1), GRACE), Readiness::NotReady);
+        assert_eq!(l.readiness(t(1), GRACE).taint_key(), Some(TAINT_NOT_READY));
+        assert_eq!(l.next_deadline(GRACE), None);
+    }
+
+    #[test]
+    fn last_will_makes_the_node_unreachable_at_once() {
+        let mut l = registered_at(t(0));
+        l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(2));
+        let r = l.readiness(t(2), GRACE);
+        assert_eq!(r, Readiness::Unknown(UnknownCause::ConnectionLost));
+        assert_eq!(r.taint_key(), Some(TAINT_UNREACHABLE));
+        assert_eq!(r.condition().0, "Unknown");
+    }
+
+    #[test]
+    fn a_late_will_from_an_older_session_is_ignored() {
+        let mut l = registered_at(t(0));
+        assert!(l.on_presence(&online(session(1, 2)), t(5)));
+        assert!(!l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(6)));
+        assert_eq!(l.readiness(t(6), GRACE), Readiness::Ready);
+        // A restarted agent supersedes every session of the previous start.
+        assert!(l.on_presence(&online(session(2, 1)), t(7)));
+        assert!(!l.on_presence(&offline(session(1, 9), OfflineReason::Shutdown), t(8)));
+        assert_eq!(l.readiness(t(8), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn restarting_agent_becomes_ready_again() {
+        let mut l = registered_at(t(0));
+        l.on_presence(&offline(session(1, 1), OfflineReason::Shutdown), t(1));
+        l.on_presence(&online(session(2, 1)), t(3));
+        assert_eq!(l.readiness(t(3), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn stale_heartbeats_do_not_revive_a_node() {
+        let mut l = registered_at(t(0));
+        l.on_presence(&online(session(2, 1)), t(1));
+        l.on_presence(&offline(session(2, 1), OfflineReason::Shutdown), t(2));
+        assert!(!l.on_heartbeat(session(1, 1), t(3)));
+        assert_eq!(l.readiness(t(3), GRACE), Readiness::NotReady);
+    }
+
+    #[test]
+    fn a_heartbeat_from_a_newer_session_revives_a_lost_node() {
+        let mut l = registered_at(t(0));
+        l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(1));
+        // Controller missed the new Online (e.g. it restarted) but heartbeats keep coming.
+        assert!(l.on_heartbeat(session(1, 2), t(2)));
+        assert_eq!(l.readiness(t(2), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn a_node_loaded_at_start_gets_one_grace_period() {
+        let l = Liveness::assumed_alive(t(100));
+        assert_eq!(l.readiness(t(140), GRACE), Readiness::Ready);
+        assert!(matches!(l.readiness(t(141), GRACE), Readiness::Unknown(_)));
+    }
+}

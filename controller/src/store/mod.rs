@@ -1,0 +1,407 @@
+//! The controller's durable state: objects and events in SQLite (WAL).
+//!
+//! Every write is one transaction; `resourceVersion` comes from one counter that never goes
+//! back, even across deletes and restarts.
+
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::Kind;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+/// A stored object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredObject {
+    /// Kind.
+    pub kind: Kind,
+    /// Namespace; empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// UID.
+    pub uid: String,
+    /// Changes with every write.
+    pub resource_version: u64,
+    /// Changes with every spec change.
+    pub generation: i64,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Owner references (a JSON array).
+    pub owner_references: Value,
+    /// Spec.
+    pub spec: Value,
+    /// Status.
+    pub status: Value,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A recorded event about an object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    /// Short reason, e.g. `NodeReady`.
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Reporting component.
+    pub source: String,
+    /// How often it happened.
+    pub count: u64,
+    /// First occurrence.
+    pub first_seen: DateTime<Utc>,
+    /// Last occurrence.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Stored JSON could not be read back.
+    #[error("store: corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// The SQLite store.
+pub struct Store {
+    db: Connection,
+}
+
+/// Most events kept per object; older ones are dropped.
+const EVENTS_PER_OBJECT: i64 = 50;
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {text}: {e}")))
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = Connection::open(dir.join("drover.db"))?;
+        schema::prepare(&db)?;
+        Ok(Store { db })
+    }
+
+    /// An in-memory store for tests.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let db = Connection::open_in_memory()?;
+        schema::prepare(&db)?;
+        Ok(Store { db })
+    }
+
+    fn next_resource_version(tx: &rusqlite::Transaction) -> Result<u64, StoreError> {
+        tx.execute("UPDATE counters SET value = value + 1 WHERE name = 'resource_version'", [])?;
+        let v: i64 = tx.query_row(
+            "SELECT value FROM counters WHERE name = 'resource_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(v as u64)
+    }
+
+    fn row_to_object(row: &Row) -> rusqlite::Result<Result<StoredObject, StoreError>> {
+        let kind: String = row.get("kind")?;
+        let labels: String = row.get("labels")?;
+        let annotations: String = row.get("annotations")?;
+        let owners: String = row.get("owner_references")?;
+        let spec: String = row.get("spec")?;
+        let status: String = row.get("status")?;
+        let created: String = row.get("created_at")?;
+        let namespace: String = row.get("namespace")?;
+        let name: String = row.get("name")?;
+        let uid: String = row.get("uid")?;
+        let rv: i64 = row.get("resource_version")?;
+        let generation: i64 = row.get("generation")?;
+        Ok((|| {
+            let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+            Ok(StoredObject {
+                kind: Kind::from_resource_name(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("kind {kind}")))?,
+                namespace,
+                name,
+                uid,
+                resource_version: rv as u64,
+                generation,
+                labels: serde_json::from_str(&labels).map_err(corrupt)?,
+                annotations: serde_json::from_str(&annotations).map_err(corrupt)?,
+                owner_references: serde_json::from_str(&owners).map_err(corrupt)?,
+                spec: serde_json::from_str(&spec).map_err(corrupt)?,
+                status: serde_json::from_str(&status).map_err(corrupt)?,
+                created_at: parse_time(&created)?,
+            })
+        })())
+    }
+
+    /// One object.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<StoredObject>, StoreError> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT * FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+        )?;
+        match stmt
+            .query_row(params![kind.as_str(), namespace, name], Self::row_to_object)
+            .optional()?
+        {
+            Some(result) => Ok(Some(result?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Objects of a kind, in one namespace or all, ordered by namespace and name.
+    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<Vec<StoredObject>, StoreError> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT * FROM objects WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2) ORDER BY namespace, name",
+        )?;
+        let rows = stmt.query_map(params![kind.as_str(), namespace], Self::row_to_object)?;
+        let mut objects = Vec::new();
+        for row in rows {
+            objects.push(row??);
+        }
+        Ok(objects)
+    }
+
+    /// Inserts a new object or replaces an existing one (matched by kind, namespace, name),
+    /// assigning a fresh resourceVersion. Returns the stored object.
+    pub fn put(&mut self, object: &StoredObject) -> Result<StoredObject, StoreError> {
+        let tx = self.db.transaction()?;
+        let rv = Self::next_resource_version(&tx)?;
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        tx.execute(
+            "INSERT INTO objects (kind, namespace, name, uid, resource_version, generation, labels, annotations,
+                                  owner_references, spec, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (kind, namespace, name) DO UPDATE SET
+                uid = excluded.uid, resource_version = excluded.resource_version,
+                generation = excluded.generation, labels = excluded.labels,
+                annotations = excluded.annotations, owner_references = excluded.owner_references,
+                spec = excluded.spec, status = excluded.status, updated_at = excluded.updated_at",
+            params![
+                object.kind.as_str(),
+                object.namespace,
+                object.name,
+                object.uid,
+                rv as i64,
+                object.generation,
+                to_json(&object.labels),
+                to_json(&object.annotations),
+                to_json(&object.owner_references),
+                to_json(&object.spec),
+                to_json(&object.status),
+                object.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                now,
+            ],
+        )?;
+        tx.commit()?;
+        let mut stored = object.clone();
+        stored.resource_version = rv;
+        Ok(stored)
+    }
+
+    /// Deletes an object with its events; returns what was deleted.
+    pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<Option<StoredObject>, StoreError> {
+        let Some(object) = self.get(kind, namespace, name)? else {
+            return Ok(None);
+        };
+        let tx = self.db.transaction()?;
+        Self::next_resource_version(&tx)?;
+        tx.execute("DELETE FROM objects WHERE uid = ?1", params![object.uid])?;
+        tx.execute("DELETE FROM events WHERE object_uid = ?1", params![object.uid])?;
+        tx.commit()?;
+        Ok(Some(object))
+    }
+
+    /// Records an event; a repeat of the last event (same reason and message) bumps its count.
+    pub fn record_event(
+        &mut self,
+        object: &StoredObject,
+        kind: &str,
+        reason: &str,
+        message: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let tx = self.db.transaction()?;
+        let last: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT id, reason, message FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT 1",
+                params![object.uid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        match last {
+            Some((id, r, m)) if r == reason && m == message => {
+                tx.execute(
+                    "UPDATE events SET count = count + 1, last_seen = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            _ => {
+                tx.execute(
+                    "INSERT INTO events (object_uid, kind, reason, message, source, count, first_seen, last_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+                    params![object.uid, kind, reason, message, source, now],
+                )?;
+                tx.execute(
+                    "DELETE FROM events WHERE object_uid = ?1 AND id NOT IN
+                        (SELECT id FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT ?2)",
+                    params![object.uid, EVENTS_PER_OBJECT],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Events of an object, oldest first.
+    pub fn events(&self, uid: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT kind, reason, message, source, count, first_seen, last_seen FROM events
+             WHERE object_uid = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![uid], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (kind, reason, message, source, count, first, last) = row?;
+            events.push(StoredEvent {
+                kind,
+                reason,
+                message,
+                source,
+                count: count as u64,
+                first_seen: parse_time(&first)?,
+                last_seen: parse_time(&last)?,
+            });
+        }
+        Ok(events)
+    }
+
+    /// The last published desired-state payload of every node.
+    pub fn desired_states(&self) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        let mut stmt = self.db.prepare_cached("SELECT node, generation, payload FROM desired ORDER BY node")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The desired-state generation and payload of one node.
+    pub fn desired_state(&self, node: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT generation, payload FROM desired WHERE node = ?1",
+                params![node],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records the desired-state payload published for a node.
+    pub fn set_desired_state(&mut self, node: &str, generation: u64, payload: &[u8]) -> Result<(), StoreError> {
+        self.db.execute(
+            "INSERT INTO desired (node, generation, payload) VALUES (?1, ?2, ?3)
+             ON CONFLICT (node) DO UPDATE SET generation = excluded.generation, payload = excluded.payload",
+            params![node, generation as i64, payload],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a node's desired state.
+    pub fn remove_desired_state(&mut self, node: &str) -> Result<(), StoreError> {
+        self.db.execute("DELETE FROM desired WHERE node = ?1", params![node])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str) -> StoredObject {
+        StoredObject {
+            kind: Kind::Pod,
+            namespace: "default".into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            resource_version: 0,
+            generation: 1,
+            labels: BTreeMap::from([("app".into(), "web".into())]),
+            annotations: BTreeMap::new(),
+            owner_references: Value::Array(vec![]),
+            spec: serde_json::json!({"containers": []}),
+            status: Value::Null,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn put_get_list_delete() {
+        let mut store = Store::in_memory().unwrap();
+        let a = store.put(&pod("a")).unwrap();
+        let b = store.put(&pod("b")).unwrap();
+        assert!(b.resource_version > a.resource_version);
+        let got = store.get(Kind::Pod, "default", "a").unwrap().unwrap();
+        assert_eq!(got.labels["app"], "web");
+        assert_eq!(got.resource_version, a.resource_version);
+        assert_eq!(store.list(Kind::Pod, None).unwrap().len(), 2);
+        assert_eq!(store.list(Kind::Pod, Some("other")).unwrap().len(), 0);
+        assert!(store.delete(Kind::Pod, "default", "a").unwrap().is_some());
+        assert!(store.get(Kind::Pod, "default", "a").unwrap().is_none());
+        let c = store.put(&pod("c")).unwrap();
+        assert!(c.resource_version > b.resource_version + 1, "delete also advances the counter");
+    }
+
+    #[test]
+    fn repeated_events_are_counted_and_history_is_bounded() {
+        let mut store = Store::in_memory().unwrap();
+        let a = store.put(&pod("a")).unwrap();
+        let now = Utc::now();
+        store.record_event(&a, "Normal", "NodeReady", "ready", "drover", now).unwrap();
+        store.record_event(&a, "Normal", "NodeReady", "ready", "drover", now).unwrap();
+        store.record_event(&a, "Warning", "NodeNotReady", "gone", "drover", now).unwrap();
+        let events = store.events(&a.uid).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].count, 2);
+        for i in 0..100 {
+            store.record_event(&a, "Normal", "X", &i.to_string(), "drover", now).unwrap();
+        }
+        assert_eq!(store.events(&a.uid).unwrap().len(), EVENTS_PER_OBJECT as usize);
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            store.put(&pod("a")).unwrap();
+            store.set_desired_state("n1", 3, b"xyz").unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.get(Kind::Pod, "default", "a").unwrap().is_some());
+        assert_eq!(store.desired_state("n1").unwrap(), Some((3, b"xyz".to_vec())));
+    }
+}
