@@ -56,7 +56,10 @@ mod tests {
         let expected_base = [100u64, 200, 400, 800, 1000, 1000, 1000, 1000];
         for (delay, base) in bases.iter().zip(expected_base) {
             let base = Duration::from_millis(base);
-            assert!(*delay >= base / 2 && *delay < base, "{delay:?} for base {base:?}");
+            assert!(
+                *delay >= base / 2 && *delay < base,
+                "{delay:?} for base {base:?}"
+            );
         }
         b.reset();
         assert!(b.next_delay() < Duration::from_millis(100));

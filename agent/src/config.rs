@@ -99,10 +99,16 @@ mod tests {
     fn broker_urls() {
         assert_eq!(
             BrokerAddress::parse("mqtt://10.0.0.5:1884").unwrap(),
-            BrokerAddress { host: "10.0.0.5".into(), port: 1884 }
+            BrokerAddress {
+                host: "10.0.0.5".into(),
+                port: 1884
+            }
         );
         assert_eq!(BrokerAddress::parse("tcp://broker").unwrap().port, 1883);
-        assert_eq!(BrokerAddress::parse("mqtt://[::1]:1883").unwrap().host, "::1");
+        assert_eq!(
+            BrokerAddress::parse("mqtt://[::1]:1883").unwrap().host,
+            "::1"
+        );
         assert!(BrokerAddress::parse("http://x").is_err());
         assert!(BrokerAddress::parse("mqtt://x:notaport").is_err());
         assert!(BrokerAddress::parse("mqtt://").is_err());
@@ -110,7 +116,10 @@ mod tests {
 
     #[test]
     fn labels() {
-        assert_eq!(parse_label("zone=north").unwrap(), ("zone".into(), "north".into()));
+        assert_eq!(
+            parse_label("zone=north").unwrap(),
+            ("zone".into(), "north".into())
+        );
         assert!(parse_label("zone").is_err());
         assert!(parse_label("bad key=x").is_err());
     }

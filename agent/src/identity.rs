@@ -25,7 +25,10 @@ impl Identity {
             Ok(text) => parse(&text).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{} is corrupt; remove it to give this node a new identity", path.display()),
+                    format!(
+                        "{} is corrupt; remove it to give this node a new identity",
+                        path.display()
+                    ),
                 )
             })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Identity {
@@ -38,7 +41,10 @@ impl Identity {
             uid: previous.uid,
             starts: previous.starts + 1,
         };
-        write_atomically(&path, format!("uid={}\nstarts={}\n", identity.uid, identity.starts).as_bytes())?;
+        write_atomically(
+            &path,
+            format!("uid={}\nstarts={}\n", identity.uid, identity.starts).as_bytes(),
+        )?;
         Ok(identity)
     }
 }

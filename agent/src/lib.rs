@@ -37,9 +37,13 @@ pub fn node_name(config: &AgentConfig) -> anyhow::Result<String> {
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let broker = config::BrokerAddress::parse(&config.broker).map_err(anyhow::Error::msg)?;
     let name = node_name(&config)?;
-    let identity = identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
-        format!("cannot load the node identity from {}", config.data_dir.display())
-    })?;
+    let identity =
+        identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
+            format!(
+                "cannot load the node identity from {}",
+                config.data_dir.display()
+            )
+        })?;
     let facts = sysinfo::read_facts(Path::new("/"));
     let info = NodeInfo {
         name,
@@ -75,7 +79,10 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -6,9 +6,7 @@ use std::future::Future;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use drover_proto::msg::{
-    Heartbeat, NodeInfo, OfflineReason, Presence, PresenceState, Session,
-};
+use drover_proto::msg::{Heartbeat, NodeInfo, OfflineReason, Presence, PresenceState, Session};
 use drover_proto::topic::NodeTopic;
 use drover_proto::{decode, encode, Message};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
@@ -43,7 +41,10 @@ fn presence(session: Session, state: PresenceState) -> Vec<u8> {
 fn last_will(node: &str, session: Session) -> LastWill {
     LastWill::new(
         NodeTopic::Presence.for_node(node),
-        presence(session, PresenceState::Offline(OfflineReason::ConnectionLost)),
+        presence(
+            session,
+            PresenceState::Offline(OfflineReason::ConnectionLost),
+        ),
         QoS::AtLeastOnce,
         true,
     )
@@ -57,8 +58,9 @@ pub fn local_address_towards(broker: &BrokerAddress) -> Option<String> {
 }
 
 fn seed_from(uid: &str) -> u64 {
-    uid.bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    uid.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Runs the session until `shutdown` resolves, then goes offline cleanly.
@@ -141,9 +143,14 @@ async fn announce(client: &AsyncClient, node: &str, session: Session, info: &Nod
     if let Err(e) = client.subscribe(desired, QoS::AtLeastOnce).await {
         warn!(error = %e, "cannot subscribe to desired state");
     }
-    let online = presence(session, PresenceState::Online(info.clone()));
+    let online = presence(session, PresenceState::Online(Box::new(info.clone())));
     if let Err(e) = client
-        .publish(NodeTopic::Presence.for_node(node), QoS::AtLeastOnce, true, online)
+        .publish(
+            NodeTopic::Presence.for_node(node),
+            QoS::AtLeastOnce,
+            true,
+            online,
+        )
         .await
     {
         warn!(error = %e, "cannot announce presence");
@@ -157,9 +164,17 @@ fn handle_publish(node: &str, topic: &str, payload: &[u8]) {
     }
     match decode(payload) {
         Ok(Message::Desired(desired)) => {
-            debug!(generation = desired.generation, pods = desired.pods.len(), "desired state received");
+            debug!(
+                generation = desired.generation,
+                pods = desired.pods.len(),
+                "desired state received"
+            );
         }
-        Ok(other) => warn!(topic, message = other.name(), "dropped: wrong message type for topic"),
+        Ok(other) => warn!(
+            topic,
+            message = other.name(),
+            "dropped: wrong message type for topic"
+        ),
         Err(error) => warn!(topic, %error, "dropped: undecodable desired state"),
     }
 }
@@ -176,7 +191,12 @@ async fn go_offline(
     }
     let offline = presence(session, PresenceState::Offline(OfflineReason::Shutdown));
     let _ = client
-        .publish(NodeTopic::Presence.for_node(node), QoS::AtLeastOnce, true, offline)
+        .publish(
+            NodeTopic::Presence.for_node(node),
+            QoS::AtLeastOnce,
+            true,
+            offline,
+        )
         .await;
     let _ = client.disconnect().await;
     let flushed = tokio::time::timeout(SHUTDOWN_FLUSH, async {

@@ -4,7 +4,11 @@ use clap::Parser;
 use drover_agent::AgentConfig;
 
 #[derive(Parser)]
-#[command(name = "drover-agent", version, about = "Drover node agent: joins the fleet over MQTT and runs this node's pods")]
+#[command(
+    name = "drover-agent",
+    version,
+    about = "Drover node agent: joins the fleet over MQTT and runs this node's pods"
+)]
 struct Cli {
     #[command(flatten)]
     agent: AgentConfig,
@@ -13,14 +17,20 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     drover_agent::logging::init();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(drover_agent::run(cli.agent, drover_agent::shutdown_signal())) {
+    match runtime.block_on(drover_agent::run(
+        cli.agent,
+        drover_agent::shutdown_signal(),
+    )) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -61,7 +61,8 @@ pub fn read_facts(root: &Path) -> MachineFacts {
         .map_or(0, |kib| kib * 1024);
     MachineFacts {
         architecture: kubernetes_arch(std::env::consts::ARCH).to_string(),
-        kernel_version: read_trimmed(root, "proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
+        kernel_version: read_trimmed(root, "proc/sys/kernel/osrelease")
+            .unwrap_or_else(|| "unknown".into()),
         os_image,
         model: read_trimmed(root, "proc/device-tree/model"),
         memory_bytes,
@@ -85,8 +86,14 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let p = root.path();
         for (path, text) in [
-            ("etc/os-release", "NAME=x\nPRETTY_NAME=\"Raspbian GNU/Linux 11 (bullseye)\"\n"),
-            ("proc/meminfo", "MemTotal:        3884376 kB\nMemFree: 1 kB\n"),
+            (
+                "etc/os-release",
+                "NAME=x\nPRETTY_NAME=\"Raspbian GNU/Linux 11 (bullseye)\"\n",
+            ),
+            (
+                "proc/meminfo",
+                "MemTotal:        3884376 kB\nMemFree: 1 kB\n",
+            ),
             ("proc/sys/kernel/osrelease", "6.1.21-v8+\n"),
             ("proc/sys/kernel/random/boot_id", "b0a7\n"),
             ("proc/device-tree/model", "Raspberry Pi 4 Model B Rev 1.4\0"),
@@ -99,7 +106,10 @@ mod tests {
         assert_eq!(facts.os_image, "Raspbian GNU/Linux 11 (bullseye)");
         assert_eq!(facts.memory_bytes, 3884376 * 1024);
         assert_eq!(facts.kernel_version, "6.1.21-v8+");
-        assert_eq!(facts.model.as_deref(), Some("Raspberry Pi 4 Model B Rev 1.4"));
+        assert_eq!(
+            facts.model.as_deref(),
+            Some("Raspberry Pi 4 Model B Rev 1.4")
+        );
         assert_eq!(facts.boot_id, "b0a7");
         assert_eq!(hostname(p).as_deref(), Some("pi-kitchen"));
     }

@@ -70,7 +70,8 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<EmbeddedBroker> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     task.abort();
-    Err(anyhow::anyhow!("timed out")).with_context(|| format!("the embedded MQTT broker did not start on {listen}"))
+    Err(anyhow::anyhow!("timed out"))
+        .with_context(|| format!("the embedded MQTT broker did not start on {listen}"))
 }
 
 /// One MQTT 3.1.1 CONNECT/CONNACK/DISCONNECT exchange: proves the broker serves clients

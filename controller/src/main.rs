@@ -9,10 +9,19 @@ use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
 
 #[derive(Parser)]
-#[command(name = "drover", version, about = "Drover: a lightweight, MQTT-native fleet manager for edge devices")]
+#[command(
+    name = "drover",
+    version,
+    about = "Drover: a lightweight, MQTT-native fleet manager for edge devices"
+)]
 struct Cli {
     /// Address of the drover server's API
-    #[arg(long, global = true, env = "DROVER_SERVER", default_value = "http://127.0.0.1:6443")]
+    #[arg(
+        long,
+        global = true,
+        env = "DROVER_SERVER",
+        default_value = "http://127.0.0.1:6443"
+    )]
     server: String,
 
     #[command(subcommand)]
@@ -56,9 +65,13 @@ fn run_daemon<F: std::future::Future<Output = anyhow::Result<()>>>(
     make: impl FnOnce() -> F,
 ) -> anyhow::Result<()> {
     let runtime = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()?
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
     } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     };
     runtime.block_on(make())
 }
@@ -73,7 +86,9 @@ fn main() -> ExitCode {
         }
         Command::Agent(config) => {
             drover_agent::logging::init();
-            run_daemon(false, || drover_agent::run(config, drover_agent::shutdown_signal()))
+            run_daemon(false, || {
+                drover_agent::run(config, drover_agent::shutdown_signal())
+            })
         }
         Command::Apply { files } => cli::apply(&client(), &files),
         Command::Get(args) => cli::get(&client(), args),

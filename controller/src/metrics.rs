@@ -47,10 +47,20 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP drover_mqtt_messages_received_total MQTT messages received by the controller.");
+        let _ = writeln!(
+            out,
+            "# HELP drover_mqtt_messages_received_total MQTT messages received by the controller."
+        );
         let _ = writeln!(out, "# TYPE drover_mqtt_messages_received_total counter");
-        let _ = writeln!(out, "drover_mqtt_messages_received_total {}", self.received.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP drover_mqtt_messages_dropped_total MQTT messages dropped, by reason.");
+        let _ = writeln!(
+            out,
+            "drover_mqtt_messages_received_total {}",
+            self.received.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP drover_mqtt_messages_dropped_total MQTT messages dropped, by reason."
+        );
         let _ = writeln!(out, "# TYPE drover_mqtt_messages_dropped_total counter");
         for (reason, index) in REASONS {
             let _ = writeln!(

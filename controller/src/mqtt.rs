@@ -40,7 +40,8 @@ pub enum MqttInput {
     },
 }
 
-const SUBSCRIPTIONS: [NodeTopic; 3] = [NodeTopic::Presence, NodeTopic::Heartbeat, NodeTopic::Status];
+const SUBSCRIPTIONS: [NodeTopic; 3] =
+    [NodeTopic::Presence, NodeTopic::Heartbeat, NodeTopic::Status];
 
 /// Starts the session; returns the publisher the control loop uses.
 pub fn start(broker: BrokerAddress, client_id: String, inputs: mpsc::Sender<Input>) -> Publisher {
@@ -60,7 +61,12 @@ pub fn start(broker: BrokerAddress, client_id: String, inputs: mpsc::Sender<Inpu
     tokio::spawn(async move {
         while let Some(message) = outgoing.recv().await {
             if let Err(e) = sender
-                .publish(message.topic, QoS::AtLeastOnce, message.retain, message.payload)
+                .publish(
+                    message.topic,
+                    QoS::AtLeastOnce,
+                    message.retain,
+                    message.payload,
+                )
                 .await
             {
                 warn!(error = %e, "cannot queue an MQTT publish");
@@ -76,11 +82,18 @@ pub fn start(broker: BrokerAddress, client_id: String, inputs: mpsc::Sender<Inpu
                     info!(broker = %format!("{}:{}", broker.host, broker.port), "controller connected to the broker");
                     was_connected = true;
                     for topic in SUBSCRIPTIONS {
-                        if let Err(e) = client.subscribe(topic.all_nodes_filter(), QoS::AtLeastOnce).await {
+                        if let Err(e) = client
+                            .subscribe(topic.all_nodes_filter(), QoS::AtLeastOnce)
+                            .await
+                        {
                             warn!(error = %e, "cannot subscribe");
                         }
                     }
-                    if inputs.send(Input::Mqtt(MqttInput::Connected)).await.is_err() {
+                    if inputs
+                        .send(Input::Mqtt(MqttInput::Connected))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -16,13 +16,20 @@ pub fn well_known_labels(info: &NodeInfo) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), info.name.clone()),
         ("kubernetes.io/arch".to_string(), info.architecture.clone()),
-        ("kubernetes.io/os".to_string(), info.operating_system.clone()),
+        (
+            "kubernetes.io/os".to_string(),
+            info.operating_system.clone(),
+        ),
     ])
 }
 
 /// The node object after a registration: created, or updated keeping operator changes
 /// (labels the agent does not set, taints, cordon).
-pub fn registered(existing: Option<&StoredObject>, info: &NodeInfo, now: DateTime<Utc>) -> StoredObject {
+pub fn registered(
+    existing: Option<&StoredObject>,
+    info: &NodeInfo,
+    now: DateTime<Utc>,
+) -> StoredObject {
     let mut node = existing.cloned().unwrap_or_else(|| StoredObject {
         kind: Kind::Node,
         namespace: String::new(),
@@ -42,7 +49,8 @@ pub fn registered(existing: Option<&StoredObject>, info: &NodeInfo, now: DateTim
     node.labels.extend(info.labels.iter().cloned());
     match &info.model {
         Some(model) => {
-            node.annotations.insert("drover.io/model".into(), model.clone());
+            node.annotations
+                .insert("drover.io/model".into(), model.clone());
         }
         None => {
             node.annotations.remove("drover.io/model");
@@ -194,7 +202,11 @@ mod tests {
         assert_eq!(recorded_ready_status(&node).as_deref(), Some("True"));
         assert!(node.spec.get("taints").is_none());
 
-        assert!(apply_readiness(&mut node, Readiness::Unknown(UnknownCause::SilentPastGrace), now));
+        assert!(apply_readiness(
+            &mut node,
+            Readiness::Unknown(UnknownCause::SilentPastGrace),
+            now
+        ));
         assert_eq!(node.spec["taints"][0]["key"], TAINT_UNREACHABLE);
         assert_eq!(node.spec["taints"][0]["effect"], "NoExecute");
 
@@ -211,7 +223,8 @@ mod tests {
     fn operator_taints_survive_readiness_changes() {
         let now = Utc::now();
         let mut node = registered(None, &info(), now);
-        node.spec = json!({"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]});
+        node.spec =
+            json!({"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]});
         apply_readiness(&mut node, Readiness::NotReady, now);
         apply_readiness(&mut node, Readiness::Ready, now);
         assert_eq!(node.spec["taints"].as_array().unwrap().len(), 1);

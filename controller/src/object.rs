@@ -18,16 +18,26 @@ pub fn to_json(object: &StoredObject) -> Value {
         metadata.insert("namespace".into(), json!(object.namespace));
     }
     metadata.insert("uid".into(), json!(object.uid));
-    metadata.insert("resourceVersion".into(), json!(object.resource_version.to_string()));
+    metadata.insert(
+        "resourceVersion".into(),
+        json!(object.resource_version.to_string()),
+    );
     metadata.insert("generation".into(), json!(object.generation));
-    metadata.insert("creationTimestamp".into(), json!(timestamp(object.created_at)));
+    metadata.insert(
+        "creationTimestamp".into(),
+        json!(timestamp(object.created_at)),
+    );
     if !object.labels.is_empty() {
         metadata.insert("labels".into(), json!(object.labels));
     }
     if !object.annotations.is_empty() {
         metadata.insert("annotations".into(), json!(object.annotations));
     }
-    if object.owner_references.as_array().is_some_and(|a| !a.is_empty()) {
+    if object
+        .owner_references
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
         metadata.insert("ownerReferences".into(), object.owner_references.clone());
     }
     let status = if object.status.is_null() {

@@ -76,7 +76,9 @@ impl LabelSelector {
             } else if let Some(k) = part.strip_prefix('!') {
                 Requirement::DoesNotExist(key(k)?)
             } else {
-                Requirement::Exists(key(part).map_err(|e| format!("invalid selector \"{text}\": {e}"))?)
+                Requirement::Exists(
+                    key(part).map_err(|e| format!("invalid selector \"{text}\": {e}"))?,
+                )
             };
             requirements.push(requirement);
         }
@@ -101,7 +103,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

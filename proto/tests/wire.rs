@@ -108,7 +108,7 @@ fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (session(), node_info()).prop_map(|(session, info)| Message::Presence(Presence {
             session,
-            state: PresenceState::Online(info),
+            state: PresenceState::Online(Box::new(info)),
         })),
         (
             session(),
@@ -213,7 +213,7 @@ fn an_online_presence_with_an_invalid_node_name_is_rejected() {
             agent_start: 1,
             connection: 1,
         },
-        state: PresenceState::Online(info),
+        state: PresenceState::Online(Box::new(info)),
     }))
     .unwrap();
     assert!(matches!(decode(&bytes), Err(DecodeError::Invalid(_))));

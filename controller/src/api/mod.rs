@@ -46,19 +46,26 @@ fn error_response(error: ApiError) -> Response {
 async fn call(state: &ApiState, request: ApiRequest) -> Response {
     let (reply, answer) = oneshot::channel();
     if state.inputs.send(Input::Api(request, reply)).await.is_err() {
-        return error_response(ApiError { status: 503, message: "controller is shutting down".into() });
+        return error_response(ApiError {
+            status: 503,
+            message: "controller is shutting down".into(),
+        });
     }
     match answer.await {
         Ok(Ok(value)) => Json(value).into_response(),
         Ok(Err(error)) => error_response(error),
-        Err(_) => error_response(ApiError { status: 500, message: "request was dropped".into() }),
+        Err(_) => error_response(ApiError {
+            status: 500,
+            message: "request was dropped".into(),
+        }),
     }
 }
 
-fn kind_of(resource: &str) -> Result<Kind, Response> {
-    resource
-        .parse::<Kind>()
-        .map_err(|message| error_response(ApiError { status: 404, message }))
+fn kind_of(resource: &str) -> Result<Kind, ApiError> {
+    resource.parse::<Kind>().map_err(|message| ApiError {
+        status: 404,
+        message,
+    })
 }
 
 async fn metrics_text(State(state): State<ApiState>) -> String {
@@ -77,7 +84,11 @@ struct ApplyBody {
 }
 
 async fn apply(State(state): State<ApiState>, Json(body): Json<ApplyBody>) -> Response {
-    let files = body.files.into_iter().map(|f| (f.name, f.content)).collect();
+    let files = body
+        .files
+        .into_iter()
+        .map(|f| (f.name, f.content))
+        .collect();
     call(&state, ApiRequest::Apply { files }).await
 }
 
@@ -88,12 +99,24 @@ struct ListQuery {
     label_selector: Option<String>,
 }
 
-async fn list(State(state): State<ApiState>, Path(resource): Path<String>, Query(q): Query<ListQuery>) -> Response {
+async fn list(
+    State(state): State<ApiState>,
+    Path(resource): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
     match kind_of(&resource) {
         Ok(kind) => {
-            call(&state, ApiRequest::List { kind, namespace: q.namespace, selector: q.label_selector }).await
+            call(
+                &state,
+                ApiRequest::List {
+                    kind,
+                    namespace: q.namespace,
+                    selector: q.label_selector,
+                },
+            )
+            .await
         }
-        Err(r) => r,
+        Err(e) => error_response(e),
     }
 }
 
@@ -114,8 +137,18 @@ async fn get_one(
     Query(q): Query<NamespaceQuery>,
 ) -> Response {
     match kind_of(&resource) {
-        Ok(kind) => call(&state, ApiRequest::Get { kind, namespace: q.namespace(), name }).await,
-        Err(r) => r,
+        Ok(kind) => {
+            call(
+                &state,
+                ApiRequest::Get {
+                    kind,
+                    namespace: q.namespace(),
+                    name,
+                },
+            )
+            .await
+        }
+        Err(e) => error_response(e),
     }
 }
 
@@ -125,8 +158,18 @@ async fn events(
     Query(q): Query<NamespaceQuery>,
 ) -> Response {
     match kind_of(&resource) {
-        Ok(kind) => call(&state, ApiRequest::Events { kind, namespace: q.namespace(), name }).await,
-        Err(r) => r,
+        Ok(kind) => {
+            call(
+                &state,
+                ApiRequest::Events {
+                    kind,
+                    namespace: q.namespace(),
+                    name,
+                },
+            )
+            .await
+        }
+        Err(e) => error_response(e),
     }
 }
 
@@ -136,8 +179,18 @@ async fn delete(
     Query(q): Query<NamespaceQuery>,
 ) -> Response {
     match kind_of(&resource) {
-        Ok(kind) => call(&state, ApiRequest::Delete { kind, namespace: q.namespace(), name }).await,
-        Err(r) => r,
+        Ok(kind) => {
+            call(
+                &state,
+                ApiRequest::Delete {
+                    kind,
+                    namespace: q.namespace(),
+                    name,
+                },
+            )
+            .await
+        }
+        Err(e) => error_response(e),
     }
 }
 
@@ -151,18 +204,41 @@ struct LabelBody {
     overwrite: bool,
 }
 
-async fn label_node(State(state): State<ApiState>, Path(name): Path<String>, Json(body): Json<LabelBody>) -> Response {
+async fn label_node(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Json(body): Json<LabelBody>,
+) -> Response {
     call(
         &state,
-        ApiRequest::LabelNode { name, set: body.set, remove: body.remove, overwrite: body.overwrite },
+        ApiRequest::LabelNode {
+            name,
+            set: body.set,
+            remove: body.remove,
+            overwrite: body.overwrite,
+        },
     )
     .await
 }
 
 async fn cordon(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
-    call(&state, ApiRequest::SetUnschedulable { name, unschedulable: true }).await
+    call(
+        &state,
+        ApiRequest::SetUnschedulable {
+            name,
+            unschedulable: true,
+        },
+    )
+    .await
 }
 
 async fn uncordon(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
-    call(&state, ApiRequest::SetUnschedulable { name, unschedulable: false }).await
+    call(
+        &state,
+        ApiRequest::SetUnschedulable {
+            name,
+            unschedulable: false,
+        },
+    )
+    .await
 }

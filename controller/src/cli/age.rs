@@ -43,7 +43,10 @@ pub fn since(timestamp: &Value, now: DateTime<Utc>) -> String {
     timestamp
         .as_str()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map_or_else(|| "<unknown>".into(), |t| human((now - t.with_timezone(&Utc)).num_seconds()))
+        .map_or_else(
+            || "<unknown>".into(),
+            |t| human((now - t.with_timezone(&Utc)).num_seconds()),
+        )
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    fn finish(&self, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> anyhow::Result<Value> {
+    fn finish(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<Value> {
         let mut response = result.map_err(|e| match e {
             ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => anyhow!(
                 "cannot reach the drover server at {} ({e}); is `drover server` running? (set --server or DROVER_SERVER)",
@@ -53,13 +56,19 @@ impl Client {
 
     /// GET with query parameters.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
-        let request = self.agent.get(self.url(path)).query_pairs(query.iter().copied());
+        let request = self
+            .agent
+            .get(self.url(path))
+            .query_pairs(query.iter().copied());
         self.finish(request.call())
     }
 
     /// DELETE with query parameters.
     pub fn delete(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
-        let request = self.agent.delete(self.url(path)).query_pairs(query.iter().copied());
+        let request = self
+            .agent
+            .delete(self.url(path))
+            .query_pairs(query.iter().copied());
         self.finish(request.call())
     }
 

@@ -7,20 +7,49 @@ use serde_json::Value;
 use super::age;
 
 /// Headers and one row per object.
-pub fn table(kind: Kind, items: &[Value], wide: bool, all_namespaces: bool, now: DateTime<Utc>) -> (Vec<&'static str>, Vec<Vec<String>>) {
+pub fn table(
+    kind: Kind,
+    items: &[Value],
+    wide: bool,
+    all_namespaces: bool,
+    now: DateTime<Utc>,
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let (mut headers, mut rows): (Vec<&'static str>, Vec<Vec<String>>) = match kind {
-        Kind::Node => (node_headers(wide), items.iter().map(|n| node_row(n, wide, now)).collect()),
-        Kind::Pod => (pod_headers(wide), items.iter().map(|p| pod_row(p, wide, now)).collect()),
+        Kind::Node => (
+            node_headers(wide),
+            items.iter().map(|n| node_row(n, wide, now)).collect(),
+        ),
+        Kind::Pod => (
+            pod_headers(wide),
+            items.iter().map(|p| pod_row(p, wide, now)).collect(),
+        ),
         Kind::Job => (
             vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
             items.iter().map(|j| job_row(j, now)).collect(),
         ),
         Kind::CronJob => (
-            vec!["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
+            vec![
+                "NAME",
+                "SCHEDULE",
+                "TIMEZONE",
+                "SUSPEND",
+                "ACTIVE",
+                "LAST SCHEDULE",
+                "AGE",
+            ],
             items.iter().map(|c| cronjob_row(c, now)).collect(),
         ),
         Kind::DaemonSet => (
-            vec!["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"],
+            vec![
+                "NAME",
+                "DESIRED",
+                "CURRENT",
+                "READY",
+                "UP-TO-DATE",
+                "AVAILABLE",
+                "NODE SELECTOR",
+                "AGE",
+            ],
             items.iter().map(|d| daemonset_row(d, now)).collect(),
         ),
     };
@@ -56,7 +85,13 @@ fn created(item: &Value, now: DateTime<Utc>) -> String {
 fn node_headers(wide: bool) -> Vec<&'static str> {
     let mut h = vec!["NAME", "STATUS", "ROLES", "AGE", "VERSION"];
     if wide {
-        h.extend(["INTERNAL-IP", "ARCH", "OS-IMAGE", "KERNEL-VERSION", "LABELS"]);
+        h.extend([
+            "INTERNAL-IP",
+            "ARCH",
+            "OS-IMAGE",
+            "KERNEL-VERSION",
+            "LABELS",
+        ]);
     }
     h
 }
@@ -94,7 +129,11 @@ fn node_row(node: &Value, wide: bool, now: DateTime<Utc>) -> Vec<String> {
     let mut row = vec![
         name(node),
         node_status(node),
-        if roles.is_empty() { "<none>".into() } else { roles.join(",") },
+        if roles.is_empty() {
+            "<none>".into()
+        } else {
+            roles.join(",")
+        },
         created(node, now),
         text(&info["kubeletVersion"]),
     ];
@@ -104,7 +143,12 @@ fn node_row(node: &Value, wide: bool, now: DateTime<Utc>) -> Vec<String> {
             .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
             .map_or("<none>".into(), |a| text(&a["address"]));
         let label_text = labels
-            .map(|l| l.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(","))
+            .map(|l| {
+                l.iter()
+                    .map(|(k, v)| format!("{k}={}", text(v)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .unwrap_or_else(|| "<none>".into());
         row.extend([
             ip,
@@ -147,7 +191,9 @@ pub fn pod_status(pod: &Value) -> String {
                 let t = &state["terminated"];
                 shown = match t["reason"].as_str() {
                     Some(r) if !r.is_empty() => r.to_string(),
-                    _ if t["signal"].as_i64().unwrap_or(0) != 0 => format!("Signal:{}", int(&t["signal"])),
+                    _ if t["signal"].as_i64().unwrap_or(0) != 0 => {
+                        format!("Signal:{}", int(&t["signal"]))
+                    }
                     _ => format!("ExitCode:{}", int(&t["exitCode"])),
                 };
             }
@@ -172,7 +218,11 @@ fn pod_row(pod: &Value, wide: bool, now: DateTime<Utc>) -> Vec<String> {
         let ip = text(&pod["status"]["hostIP"]);
         let node = text(&pod["spec"]["nodeName"]);
         row.push(if ip.is_empty() { "<none>".into() } else { ip });
-        row.push(if node.is_empty() { "<none>".into() } else { node });
+        row.push(if node.is_empty() {
+            "<none>".into()
+        } else {
+            node
+        });
     }
     row
 }
@@ -180,7 +230,11 @@ fn pod_row(pod: &Value, wide: bool, now: DateTime<Utc>) -> Vec<String> {
 fn job_row(job: &Value, now: DateTime<Utc>) -> Vec<String> {
     let status = &job["status"];
     let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-    let has = |t: &str| conditions.iter().any(|c| c["type"] == t && c["status"] == "True");
+    let has = |t: &str| {
+        conditions
+            .iter()
+            .any(|c| c["type"] == t && c["status"] == "True")
+    };
     let state = if has("Complete") {
         "Complete"
     } else if has("Failed") {
@@ -196,15 +250,29 @@ fn job_row(job: &Value, now: DateTime<Utc>) -> Vec<String> {
     };
     let completions = match job["spec"]["completions"].as_i64() {
         Some(c) => format!("{}/{c}", int(&status["succeeded"])),
-        None => format!("{}/1 of {}", int(&status["succeeded"]), job["spec"]["parallelism"].as_i64().unwrap_or(1)),
+        None => format!(
+            "{}/1 of {}",
+            int(&status["succeeded"]),
+            job["spec"]["parallelism"].as_i64().unwrap_or(1)
+        ),
     };
-    let start = status["startTime"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    let start = status["startTime"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
     let end = status["completionTime"]
         .as_str()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map_or(now, |t| t.with_timezone(&Utc));
-    let duration = start.map_or(String::new(), |s| age::human((end - s.with_timezone(&Utc)).num_seconds()));
-    vec![name(job), state.into(), completions, duration, created(job, now)]
+    let duration = start.map_or(String::new(), |s| {
+        age::human((end - s.with_timezone(&Utc)).num_seconds())
+    });
+    vec![
+        name(job),
+        state.into(),
+        completions,
+        duration,
+        created(job, now),
+    ]
 }
 
 fn cronjob_row(cj: &Value, now: DateTime<Utc>) -> Vec<String> {
@@ -215,8 +283,15 @@ fn cronjob_row(cj: &Value, now: DateTime<Utc>) -> Vec<String> {
         text(&spec["schedule"]),
         spec["timeZone"].as_str().unwrap_or("<none>").to_string(),
         spec["suspend"].as_bool().unwrap_or(false).to_string(),
-        cj["status"]["active"].as_array().map_or(0, Vec::len).to_string(),
-        if last.is_string() { age::since(last, now) } else { "<none>".into() },
+        cj["status"]["active"]
+            .as_array()
+            .map_or(0, Vec::len)
+            .to_string(),
+        if last.is_string() {
+            age::since(last, now)
+        } else {
+            "<none>".into()
+        },
         created(cj, now),
     ]
 }
@@ -226,7 +301,12 @@ fn daemonset_row(ds: &Value, now: DateTime<Utc>) -> Vec<String> {
     let selector = ds["spec"]["template"]["spec"]["nodeSelector"]
         .as_object()
         .filter(|m| !m.is_empty())
-        .map_or("<none>".into(), |m| m.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(","));
+        .map_or("<none>".into(), |m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", text(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
     vec![
         name(ds),
         int(&s["desiredNumberScheduled"]).to_string(),
@@ -246,13 +326,16 @@ mod tests {
 
     #[test]
     fn node_status_column() {
-        let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}, "spec": {}});
+        let ready =
+            json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}, "spec": {}});
         assert_eq!(node_status(&ready), "Ready");
         let cordoned = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}, "spec": {"unschedulable": true}});
         assert_eq!(node_status(&cordoned), "Ready,SchedulingDisabled");
-        let unknown = json!({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}, "spec": {}});
+        let unknown =
+            json!({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}, "spec": {}});
         assert_eq!(node_status(&unknown), "NotReady");
-        let stopped = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}, "spec": {}});
+        let stopped =
+            json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}, "spec": {}});
         assert_eq!(node_status(&stopped), "NotReady");
     }
 
@@ -260,15 +343,41 @@ mod tests {
     fn pod_status_column_follows_kubectl() {
         for (status, shown) in [
             (json!({}), "Pending"),
-            (json!({"phase": "Running", "containerStatuses": [{"state": {"running": {}}}]}), "Running"),
-            (json!({"phase": "Running", "containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}), "CrashLoopBackOff"),
-            (json!({"phase": "Succeeded", "containerStatuses": [{"state": {"terminated": {"reason": "Completed", "exitCode": 0}}}]}), "Completed"),
-            (json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"reason": "Error", "exitCode": 3}}}]}), "Error"),
-            (json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}), "OOMKilled"),
-            (json!({"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}), "ContainerCreating"),
+            (
+                json!({"phase": "Running", "containerStatuses": [{"state": {"running": {}}}]}),
+                "Running",
+            ),
+            (
+                json!({"phase": "Running", "containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}),
+                "CrashLoopBackOff",
+            ),
+            (
+                json!({"phase": "Succeeded", "containerStatuses": [{"state": {"terminated": {"reason": "Completed", "exitCode": 0}}}]}),
+                "Completed",
+            ),
+            (
+                json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"reason": "Error", "exitCode": 3}}}]}),
+                "Error",
+            ),
+            (
+                json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}),
+                "OOMKilled",
+            ),
+            (
+                json!({"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+                "ContainerCreating",
+            ),
         ] {
-            assert_eq!(pod_status(&json!({"metadata": {}, "status": status})), shown);
+            assert_eq!(
+                pod_status(&json!({"metadata": {}, "status": status})),
+                shown
+            );
         }
-        assert_eq!(pod_status(&json!({"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Running"}})), "Terminating");
+        assert_eq!(
+            pod_status(
+                &json!({"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Running"}})
+            ),
+            "Terminating"
+        );
     }
 }

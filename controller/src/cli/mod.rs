@@ -115,7 +115,13 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let (headers, rows) = columns::table(kind, &items, args.output == Some(Output::Wide), args.all_namespaces, now);
+    let (headers, rows) = columns::table(
+        kind,
+        &items,
+        args.output == Some(Output::Wide),
+        args.all_namespaces,
+        now,
+    );
     print!("{}", table::render(&headers, &rows));
     Ok(())
 }
@@ -150,7 +156,13 @@ fn describe_value(out: &mut String, key: &str, value: &Value, indent: usize) {
                 nested = nested
                     .lines()
                     .enumerate()
-                    .map(|(i, l)| if i == 0 { format!("{pad}  - {l}\n") } else { format!("{pad}    {l}\n") })
+                    .map(|(i, l)| {
+                        if i == 0 {
+                            format!("{pad}  - {l}\n")
+                        } else {
+                            format!("{pad}    {l}\n")
+                        }
+                    })
                     .collect();
                 out.push_str(&nested);
             }
@@ -173,13 +185,24 @@ pub fn describe(client: &Client, args: DescribeArgs) -> anyhow::Result<()> {
     let meta = &object["metadata"];
     out.push_str(&format!("Name:\t{name}\n"));
     if kind.namespaced() {
-        out.push_str(&format!("Namespace:\t{}\n", meta["namespace"].as_str().unwrap_or("")));
+        out.push_str(&format!(
+            "Namespace:\t{}\n",
+            meta["namespace"].as_str().unwrap_or("")
+        ));
     }
     out.push_str(&format!("Kind:\t{}\n", kind.as_str()));
     out.push_str(&format!("UID:\t{}\n", meta["uid"].as_str().unwrap_or("")));
     describe_value(&mut out, "Labels", &meta["labels"].clone_or_empty(), 0);
-    describe_value(&mut out, "Annotations", &meta["annotations"].clone_or_empty(), 0);
-    out.push_str(&format!("CreationTimestamp:\t{}\n", meta["creationTimestamp"].as_str().unwrap_or("")));
+    describe_value(
+        &mut out,
+        "Annotations",
+        &meta["annotations"].clone_or_empty(),
+        0,
+    );
+    out.push_str(&format!(
+        "CreationTimestamp:\t{}\n",
+        meta["creationTimestamp"].as_str().unwrap_or("")
+    ));
     match kind {
         Kind::Node => out.push_str(&format!("Status:\t{}\n", columns::node_status(&object))),
         Kind::Pod => out.push_str(&format!("Status:\t{}\n", columns::pod_status(&object))),
@@ -201,7 +224,10 @@ pub fn describe(client: &Client, args: DescribeArgs) -> anyhow::Result<()> {
             let count = e["count"].as_u64().unwrap_or(1);
             let last = age::since(&e["lastTimestamp"], now);
             let age_text = if count > 1 {
-                format!("{last} (x{count} over {})", age::since(&e["firstTimestamp"], now))
+                format!(
+                    "{last} (x{count} over {})",
+                    age::since(&e["firstTimestamp"], now)
+                )
             } else {
                 last
             };
@@ -258,7 +284,9 @@ pub fn read_manifest_files(paths: &[String]) -> anyhow::Result<Vec<(String, Stri
     for path in paths {
         if path == "-" {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("cannot read standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
             files.push(("-".to_string(), text));
             continue;
         }
@@ -269,7 +297,10 @@ pub fn read_manifest_files(paths: &[String]) -> anyhow::Result<Vec<(String, Stri
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|e| {
                     e.is_file()
-                        && matches!(e.extension().and_then(|x| x.to_str()), Some("yaml" | "yml" | "json"))
+                        && matches!(
+                            e.extension().and_then(|x| x.to_str()),
+                            Some("yaml" | "yml" | "json")
+                        )
                 })
                 .collect();
             entries.sort();
@@ -295,7 +326,11 @@ pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
     let answer = client.post("/api/v1/apply", &body)?;
     for item in answer["items"].as_array().cloned().unwrap_or_default() {
         let kind = item["kind"].as_str().unwrap_or("").to_ascii_lowercase();
-        println!("{kind}/{} {}", item["name"].as_str().unwrap_or(""), item["result"].as_str().unwrap_or(""));
+        println!(
+            "{kind}/{} {}",
+            item["name"].as_str().unwrap_or(""),
+            item["result"].as_str().unwrap_or("")
+        );
     }
     Ok(())
 }
@@ -321,7 +356,11 @@ pub fn delete(client: &Client, args: DeleteArgs) -> anyhow::Result<()> {
     if !args.files.is_empty() {
         for (source, text) in read_manifest_files(&args.files)? {
             let manifests = parse_manifests(&source, &text).map_err(|errors| {
-                anyhow::anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+                anyhow::anyhow!(errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"))
             })?;
             targets.extend(
                 manifests
@@ -386,7 +425,11 @@ pub fn label(client: &Client, args: LabelArgs) -> anyhow::Result<()> {
         &format!("/api/v1/nodes/{}/labels", args.name),
         &json!({"set": set, "remove": remove, "overwrite": args.overwrite}),
     )?;
-    let verb = if answer["changed"] == true { "labeled" } else { "not labeled" };
+    let verb = if answer["changed"] == true {
+        "labeled"
+    } else {
+        "not labeled"
+    };
     println!("node/{} {verb}", args.name);
     Ok(())
 }
@@ -395,7 +438,11 @@ pub fn label(client: &Client, args: LabelArgs) -> anyhow::Result<()> {
 pub fn cordon(client: &Client, name: &str, unschedulable: bool) -> anyhow::Result<()> {
     let verb = if unschedulable { "cordon" } else { "uncordon" };
     let answer = client.post(&format!("/api/v1/nodes/{name}/{verb}"), &json!({}))?;
-    let done = if unschedulable { "cordoned" } else { "uncordoned" };
+    let done = if unschedulable {
+        "cordoned"
+    } else {
+        "uncordoned"
+    };
     if answer["changed"] == true {
         println!("node/{name} {done}");
     } else {

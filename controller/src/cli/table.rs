@@ -39,7 +39,10 @@ mod tests {
     fn columns_align() {
         let text = render(
             &["NAME", "STATUS"],
-            &[vec!["a".into(), "Ready".into()], vec!["longer-name".into(), "NotReady".into()]],
+            &[
+                vec!["a".into(), "Ready".into()],
+                vec!["longer-name".into(), "NotReady".into()],
+            ],
         );
         assert_eq!(
             text,

@@ -8,10 +8,14 @@ fn needs_quotes(s: &str) -> bool {
         return true;
     }
     let reserved = [
-        "true", "false", "null", "~", "yes", "no", "on", "off", "True", "False", "Null", "NULL", "TRUE", "FALSE",
-        "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF",
+        "true", "false", "null", "~", "yes", "no", "on", "off", "True", "False", "Null", "NULL",
+        "TRUE", "FALSE", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF",
     ];
-    if reserved.contains(&s) || s.parse::<f64>().is_ok() || s.starts_with("0x") || s.starts_with("0o") {
+    if reserved.contains(&s)
+        || s.parse::<f64>().is_ok()
+        || s.starts_with("0x")
+        || s.starts_with("0o")
+    {
         return true;
     }
     let first = s.chars().next().unwrap_or(' ');

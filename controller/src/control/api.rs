@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{parse_manifests, validate_label_key, validate_label_value, Kind, Manifest};
+use drover_proto::manifest::{
+    parse_manifests, validate_label_key, validate_label_value, Kind, Manifest,
+};
 use drover_proto::selector::LabelSelector;
 use serde_json::{json, Value};
 
@@ -92,27 +94,42 @@ impl ApiError {
         } else {
             format!("{what} \"{name}\" not found")
         };
-        ApiError { status: 404, message }
+        ApiError {
+            status: 404,
+            message,
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError { status: 400, message: message.into() }
+        ApiError {
+            status: 400,
+            message: message.into(),
+        }
     }
 
     fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError { status: 409, message: message.into() }
+        ApiError {
+            status: 409,
+            message: message.into(),
+        }
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
-        ApiError { status: 500, message: format!("{e:#}") }
+        ApiError {
+            status: 500,
+            message: format!("{e:#}"),
+        }
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError { status: 500, message: e.to_string() }
+        ApiError {
+            status: 500,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -131,14 +148,22 @@ impl Control {
     pub(super) fn handle_api(&mut self, request: ApiRequest, now: DateTime<Utc>) -> ApiResult {
         match request {
             ApiRequest::Apply { files } => self.apply(files, now),
-            ApiRequest::Get { kind, namespace, name } => {
+            ApiRequest::Get {
+                kind,
+                namespace,
+                name,
+            } => {
                 let object = self
                     .store
                     .get(kind, scope(kind, &namespace), &name)?
                     .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
                 Ok(self.render(&object))
             }
-            ApiRequest::List { kind, namespace, selector } => {
+            ApiRequest::List {
+                kind,
+                namespace,
+                selector,
+            } => {
                 let selector = LabelSelector::parse(selector.as_deref().unwrap_or(""))
                     .map_err(ApiError::bad_request)?;
                 let namespace = if kind.namespaced() { namespace } else { None };
@@ -151,15 +176,28 @@ impl Control {
                     .collect();
                 Ok(list_json(items))
             }
-            ApiRequest::Events { kind, namespace, name } => {
+            ApiRequest::Events {
+                kind,
+                namespace,
+                name,
+            } => {
                 let object = self
                     .store
                     .get(kind, scope(kind, &namespace), &name)?
                     .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
-                let events: Vec<Value> = self.store.events(&object.uid)?.iter().map(event_json).collect();
+                let events: Vec<Value> = self
+                    .store
+                    .events(&object.uid)?
+                    .iter()
+                    .map(event_json)
+                    .collect();
                 Ok(json!({"items": events}))
             }
-            ApiRequest::Delete { kind, namespace, name } => {
+            ApiRequest::Delete {
+                kind,
+                namespace,
+                name,
+            } => {
                 let deleted = self
                     .store
                     .delete(kind, scope(kind, &namespace), &name)?
@@ -169,15 +207,25 @@ impl Control {
                 }
                 Ok(self.render(&deleted))
             }
-            ApiRequest::LabelNode { name, set, remove, overwrite } => {
-                self.label_node(&name, set, remove, overwrite)
-            }
-            ApiRequest::SetUnschedulable { name, unschedulable } => {
+            ApiRequest::LabelNode {
+                name,
+                set,
+                remove,
+                overwrite,
+            } => self.label_node(&name, set, remove, overwrite),
+            ApiRequest::SetUnschedulable {
+                name,
+                unschedulable,
+            } => {
                 let mut node = self
                     .store
                     .get(Kind::Node, "", &name)?
                     .ok_or_else(|| ApiError::not_found(Kind::Node, "", &name))?;
-                let current = node.spec.get("unschedulable").and_then(Value::as_bool).unwrap_or(false);
+                let current = node
+                    .spec
+                    .get("unschedulable")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 if current == unschedulable {
                     return Ok(json!({"changed": false}));
                 }
@@ -189,8 +237,19 @@ impl Control {
                     }
                 }
                 let stored = self.store.put(&node)?;
-                let reason = if unschedulable { "NodeNotSchedulable" } else { "NodeSchedulable" };
-                self.store.record_event(&stored, "Normal", reason, &format!("Node {name} status is now: {reason}"), "drover", now)?;
+                let reason = if unschedulable {
+                    "NodeNotSchedulable"
+                } else {
+                    "NodeSchedulable"
+                };
+                self.store.record_event(
+                    &stored,
+                    "Normal",
+                    reason,
+                    &format!("Node {name} status is now: {reason}"),
+                    "drover",
+                    now,
+                )?;
                 Ok(json!({"changed": true}))
             }
         }
@@ -222,7 +281,10 @@ impl Control {
             }
         }
         if !errors.is_empty() {
-            return Err(ApiError { status: 422, message: errors.join("\n") });
+            return Err(ApiError {
+                status: 422,
+                message: errors.join("\n"),
+            });
         }
         let mut seen = std::collections::HashSet::new();
         for m in &manifests {
@@ -246,15 +308,24 @@ impl Control {
         Ok(json!({"items": results}))
     }
 
-    fn apply_one(&mut self, manifest: &Manifest, now: DateTime<Utc>) -> Result<&'static str, ApiError> {
+    fn apply_one(
+        &mut self,
+        manifest: &Manifest,
+        now: DateTime<Utc>,
+    ) -> Result<&'static str, ApiError> {
         let kind = manifest.kind();
         let meta = manifest.metadata();
         let spec = manifest.spec_json();
-        let existing = self.store.get(kind, manifest.namespace(), manifest.name())?;
+        let existing = self
+            .store
+            .get(kind, manifest.namespace(), manifest.name())?;
         let object = match existing {
             Some(mut current) => {
                 let spec_changed = current.spec != spec;
-                if !spec_changed && current.labels == meta.labels && current.annotations == meta.annotations {
+                if !spec_changed
+                    && current.labels == meta.labels
+                    && current.annotations == meta.annotations
+                {
                     return Ok("unchanged");
                 }
                 if spec_changed {
@@ -270,7 +341,8 @@ impl Control {
                 kind,
                 namespace: manifest.namespace().to_string(),
                 name: manifest.name().to_string(),
-                uid: drover_agent::identity::new_uid().map_err(|e| ApiError::from(anyhow::Error::from(e)))?,
+                uid: drover_agent::identity::new_uid()
+                    .map_err(|e| ApiError::from(anyhow::Error::from(e)))?,
                 resource_version: 0,
                 generation: 1,
                 labels: meta.labels.clone(),

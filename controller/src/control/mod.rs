@@ -118,7 +118,12 @@ impl Control {
             (NodeTopic::Heartbeat, Message::Heartbeat(h)) => self.on_heartbeat(node, h, now),
             (kind, message) => {
                 self.metrics.dropped(Dropped::Mismatch);
-                warn!(topic, message = message.name(), expected = kind.leaf(), "dropped: message type does not belong on this topic");
+                warn!(
+                    topic,
+                    message = message.name(),
+                    expected = kind.leaf(),
+                    "dropped: message type does not belong on this topic"
+                );
             }
         }
     }
@@ -146,3 +151,6 @@ pub async fn run(mut control: Control, mut inputs: mpsc::Receiver<Input>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -45,10 +45,13 @@ impl Control {
             self.metrics.dropped(Dropped::UnknownNode);
             return;
         }
-        let state = self.nodes.entry(node.to_string()).or_insert_with(|| NodeState {
-            liveness: Liveness::assumed_alive(now),
-            recorded: None,
-        });
+        let state = self
+            .nodes
+            .entry(node.to_string())
+            .or_insert_with(|| NodeState {
+                liveness: Liveness::assumed_alive(now),
+                recorded: None,
+            });
         if !state.liveness.on_presence(&presence, now) {
             self.metrics.dropped(Dropped::Stale);
             return;
@@ -73,7 +76,14 @@ impl Control {
         match existing {
             None => {
                 info!(node, uid = %info.uid, "node registered");
-                self.store.record_event(&stored, "Normal", "RegisteredNode", &format!("Node {node} registered"), SOURCE, now)?;
+                self.store.record_event(
+                    &stored,
+                    "Normal",
+                    "RegisteredNode",
+                    &format!("Node {node} registered"),
+                    SOURCE,
+                    now,
+                )?;
             }
             Some(previous) if previous.uid != info.uid => {
                 warn!(node, old = %previous.uid, new = %info.uid, "node identity changed");
@@ -125,7 +135,12 @@ impl Control {
         }
     }
 
-    fn record_readiness(&mut self, node: &str, readiness: Readiness, now: DateTime<Utc>) -> anyhow::Result<()> {
+    fn record_readiness(
+        &mut self,
+        node: &str,
+        readiness: Readiness,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let Some(mut object) = self.store.get(Kind::Node, "", node)? else {
             return Ok(());
         };
@@ -139,7 +154,14 @@ impl Control {
             Readiness::Ready => ("Normal", "NodeReady"),
             _ => ("Warning", "NodeNotReady"),
         };
-        self.store.record_event(&stored, kind, reason, &format!("Node {node} status is now: {reason} ({message})"), SOURCE, now)?;
+        self.store.record_event(
+            &stored,
+            kind,
+            reason,
+            &format!("Node {node} status is now: {reason} ({message})"),
+            SOURCE,
+            now,
+        )?;
         Ok(())
     }
 

@@ -91,8 +91,12 @@ impl Liveness {
                 self.connection = Connection::Online;
                 self.last_heard = now;
             }
-            PresenceState::Offline(OfflineReason::Shutdown) => self.connection = Connection::ShutDown,
-            PresenceState::Offline(OfflineReason::ConnectionLost) => self.connection = Connection::Lost,
+            PresenceState::Offline(OfflineReason::Shutdown) => {
+                self.connection = Connection::ShutDown
+            }
+            PresenceState::Offline(OfflineReason::ConnectionLost) => {
+                self.connection = Connection::Lost
+            }
         }
         true
     }
@@ -127,8 +131,9 @@ impl Liveness {
 
     /// When readiness may next change without new messages (for timers).
     pub fn next_deadline(&self, grace: Duration) -> Option<DateTime<Utc>> {
-        (self.connection == Connection::Online)
-            .then(|| self.last_heard + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX))
+        (self.connection == Connection::Online).then(|| {
+            self.last_heard + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX)
+        })
     }
 }
 
@@ -173,7 +178,10 @@ mod tests {
     }
 
     fn session(agent_start: u64, connection: u64) -> Session {
-        Session { agent_start, connection }
+        Session {
+            agent_start,
+            connection,
+        }
     }
 
     fn info() -> NodeInfo {
@@ -196,11 +204,17 @@ mod tests {
     }
 
     fn online(s: Session) -> Presence {
-        Presence { session: s, state: PresenceState::Online(info()) }
+        Presence {
+            session: s,
+            state: PresenceState::Online(Box::new(info())),
+        }
     }
 
     fn offline(s: Session, reason: OfflineReason) -> Presence {
-        Presence { session: s, state: PresenceState::Offline(reason) }
+        Presence {
+            session: s,
+            state: PresenceState::Offline(reason),
+        }
     }
 
     fn registered_at(at: DateTime<Utc>) -> Liveness {

@@ -22,11 +22,21 @@ use crate::store::Store;
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Address of the HTTP API the CLI uses
-    #[arg(long, env = "DROVER_API_LISTEN", value_name = "ADDR", default_value = "127.0.0.1:6443")]
+    #[arg(
+        long,
+        env = "DROVER_API_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:6443"
+    )]
     pub api_listen: SocketAddr,
 
     /// Address of the embedded MQTT broker
-    #[arg(long, env = "DROVER_MQTT_LISTEN", value_name = "ADDR", default_value = "0.0.0.0:1883")]
+    #[arg(
+        long,
+        env = "DROVER_MQTT_LISTEN",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:1883"
+    )]
     pub mqtt_listen: SocketAddr,
 
     /// Use this external broker (e.g. mqtt://10.0.0.5:1883) and start none
@@ -34,7 +44,12 @@ pub struct ServerArgs {
     pub broker: Option<String>,
 
     /// Directory for the store
-    #[arg(long, env = "DROVER_DATA_DIR", value_name = "DIR", default_value = "/var/lib/drover/server")]
+    #[arg(
+        long,
+        env = "DROVER_DATA_DIR",
+        value_name = "DIR",
+        default_value = "/var/lib/drover/server"
+    )]
     pub data_dir: PathBuf,
 
     /// Do not run an agent in the server process
@@ -60,8 +75,12 @@ pub struct ServerArgs {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
 
@@ -75,18 +94,30 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             } else {
                 args.mqtt_listen.ip().to_string()
             };
-            (BrokerAddress { host, port: args.mqtt_listen.port() }, Some(embedded))
+            (
+                BrokerAddress {
+                    host,
+                    port: args.mqtt_listen.port(),
+                },
+                Some(embedded),
+            )
         }
     };
 
     let metrics = Arc::new(Metrics::default());
     let (inputs, input_rx) = mpsc::channel(4096);
-    let publisher = crate::mqtt::start(broker.clone(), format!("drover-controller-{}", std::process::id()), inputs.clone());
+    let publisher = crate::mqtt::start(
+        broker.clone(),
+        format!("drover-controller-{}", std::process::id()),
+        inputs.clone(),
+    );
     let control = Control::new(
         store,
         publisher,
         metrics.clone(),
-        ControlSettings { node_monitor_grace_period: args.node_monitor_grace_period },
+        ControlSettings {
+            node_monitor_grace_period: args.node_monitor_grace_period,
+        },
         Utc::now(),
     )?;
     let control_task = tokio::spawn(crate::control::run(control, input_rx));
@@ -102,7 +133,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut agent_task = if args.disable_agent {
         None
     } else {
-        let mut labels = vec![("node-role.kubernetes.io/control-plane".to_string(), "true".to_string())];
+        let mut labels = vec![(
+            "node-role.kubernetes.io/control-plane".to_string(),
+            "true".to_string(),
+        )];
         labels.extend(args.node_labels.clone());
         let config = AgentConfig {
             broker: format!("mqtt://{}:{}", broker.host, broker.port),

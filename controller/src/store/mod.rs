@@ -106,7 +106,10 @@ impl Store {
     }
 
     fn next_resource_version(tx: &rusqlite::Transaction) -> Result<u64, StoreError> {
-        tx.execute("UPDATE counters SET value = value + 1 WHERE name = 'resource_version'", [])?;
+        tx.execute(
+            "UPDATE counters SET value = value + 1 WHERE name = 'resource_version'",
+            [],
+        )?;
         let v: i64 = tx.query_row(
             "SELECT value FROM counters WHERE name = 'resource_version'",
             [],
@@ -149,7 +152,12 @@ impl Store {
     }
 
     /// One object.
-    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<StoredObject>, StoreError> {
+    pub fn get(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<StoredObject>, StoreError> {
         let mut stmt = self.db.prepare_cached(
             "SELECT * FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
         )?;
@@ -163,7 +171,11 @@ impl Store {
     }
 
     /// Objects of a kind, in one namespace or all, ordered by namespace and name.
-    pub fn list(&self, kind: Kind, namespace: Option<&str>) -> Result<Vec<StoredObject>, StoreError> {
+    pub fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+    ) -> Result<Vec<StoredObject>, StoreError> {
         let mut stmt = self.db.prepare_cached(
             "SELECT * FROM objects WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2) ORDER BY namespace, name",
         )?;
@@ -213,14 +225,22 @@ impl Store {
     }
 
     /// Deletes an object with its events; returns what was deleted.
-    pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<Option<StoredObject>, StoreError> {
+    pub fn delete(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<StoredObject>, StoreError> {
         let Some(object) = self.get(kind, namespace, name)? else {
             return Ok(None);
         };
         let tx = self.db.transaction()?;
         Self::next_resource_version(&tx)?;
         tx.execute("DELETE FROM objects WHERE uid = ?1", params![object.uid])?;
-        tx.execute("DELETE FROM events WHERE object_uid = ?1", params![object.uid])?;
+        tx.execute(
+            "DELETE FROM events WHERE object_uid = ?1",
+            params![object.uid],
+        )?;
         tx.commit()?;
         Ok(Some(object))
     }
@@ -303,8 +323,12 @@ impl Store {
 
     /// The last published desired-state payload of every node.
     pub fn desired_states(&self) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
-        let mut stmt = self.db.prepare_cached("SELECT node, generation, payload FROM desired ORDER BY node")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?;
+        let mut stmt = self
+            .db
+            .prepare_cached("SELECT node, generation, payload FROM desired ORDER BY node")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -321,7 +345,12 @@ impl Store {
     }
 
     /// Records the desired-state payload published for a node.
-    pub fn set_desired_state(&mut self, node: &str, generation: u64, payload: &[u8]) -> Result<(), StoreError> {
+    pub fn set_desired_state(
+        &mut self,
+        node: &str,
+        generation: u64,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
         self.db.execute(
             "INSERT INTO desired (node, generation, payload) VALUES (?1, ?2, ?3)
              ON CONFLICT (node) DO UPDATE SET generation = excluded.generation, payload = excluded.payload",
@@ -332,7 +361,8 @@ impl Store {
 
     /// Forgets a node's desired state.
     pub fn remove_desired_state(&mut self, node: &str) -> Result<(), StoreError> {
-        self.db.execute("DELETE FROM desired WHERE node = ?1", params![node])?;
+        self.db
+            .execute("DELETE FROM desired WHERE node = ?1", params![node])?;
         Ok(())
     }
 }
@@ -372,7 +402,10 @@ mod tests {
         assert!(store.delete(Kind::Pod, "default", "a").unwrap().is_some());
         assert!(store.get(Kind::Pod, "default", "a").unwrap().is_none());
         let c = store.put(&pod("c")).unwrap();
-        assert!(c.resource_version > b.resource_version + 1, "delete also advances the counter");
+        assert!(
+            c.resource_version > b.resource_version + 1,
+            "delete also advances the counter"
+        );
     }
 
     #[test]
@@ -380,16 +413,27 @@ mod tests {
         let mut store = Store::in_memory().unwrap();
         let a = store.put(&pod("a")).unwrap();
         let now = Utc::now();
-        store.record_event(&a, "Normal", "NodeReady", "ready", "drover", now).unwrap();
-        store.record_event(&a, "Normal", "NodeReady", "ready", "drover", now).unwrap();
-        store.record_event(&a, "Warning", "NodeNotReady", "gone", "drover", now).unwrap();
+        store
+            .record_event(&a, "Normal", "NodeReady", "ready", "drover", now)
+            .unwrap();
+        store
+            .record_event(&a, "Normal", "NodeReady", "ready", "drover", now)
+            .unwrap();
+        store
+            .record_event(&a, "Warning", "NodeNotReady", "gone", "drover", now)
+            .unwrap();
         let events = store.events(&a.uid).unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].count, 2);
         for i in 0..100 {
-            store.record_event(&a, "Normal", "X", &i.to_string(), "drover", now).unwrap();
+            store
+                .record_event(&a, "Normal", "X", &i.to_string(), "drover", now)
+                .unwrap();
         }
-        assert_eq!(store.events(&a.uid).unwrap().len(), EVENTS_PER_OBJECT as usize);
+        assert_eq!(
+            store.events(&a.uid).unwrap().len(),
+            EVENTS_PER_OBJECT as usize
+        );
     }
 
     #[test]
@@ -402,6 +446,9 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert!(store.get(Kind::Pod, "default", "a").unwrap().is_some());
-        assert_eq!(store.desired_state("n1").unwrap(), Some((3, b"xyz".to_vec())));
+        assert_eq!(
+            store.desired_state("n1").unwrap(),
+            Some((3, b"xyz".to_vec()))
+        );
     }
 }

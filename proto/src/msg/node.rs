@@ -58,7 +58,7 @@ pub enum OfflineReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PresenceState {
     /// Connected, with the node's description.
-    Online(NodeInfo),
+    Online(Box<NodeInfo>),
     /// Gone.
     Offline(OfflineReason),
 }

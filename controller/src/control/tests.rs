@@ -1,0 +1,332 @@
+//! The control loop driven directly: in-memory store, a channel for what it publishes, and
+//! a hand-held clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::Kind;
+use drover_proto::msg::*;
+use drover_proto::topic::NodeTopic;
+use drover_proto::{decode, encode, Message};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::mqtt::Outgoing;
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+}
+
+struct Harness {
+    control: Control,
+    published: mpsc::UnboundedReceiver<Outgoing>,
+    metrics: Arc<Metrics>,
+}
+
+fn harness() -> Harness {
+    let (publisher, published) = mpsc::unbounded_channel();
+    let metrics = Arc::new(Metrics::default());
+    let control = Control::new(
+        Store::in_memory().unwrap(),
+        publisher,
+        metrics.clone(),
+        ControlSettings {
+            node_monitor_grace_period: Duration::from_secs(40),
+        },
+        t(0),
+    )
+    .unwrap();
+    Harness {
+        control,
+        published,
+        metrics,
+    }
+}
+
+fn info(name: &str) -> NodeInfo {
+    NodeInfo {
+        name: name.into(),
+        uid: format!("uid-{name}"),
+        labels: vec![("zone".into(), "a".into())],
+        architecture: "arm64".into(),
+        operating_system: "linux".into(),
+        kernel_version: "6.1".into(),
+        os_image: "Raspberry Pi OS".into(),
+        model: None,
+        cpus: 4,
+        memory_bytes: 1 << 30,
+        agent_version: "0.1.0".into(),
+        boot_id: "boot".into(),
+        addresses: vec!["10.0.0.2".into()],
+        heartbeat_interval_ms: 10_000,
+    }
+}
+
+fn session(agent_start: u64, connection: u64) -> Session {
+    Session {
+        agent_start,
+        connection,
+    }
+}
+
+impl Harness {
+    fn send(&mut self, node: &str, topic: NodeTopic, message: Message, now: DateTime<Utc>) {
+        let payload = encode(&message).unwrap();
+        self.control.handle(
+            Input::Mqtt(MqttInput::Message {
+                topic: topic.for_node(node),
+                payload,
+            }),
+            now,
+        );
+    }
+
+    fn online(&mut self, node: &str, s: Session, now: DateTime<Utc>) {
+        let msg = Message::Presence(Presence {
+            session: s,
+            state: PresenceState::Online(Box::new(info(node))),
+        });
+        self.send(node, NodeTopic::Presence, msg, now);
+    }
+
+    fn ready(&self, node: &str) -> Option<String> {
+        let object = self.control.store.get(Kind::Node, "", node).unwrap()?;
+        crate::nodes::recorded_ready_status(&object)
+    }
+
+    fn drain(&mut self) -> Vec<Outgoing> {
+        let mut out = vec![];
+        while let Ok(o) = self.published.try_recv() {
+            out.push(o);
+        }
+        out
+    }
+}
+
+#[test]
+fn registration_creates_a_ready_node_and_publishes_its_desired_state_retained() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+    let published = h.drain();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].topic, "drover/v1/nodes/pi/desired");
+    assert!(published[0].retain);
+    match decode(&published[0].payload).unwrap() {
+        Message::Desired(d) => assert_eq!((d.generation, d.pods.len()), (1, 0)),
+        other => panic!("{other:?}"),
+    }
+    // Re-registration does not publish an unchanged desired state again...
+    h.online("pi", session(2, 1), t(5));
+    assert!(h.drain().is_empty());
+    // ...but a new broker session republishes everything.
+    h.control.handle(Input::Mqtt(MqttInput::Connected), t(6));
+    assert_eq!(h.drain().len(), 1);
+}
+
+#[test]
+fn silence_past_grace_marks_unknown_and_a_heartbeat_restores_ready() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    h.control.tick(t(40));
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+    h.control.tick(t(41));
+    assert_eq!(h.ready("pi").as_deref(), Some("Unknown"));
+    let beat = Message::Heartbeat(Heartbeat {
+        session: session(1, 1),
+        sequence: 5,
+    });
+    h.send("pi", NodeTopic::Heartbeat, beat, t(42));
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+}
+
+#[test]
+fn duplicate_messages_are_harmless() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let rv = h
+        .control
+        .store
+        .get(Kind::Node, "", "pi")
+        .unwrap()
+        .unwrap()
+        .resource_version;
+    h.online("pi", session(1, 1), t(0));
+    let events = {
+        let node = h.control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+        h.control.store.events(&node.uid).unwrap()
+    };
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.reason == "RegisteredNode")
+            .count(),
+        1
+    );
+    assert_eq!(events.iter().filter(|e| e.reason == "NodeReady").count(), 1);
+    let node = h.control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+    assert!(node.resource_version >= rv);
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+}
+
+#[test]
+fn garbage_wrong_types_foreign_names_and_unknown_nodes_are_counted() {
+    let mut h = harness();
+    h.control.handle(
+        Input::Mqtt(MqttInput::Message {
+            topic: "drover/v1/nodes/pi/status".into(),
+            payload: vec![0xff, 1, 2],
+        }),
+        t(0),
+    );
+    h.control.handle(
+        Input::Mqtt(MqttInput::Message {
+            topic: "somewhere/else".into(),
+            payload: vec![1],
+        }),
+        t(0),
+    );
+    let beat = Message::Heartbeat(Heartbeat {
+        session: session(1, 1),
+        sequence: 1,
+    });
+    h.send("ghost", NodeTopic::Heartbeat, beat.clone(), t(0));
+    h.send("pi", NodeTopic::Presence, beat, t(0));
+    let impostor = Message::Presence(Presence {
+        session: session(1, 1),
+        state: PresenceState::Online(Box::new(info("other"))),
+    });
+    h.send("pi", NodeTopic::Presence, impostor, t(0));
+    let text = h.metrics.render();
+    for (reason, n) in [
+        ("decode", 1),
+        ("topic", 1),
+        ("unknown_node", 1),
+        ("mismatch", 2),
+    ] {
+        assert!(
+            text.contains(&format!(
+                "drover_mqtt_messages_dropped_total{{reason=\"{reason}\"}} {n}"
+            )),
+            "{reason}: {text}"
+        );
+    }
+    assert!(h.control.store.list(Kind::Node, None).unwrap().is_empty());
+}
+
+#[test]
+fn deleting_a_node_clears_its_retained_messages_and_ignores_its_heartbeats() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    h.drain();
+    let result = h.control.handle_api(
+        ApiRequest::Delete {
+            kind: Kind::Node,
+            namespace: String::new(),
+            name: "pi".into(),
+        },
+        t(1),
+    );
+    assert!(result.is_ok());
+    let cleared = h.drain();
+    assert_eq!(cleared.len(), 2);
+    assert!(cleared.iter().all(|o| o.retain && o.payload.is_empty()));
+    let beat = Message::Heartbeat(Heartbeat {
+        session: session(1, 1),
+        sequence: 2,
+    });
+    h.send("pi", NodeTopic::Heartbeat, beat, t(2));
+    assert!(h.control.store.get(Kind::Node, "", "pi").unwrap().is_none());
+    // The agent's next connection registers it again.
+    h.online("pi", session(1, 2), t(3));
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+}
+
+#[test]
+fn a_restarted_controller_gives_known_nodes_one_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (publisher, _rx) = mpsc::unbounded_channel();
+        let mut control = Control::new(
+            Store::open(dir.path()).unwrap(),
+            publisher,
+            Arc::new(Metrics::default()),
+            ControlSettings {
+                node_monitor_grace_period: Duration::from_secs(40),
+            },
+            t(0),
+        )
+        .unwrap();
+        let msg = Message::Presence(Presence {
+            session: session(1, 1),
+            state: PresenceState::Online(Box::new(info("pi"))),
+        });
+        control.handle(
+            Input::Mqtt(MqttInput::Message {
+                topic: NodeTopic::Presence.for_node("pi"),
+                payload: encode(&msg).unwrap(),
+            }),
+            t(0),
+        );
+    }
+    let (publisher, _rx) = mpsc::unbounded_channel();
+    let mut control = Control::new(
+        Store::open(dir.path()).unwrap(),
+        publisher,
+        Arc::new(Metrics::default()),
+        ControlSettings {
+            node_monitor_grace_period: Duration::from_secs(40),
+        },
+        t(1000),
+    )
+    .unwrap();
+    control.tick(t(1040));
+    let node = control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+    assert_eq!(
+        crate::nodes::recorded_ready_status(&node).as_deref(),
+        Some("True")
+    );
+    control.tick(t(1041));
+    let node = control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+    assert_eq!(
+        crate::nodes::recorded_ready_status(&node).as_deref(),
+        Some("Unknown")
+    );
+}
+
+#[test]
+fn apply_is_all_or_nothing_and_create_or_update() {
+    let mut h = harness();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, command: [sleep, '1']}]}\n";
+    let bad = "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec: {containers: []}\n";
+    let err = h
+        .control
+        .handle_api(
+            ApiRequest::Apply {
+                files: vec![("a.yaml".into(), pod.into()), ("b.yaml".into(), bad.into())],
+            },
+            t(0),
+        )
+        .unwrap_err();
+    assert_eq!(err.status, 422);
+    assert!(err.message.starts_with("b.yaml:4:"), "{}", err.message);
+    assert!(h.control.store.list(Kind::Pod, None).unwrap().is_empty());
+    let ok = h
+        .control
+        .handle_api(
+            ApiRequest::Apply {
+                files: vec![("a.yaml".into(), pod.into())],
+            },
+            t(0),
+        )
+        .unwrap();
+    assert_eq!(ok["items"][0]["result"], "created");
+    let dup = h.control.handle_api(
+        ApiRequest::Apply {
+            files: vec![("a.yaml".into(), format!("{pod}---\n{pod}"))],
+        },
+        t(0),
+    );
+    assert!(dup.unwrap_err().message.contains("more than once"));
+}

@@ -1,0 +1,449 @@
+//! Harness for end-to-end tests: starts the real `drover` and `drover-agent` binaries (and
+//! Mosquitto) on random loopback ports, and waits for conditions by polling with deadlines.
+//!
+//! The binaries must be built first (`cargo build --bins`, which `scripts/test` does).
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Directory holding the built binaries (`target/debug` next to the test executable).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("DROVER_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf()
+}
+
+/// Path of a built binary; panics with a hint when it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --bins, or scripts/test)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Checks `check` continuously for `duration`, panicking the first time it fails: for
+/// properties that must hold over a window (e.g. "stays Ready").
+pub fn holds_for(what: &str, duration: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline {
+        assert!(check(), "{what} stopped holding");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process that is killed when dropped.
+pub struct Proc {
+    child: Option<Child>,
+    /// Where its output goes.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut command: Command, log: PathBuf) -> Proc {
+        let out = File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        command
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .stdin(Stdio::null());
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        Proc {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`, `STOP`, `CONT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for the process to exit (after a signal), returning its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let code = wait_for("process exit", timeout, || child.try_wait().ok().flatten());
+        self.child = None;
+        code.code()
+    }
+
+    /// The process's output so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Settings every test server uses: short grace and heartbeat so tests run fast.
+pub const GRACE: Duration = Duration::from_secs(3);
+/// Heartbeat interval of test agents.
+pub const HEARTBEAT: &str = "500ms";
+
+/// A running `drover server`.
+pub struct Server {
+    /// The process.
+    pub proc: Proc,
+    /// API base URL.
+    pub api: String,
+    /// Broker URL agents connect to.
+    pub broker: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Extra arguments it was started with.
+    args: Vec<String>,
+    api_port: u16,
+}
+
+/// How to start a server.
+#[derive(Default, Clone)]
+pub struct ServerOptions {
+    /// `--broker URL` instead of the embedded broker.
+    pub external_broker: Option<String>,
+    /// `--disable-agent`.
+    pub disable_agent: bool,
+    /// Node name of the local agent.
+    pub node_name: Option<String>,
+}
+
+impl Server {
+    /// Starts a server in `dir` and waits for its API.
+    pub fn start(dir: &Path, options: ServerOptions) -> Server {
+        let api_port = free_port();
+        let data_dir = dir.join("server");
+        let mut args = vec![
+            "--node-monitor-grace-period".to_string(),
+            format!("{}s", GRACE.as_secs()),
+            "--heartbeat-interval".into(),
+            HEARTBEAT.into(),
+        ];
+        let broker = match &options.external_broker {
+            Some(url) => {
+                args.extend(["--broker".into(), url.clone()]);
+                url.clone()
+            }
+            None => {
+                let port = free_port();
+                args.extend(["--mqtt-listen".into(), format!("127.0.0.1:{port}")]);
+                format!("mqtt://127.0.0.1:{port}")
+            }
+        };
+        if options.disable_agent {
+            args.push("--disable-agent".into());
+        }
+        args.extend([
+            "--node-name".into(),
+            options
+                .node_name
+                .clone()
+                .unwrap_or_else(|| "server-node".into()),
+        ]);
+        let mut server = Server {
+            proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
+            api: format!("http://127.0.0.1:{api_port}"),
+            broker,
+            data_dir,
+            args,
+            api_port,
+        };
+        server.proc = server.spawn(dir.join("server.log"));
+        server.wait_healthy();
+        server
+    }
+
+    fn spawn(&self, log: PathBuf) -> Proc {
+        let mut command = Command::new(binary("drover"));
+        command
+            .arg("server")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--api-listen")
+            .arg(format!("127.0.0.1:{}", self.api_port))
+            .args(&self.args)
+            .env("DROVER_LOG", "debug");
+        Proc::spawn(command, log)
+    }
+
+    fn wait_healthy(&self) {
+        wait_for("the API to answer", Duration::from_secs(20), || {
+            ureq::get(format!("{}/healthz", self.api)).call().ok()
+        });
+    }
+
+    /// Kills the server (SIGKILL) and starts it again with the same data and ports.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let log = self.proc.log.with_extension("restarted.log");
+        self.proc = self.spawn(log);
+        self.wait_healthy();
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(binary("drover"))
+            .arg("--server")
+            .arg(&self.api)
+            .args(args)
+            .output()
+            .expect("run drover")
+    }
+
+    /// Runs the CLI and returns stdout, panicking with stderr on failure.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "drover {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `get KIND -o json` items.
+    pub fn items(&self, kind: &str) -> Vec<Value> {
+        let text = self.cli_ok(&["get", kind, "-o", "json"]);
+        let list: Value = serde_json::from_str(&text).expect("json list");
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The node object, if it exists.
+    pub fn node(&self, name: &str) -> Option<Value> {
+        self.items("nodes")
+            .into_iter()
+            .find(|n| n["metadata"]["name"] == name)
+    }
+
+    /// The status of a node's Ready condition (`True`, `False`, `Unknown`).
+    pub fn ready_status(&self, name: &str) -> Option<String> {
+        let node = self.node(name)?;
+        node["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .and_then(|c| c["status"].as_str())
+            .map(str::to_string)
+    }
+
+    /// Waits until the node's Ready condition has `status`; returns how long it took.
+    pub fn wait_ready_status(&self, name: &str, status: &str, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        wait_for(&format!("node {name} Ready={status}"), timeout, || {
+            (self.ready_status(name).as_deref() == Some(status)).then_some(())
+        });
+        start.elapsed()
+    }
+
+    /// The API's Prometheus text.
+    pub fn metrics(&self) -> String {
+        ureq::get(format!("{}/metrics", self.api))
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics body")
+    }
+}
+
+/// A running `drover-agent`.
+pub struct Agent {
+    /// The process.
+    pub proc: Proc,
+    /// Node name.
+    pub name: String,
+    data_dir: PathBuf,
+    broker: String,
+    extra: Vec<String>,
+}
+
+impl Agent {
+    /// Starts an agent with its own data directory under `dir`.
+    pub fn start(dir: &Path, broker: &str, name: &str, extra: &[&str]) -> Agent {
+        let data_dir = dir.join(format!("agent-{name}"));
+        let mut agent = Agent {
+            proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
+            name: name.into(),
+            data_dir,
+            broker: broker.into(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        agent.proc = agent.spawn(dir.join(format!("agent-{name}.log")));
+        agent
+    }
+
+    fn spawn(&self, log: PathBuf) -> Proc {
+        let mut command = Command::new(binary("drover-agent"));
+        command
+            .args(["--broker", &self.broker, "--node-name", &self.name])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args([
+                "--heartbeat-interval",
+                HEARTBEAT,
+                "--reconnect-backoff-max",
+                "1s",
+            ])
+            .args(&self.extra)
+            .env("DROVER_LOG", "debug");
+        Proc::spawn(command, log)
+    }
+
+    /// Starts the agent again with the same data directory.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let log = self.proc.log.with_extension("restarted.log");
+        self.proc = self.spawn(log);
+    }
+}
+
+/// A Mosquitto broker on a random port.
+pub struct Mosquitto {
+    /// The process.
+    pub proc: Proc,
+    /// Broker URL.
+    pub url: String,
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto; panics with install instructions when it is missing.
+    pub fn start(dir: &Path) -> Mosquitto {
+        let binary = [
+            "/usr/sbin/mosquitto",
+            "/usr/bin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect(
+            "mosquitto is not installed: apt-get install -y mosquitto (scripts/test does this)",
+        );
+        let port = free_port();
+        let config = dir.join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .expect("mosquitto config");
+        let mut command = Command::new(binary);
+        command.arg("-c").arg(&config);
+        let proc = Proc::spawn(command, dir.join("mosquitto.log"));
+        wait_for("mosquitto to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Mosquitto {
+            proc,
+            url: format!("mqtt://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// Publishes raw bytes to a broker (as an untrusted device might).
+pub fn publish_raw(broker_url: &str, topic: &str, payload: Vec<u8>) {
+    let address = broker_url.trim_start_matches("mqtt://");
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    let mut options = rumqttc::MqttOptions::new(
+        format!("e2e-publisher-{}", free_port()),
+        host,
+        port.parse().expect("port"),
+    );
+    options
+        .set_keep_alive(Duration::from_secs(5))
+        .set_max_packet_size(4 << 20, 4 << 20);
+    let (client, mut connection) = rumqttc::Client::new(options, 10);
+    client
+        .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+        .expect("queue publish");
+    // Disconnect only once the broker has acknowledged the message.
+    let mut acknowledged = false;
+    for event in connection.iter() {
+        match event {
+            Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
+                acknowledged = true;
+                client.disconnect().expect("queue disconnect");
+            }
+            Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+            Ok(_) => {}
+            Err(e) if acknowledged => {
+                eprintln!("after the publish was acknowledged: {e}");
+                break;
+            }
+            Err(e) => panic!("publishing {topic} to {broker_url}: {e}"),
+        }
+    }
+}
+
+impl Server {
+    /// A counter from `/metrics` (0 when absent).
+    pub fn counter(&self, series: &str) -> u64 {
+        self.metrics()
+            .lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether the server's log contains `text`.
+    pub fn output_contains(&self, text: &str) -> bool {
+        self.proc.output().contains(text)
+    }
+}

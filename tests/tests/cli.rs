@@ -1,0 +1,291 @@
+//! The CLI contract end to end: apply, get, describe, delete, label, cordon.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drover_e2e::*;
+use serde_json::Value;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn server(dir: &Path) -> Server {
+    let server = Server::start(dir, ServerOptions::default());
+    server.wait_ready_status("server-node", "True", Duration::from_secs(10));
+    server
+}
+
+#[test]
+fn every_example_applies_and_reapplying_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let examples = examples();
+    let out = server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
+    for line in [
+        "cronjob/hello created",
+        "daemonset/load-logger created",
+        "job/pi created",
+        "pod/hello created",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+    let again = server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
+    assert_eq!(again.matches("unchanged").count(), 4, "{again}");
+    for kind in [
+        "pods",
+        "jobs",
+        "cronjobs",
+        "daemonsets",
+        "po",
+        "cj",
+        "ds",
+        "job",
+    ] {
+        assert_eq!(server.items(kind).len(), 1, "{kind}");
+    }
+}
+
+#[test]
+fn a_spec_change_bumps_generation_and_a_label_change_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let file = dir.path().join("pod.yaml");
+    let pod = std::fs::read_to_string(examples().join("pod-hello.yaml")).unwrap();
+    std::fs::write(&file, &pod).unwrap();
+    server.cli_ok(&["apply", "-f", file.to_str().unwrap()]);
+    let first = server.items("pods")[0].clone();
+    assert_eq!(first["metadata"]["generation"], 1);
+
+    std::fs::write(&file, pod.replace("app: hello", "app: hello2")).unwrap();
+    assert!(server
+        .cli_ok(&["apply", "-f", file.to_str().unwrap()])
+        .contains("pod/hello configured"));
+    let relabelled = server.items("pods")[0].clone();
+    assert_eq!(relabelled["metadata"]["generation"], 1);
+    assert_ne!(
+        relabelled["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
+
+    std::fs::write(&file, pod.replace("value: hello", "value: bonjour")).unwrap();
+    server.cli_ok(&["apply", "-f", file.to_str().unwrap()]);
+    let changed = server.items("pods")[0].clone();
+    assert_eq!(changed["metadata"]["generation"], 2);
+    assert_eq!(changed["metadata"]["uid"], first["metadata"]["uid"]);
+}
+
+#[test]
+fn a_file_with_an_error_stores_nothing_and_names_field_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let good = std::fs::read_to_string(examples().join("pod-hello.yaml")).unwrap();
+    let bad = good
+        .replace("name: hello\n  labels", "name: second\n  labels")
+        .replace("restartPolicy: OnFailure", "restartPolicy: Sometimes");
+    let file = dir.path().join("two.yaml");
+    std::fs::write(&file, format!("{good}---\n{bad}")).unwrap();
+    let out = server.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line_of_policy = format!("{good}---\n{bad}")
+        .lines()
+        .position(|l| l.contains("Sometimes"))
+        .unwrap()
+        + 1;
+    let expected =
+        format!("two.yaml:{line_of_policy}:18: document 2 (Pod \"second\"): spec.restartPolicy:");
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected} in: {stderr}"
+    );
+    assert!(
+        server.items("pods").is_empty(),
+        "nothing may be stored from a file with an error"
+    );
+}
+
+#[test]
+fn unsupported_fields_kinds_and_bad_names_are_rejected_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    for (text, expected) in [
+        ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n", "kind: unsupported kind \"Deployment\""),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: [{name: a, command: [x]}]}\n", "metadata.name: invalid name"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: a, command: [x], livenessProbe: {}}]}\n", "spec.containers[0].livenessProbe: unknown field"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: a, command: x}]}\n", "spec.containers[0].command: invalid type"),
+    ] {
+        let mut child = std::process::Command::new(binary("drover"))
+            .args(["--server", &server.api, "apply", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "expected {expected:?} in {stderr}");
+        assert!(stderr.starts_with("error: -:"), "{stderr}");
+    }
+}
+
+#[test]
+fn json_output_is_kubernetes_shaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    server.cli_ok(&[
+        "apply",
+        "-f",
+        examples().join("job-pi.yaml").to_str().unwrap(),
+    ]);
+    let list: Value = serde_json::from_str(&server.cli_ok(&["get", "jobs", "-o", "json"])).unwrap();
+    assert_eq!(list["apiVersion"], "v1");
+    assert_eq!(list["kind"], "List");
+    let job = &list["items"][0];
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "Job");
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "resourceVersion",
+        "generation",
+    ] {
+        assert!(
+            !job["metadata"][field].is_null(),
+            "metadata.{field} missing: {job}"
+        );
+    }
+    assert_eq!(job["metadata"]["namespace"], "default");
+    assert_eq!(job["spec"]["completions"], 8);
+    let one: Value =
+        serde_json::from_str(&server.cli_ok(&["get", "job", "pi", "-o", "json"])).unwrap();
+    assert_eq!(one["metadata"]["uid"], job["metadata"]["uid"]);
+    let node: Value =
+        serde_json::from_str(&server.cli_ok(&["get", "no", "server-node", "-o", "json"])).unwrap();
+    assert_eq!(node["kind"], "Node");
+    assert!(node["metadata"]["namespace"].is_null());
+    assert_eq!(node["status"]["conditions"][0]["type"], "Ready");
+    let yaml = server.cli_ok(&["get", "job/pi", "-o", "yaml"]);
+    assert!(
+        yaml.contains("kind: Job\n") && yaml.contains("  completions: 8\n"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn label_cordon_describe_and_selectors_on_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    assert!(server
+        .cli_ok(&["label", "node", "server-node", "role=sensor"])
+        .contains("labeled"));
+    let out = server.cli(&["label", "node", "server-node", "role=gateway"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--overwrite"));
+    server.cli_ok(&[
+        "label",
+        "node",
+        "server-node",
+        "role=gateway",
+        "--overwrite",
+    ]);
+    assert!(server
+        .cli_ok(&["get", "nodes", "-l", "role=gateway"])
+        .contains("server-node"));
+    assert!(!server
+        .cli_ok(&["get", "nodes", "-l", "role=sensor"])
+        .contains("server-node"));
+    server.cli_ok(&["label", "node", "server-node", "role-"]);
+    assert!(server.node("server-node").unwrap()["metadata"]["labels"]["role"].is_null());
+
+    assert!(server
+        .cli_ok(&["cordon", "server-node"])
+        .contains("cordoned"));
+    assert!(server
+        .cli_ok(&["get", "nodes"])
+        .contains("Ready,SchedulingDisabled"));
+    assert_eq!(
+        server.node("server-node").unwrap()["spec"]["unschedulable"],
+        true
+    );
+    server.cli_ok(&["uncordon", "server-node"]);
+    assert!(server.node("server-node").unwrap()["spec"]["unschedulable"].is_null());
+
+    let described = server.cli_ok(&["describe", "node", "server-node"]);
+    for text in [
+        "Name:",
+        "server-node",
+        "Events:",
+        "RegisteredNode",
+        "NodeReady",
+        "NodeNotSchedulable",
+        "NodeSchedulable",
+    ] {
+        assert!(described.contains(text), "{text} missing in:\n{described}");
+    }
+}
+
+#[test]
+fn delete_by_name_by_file_and_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let examples = examples();
+    server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
+    assert!(server
+        .cli_ok(&["delete", "pod", "hello"])
+        .contains("pod/hello deleted"));
+    let out = server.cli(&["delete", "pod", "hello"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pods \"hello\" not found"));
+    server.cli_ok(&[
+        "delete",
+        "-f",
+        examples.join("job-pi.yaml").to_str().unwrap(),
+    ]);
+    assert!(server.items("jobs").is_empty());
+    assert_eq!(server.items("cronjobs").len(), 1);
+
+    let agent = Agent::start(dir.path(), &server.broker, "leaver", &[]);
+    server.wait_ready_status("leaver", "True", Duration::from_secs(10));
+    server.cli_ok(&["delete", "node", "leaver"]);
+    assert!(server.node("leaver").is_none());
+    // Heartbeats of a deleted node do not bring it back; a restarted agent does.
+    let unknown = "drover_mqtt_messages_dropped_total{reason=\"unknown_node\"}";
+    let before = server.counter(unknown);
+    wait_for(
+        "heartbeats from the deleted node",
+        Duration::from_secs(5),
+        || (server.counter(unknown) >= before + 2).then_some(()),
+    );
+    assert!(server.node("leaver").is_none());
+    let mut agent = agent;
+    agent.restart();
+    server.wait_ready_status("leaver", "True", Duration::from_secs(10));
+}
+
+#[test]
+fn errors_are_one_line_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    for args in [
+        vec!["get", "deployments"],
+        vec!["get", "pod", "missing"],
+        vec!["describe", "node", "nope"],
+    ] {
+        let out = server.cli(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+    }
+    let unreachable = std::process::Command::new(binary("drover"))
+        .args(["--server", "http://127.0.0.1:1", "get", "nodes"])
+        .output()
+        .unwrap();
+    assert!(!unreachable.status.success());
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the drover server"));
+}

@@ -1,0 +1,152 @@
+//! Fleet membership end to end: registration, readiness, crash, clean stop, identity,
+//! with the embedded broker and with Mosquitto.
+
+use std::time::Duration;
+
+use drover_e2e::*;
+
+/// Two agents join a server (whose own agent is the third node); one is killed and comes
+/// back with the same identity; one stops cleanly.
+fn membership_scenario(server: &Server, dir: &std::path::Path) {
+    let mut a = Agent::start(dir, &server.broker, "edge-a", &["--label", "zone=north"]);
+    let b = Agent::start(dir, &server.broker, "edge-b", &[]);
+    for node in ["server-node", "edge-a", "edge-b"] {
+        server.wait_ready_status(node, "True", Duration::from_secs(10));
+    }
+    let table = server.cli_ok(&["get", "nodes"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" Ready ")).count(),
+        3,
+        "{table}"
+    );
+
+    let edge_a = server.node("edge-a").unwrap();
+    let uid = edge_a["metadata"]["uid"].as_str().unwrap().to_string();
+    assert_eq!(edge_a["metadata"]["labels"]["zone"], "north");
+
+    // A crash: NotReady within the grace period (+1 s).
+    a.proc.signal("KILL");
+    let took = server.wait_ready_status("edge-a", "Unknown", GRACE + Duration::from_secs(1));
+    assert!(took <= GRACE + Duration::from_secs(1), "{took:?}");
+    let node = server.node("edge-a").unwrap();
+    assert!(
+        node["spec"]["taints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "node.kubernetes.io/unreachable" && t["effect"] == "NoExecute"),
+        "{node}"
+    );
+    assert!(server
+        .cli_ok(&["get", "nodes"])
+        .lines()
+        .any(|l| l.starts_with("edge-a") && l.contains("NotReady")));
+
+    // Back, with the same identity.
+    a.restart();
+    server.wait_ready_status("edge-a", "True", Duration::from_secs(10));
+    let node = server.node("edge-a").unwrap();
+    assert_eq!(node["metadata"]["uid"], uid.as_str());
+    assert!(node["spec"]["taints"].is_null(), "{node}");
+
+    // A clean stop: NotReady at once.
+    b.proc.signal("TERM");
+    let took = server.wait_ready_status("edge-b", "False", Duration::from_secs(2));
+    assert!(took < Duration::from_secs(1), "clean stop took {took:?}");
+    let node = server.node("edge-b").unwrap();
+    assert!(
+        node["spec"]["taints"][0]["key"] == "node.kubernetes.io/not-ready",
+        "{node}"
+    );
+    assert_eq!(server.ready_status("edge-a").as_deref(), Some("True"));
+}
+
+#[test]
+fn fleet_membership_with_the_embedded_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), ServerOptions::default());
+    membership_scenario(&server, dir.path());
+}
+
+#[test]
+fn fleet_membership_with_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(dir.path());
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            external_broker: Some(mosquitto.url.clone()),
+            ..Default::default()
+        },
+    );
+    membership_scenario(&server, dir.path());
+}
+
+#[test]
+fn a_silent_agent_goes_unknown_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let agent = Agent::start(dir.path(), &server.broker, "frozen", &[]);
+    server.wait_ready_status("frozen", "True", Duration::from_secs(10));
+    // Frozen, its TCP connection stays open: no last will, only the grace period tells.
+    agent.proc.signal("STOP");
+    let took = server.wait_ready_status("frozen", "Unknown", GRACE + Duration::from_secs(2));
+    assert!(
+        took >= GRACE - Duration::from_secs(1),
+        "went Unknown too early: {took:?}"
+    );
+    agent.proc.signal("CONT");
+    server.wait_ready_status("frozen", "True", Duration::from_secs(5));
+}
+
+#[test]
+fn garbage_on_node_topics_is_counted_and_the_controller_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), ServerOptions::default());
+    server.wait_ready_status("server-node", "True", Duration::from_secs(10));
+    publish_raw(
+        &server.broker,
+        "drover/v1/nodes/server-node/status",
+        b"\xff\x00garbage".to_vec(),
+    );
+    publish_raw(
+        &server.broker,
+        "drover/v1/nodes/server-node/heartbeat",
+        vec![1; (1 << 20) + 100],
+    );
+    publish_raw(
+        &server.broker,
+        "drover/v1/nodes/server-node/presence",
+        vec![1, 0xff, 0xff, 0xff, 0xff, 0x0f],
+    );
+    wait_for("three decode drops", Duration::from_secs(5), || {
+        (server.counter("drover_mqtt_messages_dropped_total{reason=\"decode\"}") >= 3).then_some(())
+    });
+    assert!(server.output_contains("dropped: undecodable payload"));
+    // Still serving, and the node is unaffected.
+    assert_eq!(server.ready_status("server-node").as_deref(), Some("True"));
+}
+
+#[test]
+fn a_controller_restart_keeps_nodes_and_they_stay_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), ServerOptions::default());
+    let _agent = Agent::start(dir.path(), &server.broker, "edge-c", &[]);
+    server.wait_ready_status("edge-c", "True", Duration::from_secs(10));
+    let uid = server.node("edge-c").unwrap()["metadata"]["uid"].clone();
+    server.restart();
+    // The agent reconnects to the restarted embedded broker and re-announces itself.
+    server.wait_ready_status("edge-c", "True", Duration::from_secs(10));
+    assert_eq!(server.node("edge-c").unwrap()["metadata"]["uid"], uid);
+    // Ready stays true past a grace period: heartbeats flow again.
+    holds_for("edge-c Ready", GRACE + Duration::from_secs(1), || {
+        server.ready_status("edge-c").as_deref() == Some("True")
+    });
+}
