@@ -131,67 +131,62 @@ impl NamespaceQuery {
     }
 }
 
-async fn get_one(
-    State(state): State<ApiState>,
-    Path((resource, name)): Path<(String, String)>,
-    Query(q): Query<NamespaceQuery>,
+type ObjectPath = Path<(String, String)>;
+
+/// Answers a request about one object named in the path.
+async fn about_object(
+    state: &ApiState,
+    (resource, name): (String, String),
+    query: NamespaceQuery,
+    request: fn(Kind, String, String) -> ApiRequest,
 ) -> Response {
     match kind_of(&resource) {
-        Ok(kind) => {
-            call(
-                &state,
-                ApiRequest::Get {
-                    kind,
-                    namespace: q.namespace(),
-                    name,
-                },
-            )
-            .await
-        }
+        Ok(kind) => call(state, request(kind, query.namespace(), name)).await,
         Err(e) => error_response(e),
     }
+}
+
+async fn get_one(
+    State(state): State<ApiState>,
+    Path(path): ObjectPath,
+    Query(q): Query<NamespaceQuery>,
+) -> Response {
+    about_object(&state, path, q, |kind, namespace, name| ApiRequest::Get {
+        kind,
+        namespace,
+        name,
+    })
+    .await
 }
 
 async fn events(
     State(state): State<ApiState>,
-    Path((resource, name)): Path<(String, String)>,
+    Path(path): ObjectPath,
     Query(q): Query<NamespaceQuery>,
 ) -> Response {
-    match kind_of(&resource) {
-        Ok(kind) => {
-            call(
-                &state,
-                ApiRequest::Events {
-                    kind,
-                    namespace: q.namespace(),
-                    name,
-                },
-            )
-            .await
+    about_object(&state, path, q, |kind, namespace, name| {
+        ApiRequest::Events {
+            kind,
+            namespace,
+            name,
         }
-        Err(e) => error_response(e),
-    }
+    })
+    .await
 }
 
 async fn delete(
     State(state): State<ApiState>,
-    Path((resource, name)): Path<(String, String)>,
+    Path(path): ObjectPath,
     Query(q): Query<NamespaceQuery>,
 ) -> Response {
-    match kind_of(&resource) {
-        Ok(kind) => {
-            call(
-                &state,
-                ApiRequest::Delete {
-                    kind,
-                    namespace: q.namespace(),
-                    name,
-                },
-            )
-            .await
+    about_object(&state, path, q, |kind, namespace, name| {
+        ApiRequest::Delete {
+            kind,
+            namespace,
+            name,
         }
-        Err(e) => error_response(e),
-    }
+    })
+    .await
 }
 
 #[derive(Deserialize)]

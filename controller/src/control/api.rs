@@ -153,10 +153,7 @@ impl Control {
                 namespace,
                 name,
             } => {
-                let object = self
-                    .store
-                    .get(kind, scope(kind, &namespace), &name)?
-                    .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
+                let object = self.find(kind, &namespace, &name)?;
                 Ok(self.render(&object))
             }
             ApiRequest::List {
@@ -181,10 +178,7 @@ impl Control {
                 namespace,
                 name,
             } => {
-                let object = self
-                    .store
-                    .get(kind, scope(kind, &namespace), &name)?
-                    .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
+                let object = self.find(kind, &namespace, &name)?;
                 let events: Vec<Value> = self
                     .store
                     .events(&object.uid)?
@@ -217,10 +211,7 @@ impl Control {
                 name,
                 unschedulable,
             } => {
-                let mut node = self
-                    .store
-                    .get(Kind::Node, "", &name)?
-                    .ok_or_else(|| ApiError::not_found(Kind::Node, "", &name))?;
+                let mut node = self.find(Kind::Node, "", &name)?;
                 let current = node
                     .spec
                     .get("unschedulable")
@@ -253,6 +244,12 @@ impl Control {
                 Ok(json!({"changed": true}))
             }
         }
+    }
+
+    fn find(&self, kind: Kind, namespace: &str, name: &str) -> Result<StoredObject, ApiError> {
+        self.store
+            .get(kind, scope(kind, namespace), name)?
+            .ok_or_else(|| ApiError::not_found(kind, namespace, name))
     }
 
     /// The API view of an object, with live data the store does not hold.
@@ -364,10 +361,7 @@ impl Control {
         remove: Vec<String>,
         overwrite: bool,
     ) -> ApiResult {
-        let mut node = self
-            .store
-            .get(Kind::Node, "", name)?
-            .ok_or_else(|| ApiError::not_found(Kind::Node, "", name))?;
+        let mut node = self.find(Kind::Node, "", name)?;
         for (key, value) in &set {
             validate_label_key(key).map_err(ApiError::bad_request)?;
             validate_label_value(value).map_err(ApiError::bad_request)?;
