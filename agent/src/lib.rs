@@ -92,3 +92,4 @@ pub async fn shutdown_signal() {
         _ => std::future::pending::<()>().await,
     }
 }
+pub mod supervisor;

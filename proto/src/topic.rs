@@ -18,17 +18,26 @@ pub enum NodeTopic {
     Heartbeat,
     /// Controller → agent, retained, QoS 1: the node's complete desired state.
     Desired,
-    /// Agent → controller, QoS 1: pod status reports.
+    /// Agent → controller, QoS 1: pod status reports and events.
     Status,
+    /// Controller → agent, QoS 1: status revisions the controller has stored.
+    Ack,
+    /// Controller → agent, QoS 1: log requests.
+    LogRequest,
+    /// Agent → controller, QoS 1: log data.
+    LogData,
 }
 
 impl NodeTopic {
     /// Every per-node topic.
-    pub const ALL: [NodeTopic; 4] = [
+    pub const ALL: [NodeTopic; 7] = [
         NodeTopic::Presence,
         NodeTopic::Heartbeat,
         NodeTopic::Desired,
         NodeTopic::Status,
+        NodeTopic::Ack,
+        NodeTopic::LogRequest,
+        NodeTopic::LogData,
     ];
 
     /// The last topic level.
@@ -38,6 +47,9 @@ impl NodeTopic {
             NodeTopic::Heartbeat => "heartbeat",
             NodeTopic::Desired => "desired",
             NodeTopic::Status => "status",
+            NodeTopic::Ack => "ack",
+            NodeTopic::LogRequest => "logs/request",
+            NodeTopic::LogData => "logs/data",
         }
     }
 

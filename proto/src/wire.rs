@@ -126,6 +126,16 @@ fn check_bounds(message: &Message) -> Result<(), String> {
             Ok(())
         }
         Message::Heartbeat(_) => Ok(()),
+        Message::Status(report) => {
+            check_len("pods", report.pods.len())?;
+            check_len("events", report.events.len())?;
+            for pod in &report.pods {
+                check_len("containers", pod.containers.len())?;
+            }
+            Ok(())
+        }
+        Message::Ack(ack) => check_len("pods", ack.pods.len()),
+        Message::LogRequest(_) | Message::LogChunk(_) => Ok(()),
         Message::Desired(d) => {
             check_len("pods", d.pods.len())?;
             for pod in &d.pods {

@@ -2,10 +2,17 @@
 //! appended, and an incompatible change bumps [`crate::wire::PROTOCOL_VERSION`].
 
 mod desired;
+mod logs;
 mod node;
+mod status;
 
 pub use desired::{DesiredContainer, DesiredPod, DesiredState, WireRestartPolicy};
+pub use logs::{LogChunk, LogRequest};
 pub use node::{Heartbeat, NodeInfo, OfflineReason, Presence, PresenceState, Session};
+pub use status::{
+    StatusAck, StatusReport, WireContainerState, WireContainerStatus, WireEvent, WirePhase,
+    WirePodStatus,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +25,14 @@ pub enum Message {
     Heartbeat(Heartbeat),
     /// A node's full desired state. Topic: desired.
     Desired(DesiredState),
+    /// Pod statuses and events. Topic: status.
+    Status(StatusReport),
+    /// Stored status revisions. Topic: ack.
+    Ack(StatusAck),
+    /// A log request. Topic: logs/request.
+    LogRequest(LogRequest),
+    /// Log data. Topic: logs/data.
+    LogChunk(LogChunk),
 }
 
 impl Message {
@@ -27,6 +42,10 @@ impl Message {
             Message::Presence(_) => "presence",
             Message::Heartbeat(_) => "heartbeat",
             Message::Desired(_) => "desired",
+            Message::Status(_) => "status",
+            Message::Ack(_) => "ack",
+            Message::LogRequest(_) => "log request",
+            Message::LogChunk(_) => "log chunk",
         }
     }
 }

@@ -1,0 +1,252 @@
+//! The supervisor with a hand-held clock: restart tables, back-off, stop sequence.
+
+use std::time::Duration;
+
+use drover_proto::msg::{DesiredContainer, DesiredPod, WireContainerState, WirePhase, WireRestartPolicy};
+
+use super::*;
+
+const S: Millis = 1000;
+
+fn pod(policy: WireRestartPolicy, containers: usize, grace: u32) -> DesiredPod {
+    DesiredPod {
+        uid: "uid-1".into(),
+        namespace: "default".into(),
+        name: "web".into(),
+        restart_policy: policy,
+        termination_grace_seconds: grace,
+        containers: (0..containers)
+            .map(|i| DesiredContainer {
+                name: format!("c{i}"),
+                image: None,
+                command: vec!["true".into()],
+                args: vec![],
+                env: vec![],
+                working_dir: None,
+                run_as_user: None,
+                run_as_group: None,
+                memory_limit_bytes: None,
+                cpu_limit_millis: None,
+            })
+            .collect(),
+    }
+}
+
+fn starts(actions: &[Action]) -> Vec<usize> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Start(i) = a { Some(*i) } else { None })
+        .collect()
+}
+
+fn wakes(actions: &[Action]) -> Vec<Millis> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::WakeAt(t) = a { Some(*t) } else { None })
+        .collect()
+}
+
+fn running(policy: WireRestartPolicy) -> PodSupervisor {
+    let (mut p, actions) = PodSupervisor::new(pod(policy, 1, 30), BackoffPolicy::default(), 0);
+    assert_eq!(starts(&actions), vec![0]);
+    assert_eq!(p.phase(), WirePhase::Pending);
+    p.started(0, 0);
+    assert_eq!(p.phase(), WirePhase::Running);
+    p
+}
+
+#[test]
+fn exit_table_by_restart_policy() {
+    use WireRestartPolicy::*;
+    // (policy, exit code, signal, restarts?, phase after, terminated reason)
+    let table = [
+        (Always, 0, 0, true, WirePhase::Running, ""),
+        (Always, 3, 0, true, WirePhase::Running, ""),
+        (Always, 137, 9, true, WirePhase::Running, ""),
+        (OnFailure, 0, 0, false, WirePhase::Succeeded, "Completed"),
+        (OnFailure, 3, 0, true, WirePhase::Running, ""),
+        (OnFailure, 143, 15, true, WirePhase::Running, ""),
+        (Never, 0, 0, false, WirePhase::Succeeded, "Completed"),
+        (Never, 3, 0, false, WirePhase::Failed, "Error"),
+        (Never, 137, 9, false, WirePhase::Failed, "Error"),
+    ];
+    for (policy, code, signal, restarts, phase, reason) in table {
+        let mut p = running(policy);
+        let actions = p.exited(0, code, signal, false, 5 * S);
+        assert_eq!(!starts(&actions).is_empty(), restarts, "{policy:?} exit {code}");
+        assert_eq!(p.phase(), phase, "{policy:?} exit {code}");
+        let status = p.status();
+        let c = &status.containers[0];
+        if restarts {
+            assert_eq!(c.restart_count, 1);
+            assert!(matches!(&c.last_state, Some(WireContainerState::Terminated { exit_code, signal: s, .. }) if *exit_code == code && *s == signal));
+        } else {
+            assert_eq!(c.restart_count, 0);
+            match &c.state {
+                WireContainerState::Terminated { exit_code, reason: r, .. } => {
+                    assert_eq!((*exit_code, r.as_str()), (code, reason));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn crash_loop_delays_grow_10s_doubling_to_300s() {
+    let mut p = running(WireRestartPolicy::Always);
+    let mut now = 0;
+    let mut delays = vec![];
+    for _ in 0..9 {
+        now += S; // ran one second
+        let actions = p.exited(0, 1, 0, false, now);
+        match starts(&actions).first() {
+            Some(_) => delays.push(0),
+            None => {
+                let at = wakes(&actions)[0];
+                delays.push((at - now) / S);
+                let status = p.status();
+                assert!(matches!(&status.containers[0].state, WireContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff"));
+                assert!(p.wake(at - 1).is_empty(), "not before the delay");
+                now = at;
+                assert_eq!(starts(&p.wake(now)), vec![0]);
+            }
+        }
+        p.started(0, now);
+    }
+    assert_eq!(delays, vec![0, 10, 20, 40, 80, 160, 300, 300, 300]);
+    assert_eq!(p.status().containers[0].restart_count, 9);
+}
+
+#[test]
+fn back_off_resets_after_ten_minutes_of_running() {
+    let mut p = running(WireRestartPolicy::Always);
+    p.exited(0, 1, 0, false, S);
+    p.started(0, S);
+    let actions = p.exited(0, 1, 0, false, 2 * S);
+    let at = wakes(&actions)[0];
+    assert_eq!(at - 2 * S, 10 * S);
+    p.wake(at);
+    p.started(0, at);
+    // Runs for exactly ten minutes: the next restart is immediate again.
+    let actions = p.exited(0, 1, 0, false, at + 600 * S);
+    assert_eq!(starts(&actions), vec![0]);
+}
+
+#[test]
+fn back_off_delays_are_configurable() {
+    let backoff = BackoffPolicy {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        reset_after: Duration::from_secs(1),
+    };
+    let delays: Vec<u128> = (1..=6).map(|n| backoff.delay(n).as_millis()).collect();
+    assert_eq!(delays, vec![0, 100, 200, 400, 400, 400]);
+}
+
+#[test]
+fn stop_sends_term_then_kill_after_the_grace_period() {
+    let mut p = running(WireRestartPolicy::Always);
+    let actions = p.stop(100 * S);
+    assert!(actions.contains(&Action::Signal(0, StopSignal::Term)));
+    assert_eq!(wakes(&actions), vec![130 * S]);
+    assert!(p.wake(129 * S).is_empty());
+    assert_eq!(p.wake(130 * S), vec![Action::Signal(0, StopSignal::Kill)]);
+    // Killed: the exit does not restart it, and the pod is removed.
+    let actions = p.exited(0, 137, 9, false, 130 * S);
+    assert!(starts(&actions).is_empty());
+    assert!(actions.contains(&Action::Removed));
+    assert!(p.is_removed());
+    assert!(p.status().removed);
+}
+
+#[test]
+fn a_process_that_honours_sigterm_is_not_killed() {
+    let mut p = running(WireRestartPolicy::Always);
+    p.stop(0);
+    let actions = p.exited(0, 143, 15, false, 2 * S);
+    assert!(actions.contains(&Action::Removed));
+    assert!(p.wake(30 * S).is_empty());
+}
+
+#[test]
+fn zero_grace_kills_at_once() {
+    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Always, 1, 0), BackoffPolicy::default(), 0);
+    p.started(0, 0);
+    let actions = p.stop(S);
+    assert!(actions.contains(&Action::Signal(0, StopSignal::Kill)));
+    assert!(wakes(&actions).is_empty());
+}
+
+#[test]
+fn stopping_a_backing_off_pod_removes_it_at_once() {
+    let mut p = running(WireRestartPolicy::Always);
+    p.exited(0, 1, 0, false, S);
+    p.started(0, S);
+    p.exited(0, 1, 0, false, 2 * S);
+    let actions = p.stop(3 * S);
+    assert!(actions.contains(&Action::Removed));
+    assert!(p.wake(100 * S).is_empty(), "a stopped pod never restarts");
+}
+
+#[test]
+fn a_command_that_cannot_run_is_reported_with_its_reason() {
+    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Never, 1, 30), BackoffPolicy::default(), 0);
+    let actions = p.start_failed(0, "no such file or directory: sleeep".into(), 0);
+    assert!(actions.iter().any(|a| matches!(a, Action::Event { reason: "Failed", .. })));
+    assert_eq!(p.phase(), WirePhase::Failed);
+    match &p.status().containers[0].state {
+        WireContainerState::Terminated { reason, message, .. } => {
+            assert_eq!(reason, "ContainerCannotRun");
+            assert!(message.contains("no such file"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // With Always it crash-loops instead.
+    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Always, 1, 30), BackoffPolicy::default(), 0);
+    assert_eq!(starts(&p.start_failed(0, "x".into(), 0)), vec![0]);
+    let actions = p.start_failed(0, "x".into(), 0);
+    assert!(starts(&actions).is_empty());
+    assert!(matches!(&p.status().containers[0].state, WireContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff"));
+}
+
+#[test]
+fn pod_phase_with_two_containers() {
+    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Never, 2, 30), BackoffPolicy::default(), 0);
+    p.started(0, 0);
+    assert_eq!(p.phase(), WirePhase::Pending, "not every container started");
+    p.started(1, 0);
+    assert_eq!(p.phase(), WirePhase::Running);
+    p.exited(0, 0, 0, false, S);
+    assert_eq!(p.phase(), WirePhase::Running, "one still runs");
+    p.exited(1, 2, 0, false, S);
+    assert_eq!(p.phase(), WirePhase::Failed);
+    assert!(p.is_terminal());
+}
+
+#[test]
+fn oom_kills_are_reported_as_oomkilled() {
+    let mut p = running(WireRestartPolicy::Never);
+    p.exited(0, 137, 9, true, S);
+    assert!(matches!(&p.status().containers[0].state, WireContainerState::Terminated { reason, exit_code: 137, .. } if reason == "OOMKilled"));
+}
+
+#[test]
+fn an_agent_restart_counts_as_a_restart_or_fails_a_never_pod() {
+    let mut p = running(WireRestartPolicy::Always);
+    let actions = p.lost_to_agent_restart(0, 9 * S);
+    assert_eq!(starts(&actions), vec![0]);
+    assert!(matches!(&p.status().containers[0].last_state, Some(WireContainerState::Terminated { reason, .. }) if reason == "AgentRestart"));
+    let mut p = running(WireRestartPolicy::Never);
+    p.lost_to_agent_restart(0, 9 * S);
+    assert_eq!(p.phase(), WirePhase::Failed);
+}
+
+#[test]
+fn the_supervisor_survives_serialization() {
+    let mut p = running(WireRestartPolicy::Always);
+    p.exited(0, 1, 0, false, S);
+    let bytes = postcard::to_stdvec(&p).unwrap();
+    let back: PodSupervisor = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back, p);
+}
