@@ -36,6 +36,32 @@ pub struct AgentConfig {
     /// Longest wait between reconnection attempts when the broker is unreachable
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub reconnect_backoff_max: Duration,
+
+    /// Delay before the second restart of a crashing container (then doubling)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub crash_backoff_initial: Duration,
+
+    /// Longest delay between restarts of a crashing container
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    pub crash_backoff_max: Duration,
+
+    /// Running this long without exiting resets a container's crash back-off
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub crash_backoff_reset: Duration,
+
+    /// Size at which a container's log file is rotated (one rotated part is kept)
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub container_log_max_size: u64,
+}
+
+impl AgentConfig {
+    /// The configuration with every default, for an agent embedded in another process.
+    pub fn defaults(broker: &str) -> Result<AgentConfig, clap::Error> {
+        use clap::FromArgMatches;
+        let command = AgentConfig::augment_args(clap::Command::new("agent"));
+        let matches = command.try_get_matches_from(["agent", "--broker", broker])?;
+        AgentConfig::from_arg_matches(&matches)
+    }
 }
 
 /// Parses `KEY=VALUE` into a valid Kubernetes label.
@@ -112,6 +138,15 @@ mod tests {
         assert!(BrokerAddress::parse("http://x").is_err());
         assert!(BrokerAddress::parse("mqtt://x:notaport").is_err());
         assert!(BrokerAddress::parse("mqtt://").is_err());
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = AgentConfig::defaults("mqtt://b:1883").unwrap();
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(10));
+        assert_eq!(config.crash_backoff_initial, Duration::from_secs(10));
+        assert_eq!(config.crash_backoff_max, Duration::from_secs(300));
+        assert_eq!(config.crash_backoff_reset, Duration::from_secs(600));
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl Identity {
         write_atomically(
             &path,
             format!("uid={}\nstarts={}\n", identity.uid, identity.starts).as_bytes(),
+            true,
         )?;
         Ok(identity)
     }
@@ -82,18 +83,24 @@ pub fn new_uid() -> io::Result<String> {
     ))
 }
 
-/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Replaces `path` with `bytes` so that a crash of the agent leaves either the old or the
+/// new content; `durable` also survives a power loss (fsync of file and directory).
+pub fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = PathBuf::from(path);
     tmp.set_extension("tmp");
     {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
     }
     fs::rename(&tmp, path)?;
-    fs::File::open(dir)?.sync_all()
+    if durable {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -62,6 +62,28 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
     };
     tracing::info!(node = %info.name, uid = %info.uid, start = identity.starts, "agent starting");
+    let (outbound, outbound_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (pod_inputs, pod_inputs_rx) = tokio::sync::mpsc::channel(1024);
+    let pods = pods::PodManager::start(
+        pods::PodSettings {
+            node: info.name.clone(),
+            data_dir: config.data_dir.clone(),
+            backoff: supervisor::BackoffPolicy {
+                initial: config.crash_backoff_initial,
+                max: config.crash_backoff_max,
+                reset_after: config.crash_backoff_reset,
+            },
+            log_max_bytes: config.container_log_max_size,
+            limits: runtime::cgroup::detect(Path::new("/")),
+        },
+        outbound,
+    )
+    .context("cannot start the pod manager")?;
+    let (stop_pods, pods_stopping) = tokio::sync::watch::channel(false);
+    let mut pods_stopping_rx = pods_stopping.clone();
+    let pod_task = tokio::spawn(pods.run(pod_inputs_rx, async move {
+        let _ = pods_stopping_rx.wait_for(|s| *s).await;
+    }));
     link::run(
         link::LinkSettings {
             broker,
@@ -70,9 +92,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             heartbeat_interval: config.heartbeat_interval,
             reconnect_backoff_max: config.reconnect_backoff_max,
         },
+        pod_inputs,
+        outbound_rx,
         shutdown,
     )
     .await;
+    drop(pods_stopping);
+    let _ = stop_pods.send(true);
+    let _ = pod_task.await;
     Ok(())
 }
 
@@ -92,4 +119,6 @@ pub async fn shutdown_signal() {
         _ => std::future::pending::<()>().await,
     }
 }
+pub mod pods;
+pub mod runtime;
 pub mod supervisor;

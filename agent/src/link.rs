@@ -10,11 +10,13 @@ use drover_proto::msg::{Heartbeat, NodeInfo, OfflineReason, Presence, PresenceSt
 use drover_proto::topic::NodeTopic;
 use drover_proto::{decode, encode, Message};
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
+use tokio::sync::mpsc;
 use tokio::time::{interval, sleep, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::BrokerAddress;
+use crate::pods::{Outbound, PodInput};
 
 /// How long a clean shutdown waits for the offline message to leave.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
@@ -63,8 +65,14 @@ fn seed_from(uid: &str) -> u64 {
     })
 }
 
-/// Runs the session until `shutdown` resolves, then goes offline cleanly.
-pub async fn run(settings: LinkSettings, shutdown: impl Future<Output = ()>) {
+/// Runs the session until `shutdown` resolves, then goes offline cleanly. Messages for
+/// the pod manager go to `pods`; what it sends comes from `outbound`.
+pub async fn run(
+    settings: LinkSettings,
+    pods: mpsc::Sender<PodInput>,
+    mut outbound: mpsc::UnboundedReceiver<Outbound>,
+    shutdown: impl Future<Output = ()>,
+) {
     let node = settings.info.name.clone();
     let mut session = Session {
         agent_start: settings.agent_start,
@@ -83,7 +91,26 @@ pub async fn run(settings: LinkSettings, shutdown: impl Future<Output = ()>) {
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
         )
         .set_last_will(last_will(&node, session));
-    let (client, mut events) = AsyncClient::new(options, 64);
+    let (client, mut events) = AsyncClient::new(options, 1024);
+    let sender = client.clone();
+    let status_topic = NodeTopic::Status.for_node(&node);
+    let log_topic = NodeTopic::LogData.for_node(&node);
+    let forwarder = tokio::spawn(async move {
+        while let Some(message) = outbound.recv().await {
+            let (topic, message) = match message {
+                Outbound::Status(report) => (&status_topic, Message::Status(report)),
+                Outbound::Log(chunk) => (&log_topic, Message::LogChunk(chunk)),
+            };
+            match encode(&message) {
+                Ok(bytes) => {
+                    let _ = sender
+                        .publish(topic.as_str(), QoS::AtLeastOnce, false, bytes)
+                        .await;
+                }
+                Err(e) => warn!(error = %e, "cannot encode an outgoing message"),
+            }
+        }
+    });
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
         settings.reconnect_backoff_max,
@@ -112,14 +139,18 @@ pub async fn run(settings: LinkSettings, shutdown: impl Future<Output = ()>) {
                     backoff.reset();
                     heartbeat.reset();
                     announce(&client, &node, session, &settings.info).await;
+                    let _ = pods.send(PodInput::Link(true)).await;
                 }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                    handle_publish(&node, &publish.topic, &publish.payload);
+                    if let Some(input) = route(&node, &publish.topic, &publish.payload) {
+                        let _ = pods.send(input).await;
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => {
                     if connected {
                         warn!(%error, "lost the broker; reconnecting");
+                        let _ = pods.send(PodInput::Link(false)).await;
                     } else {
                         debug!(%error, "broker unreachable");
                     }
@@ -135,13 +166,18 @@ pub async fn run(settings: LinkSettings, shutdown: impl Future<Output = ()>) {
             }
         }
     }
+    forwarder.abort();
     go_offline(&client, &mut events, &node, session, connected).await;
 }
 
 async fn announce(client: &AsyncClient, node: &str, session: Session, info: &NodeInfo) {
-    let desired = NodeTopic::Desired.for_node(node);
-    if let Err(e) = client.subscribe(desired, QoS::AtLeastOnce).await {
-        warn!(error = %e, "cannot subscribe to desired state");
+    for topic in [NodeTopic::Desired, NodeTopic::Ack, NodeTopic::LogRequest] {
+        if let Err(e) = client
+            .subscribe(topic.for_node(node), QoS::AtLeastOnce)
+            .await
+        {
+            warn!(error = %e, topic = topic.leaf(), "cannot subscribe");
+        }
     }
     let online = presence(session, PresenceState::Online(Box::new(info.clone())));
     if let Err(e) = client
@@ -157,25 +193,45 @@ async fn announce(client: &AsyncClient, node: &str, session: Session, info: &Nod
     }
 }
 
-fn handle_publish(node: &str, topic: &str, payload: &[u8]) {
-    if topic != NodeTopic::Desired.for_node(node) {
-        debug!(topic, "ignoring message on an unexpected topic");
-        return;
+/// Decodes a message for this node; what fails is logged and dropped.
+fn route(node: &str, topic: &str, payload: &[u8]) -> Option<PodInput> {
+    let kind = match drover_proto::topic::parse_node_topic(topic) {
+        Some((n, kind)) if n == node => kind,
+        _ => {
+            debug!(topic, "ignoring message on an unexpected topic");
+            return None;
+        }
+    };
+    if payload.is_empty() {
+        // A cleared retained message: this node was deleted from the fleet.
+        return None;
     }
-    match decode(payload) {
-        Ok(Message::Desired(desired)) => {
+    let message = match decode(payload) {
+        Ok(m) => m,
+        Err(error) => {
+            warn!(topic, %error, "dropped: undecodable message");
+            return None;
+        }
+    };
+    match (kind, message) {
+        (NodeTopic::Desired, Message::Desired(desired)) => {
             debug!(
                 generation = desired.generation,
                 pods = desired.pods.len(),
                 "desired state received"
             );
+            Some(PodInput::Desired(desired))
         }
-        Ok(other) => warn!(
-            topic,
-            message = other.name(),
-            "dropped: wrong message type for topic"
-        ),
-        Err(error) => warn!(topic, %error, "dropped: undecodable desired state"),
+        (NodeTopic::Ack, Message::Ack(ack)) => Some(PodInput::Ack(ack)),
+        (NodeTopic::LogRequest, Message::LogRequest(request)) => Some(PodInput::Logs(request)),
+        (_, other) => {
+            warn!(
+                topic,
+                message = other.name(),
+                "dropped: wrong message type for topic"
+            );
+            None
+        }
     }
 }
 

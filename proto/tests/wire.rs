@@ -106,18 +106,29 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
 
 fn container_state() -> impl Strategy<Value = WireContainerState> {
     prop_oneof![
-        ("[A-Za-z]{0,20}", "\\PC{0,20}").prop_map(|(reason, message)| WireContainerState::Waiting { reason, message }),
+        ("[A-Za-z]{0,20}", "\\PC{0,20}")
+            .prop_map(|(reason, message)| WireContainerState::Waiting { reason, message }),
         any::<i64>().prop_map(|started_at_ms| WireContainerState::Running { started_at_ms }),
-        (any::<i32>(), any::<i32>(), "[A-Za-z]{0,12}", "\\PC{0,20}", any::<i64>(), any::<i64>()).prop_map(
-            |(exit_code, signal, reason, message, started_at_ms, finished_at_ms)| WireContainerState::Terminated {
-                exit_code,
-                signal,
-                reason,
-                message,
-                started_at_ms,
-                finished_at_ms,
-            }
-        ),
+        (
+            any::<i32>(),
+            any::<i32>(),
+            "[A-Za-z]{0,12}",
+            "\\PC{0,20}",
+            any::<i64>(),
+            any::<i64>()
+        )
+            .prop_map(
+                |(exit_code, signal, reason, message, started_at_ms, finished_at_ms)| {
+                    WireContainerState::Terminated {
+                        exit_code,
+                        signal,
+                        reason,
+                        message,
+                        started_at_ms,
+                        finished_at_ms,
+                    }
+                }
+            ),
     ]
 }
 
@@ -128,19 +139,46 @@ fn pod_status() -> impl Strategy<Value = WirePodStatus> {
         Just(WirePhase::Succeeded),
         Just(WirePhase::Failed)
     ];
-    let container = ("[a-z]{1,8}", container_state(), option::of(container_state()), any::<u32>(), any::<bool>())
-        .prop_map(|(name, state, last_state, restart_count, ready)| WireContainerStatus { name, state, last_state, restart_count, ready });
-    ("[0-9a-f-]{36}", any::<u64>(), phase, "[A-Za-z]{0,10}", "\\PC{0,20}", any::<i64>(), vec(container, 0..3), any::<bool>())
-        .prop_map(|(uid, revision, phase, reason, message, start_time_ms, containers, removed)| WirePodStatus {
-            uid,
-            revision,
-            phase,
-            reason,
-            message,
-            start_time_ms,
-            containers,
-            removed,
-        })
+    let container = (
+        "[a-z]{1,8}",
+        container_state(),
+        option::of(container_state()),
+        any::<u32>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(name, state, last_state, restart_count, ready)| WireContainerStatus {
+                name,
+                state,
+                last_state,
+                restart_count,
+                ready,
+            },
+        );
+    (
+        "[0-9a-f-]{36}",
+        any::<u64>(),
+        phase,
+        "[A-Za-z]{0,10}",
+        "\\PC{0,20}",
+        any::<i64>(),
+        vec(container, 0..3),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(uid, revision, phase, reason, message, start_time_ms, containers, removed)| {
+                WirePodStatus {
+                    uid,
+                    revision,
+                    phase,
+                    reason,
+                    message,
+                    start_time_ms,
+                    containers,
+                    removed,
+                }
+            },
+        )
 }
 
 fn message() -> impl Strategy<Value = Message> {
@@ -164,29 +202,69 @@ fn message() -> impl Strategy<Value = Message> {
             .prop_map(|(session, sequence)| Message::Heartbeat(Heartbeat { session, sequence })),
         (any::<u64>(), vec(desired_pod(), 0..4))
             .prop_map(|(generation, pods)| Message::Desired(DesiredState { generation, pods })),
-        (vec(pod_status(), 0..4), any::<bool>(), vec(("[a-f0-9]{8}", any::<bool>(), "[A-Za-z]{1,10}", "\\PC{0,20}", any::<i64>()), 0..3))
+        (
+            vec(pod_status(), 0..4),
+            any::<bool>(),
+            vec(
+                (
+                    "[a-f0-9]{8}",
+                    any::<bool>(),
+                    "[A-Za-z]{1,10}",
+                    "\\PC{0,20}",
+                    any::<i64>()
+                ),
+                0..3
+            )
+        )
             .prop_map(|(pods, full, events)| Message::Status(StatusReport {
                 pods,
                 full,
                 events: events
                     .into_iter()
-                    .map(|(pod_uid, warning, reason, message, at_ms)| WireEvent { pod_uid, warning, reason, message, at_ms })
+                    .map(|(pod_uid, warning, reason, message, at_ms)| WireEvent {
+                        pod_uid,
+                        warning,
+                        reason,
+                        message,
+                        at_ms
+                    })
                     .collect(),
             })),
         vec(("[a-f0-9]{8}", any::<u64>()), 0..5).prop_map(|pods| Message::Ack(StatusAck { pods })),
-        (any::<u64>(), "[a-f0-9]{8}", "[a-z]{0,8}", any::<u32>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-            |(id, pod_uid, container, tail_lines, previous, follow, cancel)| Message::LogRequest(LogRequest {
+        (
+            any::<u64>(),
+            "[a-f0-9]{8}",
+            "[a-z]{0,8}",
+            any::<u32>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(id, pod_uid, container, tail_lines, previous, follow, cancel)| {
+                    Message::LogRequest(LogRequest {
+                        id,
+                        pod_uid,
+                        container,
+                        tail_lines,
+                        previous,
+                        follow,
+                        cancel,
+                    })
+                }
+            ),
+        (
+            any::<u64>(),
+            vec(any::<u8>(), 0..64),
+            any::<bool>(),
+            option::of("\\PC{0,20}")
+        )
+            .prop_map(|(id, data, done, error)| Message::LogChunk(LogChunk {
                 id,
-                pod_uid,
-                container,
-                tail_lines,
-                previous,
-                follow,
-                cancel,
-            })
-        ),
-        (any::<u64>(), vec(any::<u8>(), 0..64), any::<bool>(), option::of("\\PC{0,20}"))
-            .prop_map(|(id, data, done, error)| Message::LogChunk(LogChunk { id, data, done, error })),
+                data,
+                done,
+                error
+            })),
     ]
 }
 

@@ -48,9 +48,7 @@ impl BackoffPolicy {
             return Duration::ZERO;
         }
         let doublings = (crashes - 2).min(20);
-        self.initial
-            .saturating_mul(1u32 << doublings)
-            .min(self.max)
+        self.initial.saturating_mul(1u32 << doublings).min(self.max)
     }
 }
 
@@ -194,7 +192,11 @@ fn seconds(ms: Millis) -> Duration {
 
 impl PodSupervisor {
     /// Accepts a pod: every container is to be started now.
-    pub fn new(spec: DesiredPod, backoff: BackoffPolicy, now: Millis) -> (PodSupervisor, Vec<Action>) {
+    pub fn new(
+        spec: DesiredPod,
+        backoff: BackoffPolicy,
+        now: Millis,
+    ) -> (PodSupervisor, Vec<Action>) {
         let containers: Vec<ContainerSupervisor> = spec
             .containers
             .iter()
@@ -287,7 +289,14 @@ impl PodSupervisor {
     }
 
     /// Container `index`'s process ended with `exit_code` (128+N for signal N).
-    pub fn exited(&mut self, index: usize, exit_code: i32, signal: i32, oom_killed: bool, now: Millis) -> Vec<Action> {
+    pub fn exited(
+        &mut self,
+        index: usize,
+        exit_code: i32,
+        signal: i32,
+        oom_killed: bool,
+        now: Millis,
+    ) -> Vec<Action> {
         let Some(c) = self.containers.get(index) else {
             return vec![];
         };
@@ -408,7 +417,10 @@ impl PodSupervisor {
             return actions;
         }
         for (i, c) in self.containers.iter_mut().enumerate() {
-            if let ContainerPhase::Waiting { retry_at: Some(at), .. } = c.phase {
+            if let ContainerPhase::Waiting {
+                retry_at: Some(at), ..
+            } = c.phase
+            {
                 if now >= at {
                     c.phase = ContainerPhase::Waiting {
                         reason: "ContainerCreating".into(),
@@ -444,10 +456,16 @@ impl PodSupervisor {
                     });
                     actions.push(Action::Signal(
                         i,
-                        if immediate { StopSignal::Kill } else { StopSignal::Term },
+                        if immediate {
+                            StopSignal::Kill
+                        } else {
+                            StopSignal::Term
+                        },
                     ));
                 }
-                ContainerPhase::Waiting { retry_at: Some(_), .. } => {
+                ContainerPhase::Waiting {
+                    retry_at: Some(_), ..
+                } => {
                     // Backing off: it simply is not started again.
                     if let Some(exit) = c.last_exit.clone() {
                         c.phase = ContainerPhase::Terminated(exit);
@@ -479,12 +497,21 @@ impl PodSupervisor {
             .iter()
             .all(|c| matches!(c.phase, ContainerPhase::Terminated(_)));
         if all_terminated && !self.containers.is_empty() {
-            let all_ok = self.containers.iter().all(|c| {
-                matches!(&c.phase, ContainerPhase::Terminated(e) if e.exit_code == 0)
-            });
-            return if all_ok { WirePhase::Succeeded } else { WirePhase::Failed };
+            let all_ok = self
+                .containers
+                .iter()
+                .all(|c| matches!(&c.phase, ContainerPhase::Terminated(e) if e.exit_code == 0));
+            return if all_ok {
+                WirePhase::Succeeded
+            } else {
+                WirePhase::Failed
+            };
         }
-        if self.containers.iter().all(|c| c.started_once || matches!(c.phase, ContainerPhase::Terminated(_))) {
+        if self
+            .containers
+            .iter()
+            .all(|c| c.started_once || matches!(c.phase, ContainerPhase::Terminated(_)))
+        {
             WirePhase::Running
         } else {
             WirePhase::Pending
@@ -503,7 +530,9 @@ impl PodSupervisor {
             .iter()
             .map(|c| {
                 let state = match &c.phase {
-                    ContainerPhase::Waiting { reason, message, .. } => WireContainerState::Waiting {
+                    ContainerPhase::Waiting {
+                        reason, message, ..
+                    } => WireContainerState::Waiting {
                         reason: reason.clone(),
                         message: message.clone(),
                     },
@@ -514,7 +543,8 @@ impl PodSupervisor {
                 };
                 WireContainerStatus {
                     name: c.name.clone(),
-                    ready: matches!(c.phase, ContainerPhase::Running { .. }) && self.stopping.is_none(),
+                    ready: matches!(c.phase, ContainerPhase::Running { .. })
+                        && self.stopping.is_none(),
                     state,
                     last_state: c.last_exit.as_ref().map(Exit::state),
                     restart_count: c.restart_count,

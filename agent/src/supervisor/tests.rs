@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use drover_proto::msg::{DesiredContainer, DesiredPod, WireContainerState, WirePhase, WireRestartPolicy};
+use drover_proto::msg::{
+    DesiredContainer, DesiredPod, WireContainerState, WirePhase, WireRestartPolicy,
+};
 
 use super::*;
 
@@ -35,14 +37,26 @@ fn pod(policy: WireRestartPolicy, containers: usize, grace: u32) -> DesiredPod {
 fn starts(actions: &[Action]) -> Vec<usize> {
     actions
         .iter()
-        .filter_map(|a| if let Action::Start(i) = a { Some(*i) } else { None })
+        .filter_map(|a| {
+            if let Action::Start(i) = a {
+                Some(*i)
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
 fn wakes(actions: &[Action]) -> Vec<Millis> {
     actions
         .iter()
-        .filter_map(|a| if let Action::WakeAt(t) = a { Some(*t) } else { None })
+        .filter_map(|a| {
+            if let Action::WakeAt(t) = a {
+                Some(*t)
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -73,17 +87,27 @@ fn exit_table_by_restart_policy() {
     for (policy, code, signal, restarts, phase, reason) in table {
         let mut p = running(policy);
         let actions = p.exited(0, code, signal, false, 5 * S);
-        assert_eq!(!starts(&actions).is_empty(), restarts, "{policy:?} exit {code}");
+        assert_eq!(
+            !starts(&actions).is_empty(),
+            restarts,
+            "{policy:?} exit {code}"
+        );
         assert_eq!(p.phase(), phase, "{policy:?} exit {code}");
         let status = p.status();
         let c = &status.containers[0];
         if restarts {
             assert_eq!(c.restart_count, 1);
-            assert!(matches!(&c.last_state, Some(WireContainerState::Terminated { exit_code, signal: s, .. }) if *exit_code == code && *s == signal));
+            assert!(
+                matches!(&c.last_state, Some(WireContainerState::Terminated { exit_code, signal: s, .. }) if *exit_code == code && *s == signal)
+            );
         } else {
             assert_eq!(c.restart_count, 0);
             match &c.state {
-                WireContainerState::Terminated { exit_code, reason: r, .. } => {
+                WireContainerState::Terminated {
+                    exit_code,
+                    reason: r,
+                    ..
+                } => {
                     assert_eq!((*exit_code, r.as_str()), (code, reason));
                 }
                 other => panic!("{other:?}"),
@@ -106,7 +130,9 @@ fn crash_loop_delays_grow_10s_doubling_to_300s() {
                 let at = wakes(&actions)[0];
                 delays.push((at - now) / S);
                 let status = p.status();
-                assert!(matches!(&status.containers[0].state, WireContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff"));
+                assert!(
+                    matches!(&status.containers[0].state, WireContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff")
+                );
                 assert!(p.wake(at - 1).is_empty(), "not before the delay");
                 now = at;
                 assert_eq!(starts(&p.wake(now)), vec![0]);
@@ -171,7 +197,11 @@ fn a_process_that_honours_sigterm_is_not_killed() {
 
 #[test]
 fn zero_grace_kills_at_once() {
-    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Always, 1, 0), BackoffPolicy::default(), 0);
+    let (mut p, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Always, 1, 0),
+        BackoffPolicy::default(),
+        0,
+    );
     p.started(0, 0);
     let actions = p.stop(S);
     assert!(actions.contains(&Action::Signal(0, StopSignal::Kill)));
@@ -191,28 +221,50 @@ fn stopping_a_backing_off_pod_removes_it_at_once() {
 
 #[test]
 fn a_command_that_cannot_run_is_reported_with_its_reason() {
-    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Never, 1, 30), BackoffPolicy::default(), 0);
+    let (mut p, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Never, 1, 30),
+        BackoffPolicy::default(),
+        0,
+    );
     let actions = p.start_failed(0, "no such file or directory: sleeep".into(), 0);
-    assert!(actions.iter().any(|a| matches!(a, Action::Event { reason: "Failed", .. })));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Event {
+            reason: "Failed",
+            ..
+        }
+    )));
     assert_eq!(p.phase(), WirePhase::Failed);
     match &p.status().containers[0].state {
-        WireContainerState::Terminated { reason, message, .. } => {
+        WireContainerState::Terminated {
+            reason, message, ..
+        } => {
             assert_eq!(reason, "ContainerCannotRun");
             assert!(message.contains("no such file"));
         }
         other => panic!("{other:?}"),
     }
     // With Always it crash-loops instead.
-    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Always, 1, 30), BackoffPolicy::default(), 0);
+    let (mut p, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Always, 1, 30),
+        BackoffPolicy::default(),
+        0,
+    );
     assert_eq!(starts(&p.start_failed(0, "x".into(), 0)), vec![0]);
     let actions = p.start_failed(0, "x".into(), 0);
     assert!(starts(&actions).is_empty());
-    assert!(matches!(&p.status().containers[0].state, WireContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff"));
+    assert!(
+        matches!(&p.status().containers[0].state, WireContainerState::Waiting { reason, .. } if reason == "CrashLoopBackOff")
+    );
 }
 
 #[test]
 fn pod_phase_with_two_containers() {
-    let (mut p, _) = PodSupervisor::new(pod(WireRestartPolicy::Never, 2, 30), BackoffPolicy::default(), 0);
+    let (mut p, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Never, 2, 30),
+        BackoffPolicy::default(),
+        0,
+    );
     p.started(0, 0);
     assert_eq!(p.phase(), WirePhase::Pending, "not every container started");
     p.started(1, 0);
@@ -228,7 +280,9 @@ fn pod_phase_with_two_containers() {
 fn oom_kills_are_reported_as_oomkilled() {
     let mut p = running(WireRestartPolicy::Never);
     p.exited(0, 137, 9, true, S);
-    assert!(matches!(&p.status().containers[0].state, WireContainerState::Terminated { reason, exit_code: 137, .. } if reason == "OOMKilled"));
+    assert!(
+        matches!(&p.status().containers[0].state, WireContainerState::Terminated { reason, exit_code: 137, .. } if reason == "OOMKilled")
+    );
 }
 
 #[test]
@@ -236,7 +290,9 @@ fn an_agent_restart_counts_as_a_restart_or_fails_a_never_pod() {
     let mut p = running(WireRestartPolicy::Always);
     let actions = p.lost_to_agent_restart(0, 9 * S);
     assert_eq!(starts(&actions), vec![0]);
-    assert!(matches!(&p.status().containers[0].last_state, Some(WireContainerState::Terminated { reason, .. }) if reason == "AgentRestart"));
+    assert!(
+        matches!(&p.status().containers[0].last_state, Some(WireContainerState::Terminated { reason, .. }) if reason == "AgentRestart")
+    );
     let mut p = running(WireRestartPolicy::Never);
     p.lost_to_agent_restart(0, 9 * S);
     assert_eq!(p.phase(), WirePhase::Failed);

@@ -138,14 +138,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             "true".to_string(),
         )];
         labels.extend(args.node_labels.clone());
-        let config = AgentConfig {
-            broker: format!("mqtt://{}:{}", broker.host, broker.port),
-            node_name: args.node_name.clone(),
-            data_dir: args.data_dir.join("agent"),
-            labels,
-            heartbeat_interval: args.heartbeat_interval,
-            reconnect_backoff_max: Duration::from_secs(5),
-        };
+        let mut config = AgentConfig::defaults(&format!("mqtt://{}:{}", broker.host, broker.port))?;
+        config.node_name = args.node_name.clone();
+        config.data_dir = args.data_dir.join("agent");
+        config.labels = labels;
+        config.heartbeat_interval = args.heartbeat_interval;
+        config.reconnect_backoff_max = Duration::from_secs(5);
         let mut stopped = agent_stopped.clone();
         Some(tokio::spawn(drover_agent::run(config, async move {
             let _ = stopped.wait_for(|s| *s).await;

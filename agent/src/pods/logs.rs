@@ -1,0 +1,205 @@
+//! Serving log requests: a read of a container's log, optionally followed by its new output.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_proto::msg::{LogChunk, LogRequest};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Outbound;
+use crate::runtime::logfile::LogPaths;
+
+/// Largest log chunk per message (well under the payload limit).
+const CHUNK: usize = 256 * 1024;
+/// A follow that is not renewed for this long stops.
+const FOLLOW_LEASE: Duration = Duration::from_secs(30);
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+struct Follow {
+    pod_uid: String,
+    renewed: Arc<AtomicI64>,
+    task: JoinHandle<()>,
+}
+
+/// Running follows, by request id.
+#[derive(Default)]
+pub struct Follows {
+    running: HashMap<u64, Follow>,
+}
+
+impl Follows {
+    /// Ends the follows of a pod that stopped.
+    pub fn stop_pod(&mut self, uid: &str) {
+        self.running.retain(|_, f| {
+            if f.pod_uid == uid {
+                f.task.abort();
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+fn seconds_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn send(
+    out: &mpsc::UnboundedSender<Outbound>,
+    id: u64,
+    data: Vec<u8>,
+    done: bool,
+    error: Option<String>,
+) {
+    let _ = out.send(Outbound::Log(LogChunk {
+        id,
+        data,
+        done,
+        error,
+    }));
+}
+
+/// Answers `request`; `located` is the pod's name and container names when the pod is here.
+pub fn serve(
+    follows: &mut Follows,
+    logs_root: &Path,
+    request: LogRequest,
+    located: Option<(String, Vec<String>)>,
+    out: mpsc::UnboundedSender<Outbound>,
+) {
+    follows.running.retain(|_, f| !f.task.is_finished());
+    if request.cancel {
+        if let Some(f) = follows.running.remove(&request.id) {
+            f.task.abort();
+        }
+        return;
+    }
+    if let Some(f) = follows.running.get(&request.id) {
+        f.renewed.store(seconds_now(), Ordering::Relaxed);
+        return;
+    }
+    let Some((pod_name, containers)) = located else {
+        send(
+            &out,
+            request.id,
+            Vec::new(),
+            true,
+            Some("the pod is not on this node".into()),
+        );
+        return;
+    };
+    let container = if request.container.is_empty() {
+        match containers.as_slice() {
+            [only] => only.clone(),
+            _ => {
+                let message = format!(
+                    "a container name must be specified for pod {pod_name}, choose one of: [{}]",
+                    containers.join(" ")
+                );
+                send(&out, request.id, Vec::new(), true, Some(message));
+                return;
+            }
+        }
+    } else if containers.contains(&request.container) {
+        request.container.clone()
+    } else {
+        let message = format!(
+            "container {} is not valid for pod {pod_name}",
+            request.container
+        );
+        send(&out, request.id, Vec::new(), true, Some(message));
+        return;
+    };
+    let paths = LogPaths::new(logs_root, &request.pod_uid, &container);
+    let data = match paths.read(request.previous, request.tail_lines) {
+        Ok(data) => data,
+        Err(e) => {
+            let message = if request.previous {
+                format!(
+                    "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
+                )
+            } else {
+                format!("cannot read the log: {e}")
+            };
+            send(&out, request.id, Vec::new(), true, Some(message));
+            return;
+        }
+    };
+    let follow = request.follow && !request.previous;
+    let chunks: Vec<Vec<u8>> = data.chunks(CHUNK).map(<[u8]>::to_vec).collect();
+    let count = chunks.len();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        send(&out, request.id, chunk, !follow && i + 1 == count, None);
+    }
+    if count == 0 && !follow {
+        send(&out, request.id, Vec::new(), true, None);
+    }
+    if follow {
+        let renewed = Arc::new(AtomicI64::new(seconds_now()));
+        let offset = std::fs::metadata(paths.current()).map_or(0, |m| m.len());
+        let task = tokio::spawn(follow_file(
+            paths.current(),
+            offset,
+            request.id,
+            renewed.clone(),
+            out,
+        ));
+        follows.running.insert(
+            request.id,
+            Follow {
+                pod_uid: request.pod_uid,
+                renewed,
+                task,
+            },
+        );
+    }
+}
+
+async fn follow_file(
+    path: PathBuf,
+    mut offset: u64,
+    id: u64,
+    renewed: Arc<AtomicI64>,
+    out: mpsc::UnboundedSender<Outbound>,
+) {
+    let mut ticker = tokio::time::interval(FOLLOW_POLL);
+    loop {
+        ticker.tick().await;
+        if seconds_now() - renewed.load(Ordering::Relaxed) > FOLLOW_LEASE.as_secs() as i64 {
+            send(&out, id, Vec::new(), true, None);
+            return;
+        }
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if len < offset {
+            // Rotated, or the container restarted: the file starts over.
+            offset = 0;
+        }
+        if len == offset {
+            continue;
+        }
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        if file.seek(SeekFrom::Start(offset)).is_err() {
+            continue;
+        }
+        let mut data = Vec::new();
+        if file
+            .take((len - offset).min(CHUNK as u64))
+            .read_to_end(&mut data)
+            .is_ok()
+            && !data.is_empty()
+        {
+            offset += data.len() as u64;
+            send(&out, id, data, false, None);
+        }
+    }
+}

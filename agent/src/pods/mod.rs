@@ -1,0 +1,577 @@
+//! The pod manager: runs the pods of the node's desired state through their supervisors,
+//! keeps their records on disk, and reports their status.
+//!
+//! It works without the broker: at start it runs the pods of the last desired state it
+//! stored, and whatever happens while offline is reported when the link is back. Status
+//! reports carry a per-pod revision; a report is resent until the controller acknowledges
+//! that revision, so terminal results are never lost and duplicates are harmless.
+
+mod logs;
+mod records;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use drover_proto::msg::{
+    DesiredPod, DesiredState, LogChunk, LogRequest, StatusAck, StatusReport, WireEvent,
+    WirePodStatus,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::runtime::cgroup::LimitSupport;
+use crate::runtime::logfile::LogPaths;
+use crate::runtime::process::{self, Launch, ProcessExit, RunKey};
+use crate::supervisor::{Action, BackoffPolicy, ContainerPhase, Millis, PodSupervisor};
+use records::{PodRecord, Records};
+
+/// Inputs of the pod manager.
+#[derive(Debug)]
+pub enum PodInput {
+    /// A new desired state from the controller.
+    Desired(DesiredState),
+    /// The controller stored these revisions.
+    Ack(StatusAck),
+    /// A log request.
+    Logs(LogRequest),
+    /// The broker link is up (send everything) or down (hold reports).
+    Link(bool),
+}
+
+/// What the pod manager sends to the controller.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Pod statuses.
+    Status(StatusReport),
+    /// Log data.
+    Log(LogChunk),
+}
+
+/// Settings of the pod manager.
+#[derive(Debug, Clone)]
+pub struct PodSettings {
+    /// Node name.
+    pub node: String,
+    /// Agent data directory.
+    pub data_dir: PathBuf,
+    /// Crash back-off.
+    pub backoff: BackoffPolicy,
+    /// Size cap of each part of a container log.
+    pub log_max_bytes: u64,
+    /// Whether resource limits are enforced here.
+    pub limits: LimitSupport,
+}
+
+/// How long unacknowledged reports wait before they are sent again.
+const RESEND_AFTER: Duration = Duration::from_secs(5);
+/// Status changes within this window go out in one report.
+const COALESCE: Duration = Duration::from_millis(5);
+/// The longest an agent shutdown waits for pod processes to exit after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+struct Entry {
+    sup: PodSupervisor,
+    /// Process group of each container's current run.
+    pids: Vec<Option<u32>>,
+    /// Current run number of each container.
+    runs: Vec<u64>,
+    /// Highest revision the controller acknowledged.
+    acked: u64,
+    /// The last status computed (revision excluded), to detect changes.
+    last_status: Option<WirePodStatus>,
+}
+
+/// The pod manager's state.
+pub struct PodManager {
+    settings: PodSettings,
+    records: Records,
+    logs_root: PathBuf,
+    pods: HashMap<String, Entry>,
+    wakes: BTreeSet<(Millis, String)>,
+    dirty: HashSet<String>,
+    events: Vec<WireEvent>,
+    outbound: mpsc::UnboundedSender<Outbound>,
+    exits: mpsc::UnboundedSender<ProcessExit>,
+    exits_rx: Option<mpsc::UnboundedReceiver<ProcessExit>>,
+    connected: bool,
+    flush_at: Option<Instant>,
+    follows: logs::Follows,
+    shutting_down: bool,
+}
+
+fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+fn without_revision(mut status: WirePodStatus) -> WirePodStatus {
+    status.revision = 0;
+    status
+}
+
+impl PodManager {
+    /// Loads the stored desired state and pod records, and starts what they say should run.
+    pub fn start(
+        settings: PodSettings,
+        outbound: mpsc::UnboundedSender<Outbound>,
+    ) -> anyhow::Result<PodManager> {
+        let records = Records::open(&settings.data_dir)?;
+        let (exits, exits_rx) = mpsc::unbounded_channel();
+        let mut manager = PodManager {
+            logs_root: settings.data_dir.join("logs"),
+            settings,
+            records,
+            pods: HashMap::new(),
+            wakes: BTreeSet::new(),
+            dirty: HashSet::new(),
+            events: Vec::new(),
+            outbound,
+            exits,
+            exits_rx: Some(exits_rx),
+            connected: false,
+            flush_at: None,
+            follows: logs::Follows::default(),
+            shutting_down: false,
+        };
+        manager.recover(now_ms());
+        if let Some(desired) = manager.records.load_desired() {
+            info!(
+                generation = desired.generation,
+                pods = desired.pods.len(),
+                "running the stored desired state"
+            );
+            manager.apply_desired(desired, now_ms());
+        }
+        Ok(manager)
+    }
+
+    /// Restores pods from their records. Processes of a previous agent run are stopped
+    /// and the containers restarted as their restart policy says (counted as restarts).
+    fn recover(&mut self, now: Millis) {
+        for record in self.records.load_pods() {
+            let uid = record.sup.spec.uid.clone();
+            let mut sup = record.sup;
+            sup.set_backoff(self.settings.backoff);
+            let count = sup.containers.len();
+            self.pods.insert(
+                uid.clone(),
+                Entry {
+                    sup,
+                    pids: vec![None; count],
+                    runs: vec![0; count],
+                    acked: record.acked,
+                    last_status: None,
+                },
+            );
+            let mut actions = Vec::new();
+            for index in 0..count {
+                let Some(entry) = self.pods.get_mut(&uid) else {
+                    break;
+                };
+                match entry.sup.containers[index].phase.clone() {
+                    ContainerPhase::Running { .. } => {
+                        if let Some(Some(pgid)) = record.pids.get(index) {
+                            let killed = process::kill_leftovers(*pgid, &uid);
+                            if killed > 0 {
+                                info!(pod = %entry.sup.spec.name, killed, "stopped processes left by the previous agent run");
+                            }
+                        }
+                        actions.extend(entry.sup.lost_to_agent_restart(index, now));
+                    }
+                    ContainerPhase::Waiting { retry_at: None, .. } => {
+                        actions.push(Action::Start(index))
+                    }
+                    ContainerPhase::Waiting {
+                        retry_at: Some(at), ..
+                    } => actions.push(Action::WakeAt(at)),
+                    ContainerPhase::Terminated(_) => {}
+                }
+            }
+            self.execute(&uid, actions, now);
+            self.note_change(&uid);
+        }
+    }
+
+    fn apply_desired(&mut self, desired: DesiredState, now: Millis) {
+        let wanted: HashSet<String> = desired.pods.iter().map(|p| p.uid.clone()).collect();
+        for pod in desired.pods {
+            if !self.pods.contains_key(&pod.uid) {
+                self.accept(pod, now);
+            }
+        }
+        let leaving: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(uid, e)| {
+                !wanted.contains(*uid) && !e.sup.is_stopping() && !e.sup.is_removed()
+            })
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in leaving {
+            let actions = match self.pods.get_mut(&uid) {
+                Some(entry) => entry.sup.stop(now),
+                None => continue,
+            };
+            self.execute(&uid, actions, now);
+            self.note_change(&uid);
+        }
+    }
+
+    fn accept(&mut self, pod: DesiredPod, now: Millis) {
+        info!(pod = %format!("{}/{}", pod.namespace, pod.name), uid = %pod.uid, "starting pod");
+        let uid = pod.uid.clone();
+        let has_limits = pod
+            .containers
+            .iter()
+            .any(|c| c.memory_limit_bytes.is_some() || c.cpu_limit_millis.is_some());
+        let count = pod.containers.len();
+        let (mut sup, actions) = PodSupervisor::new(pod, self.settings.backoff, now);
+        if has_limits && !self.settings.limits.enforced {
+            sup.message = format!(
+                "resources.limits are not enforced: {}",
+                self.settings.limits.reason
+            );
+            self.events.push(WireEvent {
+                pod_uid: uid.clone(),
+                warning: true,
+                reason: "LimitsNotEnforced".into(),
+                message: sup.message.clone(),
+                at_ms: now,
+            });
+        }
+        self.pods.insert(
+            uid.clone(),
+            Entry {
+                sup,
+                pids: vec![None; count],
+                runs: vec![0; count],
+                acked: 0,
+                last_status: None,
+            },
+        );
+        self.execute(&uid, actions, now);
+        self.note_change(&uid);
+    }
+
+    /// Carries out a supervisor's actions (which may produce more).
+    fn execute(&mut self, uid: &str, actions: Vec<Action>, now: Millis) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            let Some(entry) = self.pods.get_mut(uid) else {
+                return;
+            };
+            match action {
+                Action::Start(index) => {
+                    entry.runs[index] += 1;
+                    let key = RunKey {
+                        uid: uid.to_string(),
+                        index,
+                        run: entry.runs[index],
+                    };
+                    let container = &entry.sup.spec.containers[index];
+                    let launch = Launch {
+                        pod: &entry.sup.spec,
+                        container,
+                        node: &self.settings.node,
+                        logs: LogPaths::new(&self.logs_root, uid, &container.name),
+                        log_cap: self.settings.log_max_bytes,
+                    };
+                    let more = match process::spawn(&launch, key, self.exits.clone()) {
+                        Ok(pid) => {
+                            entry.pids[index] = Some(pid);
+                            entry.sup.started(index, now)
+                        }
+                        Err(message) => {
+                            warn!(pod = %entry.sup.spec.name, container = %entry.sup.spec.containers[index].name, %message, "container cannot run");
+                            entry.sup.start_failed(index, message, now)
+                        }
+                    };
+                    queue.extend(more);
+                }
+                Action::Signal(index, signal) => {
+                    if let Some(pgid) = entry.pids.get(index).copied().flatten() {
+                        process::signal_group(pgid, signal);
+                    }
+                }
+                Action::WakeAt(at) => {
+                    self.wakes.insert((at, uid.to_string()));
+                }
+                Action::Removed => {
+                    info!(pod = %entry.sup.spec.name, "pod stopped");
+                    self.follows.stop_pod(uid);
+                }
+                Action::Event {
+                    warning,
+                    reason,
+                    message,
+                } => self.events.push(WireEvent {
+                    pod_uid: uid.to_string(),
+                    warning,
+                    reason: reason.to_string(),
+                    message,
+                    at_ms: now,
+                }),
+            }
+        }
+    }
+
+    /// After a supervisor changed: bump the revision when the status changed, persist the
+    /// record, and schedule a report.
+    fn note_change(&mut self, uid: &str) {
+        let Some(entry) = self.pods.get_mut(uid) else {
+            return;
+        };
+        let status = without_revision(entry.sup.status());
+        if entry.last_status.as_ref() == Some(&status) {
+            return;
+        }
+        entry.sup.revision += 1;
+        entry.last_status = Some(status);
+        let durable = entry.sup.is_terminal() || entry.sup.is_removed();
+        let record = PodRecord {
+            sup: entry.sup.clone(),
+            pids: entry.pids.clone(),
+            acked: entry.acked,
+        };
+        if let Err(e) = self.records.save_pod(&record, durable) {
+            warn!(uid, error = %e, "cannot save the pod record");
+        }
+        self.dirty.insert(uid.to_string());
+        if self.flush_at.is_none() {
+            self.flush_at = Some(Instant::now() + COALESCE);
+        }
+    }
+
+    fn on_exit(&mut self, exit: ProcessExit, now: Millis) {
+        let uid = exit.key.uid.clone();
+        let Some(entry) = self.pods.get_mut(&uid) else {
+            return;
+        };
+        if entry.runs.get(exit.key.index) != Some(&exit.key.run) {
+            return;
+        }
+        entry.pids[exit.key.index] = None;
+        if self.shutting_down {
+            return;
+        }
+        debug!(pod = %entry.sup.spec.name, container = exit.key.index, code = exit.exit_code, "container exited");
+        let actions = entry
+            .sup
+            .exited(exit.key.index, exit.exit_code, exit.signal, false, now);
+        self.execute(&uid, actions, now);
+        self.note_change(&uid);
+    }
+
+    fn on_wake(&mut self, now: Millis) {
+        while let Some((at, uid)) = self.wakes.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.wakes.pop_first();
+            let actions = match self.pods.get_mut(&uid) {
+                Some(entry) => entry.sup.wake(now),
+                None => continue,
+            };
+            self.execute(&uid, actions, now);
+            self.note_change(&uid);
+        }
+    }
+
+    fn on_ack(&mut self, ack: StatusAck) {
+        for (uid, revision) in ack.pods {
+            let Some(entry) = self.pods.get_mut(&uid) else {
+                continue;
+            };
+            if revision <= entry.acked {
+                continue;
+            }
+            entry.acked = revision;
+            if entry.sup.is_removed() && entry.acked >= entry.sup.revision {
+                // The controller has the final word on this pod: forget it.
+                self.pods.remove(&uid);
+                self.records.forget_pod(&uid);
+                let _ = std::fs::remove_dir_all(self.logs_root.join(&uid));
+                continue;
+            }
+            let record = PodRecord {
+                sup: entry.sup.clone(),
+                pids: entry.pids.clone(),
+                acked: entry.acked,
+            };
+            let _ = self.records.save_pod(&record, false);
+        }
+    }
+
+    /// Sends the dirty pods' status (everything, when `full`).
+    fn flush(&mut self, full: bool) {
+        self.flush_at = None;
+        if !self.connected {
+            return;
+        }
+        let uids: Vec<String> = if full {
+            self.pods.keys().cloned().collect()
+        } else {
+            self.dirty.iter().cloned().collect()
+        };
+        self.dirty.clear();
+        let pods: Vec<WirePodStatus> = uids
+            .iter()
+            .filter_map(|uid| self.pods.get(uid).map(|e| e.sup.status()))
+            .collect();
+        let events = std::mem::take(&mut self.events);
+        if pods.is_empty() && events.is_empty() && !full {
+            return;
+        }
+        // Keep each report well under the payload limit.
+        let mut chunks: Vec<Vec<WirePodStatus>> = pods.chunks(200).map(<[_]>::to_vec).collect();
+        if chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
+        let last = chunks.len() - 1;
+        let mut events = Some(events);
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let report = StatusReport {
+                pods: chunk,
+                full: full && i == last,
+                events: if i == last {
+                    events.take().unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            };
+            let _ = self.outbound.send(Outbound::Status(report));
+        }
+    }
+
+    fn resend_unacknowledged(&mut self) {
+        let pending: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, e)| e.sup.revision > e.acked)
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        if !pending.is_empty() {
+            self.dirty.extend(pending);
+            self.flush(false);
+        }
+    }
+
+    fn handle(&mut self, input: PodInput, now: Millis) {
+        match input {
+            PodInput::Desired(desired) => {
+                if let Err(e) = self.records.save_desired(&desired) {
+                    warn!(error = %e, "cannot store the desired state");
+                }
+                self.apply_desired(desired, now);
+            }
+            PodInput::Ack(ack) => self.on_ack(ack),
+            PodInput::Logs(request) => self.serve_logs(request),
+            PodInput::Link(up) => {
+                self.connected = up;
+                if up {
+                    self.flush(true);
+                }
+            }
+        }
+    }
+
+    fn serve_logs(&mut self, request: LogRequest) {
+        let located = self.pods.get(&request.pod_uid).map(|e| {
+            let names: Vec<String> = e
+                .sup
+                .spec
+                .containers
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            (e.sup.spec.name.clone(), names)
+        });
+        logs::serve(
+            &mut self.follows,
+            &self.logs_root,
+            request,
+            located,
+            self.outbound.clone(),
+        );
+    }
+
+    /// Stops every pod process (SIGTERM, then SIGKILL) because the agent is stopping; the
+    /// records keep them as running, so the next start restarts them.
+    async fn shut_down(&mut self, exits: &mut mpsc::UnboundedReceiver<ProcessExit>) {
+        self.shutting_down = true;
+        let groups: Vec<u32> = self
+            .pods
+            .values()
+            .flat_map(|e| e.pids.iter().flatten().copied())
+            .collect();
+        if groups.is_empty() {
+            return;
+        }
+        info!(processes = groups.len(), "stopping pod processes");
+        for pgid in &groups {
+            process::signal_group(*pgid, crate::supervisor::StopSignal::Term);
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self
+            .pods
+            .values()
+            .any(|e| e.pids.iter().any(Option::is_some))
+        {
+            tokio::select! {
+                exit = exits.recv() => match exit {
+                    Some(exit) => self.on_exit(exit, now_ms()),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    for pgid in self.pods.values().flat_map(|e| e.pids.iter().flatten()) {
+                        process::signal_group(*pgid, crate::supervisor::StopSignal::Kill);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<PodInput>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let Some(mut exits) = self.exits_rx.take() else {
+            return;
+        };
+        let mut resend = tokio::time::interval(RESEND_AFTER);
+        resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let next_wake = self.wakes.first().map(|(at, _)| {
+                let delay = (*at - now_ms()).max(0) as u64;
+                Instant::now() + Duration::from_millis(delay)
+            });
+            tokio::select! {
+                _ = &mut shutdown => break,
+                input = inputs.recv() => match input {
+                    Some(input) => self.handle(input, now_ms()),
+                    None => break,
+                },
+                Some(exit) = exits.recv() => self.on_exit(exit, now_ms()),
+                _ = sleep_until_opt(next_wake) => self.on_wake(now_ms()),
+                _ = sleep_until_opt(self.flush_at) => self.flush(false),
+                _ = resend.tick() => self.resend_unacknowledged(),
+            }
+        }
+        self.shut_down(&mut exits).await;
+        self.flush(false);
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

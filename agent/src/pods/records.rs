@@ -1,0 +1,99 @@
+//! The pod manager's files: the last desired state and one record per pod, each written
+//! atomically (a crash leaves the old or the new version, never a torn one).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use drover_proto::msg::DesiredState;
+use drover_proto::{decode, encode, Message};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::identity::write_atomically;
+use crate::supervisor::PodSupervisor;
+
+/// What the agent keeps about one pod.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PodRecord {
+    /// The supervisor, with the pod's spec and its containers' states.
+    pub sup: PodSupervisor,
+    /// Process group of each container's run, to find leftovers after a crash.
+    pub pids: Vec<Option<u32>>,
+    /// Highest revision the controller acknowledged.
+    pub acked: u64,
+}
+
+/// The files below `<data-dir>/state`.
+pub struct Records {
+    desired: PathBuf,
+    pods: PathBuf,
+}
+
+impl Records {
+    /// Opens (creating) the state directory.
+    pub fn open(data_dir: &Path) -> io::Result<Records> {
+        let state = data_dir.join("state");
+        let pods = state.join("pods");
+        fs::create_dir_all(&pods)?;
+        Ok(Records {
+            desired: state.join("desired.bin"),
+            pods,
+        })
+    }
+
+    /// Stores the desired state (durably: it is what the node runs after a reboot).
+    pub fn save_desired(&self, desired: &DesiredState) -> io::Result<()> {
+        let bytes = encode(&Message::Desired(desired.clone())).map_err(io::Error::other)?;
+        write_atomically(&self.desired, &bytes, true)
+    }
+
+    /// The stored desired state, if any and readable.
+    pub fn load_desired(&self) -> Option<DesiredState> {
+        let bytes = fs::read(&self.desired).ok()?;
+        match decode(&bytes) {
+            Ok(Message::Desired(d)) => Some(d),
+            _ => {
+                warn!(path = %self.desired.display(), "ignoring an unreadable stored desired state");
+                None
+            }
+        }
+    }
+
+    fn pod_path(&self, uid: &str) -> PathBuf {
+        self.pods.join(format!("{uid}.rec"))
+    }
+
+    /// Writes a pod's record.
+    pub fn save_pod(&self, record: &PodRecord, durable: bool) -> io::Result<()> {
+        let bytes = postcard::to_stdvec(record).map_err(io::Error::other)?;
+        write_atomically(&self.pod_path(&record.sup.spec.uid), &bytes, durable)
+    }
+
+    /// Deletes a pod's record.
+    pub fn forget_pod(&self, uid: &str) {
+        let _ = fs::remove_file(self.pod_path(uid));
+    }
+
+    /// Every readable record; unreadable ones are reported and skipped.
+    pub fn load_pods(&self) -> Vec<PodRecord> {
+        let Ok(entries) = fs::read_dir(&self.pods) else {
+            return Vec::new();
+        };
+        let mut records = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("rec") {
+                continue;
+            }
+            match fs::read(&path)
+                .ok()
+                .and_then(|b| postcard::from_bytes::<PodRecord>(&b).ok())
+            {
+                Some(record) => records.push(record),
+                None => warn!(path = %path.display(), "ignoring an unreadable pod record"),
+            }
+        }
+        records
+    }
+}
