@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use drover::cli::{self, Client, DeleteArgs, DescribeArgs, GetArgs, LabelArgs};
+use drover::cli::{self, Client, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs};
 use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
 
@@ -46,6 +46,8 @@ enum Command {
     Describe(DescribeArgs),
     /// Delete objects by name or by manifest file
     Delete(DeleteArgs),
+    /// Print (or follow) a pod container's log, fetched from its node
+    Logs(LogsArgs),
     /// Set (key=value) or remove (key-) node labels
     Label(LabelArgs),
     /// Mark a node unschedulable
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Describe(args) => cli::describe(&client(), args),
         Command::Delete(args) => cli::delete(&client(), args),
         Command::Label(args) => cli::label(&client(), args),
+        Command::Logs(args) => cli::logs(&client(), args),
         Command::Cordon { name } => cli::cordon(&client(), &name, true),
         Command::Uncordon { name } => cli::cordon(&client(), &name, false),
     };

@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use drover_agent::config::BrokerAddress;
-use drover_proto::topic::NodeTopic;
+use drover_proto::topic::{parse_node_topic, NodeTopic};
+use drover_proto::{decode, Message};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::control::Input;
+use crate::logs::LogRouter;
 
 /// A message for the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +42,21 @@ pub enum MqttInput {
     },
 }
 
-const SUBSCRIPTIONS: [NodeTopic; 3] =
-    [NodeTopic::Presence, NodeTopic::Heartbeat, NodeTopic::Status];
+const SUBSCRIPTIONS: [NodeTopic; 4] = [
+    NodeTopic::Presence,
+    NodeTopic::Heartbeat,
+    NodeTopic::Status,
+    NodeTopic::LogData,
+];
 
 /// Starts the session; returns the publisher the control loop uses.
-pub fn start(broker: BrokerAddress, client_id: String, inputs: mpsc::Sender<Input>) -> Publisher {
+/// Log data goes straight to `logs` (it is not state the control loop keeps).
+pub fn start(
+    broker: BrokerAddress,
+    client_id: String,
+    inputs: mpsc::Sender<Input>,
+    logs: LogRouter,
+) -> Publisher {
     let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
     options
         .set_keep_alive(Duration::from_secs(15))
@@ -95,6 +107,16 @@ pub fn start(broker: BrokerAddress, client_id: String, inputs: mpsc::Sender<Inpu
                         .is_err()
                     {
                         return;
+                    }
+                }
+                Ok(Event::Incoming(Incoming::Publish(p)))
+                    if matches!(parse_node_topic(&p.topic), Some((_, NodeTopic::LogData))) =>
+                {
+                    match decode(&p.payload) {
+                        Ok(Message::LogChunk(chunk)) => {
+                            logs.deliver(chunk);
+                        }
+                        _ => warn!(topic = %p.topic, "dropped: invalid log data"),
                     }
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {

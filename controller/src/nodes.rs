@@ -43,6 +43,8 @@ pub fn registered(
         spec: json!({}),
         status: json!({}),
         created_at: now,
+        deletion_timestamp: None,
+        agent_revision: 0,
     });
     node.uid = info.uid.clone();
     node.labels.extend(well_known_labels(info));

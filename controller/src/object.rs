@@ -27,6 +27,9 @@ pub fn to_json(object: &StoredObject) -> Value {
         "creationTimestamp".into(),
         json!(timestamp(object.created_at)),
     );
+    if let Some(deleted) = object.deletion_timestamp {
+        metadata.insert("deletionTimestamp".into(), json!(timestamp(deleted)));
+    }
     if !object.labels.is_empty() {
         metadata.insert("labels".into(), json!(object.labels));
     }

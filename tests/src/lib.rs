@@ -123,6 +123,13 @@ impl Proc {
         code.code()
     }
 
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// The process's output so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -446,4 +453,114 @@ impl Server {
     pub fn output_contains(&self, text: &str) -> bool {
         self.proc.output().contains(text)
     }
+}
+
+/// Process ids of the processes that belong to pod `uid` (found by the marker variable the
+/// agent puts in every pod process's environment).
+pub fn pod_processes(uid: &str) -> Vec<u32> {
+    let marker = format!("DROVER_POD_UID={uid}");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
+            // A zombie is already dead: only count processes that still run.
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let running = state
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'));
+            if running {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+impl Server {
+    /// Applies manifest text.
+    pub fn apply(&self, text: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new(binary("drover"))
+            .args(["--server", &self.api, "apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run drover apply");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write manifest");
+        let out = child.wait_with_output().expect("apply");
+        assert!(
+            out.status.success(),
+            "apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pod object, if it exists.
+    pub fn pod(&self, name: &str) -> Option<Value> {
+        let out = self.cli(&["get", "pod", name, "-o", "json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("pod json"))
+    }
+
+    /// Waits until `check` accepts the pod; returns it.
+    pub fn wait_pod(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        wait_for(&format!("pod {name}: {what}"), timeout, || {
+            self.pod(name).filter(|p| check(p))
+        })
+    }
+}
+
+/// A pod's phase.
+pub fn phase(pod: &Value) -> &str {
+    pod["status"]["phase"].as_str().unwrap_or("")
+}
+
+/// The first container's status.
+pub fn container(pod: &Value) -> &Value {
+    &pod["status"]["containerStatuses"][0]
+}
+
+/// A one-container process pod pinned to `node`.
+pub fn process_pod(
+    name: &str,
+    node: &str,
+    restart_policy: &str,
+    script: &str,
+    grace: u32,
+) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  nodeName: {node}
+  restartPolicy: {restart_policy}
+  terminationGracePeriodSeconds: {grace}
+  containers:
+  - name: main
+    command: [sh, -c, {script:?}]
+"
+    )
 }

@@ -15,16 +15,27 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::control::{ApiError, ApiRequest, Input};
+use crate::logs::LogRouter;
 use crate::metrics::Metrics;
+use crate::mqtt::Publisher;
+
+mod logs;
 
 #[derive(Clone)]
 struct ApiState {
     inputs: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
+    publisher: Publisher,
+    logs: LogRouter,
 }
 
 /// The API's routes.
-pub fn router(inputs: mpsc::Sender<Input>, metrics: Arc<Metrics>) -> Router {
+pub fn router(
+    inputs: mpsc::Sender<Input>,
+    metrics: Arc<Metrics>,
+    publisher: Publisher,
+    logs: LogRouter,
+) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
@@ -35,7 +46,13 @@ pub fn router(inputs: mpsc::Sender<Input>, metrics: Arc<Metrics>) -> Router {
         .route("/api/v1/nodes/{name}/labels", post(label_node))
         .route("/api/v1/nodes/{name}/cordon", post(cordon))
         .route("/api/v1/nodes/{name}/uncordon", post(uncordon))
-        .with_state(ApiState { inputs, metrics })
+        .route("/api/v1/pods/{name}/log", get(logs::pod_log))
+        .with_state(ApiState {
+            inputs,
+            metrics,
+            publisher,
+            logs,
+        })
 }
 
 fn error_response(error: ApiError) -> Response {
@@ -43,21 +60,27 @@ fn error_response(error: ApiError) -> Response {
     (status, Json(json!({"error": error.message}))).into_response()
 }
 
-async fn call(state: &ApiState, request: ApiRequest) -> Response {
+/// Asks the control loop.
+async fn ask(state: &ApiState, request: ApiRequest) -> Result<serde_json::Value, ApiError> {
     let (reply, answer) = oneshot::channel();
     if state.inputs.send(Input::Api(request, reply)).await.is_err() {
-        return error_response(ApiError {
+        return Err(ApiError {
             status: 503,
             message: "controller is shutting down".into(),
         });
     }
-    match answer.await {
-        Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(error)) => error_response(error),
-        Err(_) => error_response(ApiError {
+    answer.await.unwrap_or_else(|_| {
+        Err(ApiError {
             status: 500,
             message: "request was dropped".into(),
-        }),
+        })
+    })
+}
+
+async fn call(state: &ApiState, request: ApiRequest) -> Response {
+    match ask(state, request).await {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => error_response(error),
     }
 }
 

@@ -72,6 +72,38 @@ impl Client {
         self.finish(request.call())
     }
 
+    /// GET whose body is copied to `out` as it arrives (for logs; no overall timeout).
+    pub fn stream(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<()> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let result = agent
+            .get(self.url(path))
+            .query_pairs(query.iter().copied())
+            .call();
+        let response = match result {
+            Ok(r) if r.status().is_success() => r,
+            other => return self.finish(other).map(|_| ()),
+        };
+        let mut reader = response.into_body().into_reader();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buffer)?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.write_all(&buffer[..n])?;
+            out.flush()?;
+        }
+    }
+
     /// POST a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.finish(self.agent.post(self.url(path)).send_json(body))

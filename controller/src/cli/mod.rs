@@ -434,6 +434,56 @@ pub fn label(client: &Client, args: LabelArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `logs` flags.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Pod name (or pod/NAME)
+    pub pod: String,
+    /// Container (needed when the pod has several)
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u32>,
+    /// Keep streaming new output until interrupted
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The previous run of the container
+    #[arg(short, long)]
+    pub previous: bool,
+    /// Namespace
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+}
+
+/// `drover logs`.
+pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
+    let name = match args.pod.split_once('/') {
+        Some((kind_name, name)) if kind(kind_name)? == Kind::Pod => name.to_string(),
+        Some((kind_name, _)) => bail!("logs of a {kind_name} are not supported; name a pod"),
+        None => args.pod.clone(),
+    };
+    let tail = args.tail.map(|t| t.to_string());
+    let mut query = vec![("namespace", args.namespace.as_str())];
+    if let Some(container) = &args.container {
+        query.push(("container", container));
+    }
+    if let Some(tail) = &tail {
+        query.push(("tailLines", tail));
+    }
+    if args.follow {
+        query.push(("follow", "true"));
+    }
+    if args.previous {
+        query.push(("previous", "true"));
+    }
+    client.stream(
+        &format!("/api/v1/pods/{name}/log"),
+        &query,
+        &mut std::io::stdout().lock(),
+    )
+}
+
 /// `drover cordon` / `uncordon`.
 pub fn cordon(client: &Client, name: &str, unschedulable: bool) -> anyhow::Result<()> {
     let verb = if unschedulable { "cordon" } else { "uncordon" };

@@ -192,13 +192,20 @@ impl Control {
                 namespace,
                 name,
             } => {
-                let deleted = self
-                    .store
-                    .delete(kind, scope(kind, &namespace), &name)?
-                    .ok_or_else(|| ApiError::not_found(kind, &namespace, &name))?;
-                if kind == drover_proto::manifest::Kind::Node {
-                    self.forget_node(&name)?;
-                }
+                let object = self.find(kind, &namespace, &name)?;
+                let deleted = match kind {
+                    Kind::Pod => self.delete_pod(object, now)?,
+                    Kind::Node => {
+                        self.store.delete(kind, "", &name)?;
+                        self.delete_pods_of_node(&name)?;
+                        self.forget_node(&name)?;
+                        object
+                    }
+                    _ => {
+                        self.store.delete(kind, &namespace, &name)?;
+                        object
+                    }
+                };
                 Ok(self.render(&deleted))
             }
             ApiRequest::LabelNode {
@@ -206,7 +213,11 @@ impl Control {
                 set,
                 remove,
                 overwrite,
-            } => self.label_node(&name, set, remove, overwrite),
+            } => {
+                let answer = self.label_node(&name, set, remove, overwrite)?;
+                self.schedule_pending(now)?;
+                Ok(answer)
+            }
             ApiRequest::SetUnschedulable {
                 name,
                 unschedulable,
@@ -228,6 +239,9 @@ impl Control {
                     }
                 }
                 let stored = self.store.put(&node)?;
+                if !unschedulable {
+                    self.schedule_pending(now)?;
+                }
                 let reason = if unschedulable {
                     "NodeNotSchedulable"
                 } else {
@@ -312,12 +326,29 @@ impl Control {
     ) -> Result<&'static str, ApiError> {
         let kind = manifest.kind();
         let meta = manifest.metadata();
-        let spec = manifest.spec_json();
+        let mut spec = manifest.spec_json();
         let existing = self
             .store
             .get(kind, manifest.namespace(), manifest.name())?;
         let object = match existing {
             Some(mut current) => {
+                if kind == Kind::Pod {
+                    // The scheduler's binding is not part of what the user wrote.
+                    if spec.get("nodeName").is_none() {
+                        if let Some(node) = current.spec.get("nodeName") {
+                            spec["nodeName"] = node.clone();
+                        }
+                    }
+                    if current.spec != spec {
+                        return Err(ApiError {
+                            status: 422,
+                            message: format!(
+                                "Pod \"{}\": the spec of a pod cannot change once it is created; delete the pod and apply it again",
+                                current.name
+                            ),
+                        });
+                    }
+                }
                 let spec_changed = current.spec != spec;
                 if !spec_changed
                     && current.labels == meta.labels
@@ -348,9 +379,14 @@ impl Control {
                 spec,
                 status: json!({}),
                 created_at: now,
+                deletion_timestamp: None,
+                agent_revision: 0,
             },
         };
-        self.store.put(&object)?;
+        let stored = self.store.put(&object)?;
+        if kind == Kind::Pod {
+            self.pod_applied(&stored, now)?;
+        }
         Ok("created")
     }
 

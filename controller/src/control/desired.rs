@@ -6,19 +6,32 @@ use drover_proto::topic::NodeTopic;
 use drover_proto::{decode, encode, Message};
 use tracing::warn;
 
+use drover_proto::manifest::Kind;
+
 use super::Control;
 use crate::mqtt::Outgoing;
+use crate::pods::{desired_pod, node_name};
 
 impl Control {
-    /// The pods `node` should run.
-    fn desired_pods(&self, _node: &str) -> Vec<DesiredPod> {
-        Vec::new()
+    /// The pods `node` should run: those bound to it and not being deleted.
+    fn desired_pods(&self, node: &str) -> anyhow::Result<Vec<DesiredPod>> {
+        let mut pods = Vec::new();
+        for pod in self.store.list(Kind::Pod, None)? {
+            if node_name(&pod) != Some(node) || pod.deletion_timestamp.is_some() {
+                continue;
+            }
+            match desired_pod(&pod) {
+                Ok(p) => pods.push(p),
+                Err(e) => warn!(pod = %pod.name, error = %e, "cannot send a pod to its node"),
+            }
+        }
+        Ok(pods)
     }
 
     /// Publishes the node's desired state if it changed (or was never published), with a
     /// new generation.
     pub(super) fn ensure_desired(&mut self, node: &str) -> anyhow::Result<()> {
-        let pods = self.desired_pods(node);
+        let pods = self.desired_pods(node)?;
         let previous = self.store.desired_state(node)?;
         let generation = match &previous {
             Some((generation, payload)) => match decode(payload) {

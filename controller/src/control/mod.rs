@@ -5,6 +5,7 @@
 mod api;
 mod desired;
 mod nodes;
+mod pods;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -116,6 +117,7 @@ impl Control {
         match (kind, message) {
             (NodeTopic::Presence, Message::Presence(p)) => self.on_presence(node, p, now),
             (NodeTopic::Heartbeat, Message::Heartbeat(h)) => self.on_heartbeat(node, h, now),
+            (NodeTopic::Status, Message::Status(report)) => self.on_status(node, report, now),
             (kind, message) => {
                 self.metrics.dropped(Dropped::Mismatch);
                 warn!(

@@ -130,6 +130,11 @@ impl Control {
                 if let Some(state) = self.nodes.get_mut(node) {
                     state.recorded = Some(readiness);
                 }
+                if readiness == Readiness::Ready {
+                    if let Err(e) = self.schedule_pending(now) {
+                        warn!(error = %e, "cannot schedule pending pods");
+                    }
+                }
             }
             Err(e) => warn!(node, error = %e, "cannot record node readiness"),
         }

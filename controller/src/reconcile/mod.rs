@@ -1,3 +1,4 @@
 //! Pure decision logic: functions of (spec, observed state, now) → outcome, no I/O.
 
 pub mod node_lifecycle;
+pub mod scheduler;

@@ -106,14 +106,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::default());
     let (inputs, input_rx) = mpsc::channel(4096);
+    let logs = crate::logs::LogRouter::default();
     let publisher = crate::mqtt::start(
         broker.clone(),
         format!("drover-controller-{}", std::process::id()),
         inputs.clone(),
+        logs.clone(),
     );
     let control = Control::new(
         store,
-        publisher,
+        publisher.clone(),
         metrics.clone(),
         ControlSettings {
             node_monitor_grace_period: args.node_monitor_grace_period,
@@ -126,7 +128,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for the API on {}", args.api_listen))?;
     info!(listen = %args.api_listen, "API listening");
-    let app = crate::api::router(inputs, metrics);
+    let app = crate::api::router(inputs, metrics, publisher, logs);
     let api_task = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);

@@ -40,6 +40,10 @@ pub struct StoredObject {
     pub status: Value,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Set when deletion has begun (the object goes once its node confirms).
+    pub deletion_timestamp: Option<DateTime<Utc>>,
+    /// The newest status revision applied from an agent (pods).
+    pub agent_revision: u64,
 }
 
 /// A recorded event about an object.
@@ -131,6 +135,8 @@ impl Store {
         let uid: String = row.get("uid")?;
         let rv: i64 = row.get("resource_version")?;
         let generation: i64 = row.get("generation")?;
+        let agent_revision: i64 = row.get("agent_revision")?;
+        let deletion: Option<String> = row.get("deletion_timestamp")?;
         Ok((|| {
             let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
             Ok(StoredObject {
@@ -147,6 +153,8 @@ impl Store {
                 spec: serde_json::from_str(&spec).map_err(corrupt)?,
                 status: serde_json::from_str(&status).map_err(corrupt)?,
                 created_at: parse_time(&created)?,
+                deletion_timestamp: deletion.as_deref().map(parse_time).transpose()?,
+                agent_revision: agent_revision as u64,
             })
         })())
     }
@@ -163,6 +171,20 @@ impl Store {
         )?;
         match stmt
             .query_row(params![kind.as_str(), namespace, name], Self::row_to_object)
+            .optional()?
+        {
+            Some(result) => Ok(Some(result?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The object with this UID.
+    pub fn get_by_uid(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
+        let mut stmt = self
+            .db
+            .prepare_cached("SELECT * FROM objects WHERE uid = ?1")?;
+        match stmt
+            .query_row(params![uid], Self::row_to_object)
             .optional()?
         {
             Some(result) => Ok(Some(result?)),
@@ -195,13 +217,15 @@ impl Store {
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         tx.execute(
             "INSERT INTO objects (kind, namespace, name, uid, resource_version, generation, labels, annotations,
-                                  owner_references, spec, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                  owner_references, spec, status, created_at, updated_at, agent_revision,
+                                  deletion_timestamp)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (kind, namespace, name) DO UPDATE SET
                 uid = excluded.uid, resource_version = excluded.resource_version,
                 generation = excluded.generation, labels = excluded.labels,
                 annotations = excluded.annotations, owner_references = excluded.owner_references,
-                spec = excluded.spec, status = excluded.status, updated_at = excluded.updated_at",
+                spec = excluded.spec, status = excluded.status, updated_at = excluded.updated_at,
+                agent_revision = excluded.agent_revision, deletion_timestamp = excluded.deletion_timestamp",
             params![
                 object.kind.as_str(),
                 object.namespace,
@@ -216,6 +240,10 @@ impl Store {
                 to_json(&object.status),
                 object.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 now,
+                object.agent_revision as i64,
+                object
+                    .deletion_timestamp
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             ],
         )?;
         tx.commit()?;
@@ -385,6 +413,8 @@ mod tests {
             spec: serde_json::json!({"containers": []}),
             status: Value::Null,
             created_at: Utc::now(),
+            deletion_timestamp: None,
+            agent_revision: 0,
         }
     }
 
@@ -396,6 +426,7 @@ mod tests {
         assert!(b.resource_version > a.resource_version);
         let got = store.get(Kind::Pod, "default", "a").unwrap().unwrap();
         assert_eq!(got.labels["app"], "web");
+        assert_eq!(store.get_by_uid("uid-a").unwrap().unwrap().name, "a");
         assert_eq!(got.resource_version, a.resource_version);
         assert_eq!(store.list(Kind::Pod, None).unwrap().len(), 2);
         assert_eq!(store.list(Kind::Pod, Some("other")).unwrap().len(), 0);

@@ -21,6 +21,8 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
             owner_references TEXT NOT NULL,
             spec TEXT NOT NULL,
             status TEXT NOT NULL,
+            agent_revision INTEGER NOT NULL DEFAULT 0,
+            deletion_timestamp TEXT,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
             PRIMARY KEY (kind, namespace, name)

@@ -1,0 +1,268 @@
+//! Bare pods: placement on nodes, agent status reports, and graceful deletion.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{Kind, Taint};
+use drover_proto::msg::{StatusAck, StatusReport};
+use drover_proto::topic::NodeTopic;
+use drover_proto::{encode, Message};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use super::Control;
+use crate::metrics::Dropped;
+use crate::mqtt::Outgoing;
+use crate::pods::{
+    node_name, pod_spec, scheduled_status, status_from_report, unschedulable_status,
+};
+use crate::reconcile::node_lifecycle::Readiness;
+use crate::reconcile::scheduler::{pick_node, NodeView};
+use crate::store::StoredObject;
+
+const SCHEDULER: &str = "drover-scheduler";
+
+impl Control {
+    /// Whether a node is currently Ready.
+    pub(super) fn node_ready(&self, node: &str) -> bool {
+        self.nodes
+            .get(node)
+            .is_some_and(|s| s.recorded == Some(Readiness::Ready))
+    }
+
+    fn node_views(&self) -> anyhow::Result<Vec<NodeView>> {
+        Ok(self
+            .store
+            .list(Kind::Node, None)?
+            .into_iter()
+            .map(|n| NodeView {
+                ready: self.node_ready(&n.name),
+                unschedulable: n
+                    .spec
+                    .get("unschedulable")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                taints: n
+                    .spec
+                    .get("taints")
+                    .and_then(|t| serde_json::from_value::<Vec<Taint>>(t.clone()).ok())
+                    .unwrap_or_default(),
+                labels: n.labels,
+                name: n.name,
+            })
+            .collect())
+    }
+
+    /// Places every pod that has no node yet; updates the desired state of nodes that got
+    /// pods.
+    pub(super) fn schedule_pending(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let pods = self.store.list(Kind::Pod, None)?;
+        if !pods
+            .iter()
+            .any(|p| node_name(p).is_none() && p.deletion_timestamp.is_none())
+        {
+            return Ok(());
+        }
+        let nodes = self.node_views()?;
+        let mut active: HashMap<String, usize> = HashMap::new();
+        for pod in &pods {
+            if let Some(node) = node_name(pod) {
+                if !crate::pods::is_terminal(pod) {
+                    *active.entry(node.to_string()).or_default() += 1;
+                }
+            }
+        }
+        let mut touched = BTreeSet::new();
+        for mut pod in pods {
+            if node_name(&pod).is_some() || pod.deletion_timestamp.is_some() {
+                continue;
+            }
+            let spec = match pod_spec(&pod) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    warn!(pod = %pod.name, error = %e, "cannot schedule");
+                    continue;
+                }
+            };
+            match pick_node(&spec, &nodes, &active) {
+                Ok(node) => {
+                    pod.spec["nodeName"] = json!(node);
+                    pod.status = scheduled_status();
+                    let stored = self.store.put(&pod)?;
+                    let message = format!(
+                        "Successfully assigned {}/{} to {node}",
+                        pod.namespace, pod.name
+                    );
+                    self.store.record_event(
+                        &stored,
+                        "Normal",
+                        "Scheduled",
+                        &message,
+                        SCHEDULER,
+                        now,
+                    )?;
+                    *active.entry(node.clone()).or_default() += 1;
+                    touched.insert(node);
+                }
+                Err(message) => {
+                    let already = pod.status["conditions"][0]["message"] == message.as_str();
+                    if !already {
+                        pod.status = unschedulable_status(&message);
+                        let stored = self.store.put(&pod)?;
+                        self.store.record_event(
+                            &stored,
+                            "Warning",
+                            "FailedScheduling",
+                            &message,
+                            SCHEDULER,
+                            now,
+                        )?;
+                    }
+                }
+            }
+        }
+        for node in touched {
+            self.ensure_desired(&node)?;
+        }
+        Ok(())
+    }
+
+    /// A pod was applied: bound pods go to their node's desired state, others are placed.
+    pub(super) fn pod_applied(
+        &mut self,
+        pod: &StoredObject,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        match node_name(pod) {
+            Some(node) => {
+                let node = node.to_string();
+                self.ensure_desired(&node)
+            }
+            None => self.schedule_pending(now),
+        }
+    }
+
+    /// Deletes a pod: at once when its node cannot confirm the stop, else marks it
+    /// Terminating and removes it from the node's desired state; the agent's report that
+    /// the pod stopped completes the deletion.
+    pub(super) fn delete_pod(
+        &mut self,
+        mut pod: StoredObject,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<StoredObject> {
+        let node = node_name(&pod).map(str::to_string);
+        match node {
+            Some(node) if self.node_ready(&node) => {
+                if pod.deletion_timestamp.is_none() {
+                    pod.deletion_timestamp = Some(now);
+                    pod = self.store.put(&pod)?;
+                    self.ensure_desired(&node)?;
+                }
+                Ok(pod)
+            }
+            other => {
+                self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
+                if let Some(node) = other {
+                    self.ensure_desired(&node)?;
+                }
+                Ok(pod)
+            }
+        }
+    }
+
+    /// Deletes every pod bound to a node that left the fleet.
+    pub(super) fn delete_pods_of_node(&mut self, node: &str) -> anyhow::Result<()> {
+        for pod in self.store.list(Kind::Pod, None)? {
+            if node_name(&pod) == Some(node) {
+                info!(pod = %pod.name, node, "deleting a pod of a removed node");
+                self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies an agent's status report, then acknowledges every revision it has stored
+    /// (or already had). Applying is idempotent by pod UID and revision.
+    pub(super) fn on_status(&mut self, node: &str, report: StatusReport, now: DateTime<Utc>) {
+        if !self.nodes.contains_key(node) {
+            self.metrics.dropped(Dropped::UnknownNode);
+            return;
+        }
+        let host_ip = self
+            .store
+            .get(Kind::Node, "", node)
+            .ok()
+            .flatten()
+            .and_then(|n| {
+                n.status["addresses"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
+                    .and_then(|a| a["address"].as_str().map(str::to_string))
+            });
+        let mut acks = Vec::new();
+        for status in &report.pods {
+            match self.apply_pod_status(node, status, host_ip.as_deref()) {
+                Ok(true) => acks.push((status.uid.clone(), status.revision)),
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(node, uid = %status.uid, error = %e, "cannot store a pod status; it will be resent")
+                }
+            }
+        }
+        for event in &report.events {
+            if let Ok(Some(pod)) = self.store.get_by_uid(&event.pod_uid) {
+                let at = DateTime::<Utc>::from_timestamp_millis(event.at_ms).unwrap_or(now);
+                let kind = if event.warning { "Warning" } else { "Normal" };
+                let _ = self.store.record_event(
+                    &pod,
+                    kind,
+                    &event.reason,
+                    &event.message,
+                    &format!("agent/{node}"),
+                    at,
+                );
+            }
+        }
+        if !acks.is_empty() {
+            match encode(&Message::Ack(StatusAck { pods: acks })) {
+                Ok(payload) => {
+                    let _ = self.publisher.send(Outgoing {
+                        topic: NodeTopic::Ack.for_node(node),
+                        payload,
+                        retain: false,
+                    });
+                }
+                Err(e) => warn!(error = %e, "cannot encode an acknowledgement"),
+            }
+        }
+    }
+
+    /// Stores one pod status; true when its revision may be acknowledged (stored now or
+    /// before), false when the report is not about a pod of this node.
+    fn apply_pod_status(
+        &mut self,
+        node: &str,
+        status: &drover_proto::msg::WirePodStatus,
+        host_ip: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let Some(mut pod) = self.store.get_by_uid(&status.uid)? else {
+            // Deleted meanwhile: acknowledging lets the agent forget it.
+            return Ok(true);
+        };
+        if pod.kind != Kind::Pod || node_name(&pod) != Some(node) {
+            self.metrics.dropped(Dropped::Mismatch);
+            return Ok(false);
+        }
+        if status.revision <= pod.agent_revision {
+            return Ok(true);
+        }
+        if status.removed && pod.deletion_timestamp.is_some() {
+            self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
+            return Ok(true);
+        }
+        pod.status = status_from_report(status, host_ip);
+        pod.agent_revision = status.revision;
+        self.store.put(&pod)?;
+        Ok(true)
+    }
+}

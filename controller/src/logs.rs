@@ -1,0 +1,49 @@
+//! Routes log data arriving over MQTT to the API requests waiting for it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use drover_proto::msg::LogChunk;
+use tokio::sync::mpsc;
+
+/// Open log requests, by id.
+#[derive(Clone, Default)]
+pub struct LogRouter {
+    next_id: Arc<AtomicU64>,
+    waiting: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<LogChunk>>>>,
+}
+
+impl LogRouter {
+    /// Opens a request: its id and where its chunks arrive.
+    pub fn open(&self) -> (u64, mpsc::UnboundedReceiver<LogChunk>) {
+        // Ids start from the clock so a restarted controller does not reuse a live id.
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let id = base.wrapping_add(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.insert(id, tx);
+        }
+        (id, rx)
+    }
+
+    /// Closes a request.
+    pub fn close(&self, id: u64) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.remove(&id);
+        }
+    }
+
+    /// Delivers a chunk; false when nobody waits for it.
+    pub fn deliver(&self, chunk: LogChunk) -> bool {
+        let Ok(waiting) = self.waiting.lock() else {
+            return false;
+        };
+        match waiting.get(&chunk.id) {
+            Some(tx) => tx.send(chunk).is_ok(),
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Pods between the store's Kubernetes shape and the wire: what an agent is asked to run,
+//! and how its reports read as `status`.
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{PodSpec, RestartPolicy};
+use drover_proto::msg::{
+    DesiredContainer, DesiredPod, WireContainerState, WirePhase, WirePodStatus, WireRestartPolicy,
+};
+use drover_proto::quantity::{parse_bytes, parse_cpu_millis};
+use serde_json::{json, Value};
+
+use crate::object::timestamp;
+use crate::store::StoredObject;
+
+/// Default `terminationGracePeriodSeconds`.
+pub const DEFAULT_GRACE_SECONDS: u32 = 30;
+
+/// The typed spec of a stored pod.
+pub fn pod_spec(pod: &StoredObject) -> Result<PodSpec, String> {
+    serde_json::from_value(pod.spec.clone())
+        .map_err(|e| format!("stored pod spec is unreadable: {e}"))
+}
+
+/// The node a pod is bound to.
+pub fn node_name(pod: &StoredObject) -> Option<&str> {
+    pod.spec
+        .get("nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+}
+
+/// What the agent runs for a stored pod.
+pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
+    let spec = pod_spec(pod)?;
+    let pod_security = spec.security_context.clone().unwrap_or_default();
+    let containers = spec
+        .containers
+        .iter()
+        .map(|c| {
+            let security = c.security_context.clone().unwrap_or_default();
+            let limits = c.resources.as_ref().map(|r| &r.limits);
+            DesiredContainer {
+                name: c.name.clone(),
+                image: c.image.clone(),
+                command: c.command.clone(),
+                args: c.args.clone(),
+                env: c
+                    .env
+                    .iter()
+                    .map(|e| (e.name.clone(), e.value.clone()))
+                    .collect(),
+                working_dir: c.working_dir.clone(),
+                run_as_user: security.run_as_user.or(pod_security.run_as_user),
+                run_as_group: security.run_as_group.or(pod_security.run_as_group),
+                memory_limit_bytes: limits
+                    .and_then(|l| l.get("memory"))
+                    .and_then(|q| parse_bytes(&q.0)),
+                cpu_limit_millis: limits
+                    .and_then(|l| l.get("cpu"))
+                    .and_then(|q| parse_cpu_millis(&q.0)),
+            }
+        })
+        .collect();
+    Ok(DesiredPod {
+        uid: pod.uid.clone(),
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+        restart_policy: match spec.restart_policy.unwrap_or_default() {
+            RestartPolicy::Always => WireRestartPolicy::Always,
+            RestartPolicy::OnFailure => WireRestartPolicy::OnFailure,
+            RestartPolicy::Never => WireRestartPolicy::Never,
+        },
+        termination_grace_seconds: spec
+            .termination_grace_period_seconds
+            .map_or(DEFAULT_GRACE_SECONDS, |g| {
+                g.clamp(0, i64::from(u32::MAX)) as u32
+            }),
+        containers,
+    })
+}
+
+fn time_ms(ms: i64) -> Value {
+    DateTime::<Utc>::from_timestamp_millis(ms).map_or(Value::Null, |t| json!(timestamp(t)))
+}
+
+fn state_json(state: &WireContainerState) -> Value {
+    match state {
+        WireContainerState::Waiting { reason, message } => {
+            let mut waiting = json!({"reason": reason});
+            if !message.is_empty() {
+                waiting["message"] = json!(message);
+            }
+            json!({"waiting": waiting})
+        }
+        WireContainerState::Running { started_at_ms } => {
+            json!({"running": {"startedAt": time_ms(*started_at_ms)}})
+        }
+        WireContainerState::Terminated {
+            exit_code,
+            signal,
+            reason,
+            message,
+            started_at_ms,
+            finished_at_ms,
+        } => {
+            let mut terminated = json!({
+                "exitCode": exit_code,
+                "reason": reason,
+                "startedAt": time_ms(*started_at_ms),
+                "finishedAt": time_ms(*finished_at_ms),
+            });
+            if *signal != 0 {
+                terminated["signal"] = json!(signal);
+            }
+            if !message.is_empty() {
+                terminated["message"] = json!(message);
+            }
+            json!({"terminated": terminated})
+        }
+    }
+}
+
+fn condition(kind: &str, ok: bool) -> Value {
+    json!({"type": kind, "status": if ok { "True" } else { "False" }})
+}
+
+/// The pod's `status` from an agent report.
+pub fn status_from_report(report: &WirePodStatus, host_ip: Option<&str>) -> Value {
+    let all_ready = !report.containers.is_empty() && report.containers.iter().all(|c| c.ready);
+    let phase = match report.phase {
+        WirePhase::Pending => "Pending",
+        WirePhase::Running => "Running",
+        WirePhase::Succeeded => "Succeeded",
+        WirePhase::Failed => "Failed",
+    };
+    let containers: Vec<Value> = report
+        .containers
+        .iter()
+        .map(|c| {
+            let mut status = json!({
+                "name": c.name,
+                "ready": c.ready,
+                "restartCount": c.restart_count,
+                "started": matches!(c.state, WireContainerState::Running { .. }),
+                "state": state_json(&c.state),
+            });
+            if let Some(last) = &c.last_state {
+                status["lastState"] = state_json(last);
+            }
+            status
+        })
+        .collect();
+    let mut status = json!({
+        "phase": phase,
+        "conditions": [
+            condition("PodScheduled", true),
+            condition("Initialized", true),
+            condition("ContainersReady", all_ready),
+            condition("Ready", all_ready),
+        ],
+        "startTime": time_ms(report.start_time_ms),
+        "containerStatuses": containers,
+    });
+    if let Some(ip) = host_ip {
+        // Process pods share the node's network.
+        status["hostIP"] = json!(ip);
+        status["podIP"] = json!(ip);
+    }
+    if !report.reason.is_empty() {
+        status["reason"] = json!(report.reason);
+    }
+    if !report.message.is_empty() {
+        status["message"] = json!(report.message);
+    }
+    status
+}
+
+/// Status of a pod placed on a node but not yet reported by its agent.
+pub fn scheduled_status() -> Value {
+    json!({
+        "phase": "Pending",
+        "conditions": [condition("PodScheduled", true)],
+    })
+}
+
+/// Status of a pod no node can take.
+pub fn unschedulable_status(message: &str) -> Value {
+    json!({
+        "phase": "Pending",
+        "conditions": [{
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+        }],
+    })
+}
+
+/// Whether a pod's stored phase is terminal.
+pub fn is_terminal(pod: &StoredObject) -> bool {
+    matches!(
+        pod.status.get("phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_proto::manifest::Kind;
+    use drover_proto::msg::WireContainerStatus;
+    use std::collections::BTreeMap;
+
+    fn stored(spec: Value) -> StoredObject {
+        StoredObject {
+            kind: Kind::Pod,
+            namespace: "default".into(),
+            name: "p".into(),
+            uid: "u".into(),
+            resource_version: 1,
+            generation: 1,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            owner_references: json!([]),
+            spec,
+            status: json!({}),
+            created_at: Utc::now(),
+            deletion_timestamp: None,
+            agent_revision: 0,
+        }
+    }
+
+    #[test]
+    fn desired_pod_applies_kubernetes_defaults() {
+        let pod = stored(json!({
+            "securityContext": {"runAsUser": 1000},
+            "containers": [{
+                "name": "c", "command": ["sleep"], "args": ["5"],
+                "env": [{"name": "A", "value": "1"}],
+                "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}},
+                "securityContext": {"runAsGroup": 100}
+            }]
+        }));
+        let d = desired_pod(&pod).unwrap();
+        assert_eq!(d.restart_policy, WireRestartPolicy::Always);
+        assert_eq!(d.termination_grace_seconds, 30);
+        let c = &d.containers[0];
+        assert_eq!((c.run_as_user, c.run_as_group), (Some(1000), Some(100)));
+        assert_eq!(c.memory_limit_bytes, Some(64 << 20));
+        assert_eq!(c.cpu_limit_millis, Some(500));
+        assert_eq!(c.env, vec![("A".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn reports_read_as_kubernetes_status() {
+        let report = WirePodStatus {
+            uid: "u".into(),
+            revision: 3,
+            phase: WirePhase::Failed,
+            reason: String::new(),
+            message: "limits not enforced".into(),
+            start_time_ms: 1_800_000_000_000,
+            containers: vec![WireContainerStatus {
+                name: "c".into(),
+                state: WireContainerState::Terminated {
+                    exit_code: 137,
+                    signal: 9,
+                    reason: "Error".into(),
+                    message: String::new(),
+                    started_at_ms: 1_800_000_000_000,
+                    finished_at_ms: 1_800_000_001_000,
+                },
+                last_state: None,
+                restart_count: 0,
+                ready: false,
+            }],
+            removed: false,
+        };
+        let status = status_from_report(&report, Some("10.0.0.2"));
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["hostIP"], "10.0.0.2");
+        assert_eq!(
+            status["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            137
+        );
+        assert_eq!(
+            status["containerStatuses"][0]["state"]["terminated"]["signal"],
+            9
+        );
+        assert_eq!(status["conditions"][3]["type"], "Ready");
+        assert_eq!(status["conditions"][3]["status"], "False");
+        assert_eq!(status["message"], "limits not enforced");
+    }
+}

@@ -1,0 +1,283 @@
+//! Pods on real agents: restart policies, back-off, stop, logs, offline autonomy, agent
+//! restarts. Agents run with a scaled-down crash back-off.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use drover_e2e::*;
+use serde_json::Value;
+
+const FAST_BACKOFF: [&str; 4] = ["--crash-backoff-initial", "1s", "--crash-backoff-max", "4s"];
+
+fn setup(dir: &std::path::Path) -> (Server, Agent) {
+    let server = Server::start(
+        dir,
+        ServerOptions {
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let agent = Agent::start(dir, &server.broker, "worker", &FAST_BACKOFF);
+    server.wait_ready_status("worker", "True", Duration::from_secs(10));
+    (server, agent)
+}
+
+fn restarts(pod: &Value) -> u64 {
+    container(pod)["restartCount"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn restart_policies_against_exit_codes_and_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agent) = setup(dir.path());
+    let cases = [
+        ("always-0", "Always", "exit 0"),
+        ("always-3", "Always", "exit 3"),
+        ("always-kill", "Always", "kill -9 $$"),
+        ("onfailure-0", "OnFailure", "exit 0"),
+        ("onfailure-3", "OnFailure", "exit 3"),
+        ("onfailure-kill", "OnFailure", "kill -9 $$"),
+        ("never-0", "Never", "exit 0"),
+        ("never-3", "Never", "exit 3"),
+        ("never-kill", "Never", "kill -9 $$"),
+    ];
+    let manifests: Vec<String> = cases
+        .iter()
+        .map(|(name, policy, script)| {
+            process_pod(name, "worker", policy, &format!("sleep 0.2; {script}"), 30)
+        })
+        .collect();
+    server.apply(&manifests.join("---\n"));
+    let t = Duration::from_secs(15);
+    for (name, _, _) in cases.iter().filter(|(_, policy, _)| *policy != "Never") {
+        if *name == "onfailure-0" {
+            continue;
+        }
+        let pod = server.wait_pod(name, "restarted", t, |p| restarts(p) >= 1);
+        assert_eq!(phase(&pod), "Running", "{name}");
+        let last = &container(&pod)["lastState"]["terminated"];
+        let expected = match *name {
+            "always-0" => 0,
+            "always-3" | "onfailure-3" => 3,
+            _ => 137,
+        };
+        assert_eq!(last["exitCode"], expected, "{name}: {pod}");
+    }
+    let done = server.wait_pod("onfailure-0", "Succeeded", t, |p| phase(p) == "Succeeded");
+    assert_eq!(restarts(&done), 0);
+    assert_eq!(
+        container(&done)["state"]["terminated"]["reason"],
+        "Completed"
+    );
+    let ok = server.wait_pod("never-0", "Succeeded", t, |p| phase(p) == "Succeeded");
+    assert_eq!(container(&ok)["state"]["terminated"]["exitCode"], 0);
+    let failed = server.wait_pod("never-3", "Failed", t, |p| phase(p) == "Failed");
+    assert_eq!(container(&failed)["state"]["terminated"]["exitCode"], 3);
+    assert_eq!(container(&failed)["state"]["terminated"]["reason"], "Error");
+    let killed = server.wait_pod("never-kill", "Failed", t, |p| phase(p) == "Failed");
+    assert_eq!(container(&killed)["state"]["terminated"]["exitCode"], 137);
+    assert_eq!(container(&killed)["state"]["terminated"]["signal"], 9);
+    let table = server.cli_ok(&["get", "pods"]);
+    for (name, status) in [
+        ("never-0", "Completed"),
+        ("never-3", "Error"),
+        ("onfailure-0", "Completed"),
+    ] {
+        let line = table.lines().find(|l| l.starts_with(name)).unwrap();
+        assert!(line.contains(status), "{line}");
+    }
+}
+
+#[test]
+fn a_crash_looping_pod_backs_off_with_growing_delays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agent) = setup(dir.path());
+    server.apply(&process_pod("crasher", "worker", "Always", "exit 1", 30));
+    let mut seen: Vec<(u64, Instant)> = vec![];
+    let mut saw_backoff = false;
+    wait_for("five restarts", Duration::from_secs(30), || {
+        let pod = server.pod("crasher")?;
+        let n = restarts(&pod);
+        if container(&pod)["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
+            saw_backoff = true;
+        }
+        if seen.last().is_none_or(|(last, _)| n > *last) {
+            seen.push((n, Instant::now()));
+        }
+        (n >= 5).then_some(())
+    });
+    assert!(saw_backoff, "CrashLoopBackOff was never shown");
+    // Back-off 1 s doubling to 4 s: restarts 2..5 come after 1, 2, 4, 4 s.
+    let gaps: Vec<f64> = seen
+        .windows(2)
+        .filter(|w| w[0].0 >= 1)
+        .map(|w| (w[1].1 - w[0].1).as_secs_f64())
+        .collect();
+    assert!(gaps.len() >= 3, "{seen:?}");
+    assert!(gaps[0] >= 0.8 && gaps[0] < 2.0, "{gaps:?}");
+    assert!(gaps[1] >= 1.8 && gaps[1] < 3.0, "{gaps:?}");
+    assert!(gaps[2] >= 3.8 && gaps[2] < 5.0, "{gaps:?}");
+    let described = server.cli_ok(&["describe", "pod", "crasher"]);
+    assert!(
+        described.contains("BackOff") && described.contains("Started"),
+        "{described}"
+    );
+}
+
+#[test]
+fn a_pod_that_ignores_sigterm_is_killed_after_its_grace_period_and_nothing_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agent) = setup(dir.path());
+    let script = "trap '' TERM; sleep 300 & sleep 300 & while true; do sleep 1; done";
+    server.apply(&process_pod("stubborn", "worker", "Always", script, 2));
+    let pod = server.wait_pod("stubborn", "Running", Duration::from_secs(10), |p| {
+        container(p)["ready"] == true
+    });
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+    wait_for("the pod's processes", Duration::from_secs(5), || {
+        (pod_processes(&uid).len() >= 3).then_some(())
+    });
+    let started = Instant::now();
+    server.cli_ok(&["delete", "pod", "stubborn"]);
+    let terminating = server.cli_ok(&["get", "pods"]);
+    assert!(terminating.contains("Terminating"), "{terminating}");
+    wait_for("the pod to be gone", Duration::from_secs(10), || {
+        server.pod("stubborn").is_none().then_some(())
+    });
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900),
+        "deleted after {took:?}, before its grace period"
+    );
+    assert!(
+        pod_processes(&uid).is_empty(),
+        "processes survived: {:?}",
+        pod_processes(&uid)
+    );
+}
+
+#[test]
+fn logs_tail_previous_and_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agent) = setup(dir.path());
+    let script = "i=0; while [ $i -lt 1000 ]; do echo line $i; i=$((i+1)); sleep 0.05; done";
+    server.apply(&process_pod("talker", "worker", "Always", script, 1));
+    server.apply(&process_pod(
+        "twice",
+        "worker",
+        "Always",
+        "echo run at $(date +%s%N); exit 1",
+        1,
+    ));
+    wait_for("output", Duration::from_secs(10), || {
+        server
+            .cli_ok(&["logs", "talker"])
+            .contains("line 3")
+            .then_some(())
+    });
+    let tail = server.cli_ok(&["logs", "talker", "--tail", "2"]);
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+
+    let mut follow = Command::new(binary("drover"))
+        .args([
+            "--server",
+            &server.api,
+            "logs",
+            "talker",
+            "-f",
+            "--tail",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let first: u32 = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("line ")
+        .parse()
+        .unwrap();
+    // New lines keep arriving while following.
+    let later: u32 = lines
+        .nth(5)
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("line ")
+        .parse()
+        .unwrap();
+    assert!(later >= first + 6, "{first} then {later}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    server.wait_pod("twice", "restarted", Duration::from_secs(10), |p| {
+        restarts(p) >= 1
+    });
+    let previous = server.cli_ok(&["logs", "twice", "--previous"]);
+    assert!(previous.starts_with("run at "), "{previous}");
+    let out = server.cli(&["logs", "talker", "-c", "nope"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container nope is not valid"));
+}
+
+#[test]
+fn a_command_that_does_not_exist_fails_with_a_reason_and_the_agent_stays_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, agent) = setup(dir.path());
+    server.apply(
+        &process_pod("typo", "worker", "Never", "true", 30)
+            .replace("command: [sh, -c, \"true\"]", "command: [sleeep, \"1\"]"),
+    );
+    let pod = server.wait_pod("typo", "Failed", Duration::from_secs(10), |p| {
+        phase(p) == "Failed"
+    });
+    let terminated = &container(&pod)["state"]["terminated"];
+    assert_eq!(terminated["reason"], "ContainerCannotRun");
+    assert!(
+        terminated["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such file"),
+        "{terminated}"
+    );
+    assert!(server
+        .cli_ok(&["get", "pods"])
+        .contains("ContainerCannotRun"));
+    assert_eq!(server.ready_status("worker").as_deref(), Some("True"));
+    let mut agent = agent;
+    assert!(agent.proc.is_running(), "the agent exited");
+}
+
+#[test]
+fn unplaceable_pods_stay_pending_until_a_node_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agent) = setup(dir.path());
+    server.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: picky}\nspec:\n  nodeSelector: {role: sensor}\n  containers:\n  - name: c\n    command: [sleep, '300']\n",
+    );
+    let pod = server.wait_pod("picky", "unschedulable", Duration::from_secs(5), |p| {
+        p["status"]["conditions"][0]["reason"] == "Unschedulable"
+    });
+    assert_eq!(phase(&pod), "Pending");
+    assert!(pod["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("0/1 nodes are available"));
+    server.cli_ok(&["label", "node", "worker", "role=sensor"]);
+    let pod = server.wait_pod("picky", "running on worker", Duration::from_secs(10), |p| {
+        phase(p) == "Running"
+    });
+    assert_eq!(pod["spec"]["nodeName"], "worker");
+    let described = server.cli_ok(&["describe", "pod", "picky"]);
+    assert!(
+        described.contains("FailedScheduling") && described.contains("Scheduled"),
+        "{described}"
+    );
+    let wide = server.cli_ok(&["get", "pods", "-o", "wide"]);
+    assert!(
+        wide.lines().next().unwrap().contains("NODE") && wide.contains("worker"),
+        "{wide}"
+    );
+}
