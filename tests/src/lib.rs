@@ -237,6 +237,18 @@ impl Server {
         });
     }
 
+    /// Kills the server (SIGKILL); its embedded broker goes with it.
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+
+    /// Starts a killed server again with the same data and ports.
+    pub fn start_again(&mut self) {
+        let log = self.proc.log.with_extension("again.log");
+        self.proc = self.spawn(log);
+        self.wait_healthy();
+    }
+
     /// Kills the server (SIGKILL) and starts it again with the same data and ports.
     pub fn restart(&mut self) {
         self.proc.kill();

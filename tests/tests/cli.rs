@@ -50,29 +50,43 @@ fn every_example_applies_and_reapplying_is_unchanged() {
 fn a_spec_change_bumps_generation_and_a_label_change_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
-    let file = dir.path().join("pod.yaml");
-    let pod = std::fs::read_to_string(examples().join("pod-hello.yaml")).unwrap();
-    std::fs::write(&file, &pod).unwrap();
+    let file = dir.path().join("ds.yaml");
+    let ds = std::fs::read_to_string(examples().join("daemonset-heartbeat-logger.yaml")).unwrap();
+    std::fs::write(&file, &ds).unwrap();
     server.cli_ok(&["apply", "-f", file.to_str().unwrap()]);
-    let first = server.items("pods")[0].clone();
+    let first = server.items("ds")[0].clone();
     assert_eq!(first["metadata"]["generation"], 1);
 
-    std::fs::write(&file, pod.replace("app: hello", "app: hello2")).unwrap();
+    std::fs::write(&file, ds.replacen("app: load-logger", "app: renamed", 1)).unwrap();
     assert!(server
         .cli_ok(&["apply", "-f", file.to_str().unwrap()])
-        .contains("pod/hello configured"));
-    let relabelled = server.items("pods")[0].clone();
+        .contains("daemonset/load-logger configured"));
+    let relabelled = server.items("ds")[0].clone();
     assert_eq!(relabelled["metadata"]["generation"], 1);
+    assert_eq!(relabelled["metadata"]["labels"]["app"], "renamed");
     assert_ne!(
         relabelled["metadata"]["resourceVersion"],
         first["metadata"]["resourceVersion"]
     );
 
-    std::fs::write(&file, pod.replace("value: hello", "value: bonjour")).unwrap();
+    std::fs::write(&file, ds.replace("memory: 16Mi", "memory: 32Mi")).unwrap();
     server.cli_ok(&["apply", "-f", file.to_str().unwrap()]);
-    let changed = server.items("pods")[0].clone();
+    let changed = server.items("ds")[0].clone();
     assert_eq!(changed["metadata"]["generation"], 2);
     assert_eq!(changed["metadata"]["uid"], first["metadata"]["uid"]);
+}
+
+#[test]
+fn a_pods_spec_is_immutable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let pod = std::fs::read_to_string(examples().join("pod-hello.yaml")).unwrap();
+    server.apply(&pod);
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(&file, pod.replace("value: hello", "value: bonjour")).unwrap();
+    let out = server.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot change once it is created"));
 }
 
 #[test]
@@ -238,6 +252,9 @@ fn delete_by_name_by_file_and_nodes() {
     assert!(server
         .cli_ok(&["delete", "pod", "hello"])
         .contains("pod/hello deleted"));
+    wait_for("the pod to be gone", Duration::from_secs(10), || {
+        server.pod("hello").is_none().then_some(())
+    });
     let out = server.cli(&["delete", "pod", "hello"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("pods \"hello\" not found"));

@@ -376,8 +376,12 @@ impl Control {
                 labels: meta.labels.clone(),
                 annotations: meta.annotations.clone(),
                 owner_references: json!([]),
+                status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
+                    crate::pods::scheduled_status()
+                } else {
+                    json!({})
+                },
                 spec,
-                status: json!({}),
                 created_at: now,
                 deletion_timestamp: None,
                 agent_revision: 0,

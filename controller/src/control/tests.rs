@@ -330,3 +330,261 @@ fn apply_is_all_or_nothing_and_create_or_update() {
     );
     assert!(dup.unwrap_err().message.contains("more than once"));
 }
+
+mod pod_status {
+    use super::*;
+    use drover_proto::msg::{
+        StatusReport, WireContainerState, WireContainerStatus, WirePhase, WirePodStatus,
+    };
+
+    fn pod_on(h: &mut Harness, node: &str) -> String {
+        let text = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  nodeName: {node}\n  restartPolicy: Never\n  containers: [{{name: c, command: ['true']}}]\n"
+        );
+        h.control
+            .handle_api(
+                ApiRequest::Apply {
+                    files: vec![("p.yaml".into(), text)],
+                },
+                t(0),
+            )
+            .unwrap();
+        h.control
+            .store
+            .get(Kind::Pod, "default", "p")
+            .unwrap()
+            .unwrap()
+            .uid
+    }
+
+    fn report(uid: &str, revision: u64, phase: WirePhase, removed: bool) -> Message {
+        Message::Status(StatusReport {
+            pods: vec![WirePodStatus {
+                uid: uid.into(),
+                revision,
+                phase,
+                reason: String::new(),
+                message: String::new(),
+                start_time_ms: 1_800_000_000_000,
+                containers: vec![WireContainerStatus {
+                    name: "c".into(),
+                    state: WireContainerState::Running {
+                        started_at_ms: 1_800_000_000_000,
+                    },
+                    last_state: None,
+                    restart_count: 0,
+                    ready: true,
+                }],
+                removed,
+            }],
+            full: false,
+            events: vec![],
+        })
+    }
+
+    fn acks(published: Vec<Outgoing>) -> Vec<(String, u64)> {
+        published
+            .into_iter()
+            .filter(|o| o.topic.ends_with("/ack"))
+            .flat_map(|o| match decode(&o.payload).unwrap() {
+                Message::Ack(a) => a.pods,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn phase(h: &Harness) -> String {
+        let pod = h
+            .control
+            .store
+            .get(Kind::Pod, "default", "p")
+            .unwrap()
+            .unwrap();
+        pod.status["phase"].as_str().unwrap_or("").to_string()
+    }
+
+    #[test]
+    fn a_bound_pod_goes_into_its_nodes_desired_state() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        h.drain();
+        let uid = pod_on(&mut h, "pi");
+        let published = h.drain();
+        let desired = published
+            .iter()
+            .find(|o| o.topic.ends_with("/desired"))
+            .unwrap();
+        match decode(&desired.payload).unwrap() {
+            Message::Desired(d) => {
+                assert_eq!(d.generation, 2);
+                assert_eq!(d.pods[0].uid, uid);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicates_and_stale_revisions_are_acknowledged_but_not_applied() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        let uid = pod_on(&mut h, "pi");
+        h.drain();
+        h.send(
+            "pi",
+            NodeTopic::Status,
+            report(&uid, 2, WirePhase::Succeeded, false),
+            t(1),
+        );
+        assert_eq!(acks(h.drain()), vec![(uid.clone(), 2)]);
+        let stored = h
+            .control
+            .store
+            .get(Kind::Pod, "default", "p")
+            .unwrap()
+            .unwrap();
+        // The same report again (QoS 1 redelivery), and an older one arriving late.
+        h.send(
+            "pi",
+            NodeTopic::Status,
+            report(&uid, 2, WirePhase::Succeeded, false),
+            t(2),
+        );
+        h.send(
+            "pi",
+            NodeTopic::Status,
+            report(&uid, 1, WirePhase::Running, false),
+            t(3),
+        );
+        assert_eq!(acks(h.drain()), vec![(uid.clone(), 2), (uid.clone(), 1)]);
+        let after = h
+            .control
+            .store
+            .get(Kind::Pod, "default", "p")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            after.resource_version, stored.resource_version,
+            "nothing was written again"
+        );
+        assert_eq!(phase(&h), "Succeeded");
+    }
+
+    #[test]
+    fn reports_from_another_node_are_dropped() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        h.online("other", session(1, 1), t(0));
+        let uid = pod_on(&mut h, "pi");
+        h.drain();
+        h.send(
+            "other",
+            NodeTopic::Status,
+            report(&uid, 5, WirePhase::Failed, false),
+            t(1),
+        );
+        assert!(acks(h.drain()).is_empty());
+        assert_eq!(phase(&h), "Pending");
+    }
+
+    #[test]
+    fn deletion_completes_when_the_agent_reports_the_pod_removed() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        let uid = pod_on(&mut h, "pi");
+        h.drain();
+        h.control
+            .handle_api(
+                ApiRequest::Delete {
+                    kind: Kind::Pod,
+                    namespace: "default".into(),
+                    name: "p".into(),
+                },
+                t(1),
+            )
+            .unwrap();
+        let pod = h
+            .control
+            .store
+            .get(Kind::Pod, "default", "p")
+            .unwrap()
+            .unwrap();
+        assert!(
+            pod.deletion_timestamp.is_some(),
+            "Terminating until the node confirms"
+        );
+        let desired = h
+            .drain()
+            .into_iter()
+            .find(|o| o.topic.ends_with("/desired"))
+            .unwrap();
+        assert!(
+            matches!(decode(&desired.payload).unwrap(), Message::Desired(d) if d.pods.is_empty())
+        );
+        h.send(
+            "pi",
+            NodeTopic::Status,
+            report(&uid, 3, WirePhase::Running, true),
+            t(2),
+        );
+        assert!(h
+            .control
+            .store
+            .get(Kind::Pod, "default", "p")
+            .unwrap()
+            .is_none());
+        assert_eq!(acks(h.drain()), vec![(uid, 3)]);
+    }
+
+    #[test]
+    fn a_pod_on_an_unreachable_node_is_deleted_at_once() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        pod_on(&mut h, "pi");
+        h.control.tick(t(100));
+        h.control
+            .handle_api(
+                ApiRequest::Delete {
+                    kind: Kind::Pod,
+                    namespace: "default".into(),
+                    name: "p".into(),
+                },
+                t(100),
+            )
+            .unwrap();
+        assert!(h
+            .control
+            .store
+            .get(Kind::Pod, "default", "p")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_pods_spec_cannot_change_but_its_labels_can() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        pod_on(&mut h, "pi");
+        let changed = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  nodeName: pi\n  restartPolicy: Never\n  containers: [{name: c, command: ['false']}]\n";
+        let err = h
+            .control
+            .handle_api(
+                ApiRequest::Apply {
+                    files: vec![("p.yaml".into(), changed.into())],
+                },
+                t(1),
+            )
+            .unwrap_err();
+        assert!(err.message.contains("cannot change"), "{}", err.message);
+        let relabelled = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: b}}\nspec:\n  nodeName: pi\n  restartPolicy: Never\n  containers: [{name: c, command: ['true']}]\n";
+        let ok = h
+            .control
+            .handle_api(
+                ApiRequest::Apply {
+                    files: vec![("p.yaml".into(), relabelled.into())],
+                },
+                t(1),
+            )
+            .unwrap();
+        assert_eq!(ok["items"][0]["result"], "configured");
+    }
+}
