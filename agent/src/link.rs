@@ -92,6 +92,8 @@ pub async fn run(
         )
         .set_last_will(last_will(&node, session));
     let (client, mut events) = AsyncClient::new(options, 1024);
+    // Small messages must not wait for Nagle's algorithm.
+    events.network_options.set_tcp_nodelay(true);
     let sender = client.clone();
     let status_topic = NodeTopic::Status.for_node(&node);
     let log_topic = NodeTopic::LogData.for_node(&node);

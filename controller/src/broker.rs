@@ -65,6 +65,9 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<EmbeddedBroker> {
             bail!("the embedded MQTT broker could not listen on {listen} (is the port in use? see the log above)");
         }
         if handshake(probe).await.is_ok() {
+            if !disable_nagle(listen.port()) {
+                tracing::warn!("cannot disable Nagle's algorithm on the broker's sockets; small messages may wait up to 40 ms");
+            }
             return Ok(EmbeddedBroker { task });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -93,4 +96,55 @@ async fn handshake(addr: SocketAddr) -> std::io::Result<()> {
         return Err(std::io::Error::other("broker refused the probe"));
     }
     stream.write_all(&[0xe0, 0]).await
+}
+
+/// rumqttd leaves Nagle's algorithm on for the sockets it accepts, so each small message that
+/// follows another can wait for the peer's delayed ACK (40 ms on Linux). Accepted sockets
+/// inherit `TCP_NODELAY` from their listening socket, so it is set on rumqttd's listener,
+/// found among this process's file descriptors by its port.
+fn disable_nagle(port: u16) -> bool {
+    use nix::sys::socket::{
+        getsockname, getsockopt, setsockopt, sockopt, SockaddrLike, SockaddrStorage,
+    };
+    use std::os::fd::{BorrowedFd, RawFd};
+
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return false;
+    };
+    let mut done = false;
+    for entry in entries.flatten() {
+        let Some(raw) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        let is_socket = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+        if !is_socket {
+            continue;
+        }
+        let Ok(address) = getsockname::<SockaddrStorage>(raw) else {
+            continue;
+        };
+        let bound_port = address
+            .as_sockaddr_in()
+            .map(|a| a.port())
+            .or_else(|| address.as_sockaddr_in6().map(|a| a.port()));
+        if bound_port != Some(port) || address.family().is_none() {
+            continue;
+        }
+        // SAFETY: the descriptor was just listed as open in this process and belongs to the
+        // broker's listener, which lives as long as the process; it is only borrowed for
+        // these two calls.
+        #[allow(unsafe_code)]
+        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+        if getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false)
+            && setsockopt(&fd, sockopt::TcpNoDelay, &true).is_ok()
+        {
+            done = true;
+        }
+    }
+    done
 }

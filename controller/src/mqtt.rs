@@ -67,6 +67,8 @@ pub fn start(
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
         );
     let (client, mut events) = AsyncClient::new(options, 1024);
+    // Small messages must not wait for Nagle's algorithm.
+    events.network_options.set_tcp_nodelay(true);
     let (publisher, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
 
     let sender = client.clone();

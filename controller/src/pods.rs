@@ -33,6 +33,7 @@ pub fn node_name(pod: &StoredObject) -> Option<&str> {
 pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
     let spec = pod_spec(pod)?;
     let pod_security = spec.security_context.clone().unwrap_or_default();
+    let host_processes = spec.runtime_class_name.as_deref() == Some("process");
     let containers = spec
         .containers
         .iter()
@@ -41,7 +42,12 @@ pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
             let limits = c.resources.as_ref().map(|r| &r.limits);
             DesiredContainer {
                 name: c.name.clone(),
-                image: c.image.clone(),
+                // `runtimeClassName: process` runs even image containers as host processes.
+                image: if host_processes {
+                    None
+                } else {
+                    c.image.clone()
+                },
                 command: c.command.clone(),
                 args: c.args.clone(),
                 env: c

@@ -139,6 +139,19 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what its processes said last.
+        if std::thread::panicking() {
+            let output = self.output();
+            let lines: Vec<&str> = output.lines().filter(|l| !l.starts_with("  ")).collect();
+            let from = lines.len().saturating_sub(60);
+            eprintln!("--- last lines of {} ---", self.log.display());
+            for panic in lines.iter().filter(|l| l.contains("panicked")) {
+                eprintln!("{panic}");
+            }
+            for line in &lines[from..] {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 

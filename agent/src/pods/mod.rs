@@ -67,7 +67,7 @@ pub struct PodSettings {
 /// How long unacknowledged reports wait before they are sent again.
 const RESEND_AFTER: Duration = Duration::from_secs(5);
 /// Status changes within this window go out in one report.
-const COALESCE: Duration = Duration::from_millis(5);
+const COALESCE: Duration = Duration::from_millis(2);
 /// The longest an agent shutdown waits for pod processes to exit after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -462,10 +462,12 @@ impl PodManager {
     fn handle(&mut self, input: PodInput, now: Millis) {
         match input {
             PodInput::Desired(desired) => {
+                // Start pods first: storing the state durably takes an fsync, and the pod
+                // records already say what runs.
+                self.apply_desired(desired.clone(), now);
                 if let Err(e) = self.records.save_desired(&desired) {
                     warn!(error = %e, "cannot store the desired state");
                 }
-                self.apply_desired(desired, now);
             }
             PodInput::Ack(ack) => self.on_ack(ack),
             PodInput::Logs(request) => self.serve_logs(request),

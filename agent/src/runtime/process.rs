@@ -83,6 +83,11 @@ pub fn spawn(
     exits: mpsc::UnboundedSender<ProcessExit>,
 ) -> Result<u32, String> {
     let container = launch.container;
+    if let Some(image) = &container.image {
+        return Err(format!(
+            "image \"{image}\" needs a container engine, which this agent does not support yet; set runtimeClassName: process to run the container's command as a host process"
+        ));
+    }
     let env = environment(launch);
     let mut argv: Vec<String> = container
         .command

@@ -357,10 +357,11 @@ impl PodSupervisor {
                 c.crashes = 0;
             }
             c.crashes += 1;
-            c.restart_count += 1;
             c.last_exit = Some(exit);
             let delay = backoff.delay(c.crashes);
             if delay.is_zero() {
+                // restartCount counts restarts done, as kubelet does: this one happens now.
+                c.restart_count += 1;
                 c.phase = ContainerPhase::Waiting {
                     reason: "ContainerCreating".into(),
                     message: String::new(),
@@ -422,6 +423,7 @@ impl PodSupervisor {
             } = c.phase
             {
                 if now >= at {
+                    c.restart_count += 1;
                     c.phase = ContainerPhase::Waiting {
                         reason: "ContainerCreating".into(),
                         message: String::new(),

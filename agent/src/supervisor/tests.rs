@@ -306,3 +306,24 @@ fn the_supervisor_survives_serialization() {
     let back: PodSupervisor = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(back, p);
 }
+
+#[test]
+fn restart_count_counts_restarts_done_not_restarts_planned() {
+    let mut p = running(WireRestartPolicy::Always);
+    p.exited(0, 1, 0, false, S);
+    assert_eq!(
+        p.status().containers[0].restart_count,
+        1,
+        "the immediate restart happened"
+    );
+    p.started(0, S);
+    let actions = p.exited(0, 1, 0, false, 2 * S);
+    assert_eq!(
+        p.status().containers[0].restart_count,
+        1,
+        "still backing off"
+    );
+    let at = wakes(&actions)[0];
+    p.wake(at);
+    assert_eq!(p.status().containers[0].restart_count, 2);
+}

@@ -1,0 +1,150 @@
+//! Pod budgets: apply of a Pod → Running visible via the API (p50/p99 over 200 pods, and the
+//! ratio to the floor of one fork+exec plus one MQTT round trip measured in the same run),
+//! and agent RSS with 20 running process pods.
+//!
+//! Run: `scripts/bench-pods`.
+
+use std::time::{Duration, Instant};
+
+use drover_e2e::*;
+use serde_json::{json, Value};
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn running(api: &str, name: &str) -> bool {
+    let Ok(mut response) = ureq::get(format!("{api}/api/v1/pods/{name}")).call() else {
+        return false;
+    };
+    let Ok(pod) = response.body_mut().read_json::<Value>() else {
+        return false;
+    };
+    pod["status"]["phase"] == "Running"
+}
+
+fn fork_exec_floor(runs: usize) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            std::process::Command::new("/bin/true")
+                .status()
+                .expect("/bin/true");
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    percentile(&times, 0.5)
+}
+
+fn mqtt_round_trip(broker: &str, runs: usize) -> Duration {
+    let address = broker.trim_start_matches("mqtt://");
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    let options = rumqttc::MqttOptions::new("bench-rtt", host, port.parse().expect("port"));
+    let (client, mut connection) = rumqttc::Client::new(options, 10);
+    connection.eventloop.network_options.set_tcp_nodelay(true);
+    client
+        .subscribe("bench/rtt", rumqttc::QoS::AtLeastOnce)
+        .expect("subscribe");
+    // Wait for the subscription to be in place.
+    for event in connection.iter() {
+        if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::SubAck(_))) = event {
+            break;
+        }
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        client
+            .publish("bench/rtt", rumqttc::QoS::AtLeastOnce, false, vec![0u8; 64])
+            .expect("publish");
+        for event in connection.iter() {
+            if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(_))) = event {
+                break;
+            }
+        }
+        times.push(start.elapsed());
+    }
+    times.sort();
+    percentile(&times, 0.5)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let agent = Agent::start(dir.path(), &server.broker, "bench", &[]);
+    server.wait_ready_status("bench", "True", Duration::from_secs(10));
+
+    let pods = 200;
+    let mut times = Vec::with_capacity(pods);
+    let mut rss_at_20 = 0;
+    for i in 0..pods {
+        let name = format!("p{i}");
+        let manifest = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - name: c\n    command: [sleep, '3600']\n"
+        );
+        let start = Instant::now();
+        ureq::post(format!("{}/api/v1/apply", server.api))
+            .send_json(json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
+            .expect("apply");
+        while !running(&server.api, &name) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "pod {name} never ran"
+            );
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        times.push(start.elapsed());
+        if i + 1 == 20 {
+            // Let reports and log copies settle before reading memory.
+            std::thread::sleep(Duration::from_secs(2));
+            rss_at_20 = rss_kib(agent.proc.pid());
+        }
+    }
+    let fork_exec = fork_exec_floor(100);
+    let rtt = mqtt_round_trip(&server.broker, 100);
+    let floor = fork_exec + rtt;
+    times.sort();
+    let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+    println!(
+        "apply -> Running via API, {pods} pods: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(p50),
+        ms(p99),
+        ms(times[pods - 1])
+    );
+    println!(
+        "floor (fork+exec p50 {:.2} ms + MQTT QoS1 round trip p50 {:.2} ms) = {:.2} ms; p50 is {:.1}x the floor, p99 {:.1}x",
+        ms(fork_exec),
+        ms(rtt),
+        ms(floor),
+        ms(p50) / ms(floor),
+        ms(p99) / ms(floor)
+    );
+    println!("agent RSS with 20 running process pods: {rss_at_20} KiB");
+    println!(
+        "agent RSS with {pods} running process pods: {} KiB",
+        rss_kib(agent.proc.pid())
+    );
+}
