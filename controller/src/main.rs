@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use drover::cli::{self, Client, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs};
+use drover::cli::{
+    self, Client, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs, RolloutCommand, TaintArgs,
+};
 use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
 
@@ -50,6 +52,11 @@ enum Command {
     Logs(LogsArgs),
     /// Set (key=value) or remove (key-) node labels
     Label(LabelArgs),
+    /// Add (key=value:Effect) or remove (key-, key:Effect-) node taints
+    Taint(TaintArgs),
+    /// Manage DaemonSet rollouts: status, restart, history, undo
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Mark a node unschedulable
     Cordon {
         /// Node name
@@ -98,6 +105,8 @@ fn main() -> ExitCode {
         Command::Delete(args) => cli::delete(&client(), args),
         Command::Label(args) => cli::label(&client(), args),
         Command::Logs(args) => cli::logs(&client(), args),
+        Command::Taint(args) => cli::taint(&client(), args),
+        Command::Rollout(command) => cli::rollout(&client(), command),
         Command::Cordon { name } => cli::cordon(&client(), &name, true),
         Command::Uncordon { name } => cli::cordon(&client(), &name, false),
     };

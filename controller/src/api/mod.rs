@@ -44,6 +44,10 @@ pub fn router(
         .route("/api/v1/{resource}/{name}", get(get_one).delete(delete))
         .route("/api/v1/{resource}/{name}/events", get(events))
         .route("/api/v1/nodes/{name}/labels", post(label_node))
+        .route("/api/v1/nodes/{name}/taints", post(taint_node))
+        .route("/api/v1/daemonsets/{name}/restart", post(rollout_restart))
+        .route("/api/v1/daemonsets/{name}/revisions", get(rollout_history))
+        .route("/api/v1/daemonsets/{name}/undo", post(rollout_undo))
         .route("/api/v1/nodes/{name}/cordon", post(cordon))
         .route("/api/v1/nodes/{name}/uncordon", post(uncordon))
         .route("/api/v1/pods/{name}/log", get(logs::pod_log))
@@ -234,6 +238,90 @@ async fn label_node(
             set: body.set,
             remove: body.remove,
             overwrite: body.overwrite,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct TaintBody {
+    #[serde(default)]
+    add: Vec<drover_proto::manifest::Taint>,
+    #[serde(default)]
+    remove: Vec<TaintKey>,
+}
+
+#[derive(Deserialize)]
+struct TaintKey {
+    key: String,
+    effect: Option<drover_proto::manifest::TaintEffect>,
+}
+
+async fn taint_node(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Json(body): Json<TaintBody>,
+) -> Response {
+    let remove = body.remove.into_iter().map(|k| (k.key, k.effect)).collect();
+    call(
+        &state,
+        ApiRequest::TaintNode {
+            name,
+            add: body.add,
+            remove,
+        },
+    )
+    .await
+}
+
+async fn rollout_restart(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<NamespaceQuery>,
+) -> Response {
+    call(
+        &state,
+        ApiRequest::RolloutRestart {
+            namespace: q.namespace(),
+            name,
+        },
+    )
+    .await
+}
+
+async fn rollout_history(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<NamespaceQuery>,
+) -> Response {
+    call(
+        &state,
+        ApiRequest::RolloutHistory {
+            namespace: q.namespace(),
+            name,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct UndoBody {
+    #[serde(rename = "toRevision")]
+    to_revision: Option<u64>,
+}
+
+async fn rollout_undo(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<NamespaceQuery>,
+    Json(body): Json<UndoBody>,
+) -> Response {
+    call(
+        &state,
+        ApiRequest::RolloutUndo {
+            namespace: q.namespace(),
+            name,
+            to_revision: body.to_revision,
         },
     )
     .await

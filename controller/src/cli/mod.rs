@@ -3,6 +3,7 @@
 mod age;
 mod client;
 mod columns;
+mod rollout;
 mod table;
 pub mod yaml;
 
@@ -17,6 +18,7 @@ use drover_proto::manifest::{parse_manifests, Kind};
 use serde_json::{json, Value};
 
 pub use client::Client;
+pub use rollout::{rollout, taint, RolloutCommand, TaintArgs};
 
 /// Output formats of `get`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

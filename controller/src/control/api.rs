@@ -68,6 +68,38 @@ pub enum ApiRequest {
         /// Allow changing an existing label's value.
         overwrite: bool,
     },
+    /// Add or remove node taints.
+    TaintNode {
+        /// Node.
+        name: String,
+        /// Taints to add (replacing one with the same key and effect).
+        add: Vec<drover_proto::manifest::Taint>,
+        /// (key, effect) of taints to remove; no effect removes every effect of the key.
+        remove: Vec<(String, Option<drover_proto::manifest::TaintEffect>)>,
+    },
+    /// Restart every pod of a DaemonSet through its update strategy.
+    RolloutRestart {
+        /// Namespace.
+        namespace: String,
+        /// DaemonSet.
+        name: String,
+    },
+    /// A DaemonSet's revisions.
+    RolloutHistory {
+        /// Namespace.
+        namespace: String,
+        /// DaemonSet.
+        name: String,
+    },
+    /// Go back to an earlier revision (default: the previous one).
+    RolloutUndo {
+        /// Namespace.
+        namespace: String,
+        /// DaemonSet.
+        name: String,
+        /// Revision to restore.
+        to_revision: Option<u64>,
+    },
     /// Cordon or uncordon a node.
     SetUnschedulable {
         /// Node.
@@ -94,6 +126,13 @@ impl ApiError {
         } else {
             format!("{what} \"{name}\" not found")
         };
+        ApiError {
+            status: 404,
+            message,
+        }
+    }
+
+    fn not_found_message(message: String) -> ApiError {
         ApiError {
             status: 404,
             message,
@@ -199,10 +238,12 @@ impl Control {
                         self.store.delete(kind, "", &name)?;
                         self.delete_pods_of_node(&name)?;
                         self.forget_node(&name)?;
+                        self.reconcile_all(now);
                         object
                     }
                     _ => {
                         self.store.delete(kind, &namespace, &name)?;
+                        self.delete_dependents(&object, now)?;
                         object
                     }
                 };
@@ -216,7 +257,59 @@ impl Control {
             } => {
                 let answer = self.label_node(&name, set, remove, overwrite)?;
                 self.schedule_pending(now)?;
+                self.reconcile_all(now);
                 Ok(answer)
+            }
+            ApiRequest::TaintNode { name, add, remove } => {
+                let answer = self.taint_node(&name, add, remove)?;
+                self.schedule_pending(now)?;
+                self.reconcile_all(now);
+                Ok(answer)
+            }
+            ApiRequest::RolloutRestart { namespace, name } => {
+                let mut ds = self.find(Kind::DaemonSet, &namespace, &name)?;
+                ds.spec["template"]["metadata"]["annotations"]
+                    ["kubectl.kubernetes.io/restartedAt"] = json!(crate::object::timestamp(now));
+                ds.generation += 1;
+                self.store.put(&ds)?;
+                self.reconcile_all(now);
+                Ok(json!({"changed": true}))
+            }
+            ApiRequest::RolloutHistory { namespace, name } => {
+                let ds = self.find(Kind::DaemonSet, &namespace, &name)?;
+                let revisions: Vec<Value> = self
+                    .store
+                    .revisions(&ds.uid)?
+                    .into_iter()
+                    .map(|(revision, hash, template)| json!({"revision": revision, "hash": hash, "template": template}))
+                    .collect();
+                Ok(json!({"items": revisions}))
+            }
+            ApiRequest::RolloutUndo {
+                namespace,
+                name,
+                to_revision,
+            } => {
+                let mut ds = self.find(Kind::DaemonSet, &namespace, &name)?;
+                let revisions = self.store.revisions(&ds.uid)?;
+                let target = match to_revision {
+                    Some(wanted) => revisions.iter().find(|r| r.0 == wanted),
+                    None => revisions.iter().rev().nth(1),
+                };
+                let Some((revision, _, template)) = target else {
+                    return Err(ApiError::bad_request(match to_revision {
+                        Some(r) => format!("unable to find specified revision {r} in history"),
+                        None => {
+                            "no rollout history found for daemonset \"".to_string() + &name + "\""
+                        }
+                    }));
+                };
+                let revision = *revision;
+                ds.spec["template"] = template.clone();
+                ds.generation += 1;
+                self.store.put(&ds)?;
+                self.reconcile_all(now);
+                Ok(json!({"revision": revision}))
             }
             ApiRequest::SetUnschedulable {
                 name,
@@ -316,6 +409,7 @@ impl Control {
                 "result": outcome,
             }));
         }
+        self.reconcile_all(now);
         Ok(json!({"items": results}))
     }
 
@@ -392,6 +486,50 @@ impl Control {
             self.pod_applied(&stored, now)?;
         }
         Ok("created")
+    }
+
+    fn taint_node(
+        &mut self,
+        name: &str,
+        add: Vec<drover_proto::manifest::Taint>,
+        remove: Vec<(String, Option<drover_proto::manifest::TaintEffect>)>,
+    ) -> ApiResult {
+        let mut node = self.find(Kind::Node, "", name)?;
+        let mut taints: Vec<drover_proto::manifest::Taint> = node
+            .spec
+            .get("taints")
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+            .unwrap_or_default();
+        let before = taints.clone();
+        for (key, effect) in &remove {
+            let count = taints.len();
+            taints.retain(|t| !(t.key == *key && effect.is_none_or(|e| e == t.effect)));
+            if taints.len() == count {
+                return Err(ApiError::not_found_message(format!(
+                    "taint \"{key}\" not found on node \"{name}\""
+                )));
+            }
+        }
+        for taint in add {
+            validate_label_key(&taint.key).map_err(ApiError::bad_request)?;
+            if let Some(value) = &taint.value {
+                validate_label_value(value).map_err(ApiError::bad_request)?;
+            }
+            taints.retain(|t| !(t.key == taint.key && t.effect == taint.effect));
+            taints.push(taint);
+        }
+        if taints == before {
+            return Ok(json!({"changed": false}));
+        }
+        node.spec["taints"] =
+            serde_json::to_value(&taints).map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+        if taints.is_empty() {
+            if let Some(spec) = node.spec.as_object_mut() {
+                spec.remove("taints");
+            }
+        }
+        self.store.put(&node)?;
+        Ok(json!({"changed": true}))
     }
 
     fn label_node(

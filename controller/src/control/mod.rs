@@ -3,6 +3,7 @@
 //! through here.
 
 mod api;
+mod daemonsets;
 mod desired;
 mod nodes;
 mod pods;
@@ -55,6 +56,9 @@ pub struct Control {
     publisher: Publisher,
     metrics: Arc<Metrics>,
     settings: ControlSettings,
+    ds_backoff: daemonsets::DsBackoff,
+    /// When DaemonSets must be reconciled again without any new input.
+    ds_wake: Option<DateTime<Utc>>,
 }
 
 /// How often readiness deadlines are checked.
@@ -76,8 +80,11 @@ impl Control {
             publisher,
             metrics,
             settings,
+            ds_backoff: Default::default(),
+            ds_wake: None,
         };
         control.load_nodes(now)?;
+        control.reconcile_daemonsets(now)?;
         Ok(control)
     }
 
@@ -130,11 +137,21 @@ impl Control {
         }
     }
 
+    /// Reconciles the workload controllers after a change of nodes or pods.
+    pub(super) fn reconcile_all(&mut self, now: DateTime<Utc>) {
+        if let Err(e) = self.reconcile_daemonsets(now) {
+            warn!(error = %e, "cannot reconcile daemonsets");
+        }
+    }
+
     /// Re-evaluates time-dependent state (node grace periods).
     pub fn tick(&mut self, now: DateTime<Utc>) {
         let names: Vec<String> = self.nodes.keys().cloned().collect();
         for name in names {
             self.refresh_readiness(&name, now);
+        }
+        if self.ds_wake.is_some_and(|at| at <= now) {
+            self.reconcile_all(now);
         }
     }
 }

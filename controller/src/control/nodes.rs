@@ -99,6 +99,7 @@ impl Control {
             Some(_) => {}
         }
         self.ensure_desired(node)?;
+        self.reconcile_all(now);
         Ok(())
     }
 
@@ -175,19 +176,31 @@ impl Control {
         self.nodes.get(node).map(|s| s.liveness.last_heard)
     }
 
-    /// Removes a node from the fleet. Its retained messages are cleared so that neither a
-    /// late agent nor a restarted controller resurrects it; its agent rejoins when it
-    /// next connects (e.g. after a restart).
+    /// Removes a node from the fleet. Its retained presence is cleared so that a restarted
+    /// controller does not resurrect it; its agent rejoins when it next connects (e.g. after
+    /// a restart).
     pub(super) fn forget_node(&mut self, node: &str) -> anyhow::Result<()> {
         self.nodes.remove(node);
+        // The agent may still run: an empty desired state (retained, so it also reaches an
+        // agent that is offline now) stops its pods.
+        let generation = self.store.desired_state(node)?.map_or(1, |(g, _)| g + 1);
+        let payload = drover_proto::encode(&drover_proto::Message::Desired(
+            drover_proto::msg::DesiredState {
+                generation,
+                pods: Vec::new(),
+            },
+        ))?;
+        let _ = self.publisher.send(Outgoing {
+            topic: NodeTopic::Desired.for_node(node),
+            payload,
+            retain: true,
+        });
         self.store.remove_desired_state(node)?;
-        for topic in [NodeTopic::Desired, NodeTopic::Presence] {
-            let _ = self.publisher.send(Outgoing {
-                topic: topic.for_node(node),
-                payload: Vec::new(),
-                retain: true,
-            });
-        }
+        let _ = self.publisher.send(Outgoing {
+            topic: NodeTopic::Presence.for_node(node),
+            payload: Vec::new(),
+            retain: true,
+        });
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ impl Control {
             .is_some_and(|s| s.recorded == Some(Readiness::Ready))
     }
 
-    fn node_views(&self) -> anyhow::Result<Vec<NodeView>> {
+    pub(super) fn node_views(&self) -> anyhow::Result<Vec<NodeView>> {
         Ok(self
             .store
             .list(Kind::Node, None)?
@@ -200,7 +200,14 @@ impl Control {
                     .and_then(|a| a["address"].as_str().map(str::to_string))
             });
         let mut acks = Vec::new();
+        let mut owned_pods_changed = false;
         for status in &report.pods {
+            owned_pods_changed |= self
+                .store
+                .get_by_uid(&status.uid)
+                .ok()
+                .flatten()
+                .is_some_and(|p| p.owner_references.as_array().is_some_and(|r| !r.is_empty()));
             match self.apply_pod_status(node, status, host_ip.as_deref()) {
                 Ok(true) => acks.push((status.uid.clone(), status.revision)),
                 Ok(false) => {}
@@ -208,6 +215,9 @@ impl Control {
                     warn!(node, uid = %status.uid, error = %e, "cannot store a pod status; it will be resent")
                 }
             }
+        }
+        if owned_pods_changed {
+            self.reconcile_all(now);
         }
         for event in &report.events {
             if let Ok(Some(pod)) = self.store.get_by_uid(&event.pod_uid) {

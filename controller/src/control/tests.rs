@@ -216,7 +216,7 @@ fn garbage_wrong_types_foreign_names_and_unknown_nodes_are_counted() {
 }
 
 #[test]
-fn deleting_a_node_clears_its_retained_messages_and_ignores_its_heartbeats() {
+fn deleting_a_node_empties_its_desired_state_clears_its_presence_and_ignores_its_heartbeats() {
     let mut h = harness();
     h.online("pi", session(1, 1), t(0));
     h.drain();
@@ -231,7 +231,19 @@ fn deleting_a_node_clears_its_retained_messages_and_ignores_its_heartbeats() {
     assert!(result.is_ok());
     let cleared = h.drain();
     assert_eq!(cleared.len(), 2);
-    assert!(cleared.iter().all(|o| o.retain && o.payload.is_empty()));
+    assert!(cleared.iter().all(|o| o.retain));
+    let desired = cleared
+        .iter()
+        .find(|o| o.topic.ends_with("/desired"))
+        .unwrap();
+    assert!(
+        matches!(decode(&desired.payload).unwrap(), Message::Desired(d) if d.pods.is_empty() && d.generation == 2)
+    );
+    let presence = cleared
+        .iter()
+        .find(|o| o.topic.ends_with("/presence"))
+        .unwrap();
+    assert!(presence.payload.is_empty());
     let beat = Message::Heartbeat(Heartbeat {
         session: session(1, 1),
         sequence: 2,

@@ -1,4 +1,5 @@
 //! Pure decision logic: functions of (spec, observed state, now) → outcome, no I/O.
 
+pub mod daemonset;
 pub mod node_lifecycle;
 pub mod scheduler;

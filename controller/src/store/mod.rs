@@ -349,6 +349,79 @@ impl Store {
         Ok(events)
     }
 
+    /// Records `template` (by its hash) as the newest revision of an owner, returning its
+    /// revision number. A template seen before moves to the front with a new number, as
+    /// Kubernetes does on rollback.
+    pub fn record_revision(
+        &mut self,
+        owner_uid: &str,
+        hash: &str,
+        template: &Value,
+    ) -> Result<u64, StoreError> {
+        let tx = self.db.transaction()?;
+        let newest: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT revision, hash FROM revisions WHERE owner_uid = ?1 ORDER BY revision DESC LIMIT 1",
+                params![owner_uid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((revision, newest_hash)) = &newest {
+            if newest_hash == hash {
+                return Ok(*revision as u64);
+            }
+        }
+        let revision = newest.map_or(1, |(r, _)| r + 1);
+        tx.execute(
+            "INSERT INTO revisions (owner_uid, revision, hash, template) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (owner_uid, hash) DO UPDATE SET revision = excluded.revision",
+            params![owner_uid, revision, hash, to_json(template)],
+        )?;
+        tx.commit()?;
+        Ok(revision as u64)
+    }
+
+    /// An owner's revisions, oldest first: (revision, hash, template).
+    pub fn revisions(&self, owner_uid: &str) -> Result<Vec<(u64, String, Value)>, StoreError> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT revision, hash, template FROM revisions WHERE owner_uid = ?1 ORDER BY revision",
+        )?;
+        let rows = stmt.query_map(params![owner_uid], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut revisions = Vec::new();
+        for row in rows {
+            let (revision, hash, template) = row?;
+            let template =
+                serde_json::from_str(&template).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            revisions.push((revision, hash, template));
+        }
+        Ok(revisions)
+    }
+
+    /// Keeps the newest `keep` revisions of an owner (plus the current one).
+    pub fn prune_revisions(&mut self, owner_uid: &str, keep: u64) -> Result<(), StoreError> {
+        self.db.execute(
+            "DELETE FROM revisions WHERE owner_uid = ?1 AND revision NOT IN
+                (SELECT revision FROM revisions WHERE owner_uid = ?1 ORDER BY revision DESC LIMIT ?2)",
+            params![owner_uid, (keep + 1) as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets every revision of an owner.
+    pub fn delete_revisions(&mut self, owner_uid: &str) -> Result<(), StoreError> {
+        self.db.execute(
+            "DELETE FROM revisions WHERE owner_uid = ?1",
+            params![owner_uid],
+        )?;
+        Ok(())
+    }
+
     /// The last published desired-state payload of every node.
     pub fn desired_states(&self) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
         let mut stmt = self
@@ -465,6 +538,34 @@ mod tests {
             store.events(&a.uid).unwrap().len(),
             EVENTS_PER_OBJECT as usize
         );
+    }
+
+    #[test]
+    fn revisions_number_templates_and_move_a_reused_one_to_the_front() {
+        let mut store = Store::in_memory().unwrap();
+        let a = serde_json::json!({"a": 1});
+        let b = serde_json::json!({"b": 1});
+        assert_eq!(store.record_revision("ds", "ha", &a).unwrap(), 1);
+        assert_eq!(store.record_revision("ds", "ha", &a).unwrap(), 1);
+        assert_eq!(store.record_revision("ds", "hb", &b).unwrap(), 2);
+        assert_eq!(
+            store.record_revision("ds", "ha", &a).unwrap(),
+            3,
+            "rollback makes a new revision"
+        );
+        let revisions = store.revisions("ds").unwrap();
+        assert_eq!(
+            revisions
+                .iter()
+                .map(|r| (r.0, r.1.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(2, "hb"), (3, "ha")]
+        );
+        for i in 0..10 {
+            store.record_revision("ds", &format!("h{i}"), &a).unwrap();
+        }
+        store.prune_revisions("ds", 3).unwrap();
+        assert_eq!(store.revisions("ds").unwrap().len(), 4);
     }
 
     #[test]

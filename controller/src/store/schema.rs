@@ -41,6 +41,13 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
         CREATE INDEX IF NOT EXISTS events_by_object ON events (object_uid, id);
         CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         INSERT OR IGNORE INTO counters (name, value) VALUES ('resource_version', 0);
+        CREATE TABLE IF NOT EXISTS revisions (
+            owner_uid TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            template TEXT NOT NULL,
+            PRIMARY KEY (owner_uid, hash)
+        );
         CREATE TABLE IF NOT EXISTS desired (
             node TEXT PRIMARY KEY,
             generation INTEGER NOT NULL,

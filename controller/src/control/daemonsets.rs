@@ -1,0 +1,287 @@
+//! DaemonSets: runs the pure reconciler against the store and carries out its actions.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{DaemonSetSpec, Kind, PodTemplate};
+use serde_json::{json, Value};
+use tracing::warn;
+
+use super::Control;
+use crate::pods::{node_name, scheduled_status};
+use crate::reconcile::daemonset::{
+    daemon_tolerations, reconcile, DsAction, DsInput, DsPod, DsStatus, FailureBackoff, PodPhase,
+    REVISION_HASH_LABEL,
+};
+use crate::store::StoredObject;
+
+const SOURCE: &str = "daemonset-controller";
+
+/// A stable short hash of a pod template (FNV-1a over its JSON, whose keys are sorted).
+pub fn template_hash(template: &Value) -> String {
+    let text = serde_json::to_string(template).unwrap_or_default();
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{:010x}", hash & 0xff_ffff_ffff)
+}
+
+/// Whether `pod` is owned by the object with `uid`.
+pub fn owned_by(pod: &StoredObject, uid: &str) -> bool {
+    pod.owner_references
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+}
+
+/// The owner reference a controller puts on the pods it creates.
+pub fn controller_reference(owner: &StoredObject) -> Value {
+    json!([{
+        "apiVersion": owner.kind.api_version(),
+        "kind": owner.kind.as_str(),
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": true,
+        "blockOwnerDeletion": true,
+    }])
+}
+
+/// A random-looking 5-character pod name suffix, as Kubernetes generates.
+pub fn name_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let uid = drover_agent::identity::new_uid().unwrap_or_default();
+    uid.bytes()
+        .filter(u8::is_ascii_hexdigit)
+        .collect::<Vec<u8>>()
+        .chunks(2)
+        .take(5)
+        .map(|pair| {
+            let value =
+                u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("0"), 16).unwrap_or(0);
+            ALPHABET[usize::from(value) % ALPHABET.len()] as char
+        })
+        .collect()
+}
+
+/// When every container of a pod has been running (and so ready: process pods have no
+/// probes), the latest start among them.
+fn ready_since(pod: &StoredObject) -> Option<DateTime<Utc>> {
+    let statuses = pod.status.get("containerStatuses")?.as_array()?;
+    if statuses.is_empty() || !statuses.iter().all(|c| c["ready"] == true) {
+        return None;
+    }
+    statuses
+        .iter()
+        .filter_map(|c| c["state"]["running"]["startedAt"].as_str())
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max()
+}
+
+fn ds_pod(pod: &StoredObject) -> Option<DsPod> {
+    Some(DsPod {
+        name: pod.name.clone(),
+        node: node_name(pod)?.to_string(),
+        hash: pod
+            .labels
+            .get(REVISION_HASH_LABEL)
+            .cloned()
+            .unwrap_or_default(),
+        phase: match pod.status.get("phase").and_then(Value::as_str) {
+            Some("Running") => PodPhase::Running,
+            Some("Succeeded") => PodPhase::Succeeded,
+            Some("Failed") => PodPhase::Failed,
+            _ => PodPhase::Pending,
+        },
+        ready_since: ready_since(pod),
+        created: pod.created_at,
+        terminating: pod.deletion_timestamp.is_some(),
+    })
+}
+
+fn status_json(status: &DsStatus, generation: i64) -> Value {
+    json!({
+        "desiredNumberScheduled": status.desired_number_scheduled,
+        "currentNumberScheduled": status.current_number_scheduled,
+        "numberReady": status.number_ready,
+        "numberAvailable": status.number_available,
+        "numberUnavailable": status.desired_number_scheduled.saturating_sub(status.number_available),
+        "updatedNumberScheduled": status.updated_number_scheduled,
+        "numberMisscheduled": status.number_misscheduled,
+        "observedGeneration": generation,
+    })
+}
+
+impl Control {
+    /// Reconciles every DaemonSet.
+    pub(super) fn reconcile_daemonsets(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let daemonsets = self.store.list(Kind::DaemonSet, None)?;
+        if daemonsets.is_empty() {
+            return Ok(());
+        }
+        let nodes = self.node_views()?;
+        let pods = self.store.list(Kind::Pod, None)?;
+        let mut touched = BTreeSet::new();
+        self.ds_wake = None;
+        for ds in daemonsets {
+            if let Err(e) = self.reconcile_daemonset(&ds, &nodes, &pods, now, &mut touched) {
+                warn!(daemonset = %ds.name, error = %e, "cannot reconcile");
+            }
+        }
+        for node in touched {
+            self.ensure_desired(&node)?;
+        }
+        Ok(())
+    }
+
+    fn reconcile_daemonset(
+        &mut self,
+        ds: &StoredObject,
+        nodes: &[crate::reconcile::scheduler::NodeView],
+        pods: &[StoredObject],
+        now: DateTime<Utc>,
+        touched: &mut BTreeSet<String>,
+    ) -> anyhow::Result<()> {
+        let spec: DaemonSetSpec = serde_json::from_value(ds.spec.clone())?;
+        let template = ds.spec.get("template").cloned().unwrap_or(Value::Null);
+        let hash = template_hash(&template);
+        self.store.record_revision(&ds.uid, &hash, &template)?;
+        self.store.prune_revisions(
+            &ds.uid,
+            spec.revision_history_limit.unwrap_or(10).max(0) as u64,
+        )?;
+        let owned: Vec<&StoredObject> = pods.iter().filter(|p| owned_by(p, &ds.uid)).collect();
+        let views: Vec<DsPod> = owned.iter().filter_map(|p| ds_pod(p)).collect();
+        let backoff = self.ds_backoff.get(&ds.uid).cloned().unwrap_or_default();
+        let outcome = reconcile(&DsInput {
+            spec: &spec,
+            hash: &hash,
+            nodes,
+            pods: &views,
+            backoff: &backoff,
+            now,
+        });
+        for action in outcome.actions {
+            match action {
+                DsAction::Create { node } => {
+                    let pod = self.new_daemon_pod(ds, &spec.template, &hash, &node, now)?;
+                    self.store.record_event(
+                        ds,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {}", pod.name),
+                        SOURCE,
+                        now,
+                    )?;
+                    touched.insert(node);
+                }
+                DsAction::Delete { pod, reason } => {
+                    if let Some(object) = owned.iter().find(|p| p.name == pod) {
+                        let node = node_name(object).map(str::to_string);
+                        self.delete_pod((*object).clone(), now)?;
+                        self.store.record_event(
+                            ds,
+                            "Normal",
+                            "SuccessfulDelete",
+                            &format!("Deleted pod: {pod} ({reason:?})"),
+                            SOURCE,
+                            now,
+                        )?;
+                        if let Some(node) = node {
+                            touched.insert(node);
+                        }
+                    }
+                }
+                DsAction::RecordFailure { node } => {
+                    let entry = self.ds_backoff.entry(ds.uid.clone()).or_default();
+                    let next = FailureBackoff::after_failure(entry.get(&node).copied(), now);
+                    entry.insert(node.clone(), next);
+                    self.store.record_event(
+                        ds,
+                        "Warning",
+                        "FailedDaemonPod",
+                        &format!("Found failed daemon pod on node {node}, will try to kill it"),
+                        SOURCE,
+                        now,
+                    )?;
+                    self.note_wake(next.retry_at);
+                }
+                DsAction::ClearBackoff { node } => {
+                    if let Some(entry) = self.ds_backoff.get_mut(&ds.uid) {
+                        entry.remove(&node);
+                    }
+                }
+            }
+        }
+        if let Some(at) = outcome.wake_at {
+            self.note_wake(at);
+        }
+        let status = status_json(&outcome.status, ds.generation);
+        if ds.status != status {
+            let mut updated = ds.clone();
+            updated.status = status;
+            self.store.put(&updated)?;
+        }
+        Ok(())
+    }
+
+    fn note_wake(&mut self, at: DateTime<Utc>) {
+        if self.ds_wake.is_none_or(|w| at < w) {
+            self.ds_wake = Some(at);
+        }
+    }
+
+    fn new_daemon_pod(
+        &mut self,
+        ds: &StoredObject,
+        template: &PodTemplate,
+        hash: &str,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<StoredObject> {
+        let mut spec = template.spec.clone();
+        for toleration in daemon_tolerations() {
+            if !spec.tolerations.contains(&toleration) {
+                spec.tolerations.push(toleration);
+            }
+        }
+        spec.node_name = Some(node.to_string());
+        let mut labels = template.metadata.labels.clone();
+        labels.insert(REVISION_HASH_LABEL.into(), hash.to_string());
+        let pod = StoredObject {
+            kind: Kind::Pod,
+            namespace: ds.namespace.clone(),
+            name: format!("{}-{}", ds.name, name_suffix()),
+            uid: drover_agent::identity::new_uid()?,
+            resource_version: 0,
+            generation: 1,
+            labels,
+            annotations: template.metadata.annotations.clone(),
+            owner_references: controller_reference(ds),
+            spec: serde_json::to_value(&spec)?,
+            status: scheduled_status(),
+            created_at: now,
+            deletion_timestamp: None,
+            agent_revision: 0,
+        };
+        Ok(self.store.put(&pod)?)
+    }
+
+    /// Deletes the pods an object owns (its dependents go with it).
+    pub(super) fn delete_dependents(
+        &mut self,
+        owner: &StoredObject,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for pod in self.store.list(Kind::Pod, Some(&owner.namespace))? {
+            if owned_by(&pod, &owner.uid) {
+                self.delete_pod(pod, now)?;
+            }
+        }
+        self.store.delete_revisions(&owner.uid)?;
+        self.ds_backoff.remove(&owner.uid);
+        Ok(())
+    }
+}
+
+/// Per-DaemonSet, per-node replacement back-off.
+pub type DsBackoff = HashMap<String, HashMap<String, FailureBackoff>>;
