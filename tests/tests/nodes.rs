@@ -119,7 +119,9 @@ fn garbage_on_node_topics_is_counted_and_the_controller_stays_up() {
     publish_raw(
         &server.broker,
         "drover/v1/nodes/server-node/heartbeat",
-        vec![1; (1 << 20) + 100],
+        // A wrong protocol version with a large body (the decoder's own size limit is
+        // covered by the proto tests; the broker refuses packets above it anyway).
+        vec![7; 70_000],
     );
     publish_raw(
         &server.broker,
