@@ -1,0 +1,647 @@
+//! The Job reconciler: from a Job, its pods, the ledger of results already counted and the
+//! time, the pods to create and delete, the results to record and the status. No I/O.
+//!
+//! Exactness: a pod's terminal result enters the ledger once (keyed by pod UID, recorded
+//! before anything else happens), and every count is derived from the ledger, so duplicated
+//! reports, reconnects and controller restarts cannot count a pod twice, and `succeeded` and
+//! `failed` never decrease.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{
+    CompletionMode, ExitCodeOperator, JobSpec, PodFailurePolicyAction, RestartPolicy,
+};
+
+/// A pod of the Job, as the reconciler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPod {
+    /// Name.
+    pub name: String,
+    /// UID.
+    pub uid: String,
+    /// Completion index (Indexed mode).
+    pub index: Option<u32>,
+    /// Phase.
+    pub phase: JobPodPhase,
+    /// All containers ready.
+    pub ready: bool,
+    /// Being deleted.
+    pub terminating: bool,
+    /// Deleted by the Job controller itself (excess, suspend, finish): never counted.
+    pub deleted_by_controller: bool,
+    /// Sum of container restarts (OnFailure pods).
+    pub restarts: u32,
+    /// (container, exit code) of terminated containers.
+    pub exit_codes: Vec<(String, i32)>,
+    /// Pod conditions with status True (e.g. `DisruptionTarget`).
+    pub conditions: Vec<String>,
+    /// When it finished (or now, if unknown).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Pod phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobPodPhase {
+    /// Waiting or starting.
+    Pending,
+    /// Running.
+    Running,
+    /// Succeeded.
+    Succeeded,
+    /// Failed.
+    Failed,
+}
+
+/// How a finished pod counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted as a success.
+    Succeeded,
+    /// Counted as a failure.
+    Failed,
+    /// A failure that `podFailurePolicy` says to ignore.
+    Ignored,
+    /// A failure that fails the Job (`FailJob`).
+    FailJob,
+    /// A failure that fails its index (`FailIndex`).
+    FailIndex,
+}
+
+/// One counted result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Pod UID.
+    pub pod_uid: String,
+    /// Completion index.
+    pub index: Option<u32>,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// When the pod finished.
+    pub at: DateTime<Utc>,
+}
+
+/// The Job's conditions, as times at which they became true.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobConditions {
+    /// `Suspended`.
+    pub suspended: Option<DateTime<Utc>>,
+    /// `SuccessCriteriaMet`, with reason.
+    pub success_criteria_met: Option<(DateTime<Utc>, String)>,
+    /// `FailureTarget`, with reason and message.
+    pub failure_target: Option<(DateTime<Utc>, String, String)>,
+    /// `Complete`.
+    pub complete: Option<DateTime<Utc>>,
+    /// `Failed`, with reason and message.
+    pub failed: Option<(DateTime<Utc>, String, String)>,
+    /// Waiting for the Jobs it depends on.
+    pub waiting_for_dependencies: Option<String>,
+}
+
+/// What the Job recorded so far (from its status).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRecord {
+    /// When it started running (unset while suspended or waiting).
+    pub start_time: Option<DateTime<Utc>>,
+    /// When it completed.
+    pub completion_time: Option<DateTime<Utc>>,
+    /// Conditions.
+    pub conditions: JobConditions,
+}
+
+/// The state of a Job's dependencies (`drover.io/depends-on`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dependencies {
+    /// None, or all Complete.
+    Ready,
+    /// Some not finished yet (their names).
+    Waiting(Vec<String>),
+    /// One failed (or does not exist).
+    Failed(String),
+}
+
+/// Tunable delays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSettings {
+    /// Replacement delay after the first failure (then doubling).
+    pub backoff_initial: Duration,
+    /// Longest replacement delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(360),
+        }
+    }
+}
+
+/// Everything the reconciler looks at.
+pub struct JobInput<'a> {
+    /// Spec.
+    pub spec: &'a JobSpec,
+    /// What was recorded.
+    pub record: &'a JobRecord,
+    /// Its pods (including finished ones).
+    pub pods: &'a [JobPod],
+    /// Results already counted.
+    pub ledger: &'a [LedgerEntry],
+    /// Dependencies.
+    pub dependencies: &'a Dependencies,
+    /// Settings.
+    pub settings: JobSettings,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// The Job's status after reconciling.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobStatus {
+    /// Pods running or starting.
+    pub active: u32,
+    /// Of those, ready.
+    pub ready: u32,
+    /// Counted successes.
+    pub succeeded: u32,
+    /// Counted failures.
+    pub failed: u32,
+    /// Pods being deleted.
+    pub terminating: u32,
+    /// Start, completion and conditions.
+    pub record: JobRecord,
+    /// Indexed: succeeded indexes, compact.
+    pub completed_indexes: String,
+    /// Indexed with backoffLimitPerIndex: failed indexes, compact.
+    pub failed_indexes: Option<String>,
+}
+
+/// What to do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobOutcome {
+    /// Results to record before anything else (new terminal pods).
+    pub record: Vec<LedgerEntry>,
+    /// Pods to create: their completion index (None when not Indexed).
+    pub create: Vec<Option<u32>>,
+    /// Pods to delete (by name); the controller deleted them, they are never counted.
+    pub delete: Vec<String>,
+    /// The status.
+    pub status: JobStatus,
+    /// Reconcile again at this time even if nothing changes.
+    pub wake_at: Option<DateTime<Utc>>,
+    /// The Job's TTL after finishing has passed: delete it and its pods.
+    pub delete_job: bool,
+}
+
+/// `"1,3-5,7"` from a set of indexes.
+pub fn compact_indexes(indexes: &BTreeSet<u32>) -> String {
+    let mut parts = Vec::new();
+    let mut iter = indexes.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end += 1;
+            iter.next();
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    parts.join(",")
+}
+
+/// Indexes from `"1,3-5,7"`; None when malformed.
+pub fn parse_indexes(text: &str) -> Option<BTreeSet<u32>> {
+    let mut set = BTreeSet::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?);
+                if a > b {
+                    return None;
+                }
+                set.extend(a..=b);
+            }
+            None => {
+                set.insert(part.parse().ok()?);
+            }
+        }
+    }
+    Some(set)
+}
+
+/// How a terminal pod counts under the Job's `podFailurePolicy`.
+pub fn classify(spec: &JobSpec, pod: &JobPod) -> Outcome {
+    if pod.phase == JobPodPhase::Succeeded {
+        return Outcome::Succeeded;
+    }
+    let Some(policy) = &spec.pod_failure_policy else {
+        return Outcome::Failed;
+    };
+    for rule in &policy.rules {
+        let matched = if let Some(codes) = &rule.on_exit_codes {
+            pod.exit_codes.iter().any(|(container, code)| {
+                let right_container = codes
+                    .container_name
+                    .as_deref()
+                    .is_none_or(|c| c == container);
+                let listed = codes.values.contains(code);
+                right_container
+                    && *code != 0
+                    && match codes.operator {
+                        ExitCodeOperator::In => listed,
+                        ExitCodeOperator::NotIn => !listed,
+                    }
+            })
+        } else {
+            rule.on_pod_conditions.iter().any(|c| {
+                c.status.as_deref().unwrap_or("True") == "True" && pod.conditions.contains(&c.kind)
+            })
+        };
+        if matched {
+            return match rule.action {
+                PodFailurePolicyAction::FailJob => Outcome::FailJob,
+                PodFailurePolicyAction::Ignore => Outcome::Ignored,
+                PodFailurePolicyAction::Count => Outcome::Failed,
+                PodFailurePolicyAction::FailIndex => Outcome::FailIndex,
+            };
+        }
+    }
+    Outcome::Failed
+}
+
+/// Replacement delay after `n` failures since the last success.
+pub fn replacement_delay(settings: JobSettings, n: u32) -> Duration {
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    settings
+        .backoff_initial
+        .saturating_mul(1u32 << (n - 1).min(20))
+        .min(settings.backoff_max)
+}
+
+fn is_terminal(pod: &JobPod) -> bool {
+    matches!(pod.phase, JobPodPhase::Succeeded | JobPodPhase::Failed)
+}
+
+/// Reconciles one Job.
+pub fn reconcile(input: &JobInput) -> JobOutcome {
+    let JobInput {
+        spec,
+        record,
+        pods,
+        ledger,
+        dependencies,
+        settings,
+        now,
+    } = *input;
+    let mut out = JobOutcome::default();
+    let mut record = record.clone();
+
+    // 1. Record new results (once per pod UID).
+    let counted: BTreeSet<&str> = ledger.iter().map(|e| e.pod_uid.as_str()).collect();
+    for pod in pods {
+        if is_terminal(pod) && !pod.deleted_by_controller && !counted.contains(pod.uid.as_str()) {
+            out.record.push(LedgerEntry {
+                pod_uid: pod.uid.clone(),
+                index: pod.index,
+                outcome: classify(spec, pod),
+                at: pod.finished_at.unwrap_or(now),
+            });
+        }
+    }
+    let all: Vec<LedgerEntry> = ledger.iter().chain(out.record.iter()).cloned().collect();
+
+    // 2. Counts, from the ledger only.
+    let indexed = spec.completion_mode == Some(CompletionMode::Indexed);
+    let succeeded_entries: Vec<&LedgerEntry> = all
+        .iter()
+        .filter(|e| e.outcome == Outcome::Succeeded)
+        .collect();
+    let succeeded_indexes: BTreeSet<u32> =
+        succeeded_entries.iter().filter_map(|e| e.index).collect();
+    let failures: Vec<&LedgerEntry> = all
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.outcome,
+                Outcome::Failed | Outcome::FailJob | Outcome::FailIndex
+            )
+        })
+        .collect();
+    let succeeded = if indexed {
+        succeeded_indexes.len() as u32
+    } else {
+        succeeded_entries.len() as u32
+    };
+    let failed = failures.len() as u32;
+
+    let mut index_failures: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut failed_indexes: BTreeSet<u32> = BTreeSet::new();
+    for e in &failures {
+        if let Some(i) = e.index {
+            *index_failures.entry(i).or_default() += 1;
+            if e.outcome == Outcome::FailIndex {
+                failed_indexes.insert(i);
+            }
+        }
+    }
+    if let Some(limit) = spec.backoff_limit_per_index {
+        for (i, n) in &index_failures {
+            if *n > limit.max(0) as u32 && !succeeded_indexes.contains(i) {
+                failed_indexes.insert(*i);
+            }
+        }
+    }
+    failed_indexes.retain(|i| !succeeded_indexes.contains(i));
+
+    let live: Vec<&JobPod> = pods
+        .iter()
+        .filter(|p| !is_terminal(p) && !p.terminating)
+        .collect();
+    let terminating = pods
+        .iter()
+        .filter(|p| p.terminating && !is_terminal(p))
+        .count() as u32;
+
+    let completions = spec.completions.map(|c| c.max(0) as u32);
+    let work_queue = completions.is_none() && spec.parallelism.is_some();
+    let completions_target = completions.unwrap_or(1);
+    let parallelism = spec.parallelism.map_or(1, |p| p.max(0) as u32);
+    let backoff_limit = spec.backoff_limit.map_or(6, |b| b.max(0) as u32);
+    let finished = record.conditions.complete.is_some() || record.conditions.failed.is_some();
+
+    let mut status = JobStatus {
+        active: live.len() as u32,
+        ready: live.iter().filter(|p| p.ready).count() as u32,
+        succeeded,
+        failed,
+        terminating,
+        record: record.clone(),
+        completed_indexes: if indexed {
+            compact_indexes(&succeeded_indexes)
+        } else {
+            String::new()
+        },
+        failed_indexes: spec
+            .backoff_limit_per_index
+            .map(|_| compact_indexes(&failed_indexes)),
+    };
+
+    let wake = |at: DateTime<Utc>, out: &mut JobOutcome| {
+        if out.wake_at.is_none_or(|w| at < w) {
+            out.wake_at = Some(at);
+        }
+    };
+
+    if finished {
+        if let Some(ttl) = spec.ttl_seconds_after_finished {
+            let at = record
+                .conditions
+                .complete
+                .or(record.conditions.failed.as_ref().map(|f| f.0))
+                .unwrap_or(now)
+                + chrono::Duration::seconds(i64::from(ttl));
+            if now >= at {
+                out.delete_job = true;
+            } else {
+                wake(at, &mut out);
+            }
+        }
+        // A finished Job runs nothing.
+        out.delete.extend(live.iter().map(|p| p.name.clone()));
+        status.record = record;
+        out.status = status;
+        return out;
+    }
+
+    // 3. Dependencies.
+    match dependencies {
+        Dependencies::Waiting(names) => {
+            record.conditions.waiting_for_dependencies = Some(names.join(","));
+            status.record = record;
+            out.status = status;
+            return out;
+        }
+        Dependencies::Failed(name) => {
+            record.conditions.waiting_for_dependencies = None;
+            let message = format!("Job {name} it depends on failed");
+            record.conditions.failure_target =
+                Some((now, "DependencyFailed".into(), message.clone()));
+            record.conditions.failed = Some((now, "DependencyFailed".into(), message));
+            status.record = record;
+            out.status = status;
+            return out;
+        }
+        Dependencies::Ready => record.conditions.waiting_for_dependencies = None,
+    }
+
+    // 4. Suspension.
+    if spec.suspend == Some(true) {
+        if record.conditions.suspended.is_none() {
+            record.conditions.suspended = Some(now);
+        }
+        out.delete.extend(live.iter().map(|p| p.name.clone()));
+        status.record = record;
+        out.status = status;
+        return out;
+    }
+    if record.conditions.suspended.is_some() {
+        // Resumed: the deadline counts from now.
+        record.conditions.suspended = None;
+        record.start_time = None;
+    }
+    if record.start_time.is_none() {
+        record.start_time = Some(now);
+    }
+    let start = record.start_time.unwrap_or(now);
+
+    // 5. Has it failed, or succeeded? (A decision, once taken, stays.)
+    if record.conditions.failure_target.is_none()
+        && record.conditions.success_criteria_met.is_none()
+    {
+        let deadline = spec
+            .active_deadline_seconds
+            .map(|s| start + chrono::Duration::seconds(s));
+        let restarts: u32 = live.iter().map(|p| p.restarts).sum();
+        let on_failure = spec.template.spec.restart_policy == Some(RestartPolicy::OnFailure);
+        let max_failed = spec.max_failed_indexes.map(|m| m.max(0) as u32);
+        let failure = if deadline.is_some_and(|d| now >= d) {
+            Some((
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline".to_string(),
+            ))
+        } else if let Some(e) = all.iter().find(|e| e.outcome == Outcome::FailJob) {
+            Some((
+                "PodFailurePolicy",
+                format!(
+                    "Pod {} matched a FailJob rule of the podFailurePolicy",
+                    e.pod_uid
+                ),
+            ))
+        } else if max_failed.is_some_and(|m| failed_indexes.len() as u32 > m) {
+            Some((
+                "MaxFailedIndexesExceeded",
+                "Job has exceeded the specified maximal number of failed indexes".to_string(),
+            ))
+        } else if spec.backoff_limit_per_index.is_none()
+            && (failed > backoff_limit
+                || (on_failure && backoff_limit > 0 && restarts >= backoff_limit)
+                || (on_failure && backoff_limit == 0 && restarts > 0))
+        {
+            Some((
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit".to_string(),
+            ))
+        } else if indexed
+            && spec.backoff_limit_per_index.is_some()
+            && !failed_indexes.is_empty()
+            && succeeded_indexes.len() + failed_indexes.len() >= completions_target as usize
+        {
+            Some(("FailedIndexes", "Job has failed indexes".to_string()))
+        } else {
+            None
+        };
+        if let Some((reason, message)) = failure {
+            record.conditions.failure_target = Some((now, reason.into(), message));
+        } else if success_met(
+            spec,
+            indexed,
+            work_queue,
+            completions_target,
+            succeeded,
+            &succeeded_indexes,
+            live.len(),
+        ) {
+            let reason = if spec.success_policy.is_some() && succeeded < completions_target {
+                "SuccessPolicy"
+            } else {
+                "CompletionsReached"
+            };
+            record.conditions.success_criteria_met = Some((now, reason.into()));
+        } else if let Some(d) = deadline {
+            wake(d, &mut out);
+        }
+    }
+
+    // 6. A decided Job stops its pods, then finishes.
+    if record.conditions.failure_target.is_some()
+        || record.conditions.success_criteria_met.is_some()
+    {
+        out.delete.extend(live.iter().map(|p| p.name.clone()));
+        if live.is_empty() && terminating == 0 {
+            if let Some((_, reason, message)) = record.conditions.failure_target.clone() {
+                record.conditions.failed = Some((now, reason, message));
+            } else {
+                record.conditions.complete = Some(now);
+                record.completion_time = Some(now);
+            }
+            if let Some(ttl) = spec.ttl_seconds_after_finished {
+                wake(now + chrono::Duration::seconds(i64::from(ttl)), &mut out);
+            }
+        }
+        status.active = 0;
+        status.ready = 0;
+        status.record = record;
+        out.status = status;
+        return out;
+    }
+
+    // 7. Start pods, after the replacement back-off of recent failures.
+    let failures_since_success = {
+        let last_success = succeeded_entries.iter().map(|e| e.at).max();
+        failures
+            .iter()
+            .filter(|e| last_success.is_none_or(|s| e.at > s))
+            .collect::<Vec<_>>()
+    };
+    if let Some(last) = failures_since_success.iter().map(|e| e.at).max() {
+        let delay = replacement_delay(settings, failures_since_success.len() as u32);
+        let allowed = last + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        if now < allowed {
+            wake(allowed, &mut out);
+            status.record = record;
+            out.status = status;
+            return out;
+        }
+    }
+    let active = live.len() as u32;
+    if indexed {
+        let running: BTreeSet<u32> = live.iter().filter_map(|p| p.index).collect();
+        let pending: Vec<u32> = (0..completions_target)
+            .filter(|i| {
+                !succeeded_indexes.contains(i)
+                    && !failed_indexes.contains(i)
+                    && !running.contains(i)
+            })
+            .collect();
+        let room = parallelism.saturating_sub(active) as usize;
+        out.create.extend(pending.into_iter().take(room).map(Some));
+    } else if work_queue {
+        if succeeded == 0 {
+            let room = parallelism.saturating_sub(active);
+            out.create.extend((0..room).map(|_| None));
+        }
+    } else {
+        let wanted = parallelism.min(completions_target.saturating_sub(succeeded));
+        if active > wanted {
+            // Parallelism went down: the newest pods go.
+            let mut excess: Vec<&&JobPod> = live.iter().collect();
+            excess.sort_by(|a, b| b.name.cmp(&a.name));
+            out.delete.extend(
+                excess
+                    .iter()
+                    .take((active - wanted) as usize)
+                    .map(|p| p.name.clone()),
+            );
+        } else {
+            out.create.extend((0..wanted - active).map(|_| None));
+        }
+    }
+    status.record = record;
+    out.status = status;
+    out
+}
+
+fn success_met(
+    spec: &JobSpec,
+    indexed: bool,
+    work_queue: bool,
+    completions: u32,
+    succeeded: u32,
+    succeeded_indexes: &BTreeSet<u32>,
+    live: usize,
+) -> bool {
+    if let Some(policy) = &spec.success_policy {
+        let met = policy.rules.iter().any(|rule| {
+            let wanted = rule
+                .succeeded_indexes
+                .as_deref()
+                .and_then(parse_indexes)
+                .unwrap_or_else(|| (0..completions).collect());
+            let done = wanted.intersection(succeeded_indexes).count() as u32;
+            match rule.succeeded_count {
+                Some(count) => done >= count.max(0) as u32,
+                None => wanted.is_subset(succeeded_indexes),
+            }
+        });
+        if met {
+            return true;
+        }
+    }
+    if indexed {
+        return succeeded_indexes.len() as u32 >= completions;
+    }
+    if work_queue {
+        return succeeded > 0 && live == 0;
+    }
+    succeeded >= completions
+}
+
+#[cfg(test)]
+mod tests;

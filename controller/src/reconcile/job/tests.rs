@@ -1,0 +1,517 @@
+//! The Job reconciler with a hand-held clock: each rule of spec §2.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::*;
+
+use super::*;
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+}
+
+fn job(
+    completions: Option<i32>,
+    parallelism: Option<i32>,
+    backoff_limit: Option<i32>,
+    policy: RestartPolicy,
+) -> JobSpec {
+    let mut spec = JobSpec {
+        completions,
+        parallelism,
+        backoff_limit,
+        ..Default::default()
+    };
+    spec.template.spec.restart_policy = Some(policy);
+    spec
+}
+
+fn indexed(completions: i32, parallelism: i32) -> JobSpec {
+    let mut spec = job(
+        Some(completions),
+        Some(parallelism),
+        None,
+        RestartPolicy::Never,
+    );
+    spec.completion_mode = Some(CompletionMode::Indexed);
+    spec
+}
+
+/// A Job and its world: pods come from the reconciler's `create`, results go to the ledger.
+struct World {
+    spec: JobSpec,
+    record: JobRecord,
+    pods: Vec<JobPod>,
+    ledger: Vec<LedgerEntry>,
+    dependencies: Dependencies,
+    next: u32,
+    max_active: u32,
+    settings: JobSettings,
+}
+
+impl World {
+    fn new(spec: JobSpec) -> World {
+        World {
+            spec,
+            record: JobRecord::default(),
+            pods: vec![],
+            ledger: vec![],
+            dependencies: Dependencies::Ready,
+            next: 0,
+            max_active: 0,
+            settings: JobSettings::default(),
+        }
+    }
+
+    /// One reconcile: records results, creates pods (Running at once), deletes pods.
+    fn step(&mut self, now: DateTime<Utc>) -> JobOutcome {
+        let outcome = reconcile(&JobInput {
+            spec: &self.spec,
+            record: &self.record,
+            pods: &self.pods,
+            ledger: &self.ledger,
+            dependencies: &self.dependencies,
+            settings: self.settings,
+            now,
+        });
+        self.ledger.extend(outcome.record.iter().cloned());
+        self.record = outcome.status.record.clone();
+        for name in &outcome.delete {
+            self.pods.retain(|p| &p.name != name);
+        }
+        for index in &outcome.create {
+            self.next += 1;
+            self.pods.push(JobPod {
+                name: format!("pod-{:03}", self.next),
+                uid: format!("uid-{}", self.next),
+                index: *index,
+                phase: JobPodPhase::Running,
+                ready: true,
+                terminating: false,
+                deleted_by_controller: false,
+                restarts: 0,
+                exit_codes: vec![],
+                conditions: vec![],
+                finished_at: None,
+            });
+        }
+        let active = self
+            .pods
+            .iter()
+            .filter(|p| p.phase == JobPodPhase::Running)
+            .count() as u32;
+        self.max_active = self.max_active.max(active);
+        outcome
+    }
+
+    fn running(&self) -> Vec<String> {
+        self.pods
+            .iter()
+            .filter(|p| p.phase == JobPodPhase::Running)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    fn finish(&mut self, name: &str, code: i32, now: DateTime<Utc>) {
+        let pod = self.pods.iter_mut().find(|p| p.name == name).unwrap();
+        pod.phase = if code == 0 {
+            JobPodPhase::Succeeded
+        } else {
+            JobPodPhase::Failed
+        };
+        pod.exit_codes = vec![("main".into(), code)];
+        pod.finished_at = Some(now);
+    }
+
+    fn finish_all_running(&mut self, code: i32, now: DateTime<Utc>) {
+        for name in self.running() {
+            self.finish(&name, code, now);
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.record.conditions.complete.is_some()
+    }
+
+    fn failed_reason(&self) -> Option<String> {
+        self.record.conditions.failed.as_ref().map(|f| f.1.clone())
+    }
+}
+
+#[test]
+fn completions_8_parallelism_2_runs_in_4_waves_and_completes() {
+    let mut w = World::new(job(Some(8), Some(2), None, RestartPolicy::Never));
+    let mut waves = 0;
+    for s in 0..20 {
+        w.step(t(s));
+        if w.complete() {
+            break;
+        }
+        if !w.running().is_empty() {
+            waves += 1;
+            w.finish_all_running(0, t(s));
+        }
+    }
+    assert!(w.complete());
+    assert_eq!(waves, 4);
+    assert_eq!(w.max_active, 2);
+    let status = w.step(t(30)).status;
+    assert_eq!((status.succeeded, status.failed, status.active), (8, 0, 0));
+    assert!(w.record.completion_time.is_some());
+    assert!(w.record.conditions.success_criteria_met.is_some());
+    assert!(w.record.conditions.failed.is_none());
+}
+
+#[test]
+fn backoff_limit_boundary_with_restart_policy_never() {
+    for (limit, failures_to_fail) in [(2, 3), (0, 1), (1, 2)] {
+        let mut w = World::new(job(None, None, Some(limit), RestartPolicy::Never));
+        w.settings.backoff_initial = Duration::ZERO;
+        let mut failures = 0;
+        for s in 0..20 {
+            w.step(t(s));
+            if w.failed_reason().is_some() {
+                break;
+            }
+            if let Some(name) = w.running().first().cloned() {
+                w.finish(&name, 1, t(s));
+                failures += 1;
+            }
+        }
+        assert_eq!(
+            w.failed_reason().as_deref(),
+            Some("BackoffLimitExceeded"),
+            "limit {limit}"
+        );
+        assert_eq!(failures, failures_to_fail, "limit {limit}");
+        assert_eq!(w.step(t(100)).status.failed, failures_to_fail);
+    }
+}
+
+#[test]
+fn on_failure_jobs_fail_when_restarts_reach_the_limit() {
+    let mut w = World::new(job(None, None, Some(3), RestartPolicy::OnFailure));
+    w.step(t(0));
+    w.pods[0].restarts = 2;
+    w.step(t(1));
+    assert!(w.record.conditions.failure_target.is_none());
+    w.pods[0].restarts = 3;
+    w.step(t(2));
+    assert_eq!(
+        w.record.conditions.failure_target.as_ref().unwrap().1,
+        "BackoffLimitExceeded"
+    );
+    let outcome = w.step(t(3));
+    assert!(
+        w.failed_reason().is_some(),
+        "active pods were stopped, then Failed: {outcome:?}"
+    );
+}
+
+#[test]
+fn replacement_delays_double_from_10s_to_6_minutes() {
+    let delays: Vec<u64> = (1..=8)
+        .map(|n| replacement_delay(JobSettings::default(), n).as_secs())
+        .collect();
+    assert_eq!(delays, vec![10, 20, 40, 80, 160, 320, 360, 360]);
+    let mut w = World::new(job(None, None, Some(6), RestartPolicy::Never));
+    w.step(t(0));
+    let name = w.running()[0].clone();
+    w.finish(&name, 1, t(5));
+    let outcome = w.step(t(5));
+    assert!(outcome.create.is_empty());
+    assert_eq!(outcome.wake_at, Some(t(15)));
+    assert!(w.step(t(14)).create.is_empty());
+    assert_eq!(w.step(t(15)).create.len(), 1);
+}
+
+#[test]
+fn the_deadline_wins_over_the_backoff_limit() {
+    let mut spec = job(None, None, Some(0), RestartPolicy::Never);
+    spec.active_deadline_seconds = Some(10);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    let name = w.running()[0].clone();
+    w.finish(&name, 1, t(10));
+    w.step(t(10));
+    assert_eq!(
+        w.record.conditions.failure_target.as_ref().unwrap().1,
+        "DeadlineExceeded"
+    );
+    assert_eq!(w.failed_reason().as_deref(), Some("DeadlineExceeded"));
+}
+
+#[test]
+fn the_deadline_stops_running_pods() {
+    let mut spec = job(None, None, None, RestartPolicy::Never);
+    spec.active_deadline_seconds = Some(10);
+    let mut w = World::new(spec);
+    let outcome = w.step(t(0));
+    assert_eq!(outcome.wake_at, Some(t(10)));
+    let outcome = w.step(t(10));
+    assert_eq!(outcome.delete.len(), 1);
+    assert_eq!(
+        w.record.conditions.failure_target.as_ref().unwrap().1,
+        "DeadlineExceeded"
+    );
+    assert!(
+        w.failed_reason().is_none(),
+        "Failed only once its pods are gone"
+    );
+    w.step(t(11));
+    assert_eq!(w.failed_reason().as_deref(), Some("DeadlineExceeded"));
+    assert!(
+        w.record.completion_time.is_none(),
+        "completionTime is set only on success"
+    );
+}
+
+#[test]
+fn an_index_is_counted_once_however_often_it_succeeds() {
+    let mut w = World::new(indexed(3, 3));
+    w.step(t(0));
+    assert_eq!(
+        w.pods.iter().map(|p| p.index.unwrap()).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    // Index 1 also succeeds through a second pod (e.g. after an eviction's replacement).
+    w.finish("pod-001", 0, t(1));
+    w.pods.push(JobPod {
+        name: "pod-extra".into(),
+        uid: "uid-extra".into(),
+        index: Some(0),
+        ..w.pods[0].clone()
+    });
+    let status = w.step(t(2)).status;
+    assert_eq!(status.succeeded, 1);
+    assert_eq!(status.completed_indexes, "0");
+    w.finish_all_running(0, t(3));
+    let status = w.step(t(3)).status;
+    assert_eq!(status.succeeded, 3);
+    assert_eq!(status.completed_indexes, "0-2");
+    assert!(w.complete());
+}
+
+#[test]
+fn work_queue_jobs_complete_when_one_succeeded_and_none_is_active() {
+    let mut w = World::new(job(None, Some(3), None, RestartPolicy::Never));
+    assert_eq!(w.step(t(0)).create.len(), 3);
+    w.finish("pod-001", 0, t(1));
+    let outcome = w.step(t(1));
+    assert!(outcome.create.is_empty(), "no new pods once one succeeded");
+    assert!(!w.complete());
+    w.finish("pod-002", 0, t(2));
+    w.finish("pod-003", 0, t(2));
+    w.step(t(2));
+    assert!(w.complete());
+}
+
+#[test]
+fn a_job_created_suspended_starts_nothing_and_resuming_resets_start_time() {
+    let mut spec = job(Some(2), Some(2), None, RestartPolicy::Never);
+    spec.suspend = Some(true);
+    let mut w = World::new(spec);
+    let outcome = w.step(t(0));
+    assert!(outcome.create.is_empty());
+    assert!(w.record.start_time.is_none());
+    assert!(w.record.conditions.suspended.is_some());
+    w.spec.suspend = Some(false);
+    w.step(t(50));
+    assert_eq!(w.record.start_time, Some(t(50)));
+    assert_eq!(w.running().len(), 2);
+    // Suspending a running Job stops its pods without counting failures.
+    w.spec.suspend = Some(true);
+    let outcome = w.step(t(60));
+    assert_eq!(outcome.delete.len(), 2);
+    assert_eq!(outcome.status.failed, 0);
+    w.spec.suspend = Some(false);
+    w.step(t(70));
+    assert_eq!(w.record.start_time, Some(t(70)));
+}
+
+#[test]
+fn ttl_after_finished_deletes_the_job() {
+    let mut spec = job(None, None, None, RestartPolicy::Never);
+    spec.ttl_seconds_after_finished = Some(30);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish_all_running(0, t(1));
+    let outcome = w.step(t(1));
+    assert!(w.complete());
+    assert_eq!(outcome.wake_at, Some(t(31)));
+    assert!(!w.step(t(30)).delete_job);
+    assert!(w.step(t(31)).delete_job);
+}
+
+#[test]
+fn pod_failure_policy_ignore_does_not_count_and_fail_job_fails_at_once() {
+    let mut spec = job(Some(1), None, Some(0), RestartPolicy::Never);
+    spec.pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![
+            PodFailurePolicyRule {
+                action: PodFailurePolicyAction::Ignore,
+                on_exit_codes: None,
+                on_pod_conditions: vec![OnPodCondition {
+                    kind: "DisruptionTarget".into(),
+                    status: None,
+                }],
+            },
+            PodFailurePolicyRule {
+                action: PodFailurePolicyAction::FailJob,
+                on_exit_codes: Some(OnExitCodes {
+                    container_name: None,
+                    operator: ExitCodeOperator::In,
+                    values: vec![42],
+                }),
+                on_pod_conditions: vec![],
+            },
+        ],
+    });
+    let mut w = World::new(spec);
+    w.step(t(0));
+    // Evicted: ignored, replaced without back-off.
+    w.pods[0].phase = JobPodPhase::Failed;
+    w.pods[0].conditions.push("DisruptionTarget".into());
+    w.pods[0].finished_at = Some(t(1));
+    let outcome = w.step(t(1));
+    assert_eq!(outcome.status.failed, 0);
+    assert_eq!(outcome.record[0].outcome, Outcome::Ignored);
+    assert_eq!(outcome.create.len(), 1);
+    // Exit 42: FailJob, even though backoffLimit 0 would also fail it.
+    let name = w.running()[0].clone();
+    w.finish(&name, 42, t(2));
+    w.step(t(2));
+    assert_eq!(w.failed_reason().as_deref(), Some("PodFailurePolicy"));
+}
+
+#[test]
+fn backoff_limit_per_index_fails_indexes_and_max_failed_indexes_fails_early() {
+    let mut spec = indexed(4, 4);
+    spec.backoff_limit_per_index = Some(0);
+    spec.max_failed_indexes = Some(1);
+    let mut w = World::new(spec);
+    w.settings.backoff_initial = Duration::ZERO;
+    w.step(t(0));
+    w.finish("pod-001", 1, t(1));
+    let status = w.step(t(1)).status;
+    assert_eq!(status.failed_indexes.as_deref(), Some("0"));
+    assert!(
+        w.record.conditions.failure_target.is_none(),
+        "one failed index is allowed"
+    );
+    w.finish("pod-002", 1, t(2));
+    w.step(t(2));
+    assert_eq!(
+        w.record.conditions.failure_target.as_ref().unwrap().1,
+        "MaxFailedIndexesExceeded"
+    );
+}
+
+#[test]
+fn failed_indexes_fail_the_job_once_every_index_is_done() {
+    let mut spec = indexed(2, 2);
+    spec.backoff_limit_per_index = Some(0);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish("pod-001", 1, t(1));
+    w.finish("pod-002", 0, t(1));
+    w.step(t(1));
+    assert_eq!(w.failed_reason().as_deref(), Some("FailedIndexes"));
+}
+
+#[test]
+fn success_policy_completes_early_and_stops_the_rest() {
+    let mut spec = indexed(5, 5);
+    spec.success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: Some("0".into()),
+            succeeded_count: None,
+        }],
+    });
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish("pod-001", 0, t(1));
+    let outcome = w.step(t(1));
+    assert_eq!(
+        w.record.conditions.success_criteria_met.as_ref().unwrap().1,
+        "SuccessPolicy"
+    );
+    assert_eq!(outcome.delete.len(), 4);
+    assert!(
+        !w.complete(),
+        "Complete only once the remaining pods are gone"
+    );
+    w.step(t(2));
+    assert!(w.complete());
+}
+
+#[test]
+fn results_are_recorded_once_per_pod() {
+    let mut w = World::new(job(Some(2), Some(1), None, RestartPolicy::Never));
+    w.step(t(0));
+    w.finish("pod-001", 0, t(1));
+    let first = w.step(t(1));
+    assert_eq!(first.record.len(), 1);
+    // The same terminal pod seen again (a duplicate report, a restart) records nothing.
+    let again = w.step(t(2));
+    assert!(again.record.is_empty());
+    assert_eq!(again.status.succeeded, 1);
+}
+
+#[test]
+fn a_finished_job_never_has_both_complete_and_failed() {
+    let mut w = World::new(job(Some(1), None, Some(0), RestartPolicy::Never));
+    w.step(t(0));
+    w.finish_all_running(0, t(1));
+    w.step(t(1));
+    assert!(w.complete());
+    // A late failure (e.g. a pod evicted after the fact) changes nothing.
+    w.pods.push(JobPod {
+        name: "late".into(),
+        uid: "late".into(),
+        phase: JobPodPhase::Failed,
+        ..w.pods[0].clone()
+    });
+    let outcome = w.step(t(2));
+    assert!(w.record.conditions.failed.is_none());
+    assert_eq!(outcome.status.succeeded, 1);
+}
+
+#[test]
+fn dependencies_hold_the_job_and_a_failed_one_fails_it() {
+    let mut w = World::new(job(None, None, None, RestartPolicy::Never));
+    w.dependencies = Dependencies::Waiting(vec!["a".into()]);
+    let outcome = w.step(t(0));
+    assert!(outcome.create.is_empty());
+    assert!(w.record.start_time.is_none());
+    assert_eq!(
+        w.record.conditions.waiting_for_dependencies.as_deref(),
+        Some("a")
+    );
+    w.dependencies = Dependencies::Ready;
+    assert_eq!(w.step(t(1)).create.len(), 1);
+
+    let mut w = World::new(job(None, None, None, RestartPolicy::Never));
+    w.dependencies = Dependencies::Failed("a".into());
+    w.step(t(0));
+    assert_eq!(w.failed_reason().as_deref(), Some("DependencyFailed"));
+}
+
+#[test]
+fn lowering_parallelism_deletes_the_newest_pods() {
+    let mut w = World::new(job(Some(10), Some(4), None, RestartPolicy::Never));
+    w.step(t(0));
+    w.spec.parallelism = Some(1);
+    let outcome = w.step(t(1));
+    assert_eq!(outcome.delete, vec!["pod-004", "pod-003", "pod-002"]);
+}
+
+#[test]
+fn compact_index_strings() {
+    let set: BTreeSet<u32> = [1, 3, 4, 5, 7].into();
+    assert_eq!(compact_indexes(&set), "1,3-5,7");
+    assert_eq!(parse_indexes("1,3-5,7"), Some(set));
+    assert_eq!(parse_indexes("5-3"), None);
+    assert_eq!(compact_indexes(&BTreeSet::new()), "");
+}
