@@ -1,5 +1,6 @@
 //! Pure decision logic: functions of (spec, observed state, now) → outcome, no I/O.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod job;
 pub mod node_lifecycle;
