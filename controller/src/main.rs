@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use drover::cli::{
-    self, Client, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs, RolloutCommand, TaintArgs,
+    self, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs,
+    RolloutCommand, TaintArgs, WaitArgs,
 };
 use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
@@ -52,6 +53,11 @@ enum Command {
     Logs(LogsArgs),
     /// Set (key=value) or remove (key-) node labels
     Label(LabelArgs),
+    /// Create a Job from a CronJob: create job NAME --from=cronjob/X
+    #[command(subcommand)]
+    Create(CreateCommand),
+    /// Wait for a condition: wait --for=condition=Complete job/NAME --timeout=60s
+    Wait(WaitArgs),
     /// Add (key=value:Effect) or remove (key-, key:Effect-) node taints
     Taint(TaintArgs),
     /// Manage DaemonSet rollouts: status, restart, history, undo
@@ -106,6 +112,8 @@ fn main() -> ExitCode {
         Command::Label(args) => cli::label(&client(), args),
         Command::Logs(args) => cli::logs(&client(), args),
         Command::Taint(args) => cli::taint(&client(), args),
+        Command::Create(command) => cli::create(&client(), command),
+        Command::Wait(args) => cli::wait(&client(), args),
         Command::Rollout(command) => cli::rollout(&client(), command),
         Command::Cordon { name } => cli::cordon(&client(), &name, true),
         Command::Uncordon { name } => cli::cordon(&client(), &name, false),

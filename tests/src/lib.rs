@@ -189,6 +189,11 @@ pub struct ServerOptions {
 impl Server {
     /// Starts a server in `dir` and waits for its API.
     pub fn start(dir: &Path, options: ServerOptions) -> Server {
+        Server::start_with(dir, options, &[])
+    }
+
+    /// Starts a server with extra flags.
+    pub fn start_with(dir: &Path, options: ServerOptions, extra: &[&str]) -> Server {
         let api_port = free_port();
         let data_dir = dir.join("server");
         let mut args = vec![
@@ -211,6 +216,9 @@ impl Server {
         if options.disable_agent {
             args.push("--disable-agent".into());
         }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        // Scaled down so failure tests run in seconds.
+        args.extend(["--job-backoff-initial".to_string(), "200ms".to_string()]);
         args.extend([
             "--node-name".into(),
             options

@@ -48,6 +48,7 @@ pub fn router(
         .route("/api/v1/daemonsets/{name}/restart", post(rollout_restart))
         .route("/api/v1/daemonsets/{name}/revisions", get(rollout_history))
         .route("/api/v1/daemonsets/{name}/undo", post(rollout_undo))
+        .route("/api/v1/jobs/from-cronjob", post(job_from_cronjob))
         .route("/api/v1/nodes/{name}/cordon", post(cordon))
         .route("/api/v1/nodes/{name}/uncordon", post(uncordon))
         .route("/api/v1/pods/{name}/log", get(logs::pod_log))
@@ -322,6 +323,29 @@ async fn rollout_undo(
             namespace: q.namespace(),
             name,
             to_revision: body.to_revision,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct FromCronJob {
+    name: String,
+    cronjob: String,
+    namespace: Option<String>,
+}
+
+async fn job_from_cronjob(
+    State(state): State<ApiState>,
+    Json(body): Json<FromCronJob>,
+) -> Response {
+    let namespace = body.namespace.unwrap_or_else(|| "default".into());
+    call(
+        &state,
+        ApiRequest::CreateJobFromCronJob {
+            namespace,
+            name: body.name,
+            cronjob: body.cronjob,
         },
     )
     .await

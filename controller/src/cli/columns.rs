@@ -235,7 +235,9 @@ fn job_row(job: &Value, now: DateTime<Utc>) -> Vec<String> {
             .iter()
             .any(|c| c["type"] == t && c["status"] == "True")
     };
-    let state = if has("Complete") {
+    let state = if has("Waiting") {
+        "Pending"
+    } else if has("Complete") {
         "Complete"
     } else if has("Failed") {
         "Failed"
@@ -248,13 +250,13 @@ fn job_row(job: &Value, now: DateTime<Utc>) -> Vec<String> {
     } else {
         "Running"
     };
-    let completions = match job["spec"]["completions"].as_i64() {
-        Some(c) => format!("{}/{c}", int(&status["succeeded"])),
-        None => format!(
-            "{}/1 of {}",
-            int(&status["succeeded"]),
-            job["spec"]["parallelism"].as_i64().unwrap_or(1)
-        ),
+    let completions = match (
+        job["spec"]["completions"].as_i64(),
+        job["spec"]["parallelism"].as_i64(),
+    ) {
+        (Some(c), _) => format!("{}/{c}", int(&status["succeeded"])),
+        (None, Some(p)) => format!("{}/1 of {p}", int(&status["succeeded"])),
+        (None, None) => format!("{}/1", int(&status["succeeded"])),
     };
     let start = status["startTime"]
         .as_str()

@@ -18,7 +18,9 @@ use drover_proto::manifest::{parse_manifests, Kind};
 use serde_json::{json, Value};
 
 pub use client::Client;
-pub use rollout::{rollout, taint, RolloutCommand, TaintArgs};
+pub use rollout::{
+    create, rollout, taint, wait, CreateCommand, RolloutCommand, TaintArgs, WaitArgs,
+};
 
 /// Output formats of `get`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -462,7 +464,23 @@ pub struct LogsArgs {
 pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
     let name = match args.pod.split_once('/') {
         Some((kind_name, name)) if kind(kind_name)? == Kind::Pod => name.to_string(),
-        Some((kind_name, _)) => bail!("logs of a {kind_name} are not supported; name a pod"),
+        Some((kind_name, job)) if kind(kind_name)? == Kind::Job => {
+            // Like kubectl: one of the Job's pods.
+            let selector = format!("batch.kubernetes.io/job-name={job}");
+            let pods = client.get(
+                "/api/v1/pods",
+                &[("namespace", &args.namespace), ("labelSelector", &selector)],
+            )?;
+            pods["items"]
+                .as_array()
+                .and_then(|items| items.first())
+                .and_then(|p| p["metadata"]["name"].as_str())
+                .map(str::to_string)
+                .with_context(|| format!("job \"{job}\" has no pods"))?
+        }
+        Some((kind_name, _)) => {
+            bail!("logs of a {kind_name} are not supported; name a pod or a job")
+        }
         None => args.pod.clone(),
     };
     let tail = args.tail.map(|t| t.to_string());

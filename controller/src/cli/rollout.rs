@@ -263,3 +263,101 @@ mod tests {
         assert_eq!(progress(&ds(2, 2, 10, 10, 10)), None);
     }
 }
+
+/// `create` verbs.
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// Create a Job now from a CronJob's template: create job NAME --from=cronjob/X
+    Job {
+        /// Name of the new Job
+        name: String,
+        /// cronjob/NAME
+        #[arg(long = "from")]
+        from: String,
+        /// Namespace
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
+}
+
+/// `drover create job NAME --from=cronjob/X`.
+pub fn create(client: &Client, command: CreateCommand) -> anyhow::Result<()> {
+    let CreateCommand::Job {
+        name,
+        from,
+        namespace,
+    } = command;
+    let (kind_name, cronjob) = from.split_once('/').context("--from takes cronjob/NAME")?;
+    if kind(kind_name)? != Kind::CronJob {
+        bail!("--from must name a cronjob (cronjob/NAME)");
+    }
+    client.post(
+        "/api/v1/jobs/from-cronjob",
+        &json!({"name": name, "cronjob": cronjob, "namespace": namespace}),
+    )?;
+    println!("job.batch/{name} created");
+    Ok(())
+}
+
+/// `wait` flags.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// job/NAME
+    pub resource: String,
+    /// condition=Complete or condition=Failed
+    #[arg(long = "for")]
+    pub condition: String,
+    /// Give up after this long
+    #[arg(long, default_value = "30s", value_parser = drover_agent::config::parse_duration)]
+    pub timeout: Duration,
+    /// Namespace
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+}
+
+/// `drover wait --for=condition=X job/NAME`: exits 0 once the condition is true, 1 on
+/// timeout (kubectl's behaviour).
+pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<()> {
+    let wanted = args
+        .condition
+        .strip_prefix("condition=")
+        .context("--for takes condition=NAME (e.g. condition=Complete)")?;
+    let (wanted, value) = wanted.split_once('=').unwrap_or((wanted, "True"));
+    let (kind_name, name) = args
+        .resource
+        .split_once('/')
+        .context("name the object as KIND/NAME, e.g. job/pi")?;
+    let kind = kind(kind_name)?;
+    let deadline = Instant::now() + args.timeout;
+    loop {
+        let object = client.get(
+            &format!("/api/v1/{}/{name}", kind.plural()),
+            &[("namespace", &args.namespace)],
+        )?;
+        let met = object["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(wanted))
+                    && c["status"] == value
+            });
+        if met {
+            let singular = kind.as_str().to_ascii_lowercase();
+            match kind.api_version().split_once('/') {
+                Some((group, _)) => println!("{singular}.{group}/{name} condition met"),
+                None => println!("{singular}/{name} condition met"),
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "timed out waiting for the condition on {}/{name}",
+                kind.plural()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -100,6 +100,15 @@ pub enum ApiRequest {
         /// Revision to restore.
         to_revision: Option<u64>,
     },
+    /// Create a Job from a CronJob's template now.
+    CreateJobFromCronJob {
+        /// Namespace.
+        namespace: String,
+        /// New Job's name.
+        name: String,
+        /// CronJob.
+        cronjob: String,
+    },
     /// Cordon or uncordon a node.
     SetUnschedulable {
         /// Node.
@@ -241,9 +250,23 @@ impl Control {
                         self.reconcile_all(now);
                         object
                     }
+                    Kind::Job => {
+                        self.delete_job(&object, now)?;
+                        self.reconcile_all(now);
+                        object
+                    }
                     _ => {
                         self.store.delete(kind, &namespace, &name)?;
                         self.delete_dependents(&object, now)?;
+                        if kind == Kind::CronJob {
+                            // Its Jobs go with it.
+                            for job in self.store.list(Kind::Job, Some(&namespace))? {
+                                if crate::control::daemonsets::owned_by(&job, &object.uid) {
+                                    self.delete_job(&job, now)?;
+                                }
+                            }
+                        }
+                        self.reconcile_all(now);
                         object
                     }
                 };
@@ -310,6 +333,29 @@ impl Control {
                 self.store.put(&ds)?;
                 self.reconcile_all(now);
                 Ok(json!({"revision": revision}))
+            }
+            ApiRequest::CreateJobFromCronJob {
+                namespace,
+                name,
+                cronjob,
+            } => {
+                let cj = self.find(Kind::CronJob, &namespace, &cronjob)?;
+                if !drover_proto::manifest::is_dns_label(&name) {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid Job name \"{name}\": must be an RFC 1123 label"
+                    )));
+                }
+                if self.store.get(Kind::Job, &namespace, &name)?.is_some() {
+                    return Err(ApiError::conflict(format!(
+                        "jobs \"{name}\" already exists"
+                    )));
+                }
+                let spec: drover_proto::manifest::CronJobSpec =
+                    serde_json::from_value(cj.spec.clone())
+                        .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+                let job = self.create_job_from(&cj, &spec, &name, None, now)?;
+                self.reconcile_all(now);
+                Ok(self.render(&job))
             }
             ApiRequest::SetUnschedulable {
                 name,

@@ -3,8 +3,11 @@
 //! through here.
 
 mod api;
-mod daemonsets;
+mod cronjobs;
+pub(crate) mod daemonsets;
 mod desired;
+mod eviction;
+mod jobs;
 mod nodes;
 mod pods;
 
@@ -39,6 +42,22 @@ pub enum Input {
 pub struct ControlSettings {
     /// How long a node may stay silent before it is `Ready=Unknown`.
     pub node_monitor_grace_period: Duration,
+    /// How long Job pods stay on an unreachable node before they are evicted (unless
+    /// their tolerations say otherwise).
+    pub unreachable_toleration: Duration,
+    /// Job replacement back-off.
+    pub job: crate::reconcile::job::JobSettings,
+}
+
+impl ControlSettings {
+    /// Defaults with the given grace period.
+    pub fn with_grace(node_monitor_grace_period: Duration) -> ControlSettings {
+        ControlSettings {
+            node_monitor_grace_period,
+            unreachable_toleration: Duration::from_secs(300),
+            job: Default::default(),
+        }
+    }
 }
 
 /// What the controller tracks per node in memory.
@@ -59,6 +78,12 @@ pub struct Control {
     ds_backoff: daemonsets::DsBackoff,
     /// When DaemonSets must be reconciled again without any new input.
     ds_wake: Option<DateTime<Utc>>,
+    /// When Jobs must be reconciled again without any new input.
+    jobs_wake: Option<DateTime<Utc>>,
+    /// When CronJobs must be reconciled again (their next scheduled time).
+    cron_wake: Option<DateTime<Utc>>,
+    /// Workload controllers have something to look at.
+    dirty: bool,
 }
 
 /// How often readiness deadlines are checked.
@@ -82,9 +107,11 @@ impl Control {
             settings,
             ds_backoff: Default::default(),
             ds_wake: None,
+            jobs_wake: None,
+            cron_wake: None,
+            dirty: true,
         };
         control.load_nodes(now)?;
-        control.reconcile_daemonsets(now)?;
         Ok(control)
     }
 
@@ -137,10 +164,31 @@ impl Control {
         }
     }
 
-    /// Reconciles the workload controllers after a change of nodes or pods.
-    pub(super) fn reconcile_all(&mut self, now: DateTime<Utc>) {
-        if let Err(e) = self.reconcile_daemonsets(now) {
-            warn!(error = %e, "cannot reconcile daemonsets");
+    /// Notes that the workload controllers must look again (after a change of nodes, pods
+    /// or workloads); [`Control::settle`] does it once for any number of changes.
+    pub(super) fn reconcile_all(&mut self, _now: DateTime<Utc>) {
+        self.dirty = true;
+    }
+
+    /// Runs the workload controllers if anything changed since they last ran. CronJobs go
+    /// first (they create Jobs), then Jobs (they create pods), then DaemonSets.
+    pub fn settle(&mut self, now: DateTime<Utc>) {
+        // A pass may change what another pass sees (a Job finishing frees its dependents):
+        // repeat while passes keep finding work, a bounded number of times.
+        for _ in 0..3 {
+            if !self.dirty {
+                return;
+            }
+            self.dirty = false;
+            if let Err(e) = self.reconcile_cronjobs(now) {
+                warn!(error = %e, "cannot reconcile cronjobs");
+            }
+            if let Err(e) = self.reconcile_jobs(now) {
+                warn!(error = %e, "cannot reconcile jobs");
+            }
+            if let Err(e) = self.reconcile_daemonsets(now) {
+                warn!(error = %e, "cannot reconcile daemonsets");
+            }
         }
     }
 
@@ -150,9 +198,16 @@ impl Control {
         for name in names {
             self.refresh_readiness(&name, now);
         }
-        if self.ds_wake.is_some_and(|at| at <= now) {
-            self.reconcile_all(now);
+        if let Err(e) = self.evict_from_lost_nodes(now) {
+            warn!(error = %e, "cannot evict pods from lost nodes");
         }
+        if [self.ds_wake, self.jobs_wake, self.cron_wake]
+            .iter()
+            .any(|w| w.is_some_and(|at| at <= now))
+        {
+            self.dirty = true;
+        }
+        self.settle(now);
     }
 }
 
@@ -163,7 +218,13 @@ pub async fn run(mut control: Control, mut inputs: mpsc::Receiver<Input>) {
     loop {
         tokio::select! {
             input = inputs.recv() => match input {
-                Some(input) => control.handle(input, Utc::now()),
+                Some(input) => {
+                    control.handle(input, Utc::now());
+                    // Under load, changes pile up and the controllers run once for all.
+                    if inputs.is_empty() {
+                        control.settle(Utc::now());
+                    }
+                }
                 None => return,
             },
             _ = ticker.tick() => control.tick(Utc::now()),

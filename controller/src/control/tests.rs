@@ -31,9 +31,7 @@ fn harness() -> Harness {
         Store::in_memory().unwrap(),
         publisher,
         metrics.clone(),
-        ControlSettings {
-            node_monitor_grace_period: Duration::from_secs(40),
-        },
+        ControlSettings::with_grace(Duration::from_secs(40)),
         t(0),
     )
     .unwrap();
@@ -264,9 +262,7 @@ fn a_restarted_controller_gives_known_nodes_one_grace_period() {
             Store::open(dir.path()).unwrap(),
             publisher,
             Arc::new(Metrics::default()),
-            ControlSettings {
-                node_monitor_grace_period: Duration::from_secs(40),
-            },
+            ControlSettings::with_grace(Duration::from_secs(40)),
             t(0),
         )
         .unwrap();
@@ -287,9 +283,7 @@ fn a_restarted_controller_gives_known_nodes_one_grace_period() {
         Store::open(dir.path()).unwrap(),
         publisher,
         Arc::new(Metrics::default()),
-        ControlSettings {
-            node_monitor_grace_period: Duration::from_secs(40),
-        },
+        ControlSettings::with_grace(Duration::from_secs(40)),
         t(1000),
     )
     .unwrap();

@@ -68,6 +68,18 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = parse_duration)]
     pub node_monitor_grace_period: Duration,
 
+    /// How long Job pods stay on an unreachable node before they are evicted and replaced
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    pub default_unreachable_toleration: Duration,
+
+    /// Delay before replacing a failed Job pod (doubling with each failure)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub job_backoff_initial: Duration,
+
+    /// Longest delay before replacing a failed Job pod
+    #[arg(long, value_name = "DURATION", default_value = "6m", value_parser = parse_duration)]
+    pub job_backoff_max: Duration,
+
     /// Heartbeat interval of the local agent
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
@@ -119,6 +131,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         metrics.clone(),
         ControlSettings {
             node_monitor_grace_period: args.node_monitor_grace_period,
+            unreachable_toleration: args.default_unreachable_toleration,
+            job: crate::reconcile::job::JobSettings {
+                backoff_initial: args.job_backoff_initial,
+                backoff_max: args.job_backoff_max,
+            },
         },
         Utc::now(),
     )?;

@@ -422,6 +422,79 @@ impl Store {
         Ok(())
     }
 
+    /// Records Job results; a pod already recorded keeps its first result (idempotent).
+    pub fn record_job_results(
+        &mut self,
+        job_uid: &str,
+        entries: &[crate::reconcile::job::LedgerEntry],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.transaction()?;
+        for e in entries {
+            tx.execute(
+                "INSERT OR IGNORE INTO job_results (job_uid, pod_uid, pod_index, outcome, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    job_uid,
+                    e.pod_uid,
+                    e.index.map(i64::from),
+                    format!("{:?}", e.outcome),
+                    e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A Job's recorded results.
+    pub fn job_results(
+        &self,
+        job_uid: &str,
+    ) -> Result<Vec<crate::reconcile::job::LedgerEntry>, StoreError> {
+        use crate::reconcile::job::{LedgerEntry, Outcome};
+        let mut stmt = self.db.prepare_cached(
+            "SELECT pod_uid, pod_index, outcome, at FROM job_results WHERE job_uid = ?1",
+        )?;
+        let rows = stmt.query_map(params![job_uid], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (pod_uid, index, outcome, at) = row?;
+            let outcome = match outcome.as_str() {
+                "Succeeded" => Outcome::Succeeded,
+                "Failed" => Outcome::Failed,
+                "Ignored" => Outcome::Ignored,
+                "FailJob" => Outcome::FailJob,
+                "FailIndex" => Outcome::FailIndex,
+                other => return Err(StoreError::Corrupt(format!("job result outcome {other}"))),
+            };
+            entries.push(LedgerEntry {
+                pod_uid,
+                index: index.map(|i| i as u32),
+                outcome,
+                at: parse_time(&at)?,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Forgets a Job's results (when the Job is deleted).
+    pub fn delete_job_results(&mut self, job_uid: &str) -> Result<(), StoreError> {
+        self.db.execute(
+            "DELETE FROM job_results WHERE job_uid = ?1",
+            params![job_uid],
+        )?;
+        Ok(())
+    }
+
     /// The last published desired-state payload of every node.
     pub fn desired_states(&self) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
         let mut stmt = self
@@ -566,6 +639,35 @@ mod tests {
         }
         store.prune_revisions("ds", 3).unwrap();
         assert_eq!(store.revisions("ds").unwrap().len(), 4);
+    }
+
+    #[test]
+    fn job_results_are_recorded_once_per_pod() {
+        use crate::reconcile::job::{LedgerEntry, Outcome};
+        let mut store = Store::in_memory().unwrap();
+        let entry = |pod: &str, outcome| LedgerEntry {
+            pod_uid: pod.into(),
+            index: Some(2),
+            outcome,
+            at: Utc::now(),
+        };
+        store
+            .record_job_results("job", &[entry("p1", Outcome::Succeeded)])
+            .unwrap();
+        store
+            .record_job_results(
+                "job",
+                &[entry("p1", Outcome::Failed), entry("p2", Outcome::Ignored)],
+            )
+            .unwrap();
+        let results = store.job_results("job").unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(
+            results.iter().find(|e| e.pod_uid == "p1").unwrap().outcome,
+            Outcome::Succeeded
+        );
+        store.delete_job_results("job").unwrap();
+        assert!(store.job_results("job").unwrap().is_empty());
     }
 
     #[test]

@@ -48,6 +48,14 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
             template TEXT NOT NULL,
             PRIMARY KEY (owner_uid, hash)
         );
+        CREATE TABLE IF NOT EXISTS job_results (
+            job_uid TEXT NOT NULL,
+            pod_uid TEXT NOT NULL,
+            pod_index INTEGER,
+            outcome TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (job_uid, pod_uid)
+        );
         CREATE TABLE IF NOT EXISTS desired (
             node TEXT PRIMARY KEY,
             generation INTEGER NOT NULL,

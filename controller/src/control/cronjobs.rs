@@ -1,0 +1,213 @@
+//! CronJobs: runs the pure reconciler against the store and creates Jobs from the template.
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{CompletionMode, CronJobSpec, Kind};
+use serde_json::{json, Value};
+use tracing::warn;
+
+use super::daemonsets::{controller_reference, owned_by};
+use super::jobs::{job_finished, PER_NODE_TARGETS};
+use super::Control;
+use crate::object::timestamp;
+use crate::reconcile::cronjob::{reconcile, CronAction, CronInput, CronRun, RunState};
+use crate::reconcile::daemonset::eligible_nodes;
+use crate::store::StoredObject;
+
+const SOURCE: &str = "cronjob-controller";
+/// Annotation that makes a CronJob run one pod on every eligible node at each run.
+pub const PER_NODE: &str = "drover.io/per-node";
+/// Annotation with a Job's nominal run time.
+const SCHEDULED_AT: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
+
+fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
+    value
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn run_of(job: &StoredObject) -> CronRun {
+    let state = match job_finished(job) {
+        Some(true) => RunState::Succeeded,
+        Some(false) => RunState::Failed,
+        None => RunState::Active,
+    };
+    let finished_at = job.status["completionTime"]
+        .as_str()
+        .map(|_| &job.status["completionTime"])
+        .and_then(parse_time)
+        .or_else(|| {
+            job.status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                })
+                .and_then(|c| parse_time(&c["lastTransitionTime"]))
+        });
+    CronRun {
+        name: job.name.clone(),
+        state,
+        finished_at,
+        created: job.created_at,
+    }
+}
+
+impl Control {
+    /// Reconciles every CronJob.
+    pub(super) fn reconcile_cronjobs(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let cronjobs = self.store.list(Kind::CronJob, None)?;
+        self.cron_wake = None;
+        if cronjobs.is_empty() {
+            return Ok(());
+        }
+        let jobs = self.store.list(Kind::Job, None)?;
+        for cj in &cronjobs {
+            if let Err(e) = self.reconcile_cronjob(cj, &jobs, now) {
+                warn!(cronjob = %cj.name, error = %e, "cannot reconcile");
+            }
+        }
+        Ok(())
+    }
+
+    fn reconcile_cronjob(
+        &mut self,
+        cj: &StoredObject,
+        jobs: &[StoredObject],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let spec: CronJobSpec = serde_json::from_value(cj.spec.clone())?;
+        let owned: Vec<&StoredObject> = jobs.iter().filter(|j| owned_by(j, &cj.uid)).collect();
+        let runs: Vec<CronRun> = owned.iter().map(|j| run_of(j)).collect();
+        let outcome = reconcile(&CronInput {
+            name: &cj.name,
+            spec: &spec,
+            created: cj.created_at,
+            last_schedule: parse_time(&cj.status["lastScheduleTime"]),
+            runs: &runs,
+            now,
+        });
+        for action in outcome.actions {
+            match action {
+                CronAction::CreateJob { name, scheduled } => {
+                    if self.store.get(Kind::Job, &cj.namespace, &name)?.is_none() {
+                        self.create_job_from(cj, &spec, &name, Some(scheduled), now)?;
+                        self.store.record_event(
+                            cj,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &format!("Created job {name}"),
+                            SOURCE,
+                            now,
+                        )?;
+                    }
+                }
+                CronAction::DeleteJob { name, reason } => {
+                    if let Some(job) = owned.iter().find(|j| j.name == name) {
+                        self.delete_job(job, now)?;
+                        let event = if reason == "replaced" {
+                            "SuccessfulDelete"
+                        } else {
+                            "SawCompletedJob"
+                        };
+                        self.store.record_event(
+                            cj,
+                            "Normal",
+                            event,
+                            &format!("Deleted job {name} ({reason})"),
+                            SOURCE,
+                            now,
+                        )?;
+                    }
+                }
+                CronAction::Warning { reason, message } => {
+                    self.store
+                        .record_event(cj, "Warning", reason, &message, SOURCE, now)?;
+                }
+            }
+        }
+        if let Some(at) = outcome.wake_at {
+            if self.cron_wake.is_none_or(|w| at < w) {
+                self.cron_wake = Some(at);
+            }
+        }
+        let active: Vec<Value> = outcome
+            .active
+            .iter()
+            .map(|name| {
+                let uid = jobs
+                    .iter()
+                    .find(|j| &j.name == name && j.namespace == cj.namespace)
+                    .map(|j| j.uid.clone())
+                    .or_else(|| self.store.get(Kind::Job, &cj.namespace, name).ok().flatten().map(|j| j.uid))
+                    .unwrap_or_default();
+                json!({"apiVersion": "batch/v1", "kind": "Job", "name": name, "namespace": cj.namespace, "uid": uid})
+            })
+            .collect();
+        let mut status = json!({"active": active});
+        if let Some(t) = outcome.last_schedule {
+            status["lastScheduleTime"] = json!(timestamp(t));
+        }
+        if let Some(t) = outcome.last_successful {
+            status["lastSuccessfulTime"] = json!(timestamp(t));
+        }
+        if cj.status != status {
+            let mut updated = cj.clone();
+            updated.status = status;
+            self.store.put(&updated)?;
+        }
+        Ok(())
+    }
+
+    /// Creates a Job from a CronJob's template (a scheduled run, or `create job --from`).
+    pub(super) fn create_job_from(
+        &mut self,
+        cj: &StoredObject,
+        spec: &CronJobSpec,
+        name: &str,
+        scheduled: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<StoredObject> {
+        let template = &spec.job_template;
+        let mut job_spec = template.spec.clone();
+        let mut annotations = template.metadata.annotations.clone();
+        match scheduled {
+            Some(at) => {
+                annotations.insert(SCHEDULED_AT.into(), timestamp(at));
+            }
+            None => {
+                annotations.insert("cronjob.kubernetes.io/instantiate".into(), "manual".into());
+            }
+        }
+        if cj.annotations.get(PER_NODE).map(String::as_str) == Some("true") {
+            // One pod per eligible node, each pinned to its node by its index.
+            let nodes = self.node_views()?;
+            let mut pod_like = drover_proto::manifest::DaemonSetSpec::default();
+            pod_like.template.spec = job_spec.template.spec.clone();
+            let targets: Vec<String> = eligible_nodes(&pod_like, &nodes).into_iter().collect();
+            let count = targets.len() as i32;
+            job_spec.completion_mode = Some(CompletionMode::Indexed);
+            job_spec.completions = Some(count);
+            job_spec.parallelism = Some(count.max(1));
+            annotations.insert(PER_NODE_TARGETS.into(), targets.join(","));
+        }
+        let job = StoredObject {
+            kind: Kind::Job,
+            namespace: cj.namespace.clone(),
+            name: name.to_string(),
+            uid: drover_agent::identity::new_uid()?,
+            resource_version: 0,
+            generation: 1,
+            labels: template.metadata.labels.clone(),
+            annotations,
+            owner_references: controller_reference(cj),
+            spec: serde_json::to_value(&job_spec)?,
+            status: json!({}),
+            created_at: now,
+            deletion_timestamp: None,
+            agent_revision: 0,
+        };
+        Ok(self.store.put(&job)?)
+    }
+}

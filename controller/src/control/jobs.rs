@@ -1,0 +1,431 @@
+//! Jobs: runs the pure reconciler against the store. Results are recorded in the ledger
+//! before anything else is done with them.
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{CompletionMode, EnvVar, JobSpec, Kind};
+use serde_json::{json, Value};
+use tracing::warn;
+
+use super::daemonsets::{controller_reference, name_suffix, owned_by};
+use super::Control;
+use crate::object::timestamp;
+use crate::pods::node_name;
+use crate::reconcile::job::{
+    reconcile, Dependencies, JobConditions, JobInput, JobPod, JobPodPhase, JobRecord, JobStatus,
+};
+use crate::store::StoredObject;
+
+const SOURCE: &str = "job-controller";
+/// Label and annotation of a pod's completion index.
+pub const INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index";
+/// Annotation listing a Job's dependencies.
+pub const DEPENDS_ON: &str = "drover.io/depends-on";
+/// Annotation with the nodes of a per-node Job, one per index.
+pub const PER_NODE_TARGETS: &str = "drover.io/per-node-targets";
+/// Annotation on pods the Job controller deleted (they are never counted).
+const DELETED_BY_CONTROLLER: &str = "drover.io/deleted-by-controller";
+
+fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
+    value
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What a Job's stored status says about its start, completion and conditions.
+fn record_from_status(status: &Value) -> JobRecord {
+    let mut conditions = JobConditions::default();
+    for c in status["conditions"].as_array().into_iter().flatten() {
+        if c["status"] != "True" {
+            continue;
+        }
+        let at = parse_time(&c["lastTransitionTime"]).unwrap_or_else(Utc::now);
+        let reason = c["reason"].as_str().unwrap_or("").to_string();
+        let message = c["message"].as_str().unwrap_or("").to_string();
+        match c["type"].as_str() {
+            Some("Suspended") => conditions.suspended = Some(at),
+            Some("SuccessCriteriaMet") => conditions.success_criteria_met = Some((at, reason)),
+            Some("FailureTarget") => conditions.failure_target = Some((at, reason, message)),
+            Some("Complete") => conditions.complete = Some(at),
+            Some("Failed") => conditions.failed = Some((at, reason, message)),
+            Some("Waiting") => conditions.waiting_for_dependencies = Some(message),
+            _ => {}
+        }
+    }
+    JobRecord {
+        start_time: parse_time(&status["startTime"]),
+        completion_time: parse_time(&status["completionTime"]),
+        conditions,
+    }
+}
+
+fn condition(kind: &str, at: DateTime<Utc>, reason: &str, message: &str) -> Value {
+    json!({
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": timestamp(at),
+        "lastProbeTime": timestamp(at),
+    })
+}
+
+fn status_json(status: &JobStatus, indexed: bool) -> Value {
+    let r = &status.record;
+    let c = &r.conditions;
+    let mut conditions = Vec::new();
+    if let Some(names) = &c.waiting_for_dependencies {
+        conditions.push(condition(
+            "Waiting",
+            Utc::now(),
+            "WaitingForDependencies",
+            names,
+        ));
+    }
+    if let Some(at) = c.suspended {
+        conditions.push(condition("Suspended", at, "JobSuspended", "Job suspended"));
+    }
+    if let Some((at, reason, message)) = &c.failure_target {
+        conditions.push(condition("FailureTarget", *at, reason, message));
+    }
+    if let Some((at, reason)) = &c.success_criteria_met {
+        conditions.push(condition(
+            "SuccessCriteriaMet",
+            *at,
+            reason,
+            "Reached expected number of succeeded pods",
+        ));
+    }
+    if let Some((at, reason, message)) = &c.failed {
+        conditions.push(condition("Failed", *at, reason, message));
+    }
+    if let Some(at) = c.complete {
+        conditions.push(condition(
+            "Complete",
+            at,
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        ));
+    }
+    let mut value = json!({
+        "active": status.active,
+        "ready": status.ready,
+        "succeeded": status.succeeded,
+        "failed": status.failed,
+        "terminating": status.terminating,
+        "conditions": conditions,
+    });
+    if let Some(t) = r.start_time {
+        value["startTime"] = json!(timestamp(t));
+    }
+    if let Some(t) = r.completion_time {
+        value["completionTime"] = json!(timestamp(t));
+    }
+    if indexed {
+        value["completedIndexes"] = json!(status.completed_indexes);
+    }
+    if let Some(failed) = &status.failed_indexes {
+        value["failedIndexes"] = json!(failed);
+    }
+    value
+}
+
+/// Stored statuses carry a `Waiting` condition whose time is "now": compare without times.
+fn same_status(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(conditions) = v["conditions"].as_array_mut() {
+            for c in conditions {
+                if c["type"] == "Waiting" {
+                    c["lastTransitionTime"] = Value::Null;
+                    c["lastProbeTime"] = Value::Null;
+                }
+            }
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+fn job_pod(pod: &StoredObject) -> JobPod {
+    let status = &pod.status;
+    let containers = status["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let terminated_at = containers
+        .iter()
+        .filter_map(|c| parse_time(&c["state"]["terminated"]["finishedAt"]))
+        .max();
+    JobPod {
+        name: pod.name.clone(),
+        uid: pod.uid.clone(),
+        index: pod.labels.get(INDEX_KEY).and_then(|i| i.parse().ok()),
+        phase: match status["phase"].as_str() {
+            Some("Running") => JobPodPhase::Running,
+            Some("Succeeded") => JobPodPhase::Succeeded,
+            Some("Failed") => JobPodPhase::Failed,
+            _ => JobPodPhase::Pending,
+        },
+        ready: !containers.is_empty() && containers.iter().all(|c| c["ready"] == true),
+        terminating: pod.deletion_timestamp.is_some(),
+        deleted_by_controller: pod.annotations.contains_key(DELETED_BY_CONTROLLER),
+        restarts: containers
+            .iter()
+            .map(|c| c["restartCount"].as_u64().unwrap_or(0) as u32)
+            .sum(),
+        exit_codes: containers
+            .iter()
+            .filter_map(|c| {
+                let code = c["state"]["terminated"]["exitCode"].as_i64()?;
+                Some((c["name"].as_str().unwrap_or("").to_string(), code as i32))
+            })
+            .collect(),
+        conditions: status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["status"] == "True")
+            .filter_map(|c| c["type"].as_str().map(str::to_string))
+            .collect(),
+        finished_at: terminated_at,
+    }
+}
+
+/// Whether a stored Job has finished, and how.
+pub fn job_finished(job: &StoredObject) -> Option<bool> {
+    let conditions = job.status["conditions"].as_array()?;
+    let has = |t: &str| {
+        conditions
+            .iter()
+            .any(|c| c["type"] == t && c["status"] == "True")
+    };
+    if has("Complete") {
+        Some(true)
+    } else if has("Failed") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+impl Control {
+    fn dependencies(&self, job: &StoredObject, jobs: &[StoredObject]) -> Dependencies {
+        let Some(list) = job.annotations.get(DEPENDS_ON) else {
+            return Dependencies::Ready;
+        };
+        let mut waiting = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let dependency = jobs
+                .iter()
+                .find(|j| j.name == name && j.namespace == job.namespace);
+            match dependency.and_then(job_finished) {
+                Some(true) => {}
+                Some(false) => return Dependencies::Failed(name.to_string()),
+                None => waiting.push(name.to_string()),
+            }
+        }
+        if waiting.is_empty() {
+            Dependencies::Ready
+        } else {
+            Dependencies::Waiting(waiting)
+        }
+    }
+
+    /// Reconciles every Job.
+    pub(super) fn reconcile_jobs(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let jobs = self.store.list(Kind::Job, None)?;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let pods = self.store.list(Kind::Pod, None)?;
+        self.jobs_wake = None;
+        let mut created = false;
+        for job in &jobs {
+            match self.reconcile_job(job, &jobs, &pods, now) {
+                Ok(made) => created |= made,
+                Err(e) => warn!(job = %job.name, error = %e, "cannot reconcile"),
+            }
+        }
+        if created {
+            self.schedule_pending(now)?;
+        }
+        Ok(())
+    }
+
+    /// Returns whether pods were created.
+    fn reconcile_job(
+        &mut self,
+        job: &StoredObject,
+        jobs: &[StoredObject],
+        pods: &[StoredObject],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let spec: JobSpec = serde_json::from_value(job.spec.clone())?;
+        let owned: Vec<&StoredObject> = pods.iter().filter(|p| owned_by(p, &job.uid)).collect();
+        let views: Vec<JobPod> = owned.iter().map(|p| job_pod(p)).collect();
+        let ledger = self.store.job_results(&job.uid)?;
+        let record = record_from_status(&job.status);
+        let dependencies = self.dependencies(job, jobs);
+        let outcome = reconcile(&JobInput {
+            spec: &spec,
+            record: &record,
+            pods: &views,
+            ledger: &ledger,
+            dependencies: &dependencies,
+            settings: self.settings.job,
+            now,
+        });
+        // Persist results first: whatever happens next, they are counted exactly once.
+        self.store.record_job_results(&job.uid, &outcome.record)?;
+        if outcome.delete_job {
+            self.delete_job(job, now)?;
+            return Ok(false);
+        }
+        for name in &outcome.delete {
+            if let Some(pod) = owned.iter().find(|p| &p.name == name) {
+                let mut pod = (*pod).clone();
+                pod.annotations
+                    .insert(DELETED_BY_CONTROLLER.into(), "true".into());
+                let pod = self.store.put(&pod)?;
+                self.delete_pod(pod, now)?;
+            }
+        }
+        let made = !outcome.create.is_empty();
+        for index in &outcome.create {
+            let pod = self.new_job_pod(job, &spec, *index, now)?;
+            self.store.record_event(
+                job,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {}", pod.name),
+                SOURCE,
+                now,
+            )?;
+            if let Some(node) = node_name(&pod).map(str::to_string) {
+                self.ensure_desired(&node)?;
+            }
+        }
+        if let Some(at) = outcome.wake_at {
+            if self.jobs_wake.is_none_or(|w| at < w) {
+                self.jobs_wake = Some(at);
+            }
+        }
+        let indexed = spec.completion_mode == Some(CompletionMode::Indexed);
+        let status = status_json(&outcome.status, indexed);
+        if !same_status(&job.status, &status) {
+            let was_finished = job_finished(job);
+            let mut updated = job.clone();
+            updated.status = status;
+            let stored = self.store.put(&updated)?;
+            if was_finished != job_finished(&stored) {
+                // Dependents and the owning CronJob look again.
+                self.dirty = true;
+            }
+            match (was_finished, job_finished(&stored)) {
+                (None, Some(true)) => {
+                    self.store.record_event(
+                        &stored,
+                        "Normal",
+                        "Completed",
+                        "Job completed",
+                        SOURCE,
+                        now,
+                    )?;
+                }
+                (None, Some(false)) => {
+                    let reason = outcome
+                        .status
+                        .record
+                        .conditions
+                        .failed
+                        .as_ref()
+                        .map_or("Failed", |f| f.1.as_str());
+                    let message = outcome
+                        .status
+                        .record
+                        .conditions
+                        .failed
+                        .as_ref()
+                        .map_or("", |f| f.2.as_str());
+                    self.store
+                        .record_event(&stored, "Warning", reason, message, SOURCE, now)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(made)
+    }
+
+    fn new_job_pod(
+        &mut self,
+        job: &StoredObject,
+        spec: &JobSpec,
+        index: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<StoredObject> {
+        let template = &spec.template;
+        let mut pod_spec = template.spec.clone();
+        let mut labels = template.metadata.labels.clone();
+        let mut annotations = template.metadata.annotations.clone();
+        for (key, value) in [
+            ("batch.kubernetes.io/job-name", job.name.clone()),
+            ("job-name", job.name.clone()),
+            ("batch.kubernetes.io/controller-uid", job.uid.clone()),
+            ("controller-uid", job.uid.clone()),
+        ] {
+            labels.insert(key.into(), value);
+        }
+        let name = match index {
+            Some(i) => {
+                labels.insert(INDEX_KEY.into(), i.to_string());
+                annotations.insert(INDEX_KEY.into(), i.to_string());
+                for container in &mut pod_spec.containers {
+                    container.env.push(EnvVar {
+                        name: "JOB_COMPLETION_INDEX".into(),
+                        value: i.to_string(),
+                    });
+                }
+                if let Some(targets) = job.annotations.get(PER_NODE_TARGETS) {
+                    pod_spec.node_name = targets.split(',').nth(i as usize).map(str::to_string);
+                }
+                format!("{}-{i}-{}", job.name, name_suffix())
+            }
+            None => format!("{}-{}", job.name, name_suffix()),
+        };
+        let pinned = pod_spec.node_name.is_some();
+        let pod = StoredObject {
+            kind: Kind::Pod,
+            namespace: job.namespace.clone(),
+            name,
+            uid: drover_agent::identity::new_uid()?,
+            resource_version: 0,
+            generation: 1,
+            labels,
+            annotations,
+            owner_references: controller_reference(job),
+            spec: serde_json::to_value(&pod_spec)?,
+            status: if pinned {
+                crate::pods::scheduled_status()
+            } else {
+                json!({"phase": "Pending"})
+            },
+            created_at: now,
+            deletion_timestamp: None,
+            agent_revision: 0,
+        };
+        Ok(self.store.put(&pod)?)
+    }
+
+    /// Deletes a Job with its pods and results.
+    pub(super) fn delete_job(
+        &mut self,
+        job: &StoredObject,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.store.delete(Kind::Job, &job.namespace, &job.name)?;
+        self.delete_dependents(job, now)?;
+        self.store.delete_job_results(&job.uid)?;
+        Ok(())
+    }
+}
