@@ -74,7 +74,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
                 reset_after: config.crash_backoff_reset,
             },
             log_max_bytes: config.container_log_max_size,
-            limits: runtime::cgroup::detect(Path::new("/")),
+            cgroups: runtime::cgroup::Cgroups::detect(Path::new("/")),
         },
         outbound,
     )

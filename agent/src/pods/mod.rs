@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::runtime::cgroup::LimitSupport;
+use crate::runtime::cgroup::Cgroups;
 use crate::runtime::logfile::LogPaths;
 use crate::runtime::process::{self, Launch, ProcessExit, RunKey};
 use crate::supervisor::{Action, BackoffPolicy, ContainerPhase, Millis, PodSupervisor};
@@ -60,8 +60,8 @@ pub struct PodSettings {
     pub backoff: BackoffPolicy,
     /// Size cap of each part of a container log.
     pub log_max_bytes: u64,
-    /// Whether resource limits are enforced here.
-    pub limits: LimitSupport,
+    /// Where resource limits are applied (or why they cannot be).
+    pub cgroups: Cgroups,
 }
 
 /// How long unacknowledged reports wait before they are sent again.
@@ -229,11 +229,9 @@ impl PodManager {
             .any(|c| c.memory_limit_bytes.is_some() || c.cpu_limit_millis.is_some());
         let count = pod.containers.len();
         let (mut sup, actions) = PodSupervisor::new(pod, self.settings.backoff, now);
-        if has_limits && !self.settings.limits.enforced {
-            sup.message = format!(
-                "resources.limits are not enforced: {}",
-                self.settings.limits.reason
-            );
+        let support = self.settings.cgroups.support();
+        if has_limits && !support.enforced {
+            sup.message = format!("resources.limits are not enforced: {}", support.reason);
             self.events.push(WireEvent {
                 pod_uid: uid.clone(),
                 warning: true,
@@ -278,6 +276,7 @@ impl PodManager {
                         node: &self.settings.node,
                         logs: LogPaths::new(&self.logs_root, uid, &container.name),
                         log_cap: self.settings.log_max_bytes,
+                        cgroups: &self.settings.cgroups,
                     };
                     let more = match process::spawn(&launch, key, self.exits.clone()) {
                         Ok(pid) => {
@@ -358,9 +357,13 @@ impl PodManager {
             return;
         }
         debug!(pod = %entry.sup.spec.name, container = exit.key.index, code = exit.exit_code, "container exited");
-        let actions = entry
-            .sup
-            .exited(exit.key.index, exit.exit_code, exit.signal, false, now);
+        let actions = entry.sup.exited(
+            exit.key.index,
+            exit.exit_code,
+            exit.signal,
+            exit.oom_killed,
+            now,
+        );
         self.execute(&uid, actions, now);
         self.note_change(&uid);
     }

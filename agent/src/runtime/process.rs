@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
+use super::cgroup::Cgroups;
 use super::env::expand;
 use super::logfile::{LogPaths, LogWriter};
 use crate::supervisor::StopSignal;
@@ -43,6 +44,8 @@ pub struct ProcessExit {
     pub exit_code: i32,
     /// Killing signal or 0.
     pub signal: i32,
+    /// The kernel's OOM killer acted in the container's cgroup.
+    pub oom_killed: bool,
 }
 
 /// What a new process needs to know beyond its container.
@@ -57,6 +60,8 @@ pub struct Launch<'a> {
     pub logs: LogPaths,
     /// Log size cap per part.
     pub log_cap: u64,
+    /// Where resource limits are applied.
+    pub cgroups: &'a Cgroups,
 }
 
 fn environment(launch: &Launch) -> Vec<(String, String)> {
@@ -123,7 +128,24 @@ pub fn spawn(
     if let Some(gid) = container.run_as_group {
         command.gid(gid);
     }
-    die_with_agent(&mut command);
+    let limited = container.memory_limit_bytes.is_some() || container.cpu_limit_millis.is_some();
+    let cgroup = if limited {
+        let name = format!("{}-{}-{}", launch.pod.uid, container.name, key.run);
+        launch
+            .cgroups
+            .create(
+                &name,
+                container.memory_limit_bytes,
+                container.cpu_limit_millis,
+            )
+            .map_err(|e| format!("cannot create the container's cgroup: {e}"))?
+    } else {
+        None
+    };
+    prepare_child(
+        &mut command,
+        cgroup.as_ref().map(|c| c.procs_fds()).unwrap_or_default(),
+    );
     let mut child = command
         .spawn()
         .map_err(|e| describe_spawn_error(&program, container.working_dir.as_deref(), &e))?;
@@ -145,6 +167,10 @@ pub fn spawn(
         for copy in copies {
             let _ = copy.await;
         }
+        let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
+        if let Some(cgroup) = cgroup {
+            cgroup.remove();
+        }
         let (exit_code, signal) = match status {
             Ok(status) => {
                 use std::os::unix::process::ExitStatusExt;
@@ -160,6 +186,7 @@ pub fn spawn(
             key,
             exit_code,
             signal,
+            oom_killed,
         });
     });
     Ok(pid)
@@ -245,15 +272,23 @@ pub fn kill_leftovers(pgid: u32, pod_uid: &str) -> usize {
     killed
 }
 
-/// Makes the kernel kill the process if the agent dies (kill -9 included), so a crashed
-/// agent leaves no unmanaged pod processes; leftovers in the group are killed at the next
-/// start ([`kill_leftovers`]).
+/// Between fork and exec, the child: asks the kernel to kill it if the agent dies (kill -9
+/// included), so a crashed agent leaves no unmanaged pod process (leftovers in the group are
+/// killed at the next start, [`kill_leftovers`]); and enters its cgroups, so that nothing it
+/// starts escapes the limits.
 #[allow(unsafe_code)]
-fn die_with_agent(command: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec; it only calls prctl(2),
-    // which is async-signal-safe, and allocates nothing.
+fn prepare_child(command: &mut Command, cgroup_procs: Vec<i32>) {
+    // SAFETY: the closure runs in the child between fork and exec. It only calls prctl(2)
+    // and write(2), both async-signal-safe, on descriptors the parent opened and keeps open
+    // until the child has been spawned; it allocates nothing.
     unsafe {
-        command
-            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            for fd in &cgroup_procs {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
+                nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
+            }
+            Ok(())
+        });
     }
 }
