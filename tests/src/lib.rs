@@ -436,8 +436,22 @@ impl Mosquitto {
     }
 }
 
-/// Publishes raw bytes to a broker (as an untrusted device might).
+/// Publishes raw bytes to a broker (as an untrusted device might), and waits for the
+/// broker's acknowledgement. A connection the broker drops before acknowledging is retried:
+/// the embedded broker (rumqttd 0.20) occasionally closes a connection that sends a large
+/// packet right after another client disconnected; clients reconnect, and so does this one.
 pub fn publish_raw(broker_url: &str, topic: &str, payload: Vec<u8>) {
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        match try_publish_raw(broker_url, topic, payload.clone()) {
+            Ok(()) => return,
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("publishing {topic} to {broker_url}: {last_error}");
+}
+
+fn try_publish_raw(broker_url: &str, topic: &str, payload: Vec<u8>) -> Result<(), String> {
     let address = broker_url.trim_start_matches("mqtt://");
     let (host, port) = address.rsplit_once(':').expect("host:port");
     let mut options = rumqttc::MqttOptions::new(
@@ -451,24 +465,21 @@ pub fn publish_raw(broker_url: &str, topic: &str, payload: Vec<u8>) {
     let (client, mut connection) = rumqttc::Client::new(options, 10);
     client
         .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
-        .expect("queue publish");
-    // Disconnect only once the broker has acknowledged the message.
+        .map_err(|e| e.to_string())?;
     let mut acknowledged = false;
     for event in connection.iter() {
         match event {
             Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
                 acknowledged = true;
-                client.disconnect().expect("queue disconnect");
+                client.disconnect().map_err(|e| e.to_string())?;
             }
-            Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+            Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return Ok(()),
             Ok(_) => {}
-            Err(e) if acknowledged => {
-                eprintln!("after the publish was acknowledged: {e}");
-                break;
-            }
-            Err(e) => panic!("publishing {topic} to {broker_url}: {e}"),
+            Err(_) if acknowledged => return Ok(()),
+            Err(e) => return Err(e.to_string()),
         }
     }
+    Ok(())
 }
 
 impl Server {
