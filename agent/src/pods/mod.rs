@@ -99,6 +99,8 @@ pub struct PodManager {
     flush_at: Option<Instant>,
     follows: logs::Follows,
     shutting_down: bool,
+    /// Records of final results were written but not yet made durable.
+    unsynced: bool,
 }
 
 fn now_ms() -> Millis {
@@ -135,6 +137,7 @@ impl PodManager {
             flush_at: None,
             follows: logs::Follows::default(),
             shutting_down: false,
+            unsynced: false,
         };
         manager.recover(now_ms());
         if let Some(desired) = manager.records.load_desired() {
@@ -329,13 +332,15 @@ impl PodManager {
         }
         entry.sup.revision += 1;
         entry.last_status = Some(status);
-        let durable = entry.sup.is_terminal() || entry.sup.is_removed();
+        // Final results must survive a power loss before they are reported; they are made
+        // durable together, just before the next report goes out.
+        self.unsynced |= entry.sup.is_terminal() || entry.sup.is_removed();
         let record = PodRecord {
             sup: entry.sup.clone(),
             pids: entry.pids.clone(),
             acked: entry.acked,
         };
-        if let Err(e) = self.records.save_pod(&record, durable) {
+        if let Err(e) = self.records.save_pod(&record, false) {
             warn!(uid, error = %e, "cannot save the pod record");
         }
         self.dirty.insert(uid.to_string());
@@ -411,6 +416,13 @@ impl PodManager {
     /// Sends the dirty pods' status (everything, when `full`).
     fn flush(&mut self, full: bool) {
         self.flush_at = None;
+        // Durable before reported (and also while offline: results wait on disk).
+        if self.unsynced {
+            match self.records.sync() {
+                Ok(()) => self.unsynced = false,
+                Err(e) => warn!(error = %e, "cannot make pod records durable"),
+            }
+        }
         if !self.connected {
             return;
         }
@@ -468,8 +480,15 @@ impl PodManager {
                 // Start pods first: storing the state durably takes an fsync, and the pod
                 // records already say what runs.
                 self.apply_desired(desired.clone(), now);
-                if let Err(e) = self.records.save_desired(&desired) {
-                    warn!(error = %e, "cannot store the desired state");
+                match self.records.save_desired(&desired) {
+                    // What the node runs after a reboot: durable with the next flush.
+                    Ok(()) => {
+                        self.unsynced = true;
+                        if self.flush_at.is_none() {
+                            self.flush_at = Some(Instant::now() + COALESCE);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "cannot store the desired state"),
                 }
             }
             PodInput::Ack(ack) => self.on_ack(ack),

@@ -42,10 +42,10 @@ impl Records {
         })
     }
 
-    /// Stores the desired state (durably: it is what the node runs after a reboot).
+    /// Stores the desired state (made durable by the next [`Records::sync`]).
     pub fn save_desired(&self, desired: &DesiredState) -> io::Result<()> {
         let bytes = encode(&Message::Desired(desired.clone())).map_err(io::Error::other)?;
-        write_atomically(&self.desired, &bytes, true)
+        write_atomically(&self.desired, &bytes, false)
     }
 
     /// The stored desired state, if any and readable.
@@ -68,6 +68,13 @@ impl Records {
     pub fn save_pod(&self, record: &PodRecord, durable: bool) -> io::Result<()> {
         let bytes = postcard::to_stdvec(record).map_err(io::Error::other)?;
         write_atomically(&self.pod_path(&record.sup.spec.uid), &bytes, durable)
+    }
+
+    /// Makes every record written so far durable (one syncfs for any number of records,
+    /// so a burst of finished pods costs one flush to storage, not one per pod).
+    pub fn sync(&self) -> io::Result<()> {
+        let dir = fs::File::open(&self.pods)?;
+        nix::unistd::syncfs(&dir).map_err(io::Error::from)
     }
 
     /// Deletes a pod's record.

@@ -6,6 +6,8 @@ use drover_proto::topic::NodeTopic;
 use drover_proto::{decode, encode, Message};
 use tracing::warn;
 
+use std::collections::BTreeMap;
+
 use drover_proto::manifest::Kind;
 
 use super::Control;
@@ -13,25 +15,50 @@ use crate::mqtt::Outgoing;
 use crate::pods::{desired_pod, node_name};
 
 impl Control {
-    /// The pods `node` should run: those bound to it and not being deleted.
-    fn desired_pods(&self, node: &str) -> anyhow::Result<Vec<DesiredPod>> {
-        let mut pods = Vec::new();
-        for pod in self.store.list(Kind::Pod, None)? {
-            if node_name(&pod) != Some(node) || pod.deletion_timestamp.is_some() {
+    /// Notes that `node`'s desired state may have changed; [`Control::flush_desired`]
+    /// publishes it (once, however many changes came before).
+    pub(super) fn ensure_desired(&mut self, node: &str) -> anyhow::Result<()> {
+        self.desired_dirty.insert(node.to_string());
+        Ok(())
+    }
+
+    /// Publishes the desired state of every node noted since the last flush whose pods
+    /// changed, with a new generation. One pass over the pods serves them all.
+    pub(super) fn flush_desired(&mut self) {
+        if self.desired_dirty.is_empty() {
+            return;
+        }
+        let nodes = std::mem::take(&mut self.desired_dirty);
+        let pods = match self.store.list(Kind::Pod, None) {
+            Ok(pods) => pods,
+            Err(e) => {
+                warn!(error = %e, "cannot read pods for desired states");
+                self.desired_dirty = nodes;
+                return;
+            }
+        };
+        let mut by_node: BTreeMap<&str, Vec<DesiredPod>> =
+            nodes.iter().map(|n| (n.as_str(), Vec::new())).collect();
+        for pod in &pods {
+            if pod.deletion_timestamp.is_some() {
                 continue;
             }
-            match desired_pod(&pod) {
-                Ok(p) => pods.push(p),
+            let Some(list) = node_name(pod).and_then(|n| by_node.get_mut(n)) else {
+                continue;
+            };
+            match desired_pod(pod) {
+                Ok(p) => list.push(p),
                 Err(e) => warn!(pod = %pod.name, error = %e, "cannot send a pod to its node"),
             }
         }
-        Ok(pods)
+        for (node, pods) in by_node {
+            if let Err(e) = self.publish_if_changed(node, pods) {
+                warn!(node, error = %e, "cannot publish the desired state");
+            }
+        }
     }
 
-    /// Publishes the node's desired state if it changed (or was never published), with a
-    /// new generation.
-    pub(super) fn ensure_desired(&mut self, node: &str) -> anyhow::Result<()> {
-        let pods = self.desired_pods(node)?;
+    fn publish_if_changed(&mut self, node: &str, pods: Vec<DesiredPod>) -> anyhow::Result<()> {
         let previous = self.store.desired_state(node)?;
         let generation = match &previous {
             Some((generation, payload)) => match decode(payload) {

@@ -84,6 +84,8 @@ pub struct Control {
     cron_wake: Option<DateTime<Utc>>,
     /// Workload controllers have something to look at.
     dirty: bool,
+    /// Nodes whose desired state must be recomputed.
+    desired_dirty: std::collections::BTreeSet<String>,
 }
 
 /// How often readiness deadlines are checked.
@@ -110,6 +112,7 @@ impl Control {
             jobs_wake: None,
             cron_wake: None,
             dirty: true,
+            desired_dirty: Default::default(),
         };
         control.load_nodes(now)?;
         Ok(control)
@@ -127,6 +130,7 @@ impl Control {
                 self.handle_message(&topic, &payload, now)
             }
         }
+        self.flush_desired();
     }
 
     fn handle_message(&mut self, topic: &str, payload: &[u8], now: DateTime<Utc>) {
@@ -177,7 +181,7 @@ impl Control {
         // repeat while passes keep finding work, a bounded number of times.
         for _ in 0..3 {
             if !self.dirty {
-                return;
+                break;
             }
             self.dirty = false;
             if let Err(e) = self.reconcile_cronjobs(now) {
@@ -190,6 +194,7 @@ impl Control {
                 warn!(error = %e, "cannot reconcile daemonsets");
             }
         }
+        self.flush_desired();
     }
 
     /// Re-evaluates time-dependent state (node grace periods).

@@ -181,6 +181,7 @@ impl Control {
     /// a restart).
     pub(super) fn forget_node(&mut self, node: &str) -> anyhow::Result<()> {
         self.nodes.remove(node);
+        self.desired_dirty.remove(node);
         // The agent may still run: an empty desired state (retained, so it also reaches an
         // agent that is offline now) stops its pods.
         let generation = self.store.desired_state(node)?.map_or(1, |(g, _)| g + 1);

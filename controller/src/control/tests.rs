@@ -69,6 +69,13 @@ fn session(agent_start: u64, connection: u64) -> Session {
 }
 
 impl Harness {
+    /// An API request through the control loop's front door.
+    fn api(&mut self, request: ApiRequest, now: DateTime<Utc>) -> ApiResult {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.control.handle(Input::Api(request, reply), now);
+        answer.blocking_recv().expect("an answer")
+    }
+
     fn send(&mut self, node: &str, topic: NodeTopic, message: Message, now: DateTime<Utc>) {
         let payload = encode(&message).unwrap();
         self.control.handle(
@@ -218,7 +225,7 @@ fn deleting_a_node_empties_its_desired_state_clears_its_presence_and_ignores_its
     let mut h = harness();
     h.online("pi", session(1, 1), t(0));
     h.drain();
-    let result = h.control.handle_api(
+    let result = h.api(
         ApiRequest::Delete {
             kind: Kind::Node,
             namespace: String::new(),
@@ -328,7 +335,7 @@ fn apply_is_all_or_nothing_and_create_or_update() {
         )
         .unwrap();
     assert_eq!(ok["items"][0]["result"], "created");
-    let dup = h.control.handle_api(
+    let dup = h.api(
         ApiRequest::Apply {
             files: vec![("a.yaml".into(), format!("{pod}---\n{pod}"))],
         },
@@ -347,14 +354,13 @@ mod pod_status {
         let text = format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  nodeName: {node}\n  restartPolicy: Never\n  containers: [{{name: c, command: ['true']}}]\n"
         );
-        h.control
-            .handle_api(
-                ApiRequest::Apply {
-                    files: vec![("p.yaml".into(), text)],
-                },
-                t(0),
-            )
-            .unwrap();
+        h.api(
+            ApiRequest::Apply {
+                files: vec![("p.yaml".into(), text)],
+            },
+            t(0),
+        )
+        .unwrap();
         h.control
             .store
             .get(Kind::Pod, "default", "p")
@@ -498,16 +504,15 @@ mod pod_status {
         h.online("pi", session(1, 1), t(0));
         let uid = pod_on(&mut h, "pi");
         h.drain();
-        h.control
-            .handle_api(
-                ApiRequest::Delete {
-                    kind: Kind::Pod,
-                    namespace: "default".into(),
-                    name: "p".into(),
-                },
-                t(1),
-            )
-            .unwrap();
+        h.api(
+            ApiRequest::Delete {
+                kind: Kind::Pod,
+                namespace: "default".into(),
+                name: "p".into(),
+            },
+            t(1),
+        )
+        .unwrap();
         let pod = h
             .control
             .store
@@ -547,16 +552,15 @@ mod pod_status {
         h.online("pi", session(1, 1), t(0));
         pod_on(&mut h, "pi");
         h.control.tick(t(100));
-        h.control
-            .handle_api(
-                ApiRequest::Delete {
-                    kind: Kind::Pod,
-                    namespace: "default".into(),
-                    name: "p".into(),
-                },
-                t(100),
-            )
-            .unwrap();
+        h.api(
+            ApiRequest::Delete {
+                kind: Kind::Pod,
+                namespace: "default".into(),
+                name: "p".into(),
+            },
+            t(100),
+        )
+        .unwrap();
         assert!(h
             .control
             .store

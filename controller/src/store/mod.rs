@@ -110,15 +110,11 @@ impl Store {
     }
 
     fn next_resource_version(tx: &rusqlite::Transaction) -> Result<u64, StoreError> {
-        tx.execute(
-            "UPDATE counters SET value = value + 1 WHERE name = 'resource_version'",
-            [],
-        )?;
-        let v: i64 = tx.query_row(
-            "SELECT value FROM counters WHERE name = 'resource_version'",
-            [],
-            |r| r.get(0),
-        )?;
+        let v: i64 = tx
+            .prepare_cached(
+                "UPDATE counters SET value = value + 1 WHERE name = 'resource_version' RETURNING value",
+            )?
+            .query_row([], |r| r.get(0))?;
         Ok(v as u64)
     }
 
@@ -215,7 +211,7 @@ impl Store {
         let tx = self.db.transaction()?;
         let rv = Self::next_resource_version(&tx)?;
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO objects (kind, namespace, name, uid, resource_version, generation, labels, annotations,
                                   owner_references, spec, status, created_at, updated_at, agent_revision,
                                   deletion_timestamp)
@@ -226,7 +222,8 @@ impl Store {
                 annotations = excluded.annotations, owner_references = excluded.owner_references,
                 spec = excluded.spec, status = excluded.status, updated_at = excluded.updated_at,
                 agent_revision = excluded.agent_revision, deletion_timestamp = excluded.deletion_timestamp",
-            params![
+        )?
+        .execute(params![
                 object.kind.as_str(),
                 object.namespace,
                 object.name,
@@ -244,8 +241,7 @@ impl Store {
                 object
                     .deletion_timestamp
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            ],
-        )?;
+ ])?;
         tx.commit()?;
         let mut stored = object.clone();
         stored.resource_version = rv;
