@@ -3,7 +3,7 @@
 
 use drover_proto::msg::{DesiredPod, DesiredState};
 use drover_proto::topic::NodeTopic;
-use drover_proto::{decode, encode, Message};
+use drover_proto::{encode, Message};
 use tracing::warn;
 
 use std::collections::BTreeMap;
@@ -60,11 +60,18 @@ impl Control {
 
     fn publish_if_changed(&mut self, node: &str, pods: Vec<DesiredPod>) -> anyhow::Result<()> {
         let previous = self.store.desired_state(node)?;
-        let generation = match &previous {
-            Some((generation, payload)) => match decode(payload) {
-                Ok(Message::Desired(d)) if d.pods == pods => return Ok(()),
-                _ => generation + 1,
-            },
+        let generation = match previous {
+            Some((generation, payload)) => {
+                // Same pods encode to the same bytes under the same generation.
+                let same = encode(&Message::Desired(DesiredState {
+                    generation,
+                    pods: pods.clone(),
+                }))?;
+                if same == payload {
+                    return Ok(());
+                }
+                generation + 1
+            }
             None => 1,
         };
         let payload = encode(&Message::Desired(DesiredState { generation, pods }))?;

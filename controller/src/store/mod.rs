@@ -5,7 +5,7 @@
 
 mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -76,9 +76,15 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The SQLite store.
+type ObjectKey = (Kind, String, String);
+
+/// The SQLite store. Objects are also kept in memory (written through, read from memory):
+/// the control loop reads them far more often than it writes them, and it is the only
+/// writer.
 pub struct Store {
     db: Connection,
+    objects: BTreeMap<ObjectKey, StoredObject>,
+    by_uid: HashMap<String, ObjectKey>,
 }
 
 /// Most events kept per object; older ones are dropped.
@@ -98,15 +104,45 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = Connection::open(dir.join("drover.db"))?;
-        schema::prepare(&db)?;
-        Ok(Store { db })
+        Store::load(db)
     }
 
     /// An in-memory store for tests.
     pub fn in_memory() -> Result<Store, StoreError> {
-        let db = Connection::open_in_memory()?;
+        Store::load(Connection::open_in_memory()?)
+    }
+
+    fn load(db: Connection) -> Result<Store, StoreError> {
         schema::prepare(&db)?;
-        Ok(Store { db })
+        let mut store = Store {
+            db,
+            objects: BTreeMap::new(),
+            by_uid: HashMap::new(),
+        };
+        let loaded: Vec<StoredObject> = {
+            let mut stmt = store.db.prepare("SELECT * FROM objects")?;
+            let rows = stmt.query_map([], Self::row_to_object)?;
+            let mut loaded = Vec::new();
+            for row in rows {
+                loaded.push(row??);
+            }
+            loaded
+        };
+        for object in loaded {
+            store.remember(object);
+        }
+        Ok(store)
+    }
+
+    fn remember(&mut self, object: StoredObject) {
+        let key = (object.kind, object.namespace.clone(), object.name.clone());
+        if let Some(previous) = self.objects.get(&key) {
+            if previous.uid != object.uid {
+                self.by_uid.remove(&previous.uid);
+            }
+        }
+        self.by_uid.insert(object.uid.clone(), key.clone());
+        self.objects.insert(key, object);
     }
 
     fn next_resource_version(tx: &rusqlite::Transaction) -> Result<u64, StoreError> {
@@ -162,30 +198,19 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Option<StoredObject>, StoreError> {
-        let mut stmt = self.db.prepare_cached(
-            "SELECT * FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-        )?;
-        match stmt
-            .query_row(params![kind.as_str(), namespace, name], Self::row_to_object)
-            .optional()?
-        {
-            Some(result) => Ok(Some(result?)),
-            None => Ok(None),
-        }
+        Ok(self
+            .objects
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .cloned())
     }
 
     /// The object with this UID.
     pub fn get_by_uid(&self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
-        let mut stmt = self
-            .db
-            .prepare_cached("SELECT * FROM objects WHERE uid = ?1")?;
-        match stmt
-            .query_row(params![uid], Self::row_to_object)
-            .optional()?
-        {
-            Some(result) => Ok(Some(result?)),
-            None => Ok(None),
-        }
+        Ok(self
+            .by_uid
+            .get(uid)
+            .and_then(|key| self.objects.get(key))
+            .cloned())
     }
 
     /// Objects of a kind, in one namespace or all, ordered by namespace and name.
@@ -194,15 +219,14 @@ impl Store {
         kind: Kind,
         namespace: Option<&str>,
     ) -> Result<Vec<StoredObject>, StoreError> {
-        let mut stmt = self.db.prepare_cached(
-            "SELECT * FROM objects WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2) ORDER BY namespace, name",
-        )?;
-        let rows = stmt.query_map(params![kind.as_str(), namespace], Self::row_to_object)?;
-        let mut objects = Vec::new();
-        for row in rows {
-            objects.push(row??);
-        }
-        Ok(objects)
+        let start = (kind, String::new(), String::new());
+        Ok(self
+            .objects
+            .range(start..)
+            .take_while(|((k, _, _), _)| *k == kind)
+            .filter(|((_, ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .map(|(_, o)| o.clone())
+            .collect())
     }
 
     /// Inserts a new object or replaces an existing one (matched by kind, namespace, name),
@@ -245,6 +269,7 @@ impl Store {
         tx.commit()?;
         let mut stored = object.clone();
         stored.resource_version = rv;
+        self.remember(stored.clone());
         Ok(stored)
     }
 
@@ -266,6 +291,9 @@ impl Store {
             params![object.uid],
         )?;
         tx.commit()?;
+        self.objects
+            .remove(&(kind, namespace.to_string(), name.to_string()));
+        self.by_uid.remove(&object.uid);
         Ok(Some(object))
     }
 
