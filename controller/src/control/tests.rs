@@ -598,3 +598,57 @@ mod pod_status {
         assert_eq!(ok["items"][0]["result"], "configured");
     }
 }
+
+mod workloads {
+    use super::*;
+
+    #[test]
+    fn a_per_node_cronjob_run_has_one_pinned_pod_per_eligible_node() {
+        let mut h = harness();
+        h.online("a", session(1, 1), t(0));
+        h.online("b", session(1, 1), t(0));
+        h.online("c", session(1, 1), t(0));
+        h.api(
+            ApiRequest::LabelNode {
+                name: "c".into(),
+                set: [("role".to_string(), "gateway".to_string())].into(),
+                remove: vec![],
+                overwrite: false,
+            },
+            t(0),
+        )
+        .unwrap();
+        let cron = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\n  annotations: {drover.io/per-node: \"true\"}\nspec:\n  schedule: '* * * * *'\n  timeZone: Etc/UTC\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          affinity:\n            nodeAffinity:\n              requiredDuringSchedulingIgnoredDuringExecution:\n                nodeSelectorTerms: [{matchExpressions: [{key: role, operator: DoesNotExist}]}]\n          containers: [{name: c, command: ['true']}]\n";
+        h.api(
+            ApiRequest::Apply {
+                files: vec![("cron.yaml".into(), cron.into())],
+            },
+            t(0),
+        )
+        .unwrap();
+        h.control.settle(t(61));
+        let jobs = h.control.store.list(Kind::Job, None).unwrap();
+        assert_eq!(jobs.len(), 1);
+        let job = &jobs[0];
+        assert_eq!(job.name, format!("nightly-{}", t(60).timestamp() / 60));
+        assert_eq!(
+            job.annotations["drover.io/per-node-targets"], "a,b",
+            "c is not eligible"
+        );
+        assert_eq!(job.spec["completions"], 2);
+        let mut nodes: Vec<String> = h
+            .control
+            .store
+            .list(Kind::Pod, None)
+            .unwrap()
+            .iter()
+            .map(|p| p.spec["nodeName"].as_str().unwrap().to_string())
+            .collect();
+        nodes.sort();
+        assert_eq!(nodes, vec!["a", "b"]);
+        // The same minute again creates nothing new.
+        h.control.reconcile_all(t(62));
+        h.control.settle(t(62));
+        assert_eq!(h.control.store.list(Kind::Job, None).unwrap().len(), 1);
+    }
+}
