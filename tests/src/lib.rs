@@ -483,6 +483,24 @@ fn try_publish_raw(broker_url: &str, topic: &str, payload: Vec<u8>) -> Result<()
 }
 
 impl Server {
+    /// A server without an agent of its own.
+    pub fn start_alone(dir: &Path) -> Server {
+        Server::start(
+            dir,
+            ServerOptions {
+                disable_agent: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Starts an agent for node `name` and waits until the node is Ready.
+    pub fn join(&self, dir: &Path, name: &str, extra: &[&str]) -> Agent {
+        let agent = Agent::start(dir, &self.broker, name, extra);
+        self.wait_ready_status(name, "True", Duration::from_secs(10));
+        agent
+    }
+
     /// A counter from `/metrics` (0 when absent).
     pub fn counter(&self, series: &str) -> u64 {
         self.metrics()
@@ -607,4 +625,22 @@ spec:
     command: [sh, -c, {script:?}]
 "
     )
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The `p` quantile (0..=1) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }

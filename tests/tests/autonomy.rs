@@ -7,15 +7,8 @@ use std::time::Duration;
 use drover_e2e::*;
 
 fn setup(dir: &std::path::Path) -> (Server, Agent) {
-    let server = Server::start(
-        dir,
-        ServerOptions {
-            disable_agent: true,
-            ..Default::default()
-        },
-    );
-    let agent = Agent::start(dir, &server.broker, "edge", &[]);
-    server.wait_ready_status("edge", "True", Duration::from_secs(10));
+    let server = Server::start_alone(dir);
+    let agent = server.join(dir, "edge", &[]);
     (server, agent)
 }
 

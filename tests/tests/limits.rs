@@ -45,15 +45,8 @@ fn cgroup_dir(pid: u32, controller: &str) -> std::path::PathBuf {
 #[test]
 fn memory_and_cpu_limits_are_applied_and_an_oom_kill_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        dir.path(),
-        ServerOptions {
-            disable_agent: true,
-            ..Default::default()
-        },
-    );
-    let _agent = Agent::start(dir.path(), &server.broker, "limits", &[]);
-    server.wait_ready_status("limits", "True", Duration::from_secs(10));
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), "limits", &[]);
 
     server.apply(&limited_pod("capped", "32Mi", "500m", "sleep 300"));
     let pod = server.wait_pod("capped", "Running", Duration::from_secs(10), |p| {

@@ -86,15 +86,8 @@ fn fleet_membership_with_mosquitto() {
 #[test]
 fn a_silent_agent_goes_unknown_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        dir.path(),
-        ServerOptions {
-            disable_agent: true,
-            ..Default::default()
-        },
-    );
-    let agent = Agent::start(dir.path(), &server.broker, "frozen", &[]);
-    server.wait_ready_status("frozen", "True", Duration::from_secs(10));
+    let server = Server::start_alone(dir.path());
+    let agent = server.join(dir.path(), "frozen", &[]);
     // Frozen, its TCP connection stays open: no last will, only the grace period tells.
     agent.proc.signal("STOP");
     let took = server.wait_ready_status("frozen", "Unknown", GRACE + Duration::from_secs(2));

@@ -11,15 +11,8 @@ use serde_json::Value;
 const FAST_BACKOFF: [&str; 4] = ["--crash-backoff-initial", "1s", "--crash-backoff-max", "4s"];
 
 fn setup(dir: &std::path::Path) -> (Server, Agent) {
-    let server = Server::start(
-        dir,
-        ServerOptions {
-            disable_agent: true,
-            ..Default::default()
-        },
-    );
-    let agent = Agent::start(dir, &server.broker, "worker", &FAST_BACKOFF);
-    server.wait_ready_status("worker", "True", Duration::from_secs(10));
+    let server = Server::start_alone(dir);
+    let agent = server.join(dir, "worker", &FAST_BACKOFF);
     (server, agent)
 }
 

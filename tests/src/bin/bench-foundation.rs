@@ -6,23 +6,6 @@ use std::time::{Duration, Instant};
 
 use drover_e2e::*;
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
 fn node_ready(api: &str, name: &str) -> bool {
     let Ok(mut response) = ureq::get(format!("{api}/api/v1/nodes/{name}")).call() else {
         return false;
