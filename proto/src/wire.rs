@@ -138,6 +138,7 @@ fn check_bounds(message: &Message) -> Result<(), String> {
         Message::LogRequest(_) | Message::LogChunk(_) => Ok(()),
         Message::Desired(d) => {
             check_len("pods", d.pods.len())?;
+            check_len("finished", d.finished.len())?;
             for pod in &d.pods {
                 check_len("containers", pod.containers.len())?;
                 for c in &pod.containers {

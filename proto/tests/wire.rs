@@ -200,8 +200,18 @@ fn message() -> impl Strategy<Value = Message> {
             })),
         (session(), any::<u64>())
             .prop_map(|(session, sequence)| Message::Heartbeat(Heartbeat { session, sequence })),
-        (any::<u64>(), vec(desired_pod(), 0..4))
-            .prop_map(|(generation, pods)| Message::Desired(DesiredState { generation, pods })),
+        (
+            any::<u64>(),
+            vec(desired_pod(), 0..4),
+            vec("[0-9a-f-]{36}", 0..4)
+        )
+            .prop_map(
+                |(generation, pods, finished)| Message::Desired(DesiredState {
+                    generation,
+                    pods,
+                    finished
+                })
+            ),
         (
             vec(pod_status(), 0..4),
             any::<bool>(),

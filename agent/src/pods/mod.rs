@@ -199,7 +199,12 @@ impl PodManager {
     }
 
     fn apply_desired(&mut self, desired: DesiredState, now: Millis) {
-        let wanted: HashSet<String> = desired.pods.iter().map(|p| p.uid.clone()).collect();
+        let wanted: HashSet<String> = desired
+            .pods
+            .iter()
+            .map(|p| p.uid.clone())
+            .chain(desired.finished.iter().cloned())
+            .collect();
         for pod in desired.pods {
             if !self.pods.contains_key(&pod.uid) {
                 self.accept(pod, now);

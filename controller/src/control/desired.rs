@@ -12,7 +12,7 @@ use drover_proto::manifest::Kind;
 
 use super::Control;
 use crate::mqtt::Outgoing;
-use crate::pods::{desired_pod, node_name};
+use crate::pods::{desired_pod, is_terminal, node_name};
 
 impl Control {
     /// Notes that `node`'s desired state may have changed; [`Control::flush_desired`]
@@ -37,44 +37,58 @@ impl Control {
                 return;
             }
         };
-        let mut by_node: BTreeMap<&str, Vec<DesiredPod>> =
-            nodes.iter().map(|n| (n.as_str(), Vec::new())).collect();
+        let mut by_node: BTreeMap<&str, (Vec<DesiredPod>, Vec<String>)> = nodes
+            .iter()
+            .map(|n| (n.as_str(), Default::default()))
+            .collect();
         for pod in &pods {
             if pod.deletion_timestamp.is_some() {
                 continue;
             }
-            let Some(list) = node_name(pod).and_then(|n| by_node.get_mut(n)) else {
+            let Some((running, finished)) = node_name(pod).and_then(|n| by_node.get_mut(n)) else {
                 continue;
             };
+            // A finished pod whose final status came from its agent travels as a UID only:
+            // snapshots stay small however many pods a node has finished.
+            if is_terminal(pod) && pod.agent_revision > 0 {
+                finished.push(pod.uid.clone());
+                continue;
+            }
             match desired_pod(pod) {
-                Ok(p) => list.push(p),
+                Ok(p) => running.push(p),
                 Err(e) => warn!(pod = %pod.name, error = %e, "cannot send a pod to its node"),
             }
         }
-        for (node, pods) in by_node {
-            if let Err(e) = self.publish_if_changed(node, pods) {
+        for (node, (pods, finished)) in by_node {
+            if let Err(e) = self.publish_if_changed(
+                node,
+                DesiredState {
+                    generation: 0,
+                    pods,
+                    finished,
+                },
+            ) {
                 warn!(node, error = %e, "cannot publish the desired state");
             }
         }
     }
 
-    fn publish_if_changed(&mut self, node: &str, pods: Vec<DesiredPod>) -> anyhow::Result<()> {
+    /// Publishes `state` (its generation is assigned here) unless it equals the last one.
+    fn publish_if_changed(&mut self, node: &str, mut state: DesiredState) -> anyhow::Result<()> {
         let previous = self.store.desired_state(node)?;
-        let generation = match previous {
+        state.generation = match previous {
             Some((generation, payload)) => {
-                // Same pods encode to the same bytes under the same generation.
-                let same = encode(&Message::Desired(DesiredState {
-                    generation,
-                    pods: pods.clone(),
-                }))?;
-                if same == payload {
+                // The same content encodes to the same bytes under the same generation.
+                state.generation = generation;
+                if encode(&Message::Desired(state.clone()))? == payload {
                     return Ok(());
                 }
                 generation + 1
             }
             None => 1,
         };
-        let payload = encode(&Message::Desired(DesiredState { generation, pods }))?;
+        let generation = state.generation;
+        let payload = encode(&Message::Desired(state))?;
         self.store.set_desired_state(node, generation, &payload)?;
         self.publish_desired(node, payload);
         Ok(())

@@ -189,6 +189,7 @@ impl Control {
             drover_proto::msg::DesiredState {
                 generation,
                 pods: Vec::new(),
+                finished: Vec::new(),
             },
         ))?;
         let _ = self.publisher.send(Outgoing {

@@ -482,6 +482,35 @@ mod pod_status {
     }
 
     #[test]
+    fn a_finished_pod_travels_as_a_uid_once_its_agent_reported_it() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        let uid = pod_on(&mut h, "pi");
+        h.drain();
+        h.send(
+            "pi",
+            NodeTopic::Status,
+            report(&uid, 2, WirePhase::Succeeded, false),
+            t(1),
+        );
+        // A status change alone does not touch the desired state; the next change does.
+        h.control.ensure_desired("pi").unwrap();
+        h.control.flush_desired();
+        let desired = h
+            .drain()
+            .into_iter()
+            .find(|o| o.topic.ends_with("/desired"))
+            .unwrap();
+        match decode(&desired.payload).unwrap() {
+            Message::Desired(d) => {
+                assert!(d.pods.is_empty());
+                assert_eq!(d.finished, vec![uid]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn reports_from_another_node_are_dropped() {
         let mut h = harness();
         h.online("pi", session(1, 1), t(0));

@@ -10,6 +10,10 @@ pub struct DesiredState {
     pub generation: u64,
     /// Pods to run.
     pub pods: Vec<DesiredPod>,
+    /// UIDs of the node's finished pods whose final status the controller has: the agent
+    /// keeps their records and logs, and runs nothing for them. (A finished pod the agent
+    /// does not know is not started.)
+    pub finished: Vec<String>,
 }
 
 /// Restart policy on the wire.
