@@ -90,6 +90,8 @@ pub struct Control {
 
 /// How often readiness deadlines are checked.
 pub const TICK: Duration = Duration::from_millis(250);
+/// The workload controllers run at least this often while inputs keep arriving.
+const SETTLE_AT_LEAST: Duration = Duration::from_millis(50);
 
 impl Control {
     /// Loads the node table from the store; every known node gets one grace period from
@@ -219,15 +221,18 @@ impl Control {
 /// Runs the control loop until the input channel closes.
 pub async fn run(mut control: Control, mut inputs: mpsc::Receiver<Input>) {
     let mut ticker = tokio::time::interval(TICK);
+    let mut last_settle = std::time::Instant::now();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             input = inputs.recv() => match input {
                 Some(input) => {
                     control.handle(input, Utc::now());
-                    // Under load, changes pile up and the controllers run once for all.
-                    if inputs.is_empty() {
+                    // Under load, changes pile up and the controllers run once for all of
+                    // them, but never less often than every SETTLE_AT_LEAST.
+                    if inputs.is_empty() || last_settle.elapsed() >= SETTLE_AT_LEAST {
                         control.settle(Utc::now());
+                        last_settle = std::time::Instant::now();
                     }
                 }
                 None => return,
