@@ -407,14 +407,9 @@ impl PodManager {
                 self.pods.remove(&uid);
                 self.records.forget_pod(&uid);
                 let _ = std::fs::remove_dir_all(self.logs_root.join(&uid));
-                continue;
             }
-            let record = PodRecord {
-                sup: entry.sup.clone(),
-                pids: entry.pids.clone(),
-                acked: entry.acked,
-            };
-            let _ = self.records.save_pod(&record, false);
+            // The acknowledgement is not written to the record: after an agent restart the
+            // statuses are sent once more, and the controller ignores revisions it has.
         }
     }
 

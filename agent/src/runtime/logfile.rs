@@ -37,8 +37,9 @@ impl LogPaths {
 
     /// Prepares for a new run: the last run's log (both parts) becomes `previous.log`.
     pub fn start_run(&self) -> io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
-        if self.current().exists() {
+        // The directory exists once a run has started; the last run's log (empty if it
+        // printed nothing, as its file is created on first output) becomes the previous one.
+        if self.dir.exists() {
             let mut previous = File::create(self.previous())?;
             for part in [self.rotated(), self.current()] {
                 if let Ok(mut f) = File::open(&part) {
@@ -46,6 +47,8 @@ impl LogPaths {
                 }
                 let _ = fs::remove_file(part);
             }
+        } else {
+            fs::create_dir_all(&self.dir)?;
         }
         Ok(())
     }
@@ -106,24 +109,26 @@ pub struct LogWriter {
 
 #[derive(Debug)]
 struct Inner {
-    file: File,
+    /// Opened on the first output: a process that prints nothing costs no file.
+    file: Option<File>,
     size: u64,
     cap: u64,
     paths: LogPaths,
 }
 
+fn open_append(path: &Path) -> io::Result<(File, u64)> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let size = file.seek(SeekFrom::End(0))?;
+    Ok((file, size))
+}
+
 impl LogWriter {
-    /// Opens the current log for appending.
+    /// A writer appending to the current log.
     pub fn open(paths: &LogPaths, cap: u64) -> io::Result<LogWriter> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(paths.current())?;
-        let size = file.seek(SeekFrom::End(0))?;
         Ok(LogWriter {
             inner: Arc::new(Mutex::new(Inner {
-                file,
-                size,
+                file: None,
+                size: 0,
                 cap: cap.max(1024),
                 paths: paths.clone(),
             })),
@@ -136,15 +141,19 @@ impl LogWriter {
             .inner
             .lock()
             .map_err(|_| io::Error::other("log writer poisoned"))?;
+        if inner.file.is_none() {
+            let (file, size) = open_append(&inner.paths.current())?;
+            inner.file = Some(file);
+            inner.size = size;
+        }
         if inner.size + bytes.len() as u64 > inner.cap && inner.size > 0 {
             fs::rename(inner.paths.current(), inner.paths.rotated())?;
-            inner.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(inner.paths.current())?;
+            inner.file = Some(open_append(&inner.paths.current())?.0);
             inner.size = 0;
         }
-        inner.file.write_all(bytes)?;
+        if let Some(file) = inner.file.as_mut() {
+            file.write_all(bytes)?;
+        }
         inner.size += bytes.len() as u64;
         Ok(())
     }
@@ -181,6 +190,21 @@ mod tests {
         let previous = paths.read(true, 0).unwrap();
         assert!(previous.ends_with(b"line 0299\n"));
         assert!(paths.read(false, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_silent_run_creates_no_file_and_reads_as_empty() {
+        let root = tempfile::tempdir().unwrap();
+        let paths = LogPaths::new(root.path(), "uid", "c");
+        paths.start_run().unwrap();
+        let _writer = LogWriter::open(&paths, 1024).unwrap();
+        assert!(!paths.current().exists());
+        assert!(paths.read(false, 0).unwrap().is_empty());
+        paths.start_run().unwrap();
+        assert!(
+            paths.read(true, 0).unwrap().is_empty(),
+            "the silent run is the previous one"
+        );
     }
 
     #[test]
