@@ -222,8 +222,7 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
         runs,
         now,
     } = *input;
-    let mut actions = Vec::new();
-    let mut active: Vec<String> = runs
+    let active: Vec<String> = runs
         .iter()
         .filter(|r| r.state == RunState::Active)
         .map(|r| r.name.clone())
@@ -233,6 +232,14 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
         .filter(|r| r.state == RunState::Succeeded)
         .filter_map(|r| r.finished_at)
         .max();
+
+    let mut outcome = CronOutcome {
+        actions: Vec::new(),
+        last_schedule,
+        last_successful,
+        active,
+        wake_at: None,
+    };
 
     // History: the newest finished Jobs within the limits stay.
     for (state, limit) in [
@@ -249,48 +256,35 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
         finished.sort_by_key(|r| (r.finished_at.unwrap_or(r.created), r.name.clone()));
         let excess = finished.len().saturating_sub(limit.max(0) as usize);
         for run in finished.into_iter().take(excess) {
-            actions.push(CronAction::DeleteJob {
+            outcome.actions.push(CronAction::DeleteJob {
                 name: run.name.clone(),
                 reason: "history",
             });
         }
     }
 
-    let mut outcome = CronOutcome {
-        actions: Vec::new(),
-        last_schedule,
-        last_successful,
-        active: Vec::new(),
-        wake_at: None,
-    };
     let zone = match Zone::from_spec(spec.time_zone.as_deref()) {
         Ok(zone) => zone,
         Err(message) => {
-            actions.push(CronAction::Warning {
+            outcome.actions.push(CronAction::Warning {
                 reason: "UnknownTimeZone",
                 message,
             });
-            outcome.actions = actions;
-            outcome.active = active;
             return outcome;
         }
     };
     let schedule = match Schedule::parse(&spec.schedule, zone) {
         Ok(s) => s,
         Err(message) => {
-            actions.push(CronAction::Warning {
+            outcome.actions.push(CronAction::Warning {
                 reason: "InvalidSchedule",
                 message,
             });
-            outcome.actions = actions;
-            outcome.active = active;
             return outcome;
         }
     };
     outcome.wake_at = schedule.next_after(now);
     if spec.suspend == Some(true) {
-        outcome.actions = actions;
-        outcome.active = active;
         return outcome;
     }
 
@@ -300,7 +294,7 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
     }
     let (missed, latest) = schedule.missed(earliest, now);
     if missed > MISSED_TIMES_WARNING {
-        actions.push(CronAction::Warning {
+        outcome.actions.push(CronAction::Warning {
             reason: "TooManyMissedTimes",
             message: format!(
                 "too many missed start times (> {MISSED_TIMES_WARNING}); set or decrease .spec.startingDeadlineSeconds or check clock skew"
@@ -313,7 +307,7 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
         let policy = spec.concurrency_policy.unwrap_or(ConcurrencyPolicy::Allow);
         if exists {
             outcome.last_schedule = Some(scheduled).max(last_schedule);
-        } else if policy == ConcurrencyPolicy::Forbid && !active.is_empty() {
+        } else if policy == ConcurrencyPolicy::Forbid && !outcome.active.is_empty() {
             // Skipped; the time may still run later while its deadline allows.
             if let Some(deadline) = spec.starting_deadline_seconds {
                 let retry = now + chrono::Duration::seconds(1);
@@ -323,23 +317,21 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
             }
         } else {
             if policy == ConcurrencyPolicy::Replace {
-                for run in active.drain(..) {
-                    actions.push(CronAction::DeleteJob {
+                for run in std::mem::take(&mut outcome.active) {
+                    outcome.actions.push(CronAction::DeleteJob {
                         name: run,
                         reason: "replaced",
                     });
                 }
             }
-            actions.push(CronAction::CreateJob {
+            outcome.actions.push(CronAction::CreateJob {
                 name: job.clone(),
                 scheduled,
             });
-            active.push(job);
+            outcome.active.push(job);
             outcome.last_schedule = Some(scheduled);
         }
     }
-    outcome.actions = actions;
-    outcome.active = active;
     outcome
 }
 
