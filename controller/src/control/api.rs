@@ -247,12 +247,12 @@ impl Control {
                         self.store.delete(kind, "", &name)?;
                         self.delete_pods_of_node(&name)?;
                         self.forget_node(&name)?;
-                        self.reconcile_all(now);
+                        self.workloads_changed();
                         object
                     }
                     Kind::Job => {
                         self.delete_job(&object, now)?;
-                        self.reconcile_all(now);
+                        self.workloads_changed();
                         object
                     }
                     _ => {
@@ -266,7 +266,7 @@ impl Control {
                                 }
                             }
                         }
-                        self.reconcile_all(now);
+                        self.workloads_changed();
                         object
                     }
                 };
@@ -280,13 +280,13 @@ impl Control {
             } => {
                 let answer = self.label_node(&name, set, remove, overwrite)?;
                 self.schedule_pending(now)?;
-                self.reconcile_all(now);
+                self.workloads_changed();
                 Ok(answer)
             }
             ApiRequest::TaintNode { name, add, remove } => {
                 let answer = self.taint_node(&name, add, remove)?;
                 self.schedule_pending(now)?;
-                self.reconcile_all(now);
+                self.workloads_changed();
                 Ok(answer)
             }
             ApiRequest::RolloutRestart { namespace, name } => {
@@ -295,7 +295,7 @@ impl Control {
                     ["kubectl.kubernetes.io/restartedAt"] = json!(crate::object::timestamp(now));
                 ds.generation += 1;
                 self.store.put(&ds)?;
-                self.reconcile_all(now);
+                self.workloads_changed();
                 Ok(json!({"changed": true}))
             }
             ApiRequest::RolloutHistory { namespace, name } => {
@@ -331,7 +331,7 @@ impl Control {
                 ds.spec["template"] = template.clone();
                 ds.generation += 1;
                 self.store.put(&ds)?;
-                self.reconcile_all(now);
+                self.workloads_changed();
                 Ok(json!({"revision": revision}))
             }
             ApiRequest::CreateJobFromCronJob {
@@ -354,7 +354,7 @@ impl Control {
                     serde_json::from_value(cj.spec.clone())
                         .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
                 let job = self.create_job_from(&cj, &spec, &name, None, now)?;
-                self.reconcile_all(now);
+                self.workloads_changed();
                 Ok(self.render(&job))
             }
             ApiRequest::SetUnschedulable {
@@ -455,7 +455,7 @@ impl Control {
                 "result": outcome,
             }));
         }
-        self.reconcile_all(now);
+        self.workloads_changed();
         Ok(json!({"items": results}))
     }
 

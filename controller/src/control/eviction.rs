@@ -116,7 +116,7 @@ impl Control {
                 now,
             )?;
             self.ensure_desired(&node)?;
-            self.reconcile_all(now);
+            self.workloads_changed();
         }
         Ok(())
     }

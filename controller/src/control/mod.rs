@@ -172,7 +172,7 @@ impl Control {
 
     /// Notes that the workload controllers must look again (after a change of nodes, pods
     /// or workloads); [`Control::settle`] does it once for any number of changes.
-    pub(super) fn reconcile_all(&mut self, _now: DateTime<Utc>) {
+    pub(super) fn workloads_changed(&mut self) {
         self.dirty = true;
     }
 

@@ -99,7 +99,7 @@ impl Control {
             Some(_) => {}
         }
         self.ensure_desired(node)?;
-        self.reconcile_all(now);
+        self.workloads_changed();
         Ok(())
     }
 

@@ -217,7 +217,7 @@ impl Control {
             }
         }
         if owned_pods_changed {
-            self.reconcile_all(now);
+            self.workloads_changed();
         }
         for event in &report.events {
             if let Ok(Some(pod)) = self.store.get_by_uid(&event.pod_uid) {

@@ -676,7 +676,7 @@ mod workloads {
         nodes.sort();
         assert_eq!(nodes, vec!["a", "b"]);
         // The same minute again creates nothing new.
-        h.control.reconcile_all(t(62));
+        h.control.workloads_changed();
         h.control.settle(t(62));
         assert_eq!(h.control.store.list(Kind::Job, None).unwrap().len(), 1);
     }
