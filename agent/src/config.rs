@@ -52,6 +52,12 @@ pub struct AgentConfig {
     /// Size at which a container's log file is rotated (one rotated part is kept)
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub container_log_max_size: u64,
+
+    /// Docker Engine API socket of Docker or Podman (default: $DOCKER_HOST, $CONTAINER_HOST,
+    /// /run/docker.sock, /var/run/docker.sock, /run/podman/podman.sock,
+    /// $XDG_RUNTIME_DIR/podman/podman.sock)
+    #[arg(long, env = "DROVER_CONTAINER_ENGINE_SOCKET", value_name = "PATH")]
+    pub container_engine_socket: Option<PathBuf>,
 }
 
 impl AgentConfig {

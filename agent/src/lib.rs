@@ -45,6 +45,12 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             )
         })?;
     let facts = sysinfo::read_facts(Path::new("/"));
+    let (engine, container_runtime) =
+        runtime::container::discover(config.container_engine_socket.as_deref()).await;
+    let container_runtime_problem = match &engine {
+        runtime::container::EngineSlot::Missing(why) => why.clone(),
+        runtime::container::EngineSlot::Available(_) => String::new(),
+    };
     let info = NodeInfo {
         name,
         uid: identity.uid,
@@ -60,6 +66,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         boot_id: facts.boot_id,
         addresses: link::local_address_towards(&broker).into_iter().collect(),
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+        container_runtime,
+        container_runtime_problem,
     };
     tracing::info!(node = %info.name, uid = %info.uid, start = identity.starts, "agent starting");
     let (outbound, outbound_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -75,9 +83,11 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             },
             log_max_bytes: config.container_log_max_size,
             cgroups: runtime::cgroup::Cgroups::detect(Path::new("/")),
+            engine,
         },
         outbound,
     )
+    .await
     .context("cannot start the pod manager")?;
     let (stop_pods, pods_stopping) = tokio::sync::watch::channel(false);
     let mut pods_stopping_rx = pods_stopping.clone();

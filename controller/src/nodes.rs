@@ -81,6 +81,7 @@ pub fn registered(
             "bootID": info.boot_id,
             "machineID": info.uid,
             "kubeletVersion": format!("v{}", info.agent_version),
+            "containerRuntimeVersion": info.container_runtime,
         },
     });
     node
@@ -176,6 +177,8 @@ mod tests {
             boot_id: "b".into(),
             addresses: vec!["10.0.0.7".into()],
             heartbeat_interval_ms: 10_000,
+            container_runtime: "docker://28.2.2".into(),
+            container_runtime_problem: String::new(),
         }
     }
 

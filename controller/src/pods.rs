@@ -2,9 +2,10 @@
 //! and how its reports read as `status`.
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{PodSpec, RestartPolicy};
+use drover_proto::manifest::{runs_in_engine, PodSpec, PullPolicy, RestartPolicy};
 use drover_proto::msg::{
-    DesiredContainer, DesiredPod, WireContainerState, WirePhase, WirePodStatus, WireRestartPolicy,
+    DesiredContainer, DesiredPod, DesiredVolume, VolumeSource, WireContainerState, WireMount,
+    WirePhase, WirePodStatus, WirePort, WirePullPolicy, WireRestartPolicy,
 };
 use drover_proto::quantity::{parse_bytes, parse_cpu_millis};
 use serde_json::{json, Value};
@@ -33,7 +34,7 @@ pub fn node_name(pod: &StoredObject) -> Option<&str> {
 pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
     let spec = pod_spec(pod)?;
     let pod_security = spec.security_context.clone().unwrap_or_default();
-    let host_processes = spec.runtime_class_name.as_deref() == Some("process");
+    let host_processes = !runs_in_engine(&spec);
     let containers = spec
         .containers
         .iter()
@@ -64,6 +65,33 @@ pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
                 cpu_limit_millis: limits
                     .and_then(|l| l.get("cpu"))
                     .and_then(|q| parse_cpu_millis(&q.0)),
+                pull_policy: match c.image.as_deref().map(|image| {
+                    c.image_pull_policy
+                        .unwrap_or_else(|| PullPolicy::default_for(image))
+                }) {
+                    Some(PullPolicy::Always) => WirePullPolicy::Always,
+                    Some(PullPolicy::Never) => WirePullPolicy::Never,
+                    Some(PullPolicy::IfNotPresent) | None => WirePullPolicy::IfNotPresent,
+                },
+                privileged: security.privileged.unwrap_or(false),
+                ports: c
+                    .ports
+                    .iter()
+                    .map(|p| WirePort {
+                        container_port: p.container_port,
+                        host_port: p.host_port,
+                        udp: p.protocol.as_deref() == Some("UDP"),
+                    })
+                    .collect(),
+                mounts: c
+                    .volume_mounts
+                    .iter()
+                    .map(|m| WireMount {
+                        volume: m.name.clone(),
+                        path: m.mount_path.clone(),
+                        read_only: m.read_only.unwrap_or(false),
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -82,6 +110,21 @@ pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
                 g.clamp(0, i64::from(u32::MAX)) as u32
             }),
         containers,
+        host_network: spec.host_network.unwrap_or(false),
+        volumes: spec
+            .volumes
+            .iter()
+            .map(|v| DesiredVolume {
+                name: v.name.clone(),
+                source: match &v.host_path {
+                    Some(host) => VolumeSource::HostPath {
+                        path: host.path.clone(),
+                        kind: host.kind.clone().unwrap_or_default(),
+                    },
+                    None => VolumeSource::EmptyDir,
+                },
+            })
+            .collect(),
     })
 }
 

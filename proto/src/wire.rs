@@ -141,10 +141,13 @@ fn check_bounds(message: &Message) -> Result<(), String> {
             check_len("finished", d.finished.len())?;
             for pod in &d.pods {
                 check_len("containers", pod.containers.len())?;
+                check_len("volumes", pod.volumes.len())?;
                 for c in &pod.containers {
                     check_len("command", c.command.len())?;
                     check_len("args", c.args.len())?;
                     check_len("env", c.env.len())?;
+                    check_len("ports", c.ports.len())?;
+                    check_len("mounts", c.mounts.len())?;
                 }
             }
             Ok(())

@@ -44,6 +44,8 @@ fn node_info() -> impl Strategy<Value = NodeInfo> {
                     boot_id: text,
                     addresses,
                     heartbeat_interval_ms: hb,
+                    container_runtime: "docker://28.2.2".into(),
+                    container_runtime_problem: String::new(),
                 }
             },
         )
@@ -66,9 +68,42 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
         option::of("/[a-z/]{0,10}"),
         (option::of(any::<u32>()), option::of(any::<u32>())),
         (option::of(any::<u64>()), option::of(any::<u64>())),
+        (
+            pull_policy(),
+            any::<bool>(),
+            vec(
+                (any::<u16>(), option::of(any::<u16>()), any::<bool>()).prop_map(
+                    |(container_port, host_port, udp)| WirePort {
+                        container_port,
+                        host_port,
+                        udp,
+                    },
+                ),
+                0..3,
+            ),
+            vec(
+                ("[a-z]{1,8}", "/[a-z/]{0,10}", any::<bool>()).prop_map(
+                    |(volume, path, read_only)| WireMount {
+                        volume,
+                        path,
+                        read_only,
+                    },
+                ),
+                0..3,
+            ),
+        ),
     )
         .prop_map(
-            |(name, image, command, env, working_dir, (uid, gid), (mem, cpu))| DesiredContainer {
+            |(
+                name,
+                image,
+                command,
+                env,
+                working_dir,
+                (uid, gid),
+                (mem, cpu),
+                (pull_policy, privileged, ports, mounts),
+            )| DesiredContainer {
                 name,
                 image,
                 args: command.clone(),
@@ -79,8 +114,34 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 run_as_group: gid,
                 memory_limit_bytes: mem,
                 cpu_limit_millis: cpu,
+                pull_policy,
+                privileged,
+                ports,
+                mounts,
             },
         )
+}
+
+fn pull_policy() -> impl Strategy<Value = WirePullPolicy> {
+    prop_oneof![
+        Just(WirePullPolicy::Always),
+        Just(WirePullPolicy::IfNotPresent),
+        Just(WirePullPolicy::Never),
+    ]
+}
+
+fn volume() -> impl Strategy<Value = DesiredVolume> {
+    (
+        "[a-z]{1,8}",
+        option::of(("/[a-z/]{0,10}", "[A-Za-z]{0,12}")),
+    )
+        .prop_map(|(name, host)| DesiredVolume {
+            name,
+            source: match host {
+                Some((path, kind)) => VolumeSource::HostPath { path, kind },
+                None => VolumeSource::EmptyDir,
+            },
+        })
 }
 
 fn desired_pod() -> impl Strategy<Value = DesiredPod> {
@@ -91,15 +152,21 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
         restart_policy(),
         any::<u32>(),
         vec(container(), 1..3),
+        any::<bool>(),
+        vec(volume(), 0..3),
     )
         .prop_map(
-            |(uid, namespace, name, restart_policy, grace, containers)| DesiredPod {
-                uid,
-                namespace,
-                name,
-                restart_policy,
-                termination_grace_seconds: grace,
-                containers,
+            |(uid, namespace, name, restart_policy, grace, containers, host_network, volumes)| {
+                DesiredPod {
+                    uid,
+                    namespace,
+                    name,
+                    restart_policy,
+                    termination_grace_seconds: grace,
+                    containers,
+                    host_network,
+                    volumes,
+                }
             },
         )
 }

@@ -644,3 +644,77 @@ pub fn rss_kib(pid: u32) -> u64 {
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
+
+/// The local image the container tests run (built by `scripts/test-image`).
+pub fn test_image() -> String {
+    let image =
+        std::env::var("DROVER_TEST_IMAGE").unwrap_or_else(|_| "drover-test/busybox:1".into());
+    let present = Command::new("docker")
+        .args(["image", "inspect", &image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        present,
+        "the container tests need the image {image}: run scripts/test-image (scripts/test does)"
+    );
+    image
+}
+
+/// Engine containers carrying `label` (`key=value`): `(id, state)` pairs, as `docker ps -a`
+/// lists them.
+pub fn engine_containers(label: &str) -> Vec<(String, String)> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            &format!("label={label}"),
+            "--format",
+            "{{.ID}} {{.State}}",
+        ])
+        .output()
+        .expect("run docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, state)| (id.to_string(), state.to_string()))
+        .collect()
+}
+
+/// Removes, when dropped, every engine container of the given nodes (so a failed test
+/// leaves nothing behind).
+pub struct EngineCleanup(pub Vec<String>);
+
+impl Drop for EngineCleanup {
+    fn drop(&mut self) {
+        for node in &self.0 {
+            let ids: Vec<String> = engine_containers(&format!("drover.io/node={node}"))
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// Whether the API shows pod `name` (default namespace) `Running`: a cheap poll for
+/// benchmarks, without starting the CLI.
+pub fn pod_running(api: &str, name: &str) -> bool {
+    let Ok(mut response) = ureq::get(format!("{api}/api/v1/pods/{name}")).call() else {
+        return false;
+    };
+    let Ok(pod) = response.body_mut().read_json::<Value>() else {
+        return false;
+    };
+    pod["status"]["phase"] == "Running"
+}

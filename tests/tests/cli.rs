@@ -25,15 +25,19 @@ fn every_example_applies_and_reapplying_is_unchanged() {
     for line in [
         "cronjob/hello created",
         "daemonset/load-logger created",
+        "daemonset/httpd created",
         "job/pi created",
         "pod/hello created",
     ] {
         assert!(out.contains(line), "{out}");
     }
     let again = server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
-    assert_eq!(again.matches("unchanged").count(), 4, "{again}");
-    for kind in ["jobs", "cronjobs", "daemonsets", "cj", "ds", "job"] {
+    assert_eq!(again.matches("unchanged").count(), 5, "{again}");
+    for kind in ["jobs", "cronjobs", "cj", "job"] {
         assert_eq!(server.items(kind).len(), 1, "{kind}");
+    }
+    for kind in ["daemonsets", "ds"] {
+        assert_eq!(server.items(kind).len(), 2, "{kind}");
     }
     // The Job's pods are there too.
     for kind in ["pods", "po"] {

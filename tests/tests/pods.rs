@@ -274,29 +274,3 @@ fn unplaceable_pods_stay_pending_until_a_node_fits() {
         "{wide}"
     );
 }
-
-#[test]
-fn image_containers_say_they_need_an_engine_unless_run_as_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, _agent) = setup(dir.path());
-    let pod = |name: &str, class: &str| {
-        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: worker\n  restartPolicy: Never\n{class}  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'exit 0']\n")
-    };
-    server.apply(&pod("imaged", ""));
-    server.apply(&pod("as-process", "  runtimeClassName: process\n"));
-    let imaged = server.wait_pod("imaged", "Failed", Duration::from_secs(10), |p| {
-        phase(p) == "Failed"
-    });
-    let terminated = &container(&imaged)["state"]["terminated"];
-    assert_eq!(terminated["reason"], "ContainerCannotRun");
-    assert!(
-        terminated["message"]
-            .as_str()
-            .unwrap()
-            .contains("container engine"),
-        "{terminated}"
-    );
-    server.wait_pod("as-process", "Succeeded", Duration::from_secs(10), |p| {
-        phase(p) == "Succeeded"
-    });
-}

@@ -11,7 +11,10 @@ use drover_proto::msg::{LogChunk, LogRequest};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use futures_util::StreamExt;
+
 use super::Outbound;
+use crate::runtime::container::ContainerEngine;
 use crate::runtime::logfile::LogPaths;
 
 /// Largest log chunk per message (well under the payload limit).
@@ -67,12 +70,35 @@ fn send(
     }));
 }
 
-/// Answers `request`; `located` is the pod's name and container names when the pod is here.
+/// Where a container's output is kept.
+pub enum LogSource {
+    /// The agent's log files (host processes).
+    Files,
+    /// The engine's log of the current and previous container.
+    Engine {
+        /// The engine.
+        engine: Arc<dyn ContainerEngine>,
+        /// The current run's container.
+        current: Option<String>,
+        /// The previous run's container, while it exists.
+        previous: Option<String>,
+    },
+}
+
+/// A pod on this node, as a log request needs it.
+pub struct Located {
+    /// Pod name.
+    pub pod_name: String,
+    /// Each container's name and log source.
+    pub containers: Vec<(String, LogSource)>,
+}
+
+/// Answers `request`; `located` describes the pod when it is here.
 pub fn serve(
     follows: &mut Follows,
     logs_root: &Path,
     request: LogRequest,
-    located: Option<(String, Vec<String>)>,
+    located: Option<Located>,
     out: mpsc::UnboundedSender<Outbound>,
 ) {
     follows.running.retain(|_, f| !f.task.is_finished());
@@ -86,7 +112,11 @@ pub fn serve(
         f.renewed.store(seconds_now(), Ordering::Relaxed);
         return;
     }
-    let Some((pod_name, containers)) = located else {
+    let Some(Located {
+        pod_name,
+        containers: sources,
+    }) = located
+    else {
         send(
             &out,
             request.id,
@@ -96,6 +126,7 @@ pub fn serve(
         );
         return;
     };
+    let containers: Vec<String> = sources.iter().map(|(name, _)| name.clone()).collect();
     let container = if request.container.is_empty() {
         match containers.as_slice() {
             [only] => only.clone(),
@@ -118,6 +149,54 @@ pub fn serve(
         send(&out, request.id, Vec::new(), true, Some(message));
         return;
     };
+    if let Some((_, LogSource::Engine { .. })) = sources.iter().find(|(n, _)| *n == container) {
+        let Some((
+            _,
+            LogSource::Engine {
+                engine,
+                current,
+                previous,
+            },
+        )) = sources.into_iter().find(|(n, _)| *n == container)
+        else {
+            return;
+        };
+        let id = if request.previous { previous } else { current };
+        let Some(id) = id else {
+            let message = if request.previous {
+                format!(
+                    "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
+                )
+            } else {
+                format!("container \"{container}\" in pod \"{pod_name}\" is waiting to start")
+            };
+            send(&out, request.id, Vec::new(), true, Some(message));
+            return;
+        };
+        let follow = request.follow && !request.previous;
+        let renewed = Arc::new(AtomicI64::new(seconds_now()));
+        let tail = (request.tail_lines > 0).then_some(request.tail_lines);
+        let task = tokio::spawn(stream_engine_log(
+            engine,
+            id,
+            tail,
+            follow,
+            request.id,
+            renewed.clone(),
+            out,
+        ));
+        if follow {
+            follows.running.insert(
+                request.id,
+                Follow {
+                    pod_uid: request.pod_uid,
+                    renewed,
+                    task,
+                },
+            );
+        }
+        return;
+    }
     let paths = LogPaths::new(logs_root, &request.pod_uid, &container);
     let data = match paths.read(request.previous, request.tail_lines) {
         Ok(data) => data,
@@ -202,4 +281,51 @@ async fn follow_file(
             send(&out, id, data, false, None);
         }
     }
+}
+
+/// Sends an engine container's log, following it while the lease is renewed.
+async fn stream_engine_log(
+    engine: Arc<dyn ContainerEngine>,
+    id: String,
+    tail: Option<u32>,
+    follow: bool,
+    request: u64,
+    renewed: Arc<AtomicI64>,
+    out: mpsc::UnboundedSender<Outbound>,
+) {
+    let mut stream = engine.logs(&id, tail, follow);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut lease = tokio::time::interval(FOLLOW_POLL);
+    loop {
+        tokio::select! {
+            item = stream.next() => match item {
+                Some(Ok(data)) => {
+                    pending.extend_from_slice(&data);
+                    // While following, send output as it comes; else in full chunks.
+                    if follow || pending.len() >= CHUNK {
+                        for chunk in pending.chunks(CHUNK) {
+                            send(&out, request, chunk.to_vec(), false, None);
+                        }
+                        pending.clear();
+                    }
+                }
+                Some(Err(e)) => {
+                    send(&out, request, pending, true, Some(format!("cannot read the container log: {e}")));
+                    return;
+                }
+                None => break,
+            },
+            _ = lease.tick(), if follow => {
+                if seconds_now() - renewed.load(Ordering::Relaxed) > FOLLOW_LEASE.as_secs() as i64 {
+                    break;
+                }
+            }
+        }
+    }
+    let mut chunks: Vec<&[u8]> = pending.chunks(CHUNK).collect();
+    let last = chunks.pop().unwrap_or(&[]);
+    for chunk in chunks {
+        send(&out, request, chunk.to_vec(), false, None);
+    }
+    send(&out, request, last.to_vec(), true, None);
 }

@@ -10,7 +10,8 @@ mod logs;
 mod records;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use drover_proto::msg::{
@@ -22,6 +23,11 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::runtime::cgroup::Cgroups;
+use crate::runtime::container::engine::ListedContainer;
+use crate::runtime::container::plan::PlanContext;
+use crate::runtime::container::{
+    driver, plan, volumes, ContainerEngine, ContainerEvent, EngineSlot,
+};
 use crate::runtime::logfile::LogPaths;
 use crate::runtime::process::{self, Launch, ProcessExit, RunKey};
 use crate::supervisor::{Action, BackoffPolicy, ContainerPhase, Millis, PodSupervisor};
@@ -62,6 +68,8 @@ pub struct PodSettings {
     pub log_max_bytes: u64,
     /// Where resource limits are applied (or why they cannot be).
     pub cgroups: Cgroups,
+    /// The container engine for pods with images (or why there is none).
+    pub engine: EngineSlot,
 }
 
 /// How long unacknowledged reports wait before they are sent again.
@@ -77,6 +85,10 @@ struct Entry {
     pids: Vec<Option<u32>>,
     /// Current run number of each container.
     runs: Vec<u64>,
+    /// Engine container of each container's current run.
+    engine_ids: Vec<Option<String>>,
+    /// Engine container of each container's previous run (kept for `logs --previous`).
+    previous_ids: Vec<Option<String>>,
     /// Highest revision the controller acknowledged.
     acked: u64,
     /// The last status computed (revision excluded), to detect changes.
@@ -95,6 +107,9 @@ pub struct PodManager {
     outbound: mpsc::UnboundedSender<Outbound>,
     exits: mpsc::UnboundedSender<ProcessExit>,
     exits_rx: Option<mpsc::UnboundedReceiver<ProcessExit>>,
+    container_events: mpsc::UnboundedSender<ContainerEvent>,
+    container_events_rx: Option<mpsc::UnboundedReceiver<ContainerEvent>>,
+    volumes_dir: PathBuf,
     connected: bool,
     flush_at: Option<Instant>,
     follows: logs::Follows,
@@ -114,16 +129,118 @@ fn without_revision(mut status: WirePodStatus) -> WirePodStatus {
     status
 }
 
+fn new_entry(sup: PodSupervisor, acked: u64) -> Entry {
+    let count = sup.containers.len();
+    Entry {
+        sup,
+        pids: vec![None; count],
+        runs: vec![0; count],
+        engine_ids: vec![None; count],
+        previous_ids: vec![None; count],
+        acked,
+        last_status: None,
+    }
+}
+
+fn in_engine(entry: &Entry, index: usize) -> bool {
+    entry
+        .sup
+        .spec
+        .containers
+        .get(index)
+        .is_some_and(|c| c.image.is_some())
+}
+
+fn engine_of(slot: &EngineSlot) -> Option<Arc<dyn ContainerEngine>> {
+    match slot {
+        EngineSlot::Available(engine) => Some(engine.clone()),
+        EngineSlot::Missing(_) => None,
+    }
+}
+
+/// Removes engine containers in the background (a failure only leaves a stopped container).
+fn remove_containers(engine: &Arc<dyn ContainerEngine>, ids: Vec<String>) {
+    if ids.is_empty() {
+        return;
+    }
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        for id in ids {
+            if let Err(e) = engine.remove(&id).await {
+                debug!(id, error = %e, "cannot remove a container");
+            }
+        }
+    });
+}
+
+/// Starts a run of an engine container; its outcome arrives as a [`ContainerEvent`].
+fn start_in_engine(
+    settings: &PodSettings,
+    volumes_dir: &Path,
+    entry: &mut Entry,
+    key: RunKey,
+    events: &mpsc::UnboundedSender<ContainerEvent>,
+    now: Millis,
+) -> Vec<Action> {
+    let index = key.index;
+    let engine = match &settings.engine {
+        EngineSlot::Available(engine) => engine.clone(),
+        EngineSlot::Missing(why) => {
+            return entry.sup.start_failed(
+                index,
+                format!("this node has no container engine: {why}"),
+                now,
+            )
+        }
+    };
+    // Keep the last run's container for `logs --previous`; the one before goes.
+    if let Some(current) = entry.engine_ids[index].take() {
+        if let Some(older) = entry.previous_ids[index].replace(current) {
+            remove_containers(&engine, vec![older]);
+        }
+    }
+    if let Err(message) = volumes::prepare(&entry.sup.spec, volumes_dir) {
+        return entry.sup.start_failed(index, message, now);
+    }
+    let context = PlanContext {
+        node: &settings.node,
+        run: key.run,
+        volumes_dir,
+    };
+    let plan = match plan::plan(&entry.sup.spec, index, context) {
+        Ok(plan) => plan,
+        Err(message) => return entry.sup.start_failed(index, message, now),
+    };
+    let policy = entry.sup.spec.containers[index].pull_policy;
+    tokio::spawn(driver::run(engine, plan, policy, key, events.clone()));
+    Vec::new()
+}
+
 impl PodManager {
-    /// Loads the stored desired state and pod records, and starts what they say should run.
-    pub fn start(
+    /// Loads the stored desired state and pod records, re-adopts the engine containers still
+    /// there, and starts what the records say should run.
+    pub async fn start(
         settings: PodSettings,
         outbound: mpsc::UnboundedSender<Outbound>,
     ) -> anyhow::Result<PodManager> {
         let records = Records::open(&settings.data_dir)?;
         let (exits, exits_rx) = mpsc::unbounded_channel();
+        let (container_events, container_events_rx) = mpsc::unbounded_channel();
+        let listed = match &settings.engine {
+            EngineSlot::Available(engine) => match engine.list(&settings.node).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    warn!(error = %e, "cannot list the node's containers; running ones cannot be re-adopted");
+                    Vec::new()
+                }
+            },
+            EngineSlot::Missing(_) => Vec::new(),
+        };
         let mut manager = PodManager {
             logs_root: settings.data_dir.join("logs"),
+            volumes_dir: settings.data_dir.join("volumes"),
+            container_events,
+            container_events_rx: Some(container_events_rx),
             settings,
             records,
             pods: HashMap::new(),
@@ -139,7 +256,7 @@ impl PodManager {
             shutting_down: false,
             unsynced: false,
         };
-        manager.recover(now_ms());
+        manager.recover(listed, now_ms());
         if let Some(desired) = manager.records.load_desired() {
             info!(
                 generation = desired.generation,
@@ -152,28 +269,84 @@ impl PodManager {
     }
 
     /// Restores pods from their records. Processes of a previous agent run are stopped
-    /// and the containers restarted as their restart policy says (counted as restarts).
-    fn recover(&mut self, now: Millis) {
+    /// and the containers restarted as their restart policy says (counted as restarts);
+    /// engine containers still running are re-adopted, and those of unknown pods removed.
+    fn recover(&mut self, listed: Vec<ListedContainer>, now: Millis) {
+        let mut by_container: HashMap<(String, String), Vec<ListedContainer>> = HashMap::new();
+        for container in listed {
+            by_container
+                .entry((container.pod_uid.clone(), container.container.clone()))
+                .or_default()
+                .push(container);
+        }
+        for runs in by_container.values_mut() {
+            runs.sort_by_key(|c| std::cmp::Reverse(c.run));
+        }
         for record in self.records.load_pods() {
             let uid = record.sup.spec.uid.clone();
             let mut sup = record.sup;
             sup.set_backoff(self.settings.backoff);
             let count = sup.containers.len();
-            self.pods.insert(
-                uid.clone(),
-                Entry {
-                    sup,
-                    pids: vec![None; count],
-                    runs: vec![0; count],
-                    acked: record.acked,
-                    last_status: None,
-                },
-            );
+            self.pods.insert(uid.clone(), new_entry(sup, record.acked));
             let mut actions = Vec::new();
             for index in 0..count {
                 let Some(entry) = self.pods.get_mut(&uid) else {
                     break;
                 };
+                if in_engine(entry, index) {
+                    let name = entry.sup.containers[index].name.clone();
+                    let mut found = by_container
+                        .remove(&(uid.clone(), name))
+                        .unwrap_or_default()
+                        .into_iter();
+                    let current = found.next();
+                    let previous = found.next();
+                    if let Some(engine) = engine_of(&self.settings.engine) {
+                        remove_containers(&engine, found.map(|c| c.id).collect());
+                    }
+                    entry.runs[index] = current.as_ref().map_or(0, |c| c.run);
+                    entry.previous_ids[index] = previous.map(|c| c.id);
+                    entry.engine_ids[index] = current.as_ref().map(|c| c.id.clone());
+                    let running = matches!(
+                        entry.sup.containers[index].phase,
+                        ContainerPhase::Running { .. }
+                    );
+                    match (&current, &self.settings.engine) {
+                        (Some(container), EngineSlot::Available(engine)) if running => {
+                            // Still there (running, or ended while the agent was away):
+                            // watch it as before; its end counts as any other.
+                            info!(pod = %entry.sup.spec.name, container = %container.container, running = container.running, "re-adopted container");
+                            let key = RunKey {
+                                uid: uid.clone(),
+                                index,
+                                run: container.run,
+                            };
+                            let (engine, id, events) = (
+                                engine.clone(),
+                                container.id.clone(),
+                                self.container_events.clone(),
+                            );
+                            tokio::spawn(async move {
+                                let _ = events.send(driver::watch(engine.as_ref(), &id, key).await);
+                            });
+                        }
+                        _ if running => actions.extend(entry.sup.lost_to_agent_restart(
+                            index,
+                            "the container was gone when the drover agent restarted",
+                            now,
+                        )),
+                        _ => {}
+                    }
+                    if let (false, ContainerPhase::Waiting { retry_at, .. }) =
+                        (running, &entry.sup.containers[index].phase)
+                    {
+                        match retry_at {
+                            None => actions.push(Action::Start(index)),
+                            Some(at) => actions.push(Action::WakeAt(*at)),
+                        }
+                    }
+                    continue;
+                }
                 match entry.sup.containers[index].phase.clone() {
                     ContainerPhase::Running { .. } => {
                         if let Some(Some(pgid)) = record.pids.get(index) {
@@ -182,7 +355,11 @@ impl PodManager {
                                 info!(pod = %entry.sup.spec.name, killed, "stopped processes left by the previous agent run");
                             }
                         }
-                        actions.extend(entry.sup.lost_to_agent_restart(index, now));
+                        actions.extend(entry.sup.lost_to_agent_restart(
+                            index,
+                            "the drover agent restarted; process pods stop and start with it",
+                            now,
+                        ));
                     }
                     ContainerPhase::Waiting { retry_at: None, .. } => {
                         actions.push(Action::Start(index))
@@ -195,6 +372,17 @@ impl PodManager {
             }
             self.execute(&uid, actions, now);
             self.note_change(&uid);
+        }
+        // Containers of pods this node no longer has.
+        if let Some(engine) = engine_of(&self.settings.engine) {
+            let orphans: Vec<String> = by_container.into_values().flatten().map(|c| c.id).collect();
+            if !orphans.is_empty() {
+                info!(
+                    count = orphans.len(),
+                    "removing containers of pods this node no longer runs"
+                );
+            }
+            remove_containers(&engine, orphans);
         }
     }
 
@@ -235,7 +423,6 @@ impl PodManager {
             .containers
             .iter()
             .any(|c| c.memory_limit_bytes.is_some() || c.cpu_limit_millis.is_some());
-        let count = pod.containers.len();
         let (mut sup, actions) = PodSupervisor::new(pod, self.settings.backoff, now);
         let support = self.settings.cgroups.support();
         if has_limits && !support.enforced {
@@ -248,16 +435,7 @@ impl PodManager {
                 at_ms: now,
             });
         }
-        self.pods.insert(
-            uid.clone(),
-            Entry {
-                sup,
-                pids: vec![None; count],
-                runs: vec![0; count],
-                acked: 0,
-                last_status: None,
-            },
-        );
+        self.pods.insert(uid.clone(), new_entry(sup, 0));
         self.execute(&uid, actions, now);
         self.note_change(&uid);
     }
@@ -270,6 +448,23 @@ impl PodManager {
                 return;
             };
             match action {
+                Action::Start(index) if in_engine(entry, index) => {
+                    entry.runs[index] += 1;
+                    let key = RunKey {
+                        uid: uid.to_string(),
+                        index,
+                        run: entry.runs[index],
+                    };
+                    let more = start_in_engine(
+                        &self.settings,
+                        &self.volumes_dir,
+                        entry,
+                        key,
+                        &self.container_events,
+                        now,
+                    );
+                    queue.extend(more);
+                }
                 Action::Start(index) => {
                     entry.runs[index] += 1;
                     let key = RunKey {
@@ -298,6 +493,24 @@ impl PodManager {
                     };
                     queue.extend(more);
                 }
+                Action::Signal(index, signal) if in_engine(entry, index) => {
+                    let id = entry.engine_ids.get(index).cloned().flatten();
+                    if let (Some(id), Some(engine)) = (id, engine_of(&self.settings.engine)) {
+                        let grace = entry.sup.spec.termination_grace_seconds;
+                        tokio::spawn(async move {
+                            let stopped = match signal {
+                                crate::supervisor::StopSignal::Term => {
+                                    engine.stop(&id, grace).await
+                                }
+                                crate::supervisor::StopSignal::Kill => engine.kill(&id).await,
+                            };
+                            // An error here usually means it had ended already.
+                            if let Err(e) = stopped {
+                                debug!(id, error = %e, "stopping a container");
+                            }
+                        });
+                    }
+                }
                 Action::Signal(index, signal) => {
                     if let Some(pgid) = entry.pids.get(index).copied().flatten() {
                         process::signal_group(pgid, signal);
@@ -309,6 +522,16 @@ impl PodManager {
                 Action::Removed => {
                     info!(pod = %entry.sup.spec.name, "pod stopped");
                     self.follows.stop_pod(uid);
+                    if let Some(engine) = engine_of(&self.settings.engine) {
+                        let ids: Vec<String> = entry
+                            .engine_ids
+                            .iter_mut()
+                            .chain(entry.previous_ids.iter_mut())
+                            .filter_map(Option::take)
+                            .collect();
+                        remove_containers(&engine, ids);
+                    }
+                    volumes::remove(&self.volumes_dir, uid);
                 }
                 Action::Event {
                     warning,
@@ -378,6 +601,62 @@ impl PodManager {
         self.note_change(&uid);
     }
 
+    fn on_container_event(&mut self, event: ContainerEvent, now: Millis) {
+        let key = match &event {
+            ContainerEvent::Started { key, .. }
+            | ContainerEvent::ImageFailed { key, .. }
+            | ContainerEvent::CannotRun { key, .. }
+            | ContainerEvent::Exited { key, .. } => key.clone(),
+        };
+        let current = self
+            .pods
+            .get(&key.uid)
+            .is_some_and(|e| e.runs.get(key.index) == Some(&key.run));
+        if !current {
+            // A run the pod no longer has (it was removed meanwhile): nothing may be left.
+            if let (
+                ContainerEvent::Started { id, .. } | ContainerEvent::CannotRun { id: Some(id), .. },
+                Some(engine),
+            ) = (&event, engine_of(&self.settings.engine))
+            {
+                remove_containers(&engine, vec![id.clone()]);
+            }
+            return;
+        }
+        let Some(entry) = self.pods.get_mut(&key.uid) else {
+            return;
+        };
+        let index = key.index;
+        let actions = match event {
+            ContainerEvent::Started { id, .. } => {
+                entry.engine_ids[index] = Some(id);
+                entry.sup.started(index, now)
+            }
+            ContainerEvent::ImageFailed {
+                reason, message, ..
+            } => {
+                warn!(pod = %entry.sup.spec.name, %message, "image not available");
+                entry.sup.image_failed(index, reason, message, now)
+            }
+            ContainerEvent::CannotRun { id, message, .. } => {
+                warn!(pod = %entry.sup.spec.name, %message, "container cannot run");
+                entry.engine_ids[index] = id;
+                entry.sup.start_failed(index, message, now)
+            }
+            ContainerEvent::Exited {
+                exit_code,
+                oom_killed,
+                ..
+            } => {
+                debug!(pod = %entry.sup.spec.name, container = index, code = exit_code, "container exited");
+                let signal = if exit_code > 128 { exit_code - 128 } else { 0 };
+                entry.sup.exited(index, exit_code, signal, oom_killed, now)
+            }
+        };
+        self.execute(&key.uid, actions, now);
+        self.note_change(&key.uid);
+    }
+
     fn on_wake(&mut self, now: Millis) {
         while let Some((at, uid)) = self.wakes.first().cloned() {
             if at > now {
@@ -407,6 +686,7 @@ impl PodManager {
                 self.pods.remove(&uid);
                 self.records.forget_pod(&uid);
                 let _ = std::fs::remove_dir_all(self.logs_root.join(&uid));
+                volumes::remove(&self.volumes_dir, &uid);
             }
             // The acknowledgement is not written to the record: after an agent restart the
             // statuses are sent once more, and the controller ignores revisions it has.
@@ -503,15 +783,27 @@ impl PodManager {
     }
 
     fn serve_logs(&mut self, request: LogRequest) {
-        let located = self.pods.get(&request.pod_uid).map(|e| {
-            let names: Vec<String> = e
+        let engine = engine_of(&self.settings.engine);
+        let located = self.pods.get(&request.pod_uid).map(|e| logs::Located {
+            pod_name: e.sup.spec.name.clone(),
+            containers: e
                 .sup
                 .spec
                 .containers
                 .iter()
-                .map(|c| c.name.clone())
-                .collect();
-            (e.sup.spec.name.clone(), names)
+                .enumerate()
+                .map(|(i, c)| {
+                    let source = match (&engine, in_engine(e, i)) {
+                        (Some(engine), true) => logs::LogSource::Engine {
+                            engine: engine.clone(),
+                            current: e.engine_ids[i].clone(),
+                            previous: e.previous_ids[i].clone(),
+                        },
+                        _ => logs::LogSource::Files,
+                    };
+                    (c.name.clone(), source)
+                })
+                .collect(),
         });
         logs::serve(
             &mut self.follows,
@@ -523,7 +815,8 @@ impl PodManager {
     }
 
     /// Stops every pod process (SIGTERM, then SIGKILL) because the agent is stopping; the
-    /// records keep them as running, so the next start restarts them.
+    /// records keep them as running, so the next start restarts them. Engine containers
+    /// keep running: the next start re-adopts them.
     async fn shut_down(&mut self, exits: &mut mpsc::UnboundedReceiver<ProcessExit>) {
         self.shutting_down = true;
         let groups: Vec<u32> = self
@@ -565,7 +858,9 @@ impl PodManager {
         mut inputs: mpsc::Receiver<PodInput>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        let Some(mut exits) = self.exits_rx.take() else {
+        let (Some(mut exits), Some(mut container_events)) =
+            (self.exits_rx.take(), self.container_events_rx.take())
+        else {
             return;
         };
         let mut resend = tokio::time::interval(RESEND_AFTER);
@@ -583,6 +878,7 @@ impl PodManager {
                     None => break,
                 },
                 Some(exit) = exits.recv() => self.on_exit(exit, now_ms()),
+                Some(event) = container_events.recv() => self.on_container_event(event, now_ms()),
                 _ = sleep_until_opt(next_wake) => self.on_wake(now_ms()),
                 _ = sleep_until_opt(self.flush_at) => self.flush(false),
                 _ = resend.tick() => self.resend_unacknowledged(),

@@ -1,6 +1,8 @@
-//! Running containers as host processes, and their log files.
+//! Running containers: as host processes (with their log files and cgroups) or in the
+//! node's container engine.
 
 pub mod cgroup;
+pub mod container;
 pub mod env;
 pub mod logfile;
 pub mod process;

@@ -118,6 +118,8 @@ pub struct ContainerSupervisor {
     crashes: u32,
     /// Ever started (for the pod's phase).
     started_once: bool,
+    /// Image failures since the container last started (its retries are not restarts).
+    image_failures: u32,
 }
 
 /// Ways a process is asked to stop.
@@ -211,6 +213,7 @@ impl PodSupervisor {
                 restart_count: 0,
                 crashes: 0,
                 started_once: false,
+                image_failures: 0,
             })
             .collect();
         let actions = (0..containers.len()).map(Action::Start).collect();
@@ -251,6 +254,7 @@ impl PodSupervisor {
         };
         c.phase = ContainerPhase::Running { started_at: now };
         c.started_once = true;
+        c.image_failures = 0;
         let mut actions = vec![Action::Event {
             warning: false,
             reason: "Started",
@@ -285,6 +289,55 @@ impl PodSupervisor {
             finished_at: now,
         };
         actions.extend(self.terminated(index, exit, now));
+        actions
+    }
+
+    /// Container `index`'s image is missing and could not be pulled (`ErrImagePull`) or may
+    /// not be (`ErrImageNeverPull`). Kubernetes' way: the container waits and the start is
+    /// retried with the crash back-off's delays (10 s doubling to 300 s), shown as
+    /// `ImagePullBackOff` after a failed pull; these retries are not restarts.
+    pub fn image_failed(
+        &mut self,
+        index: usize,
+        reason: &'static str,
+        message: String,
+        now: Millis,
+    ) -> Vec<Action> {
+        let backoff = self.backoff;
+        let stopping = self.stopping.is_some();
+        let Some(c) = self.containers.get_mut(index) else {
+            return vec![];
+        };
+        c.image_failures += 1;
+        let mut actions = vec![Action::Event {
+            warning: true,
+            reason: "Failed",
+            message: format!("Error: {reason}: {message}"),
+        }];
+        if stopping {
+            c.phase = ContainerPhase::Waiting {
+                reason: reason.into(),
+                message,
+                retry_at: Some(now),
+            };
+            if self.nothing_running() && !self.starting_any() {
+                self.removed = true;
+                actions.push(Action::Removed);
+            }
+            return actions;
+        }
+        let retry_at = now + backoff.delay(c.image_failures + 1).as_millis() as Millis;
+        let shown = if reason == "ErrImagePull" && c.image_failures > 1 {
+            "ImagePullBackOff"
+        } else {
+            reason
+        };
+        c.phase = ContainerPhase::Waiting {
+            reason: shown.into(),
+            message,
+            retry_at: Some(retry_at),
+        };
+        actions.push(Action::WakeAt(retry_at));
         actions
     }
 
@@ -323,7 +376,12 @@ impl PodSupervisor {
     }
 
     /// The agent restarted while container `index` was running: its process was stopped.
-    pub fn lost_to_agent_restart(&mut self, index: usize, now: Millis) -> Vec<Action> {
+    pub fn lost_to_agent_restart(
+        &mut self,
+        index: usize,
+        message: &str,
+        now: Millis,
+    ) -> Vec<Action> {
         let Some(c) = self.containers.get(index) else {
             return vec![];
         };
@@ -335,7 +393,7 @@ impl PodSupervisor {
             exit_code: 137,
             signal: 9,
             reason: "AgentRestart".into(),
-            message: "the drover agent restarted; process pods stop and start with it".into(),
+            message: message.into(),
             started_at,
             finished_at: now,
         };
@@ -423,7 +481,9 @@ impl PodSupervisor {
             } = c.phase
             {
                 if now >= at {
-                    c.restart_count += 1;
+                    if c.image_failures == 0 {
+                        c.restart_count += 1;
+                    }
                     c.phase = ContainerPhase::Waiting {
                         reason: "ContainerCreating".into(),
                         message: String::new(),

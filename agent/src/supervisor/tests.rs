@@ -22,15 +22,10 @@ fn pod(policy: WireRestartPolicy, containers: usize, grace: u32) -> DesiredPod {
                 name: format!("c{i}"),
                 image: None,
                 command: vec!["true".into()],
-                args: vec![],
-                env: vec![],
-                working_dir: None,
-                run_as_user: None,
-                run_as_group: None,
-                memory_limit_bytes: None,
-                cpu_limit_millis: None,
+                ..DesiredContainer::default()
             })
             .collect(),
+        ..DesiredPod::default()
     }
 }
 
@@ -288,13 +283,13 @@ fn oom_kills_are_reported_as_oomkilled() {
 #[test]
 fn an_agent_restart_counts_as_a_restart_or_fails_a_never_pod() {
     let mut p = running(WireRestartPolicy::Always);
-    let actions = p.lost_to_agent_restart(0, 9 * S);
+    let actions = p.lost_to_agent_restart(0, "agent restarted", 9 * S);
     assert_eq!(starts(&actions), vec![0]);
     assert!(
         matches!(&p.status().containers[0].last_state, Some(WireContainerState::Terminated { reason, .. }) if reason == "AgentRestart")
     );
     let mut p = running(WireRestartPolicy::Never);
-    p.lost_to_agent_restart(0, 9 * S);
+    p.lost_to_agent_restart(0, "agent restarted", 9 * S);
     assert_eq!(p.phase(), WirePhase::Failed);
 }
 
@@ -326,4 +321,75 @@ fn restart_count_counts_restarts_done_not_restarts_planned() {
     let at = wakes(&actions)[0];
     p.wake(at);
     assert_eq!(p.status().containers[0].restart_count, 2);
+}
+
+fn waiting_reason(sup: &PodSupervisor, index: usize) -> String {
+    match &sup.containers[index].phase {
+        ContainerPhase::Waiting { reason, .. } => reason.clone(),
+        other => panic!("not waiting: {other:?}"),
+    }
+}
+
+#[test]
+fn image_pull_failures_back_off_without_counting_restarts() {
+    let (mut sup, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Never, 1, 30),
+        BackoffPolicy::default(),
+        0,
+    );
+    let first = sup.image_failed(0, "ErrImagePull", "denied".into(), 0);
+    assert_eq!(wakes(&first), vec![10 * S]);
+    assert_eq!(waiting_reason(&sup, 0), "ErrImagePull");
+    assert_eq!(sup.phase(), WirePhase::Pending);
+    assert_eq!(starts(&sup.wake(10 * S)), vec![0]);
+    let second = sup.image_failed(0, "ErrImagePull", "denied".into(), 10 * S);
+    assert_eq!(wakes(&second), vec![30 * S]);
+    assert_eq!(waiting_reason(&sup, 0), "ImagePullBackOff");
+    assert_eq!(starts(&sup.wake(30 * S)), vec![0]);
+    sup.started(0, 31 * S);
+    assert_eq!(sup.containers[0].restart_count, 0);
+    assert_eq!(sup.phase(), WirePhase::Running);
+}
+
+#[test]
+fn never_pull_keeps_its_reason_and_pod_stays_pending() {
+    let (mut sup, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Never, 1, 30),
+        BackoffPolicy::default(),
+        0,
+    );
+    for attempt in 0..3 {
+        let now = attempt * 400 * S;
+        sup.image_failed(0, "ErrImageNeverPull", "not present".into(), now);
+        assert_eq!(waiting_reason(&sup, 0), "ErrImageNeverPull");
+        sup.wake(now + 300 * S);
+    }
+    assert_eq!(sup.phase(), WirePhase::Pending);
+    assert!(!sup.is_terminal());
+}
+
+#[test]
+fn a_pod_waiting_for_its_image_stops_at_once() {
+    let (mut sup, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Always, 1, 30),
+        BackoffPolicy::default(),
+        0,
+    );
+    sup.image_failed(0, "ErrImagePull", "denied".into(), 0);
+    let actions = sup.stop(S);
+    assert!(actions.contains(&Action::Removed), "{actions:?}");
+    assert!(sup.is_removed());
+}
+
+#[test]
+fn an_image_failure_during_a_stop_completes_the_stop() {
+    let (mut sup, _) = PodSupervisor::new(
+        pod(WireRestartPolicy::Always, 1, 30),
+        BackoffPolicy::default(),
+        0,
+    );
+    let stop = sup.stop(S);
+    assert!(!stop.contains(&Action::Removed));
+    let actions = sup.image_failed(0, "ErrImagePull", "denied".into(), 2 * S);
+    assert!(actions.contains(&Action::Removed), "{actions:?}");
 }

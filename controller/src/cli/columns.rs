@@ -90,6 +90,7 @@ fn node_headers(wide: bool) -> Vec<&'static str> {
             "ARCH",
             "OS-IMAGE",
             "KERNEL-VERSION",
+            "CONTAINER-RUNTIME",
             "LABELS",
         ]);
     }
@@ -155,6 +156,10 @@ fn node_row(node: &Value, wide: bool, now: DateTime<Utc>) -> Vec<String> {
             text(&info["architecture"]),
             text(&info["osImage"]),
             text(&info["kernelVersion"]),
+            match info["containerRuntimeVersion"].as_str() {
+                Some(v) if !v.is_empty() => v.to_string(),
+                _ => "<none>".into(),
+            },
             label_text,
         ]);
     }

@@ -98,6 +98,19 @@ impl Control {
             }
             Some(_) => {}
         }
+        if !info.container_runtime_problem.is_empty() {
+            self.store.record_event(
+                &stored,
+                "Warning",
+                "ContainerEngineUnavailable",
+                &format!(
+                    "pods with images cannot run here: {}",
+                    info.container_runtime_problem
+                ),
+                SOURCE,
+                now,
+            )?;
+        }
         self.ensure_desired(node)?;
         self.workloads_changed();
         Ok(())

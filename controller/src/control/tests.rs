@@ -58,6 +58,8 @@ fn info(name: &str) -> NodeInfo {
         boot_id: "boot".into(),
         addresses: vec!["10.0.0.2".into()],
         heartbeat_interval_ms: 10_000,
+        container_runtime: "docker://28.2.2".into(),
+        container_runtime_problem: String::new(),
     }
 }
 

@@ -200,6 +200,8 @@ mod tests {
             boot_id: "b".into(),
             addresses: vec![],
             heartbeat_interval_ms: 10_000,
+            container_runtime: "docker://28.2.2".into(),
+            container_runtime_problem: String::new(),
         }
     }
 

@@ -9,4 +9,6 @@ pub mod yaml;
 pub use kind::Kind;
 pub use parse::{parse_manifests, Manifest, ManifestError};
 pub use types::*;
-pub use validate::{is_dns_label, is_dns_subdomain, validate_label_key, validate_label_value};
+pub use validate::{
+    is_dns_label, is_dns_subdomain, runs_in_engine, validate_label_key, validate_label_value,
+};

@@ -150,6 +150,21 @@ pub enum PullPolicy {
     Never,
 }
 
+impl PullPolicy {
+    /// Kubernetes' default for `image`: `Always` for `:latest` or an untagged image,
+    /// else `IfNotPresent` (also for a digest).
+    pub fn default_for(image: &str) -> PullPolicy {
+        if image.contains('@') {
+            return PullPolicy::IfNotPresent;
+        }
+        let last_component = image.rsplit('/').next().unwrap_or(image);
+        match last_component.split_once(':') {
+            Some((_, "latest")) | None => PullPolicy::Always,
+            Some(_) => PullPolicy::IfNotPresent,
+        }
+    }
+}
+
 /// An environment variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -142,6 +142,99 @@ fn validate_annotations(
 }
 
 const SUPPORTED_RUNTIME_CLASSES: [&str; 1] = ["process"];
+const HOST_PATH_TYPES: [&str; 6] = [
+    "",
+    "Directory",
+    "DirectoryOrCreate",
+    "File",
+    "FileOrCreate",
+    "Socket",
+];
+
+/// Whether the pod's containers run in the container engine (else as host processes).
+pub fn runs_in_engine(spec: &PodSpec) -> bool {
+    spec.runtime_class_name.as_deref() != Some("process")
+        && spec.containers.iter().any(|c| c.image.is_some())
+}
+
+/// A pod runs entirely in the engine or entirely as host processes; fields that only an
+/// engine container can honour are errors on host processes rather than ignored.
+fn validate_runtime_fields(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
+    if runs_in_engine(spec) {
+        for (i, c) in spec.containers.iter().enumerate() {
+            if c.image.is_none() {
+                errors.push((
+                    format!("{path}.containers[{i}].image"),
+                    "the pod's other containers run in the container engine, and a pod cannot mix them with host processes: give this container an image, or set spec.runtimeClassName: process to run every container as a host process".into(),
+                ));
+            }
+        }
+        for (i, v) in spec.volumes.iter().enumerate() {
+            if let Some(host) = &v.host_path {
+                if !host.path.starts_with('/') {
+                    errors.push((
+                        format!("{path}.volumes[{i}].hostPath.path"),
+                        "must be an absolute path".into(),
+                    ));
+                }
+                let kind = host.kind.as_deref().unwrap_or("");
+                if !HOST_PATH_TYPES.contains(&kind) {
+                    errors.push((
+                        format!("{path}.volumes[{i}].hostPath.type"),
+                        format!("unsupported hostPath type \"{kind}\" (supported: Directory, DirectoryOrCreate, File, FileOrCreate, Socket, or unset)"),
+                    ));
+                }
+            }
+            if let Some(dir) = &v.empty_dir {
+                if dir.medium.as_deref().is_some_and(|m| !m.is_empty()) {
+                    errors.push((
+                        format!("{path}.volumes[{i}].emptyDir.medium"),
+                        "unsupported: an emptyDir is a directory under the agent's data directory (leave medium unset)".into(),
+                    ));
+                }
+                if dir.size_limit.is_some() {
+                    errors.push((
+                        format!("{path}.volumes[{i}].emptyDir.sizeLimit"),
+                        "unsupported: Drover does not enforce emptyDir sizes".into(),
+                    ));
+                }
+            }
+        }
+        return;
+    }
+    const WHY: &str = "host processes see the node's filesystem and network";
+    for (i, c) in spec.containers.iter().enumerate() {
+        if !c.volume_mounts.is_empty() {
+            errors.push((
+                format!("{path}.containers[{i}].volumeMounts"),
+                format!("{WHY}; volume mounts need a container image"),
+            ));
+        }
+        if c.security_context
+            .as_ref()
+            .is_some_and(|s| s.privileged.is_some())
+        {
+            errors.push((
+                format!("{path}.containers[{i}].securityContext.privileged"),
+                format!("{WHY}; privileged applies to containers with an image"),
+            ));
+        }
+        for (j, port) in c.ports.iter().enumerate() {
+            if port.host_port.is_some() {
+                errors.push((
+                    format!("{path}.containers[{i}].ports[{j}].hostPort"),
+                    format!("{WHY}; a host process binds its port itself"),
+                ));
+            }
+        }
+    }
+    if !spec.volumes.is_empty() {
+        errors.push((
+            format!("{path}.volumes"),
+            format!("{WHY}; volumes need containers with an image"),
+        ));
+    }
+}
 
 fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
     if spec.containers.is_empty() {
@@ -250,6 +343,7 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
             }
         }
     }
+    validate_runtime_fields(path, spec, errors);
     for (i, v) in spec.volumes.iter().enumerate() {
         let sources = usize::from(v.host_path.is_some()) + usize::from(v.empty_dir.is_some());
         if sources != 1 {
@@ -731,12 +825,150 @@ spec:
     fn volume_mounts_must_name_a_volume() {
         let text = JOB.replace(
             "        command:",
-            "        volumeMounts: [{name: data, mountPath: /data}]\n        command:",
+            "        image: busybox:1\n        volumeMounts: [{name: data, mountPath: /data}]\n        command:",
         );
         assert_eq!(
             errors_of(&text)[0].0,
             "spec.template.spec.containers[0].volumeMounts[0].name"
         );
+    }
+
+    fn container_job(container: &str, pod: &str) -> String {
+        format!(
+            "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: c
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+{pod}      containers:
+      - name: c
+        image: busybox:1
+{container}"
+        )
+    }
+
+    #[test]
+    fn engine_pods_accept_the_supported_fields() {
+        let text = container_job(
+            "        imagePullPolicy: Never
+        command: [sh]
+        args: [-c, 'echo hi']
+        env: [{name: A, value: b}]
+        workingDir: /tmp
+        resources: {limits: {memory: 64Mi, cpu: 500m}}
+        securityContext: {runAsUser: 1000, privileged: false}
+        ports: [{containerPort: 80, hostPort: 8080}]
+        volumeMounts: [{name: host, mountPath: /host, readOnly: true}, {name: scratch, mountPath: /s}]
+",
+            "      hostNetwork: false
+      volumes:
+      - {name: host, hostPath: {path: /var/log, type: Directory}}
+      - {name: scratch, emptyDir: {}}
+",
+        );
+        assert_eq!(errors_of(&text), vec![]);
+    }
+
+    #[test]
+    fn engine_and_process_containers_cannot_mix() {
+        let text = container_job(
+            "      - name: sidecar
+        command: [sleep, '1']
+",
+            "",
+        );
+        let errors = errors_of(&text);
+        assert_eq!(errors[0].0, "spec.template.spec.containers[1].image");
+        assert!(errors[0].1.contains("runtimeClassName: process"));
+    }
+
+    #[test]
+    fn process_class_runs_images_as_processes_and_mixes_freely() {
+        let text = container_job(
+            "        command: [sleep, '1']
+      - name: sidecar
+        command: [sleep, '1']
+",
+            "      runtimeClassName: process
+",
+        );
+        assert_eq!(errors_of(&text), vec![]);
+    }
+
+    #[test]
+    fn engine_only_fields_are_errors_on_host_processes() {
+        let cases = [
+            (
+                "        volumeMounts: [{name: v, mountPath: /v}]\n",
+                "      volumes: [{name: v, emptyDir: {}}]\n",
+                vec!["spec.template.spec.containers[0].volumeMounts"],
+            ),
+            (
+                "",
+                "      volumes: [{name: v, emptyDir: {}}]\n",
+                vec!["spec.template.spec.volumes"],
+            ),
+            (
+                "        securityContext: {privileged: true}\n",
+                "",
+                vec!["spec.template.spec.containers[0].securityContext.privileged"],
+            ),
+            (
+                "        ports: [{containerPort: 80, hostPort: 80}]\n",
+                "",
+                vec!["spec.template.spec.containers[0].ports[0].hostPort"],
+            ),
+        ];
+        for (container, pod, expected) in cases {
+            let text = JOB.replace("        command:", &format!("{container}        command:"));
+            let text = text.replace("      containers:", &format!("{pod}      containers:"));
+            let paths: Vec<String> = errors_of(&text).into_iter().map(|e| e.0).collect();
+            assert_eq!(paths, expected, "{container}{pod}");
+        }
+    }
+
+    #[test]
+    fn unsupported_volume_options_name_the_field() {
+        let cases = [
+            (
+                "{name: v, hostPath: {path: /x, type: BlockDevice}}",
+                "spec.template.spec.volumes[0].hostPath.type",
+            ),
+            (
+                "{name: v, hostPath: {path: x}}",
+                "spec.template.spec.volumes[0].hostPath.path",
+            ),
+            (
+                "{name: v, emptyDir: {medium: Memory}}",
+                "spec.template.spec.volumes[0].emptyDir.medium",
+            ),
+            (
+                "{name: v, emptyDir: {sizeLimit: 1Gi}}",
+                "spec.template.spec.volumes[0].emptyDir.sizeLimit",
+            ),
+        ];
+        for (volume, field) in cases {
+            let text = container_job("", &format!("      volumes: [{volume}]\n"));
+            let paths: Vec<String> = errors_of(&text).into_iter().map(|e| e.0).collect();
+            assert_eq!(paths, vec![field.to_string()], "{volume}");
+        }
+    }
+
+    #[test]
+    fn pull_policy_defaults_follow_kubernetes() {
+        for (image, expected) in [
+            ("busybox", PullPolicy::Always),
+            ("busybox:latest", PullPolicy::Always),
+            ("registry:5000/busybox", PullPolicy::Always),
+            ("registry:5000/busybox:1.36", PullPolicy::IfNotPresent),
+            ("busybox:1.36", PullPolicy::IfNotPresent),
+            ("busybox@sha256:abc", PullPolicy::IfNotPresent),
+        ] {
+            assert_eq!(PullPolicy::default_for(image), expected, "{image}");
+        }
     }
 
     #[test]

@@ -17,9 +17,10 @@ pub struct DesiredState {
 }
 
 /// Restart policy on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum WireRestartPolicy {
     /// Restart after every exit.
+    #[default]
     Always,
     /// Restart after non-zero exits.
     OnFailure,
@@ -28,7 +29,7 @@ pub enum WireRestartPolicy {
 }
 
 /// One pod, reduced to what an agent needs to run it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DesiredPod {
     /// Pod UID: the identity of everything the agent does for this pod.
     pub uid: String,
@@ -42,10 +43,71 @@ pub struct DesiredPod {
     pub termination_grace_seconds: u32,
     /// Containers.
     pub containers: Vec<DesiredContainer>,
+    /// Engine containers share the host's network namespace.
+    pub host_network: bool,
+    /// Volumes the containers may mount.
+    pub volumes: Vec<DesiredVolume>,
+}
+
+/// When the container engine pulls an image (Kubernetes `imagePullPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum WirePullPolicy {
+    /// Pull before every start.
+    Always,
+    /// Pull only when the image is missing.
+    #[default]
+    IfNotPresent,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+/// A port a container publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePort {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// Port on the host it is published on, if any.
+    pub host_port: Option<u16>,
+    /// UDP (else TCP).
+    pub udp: bool,
+}
+
+/// A volume mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireMount {
+    /// Name of the pod volume.
+    pub volume: String,
+    /// Path inside the container.
+    pub path: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// A pod volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredVolume {
+    /// Name, unique in the pod.
+    pub name: String,
+    /// Where its files live.
+    pub source: VolumeSource,
+}
+
+/// Where a volume's files live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VolumeSource {
+    /// A path on the node.
+    HostPath {
+        /// Absolute path.
+        path: String,
+        /// Kubernetes hostPath `type` (empty: no check).
+        kind: String,
+    },
+    /// A directory created for the pod and deleted with it.
+    EmptyDir,
 }
 
 /// One container of a pod.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DesiredContainer {
     /// Name, unique in the pod.
     pub name: String,
@@ -67,4 +129,12 @@ pub struct DesiredContainer {
     pub memory_limit_bytes: Option<u64>,
     /// CPU limit in millicores.
     pub cpu_limit_millis: Option<u64>,
+    /// When to pull `image`.
+    pub pull_policy: WirePullPolicy,
+    /// Privileged engine container.
+    pub privileged: bool,
+    /// Ports.
+    pub ports: Vec<WirePort>,
+    /// Volume mounts.
+    pub mounts: Vec<WireMount>,
 }

@@ -6,7 +6,10 @@ mod logs;
 mod node;
 mod status;
 
-pub use desired::{DesiredContainer, DesiredPod, DesiredState, WireRestartPolicy};
+pub use desired::{
+    DesiredContainer, DesiredPod, DesiredState, DesiredVolume, VolumeSource, WireMount, WirePort,
+    WirePullPolicy, WireRestartPolicy,
+};
 pub use logs::{LogChunk, LogRequest};
 pub use node::{Heartbeat, NodeInfo, OfflineReason, Presence, PresenceState, Session};
 pub use status::{

@@ -43,6 +43,10 @@ pub struct NodeInfo {
     pub addresses: Vec<String>,
     /// Heartbeat interval in milliseconds.
     pub heartbeat_interval_ms: u64,
+    /// The container engine, as `docker://28.2.2` or `podman://5.4.0`; empty without one.
+    pub container_runtime: String,
+    /// Why the node has no container engine (empty when it has one).
+    pub container_runtime_problem: String,
 }
 
 /// Why an agent went offline.

@@ -7,20 +7,10 @@
 use std::time::{Duration, Instant};
 
 use drover_e2e::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn running(api: &str, name: &str) -> bool {
-    let Ok(mut response) = ureq::get(format!("{api}/api/v1/pods/{name}")).call() else {
-        return false;
-    };
-    let Ok(pod) = response.body_mut().read_json::<Value>() else {
-        return false;
-    };
-    pod["status"]["phase"] == "Running"
 }
 
 fn fork_exec_floor(runs: usize) -> Duration {
@@ -93,7 +83,7 @@ fn main() {
         ureq::post(format!("{}/api/v1/apply", server.api))
             .send_json(json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
             .expect("apply");
-        while !running(&server.api, &name) {
+        while !pod_running(&server.api, &name) {
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "pod {name} never ran"

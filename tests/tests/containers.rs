@@ -1,0 +1,418 @@
+//! Pods with images on real agents and the machine's Docker engine: restart policies, exit
+//! codes, OOM kills, pull policy errors, volumes, logs, re-adoption after an agent crash,
+//! and a DaemonSet of containers. Needs the local test image (`scripts/test-image`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use drover_e2e::*;
+use serde_json::Value;
+
+const FAST_BACKOFF: [&str; 4] = ["--crash-backoff-initial", "1s", "--crash-backoff-max", "4s"];
+const T: Duration = Duration::from_secs(30);
+
+/// A one-container pod running `script` with the test image on `node`; `extra` is added
+/// to the container, `pod_extra` to the pod spec.
+fn container_pod(
+    name: &str,
+    node: &str,
+    policy: &str,
+    script: &str,
+    extra: &str,
+    pod_extra: &str,
+) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  nodeName: {node}
+  restartPolicy: {policy}
+  terminationGracePeriodSeconds: 2
+{pod_extra}  containers:
+  - name: main
+    image: {image}
+    command: [sh, -c, {script:?}]
+{extra}",
+        image = test_image()
+    )
+}
+
+fn restarts(pod: &Value) -> u64 {
+    container(pod)["restartCount"].as_u64().unwrap_or(0)
+}
+
+fn uid(pod: &Value) -> String {
+    pod["metadata"]["uid"].as_str().unwrap_or("").to_string()
+}
+
+fn waiting_reason(pod: &Value) -> &str {
+    container(pod)["state"]["waiting"]["reason"]
+        .as_str()
+        .unwrap_or("")
+}
+
+#[test]
+fn restart_policies_and_exit_codes() {
+    let node = "ct-policies";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    let cases = [
+        ("always-0", "Always", "exit 0"),
+        ("always-3", "Always", "exit 3"),
+        ("onfailure-0", "OnFailure", "exit 0"),
+        ("onfailure-3", "OnFailure", "exit 3"),
+        ("never-0", "Never", "exit 0"),
+        ("never-3", "Never", "exit 3"),
+    ];
+    let manifests: Vec<String> = cases
+        .iter()
+        .map(|(name, policy, script)| {
+            container_pod(name, node, policy, &format!("sleep 0.3; {script}"), "", "")
+        })
+        .collect();
+    server.apply(&manifests.join("---\n"));
+    for (name, expected) in [("always-0", 0), ("always-3", 3), ("onfailure-3", 3)] {
+        let pod = server.wait_pod(name, "restarted", T, |p| restarts(p) >= 1);
+        assert_eq!(
+            container(&pod)["lastState"]["terminated"]["exitCode"],
+            expected,
+            "{name}: {pod}"
+        );
+    }
+    let done = server.wait_pod("onfailure-0", "Succeeded", T, |p| phase(p) == "Succeeded");
+    assert_eq!(restarts(&done), 0);
+    let ok = server.wait_pod("never-0", "Succeeded", T, |p| phase(p) == "Succeeded");
+    assert_eq!(container(&ok)["state"]["terminated"]["reason"], "Completed");
+    let failed = server.wait_pod("never-3", "Failed", T, |p| phase(p) == "Failed");
+    let terminated = &container(&failed)["state"]["terminated"];
+    assert_eq!(terminated["exitCode"], 3, "{failed}");
+    assert_eq!(terminated["reason"], "Error");
+    // The engine keeps the finished container, and never restarts anything itself.
+    let kept = engine_containers(&format!("drover.io/pod-uid={}", uid(&failed)));
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].1, "exited");
+
+    // Deleting a pod stops its container (SIGTERM, then SIGKILL after the grace period)
+    // and removes it, with the previous run's container.
+    let always = server.pod("always-3").unwrap();
+    server.cli_ok(&["delete", "pod", "always-3"]);
+    server.cli_ok(&["delete", "pod", "never-3"]);
+    wait_for("the pods' containers removed", T, || {
+        (engine_containers(&format!("drover.io/pod-uid={}", uid(&always))).is_empty()
+            && engine_containers(&format!("drover.io/pod-uid={}", uid(&failed))).is_empty())
+        .then_some(())
+    });
+}
+
+#[test]
+fn oom_kill_under_a_memory_limit_is_reported() {
+    let node = "ct-oom";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    server.apply(&container_pod(
+        "hog",
+        node,
+        "Never",
+        "x=$(head -c 100000000 /dev/zero | tr '\\0' x); echo ${#x}",
+        "    resources: {limits: {memory: 16Mi}}\n",
+        "",
+    ));
+    let hog = server.wait_pod("hog", "Failed", T, |p| phase(p) == "Failed");
+    let terminated = &container(&hog)["state"]["terminated"];
+    assert_eq!(terminated["reason"], "OOMKilled", "{hog}");
+    assert_eq!(terminated["exitCode"], 137, "{hog}");
+}
+
+#[test]
+fn never_pull_policy_with_a_missing_image_waits_with_a_clear_reason() {
+    let node = "ct-never-pull";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    let missing = container_pod("missing", node, "Never", "true", "", "")
+        .replace(&test_image(), "drover-test/not-there:1")
+        .replace("    command:", "    imagePullPolicy: Never\n    command:");
+    server.apply(&missing);
+    let pod = server.wait_pod("missing", "ErrImageNeverPull", T, |p| {
+        waiting_reason(p) == "ErrImageNeverPull"
+    });
+    assert_eq!(phase(&pod), "Pending");
+    let message = container(&pod)["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(message.contains("drover-test/not-there:1"), "{pod}");
+    let table = server.cli_ok(&["get", "pods"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("missing") && l.contains("ErrImageNeverPull")),
+        "{table}"
+    );
+    // The agent is unharmed: the node stays Ready and runs the next pod.
+    server.apply(&container_pod("fine", node, "Never", "echo fine", "", ""));
+    server.wait_pod("fine", "Succeeded", T, |p| phase(p) == "Succeeded");
+    assert_eq!(server.ready_status(node).as_deref(), Some("True"));
+}
+
+#[test]
+fn volumes_are_mounted_host_path_read_only_and_empty_dir_shared_across_runs() {
+    let node = "ct-volumes";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let host_dir = dir.path().join("shared");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::write(host_dir.join("hello.txt"), "hello from the host\n").unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    let script = "cat /host/hello.txt; touch /host/x 2>/dev/null || echo host is read-only; \
+                  echo run >> /scratch/runs; wc -l < /scratch/runs; \
+                  [ $(wc -l < /scratch/runs) -ge 2 ]";
+    server.apply(&container_pod(
+        "mounts",
+        node,
+        "OnFailure",
+        script,
+        "    volumeMounts:\n    - {name: host, mountPath: /host, readOnly: true}\n    - {name: scratch, mountPath: /scratch}\n",
+        &format!(
+            "  volumes:\n  - {{name: host, hostPath: {{path: {}, type: Directory}}}}\n  - {{name: scratch, emptyDir: {{}}}}\n",
+            host_dir.display()
+        ),
+    ));
+    // The first run fails (one line in the emptyDir); the restart sees the same emptyDir.
+    let pod = server.wait_pod("mounts", "Succeeded", T, |p| phase(p) == "Succeeded");
+    assert_eq!(restarts(&pod), 1, "{pod}");
+    let logs = server.cli_ok(&["logs", "mounts"]);
+    assert!(logs.contains("hello from the host"), "{logs}");
+    assert!(logs.contains("host is read-only"), "{logs}");
+    assert!(!host_dir.join("x").exists());
+    let previous = server.cli_ok(&["logs", "mounts", "--previous"]);
+    assert!(previous.contains("hello from the host"), "{previous}");
+}
+
+#[test]
+fn logs_tail_follow_and_previous_come_from_the_engine() {
+    let node = "ct-logs";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    let script = "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); sleep 0.05; done";
+    server.apply(&container_pod("talker", node, "Always", script, "", ""));
+    // Until the container runs, `logs` says it is waiting to start.
+    wait_for("output", T, || {
+        let out = server.cli(&["logs", "talker"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains("line 3")
+            .then_some(())
+    });
+    let tail = server.cli_ok(&["logs", "talker", "--tail", "2"]);
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+    let mut follow = Command::new(binary("drover"))
+        .args([
+            "--server",
+            &server.api,
+            "logs",
+            "talker",
+            "-f",
+            "--tail",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let number = |line: Option<std::io::Result<String>>| -> u32 {
+        line.unwrap()
+            .unwrap()
+            .trim_start_matches("line ")
+            .parse()
+            .unwrap()
+    };
+    let first = number(lines.next());
+    let later = number(lines.nth(5));
+    assert!(later >= first + 6, "{first} then {later}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    server.apply(&container_pod(
+        "twice",
+        node,
+        "Always",
+        "echo run at $(date +%s); sleep 0.2; exit 1",
+        "",
+        "",
+    ));
+    server.wait_pod("twice", "restarted", T, |p| restarts(p) >= 1);
+    let previous = server.cli_ok(&["logs", "twice", "--previous"]);
+    assert!(previous.starts_with("run at "), "{previous}");
+}
+
+#[test]
+fn agent_killed_and_restarted_readopts_the_running_container() {
+    let node = "ct-readopt";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let mut agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    server.apply(&container_pod(
+        "steady",
+        node,
+        "Always",
+        "echo started; exec sleep 3600",
+        "",
+        "",
+    ));
+    let pod = server.wait_pod("steady", "Running", T, |p| phase(p) == "Running");
+    let label = format!("drover.io/pod-uid={}", uid(&pod));
+    let before = engine_containers(&label);
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    agent.restart(); // SIGKILL, then the same data directory
+    server.wait_ready_status(node, "True", T);
+    // The agent reports again, and nothing is duplicated or restarted while it settles.
+    wait_for("the restarted agent's report", T, || {
+        agent
+            .proc
+            .output()
+            .contains("re-adopted container")
+            .then_some(())
+    });
+    holds_for(
+        "one running container, unchanged",
+        Duration::from_secs(3),
+        || engine_containers(&label) == before,
+    );
+    let after = server.pod("steady").unwrap();
+    assert_eq!(phase(&after), "Running");
+    assert_eq!(restarts(&after), 0, "{after}");
+    assert_eq!(before[0].1, "running");
+
+    // The adopted container is still supervised: its exit is seen and restarts it.
+    let status = Command::new("docker")
+        .args(["kill", &before[0].0])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    server.wait_pod("steady", "restarted after the kill", T, |p| {
+        restarts(p) == 1 && phase(p) == "Running"
+    });
+}
+
+#[test]
+fn a_daemonset_of_a_container_image_runs_on_three_agents() {
+    let nodes = ["ct-ds-a", "ct-ds-b", "ct-ds-c"];
+    let _cleanup = EngineCleanup(nodes.iter().map(|n| n.to_string()).collect());
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agents: Vec<Agent> = nodes
+        .iter()
+        .map(|n| server.join(dir.path(), n, &FAST_BACKOFF))
+        .collect();
+    server.apply(&format!(
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: exporter
+spec:
+  selector:
+    matchLabels: {{app: exporter}}
+  template:
+    metadata:
+      labels: {{app: exporter}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: exporter
+        image: {}
+        command: [sh, -c, 'echo serving on $DROVER_NODE_NAME; exec sleep 3600']
+",
+        test_image()
+    ));
+    wait_for("a running container on every node", T, || {
+        nodes
+            .iter()
+            .all(|n| {
+                let running = engine_containers(&format!("drover.io/node={n}"));
+                running.len() == 1 && running[0].1 == "running"
+            })
+            .then_some(())
+    });
+    wait_for("three Running pods", T, || {
+        let pods = server.items("pods");
+        (pods.len() == 3 && pods.iter().all(|p| phase(p) == "Running")).then_some(())
+    });
+    let pods = server.items("pods");
+    let name = pods[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let node = pods[0]["spec"]["nodeName"].as_str().unwrap().to_string();
+    let logs = server.cli_ok(&["logs", &name]);
+    assert_eq!(logs.trim(), format!("serving on {node}"));
+
+    server.cli_ok(&["delete", "daemonset", "exporter"]);
+    wait_for("every container removed", T, || {
+        nodes
+            .iter()
+            .all(|n| engine_containers(&format!("drover.io/node={n}")).is_empty())
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_node_without_an_engine_says_so_and_still_runs_processes() {
+    let node = "ct-no-engine";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let missing = dir.path().join("no-engine.sock");
+    let _agent = server.join(
+        dir.path(),
+        node,
+        &["--container-engine-socket", missing.to_str().unwrap()],
+    );
+    let registered = server.node(node).unwrap();
+    assert_eq!(
+        registered["status"]["nodeInfo"]["containerRuntimeVersion"], "",
+        "{registered}"
+    );
+    let described = server.cli_ok(&["describe", "node", node]);
+    assert!(
+        described.contains("ContainerEngineUnavailable") && described.contains("no-engine.sock"),
+        "{described}"
+    );
+    let pod = |name: &str, class: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  restartPolicy: Never\n{class}  containers:\n  - name: c\n    image: busybox:1\n    command: [sh, -c, 'exit 0']\n")
+    };
+    server.apply(&pod("imaged", ""));
+    server.apply(&pod("as-process", "  runtimeClassName: process\n"));
+    let imaged = server.wait_pod("imaged", "Failed", T, |p| phase(p) == "Failed");
+    let terminated = &container(&imaged)["state"]["terminated"];
+    assert_eq!(terminated["reason"], "ContainerCannotRun");
+    assert!(
+        terminated["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("this node has no container engine"),
+        "{terminated}"
+    );
+    server.wait_pod("as-process", "Succeeded", T, |p| phase(p) == "Succeeded");
+}
+
+#[test]
+fn the_engine_is_shown_on_the_node() {
+    let node = "ct-runtime";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &[]);
+    let wide = server.cli_ok(&["get", "nodes", "-o", "wide"]);
+    let header = wide.lines().next().unwrap_or("");
+    assert!(header.contains("CONTAINER-RUNTIME"), "{wide}");
+    let row = wide.lines().find(|l| l.starts_with(node)).unwrap_or("");
+    assert!(row.contains("docker://"), "{wide}");
+}
