@@ -353,11 +353,26 @@ pub struct Agent {
     data_dir: PathBuf,
     broker: String,
     extra: Vec<String>,
+    /// The agent binary, preceded by a runner such as `qemu-aarch64` if any.
+    program: Vec<String>,
 }
 
 impl Agent {
     /// Starts an agent with its own data directory under `dir`.
     pub fn start(dir: &Path, broker: &str, name: &str, extra: &[&str]) -> Agent {
+        let program = vec![binary("drover-agent").to_string_lossy().into_owned()];
+        Agent::start_program(dir, broker, name, extra, program)
+    }
+
+    /// Starts an agent from `program` (runner and binary, e.g. a cross-built agent under
+    /// qemu-user).
+    pub fn start_program(
+        dir: &Path,
+        broker: &str,
+        name: &str,
+        extra: &[&str],
+        program: Vec<String>,
+    ) -> Agent {
         let data_dir = dir.join(format!("agent-{name}"));
         let mut agent = Agent {
             proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
@@ -365,14 +380,16 @@ impl Agent {
             data_dir,
             broker: broker.into(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            program,
         };
         agent.proc = agent.spawn(dir.join(format!("agent-{name}.log")));
         agent
     }
 
     fn spawn(&self, log: PathBuf) -> Proc {
-        let mut command = Command::new(binary("drover-agent"));
+        let mut command = Command::new(&self.program[0]);
         command
+            .args(&self.program[1..])
             .args(["--broker", &self.broker, "--node-name", &self.name])
             .arg("--data-dir")
             .arg(&self.data_dir)
