@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use clap::Args;
 
-/// Where the agent connects and how it describes its node.
+/// Where the agent connects and how it describes its node. Every flag can also be set by
+/// its `DROVER_*` environment variable or, without the leading dashes, as a key of the
+/// configuration file; flags win over the environment, which wins over the file.
 #[derive(Debug, Clone, Args)]
 pub struct AgentConfig {
-    /// MQTT broker, e.g. mqtt://10.0.0.5:1883
+    /// MQTT broker, e.g. mqtt://10.0.0.5:1883 (required, here or in the configuration file)
     #[arg(long, env = "DROVER_BROKER", value_name = "URL")]
-    pub broker: String,
+    pub broker: Option<String>,
 
     /// Node name (default: the hostname)
     #[arg(long, env = "DROVER_NODE_NAME", value_name = "NAME")]
@@ -26,31 +28,38 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
 
     /// Node label given at registration, repeatable: --label zone=north
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    /// (environment: comma-separated)
+    #[arg(
+        long = "label",
+        env = "DROVER_LABELS",
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        value_parser = parse_label
+    )]
     pub labels: Vec<(String, String)>,
 
     /// How often the agent tells the controller it is alive
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_HEARTBEAT_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
 
     /// Longest wait between reconnection attempts when the broker is unreachable
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_RECONNECT_BACKOFF_MAX", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub reconnect_backoff_max: Duration,
 
     /// Delay before the second restart of a crashing container (then doubling)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_CRASH_BACKOFF_INITIAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub crash_backoff_initial: Duration,
 
     /// Longest delay between restarts of a crashing container
-    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_CRASH_BACKOFF_MAX", value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     pub crash_backoff_max: Duration,
 
     /// Running this long without exiting resets a container's crash back-off
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_CRASH_BACKOFF_RESET", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub crash_backoff_reset: Duration,
 
     /// Size at which a container's log file is rotated (one rotated part is kept)
-    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    #[arg(long, env = "DROVER_CONTAINER_LOG_MAX_SIZE", value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub container_log_max_size: u64,
 
     /// Docker Engine API socket of Docker or Podman (default: $DOCKER_HOST, $CONTAINER_HOST,
@@ -58,6 +67,25 @@ pub struct AgentConfig {
     /// $XDG_RUNTIME_DIR/podman/podman.sock)
     #[arg(long, env = "DROVER_CONTAINER_ENGINE_SOCKET", value_name = "PATH")]
     pub container_engine_socket: Option<PathBuf>,
+
+    /// Configuration file (TOML; keys are the long flag names); a missing default file is
+    /// ignored
+    #[arg(
+        long,
+        env = "DROVER_AGENT_CONFIG",
+        value_name = "FILE",
+        default_value = "/etc/drover/agent.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Print the effective configuration, with where each value comes from, and exit
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Tell systemd (NOTIFY_SOCKET) about readiness, status and the watchdog; set by the
+    /// binaries, not for an agent embedded in the server.
+    #[arg(skip)]
+    pub notify_service: bool,
 }
 
 impl AgentConfig {
@@ -65,7 +93,8 @@ impl AgentConfig {
     pub fn defaults(broker: &str) -> Result<AgentConfig, clap::Error> {
         use clap::FromArgMatches;
         let command = AgentConfig::augment_args(clap::Command::new("agent"));
-        let matches = command.try_get_matches_from(["agent", "--broker", broker])?;
+        let matches =
+            command.try_get_matches_from(["agent", "--broker", broker, "--config", "/dev/null"])?;
         AgentConfig::from_arg_matches(&matches)
     }
 }

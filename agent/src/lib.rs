@@ -3,9 +3,11 @@
 
 pub mod backoff;
 pub mod config;
+pub mod config_file;
 pub mod identity;
 pub mod link;
 pub mod logging;
+pub mod service;
 pub mod sysinfo;
 
 use std::future::Future;
@@ -35,7 +37,13 @@ pub fn node_name(config: &AgentConfig) -> anyhow::Result<String> {
 
 /// Runs the agent until `shutdown` resolves.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let broker = config::BrokerAddress::parse(&config.broker).map_err(anyhow::Error::msg)?;
+    let Some(broker) = &config.broker else {
+        bail!(
+            "no broker: set --broker, DROVER_BROKER, or broker in {}",
+            config.config.display()
+        );
+    };
+    let broker = config::BrokerAddress::parse(broker).map_err(anyhow::Error::msg)?;
     let name = node_name(&config)?;
     let identity =
         identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
@@ -89,6 +97,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     )
     .await
     .context("cannot start the pod manager")?;
+    if config.notify_service {
+        // Serving: the stored pods run (with or without the broker).
+        service::ready(&format!(
+            "node {}: running the stored pods; connecting to mqtt://{}:{}",
+            info.name, broker.host, broker.port
+        ));
+        service::spawn_watchdog();
+    }
     let (stop_pods, pods_stopping) = tokio::sync::watch::channel(false);
     let mut pods_stopping_rx = pods_stopping.clone();
     let pod_task = tokio::spawn(pods.run(pod_inputs_rx, async move {
@@ -101,12 +117,16 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             agent_start: identity.starts,
             heartbeat_interval: config.heartbeat_interval,
             reconnect_backoff_max: config.reconnect_backoff_max,
+            notify_service: config.notify_service,
         },
         pod_inputs,
         outbound_rx,
         shutdown,
     )
     .await;
+    if config.notify_service {
+        service::stopping();
+    }
     drop(pods_stopping);
     let _ = stop_pods.send(true);
     let _ = pod_task.await;

@@ -33,6 +33,8 @@ pub struct LinkSettings {
     pub heartbeat_interval: Duration,
     /// Longest reconnection delay.
     pub reconnect_backoff_max: Duration,
+    /// Report the connection in the systemd status line.
+    pub notify_service: bool,
 }
 
 fn presence(session: Session, state: PresenceState) -> Vec<u8> {
@@ -142,6 +144,12 @@ pub async fn run(
                     heartbeat.reset();
                     announce(&client, &node, session, &settings.info).await;
                     let _ = pods.send(PodInput::Link(true)).await;
+                    if settings.notify_service {
+                        crate::service::status(&format!(
+                            "node {node}: connected to mqtt://{}:{}",
+                            settings.broker.host, settings.broker.port
+                        ));
+                    }
                 }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
                     if let Some(input) = route(&node, &publish.topic, &publish.payload) {
@@ -153,6 +161,12 @@ pub async fn run(
                     if connected {
                         warn!(%error, "lost the broker; reconnecting");
                         let _ = pods.send(PodInput::Link(false)).await;
+                        if settings.notify_service {
+                            crate::service::status(&format!(
+                                "node {node}: broker mqtt://{}:{} unreachable, reconnecting; pods keep running",
+                                settings.broker.host, settings.broker.port
+                            ));
+                        }
                     } else {
                         debug!(%error, "broker unreachable");
                     }

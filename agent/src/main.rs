@@ -1,13 +1,15 @@
 //! `drover-agent`: the Drover agent alone, for devices.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use drover_agent::config_file::{self, Parsed};
 use drover_agent::AgentConfig;
 
 #[derive(Parser)]
 #[command(
     name = "drover-agent",
     version,
-    about = "Drover node agent: joins the fleet over MQTT and runs this node's pods"
+    about = "Drover node agent: joins the fleet over MQTT and runs this node's pods",
+    after_help = "Precedence: flags > DROVER_* environment > configuration file > defaults."
 )]
 struct Cli {
     #[command(flatten)]
@@ -15,7 +17,19 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = match config_file::parse(Cli::command(), std::env::args_os().collect(), &[]) {
+        Ok(Parsed::Run(matches)) => matches,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(e) => e.exit(),
+    };
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.agent.notify_service = true;
     drover_agent::logging::init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

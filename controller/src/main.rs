@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use drover::cli::{
     self, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs,
     RolloutCommand, TaintArgs, WaitArgs,
@@ -92,14 +92,31 @@ fn run_daemon<F: std::future::Future<Output = anyhow::Result<()>>>(
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use drover_agent::config_file::{parse, Parsed};
+    let matches = match parse(
+        Cli::command(),
+        std::env::args_os().collect(),
+        &["agent", "server"],
+    ) {
+        Ok(Parsed::Run(matches)) => matches,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => e.exit(),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let client = || Client::new(&cli.server);
     let result = match cli.command {
         Command::Server(args) => {
             drover_agent::logging::init();
             run_daemon(true, || drover::server::run(args))
         }
-        Command::Agent(config) => {
+        Command::Agent(mut config) => {
+            config.notify_service = true;
             drover_agent::logging::init();
             run_daemon(false, || {
                 drover_agent::run(config, drover_agent::shutdown_signal())

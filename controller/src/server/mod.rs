@@ -18,7 +18,9 @@ use crate::control::{Control, ControlSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// Flags of `drover server`.
+/// Flags of `drover server`. Each can also be set by its `DROVER_*` environment variable or,
+/// without the leading dashes, as a key of the configuration file (flags > environment >
+/// file > defaults).
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Address of the HTTP API the CLI uses
@@ -53,36 +55,56 @@ pub struct ServerArgs {
     pub data_dir: PathBuf,
 
     /// Do not run an agent in the server process
-    #[arg(long)]
+    #[arg(long, env = "DROVER_DISABLE_AGENT")]
     pub disable_agent: bool,
 
     /// Name of the local agent's node (default: the hostname)
     #[arg(long, env = "DROVER_NODE_NAME", value_name = "NAME")]
     pub node_name: Option<String>,
 
-    /// Label for the local agent's node, repeatable
-    #[arg(long = "node-label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    /// Label for the local agent's node, repeatable (environment: comma-separated)
+    #[arg(
+        long = "node-label",
+        env = "DROVER_NODE_LABELS",
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        value_parser = parse_label
+    )]
     pub node_labels: Vec<(String, String)>,
 
     /// How long a node may be silent before it is marked Ready=Unknown (e.g. 40s, 3s, 1m)
-    #[arg(long, value_name = "DURATION", default_value = "40s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_NODE_MONITOR_GRACE_PERIOD", value_name = "DURATION", default_value = "40s", value_parser = parse_duration)]
     pub node_monitor_grace_period: Duration,
 
     /// How long Job pods stay on an unreachable node before they are evicted and replaced
-    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_DEFAULT_UNREACHABLE_TOLERATION", value_name = "DURATION", default_value = "300s", value_parser = parse_duration)]
     pub default_unreachable_toleration: Duration,
 
     /// Delay before replacing a failed Job pod (doubling with each failure)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_JOB_BACKOFF_INITIAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub job_backoff_initial: Duration,
 
     /// Longest delay before replacing a failed Job pod
-    #[arg(long, value_name = "DURATION", default_value = "6m", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_JOB_BACKOFF_MAX", value_name = "DURATION", default_value = "6m", value_parser = parse_duration)]
     pub job_backoff_max: Duration,
 
     /// Heartbeat interval of the local agent
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_HEARTBEAT_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
+
+    /// Configuration file (TOML; keys are the long flag names); a missing default file is
+    /// ignored
+    #[arg(
+        long,
+        env = "DROVER_SERVER_CONFIG",
+        value_name = "FILE",
+        default_value = "/etc/drover/server.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Print the effective configuration, with where each value comes from, and exit
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -169,6 +191,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         })))
     };
 
+    drover_agent::service::ready(&format!(
+        "API on {}, MQTT {}, store {}{}",
+        args.api_listen,
+        match &args.broker {
+            Some(url) => format!("via {url}"),
+            None => format!("broker on {}", args.mqtt_listen),
+        },
+        args.data_dir.display(),
+        if args.disable_agent {
+            ""
+        } else {
+            ", local agent"
+        }
+    ));
+    drover_agent::service::spawn_watchdog();
+
     let agent_ended = async {
         match agent_task.as_mut() {
             Some(task) => task.await,
@@ -176,7 +214,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        _ = drover_agent::shutdown_signal() => info!("shutting down"),
+        _ = drover_agent::shutdown_signal() => {
+            info!("shutting down");
+            drover_agent::service::stopping();
+        }
         r = api_task => anyhow::bail!("the API server stopped: {r:?}"),
         _ = control_task => anyhow::bail!("the control loop stopped"),
         r = agent_ended => match r {
