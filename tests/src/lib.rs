@@ -248,6 +248,7 @@ impl Server {
             .arg("--api-listen")
             .arg(format!("127.0.0.1:{}", self.api_port))
             .args(&self.args)
+            .env("DROVER_SERVER_CONFIG", "/dev/null")
             .env("DROVER_LOG", "debug");
         Proc::spawn(command, log)
     }
@@ -400,6 +401,8 @@ impl Agent {
                 "1s",
             ])
             .args(&self.extra)
+            // A configuration file installed on the test machine must not change the tests.
+            .env("DROVER_AGENT_CONFIG", "/dev/null")
             .env("DROVER_LOG", "debug");
         Proc::spawn(command, log)
     }
