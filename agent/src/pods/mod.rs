@@ -6,6 +6,7 @@
 //! reports carry a per-pod revision; a report is resent until the controller acknowledges
 //! that revision, so terminal results are never lost and duplicates are harmless.
 
+mod journal;
 mod logs;
 mod records;
 

@@ -1,5 +1,6 @@
-//! The pod manager's files: the last desired state and one record per pod, each written
-//! atomically (a crash leaves the old or the new version, never a torn one).
+//! The pod manager's files: the last desired state and one record per pod, each an
+//! append-only journal of versions (a crash leaves the old or the new version, never a torn
+//! one; see [`super::journal`]).
 
 use std::fs;
 use std::io;
@@ -10,7 +11,7 @@ use drover_proto::{decode, encode, Message};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::identity::write_atomically;
+use super::journal;
 use crate::supervisor::PodSupervisor;
 
 /// What the agent keeps about one pod.
@@ -45,12 +46,12 @@ impl Records {
     /// Stores the desired state (made durable by the next [`Records::sync`]).
     pub fn save_desired(&self, desired: &DesiredState) -> io::Result<()> {
         let bytes = encode(&Message::Desired(desired.clone())).map_err(io::Error::other)?;
-        write_atomically(&self.desired, &bytes, false)
+        journal::append(&self.desired, &bytes)
     }
 
     /// The stored desired state, if any and readable.
     pub fn load_desired(&self) -> Option<DesiredState> {
-        let bytes = fs::read(&self.desired).ok()?;
+        let bytes = journal::read_last(&self.desired).ok()??;
         match decode(&bytes) {
             Ok(Message::Desired(d)) => Some(d),
             _ => {
@@ -67,19 +68,23 @@ impl Records {
     /// Writes a pod's record.
     pub fn save_pod(&self, record: &PodRecord, durable: bool) -> io::Result<()> {
         let bytes = postcard::to_stdvec(record).map_err(io::Error::other)?;
-        write_atomically(&self.pod_path(&record.sup.spec.uid), &bytes, durable)
+        journal::append(&self.pod_path(&record.sup.spec.uid), &bytes)?;
+        if durable {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// Makes every record written so far durable (one syncfs for any number of records,
     /// so a burst of finished pods costs one flush to storage, not one per pod).
     pub fn sync(&self) -> io::Result<()> {
-        let dir = fs::File::open(&self.pods)?;
+        let dir = journal::open_dir(&self.pods)?;
         nix::unistd::syncfs(&dir).map_err(io::Error::from)
     }
 
     /// Deletes a pod's record.
     pub fn forget_pod(&self, uid: &str) {
-        let _ = fs::remove_file(self.pod_path(uid));
+        journal::remove(&self.pod_path(uid));
     }
 
     /// Every readable record; unreadable ones are reported and skipped.
@@ -93,8 +98,9 @@ impl Records {
             if path.extension().and_then(|e| e.to_str()) != Some("rec") {
                 continue;
             }
-            match fs::read(&path)
+            match journal::read_last(&path)
                 .ok()
+                .flatten()
                 .and_then(|b| postcard::from_bytes::<PodRecord>(&b).ok())
             {
                 Some(record) => records.push(record),

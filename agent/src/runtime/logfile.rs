@@ -36,10 +36,16 @@ impl LogPaths {
     }
 
     /// Prepares for a new run: the last run's log (both parts) becomes `previous.log`.
-    pub fn start_run(&self) -> io::Result<()> {
-        // The directory exists once a run has started; the last run's log (empty if it
-        // printed nothing, as its file is created on first output) becomes the previous one.
-        if self.dir.exists() {
+    pub fn start_run(&self, restart: bool) -> io::Result<()> {
+        // The directory and file are created on first output (a pod that prints nothing
+        // costs no files); at a restart the last run's log, possibly empty, becomes the
+        // previous one.
+        if !self.dir.exists() {
+            if restart {
+                fs::create_dir_all(&self.dir)?;
+                File::create(self.previous())?;
+            }
+        } else {
             let mut previous = File::create(self.previous())?;
             for part in [self.rotated(), self.current()] {
                 if let Ok(mut f) = File::open(&part) {
@@ -47,8 +53,6 @@ impl LogPaths {
                 }
                 let _ = fs::remove_file(part);
             }
-        } else {
-            fs::create_dir_all(&self.dir)?;
         }
         Ok(())
     }
@@ -142,6 +146,7 @@ impl LogWriter {
             .lock()
             .map_err(|_| io::Error::other("log writer poisoned"))?;
         if inner.file.is_none() {
+            fs::create_dir_all(&inner.paths.dir)?;
             let (file, size) = open_append(&inner.paths.current())?;
             inner.file = Some(file);
             inner.size = size;
@@ -175,7 +180,7 @@ mod tests {
     fn logs_rotate_at_the_cap_and_move_to_previous_on_restart() {
         let root = tempfile::tempdir().unwrap();
         let paths = LogPaths::new(root.path(), "uid", "c");
-        paths.start_run().unwrap();
+        paths.start_run(false).unwrap();
         let writer = LogWriter::open(&paths, 1024).unwrap();
         for i in 0..300 {
             writer.write(format!("line {i:04}\n").as_bytes()).unwrap();
@@ -185,7 +190,7 @@ mod tests {
         assert!(total <= 2048, "bounded by two parts: {total}");
         let current = paths.read(false, 1).unwrap();
         assert_eq!(current, b"line 0299\n");
-        paths.start_run().unwrap();
+        paths.start_run(true).unwrap();
         assert!(!paths.current().exists());
         let previous = paths.read(true, 0).unwrap();
         assert!(previous.ends_with(b"line 0299\n"));
@@ -196,11 +201,12 @@ mod tests {
     fn a_silent_run_creates_no_file_and_reads_as_empty() {
         let root = tempfile::tempdir().unwrap();
         let paths = LogPaths::new(root.path(), "uid", "c");
-        paths.start_run().unwrap();
+        paths.start_run(false).unwrap();
         let _writer = LogWriter::open(&paths, 1024).unwrap();
         assert!(!paths.current().exists());
+        assert!(!root.path().join("uid").exists(), "no directory either");
         assert!(paths.read(false, 0).unwrap().is_empty());
-        paths.start_run().unwrap();
+        paths.start_run(true).unwrap();
         assert!(
             paths.read(true, 0).unwrap().is_empty(),
             "the silent run is the previous one"

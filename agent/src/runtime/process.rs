@@ -106,7 +106,7 @@ pub fn spawn(
     let program = argv.remove(0);
     launch
         .logs
-        .start_run()
+        .start_run(key.run > 1)
         .map_err(|e| format!("cannot prepare the log directory: {e}"))?;
     let writer = LogWriter::open(&launch.logs, launch.log_cap)
         .map_err(|e| format!("cannot open the log file: {e}"))?;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{CompletionMode, CronJobSpec, Kind};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tracing::warn;
 
 use super::daemonsets::{controller_reference, owned_by};
@@ -74,11 +75,15 @@ impl Control {
     fn reconcile_cronjob(
         &mut self,
         cj: &StoredObject,
-        jobs: &[StoredObject],
+        jobs: &[Arc<StoredObject>],
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let spec: CronJobSpec = serde_json::from_value(cj.spec.clone())?;
-        let owned: Vec<&StoredObject> = jobs.iter().filter(|j| owned_by(j, &cj.uid)).collect();
+        let owned: Vec<&StoredObject> = jobs
+            .iter()
+            .map(|j| j.as_ref())
+            .filter(|j| owned_by(j, &cj.uid))
+            .collect();
         let runs: Vec<CronRun> = owned.iter().map(|j| run_of(j)).collect();
         let outcome = reconcile(&CronInput {
             name: &cj.name,

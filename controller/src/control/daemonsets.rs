@@ -1,6 +1,7 @@
 //! DaemonSets: runs the pure reconciler against the store and carries out its actions.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{DaemonSetSpec, Kind, PodTemplate};
@@ -137,7 +138,7 @@ impl Control {
         &mut self,
         ds: &StoredObject,
         nodes: &[crate::reconcile::scheduler::NodeView],
-        pods: &[StoredObject],
+        pods: &[Arc<StoredObject>],
         now: DateTime<Utc>,
         touched: &mut BTreeSet<String>,
     ) -> anyhow::Result<()> {
@@ -149,7 +150,11 @@ impl Control {
             &ds.uid,
             spec.revision_history_limit.unwrap_or(10).max(0) as u64,
         )?;
-        let owned: Vec<&StoredObject> = pods.iter().filter(|p| owned_by(p, &ds.uid)).collect();
+        let owned: Vec<&StoredObject> = pods
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| owned_by(p, &ds.uid))
+            .collect();
         let views: Vec<DsPod> = owned.iter().filter_map(|p| ds_pod(p)).collect();
         let backoff = self.ds_backoff.get(&ds.uid).cloned().unwrap_or_default();
         let outcome = reconcile(&DsInput {
@@ -274,7 +279,7 @@ impl Control {
     ) -> anyhow::Result<()> {
         for pod in self.store.list(Kind::Pod, Some(&owner.namespace))? {
             if owned_by(&pod, &owner.uid) {
-                self.delete_pod(pod, now)?;
+                self.delete_pod(Arc::unwrap_or_clone(pod), now)?;
             }
         }
         self.store.delete_revisions(&owner.uid)?;

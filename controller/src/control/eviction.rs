@@ -58,7 +58,7 @@ impl Control {
         if lost.is_empty() {
             return Ok(());
         }
-        for mut pod in self.store.list(Kind::Pod, None)? {
+        for pod in self.store.list(Kind::Pod, None)? {
             let owned_by_job = pod
                 .owner_references
                 .as_array()
@@ -89,6 +89,7 @@ impl Control {
                 continue;
             }
             info!(pod = %pod.name, node, "evicting a Job pod from a lost node");
+            let mut pod = std::sync::Arc::unwrap_or_clone(pod);
             let mut conditions: Vec<Value> = pod.status["conditions"]
                 .as_array()
                 .cloned()

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{CompletionMode, EnvVar, JobSpec, Kind};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tracing::warn;
 
 use super::daemonsets::{controller_reference, name_suffix, owned_by};
@@ -210,7 +211,7 @@ pub fn job_finished(job: &StoredObject) -> Option<bool> {
 }
 
 impl Control {
-    fn dependencies(&self, job: &StoredObject, jobs: &[StoredObject]) -> Dependencies {
+    fn dependencies(&self, job: &StoredObject, jobs: &[Arc<StoredObject>]) -> Dependencies {
         let Some(list) = job.annotations.get(DEPENDS_ON) else {
             return Dependencies::Ready;
         };
@@ -219,7 +220,7 @@ impl Control {
             let dependency = jobs
                 .iter()
                 .find(|j| j.name == name && j.namespace == job.namespace);
-            match dependency.and_then(job_finished) {
+            match dependency.and_then(|d| job_finished(d)) {
                 Some(true) => {}
                 Some(false) => return Dependencies::Failed(name.to_string()),
                 None => waiting.push(name.to_string()),
@@ -257,12 +258,16 @@ impl Control {
     fn reconcile_job(
         &mut self,
         job: &StoredObject,
-        jobs: &[StoredObject],
-        pods: &[StoredObject],
+        jobs: &[Arc<StoredObject>],
+        pods: &[Arc<StoredObject>],
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let spec: JobSpec = serde_json::from_value(job.spec.clone())?;
-        let owned: Vec<&StoredObject> = pods.iter().filter(|p| owned_by(p, &job.uid)).collect();
+        let owned: Vec<&StoredObject> = pods
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| owned_by(p, &job.uid))
+            .collect();
         let views: Vec<JobPod> = owned.iter().map(|p| job_pod(p)).collect();
         let ledger = self.store.job_results(&job.uid)?;
         let record = record_from_status(&job.status);

@@ -47,8 +47,8 @@ impl Control {
                     .get("taints")
                     .and_then(|t| serde_json::from_value::<Vec<Taint>>(t.clone()).ok())
                     .unwrap_or_default(),
-                labels: n.labels,
-                name: n.name,
+                labels: n.labels.clone(),
+                name: n.name.clone(),
             })
             .collect())
     }
@@ -73,10 +73,11 @@ impl Control {
             }
         }
         let mut touched = BTreeSet::new();
-        for mut pod in pods {
+        for pod in pods {
             if node_name(&pod).is_some() || pod.deletion_timestamp.is_some() {
                 continue;
             }
+            let mut pod = std::sync::Arc::unwrap_or_clone(pod);
             let spec = match pod_spec(&pod) {
                 Ok(spec) => spec,
                 Err(e) => {

@@ -7,6 +7,7 @@ mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::Kind;
@@ -83,7 +84,8 @@ type ObjectKey = (Kind, String, String);
 /// writer.
 pub struct Store {
     db: Connection,
-    objects: BTreeMap<ObjectKey, StoredObject>,
+    /// Shared, so listing a kind costs a reference count per object, not a deep copy.
+    objects: BTreeMap<ObjectKey, Arc<StoredObject>>,
     by_uid: HashMap<String, ObjectKey>,
 }
 
@@ -142,7 +144,7 @@ impl Store {
             }
         }
         self.by_uid.insert(object.uid.clone(), key.clone());
-        self.objects.insert(key, object);
+        self.objects.insert(key, Arc::new(object));
     }
 
     fn next_resource_version(tx: &rusqlite::Transaction) -> Result<u64, StoreError> {
@@ -201,7 +203,7 @@ impl Store {
         Ok(self
             .objects
             .get(&(kind, namespace.to_string(), name.to_string()))
-            .cloned())
+            .map(|o| StoredObject::clone(o)))
     }
 
     /// The object with this UID.
@@ -210,7 +212,7 @@ impl Store {
             .by_uid
             .get(uid)
             .and_then(|key| self.objects.get(key))
-            .cloned())
+            .map(|o| StoredObject::clone(o)))
     }
 
     /// Objects of a kind, in one namespace or all, ordered by namespace and name.
@@ -218,14 +220,14 @@ impl Store {
         &self,
         kind: Kind,
         namespace: Option<&str>,
-    ) -> Result<Vec<StoredObject>, StoreError> {
+    ) -> Result<Vec<Arc<StoredObject>>, StoreError> {
         let start = (kind, String::new(), String::new());
         Ok(self
             .objects
             .range(start..)
             .take_while(|((k, _, _), _)| *k == kind)
             .filter(|((_, ns, _), _)| namespace.is_none_or(|n| n == ns))
-            .map(|(_, o)| o.clone())
+            .map(|(_, o)| Arc::clone(o))
             .collect())
     }
 

@@ -8,6 +8,8 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
     db.pragma_update(None, "journal_mode", "WAL")?;
     db.pragma_update(None, "synchronous", "NORMAL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;
+    // Sorts and temporary results stay in memory instead of temporary files.
+    db.pragma_update(None, "temp_store", "MEMORY")?;
     db.execute_batch(
         "CREATE TABLE IF NOT EXISTS objects (
             kind TEXT NOT NULL,
