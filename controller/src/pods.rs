@@ -111,6 +111,7 @@ pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
             }),
         containers,
         host_network: spec.host_network.unwrap_or(false),
+        hostname: spec.hostname.clone(),
         volumes: spec
             .volumes
             .iter()

@@ -152,11 +152,20 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
         restart_policy(),
         any::<u32>(),
         vec(container(), 1..3),
-        any::<bool>(),
+        (any::<bool>(), option::of("[a-z0-9-]{1,20}")),
         vec(volume(), 0..3),
     )
         .prop_map(
-            |(uid, namespace, name, restart_policy, grace, containers, host_network, volumes)| {
+            |(
+                uid,
+                namespace,
+                name,
+                restart_policy,
+                grace,
+                containers,
+                (host_network, hostname),
+                volumes,
+            )| {
                 DesiredPod {
                     uid,
                     namespace,
@@ -166,6 +175,7 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
                     containers,
                     host_network,
                     volumes,
+                    hostname,
                 }
             },
         )

@@ -416,3 +416,54 @@ fn the_engine_is_shown_on_the_node() {
     let row = wide.lines().find(|l| l.starts_with(node)).unwrap_or("");
     assert!(row.contains("docker://"), "{wide}");
 }
+
+#[test]
+fn indexed_job_containers_are_named_after_their_index() {
+    let node = "ct-indexed";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    server.apply(&format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: shard
+spec:
+  completions: 2
+  parallelism: 2
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: work
+        image: {}
+        command: [sh, -c, 'echo $JOB_COMPLETION_INDEX $(hostname)']
+",
+        test_image()
+    ));
+    let out = server.cli(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/shard",
+        "--timeout=60s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = server
+        .items("pods")
+        .iter()
+        .map(|p| {
+            server
+                .cli_ok(&["logs", p["metadata"]["name"].as_str().unwrap()])
+                .trim()
+                .to_string()
+        })
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["0 shard-0", "1 shard-1"]);
+}

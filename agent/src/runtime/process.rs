@@ -68,7 +68,10 @@ fn environment(launch: &Launch) -> Vec<(String, String)> {
     let mut env = vec![
         ("PATH".to_string(), DEFAULT_PATH.to_string()),
         ("HOME".to_string(), "/".to_string()),
-        ("HOSTNAME".to_string(), launch.pod.name.clone()),
+        (
+            "HOSTNAME".to_string(),
+            super::container::plan::pod_hostname(launch.pod),
+        ),
         ("DROVER_POD_NAME".to_string(), launch.pod.name.clone()),
         (
             "DROVER_POD_NAMESPACE".to_string(),

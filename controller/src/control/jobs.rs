@@ -391,6 +391,9 @@ impl Control {
                         value: i.to_string(),
                     });
                 }
+                // Kubernetes names an Indexed Job's pod hosts after their index.
+                let hostname: String = format!("{}-{i}", job.name).chars().take(63).collect();
+                pod_spec.hostname = Some(hostname.trim_end_matches('-').to_string());
                 if let Some(targets) = job.annotations.get(PER_NODE_TARGETS) {
                     pod_spec.node_name = targets.split(',').nth(i as usize).map(str::to_string);
                 }

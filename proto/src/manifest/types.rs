@@ -472,6 +472,10 @@ pub struct PodSpec {
     /// Use the host's network namespace (containers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_network: Option<bool>,
+    /// Host name inside the pod's containers; the pod's name when unset (an Indexed Job's
+    /// pods get `<job>-<index>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     /// Volumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,

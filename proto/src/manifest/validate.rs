@@ -375,6 +375,14 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
             ));
         }
     }
+    if let Some(hostname) = &spec.hostname {
+        if !is_dns_label(hostname) {
+            errors.push((
+                format!("{path}.hostname"),
+                format!("invalid hostname \"{hostname}\": must be an RFC 1123 label"),
+            ));
+        }
+    }
     if let Some(node) = &spec.node_name {
         if !is_dns_subdomain(node) {
             errors.push((

@@ -47,6 +47,8 @@ pub struct DesiredPod {
     pub host_network: bool,
     /// Volumes the containers may mount.
     pub volumes: Vec<DesiredVolume>,
+    /// Host name of the pod (`spec.hostname`); the pod's name when `None`.
+    pub hostname: Option<String>,
 }
 
 /// When the container engine pulls an image (Kubernetes `imagePullPolicy`).

@@ -38,6 +38,14 @@ pub fn empty_dir(volumes_dir: &Path, pod_uid: &str, volume: &str) -> PathBuf {
     volumes_dir.join(pod_uid).join(volume)
 }
 
+/// The pod's host name: `spec.hostname`, else its name (cut to a DNS label's 63 bytes).
+pub fn pod_hostname(pod: &DesiredPod) -> String {
+    match &pod.hostname {
+        Some(hostname) => hostname.clone(),
+        None => pod.name.chars().take(63).collect(),
+    }
+}
+
 /// The engine name of one run of a container: unique per pod UID and run.
 pub fn container_name(pod: &DesiredPod, container: &str, run: u64) -> String {
     let uid: String = pod.uid.chars().filter(|c| *c != '-').take(12).collect();
@@ -138,7 +146,7 @@ pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePl
         hostname: if pod.host_network {
             None
         } else {
-            Some(pod.name.chars().take(63).collect())
+            Some(pod_hostname(pod))
         },
         labels,
         memory_bytes: container
@@ -357,6 +365,16 @@ mod tests {
         assert!(on_host.host_network);
         assert!(on_host.ports.is_empty());
         assert_eq!(on_host.hostname, None);
+    }
+
+    #[test]
+    fn hostname_is_the_pods_unless_set() {
+        let mut indexed = pod(image_container());
+        indexed.hostname = Some("train-3".into());
+        assert_eq!(
+            plan(&indexed, 0, ctx()).unwrap().hostname.as_deref(),
+            Some("train-3")
+        );
     }
 
     #[test]
