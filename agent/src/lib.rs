@@ -53,12 +53,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             )
         })?;
     let facts = sysinfo::read_facts(Path::new("/"));
-    let (engine, container_runtime) =
-        runtime::container::discover(config.container_engine_socket.as_deref()).await;
-    let container_runtime_problem = match &engine {
-        runtime::container::EngineSlot::Missing(why) => why.clone(),
-        runtime::container::EngineSlot::Available(_) => String::new(),
-    };
+    // Registration and process pods do not wait for the container engine: it is looked
+    // for meanwhile, and the node's description is sent again once it is known.
     let info = NodeInfo {
         name,
         uid: identity.uid,
@@ -74,8 +70,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         boot_id: facts.boot_id,
         addresses: link::local_address_towards(&broker).into_iter().collect(),
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
-        container_runtime,
-        container_runtime_problem,
+        container_runtime: String::new(),
+        container_runtime_problem: String::new(),
     };
     tracing::info!(node = %info.name, uid = %info.uid, start = identity.starts, "agent starting");
     let (outbound, outbound_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -91,12 +87,18 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             },
             log_max_bytes: config.container_log_max_size,
             cgroups: runtime::cgroup::Cgroups::detect(Path::new("/")),
-            engine,
+            engine: runtime::container::EngineSlot::Discovering,
         },
         outbound,
     )
-    .await
     .context("cannot start the pod manager")?;
+    let (info_updates, info_watch) = tokio::sync::watch::channel(info.clone());
+    tokio::spawn(find_engine(
+        config.container_engine_socket.clone(),
+        info.name.clone(),
+        info_updates,
+        pod_inputs.clone(),
+    ));
     if config.notify_service {
         // Serving: the stored pods run (with or without the broker).
         service::ready(&format!(
@@ -113,7 +115,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     link::run(
         link::LinkSettings {
             broker,
-            info,
+            info: info_watch,
             agent_start: identity.starts,
             heartbeat_interval: config.heartbeat_interval,
             reconnect_backoff_max: config.reconnect_backoff_max,
@@ -131,6 +133,37 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     let _ = stop_pods.send(true);
     let _ = pod_task.await;
     Ok(())
+}
+
+/// Looks for the container engine and lists its containers for this node; tells the pod
+/// manager, and updates the node's description.
+async fn find_engine(
+    socket: Option<std::path::PathBuf>,
+    node: String,
+    info: tokio::sync::watch::Sender<NodeInfo>,
+    pods: tokio::sync::mpsc::Sender<pods::PodInput>,
+) {
+    use runtime::container::EngineSlot;
+    let (slot, runtime) = runtime::container::discover(socket.as_deref()).await;
+    let listed = match &slot {
+        EngineSlot::Available(engine) => match engine.list(&node).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the node's containers; running ones cannot be re-adopted");
+                Vec::new()
+            }
+        },
+        EngineSlot::Discovering | EngineSlot::Missing(_) => Vec::new(),
+    };
+    let problem = match &slot {
+        EngineSlot::Missing(why) => why.clone(),
+        EngineSlot::Discovering | EngineSlot::Available(_) => String::new(),
+    };
+    info.send_modify(|info| {
+        info.container_runtime = runtime;
+        info.container_runtime_problem = problem;
+    });
+    let _ = pods.send(pods::PodInput::Engine { slot, listed }).await;
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -25,8 +25,9 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 pub struct LinkSettings {
     /// Broker to connect to.
     pub broker: BrokerAddress,
-    /// Description sent when online.
-    pub info: NodeInfo,
+    /// Description sent when online; sent again whenever it changes (the container engine
+    /// is found after the agent registered).
+    pub info: tokio::sync::watch::Receiver<NodeInfo>,
     /// Agent start count (orders sessions).
     pub agent_start: u64,
     /// Heartbeat period.
@@ -75,7 +76,10 @@ pub async fn run(
     mut outbound: mpsc::UnboundedReceiver<Outbound>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let node = settings.info.name.clone();
+    let mut info = settings.info.clone();
+    let node = info.borrow().name.clone();
+    let uid = info.borrow().uid.clone();
+    let mut info_open = true;
     let mut session = Session {
         agent_start: settings.agent_start,
         connection: 1,
@@ -118,7 +122,7 @@ pub async fn run(
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
         settings.reconnect_backoff_max,
-        seed_from(&settings.info.uid),
+        seed_from(&uid),
     );
     let mut heartbeat = interval(settings.heartbeat_interval);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -129,6 +133,13 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            changed = info.changed(), if info_open => {
+                info_open = changed.is_ok();
+                if info_open && connected {
+                    let current = info.borrow_and_update().clone();
+                    publish_online(&client, &node, session, &current).await;
+                }
+            }
             _ = heartbeat.tick(), if connected => {
                 sequence += 1;
                 let beat = Message::Heartbeat(Heartbeat { session, sequence });
@@ -142,7 +153,8 @@ pub async fn run(
                     connected = true;
                     backoff.reset();
                     heartbeat.reset();
-                    announce(&client, &node, session, &settings.info).await;
+                    let current = info.borrow_and_update().clone();
+                    announce(&client, &node, session, &current).await;
                     let _ = pods.send(PodInput::Link(true)).await;
                     if settings.notify_service {
                         crate::service::status(&format!(
@@ -195,6 +207,11 @@ async fn announce(client: &AsyncClient, node: &str, session: Session, info: &Nod
             warn!(error = %e, topic = topic.leaf(), "cannot subscribe");
         }
     }
+    publish_online(client, node, session, info).await;
+}
+
+/// Publishes (retained) that the node is online, with its description.
+async fn publish_online(client: &AsyncClient, node: &str, session: Session, info: &NodeInfo) {
     let online = presence(session, PresenceState::Online(Box::new(info.clone())));
     if let Err(e) = client
         .publish(

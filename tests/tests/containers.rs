@@ -376,15 +376,16 @@ fn a_node_without_an_engine_says_so_and_still_runs_processes() {
         node,
         &["--container-engine-socket", missing.to_str().unwrap()],
     );
+    // The node registers without waiting for the engine; the verdict follows.
+    let described = wait_for("the engine verdict", T, || {
+        let text = server.cli_ok(&["describe", "node", node]);
+        text.contains("ContainerEngineUnavailable").then_some(text)
+    });
+    assert!(described.contains("no-engine.sock"), "{described}");
     let registered = server.node(node).unwrap();
     assert_eq!(
         registered["status"]["nodeInfo"]["containerRuntimeVersion"], "",
         "{registered}"
-    );
-    let described = server.cli_ok(&["describe", "node", node]);
-    assert!(
-        described.contains("ContainerEngineUnavailable") && described.contains("no-engine.sock"),
-        "{described}"
     );
     let pod = |name: &str, class: &str| {
         format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  restartPolicy: Never\n{class}  containers:\n  - name: c\n    image: busybox:1\n    command: [sh, -c, 'exit 0']\n")
@@ -410,11 +411,14 @@ fn the_engine_is_shown_on_the_node() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_alone(dir.path());
     let _agent = server.join(dir.path(), node, &[]);
-    let wide = server.cli_ok(&["get", "nodes", "-o", "wide"]);
+    let wide = wait_for("the engine on the node", T, || {
+        let wide = server.cli_ok(&["get", "nodes", "-o", "wide"]);
+        wide.lines()
+            .any(|l| l.starts_with(node) && l.contains("docker://"))
+            .then_some(wide)
+    });
     let header = wide.lines().next().unwrap_or("");
     assert!(header.contains("CONTAINER-RUNTIME"), "{wide}");
-    let row = wide.lines().find(|l| l.starts_with(node)).unwrap_or("");
-    assert!(row.contains("docker://"), "{wide}");
 }
 
 #[test]
@@ -466,4 +470,28 @@ spec:
         .collect();
     lines.sort();
     assert_eq!(lines, ["0 shard-0", "1 shard-1"]);
+}
+
+#[test]
+fn a_hung_engine_does_not_hold_up_registration_or_process_pods() {
+    let node = "ct-hung-engine";
+    let dir = tempfile::tempdir().unwrap();
+    // An "engine" that accepts connections and never answers.
+    let socket = dir.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(
+        dir.path(),
+        node,
+        &["--container-engine-socket", socket.to_str().unwrap()],
+    );
+    server.apply(&process_pod("meanwhile", node, "Never", "echo fine", 5));
+    let pod = server.wait_pod("meanwhile", "Succeeded", T, |p| phase(p) == "Succeeded");
+    assert_eq!(container(&pod)["state"]["terminated"]["exitCode"], 0);
 }

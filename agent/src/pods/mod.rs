@@ -45,6 +45,14 @@ pub enum PodInput {
     Logs(LogRequest),
     /// The broker link is up (send everything) or down (hold reports).
     Link(bool),
+    /// The container engine was looked for: what was found, and the containers it holds
+    /// for this node.
+    Engine {
+        /// The engine, or why there is none.
+        slot: EngineSlot,
+        /// The node's containers, for re-adoption.
+        listed: Vec<ListedContainer>,
+    },
 }
 
 /// What the pod manager sends to the controller.
@@ -69,7 +77,8 @@ pub struct PodSettings {
     pub log_max_bytes: u64,
     /// Where resource limits are applied (or why they cannot be).
     pub cgroups: Cgroups,
-    /// The container engine for pods with images (or why there is none).
+    /// The container engine for pods with images (or why there is none); usually
+    /// [`EngineSlot::Discovering`] at start, then set by [`PodInput::Engine`].
     pub engine: EngineSlot,
 }
 
@@ -117,6 +126,8 @@ pub struct PodManager {
     shutting_down: bool,
     /// Records of final results were written but not yet made durable.
     unsynced: bool,
+    /// Engine container starts waiting for the engine to be found.
+    awaiting_engine: Vec<(String, usize)>,
 }
 
 fn now_ms() -> Millis {
@@ -155,7 +166,7 @@ fn in_engine(entry: &Entry, index: usize) -> bool {
 fn engine_of(slot: &EngineSlot) -> Option<Arc<dyn ContainerEngine>> {
     match slot {
         EngineSlot::Available(engine) => Some(engine.clone()),
-        EngineSlot::Missing(_) => None,
+        EngineSlot::Discovering | EngineSlot::Missing(_) => None,
     }
 }
 
@@ -174,17 +185,24 @@ fn remove_containers(engine: &Arc<dyn ContainerEngine>, ids: Vec<String>) {
     });
 }
 
-/// Starts a run of an engine container; its outcome arrives as a [`ContainerEvent`].
+/// Starts a run of an engine container; its outcome arrives as a [`ContainerEvent`]. While
+/// the engine is still being looked for, the start waits in `awaiting` (the container shows
+/// `ContainerCreating`).
 fn start_in_engine(
     settings: &PodSettings,
     volumes_dir: &Path,
     entry: &mut Entry,
     key: RunKey,
     events: &mpsc::UnboundedSender<ContainerEvent>,
+    awaiting: &mut Vec<(String, usize)>,
     now: Millis,
 ) -> Vec<Action> {
     let index = key.index;
     let engine = match &settings.engine {
+        EngineSlot::Discovering => {
+            awaiting.push((key.uid, index));
+            return Vec::new();
+        }
         EngineSlot::Available(engine) => engine.clone(),
         EngineSlot::Missing(why) => {
             return entry.sup.start_failed(
@@ -218,26 +236,19 @@ fn start_in_engine(
 }
 
 impl PodManager {
-    /// Loads the stored desired state and pod records, re-adopts the engine containers still
-    /// there, and starts what the records say should run.
-    pub async fn start(
+    /// Loads the stored desired state and pod records, and starts what the records say
+    /// should run. Engine containers are re-adopted when the engine is known
+    /// ([`PodInput::Engine`]).
+    pub fn start(
         settings: PodSettings,
         outbound: mpsc::UnboundedSender<Outbound>,
     ) -> anyhow::Result<PodManager> {
         let records = Records::open(&settings.data_dir)?;
         let (exits, exits_rx) = mpsc::unbounded_channel();
         let (container_events, container_events_rx) = mpsc::unbounded_channel();
-        let listed = match &settings.engine {
-            EngineSlot::Available(engine) => match engine.list(&settings.node).await {
-                Ok(listed) => listed,
-                Err(e) => {
-                    warn!(error = %e, "cannot list the node's containers; running ones cannot be re-adopted");
-                    Vec::new()
-                }
-            },
-            EngineSlot::Missing(_) => Vec::new(),
-        };
+        let known_engine = !matches!(settings.engine, EngineSlot::Discovering);
         let mut manager = PodManager {
+            awaiting_engine: Vec::new(),
             logs_root: settings.data_dir.join("logs"),
             volumes_dir: settings.data_dir.join("volumes"),
             container_events,
@@ -257,7 +268,10 @@ impl PodManager {
             shutting_down: false,
             unsynced: false,
         };
-        manager.recover(listed, now_ms());
+        manager.recover(now_ms());
+        if known_engine {
+            manager.on_engine(manager.settings.engine.clone(), Vec::new(), now_ms());
+        }
         if let Some(desired) = manager.records.load_desired() {
             info!(
                 generation = desired.generation,
@@ -270,19 +284,9 @@ impl PodManager {
     }
 
     /// Restores pods from their records. Processes of a previous agent run are stopped
-    /// and the containers restarted as their restart policy says (counted as restarts);
-    /// engine containers still running are re-adopted, and those of unknown pods removed.
-    fn recover(&mut self, listed: Vec<ListedContainer>, now: Millis) {
-        let mut by_container: HashMap<(String, String), Vec<ListedContainer>> = HashMap::new();
-        for container in listed {
-            by_container
-                .entry((container.pod_uid.clone(), container.container.clone()))
-                .or_default()
-                .push(container);
-        }
-        for runs in by_container.values_mut() {
-            runs.sort_by_key(|c| std::cmp::Reverse(c.run));
-        }
+    /// and the containers restarted as their restart policy says (counted as restarts).
+    /// Engine containers recorded as running are left for [`PodManager::on_engine`].
+    fn recover(&mut self, now: Millis) {
         for record in self.records.load_pods() {
             let uid = record.sup.spec.uid.clone();
             let mut sup = record.sup;
@@ -294,61 +298,8 @@ impl PodManager {
                 let Some(entry) = self.pods.get_mut(&uid) else {
                     break;
                 };
-                if in_engine(entry, index) {
-                    let name = entry.sup.containers[index].name.clone();
-                    let mut found = by_container
-                        .remove(&(uid.clone(), name))
-                        .unwrap_or_default()
-                        .into_iter();
-                    let current = found.next();
-                    let previous = found.next();
-                    if let Some(engine) = engine_of(&self.settings.engine) {
-                        remove_containers(&engine, found.map(|c| c.id).collect());
-                    }
-                    entry.runs[index] = current.as_ref().map_or(0, |c| c.run);
-                    entry.previous_ids[index] = previous.map(|c| c.id);
-                    entry.engine_ids[index] = current.as_ref().map(|c| c.id.clone());
-                    let running = matches!(
-                        entry.sup.containers[index].phase,
-                        ContainerPhase::Running { .. }
-                    );
-                    match (&current, &self.settings.engine) {
-                        (Some(container), EngineSlot::Available(engine)) if running => {
-                            // Still there (running, or ended while the agent was away):
-                            // watch it as before; its end counts as any other.
-                            info!(pod = %entry.sup.spec.name, container = %container.container, running = container.running, "re-adopted container");
-                            let key = RunKey {
-                                uid: uid.clone(),
-                                index,
-                                run: container.run,
-                            };
-                            let (engine, id, events) = (
-                                engine.clone(),
-                                container.id.clone(),
-                                self.container_events.clone(),
-                            );
-                            tokio::spawn(async move {
-                                let _ = events.send(driver::watch(engine.as_ref(), &id, key).await);
-                            });
-                        }
-                        _ if running => actions.extend(entry.sup.lost_to_agent_restart(
-                            index,
-                            "the container was gone when the drover agent restarted",
-                            now,
-                        )),
-                        _ => {}
-                    }
-                    if let (false, ContainerPhase::Waiting { retry_at, .. }) =
-                        (running, &entry.sup.containers[index].phase)
-                    {
-                        match retry_at {
-                            None => actions.push(Action::Start(index)),
-                            Some(at) => actions.push(Action::WakeAt(*at)),
-                        }
-                    }
-                    continue;
-                }
                 match entry.sup.containers[index].phase.clone() {
+                    ContainerPhase::Running { .. } if in_engine(entry, index) => {}
                     ContainerPhase::Running { .. } => {
                         if let Some(Some(pgid)) = record.pids.get(index) {
                             let killed = process::kill_leftovers(*pgid, &uid);
@@ -374,8 +325,84 @@ impl PodManager {
             self.execute(&uid, actions, now);
             self.note_change(&uid);
         }
-        // Containers of pods this node no longer has.
-        if let Some(engine) = engine_of(&self.settings.engine) {
+    }
+
+    /// The engine was looked for. Re-adopts the containers of pods recorded as running
+    /// (still there: watched as before, no new container, no restart counted; gone: ended,
+    /// and the restart policy decides), removes containers of pods this node no longer
+    /// has, and starts the engine containers that waited.
+    fn on_engine(&mut self, slot: EngineSlot, listed: Vec<ListedContainer>, now: Millis) {
+        self.settings.engine = slot;
+        let engine = engine_of(&self.settings.engine);
+        let mut by_container: HashMap<(String, String), Vec<ListedContainer>> = HashMap::new();
+        for container in listed {
+            by_container
+                .entry((container.pod_uid.clone(), container.container.clone()))
+                .or_default()
+                .push(container);
+        }
+        for runs in by_container.values_mut() {
+            runs.sort_by_key(|c| std::cmp::Reverse(c.run));
+        }
+        let uids: Vec<String> = self.pods.keys().cloned().collect();
+        for uid in uids {
+            let mut actions = Vec::new();
+            let Some(entry) = self.pods.get_mut(&uid) else {
+                continue;
+            };
+            for index in 0..entry.sup.containers.len() {
+                if !in_engine(entry, index) || entry.engine_ids[index].is_some() {
+                    continue;
+                }
+                let name = entry.sup.containers[index].name.clone();
+                let mut found = by_container
+                    .remove(&(uid.clone(), name))
+                    .unwrap_or_default()
+                    .into_iter();
+                let current = found.next();
+                let previous = found.next();
+                if let Some(engine) = &engine {
+                    remove_containers(engine, found.map(|c| c.id).collect());
+                }
+                entry.runs[index] = entry.runs[index].max(current.as_ref().map_or(0, |c| c.run));
+                entry.previous_ids[index] = previous.map(|c| c.id);
+                entry.engine_ids[index] = current.as_ref().map(|c| c.id.clone());
+                if !matches!(
+                    entry.sup.containers[index].phase,
+                    ContainerPhase::Running { .. }
+                ) {
+                    continue;
+                }
+                match (&current, &engine) {
+                    (Some(container), Some(engine)) => {
+                        // Running, or ended while the agent was away: watched as before.
+                        info!(pod = %entry.sup.spec.name, container = %container.container, running = container.running, "re-adopted container");
+                        let key = RunKey {
+                            uid: uid.clone(),
+                            index,
+                            run: container.run,
+                        };
+                        entry.runs[index] = container.run;
+                        let (engine, id, events) = (
+                            engine.clone(),
+                            container.id.clone(),
+                            self.container_events.clone(),
+                        );
+                        tokio::spawn(async move {
+                            let _ = events.send(driver::watch(engine.as_ref(), &id, key).await);
+                        });
+                    }
+                    _ => actions.extend(entry.sup.lost_to_agent_restart(
+                        index,
+                        "the container was gone when the drover agent restarted",
+                        now,
+                    )),
+                }
+            }
+            self.execute(&uid, actions, now);
+            self.note_change(&uid);
+        }
+        if let Some(engine) = &engine {
             let orphans: Vec<String> = by_container.into_values().flatten().map(|c| c.id).collect();
             if !orphans.is_empty() {
                 info!(
@@ -383,7 +410,30 @@ impl PodManager {
                     "removing containers of pods this node no longer runs"
                 );
             }
-            remove_containers(&engine, orphans);
+            remove_containers(engine, orphans);
+        }
+        for (uid, index) in std::mem::take(&mut self.awaiting_engine) {
+            let Some(entry) = self.pods.get_mut(&uid) else {
+                continue;
+            };
+            let still_starting = matches!(
+                entry.sup.containers.get(index).map(|c| &c.phase),
+                Some(ContainerPhase::Waiting { retry_at: None, .. })
+            );
+            if !still_starting {
+                continue;
+            }
+            let actions = if entry.sup.is_stopping() {
+                entry.sup.start_failed(
+                    index,
+                    "the pod was stopped before its container started".into(),
+                    now,
+                )
+            } else {
+                vec![Action::Start(index)]
+            };
+            self.execute(&uid, actions, now);
+            self.note_change(&uid);
         }
     }
 
@@ -462,6 +512,7 @@ impl PodManager {
                         entry,
                         key,
                         &self.container_events,
+                        &mut self.awaiting_engine,
                         now,
                     );
                     queue.extend(more);
@@ -780,6 +831,7 @@ impl PodManager {
                     self.flush(true);
                 }
             }
+            PodInput::Engine { slot, listed } => self.on_engine(slot, listed, now),
         }
     }
 

@@ -19,6 +19,9 @@ pub use engine::{ContainerEngine, EngineError};
 /// The node's engine, or why it has none.
 #[derive(Clone)]
 pub enum EngineSlot {
+    /// Still being looked for (the agent does not wait for it to register and run process
+    /// pods; engine containers start once it is known).
+    Discovering,
     /// Connected.
     Available(std::sync::Arc<dyn ContainerEngine>),
     /// Not available, and why.
@@ -28,6 +31,7 @@ pub enum EngineSlot {
 impl std::fmt::Debug for EngineSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            EngineSlot::Discovering => f.write_str("Discovering"),
             EngineSlot::Available(_) => f.write_str("Available"),
             EngineSlot::Missing(why) => write!(f, "Missing({why})"),
         }
