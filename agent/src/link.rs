@@ -62,6 +62,17 @@ pub fn local_address_towards(broker: &BrokerAddress) -> Option<String> {
     Some(socket.local_addr().ok()?.ip().to_string())
 }
 
+/// A client id of its own for every connection. Sessions are clean and ordered by the
+/// session numbers in the payloads, so nothing relies on reusing an id; and the embedded
+/// broker (rumqttd 0.20) can panic, and stop accepting connections, when an id comes back
+/// after a connection with it failed half-way.
+fn client_id(node: &str, session: Session) -> String {
+    format!(
+        "drover-agent-{node}-{}.{}",
+        session.agent_start, session.connection
+    )
+}
+
 fn seed_from(uid: &str) -> u64 {
     uid.bytes().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
@@ -85,7 +96,7 @@ pub async fn run(
         connection: 1,
     };
     let mut options = MqttOptions::new(
-        format!("drover-agent-{node}"),
+        client_id(&node, session),
         settings.broker.host.clone(),
         settings.broker.port,
     );
@@ -185,6 +196,7 @@ pub async fn run(
                     connected = false;
                     session.connection += 1;
                     events.mqtt_options.set_last_will(last_will(&node, session));
+                    events.mqtt_options.set_client_id(client_id(&node, session));
                     let delay = backoff.next_delay();
                     tokio::select! {
                         _ = &mut shutdown => break,

@@ -57,7 +57,13 @@ pub fn start(
     inputs: mpsc::Sender<Input>,
     logs: LogRouter,
 ) -> Publisher {
-    let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    // A new client id for every connection: see the agent's link for why.
+    let mut connection = 1u64;
+    let mut options = MqttOptions::new(
+        format!("{client_id}.{connection}"),
+        broker.host.clone(),
+        broker.port,
+    );
     options
         .set_keep_alive(Duration::from_secs(15))
         .set_clean_session(true)
@@ -136,6 +142,10 @@ pub fn start(
                         warn!(error = %e, "controller lost the broker; reconnecting");
                         was_connected = false;
                     }
+                    connection += 1;
+                    events
+                        .mqtt_options
+                        .set_client_id(format!("{client_id}.{connection}"));
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
