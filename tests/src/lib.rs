@@ -727,6 +727,20 @@ impl Drop for EngineCleanup {
     }
 }
 
+/// Applies a one-pod manifest over the HTTP API and returns how long until the API shows
+/// pod `name` `Running` (polled every 0.5 ms, failing after `timeout`).
+pub fn time_apply_to_running(api: &str, name: &str, manifest: &str, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    ureq::post(format!("{api}/api/v1/apply"))
+        .send_json(serde_json::json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
+        .expect("apply");
+    while !pod_running(api, name) {
+        assert!(start.elapsed() < timeout, "pod {name} never ran");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    start.elapsed()
+}
+
 /// Whether the API shows pod `name` (default namespace) `Running`: a cheap poll for
 /// benchmarks, without starting the CLI.
 pub fn pod_running(api: &str, name: &str) -> bool {

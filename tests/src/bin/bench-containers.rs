@@ -31,18 +31,12 @@ fn main() {
         let manifest = format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: c\n    image: {image}\n    command: [sleep, '3600']\n"
         );
-        let start = Instant::now();
-        ureq::post(format!("{}/api/v1/apply", server.api))
-            .send_json(json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
-            .expect("apply");
-        while !pod_running(&server.api, &name) {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "pod {name} never ran"
-            );
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        drover.push(start.elapsed());
+        drover.push(time_apply_to_running(
+            &server.api,
+            &name,
+            &manifest,
+            Duration::from_secs(30),
+        ));
 
         let start = Instant::now();
         let out = Command::new("docker")

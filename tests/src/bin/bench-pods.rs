@@ -79,18 +79,12 @@ fn main() {
         let manifest = format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - name: c\n    command: [sleep, '3600']\n"
         );
-        let start = Instant::now();
-        ureq::post(format!("{}/api/v1/apply", server.api))
-            .send_json(json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
-            .expect("apply");
-        while !pod_running(&server.api, &name) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "pod {name} never ran"
-            );
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        times.push(start.elapsed());
+        times.push(time_apply_to_running(
+            &server.api,
+            &name,
+            &manifest,
+            Duration::from_secs(10),
+        ));
         if i + 1 == 20 {
             // Let reports and log copies settle before reading memory.
             std::thread::sleep(Duration::from_secs(2));
