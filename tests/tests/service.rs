@@ -232,31 +232,39 @@ fn configuration_errors_name_the_file_key_and_line() {
     );
 }
 
-#[test]
-fn install_script_places_binary_unit_and_a_config_the_agent_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
+/// Runs `scripts/install.sh agent` into `root` with this build's agent.
+fn install_agent(root: &Path, extra: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install.sh");
     let out = Command::new("sh")
         .arg(&script)
         .args(["agent", "--root"])
-        .arg(&root)
+        .arg(root)
         .arg("--binary")
         .arg(binary("drover-agent"))
-        .args([
-            "--broker",
-            "mqtt://10.0.0.5:1883",
-            "--node-name",
-            "pi-1",
-            "--label",
-            "zone=north",
-        ])
+        .args(extra)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn install_script_places_binary_unit_and_a_config_the_agent_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    install_agent(
+        &root,
+        &[
+            "--broker",
+            "mqtt://10.0.0.5:1883",
+            "--node-name",
+            "pi-1",
+            "--label",
+            "zone=north",
+        ],
     );
     let installed = root.join("usr/local/bin/drover-agent");
     assert_eq!(
@@ -277,19 +285,7 @@ fn install_script_places_binary_unit_and_a_config_the_agent_reads() {
     }
     // Installing again keeps the existing configuration.
     std::fs::write(&config, "broker = \"mqtt://edited:1883\"\n").unwrap();
-    let again = Command::new("sh")
-        .arg(&script)
-        .args(["agent", "--root"])
-        .arg(&root)
-        .arg("--binary")
-        .arg(binary("drover-agent"))
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    install_agent(&root, &[]);
     assert_eq!(
         std::fs::read_to_string(&config).unwrap(),
         "broker = \"mqtt://edited:1883\"\n"
