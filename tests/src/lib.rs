@@ -752,3 +752,26 @@ pub fn pod_running(api: &str, name: &str) -> bool {
     };
     pod["status"]["phase"] == "Running"
 }
+
+/// Follows `pod`'s log (`logs -f --tail 1`) while it prints `line N` lines and checks that
+/// new lines keep arriving (six more after the first).
+pub fn assert_log_follow_streams(server: &Server, pod: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut follow = Command::new(binary("drover"))
+        .args(["--server", &server.api, "logs", pod, "-f", "--tail", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run drover logs -f");
+    let mut lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
+    let mut number = |skip: usize| -> u32 {
+        let line = lines.nth(skip).expect("a line").expect("readable");
+        line.trim_start_matches("line ")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a numbered line: {line}"))
+    };
+    let first = number(0);
+    let later = number(5);
+    assert!(later >= first + 6, "{first} then {later}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+}

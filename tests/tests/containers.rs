@@ -2,7 +2,6 @@
 //! codes, OOM kills, pull policy errors, volumes, logs, re-adoption after an agent crash,
 //! and a DaemonSet of containers. Needs the local test image (`scripts/test-image`).
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -215,32 +214,7 @@ fn logs_tail_follow_and_previous_come_from_the_engine() {
     });
     let tail = server.cli_ok(&["logs", "talker", "--tail", "2"]);
     assert_eq!(tail.lines().count(), 2, "{tail}");
-    let mut follow = Command::new(binary("drover"))
-        .args([
-            "--server",
-            &server.api,
-            "logs",
-            "talker",
-            "-f",
-            "--tail",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
-    let number = |line: Option<std::io::Result<String>>| -> u32 {
-        line.unwrap()
-            .unwrap()
-            .trim_start_matches("line ")
-            .parse()
-            .unwrap()
-    };
-    let first = number(lines.next());
-    let later = number(lines.nth(5));
-    assert!(later >= first + 6, "{first} then {later}");
-    let _ = follow.kill();
-    let _ = follow.wait();
+    assert_log_follow_streams(&server, "talker");
 
     server.apply(&container_pod(
         "twice",

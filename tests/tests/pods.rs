@@ -1,8 +1,6 @@
 //! Pods on real agents: restart policies, back-off, stop, logs, offline autonomy, agent
 //! restarts. Agents run with a scaled-down crash back-off.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use drover_e2e::*;
@@ -172,38 +170,7 @@ fn logs_tail_previous_and_follow() {
     let tail = server.cli_ok(&["logs", "talker", "--tail", "2"]);
     assert_eq!(tail.lines().count(), 2, "{tail}");
 
-    let mut follow = Command::new(binary("drover"))
-        .args([
-            "--server",
-            &server.api,
-            "logs",
-            "talker",
-            "-f",
-            "--tail",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
-    let first: u32 = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .trim_start_matches("line ")
-        .parse()
-        .unwrap();
-    // New lines keep arriving while following.
-    let later: u32 = lines
-        .nth(5)
-        .unwrap()
-        .unwrap()
-        .trim_start_matches("line ")
-        .parse()
-        .unwrap();
-    assert!(later >= first + 6, "{first} then {later}");
-    let _ = follow.kill();
-    let _ = follow.wait();
+    assert_log_follow_streams(&server, "talker");
 
     server.wait_pod("twice", "restarted", Duration::from_secs(10), |p| {
         restarts(p) >= 1

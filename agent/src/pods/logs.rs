@@ -36,6 +36,24 @@ pub struct Follows {
 }
 
 impl Follows {
+    /// Keeps a follow task, ended by a cancel, its pod's stop, or its lease running out.
+    fn register(
+        &mut self,
+        id: u64,
+        pod_uid: String,
+        renewed: Arc<AtomicI64>,
+        task: JoinHandle<()>,
+    ) {
+        self.running.insert(
+            id,
+            Follow {
+                pod_uid,
+                renewed,
+                task,
+            },
+        );
+    }
+
     /// Ends the follows of a pod that stopped.
     pub fn stop_pod(&mut self, uid: &str) {
         self.running.retain(|_, f| {
@@ -91,6 +109,10 @@ pub struct Located {
     pub pod_name: String,
     /// Each container's name and log source.
     pub containers: Vec<(String, LogSource)>,
+}
+
+fn previous_not_found(container: &str, pod_name: &str) -> String {
+    format!("previous terminated container \"{container}\" in pod \"{pod_name}\" not found")
 }
 
 /// Answers `request`; `located` describes the pod when it is here.
@@ -164,9 +186,7 @@ pub fn serve(
         let id = if request.previous { previous } else { current };
         let Some(id) = id else {
             let message = if request.previous {
-                format!(
-                    "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
-                )
+                previous_not_found(&container, &pod_name)
             } else {
                 format!("container \"{container}\" in pod \"{pod_name}\" is waiting to start")
             };
@@ -186,14 +206,7 @@ pub fn serve(
             out,
         ));
         if follow {
-            follows.running.insert(
-                request.id,
-                Follow {
-                    pod_uid: request.pod_uid,
-                    renewed,
-                    task,
-                },
-            );
+            follows.register(request.id, request.pod_uid, renewed, task);
         }
         return;
     }
@@ -202,9 +215,7 @@ pub fn serve(
         Ok(data) => data,
         Err(e) => {
             let message = if request.previous {
-                format!(
-                    "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
-                )
+                previous_not_found(&container, &pod_name)
             } else {
                 format!("cannot read the log: {e}")
             };
@@ -231,14 +242,7 @@ pub fn serve(
             renewed.clone(),
             out,
         ));
-        follows.running.insert(
-            request.id,
-            Follow {
-                pod_uid: request.pod_uid,
-                renewed,
-                task,
-            },
-        );
+        follows.register(request.id, request.pod_uid, renewed, task);
     }
 }
 
