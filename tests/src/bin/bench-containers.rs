@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use drover_e2e::*;
-use serde_json::json;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

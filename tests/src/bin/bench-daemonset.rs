@@ -88,7 +88,7 @@ fn main() {
         });
         let registered = Instant::now();
         loop {
-            if running_pods(&server.api).iter().any(|n| *n == name) {
+            if running_pods(&server.api).contains(&name) {
                 break;
             }
             assert!(
