@@ -1,12 +1,19 @@
 //! Drover's shared vocabulary: wire messages and their envelope, the MQTT topic scheme, and
 //! the Kubernetes manifest types with their validation. No I/O lives here.
 
+pub mod keys;
 pub mod manifest;
 pub mod msg;
 pub mod quantity;
+pub mod random;
 pub mod selector;
+pub mod session;
+pub mod token;
 pub mod topic;
 pub mod wire;
 
 pub use msg::Message;
-pub use wire::{decode, encode, DecodeError, EncodeError, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION};
+pub use wire::{
+    decode, encode, open, open_self_signed, seal, DecodeError, EncodeError, MAX_PAYLOAD_BYTES,
+    PROTOCOL_VERSION,
+};

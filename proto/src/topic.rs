@@ -76,8 +76,73 @@ pub fn parse_node_topic(topic: &str) -> Option<(&str, NodeTopic)> {
     Some((node, kind))
 }
 
+/// Enrollment topics, under `drover/v1/enroll/{token}/`: an agent holding token `token`
+/// may publish only its request and read only its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnrollTopic {
+    /// Agent → controller, QoS 1: `EnrollRequest`.
+    Request,
+    /// Controller → agent, QoS 1: `EnrollReply`.
+    Reply,
+}
+
+impl EnrollTopic {
+    fn leaf(self) -> &'static str {
+        match self {
+            EnrollTopic::Request => "request",
+            EnrollTopic::Reply => "reply",
+        }
+    }
+
+    /// The topic for `node` enrolling with token `token`.
+    pub fn for_token(self, token: &str, node: &str) -> String {
+        format!("{ROOT}/enroll/{token}/{}/{node}", self.leaf())
+    }
+
+    /// The controller's subscription: every request, for every token.
+    pub fn all_requests_filter() -> String {
+        format!("{ROOT}/enroll/+/request/+")
+    }
+}
+
+/// Splits an enrollment topic into token id, node name and kind; `None` for anything else,
+/// including malformed token ids and node names.
+pub fn parse_enroll_topic(topic: &str) -> Option<(&str, &str, EnrollTopic)> {
+    let rest = topic.strip_prefix(ROOT)?.strip_prefix("/enroll/")?;
+    let mut parts = rest.split('/');
+    let (Some(token), Some(leaf), Some(node), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if !crate::token::is_token_id(token) || !is_dns_subdomain(node) {
+        return None;
+    }
+    let kind = [EnrollTopic::Request, EnrollTopic::Reply]
+        .into_iter()
+        .find(|k| k.leaf() == leaf)?;
+    Some((token, node, kind))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn enroll_topics_round_trip_and_malformed_ones_are_rejected() {
+        for kind in [EnrollTopic::Request, EnrollTopic::Reply] {
+            let topic = kind.for_token("0a1b2c3d", "pi-7");
+            assert_eq!(parse_enroll_topic(&topic), Some(("0a1b2c3d", "pi-7", kind)));
+        }
+        for topic in [
+            "drover/v1/enroll/0a1b2c3d/request",
+            "drover/v1/enroll/0a1b2c3d/request/pi/x",
+            "drover/v1/enroll/ZZ/request/pi",
+            "drover/v1/enroll/0a1b2c3d/other/pi",
+            "drover/v1/enroll/0a1b2c3d/request/Bad_Name",
+        ] {
+            assert_eq!(parse_enroll_topic(topic), None, "{topic}");
+        }
+    }
+
     use super::*;
 
     #[test]

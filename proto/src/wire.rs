@@ -1,12 +1,17 @@
 //! The envelope every MQTT payload travels in, and a decoder for untrusted bytes.
 //!
-//! Layout: one byte of protocol version, then the postcard encoding of a [`Message`].
+//! Layout: one byte of protocol version, the postcard encoding of a [`Message`], and — on the
+//! wire, where every payload is sealed — the sender's Ed25519 signature (64 bytes) over a
+//! context string, the topic and everything before it. Signing the topic binds a message to
+//! its node and its kind: a signed status of node A is not a valid status of node B, nor a
+//! valid presence of A.
 
+use crate::keys::{PublicKey, SigningKey, SIGNATURE_BYTES};
 use crate::manifest::is_dns_subdomain;
 use crate::msg::{Message, PresenceState};
 
-/// Version byte at the start of every payload.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version byte at the start of every payload. Version 2 seals every message.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Largest payload accepted or produced, in bytes. A node's desired state is the largest
 /// message; 1 MiB holds several hundred pods.
@@ -36,6 +41,9 @@ pub enum DecodeError {
     /// Well-formed, but a field is out of bounds.
     #[error("invalid message: {0}")]
     Invalid(String),
+    /// Unsigned, or not signed by the expected key for this topic.
+    #[error("bad signature")]
+    BadSignature,
 }
 
 /// Why a message could not be encoded.
@@ -78,6 +86,69 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         )));
     }
     check_bounds(&message).map_err(DecodeError::Invalid)?;
+    Ok(message)
+}
+
+fn signed_bytes(topic: &str, body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(12 + topic.len() + body.len());
+    bytes.extend_from_slice(b"drover-v2\0");
+    bytes.extend_from_slice(topic.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Encodes `message` for `topic` and signs it with `key`.
+pub fn seal(topic: &str, message: &Message, key: &SigningKey) -> Result<Vec<u8>, EncodeError> {
+    let mut bytes = encode(message)?;
+    let signature = key.sign(&signed_bytes(topic, &bytes));
+    bytes.extend_from_slice(&signature);
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(EncodeError::Oversized(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+fn split_signature(bytes: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::Oversized(bytes.len()));
+    }
+    if bytes.len() <= SIGNATURE_BYTES {
+        return Err(DecodeError::BadSignature);
+    }
+    Ok(bytes.split_at(bytes.len() - SIGNATURE_BYTES))
+}
+
+/// Verifies that `bytes` were sealed for `topic` by `key`, then decodes them. The signature
+/// is checked before a byte of the message is parsed.
+pub fn open(topic: &str, bytes: &[u8], key: &PublicKey) -> Result<Message, DecodeError> {
+    let (body, signature) = split_signature(bytes)?;
+    if !key.verifies(&signed_bytes(topic, body), signature) {
+        return Err(DecodeError::BadSignature);
+    }
+    decode(body)
+}
+
+/// Decodes an enrollment request sealed with the key it carries, and verifies that seal:
+/// proves the sender holds the key it asks to register.
+pub fn open_self_signed(topic: &str, bytes: &[u8]) -> Result<Message, DecodeError> {
+    let (body, signature) = split_signature(bytes)?;
+    let message = decode(body)?;
+    let Message::EnrollRequest(request) = &message else {
+        return Err(DecodeError::Invalid(format!(
+            "{} is not self-signed",
+            message.name()
+        )));
+    };
+    if !request
+        .public_key
+        .verifies(&signed_bytes(topic, body), signature)
+    {
+        return Err(DecodeError::BadSignature);
+    }
     Ok(message)
 }
 
@@ -136,6 +207,27 @@ fn check_bounds(message: &Message) -> Result<(), String> {
         }
         Message::Ack(ack) => check_len("pods", ack.pods.len()),
         Message::LogRequest(_) | Message::LogChunk(_) => Ok(()),
+        Message::EnrollRequest(request) => {
+            if !is_dns_subdomain(&request.node) {
+                return Err(format!(
+                    "node name \"{}\" is not an RFC 1123 subdomain",
+                    request.node.escape_default()
+                ));
+            }
+            if request.password.len() > 256 || request.token_proof.len() > 64 {
+                return Err("oversized credentials".to_string());
+            }
+            Ok(())
+        }
+        Message::EnrollReply(crate::msg::EnrollReply::Refused { reason }) => {
+            check_str("reason", reason)
+        }
+        Message::EnrollReply(crate::msg::EnrollReply::Accepted { attestation, .. }) => {
+            if attestation.len() > 256 {
+                return Err("oversized attestation".to_string());
+            }
+            Ok(())
+        }
         Message::Desired(d) => {
             check_len("pods", d.pods.len())?;
             check_len("finished", d.finished.len())?;
@@ -152,5 +244,84 @@ fn check_bounds(message: &Message) -> Result<(), String> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod seal_tests {
+    use super::*;
+    use crate::msg::{Heartbeat, Session};
+
+    fn beat() -> Message {
+        Message::Heartbeat(Heartbeat {
+            session: Session {
+                agent_start: 1,
+                connection: 2,
+            },
+            sequence: 3,
+        })
+    }
+
+    #[test]
+    fn a_sealed_message_opens_only_with_its_key_and_topic() {
+        let key = SigningKey::from_seed([1; 32]);
+        let other = SigningKey::from_seed([2; 32]);
+        let topic = "drover/v1/nodes/a/heartbeat";
+        let sealed = seal(topic, &beat(), &key).unwrap();
+        assert_eq!(open(topic, &sealed, &key.public()), Ok(beat()));
+        assert_eq!(
+            open(topic, &sealed, &other.public()),
+            Err(DecodeError::BadSignature),
+            "another key"
+        );
+        assert_eq!(
+            open("drover/v1/nodes/b/heartbeat", &sealed, &key.public()),
+            Err(DecodeError::BadSignature),
+            "another node's topic"
+        );
+        assert_eq!(
+            open(topic, &sealed[..sealed.len() - 1], &key.public()),
+            Err(DecodeError::BadSignature),
+            "truncated signature"
+        );
+        assert_eq!(
+            open(topic, &encode(&beat()).unwrap(), &key.public()),
+            Err(DecodeError::BadSignature),
+            "unsigned"
+        );
+        let mut flipped = sealed.clone();
+        flipped[3] ^= 1;
+        assert_eq!(
+            open(topic, &flipped, &key.public()),
+            Err(DecodeError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn an_enrollment_request_must_be_sealed_by_the_key_it_carries() {
+        use crate::msg::EnrollRequest;
+        let key = SigningKey::from_seed([3; 32]);
+        let topic = "drover/v1/enroll/0a0b0c0d/request/pi";
+        let request = |public_key| {
+            Message::EnrollRequest(EnrollRequest {
+                node: "pi".into(),
+                public_key,
+                password: "pw".into(),
+                token_proof: vec![0; 32],
+            })
+        };
+        let sealed = seal(topic, &request(key.public()), &key).unwrap();
+        assert!(open_self_signed(topic, &sealed).is_ok());
+        let other = SigningKey::from_seed([4; 32]);
+        let forged = seal(topic, &request(other.public()), &key).unwrap();
+        assert_eq!(
+            open_self_signed(topic, &forged),
+            Err(DecodeError::BadSignature)
+        );
+        let not_a_request = seal(topic, &beat(), &key).unwrap();
+        assert!(matches!(
+            open_self_signed(topic, &not_a_request),
+            Err(DecodeError::Invalid(_))
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! appended, and an incompatible change bumps [`crate::wire::PROTOCOL_VERSION`].
 
 mod desired;
+mod enroll;
 mod logs;
 mod node;
 mod status;
@@ -10,6 +11,7 @@ pub use desired::{
     DesiredContainer, DesiredPod, DesiredState, DesiredVolume, VolumeSource, WireMount, WirePort,
     WirePullPolicy, WireRestartPolicy,
 };
+pub use enroll::{controller_key_statement, EnrollReply, EnrollRequest};
 pub use logs::{LogChunk, LogRequest};
 pub use node::{Heartbeat, NodeInfo, OfflineReason, Presence, PresenceState, Session};
 pub use status::{
@@ -36,6 +38,10 @@ pub enum Message {
     LogRequest(LogRequest),
     /// Log data. Topic: logs/data.
     LogChunk(LogChunk),
+    /// A request to join the fleet. Topic: enroll/{token}/request/{node}.
+    EnrollRequest(EnrollRequest),
+    /// The answer to it. Topic: enroll/{token}/reply/{node}.
+    EnrollReply(EnrollReply),
 }
 
 impl Message {
@@ -49,6 +55,8 @@ impl Message {
             Message::Ack(_) => "ack",
             Message::LogRequest(_) => "log request",
             Message::LogChunk(_) => "log chunk",
+            Message::EnrollRequest(_) => "enroll request",
+            Message::EnrollReply(_) => "enroll reply",
         }
     }
 }
