@@ -14,6 +14,11 @@ pub struct AgentConfig {
     #[arg(long, env = "DROVER_BROKER", value_name = "URL")]
     pub broker: Option<String>,
 
+    /// Join token for the first start (from `drover token create`); ignored once the node
+    /// has enrolled and holds its own credentials
+    #[arg(long, env = "DROVER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Node name (default: the hostname)
     #[arg(long, env = "DROVER_NODE_NAME", value_name = "NAME")]
     pub node_name: Option<String>,

@@ -4,11 +4,14 @@
 pub mod backoff;
 pub mod config;
 pub mod config_file;
+pub mod credentials;
+pub mod enroll;
 pub mod identity;
 pub mod link;
 pub mod logging;
 pub mod service;
 pub mod sysinfo;
+pub mod tls;
 
 use std::future::Future;
 use std::path::Path;
@@ -45,6 +48,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     };
     let broker = config::BrokerAddress::parse(broker).map_err(anyhow::Error::msg)?;
     let name = node_name(&config)?;
+    let credentials = credentials_for(&config, &broker, &name).await?;
     let identity =
         identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
             format!(
@@ -115,6 +119,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     link::run(
         link::LinkSettings {
             broker,
+            credentials,
             info: info_watch,
             agent_start: identity.starts,
             heartbeat_interval: config.heartbeat_interval,
@@ -123,6 +128,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         },
         pod_inputs,
         outbound_rx,
+        Default::default(),
         shutdown,
     )
     .await;
@@ -133,6 +139,37 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     let _ = stop_pods.send(true);
     let _ = pod_task.await;
     Ok(())
+}
+
+/// The node's stored credentials, or new ones from enrolling with the configured token.
+async fn credentials_for(
+    config: &AgentConfig,
+    broker: &config::BrokerAddress,
+    name: &str,
+) -> anyhow::Result<credentials::Credentials> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!("cannot create the data directory {}", config.data_dir.display())
+    })?;
+    let stored = credentials::Credentials::load(&config.data_dir)?;
+    if let Some(stored) = stored {
+        if stored.node != name {
+            bail!(
+                "{} holds the credentials of node \"{}\", not \"{name}\": run with --node-name {} or another --data-dir",
+                config.data_dir.display(),
+                stored.node,
+                stored.node
+            );
+        }
+        return Ok(stored);
+    }
+    let Some(token) = &config.token else {
+        bail!(
+            "node \"{name}\" is not enrolled: start it once with --token TOKEN (or DROVER_TOKEN); `drover token create` on the controller prints one"
+        );
+    };
+    let token: drover_proto::token::JoinToken = token.parse()?;
+    tracing::info!(node = name, token = %token.id, "enrolling");
+    enroll::enroll(broker, &token, name, &config.data_dir, config.reconnect_backoff_max).await
 }
 
 /// Looks for the container engine and lists its containers for this node; tells the pod

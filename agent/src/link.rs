@@ -1,21 +1,33 @@
-//! The agent's MQTT session: registration, heartbeats, desired state, clean shutdown.
+//! The agent's MQTT link: a thin adapter that carries out what the sans-I/O
+//! [`AgentSession`] decides.
 //!
-//! One task owns the rumqttc event loop; everything the agent sends goes through it.
+//! Three tasks, so that nothing ever cancels or blocks the one that polls the connection:
+//! the poller owns rumqttc's event loop and only forwards its events; the sender owns the
+//! client handle and performs publishes and subscriptions (it may wait on a full request
+//! queue during a broker outage without stopping the poller); the driver (this function)
+//! holds the session and reacts to events, heartbeats, node-info changes and pod reports.
+//! rumqttc does not tolerate a `poll()` dropped while it is connecting: a half-open
+//! connection's will was then published by the broker while the agent was connected.
 
 use std::future::Future;
 use std::net::UdpSocket;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use drover_proto::msg::{Heartbeat, NodeInfo, OfflineReason, Presence, PresenceState, Session};
-use drover_proto::topic::NodeTopic;
-use drover_proto::{decode, encode, Message};
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS};
+use drover_proto::msg::NodeInfo;
+use drover_proto::session::{AgentReceived, AgentSession, Publish, Qos};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, LastWill,
+    MqttOptions, Outgoing, QoS,
+};
 use tokio::sync::mpsc;
-use tokio::time::{interval, sleep, MissedTickBehavior};
-use tracing::{debug, info, warn};
+use tokio::time::{interval, MissedTickBehavior};
+use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::BrokerAddress;
+use crate::credentials::Credentials;
 use crate::pods::{Outbound, PodInput};
 
 /// How long a clean shutdown waits for the offline message to leave.
@@ -25,6 +37,8 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 pub struct LinkSettings {
     /// Broker to connect to.
     pub broker: BrokerAddress,
+    /// The node's credentials (from enrollment).
+    pub credentials: Credentials,
     /// Description sent when online; sent again whenever it changes (the container engine
     /// is found after the agent registered).
     pub info: tokio::sync::watch::Receiver<NodeInfo>,
@@ -38,21 +52,13 @@ pub struct LinkSettings {
     pub notify_service: bool,
 }
 
-fn presence(session: Session, state: PresenceState) -> Vec<u8> {
-    // Presence messages are tiny and always within bounds.
-    encode(&Message::Presence(Presence { session, state })).unwrap_or_default()
-}
-
-fn last_will(node: &str, session: Session) -> LastWill {
-    LastWill::new(
-        NodeTopic::Presence.for_node(node),
-        presence(
-            session,
-            PresenceState::Offline(OfflineReason::ConnectionLost),
-        ),
-        QoS::AtLeastOnce,
-        true,
-    )
+/// Messages the agent dropped, by reason (logged as they happen).
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    /// Desired states, acks or log requests without the controller's valid seal.
+    pub rejected_signature: AtomicU64,
+    /// Messages that were undecodable or did not belong on their topic.
+    pub rejected_other: AtomicU64,
 }
 
 /// The local address this machine uses to reach the broker (no packet is sent).
@@ -62,15 +68,15 @@ pub fn local_address_towards(broker: &BrokerAddress) -> Option<String> {
     Some(socket.local_addr().ok()?.ip().to_string())
 }
 
-/// A client id of its own for every connection. Sessions are clean and ordered by the
-/// session numbers in the payloads, so nothing relies on reusing an id; and the embedded
-/// broker (rumqttd 0.20) can panic, and stop accepting connections, when an id comes back
-/// after a connection with it failed half-way.
-fn client_id(node: &str, session: Session) -> String {
-    format!(
-        "drover-agent-{node}-{}.{}",
-        session.agent_start, session.connection
-    )
+fn last_will(publish: Publish) -> LastWill {
+    LastWill::new(publish.topic, publish.payload, qos(publish.qos), publish.retain)
+}
+
+fn qos(q: Qos) -> QoS {
+    match q {
+        Qos::AtMostOnce => QoS::AtMostOnce,
+        Qos::AtLeastOnce => QoS::AtLeastOnce,
+    }
 }
 
 fn seed_from(uid: &str) -> u64 {
@@ -79,57 +85,128 @@ fn seed_from(uid: &str) -> u64 {
     })
 }
 
+/// What the sender task does with the client handle.
+enum Command {
+    Publish(Publish),
+    Subscribe(Vec<String>),
+    Disconnect,
+}
+
+/// What the poller needs before it reconnects.
+struct Reconnect {
+    will: Option<LastWill>,
+    delay: Duration,
+}
+
+fn spawn_poller(
+    mut events: EventLoop,
+    forward: mpsc::Sender<Result<Event, ConnectionError>>,
+    mut reconnect: mpsc::Receiver<Reconnect>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let event = events.poll().await;
+            let failed = event.is_err();
+            if forward.send(event).await.is_err() {
+                return;
+            }
+            if failed {
+                let Some(next) = reconnect.recv().await else {
+                    return;
+                };
+                if let Some(will) = next.will {
+                    events.mqtt_options.set_last_will(will);
+                }
+                tokio::time::sleep(next.delay).await;
+            }
+        }
+    })
+}
+
+fn spawn_sender(client: AsyncClient, mut commands: mpsc::UnboundedReceiver<Command>) {
+    tokio::spawn(async move {
+        while let Some(command) = commands.recv().await {
+            let result = match command {
+                Command::Publish(p) => {
+                    client
+                        .publish(p.topic, qos(p.qos), p.retain, p.payload)
+                        .await
+                }
+                Command::Subscribe(filters) => {
+                    let mut result = Ok(());
+                    for filter in filters {
+                        result = result.and(client.subscribe(filter, QoS::AtLeastOnce).await);
+                    }
+                    result
+                }
+                Command::Disconnect => client.disconnect().await,
+            };
+            if let Err(e) = result {
+                debug!(error = %e, "MQTT request not queued");
+            }
+        }
+    });
+}
+
 /// Runs the session until `shutdown` resolves, then goes offline cleanly. Messages for
 /// the pod manager go to `pods`; what it sends comes from `outbound`.
 pub async fn run(
     settings: LinkSettings,
     pods: mpsc::Sender<PodInput>,
     mut outbound: mpsc::UnboundedReceiver<Outbound>,
+    counters: Arc<LinkCounters>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut info = settings.info.clone();
-    let node = info.borrow().name.clone();
     let uid = info.borrow().uid.clone();
+    let node = settings.credentials.node.clone();
     let mut info_open = true;
-    let mut session = Session {
-        agent_start: settings.agent_start,
-        connection: 1,
-    };
-    let mut options = MqttOptions::new(
-        client_id(&node, session),
-        settings.broker.host.clone(),
-        settings.broker.port,
+    let mut session = AgentSession::new(
+        &node,
+        settings.credentials.signing_key(),
+        settings.credentials.controller_key,
+        settings.agent_start,
     );
+    let broker = &settings.broker;
+    let tls = match broker.tls {
+        true => match crate::tls::pinned_ca_config(&settings.credentials.ca_der) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                error!(error = %e, "the stored CA certificate is unusable; re-enroll this node");
+                None
+            }
+        },
+        false => None,
+    };
+    let mut options = MqttOptions::new(session.client_id(), broker.host.clone(), broker.port);
     options
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(true)
+        .set_credentials(node.clone(), settings.credentials.password.clone())
+        .set_transport(crate::enroll::transport(broker, tls))
         .set_max_packet_size(
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
-        )
-        .set_last_will(last_will(&node, session));
+        );
+    if let Ok(will) = session.will() {
+        options.set_last_will(last_will(will));
+    }
     let (client, mut events) = AsyncClient::new(options, 1024);
     // Small messages must not wait for Nagle's algorithm.
     events.network_options.set_tcp_nodelay(true);
-    let sender = client.clone();
-    let status_topic = NodeTopic::Status.for_node(&node);
-    let log_topic = NodeTopic::LogData.for_node(&node);
-    let forwarder = tokio::spawn(async move {
-        while let Some(message) = outbound.recv().await {
-            let (topic, message) = match message {
-                Outbound::Status(report) => (&status_topic, Message::Status(report)),
-                Outbound::Log(chunk) => (&log_topic, Message::LogChunk(chunk)),
-            };
-            match encode(&message) {
-                Ok(bytes) => {
-                    let _ = sender
-                        .publish(topic.as_str(), QoS::AtLeastOnce, false, bytes)
-                        .await;
-                }
-                Err(e) => warn!(error = %e, "cannot encode an outgoing message"),
-            }
+    let (event_tx, mut event_rx) = mpsc::channel(64);
+    let (reconnect_tx, reconnect_rx) = mpsc::channel(1);
+    let poller = spawn_poller(events, event_tx, reconnect_rx);
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    spawn_sender(client, commands_rx);
+    let send = |publish: Result<Option<Publish>, drover_proto::EncodeError>| match publish {
+        Ok(Some(p)) => {
+            let _ = commands.send(Command::Publish(p));
         }
-    });
+        Ok(None) => {}
+        Err(e) => warn!(error = %e, "cannot encode an outgoing message"),
+    };
+
     let mut backoff = Backoff::new(
         Duration::from_millis(250),
         settings.reconnect_backoff_max,
@@ -137,8 +214,7 @@ pub async fn run(
     );
     let mut heartbeat = interval(settings.heartbeat_interval);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut sequence = 0u64;
-    let mut connected = false;
+    let mut refused_logged = false;
     tokio::pin!(shutdown);
 
     loop {
@@ -146,165 +222,113 @@ pub async fn run(
             _ = &mut shutdown => break,
             changed = info.changed(), if info_open => {
                 info_open = changed.is_ok();
-                if info_open && connected {
+                if info_open && session.connected() {
                     let current = info.borrow_and_update().clone();
-                    publish_online(&client, &node, session, &current).await;
+                    send(session.online(&current).map(Some));
                 }
             }
-            _ = heartbeat.tick(), if connected => {
-                sequence += 1;
-                let beat = Message::Heartbeat(Heartbeat { session, sequence });
-                if let Ok(bytes) = encode(&beat) {
-                    let _ = client.try_publish(NodeTopic::Heartbeat.for_node(&node), QoS::AtMostOnce, false, bytes);
+            _ = heartbeat.tick(), if session.connected() => send(session.heartbeat()),
+            Some(message) = outbound.recv() => {
+                // Reports wait in the pod manager (resent until acknowledged) while the
+                // link is down; log data for a client that is gone is not worth keeping.
+                if session.connected() {
+                    send(match message {
+                        Outbound::Status(report) => session.status(report).map(Some),
+                        Outbound::Log(chunk) => session.log(chunk).map(Some),
+                    });
                 }
             }
-            event = events.poll() => match event {
+            Some(event) = event_rx.recv() => match event {
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    info!(broker = %format!("{}:{}", settings.broker.host, settings.broker.port), ?session, "connected");
-                    connected = true;
+                    info!(broker = %broker, session = ?session.session(), "connected");
                     backoff.reset();
                     heartbeat.reset();
+                    refused_logged = false;
                     let current = info.borrow_and_update().clone();
-                    announce(&client, &node, session, &current).await;
+                    match session.on_connected(&current) {
+                        Ok((subscriptions, online)) => {
+                            let _ = commands.send(Command::Subscribe(subscriptions));
+                            let _ = commands.send(Command::Publish(online));
+                        }
+                        Err(e) => warn!(error = %e, "cannot encode the node's presence"),
+                    }
                     let _ = pods.send(PodInput::Link(true)).await;
                     if settings.notify_service {
-                        crate::service::status(&format!(
-                            "node {node}: connected to mqtt://{}:{}",
-                            settings.broker.host, settings.broker.port
-                        ));
+                        crate::service::status(&format!("node {node}: connected to {broker}"));
                     }
                 }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                    if let Some(input) = route(&node, &publish.topic, &publish.payload) {
-                        let _ = pods.send(input).await;
+                    match session.receive(&publish.topic, &publish.payload) {
+                        Ok(AgentReceived::Desired(desired)) => {
+                            debug!(generation = desired.generation, pods = desired.pods.len(), "desired state received");
+                            let _ = pods.send(PodInput::Desired(desired)).await;
+                        }
+                        Ok(AgentReceived::Ack(ack)) => {
+                            let _ = pods.send(PodInput::Ack(ack)).await;
+                        }
+                        Ok(AgentReceived::LogRequest(request)) => {
+                            let _ = pods.send(PodInput::Logs(request)).await;
+                        }
+                        Ok(AgentReceived::Cleared) => debug!("the retained desired state was cleared"),
+                        Err(dropped) => {
+                            let counter = match dropped {
+                                drover_proto::session::Dropped::Signature => &counters.rejected_signature,
+                                _ => &counters.rejected_other,
+                            };
+                            let total = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                            warn!(topic = %publish.topic, reason = dropped.reason(), total, "rejected a message that the controller did not sign for this node");
+                        }
                     }
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    if connected {
+                    if session.connected() {
                         warn!(%error, "lost the broker; reconnecting");
                         let _ = pods.send(PodInput::Link(false)).await;
                         if settings.notify_service {
                             crate::service::status(&format!(
-                                "node {node}: broker mqtt://{}:{} unreachable, reconnecting; pods keep running",
-                                settings.broker.host, settings.broker.port
+                                "node {node}: broker {broker} unreachable, reconnecting; pods keep running"
                             ));
+                        }
+                    } else if let ConnectionError::ConnectionRefused(
+                        ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+                    ) = &error
+                    {
+                        if !refused_logged {
+                            error!("the broker refused this node's credentials: the node was deleted or revoked; enroll it again with a new join token (drover token create)");
+                            refused_logged = true;
                         }
                     } else {
                         debug!(%error, "broker unreachable");
                     }
-                    connected = false;
-                    session.connection += 1;
-                    events.mqtt_options.set_last_will(last_will(&node, session));
-                    events.mqtt_options.set_client_id(client_id(&node, session));
+                    session.on_connection_lost();
+                    let will = session.will().ok().map(last_will);
                     let delay = backoff.next_delay();
-                    tokio::select! {
-                        _ = &mut shutdown => break,
-                        _ = sleep(delay) => {}
+                    if reconnect_tx.send(Reconnect { will, delay }).await.is_err() {
+                        break;
                     }
                 }
-            }
+            },
         }
     }
-    forwarder.abort();
-    go_offline(&client, &mut events, &node, session, connected).await;
-}
-
-async fn announce(client: &AsyncClient, node: &str, session: Session, info: &NodeInfo) {
-    for topic in [NodeTopic::Desired, NodeTopic::Ack, NodeTopic::LogRequest] {
-        if let Err(e) = client
-            .subscribe(topic.for_node(node), QoS::AtLeastOnce)
-            .await
-        {
-            warn!(error = %e, topic = topic.leaf(), "cannot subscribe");
-        }
-    }
-    publish_online(client, node, session, info).await;
-}
-
-/// Publishes (retained) that the node is online, with its description.
-async fn publish_online(client: &AsyncClient, node: &str, session: Session, info: &NodeInfo) {
-    let online = presence(session, PresenceState::Online(Box::new(info.clone())));
-    if let Err(e) = client
-        .publish(
-            NodeTopic::Presence.for_node(node),
-            QoS::AtLeastOnce,
-            true,
-            online,
-        )
-        .await
-    {
-        warn!(error = %e, "cannot announce presence");
-    }
-}
-
-/// Decodes a message for this node; what fails is logged and dropped.
-fn route(node: &str, topic: &str, payload: &[u8]) -> Option<PodInput> {
-    let kind = match drover_proto::topic::parse_node_topic(topic) {
-        Some((n, kind)) if n == node => kind,
-        _ => {
-            debug!(topic, "ignoring message on an unexpected topic");
-            return None;
-        }
-    };
-    if payload.is_empty() {
-        // A cleared retained message: this node was deleted from the fleet.
-        return None;
-    }
-    let message = match decode(payload) {
-        Ok(m) => m,
-        Err(error) => {
-            warn!(topic, %error, "dropped: undecodable message");
-            return None;
-        }
-    };
-    match (kind, message) {
-        (NodeTopic::Desired, Message::Desired(desired)) => {
-            debug!(
-                generation = desired.generation,
-                pods = desired.pods.len(),
-                "desired state received"
-            );
-            Some(PodInput::Desired(desired))
-        }
-        (NodeTopic::Ack, Message::Ack(ack)) => Some(PodInput::Ack(ack)),
-        (NodeTopic::LogRequest, Message::LogRequest(request)) => Some(PodInput::Logs(request)),
-        (_, other) => {
-            warn!(
-                topic,
-                message = other.name(),
-                "dropped: wrong message type for topic"
-            );
-            None
-        }
-    }
+    go_offline(&session, &commands, &mut event_rx).await;
+    poller.abort();
 }
 
 async fn go_offline(
-    client: &AsyncClient,
-    events: &mut EventLoop,
-    node: &str,
-    session: Session,
-    connected: bool,
+    session: &AgentSession,
+    commands: &mpsc::UnboundedSender<Command>,
+    events: &mut mpsc::Receiver<Result<Event, ConnectionError>>,
 ) {
-    if !connected {
+    let Ok(Some(offline)) = session.shutdown() else {
         return;
-    }
-    let offline = presence(session, PresenceState::Offline(OfflineReason::Shutdown));
-    let _ = client
-        .publish(
-            NodeTopic::Presence.for_node(node),
-            QoS::AtLeastOnce,
-            true,
-            offline,
-        )
-        .await;
-    let _ = client.disconnect().await;
+    };
+    let _ = commands.send(Command::Publish(offline));
+    let _ = commands.send(Command::Disconnect);
     let flushed = tokio::time::timeout(SHUTDOWN_FLUSH, async {
-        loop {
-            match events.poll().await {
-                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                Ok(_) => {}
+        while let Some(event) = events.recv().await {
+            if matches!(event, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
+                break;
             }
         }
     })

@@ -14,6 +14,6 @@ pub mod wire;
 
 pub use msg::Message;
 pub use wire::{
-    decode, encode, open, open_self_signed, seal, DecodeError, EncodeError, MAX_PAYLOAD_BYTES,
-    PROTOCOL_VERSION,
+    decode, encode, open, open_enroll_reply, open_self_signed, seal, DecodeError, EncodeError,
+    MAX_PAYLOAD_BYTES, PROTOCOL_VERSION,
 };

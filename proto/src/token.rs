@@ -60,10 +60,10 @@ impl JoinToken {
         format!("drover-enroll-{}", self.id)
     }
 
-    /// Proof that an enrollment request comes from a holder of the token: an HMAC, keyed by
-    /// the secret, over what the request asks for.
+    /// Proof that an enrollment request comes from a holder of the token: an HMAC over what
+    /// the request asks for, keyed by the secret's hash (all the controller keeps).
     pub fn proof(&self, node: &str, public_key: &[u8; 32], password: &str) -> [u8; 32] {
-        proof(&self.secret, node, public_key, password)
+        proof(&self.secret_hash(), node, public_key, password)
     }
 }
 
@@ -72,25 +72,25 @@ pub fn secret_hash(secret: &str) -> [u8; 32] {
     sha256(secret.as_bytes())
 }
 
-fn proof(secret: &str, node: &str, public_key: &[u8; 32], password: &str) -> [u8; 32] {
+fn proof(secret_hash: &[u8; 32], node: &str, public_key: &[u8; 32], password: &str) -> [u8; 32] {
     let mut message = Vec::with_capacity(node.len() + password.len() + 48);
     message.extend_from_slice(b"drover-enroll\0");
     message.extend_from_slice(node.as_bytes());
     message.push(0);
     message.extend_from_slice(public_key);
     message.extend_from_slice(password.as_bytes());
-    hmac_sha256(secret.as_bytes(), &message)
+    hmac_sha256(secret_hash, &message)
 }
 
-/// Checks an enrollment request's proof against the token's secret.
+/// Checks an enrollment request's proof against the token's stored secret hash.
 pub fn proof_matches(
-    secret: &str,
+    secret_hash: &[u8; 32],
     node: &str,
     public_key: &[u8; 32],
     password: &str,
     claimed: &[u8],
 ) -> bool {
-    constant_time_eq(&proof(secret, node, public_key, password), claimed)
+    constant_time_eq(&proof(secret_hash, node, public_key, password), claimed)
 }
 
 impl fmt::Display for JoinToken {
@@ -178,24 +178,14 @@ mod tests {
     fn the_proof_binds_node_key_and_password_to_the_secret() {
         let t = token();
         let proof = t.proof("pi-1", &[1; 32], "pw");
-        assert!(proof_matches(&t.secret, "pi-1", &[1; 32], "pw", &proof));
-        assert!(!proof_matches(&t.secret, "pi-2", &[1; 32], "pw", &proof));
-        assert!(!proof_matches(&t.secret, "pi-1", &[2; 32], "pw", &proof));
-        assert!(!proof_matches(&t.secret, "pi-1", &[1; 32], "pw2", &proof));
-        assert!(!proof_matches(
-            "0".repeat(32).as_str(),
-            "pi-1",
-            &[1; 32],
-            "pw",
-            &proof
-        ));
-        assert!(!proof_matches(
-            &t.secret,
-            "pi-1",
-            &[1; 32],
-            "pw",
-            &proof[..31]
-        ));
+        let hash = t.secret_hash();
+        assert!(proof_matches(&hash, "pi-1", &[1; 32], "pw", &proof));
+        assert!(!proof_matches(&hash, "pi-2", &[1; 32], "pw", &proof));
+        assert!(!proof_matches(&hash, "pi-1", &[2; 32], "pw", &proof));
+        assert!(!proof_matches(&hash, "pi-1", &[1; 32], "pw2", &proof));
+        let other = secret_hash("other");
+        assert!(!proof_matches(&other, "pi-1", &[1; 32], "pw", &proof));
+        assert!(!proof_matches(&hash, "pi-1", &[1; 32], "pw", &proof[..31]));
     }
 
     #[test]
@@ -239,11 +229,13 @@ pub enum TokenRefusal {
 }
 
 impl TokenRecord {
-    /// Whether `secret` may enroll a node at `now_ms`.
-    pub fn admits(&self, secret: &str, now_ms: i64) -> Result<(), TokenRefusal> {
-        if !constant_time_eq(&secret_hash(secret), &self.secret_hash) {
-            return Err(TokenRefusal::WrongSecret);
-        }
+    /// Whether `secret` is this token's.
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        constant_time_eq(&secret_hash(secret), &self.secret_hash)
+    }
+
+    /// Whether the token may still enroll a node at `now_ms`.
+    pub fn usable(&self, now_ms: i64) -> Result<(), TokenRefusal> {
         if self.expires_ms.is_some_and(|at| now_ms >= at) {
             return Err(TokenRefusal::Expired);
         }
@@ -271,20 +263,15 @@ mod record_tests {
 
     #[test]
     fn a_token_admits_until_it_expires_or_is_used_up() {
-        assert_eq!(record(None, None).admits("s3cret", 5), Ok(()));
-        assert_eq!(record(Some(10), None).admits("s3cret", 9), Ok(()));
+        assert_eq!(record(None, None).usable(5), Ok(()));
+        assert_eq!(record(Some(10), None).usable(9), Ok(()));
         assert_eq!(
-            record(Some(10), None).admits("s3cret", 10),
+            record(Some(10), None).usable(10),
             Err(TokenRefusal::Expired)
         );
-        assert_eq!(record(None, Some(1)).admits("s3cret", 0), Ok(()));
-        assert_eq!(
-            record(None, Some(0)).admits("s3cret", 0),
-            Err(TokenRefusal::UsedUp)
-        );
-        assert_eq!(
-            record(None, None).admits("other", 0),
-            Err(TokenRefusal::WrongSecret)
-        );
+        assert_eq!(record(None, Some(1)).usable(0), Ok(()));
+        assert_eq!(record(None, Some(0)).usable(0), Err(TokenRefusal::UsedUp));
+        assert!(record(None, None).secret_matches("s3cret"));
+        assert!(!record(None, None).secret_matches("other"));
     }
 }

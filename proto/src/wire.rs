@@ -152,6 +152,26 @@ pub fn open_self_signed(topic: &str, bytes: &[u8]) -> Result<Message, DecodeErro
     Ok(message)
 }
 
+/// Decodes an enrollment reply. An acceptance must carry the seal of the controller key it
+/// announces (the caller then checks that the CA the token names vouches for that key); a
+/// refusal cannot be verified before the agent knows the key, and is only reported.
+pub fn open_enroll_reply(
+    topic: &str,
+    bytes: &[u8],
+) -> Result<crate::msg::EnrollReply, DecodeError> {
+    use crate::msg::EnrollReply;
+    let (body, signature) = split_signature(bytes)?;
+    let Message::EnrollReply(reply) = decode(body)? else {
+        return Err(DecodeError::Invalid("not an enrollment reply".to_string()));
+    };
+    if let EnrollReply::Accepted { controller_key, .. } = &reply {
+        if !controller_key.verifies(&signed_bytes(topic, body), signature) {
+            return Err(DecodeError::BadSignature);
+        }
+    }
+    Ok(reply)
+}
+
 fn check_str(field: &str, s: &str) -> Result<(), String> {
     if s.len() > MAX_STRING_BYTES {
         return Err(format!("{field} is {} bytes long", s.len()));
@@ -222,9 +242,13 @@ fn check_bounds(message: &Message) -> Result<(), String> {
         Message::EnrollReply(crate::msg::EnrollReply::Refused { reason }) => {
             check_str("reason", reason)
         }
-        Message::EnrollReply(crate::msg::EnrollReply::Accepted { attestation, .. }) => {
-            if attestation.len() > 256 {
-                return Err("oversized attestation".to_string());
+        Message::EnrollReply(crate::msg::EnrollReply::Accepted {
+            attestation,
+            ca_der,
+            ..
+        }) => {
+            if attestation.len() > 256 || ca_der.len() > 16 * 1024 {
+                return Err("oversized attestation or CA".to_string());
             }
             Ok(())
         }

@@ -126,6 +126,11 @@ pub struct PodManager {
     shutting_down: bool,
     /// Records of final results were written but not yet made durable.
     unsynced: bool,
+    /// Generation of the newest desired state applied (and stored): an older one — a stale
+    /// retained message, or a replay — is refused.
+    generation: u64,
+    /// Desired states refused for being older than `generation`.
+    stale_desired: u64,
     /// Engine container starts waiting for the engine to be found.
     awaiting_engine: Vec<(String, usize)>,
 }
@@ -267,6 +272,8 @@ impl PodManager {
             follows: logs::Follows::default(),
             shutting_down: false,
             unsynced: false,
+            generation: 0,
+            stale_desired: 0,
         };
         manager.recover(now_ms());
         if known_engine {
@@ -278,6 +285,7 @@ impl PodManager {
                 pods = desired.pods.len(),
                 "running the stored desired state"
             );
+            manager.generation = desired.generation;
             manager.apply_desired(desired, now_ms());
         }
         Ok(manager)
@@ -808,7 +816,17 @@ impl PodManager {
 
     fn handle(&mut self, input: PodInput, now: Millis) {
         match input {
+            PodInput::Desired(desired) if desired.generation < self.generation => {
+                self.stale_desired += 1;
+                warn!(
+                    generation = desired.generation,
+                    newest = self.generation,
+                    total = self.stale_desired,
+                    "refused a desired state older than the one already applied (a stale retained message or a replay)"
+                );
+            }
             PodInput::Desired(desired) => {
+                self.generation = desired.generation;
                 // Start pods first: storing the state durably takes an fsync, and the pod
                 // records already say what runs.
                 self.apply_desired(desired.clone(), now);

@@ -30,6 +30,8 @@ pub enum EnrollReply {
         /// The CA's ECDSA P-256 signature (ASN.1 DER) of
         /// [`controller_key_statement`] for this key: ties the key to the CA the token names.
         attestation: Vec<u8>,
+        /// The CA certificate (DER); its SHA-256 is the token's fingerprint.
+        ca_der: Vec<u8>,
     },
     /// Refused, and why (shown to the operator).
     Refused {

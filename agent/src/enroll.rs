@@ -1,0 +1,230 @@
+//! Enrollment: the first boot of a node, with a join token. The agent verifies the broker
+//! against the CA the token names, asks the controller for admission under a key and a
+//! password it just made, and keeps what it gets back as its [`Credentials`].
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use drover_proto::keys::{PublicKey, SigningKey};
+use drover_proto::msg::{controller_key_statement, EnrollReply, EnrollRequest};
+use drover_proto::token::JoinToken;
+use drover_proto::topic::EnrollTopic;
+use drover_proto::{keys::sha256, open_enroll_reply, seal, Message};
+use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, Incoming, MqttOptions, QoS};
+use tracing::{info, warn};
+
+use crate::config::BrokerAddress;
+use crate::credentials::Credentials;
+
+/// How long one attempt waits for the controller's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why an enrollment attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    /// The controller or the broker said no; trying again will not help.
+    #[error("{0}")]
+    Refused(String),
+    /// The broker could not be reached or did not answer; worth another attempt.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// Whether the CA certificate `ca_der` vouches for `key`: `attestation` is the CA key's
+/// ECDSA P-256 signature of the key statement.
+pub fn ca_vouches_for(ca_der: &[u8], key: &PublicKey, attestation: &[u8]) -> bool {
+    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+    const EC_PUBLIC_KEY: [u8; 7] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const PRIME256V1: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let cert = rustls_pki_types::CertificateDer::from(ca_der);
+    let Ok(anchor) = webpki::anchor_from_trusted_cert(&cert) else {
+        return false;
+    };
+    // The SubjectPublicKeyInfo's contents: the algorithm, then BIT STRING 03 42 00 and the
+    // uncompressed point (65 bytes starting with 04).
+    let spki = anchor.subject_public_key_info.as_ref();
+    if spki.len() < 65 + 3 {
+        return false;
+    }
+    let (head, point) = spki.split_at(spki.len() - 65);
+    let contains = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    if !head.ends_with(&[0x03, 0x42, 0x00])
+        || point[0] != 0x04
+        || !contains(&EC_PUBLIC_KEY)
+        || !contains(&PRIME256V1)
+    {
+        return false;
+    }
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
+        .verify(&controller_key_statement(key), attestation)
+        .is_ok()
+}
+
+/// The MQTT transport for `broker`: TLS verified by `tls`, or plain TCP for a lab broker.
+pub fn transport(
+    broker: &BrokerAddress,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> rumqttc::Transport {
+    match (broker.tls, tls) {
+        (true, Some(config)) => {
+            rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config))
+        }
+        _ => rumqttc::Transport::tcp(),
+    }
+}
+
+/// Enrolls `node` with `token` through `broker`, retrying while the broker is unreachable;
+/// returns the credentials (already stored in `data_dir`).
+pub async fn enroll(
+    broker: &BrokerAddress,
+    token: &JoinToken,
+    node: &str,
+    data_dir: &std::path::Path,
+    retry_max: Duration,
+) -> anyhow::Result<Credentials> {
+    let key = SigningKey::generate()?;
+    let password = hex::encode(drover_proto::random::random_bytes::<24>()?);
+    let mut backoff = crate::backoff::Backoff::new(
+        Duration::from_millis(250),
+        retry_max,
+        u64::from_le_bytes(key.seed()[..8].try_into().unwrap_or_default()),
+    );
+    loop {
+        match attempt(broker, token, node, &key, &password).await {
+            Ok(credentials) => {
+                credentials.save(data_dir).with_context(|| {
+                    format!(
+                        "cannot store the node's credentials in {}",
+                        data_dir.display()
+                    )
+                })?;
+                info!(node, controller = %credentials.controller_key, "enrolled");
+                return Ok(credentials);
+            }
+            Err(EnrollError::Refused(why)) => bail!("enrollment refused: {why}"),
+            Err(EnrollError::Unreachable(why)) => {
+                let delay = backoff.next_delay();
+                warn!(reason = %why, retry_in = ?delay, "cannot enroll yet");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn attempt(
+    broker: &BrokerAddress,
+    token: &JoinToken,
+    node: &str,
+    key: &SigningKey,
+    password: &str,
+) -> Result<Credentials, EnrollError> {
+    let tls = broker
+        .tls
+        .then(|| crate::tls::fingerprint_config(token.ca_fingerprint).0);
+    let mut options = MqttOptions::new(
+        format!("drover-enroll-{}-{node}", token.id),
+        broker.host.clone(),
+        broker.port,
+    );
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(true)
+        .set_credentials(token.mqtt_username(), token.secret.clone())
+        .set_transport(transport(broker, tls));
+    let (client, mut events) = AsyncClient::new(options, 16);
+    let request_topic = EnrollTopic::Request.for_token(&token.id, node);
+    let reply_topic = EnrollTopic::Reply.for_token(&token.id, node);
+    let request = Message::EnrollRequest(EnrollRequest {
+        node: node.to_string(),
+        public_key: key.public(),
+        password: password.to_string(),
+        token_proof: token.proof(node, &key.public().0, password).to_vec(),
+    });
+    let sealed = seal(&request_topic, &request, key)
+        .map_err(|e| EnrollError::Refused(format!("cannot encode the request: {e}")))?;
+    let exchange = async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                    client
+                        .subscribe(reply_topic.clone(), QoS::AtLeastOnce)
+                        .await
+                        .map_err(|e| EnrollError::Unreachable(e.to_string()))?;
+                }
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    client
+                        .publish(request_topic.clone(), QoS::AtLeastOnce, false, sealed.clone())
+                        .await
+                        .map_err(|e| EnrollError::Unreachable(e.to_string()))?;
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) if p.topic == reply_topic => {
+                    return interpret(&reply_topic, &p.payload, token, node, key, password);
+                }
+                Ok(_) => {}
+                Err(ConnectionError::ConnectionRefused(code)) => {
+                    return Err(EnrollError::Refused(match code {
+                        ConnectReturnCode::BadUserNamePassword
+                        | ConnectReturnCode::NotAuthorized => {
+                            "the broker refused the join token: it is unknown, deleted or mistyped (create one with `drover token create`)".to_string()
+                        }
+                        other => format!("the broker refused the connection: {other:?}"),
+                    }))
+                }
+                Err(ConnectionError::Tls(e)) => {
+                    return Err(EnrollError::Refused(format!(
+                        "the broker's certificate does not chain to the CA the join token names ({e}): wrong broker address, or a token of another controller"
+                    )))
+                }
+                Err(e) => return Err(EnrollError::Unreachable(e.to_string())),
+            }
+        }
+    };
+    let result = tokio::time::timeout(ANSWER_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(EnrollError::Unreachable(
+                "no answer from the controller".to_string(),
+            ))
+        });
+    let _ = client.try_disconnect();
+    result
+}
+
+fn interpret(
+    topic: &str,
+    payload: &[u8],
+    token: &JoinToken,
+    node: &str,
+    key: &SigningKey,
+    password: &str,
+) -> Result<Credentials, EnrollError> {
+    let reply = open_enroll_reply(topic, payload)
+        .map_err(|e| EnrollError::Refused(format!("unusable answer from the controller: {e}")))?;
+    match reply {
+        EnrollReply::Refused { reason } => Err(EnrollError::Refused(reason)),
+        EnrollReply::Accepted {
+            controller_key,
+            attestation,
+            ca_der,
+        } => {
+            if sha256(&ca_der) != token.ca_fingerprint {
+                return Err(EnrollError::Refused(
+                    "the answer names a CA other than the join token's".to_string(),
+                ));
+            }
+            if !ca_vouches_for(&ca_der, &controller_key, &attestation) {
+                return Err(EnrollError::Refused(
+                    "the controller key in the answer is not vouched for by the join token's CA"
+                        .to_string(),
+                ));
+            }
+            Ok(Credentials {
+                node: node.to_string(),
+                key_seed: *key.seed(),
+                password: password.to_string(),
+                controller_key,
+                ca_der,
+            })
+        }
+    }
+}
