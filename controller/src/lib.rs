@@ -4,6 +4,7 @@ pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod control;
+pub mod credentials;
 pub mod logs;
 pub mod metrics;
 pub mod mqtt;

@@ -7,16 +7,17 @@ use std::sync::{Arc, Mutex};
 use drover_proto::msg::LogChunk;
 use tokio::sync::mpsc;
 
-/// Open log requests, by id.
+/// Open log requests, by id, with the node each was sent to: log data is accepted only
+/// from that node, for a request that is still open.
 #[derive(Clone, Default)]
 pub struct LogRouter {
     next_id: Arc<AtomicU64>,
-    waiting: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<LogChunk>>>>,
+    waiting: Arc<Mutex<HashMap<u64, (String, mpsc::UnboundedSender<LogChunk>)>>>,
 }
 
 impl LogRouter {
-    /// Opens a request: its id and where its chunks arrive.
-    pub fn open(&self) -> (u64, mpsc::UnboundedReceiver<LogChunk>) {
+    /// Opens a request to `node`: its id and where its chunks arrive.
+    pub fn open(&self, node: &str) -> (u64, mpsc::UnboundedReceiver<LogChunk>) {
         // Ids start from the clock so a restarted controller does not reuse a live id.
         let base = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -24,7 +25,7 @@ impl LogRouter {
         let id = base.wrapping_add(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.insert(id, tx);
+            waiting.insert(id, (node.to_string(), tx));
         }
         (id, rx)
     }
@@ -36,14 +37,14 @@ impl LogRouter {
         }
     }
 
-    /// Delivers a chunk; false when nobody waits for it.
-    pub fn deliver(&self, chunk: LogChunk) -> bool {
+    /// Delivers a chunk from `node`; false when no request of that id was sent to it.
+    pub fn deliver(&self, node: &str, chunk: LogChunk) -> bool {
         let Ok(waiting) = self.waiting.lock() else {
             return false;
         };
         match waiting.get(&chunk.id) {
-            Some(tx) => tx.send(chunk).is_ok(),
-            None => false,
+            Some((asked, tx)) if asked == node => tx.send(chunk).is_ok(),
+            _ => false,
         }
     }
 }

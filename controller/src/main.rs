@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use drover::cli::{
     self, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs,
-    RolloutCommand, TaintArgs, WaitArgs,
+    RolloutCommand, TaintArgs, TokenCommand, WaitArgs,
 };
 use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
@@ -63,6 +63,9 @@ enum Command {
     /// Manage DaemonSet rollouts: status, restart, history, undo
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Join tokens that let devices enroll: create, list, delete
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Mark a node unschedulable
     Cordon {
         /// Node name
@@ -132,6 +135,7 @@ fn main() -> ExitCode {
         Command::Create(command) => cli::create(&client(), command),
         Command::Wait(args) => cli::wait(&client(), args),
         Command::Rollout(command) => cli::rollout(&client(), command),
+        Command::Token(command) => cli::token(&client(), command),
         Command::Cordon { name } => cli::cordon(&client(), &name, true),
         Command::Uncordon { name } => cli::cordon(&client(), &name, false),
     };

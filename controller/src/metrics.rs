@@ -3,7 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Why an incoming MQTT message was dropped.
+/// Why an incoming MQTT message was dropped (the label of
+/// `drover_mqtt_messages_dropped_total`).
 #[derive(Debug, Clone, Copy)]
 pub enum Dropped {
     /// Topic outside the scheme.
@@ -18,19 +19,38 @@ pub enum Dropped {
     UnknownNode,
 }
 
-const REASONS: [(&str, usize); 5] = [
-    ("topic", 0),
-    ("decode", 1),
-    ("mismatch", 2),
-    ("stale", 3),
-    ("unknown_node", 4),
+impl Dropped {
+    fn reason(self) -> &'static str {
+        match self {
+            Dropped::Topic => "topic",
+            Dropped::Decode => "decode",
+            Dropped::Mismatch => "mismatch",
+            Dropped::Stale => "stale",
+            Dropped::UnknownNode => "unknown_node",
+        }
+    }
+}
+
+/// Every drop reason, in the order they are printed.
+const REASONS: [&str; 10] = [
+    "topic",
+    "decode",
+    "mismatch",
+    "stale",
+    "unknown_node",
+    "signature",
+    "foreign_desired",
+    "stale_desired",
+    "unrequested_log",
+    "foreign_event",
 ];
 
 /// Process-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     received: AtomicU64,
-    dropped: [AtomicU64; 5],
+    dropped: [AtomicU64; REASONS.len()],
+    enrollments_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -41,7 +61,19 @@ impl Metrics {
 
     /// Counts a dropped message.
     pub fn dropped(&self, why: Dropped) {
-        self.dropped[why as usize].fetch_add(1, Ordering::Relaxed);
+        self.dropped_reason(why.reason());
+    }
+
+    /// Counts a dropped message by the name of its reason (one of [`REASONS`]).
+    pub fn dropped_reason(&self, reason: &str) {
+        if let Some(index) = REASONS.iter().position(|r| *r == reason) {
+            self.dropped[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a refused enrollment.
+    pub fn enrollment_refused(&self) {
+        self.enrollments_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Prometheus text exposition.
@@ -62,13 +94,23 @@ impl Metrics {
             "# HELP drover_mqtt_messages_dropped_total MQTT messages dropped, by reason."
         );
         let _ = writeln!(out, "# TYPE drover_mqtt_messages_dropped_total counter");
-        for (reason, index) in REASONS {
+        for (reason, count) in REASONS.iter().zip(&self.dropped) {
             let _ = writeln!(
                 out,
                 "drover_mqtt_messages_dropped_total{{reason=\"{reason}\"}} {}",
-                self.dropped[index].load(Ordering::Relaxed)
+                count.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP drover_enrollments_refused_total Enrollment requests the controller refused."
+        );
+        let _ = writeln!(out, "# TYPE drover_enrollments_refused_total counter");
+        let _ = writeln!(
+            out,
+            "drover_enrollments_refused_total {}",
+            self.enrollments_refused.load(Ordering::Relaxed)
+        );
         out
     }
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use drover_proto::manifest::Kind;
 use drover_proto::msg::{LogChunk, LogRequest};
 use drover_proto::topic::NodeTopic;
-use drover_proto::{encode, Message};
+use drover_proto::Message;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -34,12 +34,10 @@ pub(super) struct LogQuery {
 
 /// Sends the request (again) to the agent.
 fn send(publisher: &Publisher, topic: &str, request: &LogRequest) {
-    if let Ok(payload) = encode(&Message::LogRequest(request.clone())) {
-        let _ = publisher.send(Outgoing {
-            topic: topic.to_string(),
-            payload,
-            retain: false,
-        });
+    if let Err(e) =
+        publisher.send_sealed(topic.to_string(), &Message::LogRequest(request.clone()), false)
+    {
+        tracing::warn!(error = %e, "cannot encode a log request");
     }
 }
 
@@ -88,7 +86,7 @@ pub(super) async fn pod_log(
             message: format!("pod \"{name}\" is not scheduled to a node yet"),
         });
     };
-    let (id, chunks) = state.logs.open();
+    let (id, chunks) = state.logs.open(&node);
     let request = LogRequest {
         id,
         pod_uid: pod["metadata"]["uid"]

@@ -52,6 +52,8 @@ pub fn router(
         .route("/api/v1/nodes/{name}/cordon", post(cordon))
         .route("/api/v1/nodes/{name}/uncordon", post(uncordon))
         .route("/api/v1/pods/{name}/log", get(logs::pod_log))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(delete_token))
         .with_state(ApiState {
             inputs,
             metrics,
@@ -371,4 +373,49 @@ async fn uncordon(State(state): State<ApiState>, Path(name): Path<String>) -> Re
         },
     )
     .await
+}
+
+#[derive(Deserialize)]
+struct TokenSpec {
+    /// e.g. `24h`; absent: never expires.
+    ttl: Option<String>,
+    uses: Option<u32>,
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+async fn create_token(State(state): State<ApiState>, Json(spec): Json<TokenSpec>) -> Response {
+    let ttl = match spec.ttl.as_deref().map(humantime::parse_duration).transpose() {
+        Ok(ttl) => ttl,
+        Err(e) => {
+            return error_response(ApiError {
+                status: 400,
+                message: format!("invalid ttl: {e}"),
+            })
+        }
+    };
+    let mut labels = Vec::new();
+    for label in &spec.labels {
+        match drover_agent::config::parse_label(label) {
+            Ok(pair) => labels.push(pair),
+            Err(message) => return error_response(ApiError { status: 400, message }),
+        }
+    }
+    call(
+        &state,
+        ApiRequest::CreateToken {
+            ttl,
+            uses: spec.uses,
+            labels,
+        },
+    )
+    .await
+}
+
+async fn list_tokens(State(state): State<ApiState>) -> Response {
+    call(&state, ApiRequest::ListTokens).await
+}
+
+async fn delete_token(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    call(&state, ApiRequest::DeleteToken { id }).await
 }

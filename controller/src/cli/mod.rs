@@ -5,6 +5,7 @@ mod client;
 mod columns;
 mod rollout;
 mod table;
+mod token;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use drover_proto::manifest::{parse_manifests, Kind};
 use serde_json::{json, Value};
 
 pub use client::Client;
+pub use token::{token, TokenCommand};
 pub use rollout::{
     create, rollout, taint, wait, CreateCommand, RolloutCommand, TaintArgs, WaitArgs,
 };

@@ -116,6 +116,22 @@ pub enum ApiRequest {
         /// New value.
         unschedulable: bool,
     },
+    /// Create a join token.
+    CreateToken {
+        /// Lifetime; `None` never expires.
+        ttl: Option<std::time::Duration>,
+        /// Enrollments allowed; `None` is unlimited.
+        uses: Option<u32>,
+        /// Labels for the nodes it enrolls.
+        labels: Vec<(String, String)>,
+    },
+    /// Every join token (without secrets).
+    ListTokens,
+    /// Delete a join token.
+    DeleteToken {
+        /// Its id.
+        id: String,
+    },
 }
 
 /// An API failure with its HTTP status.
@@ -141,14 +157,14 @@ impl ApiError {
         }
     }
 
-    fn not_found_message(message: String) -> ApiError {
+    pub(super) fn not_found_message(message: String) -> ApiError {
         ApiError {
             status: 404,
             message,
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError {
             status: 400,
             message: message.into(),
@@ -196,6 +212,22 @@ impl Control {
     pub(super) fn handle_api(&mut self, request: ApiRequest, now: DateTime<Utc>) -> ApiResult {
         match request {
             ApiRequest::Apply { files } => self.apply(files, now),
+            ApiRequest::CreateToken { ttl, uses, labels } => {
+                self.create_token(ttl, uses, labels, now)
+            }
+            ApiRequest::ListTokens => self.list_tokens(),
+            ApiRequest::DeleteToken { id } => self.delete_token(&id),
+            ApiRequest::Delete {
+                kind: Kind::Node,
+                name,
+                ..
+            } if self.store.get(Kind::Node, "", &name)?.is_none()
+                && self.store.credential(&name)?.is_some() =>
+            {
+                // Enrolled, never registered: only its credentials go.
+                self.forget_node(&name)?;
+                Ok(json!({"kind": "Node", "metadata": {"name": name}}))
+            }
             ApiRequest::Get {
                 kind,
                 namespace,

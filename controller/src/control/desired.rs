@@ -3,7 +3,7 @@
 
 use drover_proto::msg::{DesiredPod, DesiredState};
 use drover_proto::topic::NodeTopic;
-use drover_proto::{encode, Message};
+use drover_proto::Message;
 use tracing::warn;
 
 use std::collections::BTreeMap;
@@ -73,29 +73,62 @@ impl Control {
         }
     }
 
-    /// Publishes `state` (its generation is assigned here) unless it equals the last one.
+    /// Publishes `state`, sealed (its generation is assigned here), unless it equals the
+    /// last one.
     fn publish_if_changed(&mut self, node: &str, mut state: DesiredState) -> anyhow::Result<()> {
+        let topic = NodeTopic::Desired.for_node(node);
         let previous = self.store.desired_state(node)?;
-        state.generation = match previous {
-            Some((generation, payload)) => {
-                // The same content encodes to the same bytes under the same generation.
-                state.generation = generation;
-                if encode(&Message::Desired(state.clone()))? == payload {
-                    return Ok(());
-                }
-                generation + 1
+        if let Some((generation, payload)) = &previous {
+            // The same content under the same generation seals to the same bytes
+            // (Ed25519 signatures are deterministic).
+            state.generation = *generation;
+            if self.security.session.seal(&topic, &Message::Desired(state.clone()))? == *payload {
+                return Ok(());
             }
-            None => 1,
-        };
-        let generation = state.generation;
-        let payload = encode(&Message::Desired(state))?;
+        }
+        let generation = self
+            .store
+            .next_desired_generation(previous.map_or(0, |(g, _)| g))?;
+        state.generation = generation;
+        let payload = self.security.session.seal(&topic, &Message::Desired(state))?;
         self.store.set_desired_state(node, generation, &payload)?;
         self.publish_desired(node, payload);
         Ok(())
     }
 
+    /// A desired state appeared on `node`'s topic: unless it is the controller's newest,
+    /// the controller's own goes out again (a forged or replayed one is counted).
+    pub(super) fn on_desired_seen(&mut self, node: &str, ours: Option<DesiredState>) {
+        let stored = match self.store.desired_state(node) {
+            Ok(stored) => stored,
+            Err(e) => {
+                warn!(node, error = %e, "cannot read the desired state");
+                return;
+            }
+        };
+        let newest = stored.as_ref().map_or(0, |(g, _)| *g);
+        let current = ours.as_ref().is_some_and(|d| d.generation >= newest);
+        if current {
+            return;
+        }
+        self.metrics.dropped_reason(if ours.is_some() {
+            "stale_desired"
+        } else {
+            "foreign_desired"
+        });
+        warn!(node, "a desired state the controller did not publish (or an older one) is on the node's topic; publishing the controller's own");
+        match stored {
+            Some((_, payload)) => self.publish_desired(node, payload),
+            None => self.publisher.send(Outgoing {
+                topic: NodeTopic::Desired.for_node(node),
+                payload: Vec::new(),
+                retain: true,
+            }),
+        }
+    }
+
     fn publish_desired(&self, node: &str, payload: Vec<u8>) {
-        let _ = self.publisher.send(Outgoing {
+        self.publisher.send(Outgoing {
             topic: NodeTopic::Desired.for_node(node),
             payload,
             retain: true,

@@ -6,6 +6,7 @@ mod api;
 mod cronjobs;
 pub(crate) mod daemonsets;
 mod desired;
+mod enroll;
 mod eviction;
 mod jobs;
 mod nodes;
@@ -16,14 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use drover_proto::topic::{parse_node_topic, NodeTopic};
-use drover_proto::{decode, Message};
+use drover_proto::session::ControllerReceived;
+use drover_proto::Message;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 pub use api::{ApiError, ApiRequest, ApiResult};
+pub use enroll::Security;
 
-use crate::metrics::{Dropped, Metrics};
+use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
 use crate::reconcile::node_lifecycle::{Liveness, Readiness};
 use crate::store::Store;
@@ -75,6 +77,7 @@ pub struct Control {
     publisher: Publisher,
     metrics: Arc<Metrics>,
     settings: ControlSettings,
+    security: Security,
     ds_backoff: daemonsets::DsBackoff,
     /// When DaemonSets must be reconciled again without any new input.
     ds_wake: Option<DateTime<Utc>>,
@@ -101,6 +104,7 @@ impl Control {
         publisher: Publisher,
         metrics: Arc<Metrics>,
         settings: ControlSettings,
+        security: Security,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Control> {
         let mut control = Control {
@@ -109,6 +113,7 @@ impl Control {
             publisher,
             metrics,
             settings,
+            security,
             ds_backoff: Default::default(),
             ds_wake: None,
             jobs_wake: None,
@@ -117,6 +122,7 @@ impl Control {
             desired_dirty: Default::default(),
         };
         control.load_nodes(now)?;
+        control.load_credentials()?;
         Ok(control)
     }
 
@@ -128,45 +134,24 @@ impl Control {
                 let _ = reply.send(result);
             }
             Input::Mqtt(MqttInput::Connected) => self.republish_all_desired(),
-            Input::Mqtt(MqttInput::Message { topic, payload }) => {
-                self.handle_message(&topic, &payload, now)
-            }
+            Input::Mqtt(MqttInput::Received(received)) => self.handle_message(received, now),
         }
         self.flush_desired();
     }
 
-    fn handle_message(&mut self, topic: &str, payload: &[u8], now: DateTime<Utc>) {
-        self.metrics.received();
-        let Some((node, kind)) = parse_node_topic(topic) else {
-            self.metrics.dropped(Dropped::Topic);
-            warn!(topic, "dropped: topic outside the drover scheme");
-            return;
-        };
-        // An empty retained message is how presence is cleared (e.g. after `delete node`).
-        if payload.is_empty() && kind == NodeTopic::Presence {
-            return;
-        }
-        let message = match decode(payload) {
-            Ok(m) => m,
-            Err(error) => {
-                self.metrics.dropped(Dropped::Decode);
-                warn!(topic, bytes = payload.len(), %error, "dropped: undecodable payload");
-                return;
+    fn handle_message(&mut self, received: ControllerReceived, now: DateTime<Utc>) {
+        match received {
+            ControllerReceived::Node { node, message } => match message {
+                Message::Presence(p) => self.on_presence(&node, p, now),
+                Message::Heartbeat(h) => self.on_heartbeat(&node, h, now),
+                Message::Status(report) => self.on_status(&node, report, now),
+                // Log data goes to the log router, not here; nothing else reaches here.
+                other => warn!(node, message = other.name(), "ignored a message"),
+            },
+            ControllerReceived::Enroll { token, request } => {
+                self.on_enroll(&token, request, now)
             }
-        };
-        match (kind, message) {
-            (NodeTopic::Presence, Message::Presence(p)) => self.on_presence(node, p, now),
-            (NodeTopic::Heartbeat, Message::Heartbeat(h)) => self.on_heartbeat(node, h, now),
-            (NodeTopic::Status, Message::Status(report)) => self.on_status(node, report, now),
-            (kind, message) => {
-                self.metrics.dropped(Dropped::Mismatch);
-                warn!(
-                    topic,
-                    message = message.name(),
-                    expected = kind.leaf(),
-                    "dropped: message type does not belong on this topic"
-                );
-            }
+            ControllerReceived::Desired { node, ours } => self.on_desired_seen(&node, ours),
         }
     }
 

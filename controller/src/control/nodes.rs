@@ -71,7 +71,12 @@ impl Control {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let existing = self.store.get(Kind::Node, "", node)?;
-        let updated = registered(existing.as_ref(), info, now);
+        let mut updated = registered(existing.as_ref(), info, now);
+        // Labels from the join token the node enrolled with: set by the operator, not by
+        // the device.
+        if let Some(credential) = self.store.credential(node)? {
+            updated.labels.extend(credential.labels);
+        }
         let stored = self.store.put(&updated)?;
         match existing {
             None => {
@@ -189,33 +194,31 @@ impl Control {
         self.nodes.get(node).map(|s| s.liveness.last_heard)
     }
 
-    /// Removes a node from the fleet. Its retained presence is cleared so that a restarted
-    /// controller does not resurrect it; its agent rejoins when it next connects (e.g. after
-    /// a restart).
+    /// Removes a node from the fleet and revokes its credentials. Its retained presence is
+    /// cleared so that a restarted controller does not resurrect it; to come back, its
+    /// agent must enroll again with a new join token.
     pub(super) fn forget_node(&mut self, node: &str) -> anyhow::Result<()> {
         self.nodes.remove(node);
         self.desired_dirty.remove(node);
-        // The agent may still run: an empty desired state (retained, so it also reaches an
-        // agent that is offline now) stops its pods.
-        let generation = self.store.desired_state(node)?.map_or(1, |(g, _)| g + 1);
-        let payload = drover_proto::encode(&drover_proto::Message::Desired(
-            drover_proto::msg::DesiredState {
+        // The agent may still run: an empty desired state (retained) stops its pods before
+        // its credentials are revoked and its connection closed.
+        let previous = self.store.desired_state(node)?.map_or(0, |(g, _)| g);
+        let generation = self.store.next_desired_generation(previous)?;
+        self.publisher.send_sealed(
+            NodeTopic::Desired.for_node(node),
+            &drover_proto::Message::Desired(drover_proto::msg::DesiredState {
                 generation,
                 pods: Vec::new(),
                 finished: Vec::new(),
-            },
-        ))?;
-        let _ = self.publisher.send(Outgoing {
-            topic: NodeTopic::Desired.for_node(node),
-            payload,
-            retain: true,
-        });
+            }),
+            true,
+        )?;
         self.store.remove_desired_state(node)?;
-        let _ = self.publisher.send(Outgoing {
+        self.publisher.send(Outgoing {
             topic: NodeTopic::Presence.for_node(node),
             payload: Vec::new(),
             retain: true,
         });
-        Ok(())
+        self.revoke(node)
     }
 }

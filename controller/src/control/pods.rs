@@ -22,6 +22,9 @@ use crate::store::StoredObject;
 
 const SCHEDULER: &str = "drover-scheduler";
 
+/// Most agent events recorded from one status report; the rest are dropped.
+const MAX_EVENTS_PER_REPORT: usize = 256;
+
 impl Control {
     /// Whether a node is currently Ready.
     pub(super) fn node_ready(&self, node: &str) -> bool {
@@ -220,8 +223,13 @@ impl Control {
         if owned_pods_changed {
             self.workloads_changed();
         }
-        for event in &report.events {
+        // Events only about this node's own pods, and a bounded number per report.
+        for event in report.events.iter().take(MAX_EVENTS_PER_REPORT) {
             if let Ok(Some(pod)) = self.store.get_by_uid(&event.pod_uid) {
+                if pod.kind != Kind::Pod || node_name(&pod) != Some(node) {
+                    self.metrics.dropped_reason("foreign_event");
+                    continue;
+                }
                 let at = DateTime::<Utc>::from_timestamp_millis(event.at_ms).unwrap_or(now);
                 let kind = if event.warning { "Warning" } else { "Normal" };
                 let _ = self.store.record_event(
@@ -235,15 +243,12 @@ impl Control {
             }
         }
         if !acks.is_empty() {
-            match encode(&Message::Ack(StatusAck { pods: acks })) {
-                Ok(payload) => {
-                    let _ = self.publisher.send(Outgoing {
-                        topic: NodeTopic::Ack.for_node(node),
-                        payload,
-                        retain: false,
-                    });
-                }
-                Err(e) => warn!(error = %e, "cannot encode an acknowledgement"),
+            if let Err(e) = self.publisher.send_sealed(
+                NodeTopic::Ack.for_node(node),
+                &Message::Ack(StatusAck { pods: acks }),
+                false,
+            ) {
+                warn!(error = %e, "cannot encode an acknowledgement");
             }
         }
     }

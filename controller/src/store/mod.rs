@@ -4,6 +4,9 @@
 //! back, even across deletes and restarts.
 
 mod schema;
+mod security;
+
+pub use security::StoredCredential;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

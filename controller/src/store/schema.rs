@@ -62,6 +62,19 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
             node TEXT PRIMARY KEY,
             generation INTEGER NOT NULL,
             payload BLOB NOT NULL
+        );
+        INSERT OR IGNORE INTO counters (name, value) VALUES ('desired_generation', 0);
+        CREATE TABLE IF NOT EXISTS join_tokens (
+            id TEXT PRIMARY KEY,
+            record BLOB NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS node_credentials (
+            node TEXT PRIMARY KEY,
+            public_key BLOB NOT NULL,
+            password_hash BLOB NOT NULL,
+            token TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            enrolled_at TEXT NOT NULL
         );",
     )
 }
