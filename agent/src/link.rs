@@ -108,6 +108,9 @@ pub async fn run(
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
         )
         .set_last_will(last_will(&node, session));
+    if let Some(user) = &settings.broker.username {
+        options.set_credentials(user, settings.broker.password.clone().unwrap_or_default());
+    }
     let (client, mut events) = AsyncClient::new(options, 1024);
     // Small messages must not wait for Nagle's algorithm.
     events.network_options.set_tcp_nodelay(true);

@@ -1,6 +1,7 @@
 //! Drover's shared vocabulary: wire messages and their envelope, the MQTT topic scheme, and
 //! the Kubernetes manifest types with their validation. No I/O lives here.
 
+pub mod broker_url;
 pub mod manifest;
 pub mod msg;
 pub mod quantity;
@@ -8,5 +9,6 @@ pub mod selector;
 pub mod topic;
 pub mod wire;
 
+pub use broker_url::{BrokerAddress, BrokerUrlError};
 pub use msg::Message;
 pub use wire::{decode, encode, DecodeError, EncodeError, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION};
