@@ -7,6 +7,7 @@ pub mod config_file;
 pub mod identity;
 pub mod link;
 pub mod logging;
+pub mod pod_paths;
 pub mod service;
 pub mod sysinfo;
 

@@ -6,6 +6,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::pod_paths::UnsafeName;
+
 /// Log paths of one container.
 #[derive(Debug, Clone)]
 pub struct LogPaths {
@@ -13,11 +15,12 @@ pub struct LogPaths {
 }
 
 impl LogPaths {
-    /// Logs of `container` of pod `uid` under `root`.
-    pub fn new(root: &Path, uid: &str, container: &str) -> LogPaths {
-        LogPaths {
-            dir: root.join(uid).join(container),
-        }
+    /// Logs of `container` of pod `uid` under `root`; refused for names that are no UID
+    /// or DNS label (they come from the wire).
+    pub fn new(root: &Path, uid: &str, container: &str) -> Result<LogPaths, UnsafeName> {
+        Ok(LogPaths {
+            dir: crate::pod_paths::pod_entry(root, uid, "container", container)?,
+        })
     }
 
     /// The running process's log.
@@ -177,9 +180,25 @@ mod tests {
     }
 
     #[test]
+    fn log_paths_refuse_uids_and_container_names_that_leave_the_root() {
+        let root = Path::new("/data/logs");
+        for (uid, container) in [
+            ("../../etc", "c"),
+            ("a/b", "c"),
+            ("uid", ".."),
+            ("uid", "a/b"),
+        ] {
+            assert!(
+                LogPaths::new(root, uid, container).is_err(),
+                "{uid} {container}"
+            );
+        }
+    }
+
+    #[test]
     fn logs_rotate_at_the_cap_and_move_to_previous_on_restart() {
         let root = tempfile::tempdir().unwrap();
-        let paths = LogPaths::new(root.path(), "uid", "c");
+        let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
         paths.start_run(false).unwrap();
         let writer = LogWriter::open(&paths, 1024).unwrap();
         for i in 0..300 {
@@ -200,7 +219,7 @@ mod tests {
     #[test]
     fn a_silent_run_creates_no_file_and_reads_as_empty() {
         let root = tempfile::tempdir().unwrap();
-        let paths = LogPaths::new(root.path(), "uid", "c");
+        let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
         paths.start_run(false).unwrap();
         let _writer = LogWriter::open(&paths, 1024).unwrap();
         assert!(!paths.current().exists());
@@ -216,7 +235,7 @@ mod tests {
     #[test]
     fn a_missing_previous_log_is_an_error() {
         let root = tempfile::tempdir().unwrap();
-        let paths = LogPaths::new(root.path(), "uid", "c");
+        let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
         assert!(paths.read(true, 0).is_err());
     }
 }
