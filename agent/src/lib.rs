@@ -8,6 +8,7 @@ pub mod identity;
 pub mod link;
 pub mod logging;
 pub mod pod_paths;
+pub mod private_fs;
 pub mod service;
 pub mod sysinfo;
 
@@ -50,6 +51,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         bail!("broker {broker}: TLS (mqtts://) is not wired into the agent yet; use mqtt://");
     }
     let name = node_name(&config)?;
+    // emptyDir volumes keep the modes their pods need.
+    private_fs::secure_data_dir(&config.data_dir, &["volumes"]).with_context(|| {
+        format!(
+            "cannot make the data directory {} private (0700)",
+            config.data_dir.display()
+        )
+    })?;
     let identity =
         identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
             format!(

@@ -37,7 +37,7 @@ impl Records {
     pub fn open(data_dir: &Path) -> io::Result<Records> {
         let state = data_dir.join("state");
         let pods = state.join("pods");
-        fs::create_dir_all(&pods)?;
+        crate::private_fs::create_dir_all(&pods)?;
         Ok(Records {
             desired: state.join("desired.bin"),
             pods,
@@ -118,6 +118,24 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_directories_and_the_desired_state_are_private() {
+        use crate::private_fs::mode_of;
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("agent");
+        let records = Records::open(&data).unwrap();
+        records
+            .save_desired(&DesiredState {
+                generation: 1,
+                pods: Vec::new(),
+                finished: Vec::new(),
+            })
+            .unwrap();
+        assert_eq!(mode_of(&data.join("state")), 0o700);
+        assert_eq!(mode_of(&data.join("state/pods")), 0o700);
+        assert_eq!(mode_of(&data.join("state/desired.bin")), 0o600);
+    }
 
     #[test]
     fn forgetting_a_hostile_uid_deletes_nothing() {

@@ -109,9 +109,9 @@ pub struct ServerArgs {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+    drover_agent::private_fs::private_dir(&args.data_dir).with_context(|| {
         format!(
-            "cannot create the data directory {}",
+            "cannot create the data directory {} or make it private (0700)",
             args.data_dir.display()
         )
     })?;
