@@ -119,43 +119,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("invalid duration \"{text}\": {e}"))
 }
 
-/// A broker address from `mqtt://host:port` (or `tcp://`); the port defaults to 1883.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerAddress {
-    /// Host name or IP.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl BrokerAddress {
-    /// Parses a broker URL.
-    pub fn parse(url: &str) -> Result<BrokerAddress, String> {
-        let rest = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| {
-                format!("unsupported broker URL \"{url}\": expected mqtt://HOST[:PORT]")
-            })?;
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(':') => (
-                host,
-                port.parse::<u16>()
-                    .map_err(|_| format!("invalid port \"{port}\" in broker URL \"{url}\""))?,
-            ),
-            _ => (rest, 1883),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.contains('/') {
-            return Err(format!("invalid host in broker URL \"{url}\""));
-        }
-        Ok(BrokerAddress {
-            host: host.to_string(),
-            port,
-        })
-    }
-}
+/// Broker URLs are parsed in `drover-proto` so the controller reads `--broker` the same way.
+pub use drover_proto::broker_url::BrokerAddress;
 
 #[cfg(test)]
 mod tests {
@@ -166,11 +131,15 @@ mod tests {
         assert_eq!(
             BrokerAddress::parse("mqtt://10.0.0.5:1884").unwrap(),
             BrokerAddress {
+                tls: false,
                 host: "10.0.0.5".into(),
-                port: 1884
+                port: 1884,
+                username: None,
+                password: None,
             }
         );
         assert_eq!(BrokerAddress::parse("tcp://broker").unwrap().port, 1883);
+        assert_eq!(BrokerAddress::parse("mqtts://broker").unwrap().port, 8883);
         assert_eq!(
             BrokerAddress::parse("mqtt://[::1]:1883").unwrap().host,
             "::1"
@@ -178,6 +147,14 @@ mod tests {
         assert!(BrokerAddress::parse("http://x").is_err());
         assert!(BrokerAddress::parse("mqtt://x:notaport").is_err());
         assert!(BrokerAddress::parse("mqtt://").is_err());
+    }
+
+    #[test]
+    fn user_and_password_are_not_part_of_the_host() {
+        let broker = BrokerAddress::parse("mqtt://node-1:p%40ss@10.0.0.5:1883").unwrap();
+        assert_eq!(broker.host, "10.0.0.5");
+        assert_eq!(broker.username.as_deref(), Some("node-1"));
+        assert_eq!(broker.password.as_deref(), Some("p@ss"));
     }
 
     #[test]

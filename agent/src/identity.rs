@@ -19,7 +19,7 @@ pub struct Identity {
 impl Identity {
     /// Loads the identity, creating it on first start, and records one more start.
     pub fn load_and_count_start(data_dir: &Path) -> io::Result<Identity> {
-        fs::create_dir_all(data_dir)?;
+        crate::private_fs::create_dir_all(data_dir)?;
         let path = data_dir.join(FILE);
         let previous = match fs::read_to_string(&path) {
             Ok(text) => parse(&text).ok_or_else(|| {
@@ -90,7 +90,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> io::Result<
     let mut tmp = PathBuf::from(path);
     tmp.set_extension("tmp");
     {
-        let mut file = fs::File::create(&tmp)?;
+        let mut file = crate::private_fs::create_file(&tmp)?;
         file.write_all(bytes)?;
         if durable {
             file.sync_all()?;
@@ -115,6 +115,18 @@ mod tests {
         assert_eq!(first.uid, second.uid);
         assert_eq!((first.starts, second.starts), (1, 2));
         assert_eq!(first.uid.len(), 36);
+    }
+
+    #[test]
+    fn identity_file_and_data_dir_are_private() {
+        use crate::private_fs::mode_of;
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("agent");
+        Identity::load_and_count_start(&data).unwrap();
+        assert_eq!(mode_of(&data), 0o700);
+        assert_eq!(mode_of(&data.join(FILE)), 0o600);
+        Identity::load_and_count_start(&data).unwrap();
+        assert_eq!(mode_of(&data.join(FILE)), 0o600, "after a rewrite too");
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod enroll;
 pub mod identity;
 pub mod link;
 pub mod logging;
+pub mod pod_paths;
+pub mod private_fs;
 pub mod service;
 pub mod sysinfo;
 pub mod tls;
@@ -46,8 +48,15 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             config.config.display()
         );
     };
-    let broker = config::BrokerAddress::parse(broker).map_err(anyhow::Error::msg)?;
+    let broker = config::BrokerAddress::parse(broker)?;
     let name = node_name(&config)?;
+    // emptyDir volumes keep the modes their pods need.
+    private_fs::secure_data_dir(&config.data_dir, &["volumes"]).with_context(|| {
+        format!(
+            "cannot make the data directory {} private (0700)",
+            config.data_dir.display()
+        )
+    })?;
     let credentials = credentials_for(&config, &broker, &name).await?;
     let identity =
         identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {

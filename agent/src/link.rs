@@ -182,7 +182,15 @@ pub async fn run(
     options
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(true)
-        .set_credentials(node.clone(), settings.credentials.password.clone())
+        .set_credentials(
+            // A broker with accounts of its own (given in the URL) is used as configured;
+            // otherwise the node logs in with what it got at enrollment.
+            broker.username.clone().unwrap_or_else(|| node.clone()),
+            broker
+                .password
+                .clone()
+                .unwrap_or_else(|| settings.credentials.password.clone()),
+        )
         .set_transport(crate::enroll::transport(broker, tls))
         .set_max_packet_size(
             drover_proto::MAX_PAYLOAD_BYTES + 1024,

@@ -2,6 +2,7 @@
 //! the Kubernetes manifest types with their validation. No I/O lives here.
 
 pub mod keys;
+pub mod broker_url;
 pub mod manifest;
 pub mod msg;
 pub mod quantity;
@@ -12,6 +13,7 @@ pub mod token;
 pub mod topic;
 pub mod wire;
 
+pub use broker_url::{BrokerAddress, BrokerUrlError};
 pub use msg::Message;
 pub use wire::{
     decode, encode, open, open_enroll_reply, open_self_signed, seal, DecodeError, EncodeError,

@@ -5,7 +5,7 @@
 //! per update, which on a busy node was most of the agent's kernel time). A file that grew
 //! well past its last entry is rewritten with that entry alone, atomically.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -28,7 +28,7 @@ fn entry(bytes: &[u8]) -> Vec<u8> {
 /// Appends a version of the record at `path` (creating the file). Compacts the file when it
 /// is over 64 KiB and four times the size of this version.
 pub fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = crate::private_fs::append_file(path)?;
     let entry = entry(bytes);
     file.write_all(&entry)?;
     let size = file.metadata()?.len();

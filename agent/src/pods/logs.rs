@@ -210,7 +210,13 @@ pub fn serve(
         }
         return;
     }
-    let paths = LogPaths::new(logs_root, &request.pod_uid, &container);
+    let paths = match LogPaths::new(logs_root, &request.pod_uid, &container) {
+        Ok(paths) => paths,
+        Err(e) => {
+            send(&out, request.id, Vec::new(), true, Some(e.to_string()));
+            return;
+        }
+    };
     let data = match paths.read(request.previous, request.tail_lines) {
         Ok(data) => data,
         Err(e) => {

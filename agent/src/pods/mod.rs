@@ -453,6 +453,11 @@ impl PodManager {
             .chain(desired.finished.iter().cloned())
             .collect();
         for pod in desired.pods {
+            if !drover_proto::manifest::is_valid_uid(&pod.uid) {
+                // Its UID would name the pod's files: refuse the pod, not just the paths.
+                warn!(pod = %format!("{}/{}", pod.namespace, pod.name), uid = ?pod.uid, "ignoring a desired pod with an invalid UID");
+                continue;
+            }
             if !self.pods.contains_key(&pod.uid) {
                 self.accept(pod, now);
             }
@@ -533,15 +538,20 @@ impl PodManager {
                         run: entry.runs[index],
                     };
                     let container = &entry.sup.spec.containers[index];
-                    let launch = Launch {
-                        pod: &entry.sup.spec,
-                        container,
-                        node: &self.settings.node,
-                        logs: LogPaths::new(&self.logs_root, uid, &container.name),
-                        log_cap: self.settings.log_max_bytes,
-                        cgroups: &self.settings.cgroups,
-                    };
-                    let more = match process::spawn(&launch, key, self.exits.clone()) {
+                    let spawned = LogPaths::new(&self.logs_root, uid, &container.name)
+                        .map_err(|e| e.to_string())
+                        .and_then(|logs| {
+                            let launch = Launch {
+                                pod: &entry.sup.spec,
+                                container,
+                                node: &self.settings.node,
+                                logs,
+                                log_cap: self.settings.log_max_bytes,
+                                cgroups: &self.settings.cgroups,
+                            };
+                            process::spawn(&launch, key, self.exits.clone())
+                        });
+                    let more = match spawned {
                         Ok(pid) => {
                             entry.pids[index] = Some(pid);
                             entry.sup.started(index, now)
@@ -745,7 +755,12 @@ impl PodManager {
                 // The controller has the final word on this pod: forget it.
                 self.pods.remove(&uid);
                 self.records.forget_pod(&uid);
-                let _ = std::fs::remove_dir_all(self.logs_root.join(&uid));
+                match crate::pod_paths::pod_dir(&self.logs_root, &uid) {
+                    Ok(dir) => {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                    Err(e) => warn!(error = %e, "not removing the pod's logs"),
+                }
                 volumes::remove(&self.volumes_dir, &uid);
             }
             // The acknowledgement is not written to the record: after an agent restart the

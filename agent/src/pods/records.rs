@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::journal;
+use crate::pod_paths::UnsafeName;
 use crate::supervisor::PodSupervisor;
 
 /// What the agent keeps about one pod.
@@ -36,7 +37,7 @@ impl Records {
     pub fn open(data_dir: &Path) -> io::Result<Records> {
         let state = data_dir.join("state");
         let pods = state.join("pods");
-        fs::create_dir_all(&pods)?;
+        crate::private_fs::create_dir_all(&pods)?;
         Ok(Records {
             desired: state.join("desired.bin"),
             pods,
@@ -61,14 +62,14 @@ impl Records {
         }
     }
 
-    fn pod_path(&self, uid: &str) -> PathBuf {
-        self.pods.join(format!("{uid}.rec"))
+    fn pod_path(&self, uid: &str) -> Result<PathBuf, UnsafeName> {
+        crate::pod_paths::record_file(&self.pods, uid)
     }
 
     /// Writes a pod's record.
     pub fn save_pod(&self, record: &PodRecord, durable: bool) -> io::Result<()> {
         let bytes = postcard::to_stdvec(record).map_err(io::Error::other)?;
-        journal::append(&self.pod_path(&record.sup.spec.uid), &bytes)?;
+        journal::append(&self.pod_path(&record.sup.spec.uid)?, &bytes)?;
         if durable {
             self.sync()?;
         }
@@ -84,7 +85,10 @@ impl Records {
 
     /// Deletes a pod's record.
     pub fn forget_pod(&self, uid: &str) {
-        journal::remove(&self.pod_path(uid));
+        match self.pod_path(uid) {
+            Ok(path) => journal::remove(&path),
+            Err(e) => warn!(error = %e, "not removing a pod record"),
+        }
     }
 
     /// Every readable record; unreadable ones are reported and skipped.
@@ -108,5 +112,44 @@ impl Records {
             }
         }
         records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_directories_and_the_desired_state_are_private() {
+        use crate::private_fs::mode_of;
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("agent");
+        let records = Records::open(&data).unwrap();
+        records
+            .save_desired(&DesiredState {
+                generation: 1,
+                pods: Vec::new(),
+                finished: Vec::new(),
+            })
+            .unwrap();
+        assert_eq!(mode_of(&data.join("state")), 0o700);
+        assert_eq!(mode_of(&data.join("state/pods")), 0o700);
+        assert_eq!(mode_of(&data.join("state/desired.bin")), 0o600);
+    }
+
+    #[test]
+    fn forgetting_a_hostile_uid_deletes_nothing() {
+        let data = tempfile::tempdir().unwrap();
+        let records = Records::open(data.path()).unwrap();
+        // `state/pods/../../etc.rec` would be `<data>/etc.rec`.
+        let victim = data.path().join("etc.rec");
+        fs::write(&victim, b"keep").unwrap();
+        let sibling = data.path().join("state/desired.bin.rec");
+        fs::write(&sibling, b"keep").unwrap();
+        for uid in ["../../etc", "../desired.bin", "a/b", ""] {
+            records.forget_pod(uid);
+        }
+        assert!(victim.exists());
+        assert!(sibling.exists());
     }
 }

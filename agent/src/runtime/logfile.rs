@@ -1,10 +1,13 @@
 //! Per-container log files: stdout and stderr interleaved in `current.log`, rotated to
 //! `current.log.1` at a size cap; the previous run's log is `previous.log`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use crate::pod_paths::UnsafeName;
+use crate::private_fs;
 
 /// Log paths of one container.
 #[derive(Debug, Clone)]
@@ -13,11 +16,12 @@ pub struct LogPaths {
 }
 
 impl LogPaths {
-    /// Logs of `container` of pod `uid` under `root`.
-    pub fn new(root: &Path, uid: &str, container: &str) -> LogPaths {
-        LogPaths {
-            dir: root.join(uid).join(container),
-        }
+    /// Logs of `container` of pod `uid` under `root`; refused for names that are no UID
+    /// or DNS label (they come from the wire).
+    pub fn new(root: &Path, uid: &str, container: &str) -> Result<LogPaths, UnsafeName> {
+        Ok(LogPaths {
+            dir: crate::pod_paths::pod_entry(root, uid, "container", container)?,
+        })
     }
 
     /// The running process's log.
@@ -42,11 +46,11 @@ impl LogPaths {
         // previous one.
         if !self.dir.exists() {
             if restart {
-                fs::create_dir_all(&self.dir)?;
-                File::create(self.previous())?;
+                private_fs::create_dir_all(&self.dir)?;
+                private_fs::create_file(&self.previous())?;
             }
         } else {
-            let mut previous = File::create(self.previous())?;
+            let mut previous = private_fs::create_file(&self.previous())?;
             for part in [self.rotated(), self.current()] {
                 if let Ok(mut f) = File::open(&part) {
                     io::copy(&mut f, &mut previous)?;
@@ -121,7 +125,7 @@ struct Inner {
 }
 
 fn open_append(path: &Path) -> io::Result<(File, u64)> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = private_fs::append_file(path)?;
     let size = file.seek(SeekFrom::End(0))?;
     Ok((file, size))
 }
@@ -146,7 +150,7 @@ impl LogWriter {
             .lock()
             .map_err(|_| io::Error::other("log writer poisoned"))?;
         if inner.file.is_none() {
-            fs::create_dir_all(&inner.paths.dir)?;
+            private_fs::create_dir_all(&inner.paths.dir)?;
             let (file, size) = open_append(&inner.paths.current())?;
             inner.file = Some(file);
             inner.size = size;
@@ -177,9 +181,40 @@ mod tests {
     }
 
     #[test]
+    fn log_paths_refuse_uids_and_container_names_that_leave_the_root() {
+        let root = Path::new("/data/logs");
+        for (uid, container) in [
+            ("../../etc", "c"),
+            ("a/b", "c"),
+            ("uid", ".."),
+            ("uid", "a/b"),
+        ] {
+            assert!(
+                LogPaths::new(root, uid, container).is_err(),
+                "{uid} {container}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_files_their_rotated_part_and_directories_are_private() {
+        use crate::private_fs::mode_of;
+        let root = tempfile::tempdir().unwrap();
+        let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
+        let writer = LogWriter::open(&paths, 1024).unwrap();
+        for _ in 0..100 {
+            writer.write(b"0123456789abcdef\n").unwrap();
+        }
+        assert_eq!(mode_of(&root.path().join("uid")), 0o700);
+        assert_eq!(mode_of(&root.path().join("uid/c")), 0o700);
+        assert_eq!(mode_of(&paths.current()), 0o600);
+        assert_eq!(mode_of(&paths.rotated()), 0o600);
+    }
+
+    #[test]
     fn logs_rotate_at_the_cap_and_move_to_previous_on_restart() {
         let root = tempfile::tempdir().unwrap();
-        let paths = LogPaths::new(root.path(), "uid", "c");
+        let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
         paths.start_run(false).unwrap();
         let writer = LogWriter::open(&paths, 1024).unwrap();
         for i in 0..300 {
@@ -194,13 +229,14 @@ mod tests {
         assert!(!paths.current().exists());
         let previous = paths.read(true, 0).unwrap();
         assert!(previous.ends_with(b"line 0299\n"));
+        assert_eq!(crate::private_fs::mode_of(&paths.previous()), 0o600);
         assert!(paths.read(false, 0).unwrap().is_empty());
     }
 
     #[test]
     fn a_silent_run_creates_no_file_and_reads_as_empty() {
         let root = tempfile::tempdir().unwrap();
-        let paths = LogPaths::new(root.path(), "uid", "c");
+        let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
         paths.start_run(false).unwrap();
         let _writer = LogWriter::open(&paths, 1024).unwrap();
         assert!(!paths.current().exists());
@@ -216,7 +252,7 @@ mod tests {
     #[test]
     fn a_missing_previous_log_is_an_error() {
         let root = tempfile::tempdir().unwrap();
-        let paths = LogPaths::new(root.path(), "uid", "c");
+        let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
         assert!(paths.read(true, 0).is_err());
     }
 }

@@ -133,7 +133,8 @@ pub fn spawn(
     }
     let limited = container.memory_limit_bytes.is_some() || container.cpu_limit_millis.is_some();
     let cgroup = if limited {
-        let name = format!("{}-{}-{}", launch.pod.uid, container.name, key.run);
+        let name = crate::pod_paths::cgroup_name(&launch.pod.uid, &container.name, key.run)
+            .map_err(|e| format!("cannot create the container's cgroup: {e}"))?;
         launch
             .cgroups
             .create(

@@ -109,9 +109,9 @@ pub struct ServerArgs {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+    drover_agent::private_fs::private_dir(&args.data_dir).with_context(|| {
         format!(
-            "cannot create the data directory {}",
+            "cannot create the data directory {} or make it private (0700)",
             args.data_dir.display()
         )
     })?;
@@ -119,7 +119,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
 
     let (broker, embedded) = match &args.broker {
-        Some(url) => (BrokerAddress::parse(url).map_err(anyhow::Error::msg)?, None),
+        Some(url) => {
+            let broker = BrokerAddress::parse(url)?;
+            if broker.tls {
+                anyhow::bail!(
+                    "broker {broker}: TLS (mqtts://) is not wired into the controller's session yet; use mqtt://"
+                );
+            }
+            (broker, None)
+        }
         None => {
             let embedded = crate::broker::start(args.mqtt_listen).await?;
             info!(listen = %args.mqtt_listen, "embedded MQTT broker listening");
@@ -130,8 +138,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             };
             (
                 BrokerAddress {
+                    tls: false,
                     host,
                     port: args.mqtt_listen.port(),
+                    username: None,
+                    password: None,
                 },
                 Some(embedded),
             )

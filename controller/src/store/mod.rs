@@ -75,6 +75,14 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database file could not be created or made private (0600).
+    #[error("store: cannot make {path} private (0600): {source}")]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Stored JSON could not be read back.
     #[error("store: corrupt record: {0}")]
     Corrupt(String),
@@ -108,7 +116,21 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = Connection::open(dir.join("drover.db"))?;
+        let path = dir.join("drover.db");
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        // database's mode. Those an older version left are tightened.
+        let private = |p: &Path| {
+            let path = p.display().to_string();
+            move |source| StoreError::Permissions { path, source }
+        };
+        drover_agent::private_fs::private_file(&path).map_err(private(&path))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            let side = std::path::PathBuf::from(name);
+            drover_agent::private_fs::tighten_file_if_present(&side).map_err(private(&side))?;
+        }
+        let db = Connection::open(&path)?;
         Store::load(db)
     }
 
@@ -591,6 +613,33 @@ mod tests {
             deletion_timestamp: None,
             agent_revision: 0,
         }
+    }
+
+    #[test]
+    fn database_wal_and_shm_files_are_private() {
+        use drover_agent::private_fs::mode_of;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.put(&pod("a")).unwrap();
+        for name in ["drover.db", "drover.db-wal", "drover.db-shm"] {
+            let path = dir.path().join(name);
+            assert!(path.exists(), "{name} exists while the store is open");
+            assert_eq!(mode_of(&path), 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_older_world_readable_database_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("drover.db");
+        drop(Store::open(dir.path()).unwrap());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.put(&pod("a")).unwrap();
+        assert_eq!(drover_agent::private_fs::mode_of(&path), 0o600);
+        let wal = dir.path().join("drover.db-wal");
+        assert_eq!(drover_agent::private_fs::mode_of(&wal), 0o600);
     }
 
     #[test]

@@ -10,5 +10,6 @@ pub use kind::Kind;
 pub use parse::{parse_manifests, Manifest, ManifestError};
 pub use types::*;
 pub use validate::{
-    is_dns_label, is_dns_subdomain, runs_in_engine, validate_label_key, validate_label_value,
+    is_dns_label, is_dns_subdomain, is_valid_uid, runs_in_engine, validate_label_key,
+    validate_label_value,
 };

@@ -24,6 +24,21 @@ pub fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
+/// Whether `s` can be a pod UID: 1–64 characters of `[a-z0-9-]`, alphanumeric at both ends.
+///
+/// Agents build file names from UIDs (records, logs, emptyDir volumes, cgroups), so this is
+/// what keeps a UID from the wire from naming a path: no `/`, no `.`, no uppercase (the
+/// RFC 4122 UUIDs Drover generates are lowercase hex and `-`, 36 characters).
+pub fn is_valid_uid(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
 fn is_qualified_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -744,6 +759,29 @@ spec:
       - name: a
         command: [sleep, infinity]
 ";
+
+    #[test]
+    fn uids_are_generated_uuids_or_short_lowercase_names_never_paths() {
+        assert!(is_valid_uid("3f2b8c1e-9d4a-4e6b-8f00-1a2b3c4d5e6f"));
+        assert!(is_valid_uid("u1"));
+        assert!(is_valid_uid(&"a".repeat(64)));
+        for bad in [
+            "",
+            "../../etc",
+            "a/b",
+            "..",
+            ".",
+            "a.b",
+            "-a",
+            "a-",
+            "A1",
+            "a b",
+            "a\0b",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_valid_uid(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn dns_names() {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use drover_proto::msg::{DesiredPod, VolumeSource};
 
 use super::engine::{CreatePlan, PlannedPort};
+use crate::pod_paths::UnsafeName;
 use crate::runtime::env::expand;
 
 /// Label naming the node that owns a container.
@@ -34,8 +35,8 @@ pub struct PlanContext<'a> {
 }
 
 /// The directory of a pod's emptyDir volume.
-pub fn empty_dir(volumes_dir: &Path, pod_uid: &str, volume: &str) -> PathBuf {
-    volumes_dir.join(pod_uid).join(volume)
+pub fn empty_dir(volumes_dir: &Path, pod_uid: &str, volume: &str) -> Result<PathBuf, UnsafeName> {
+    crate::pod_paths::pod_entry(volumes_dir, pod_uid, "volume", volume)
 }
 
 /// The pod's host name: `spec.hostname`, else its name (cut to a DNS label's 63 bytes).
@@ -103,6 +104,7 @@ pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePl
         let source = match &volume.source {
             VolumeSource::HostPath { path, .. } => path.clone(),
             VolumeSource::EmptyDir => empty_dir(ctx.volumes_dir, &pod.uid, &volume.name)
+                .map_err(|e| e.to_string())?
                 .to_string_lossy()
                 .into_owned(),
         };

@@ -14,7 +14,8 @@ pub fn prepare(pod: &DesiredPod, volumes_dir: &Path) -> Result<(), String> {
     for volume in &pod.volumes {
         match &volume.source {
             VolumeSource::EmptyDir => {
-                let dir = empty_dir(volumes_dir, &pod.uid, &volume.name);
+                let dir = empty_dir(volumes_dir, &pod.uid, &volume.name)
+                    .map_err(|e| format!("emptyDir volume: {e}"))?;
                 fs::create_dir_all(&dir)
                     .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)))
                     .map_err(|e| {
@@ -65,7 +66,12 @@ fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
 
 /// Deletes the pod's emptyDirs.
 pub fn remove(volumes_dir: &Path, pod_uid: &str) {
-    let _ = fs::remove_dir_all(volumes_dir.join(pod_uid));
+    match crate::pod_paths::pod_dir(volumes_dir, pod_uid) {
+        Ok(dir) => {
+            let _ = fs::remove_dir_all(dir);
+        }
+        Err(e) => tracing::warn!(error = %e, "not removing the pod's emptyDir volumes"),
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +107,31 @@ mod tests {
         assert_eq!(mode & 0o777, 0o777);
         remove(root.path(), "u1");
         assert!(!root.path().join("u1").exists());
+    }
+
+    #[test]
+    fn hostile_uids_create_and_delete_nothing_outside_the_volumes_dir() {
+        let data = tempfile::tempdir().unwrap();
+        let volumes = data.path().join("volumes");
+        let victim = data.path().join("etc");
+        fs::create_dir_all(victim.join("keep")).unwrap();
+        fs::create_dir_all(&volumes).unwrap();
+        for uid in ["../etc", "../../etc", "a/b", "..", ""] {
+            let pod = DesiredPod {
+                uid: uid.into(),
+                ..pod_with(VolumeSource::EmptyDir)
+            };
+            assert!(prepare(&pod, &volumes).is_err(), "{uid:?}");
+            remove(&volumes, uid);
+            assert!(victim.join("keep").is_dir(), "{uid:?} deleted outside");
+        }
+        assert!(!data.path().join("v").exists());
+        assert_eq!(fs::read_dir(&volumes).unwrap().count(), 0);
+        remove(&volumes, "..");
+        assert!(
+            volumes.is_dir(),
+            "\"..\" must not remove the volumes dir itself"
+        );
     }
 
     #[test]
