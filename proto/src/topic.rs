@@ -76,9 +76,76 @@ pub fn parse_node_topic(topic: &str) -> Option<(&str, NodeTopic)> {
     Some((node, kind))
 }
 
+/// A topic of the enrollment exchange, which happens before a node has credentials of its
+/// own: a device holding join token `{token}` asks to become node `{node}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnrollTopic {
+    /// Device → controller: the enrollment request.
+    Request,
+    /// Controller → device: the answer to it.
+    Reply,
+}
+
+impl EnrollTopic {
+    /// The level naming the direction.
+    pub fn leaf(self) -> &'static str {
+        match self {
+            EnrollTopic::Request => "request",
+            EnrollTopic::Reply => "reply",
+        }
+    }
+
+    /// The topic for join token `token` and requested node name `node`.
+    pub fn for_token(self, token: &str, node: &str) -> String {
+        format!("{ROOT}/enroll/{token}/{}/{node}", self.leaf())
+    }
+}
+
+/// Splits `drover/v1/enroll/{token}/{request|reply}/{node}` into token, node and direction;
+/// `None` for anything else, including an empty token, a token containing wildcards and node
+/// names that are not RFC 1123 subdomains.
+pub fn parse_enroll_topic(topic: &str) -> Option<(&str, &str, EnrollTopic)> {
+    let rest = topic.strip_prefix(ROOT)?.strip_prefix("/enroll/")?;
+    let mut levels = rest.split('/');
+    let (token, leaf, node) = (levels.next()?, levels.next()?, levels.next()?);
+    if levels.next().is_some() || token.is_empty() || token.contains(['+', '#']) {
+        return None;
+    }
+    if !is_dns_subdomain(node) {
+        return None;
+    }
+    let kind = [EnrollTopic::Request, EnrollTopic::Reply]
+        .into_iter()
+        .find(|t| t.leaf() == leaf)?;
+    Some((token, node, kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enroll_topics_round_trip() {
+        for t in [EnrollTopic::Request, EnrollTopic::Reply] {
+            let topic = t.for_token("tok1", "pi-7");
+            assert_eq!(parse_enroll_topic(&topic), Some(("tok1", "pi-7", t)));
+        }
+    }
+
+    #[test]
+    fn malformed_enroll_topics_are_rejected() {
+        for topic in [
+            "drover/v1/enroll/tok/request",
+            "drover/v1/enroll//request/pi",
+            "drover/v1/enroll/tok/other/pi",
+            "drover/v1/enroll/tok/request/Bad_Name",
+            "drover/v1/enroll/tok/request/pi/extra",
+            "drover/v1/enroll/+/request/pi",
+            "drover/v1/nodes/pi/status",
+        ] {
+            assert_eq!(parse_enroll_topic(topic), None, "{topic}");
+        }
+    }
 
     #[test]
     fn every_node_topic_round_trips() {
