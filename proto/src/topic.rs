@@ -87,7 +87,8 @@ pub enum EnrollTopic {
 }
 
 impl EnrollTopic {
-    fn leaf(self) -> &'static str {
+    /// The level naming the direction.
+    pub fn leaf(self) -> &'static str {
         match self {
             EnrollTopic::Request => "request",
             EnrollTopic::Reply => "reply",
@@ -144,6 +145,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn malformed_enroll_topics_are_rejected() {
+        for topic in [
+            "drover/v1/enroll/0a1b2c3d/request",
+            "drover/v1/enroll//request/pi",
+            "drover/v1/enroll/tok/other/pi",
+            "drover/v1/enroll/tok/request/Bad_Name",
+            "drover/v1/enroll/tok/request/pi/extra",
+            "drover/v1/enroll/+/request/pi",
+            "drover/v1/nodes/pi/status",
+        ] {
+            assert_eq!(parse_enroll_topic(topic), None, "{topic}");
+        }
+    }
 
     #[test]
     fn every_node_topic_round_trips() {

@@ -107,6 +107,18 @@ pub struct ServerArgs {
     pub print_config: bool,
 }
 
+/// TEMPORARY: accepts any credentials (and none) as the controller, so that agents and the
+/// controller keep connecting as they do today. The lead engineer replaces it with an
+/// authenticator backed by the controller's credential table; until then the embedded
+/// broker's ACL confines nobody.
+struct AllowAllAuthenticator;
+
+impl crate::broker::Authenticator for AllowAllAuthenticator {
+    fn authenticate(&self, _username: &str, _password: &[u8]) -> Option<crate::broker::Identity> {
+        Some(crate::broker::Identity::Controller)
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     drover_agent::private_fs::private_dir(&args.data_dir).with_context(|| {
@@ -129,7 +141,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             (broker, None)
         }
         None => {
-            let embedded = crate::broker::start(args.mqtt_listen).await?;
+            let embedded = crate::broker::start(
+                crate::broker::BrokerSettings {
+                    insecure_listen: Some(args.mqtt_listen),
+                    legacy_clients: true,
+                    ..Default::default()
+                },
+                Arc::new(AllowAllAuthenticator),
+            )
+            .await?;
             info!(listen = %args.mqtt_listen, "embedded MQTT broker listening");
             let host = if args.mqtt_listen.ip().is_unspecified() {
                 "127.0.0.1".to_string()
@@ -245,7 +265,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(broker) = embedded {
-        broker.task.abort();
+        broker.shutdown();
     }
     Ok(())
 }
