@@ -6,6 +6,7 @@ pub mod cli;
 pub mod control;
 pub mod logs;
 pub mod metrics;
+pub mod mosquitto;
 pub mod mqtt;
 pub mod nodes;
 pub mod object;
