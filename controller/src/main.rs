@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use drover::cli::{
-    self, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs,
-    RolloutCommand, TaintArgs, WaitArgs,
+    self, BrokerConfigCommand, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs,
+    LogsArgs, RolloutCommand, TaintArgs, WaitArgs,
 };
 use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
@@ -63,6 +63,10 @@ enum Command {
     /// Manage DaemonSet rollouts: status, restart, history, undo
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Write the configuration of an external broker that confines every node to its own
+    /// topics: broker-config mosquitto --out DIR
+    #[command(subcommand)]
+    BrokerConfig(BrokerConfigCommand),
     /// Mark a node unschedulable
     Cordon {
         /// Node name
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Create(command) => cli::create(&client(), command),
         Command::Wait(args) => cli::wait(&client(), args),
         Command::Rollout(command) => cli::rollout(&client(), command),
+        Command::BrokerConfig(command) => cli::broker_config(command),
         Command::Cordon { name } => cli::cordon(&client(), &name, true),
         Command::Uncordon { name } => cli::cordon(&client(), &name, false),
     };
