@@ -28,6 +28,13 @@ fn allow(acltype: &'static str, topic: impl Into<String>) -> Acl {
     }
 }
 
+fn deny(acltype: &'static str, topic: impl Into<String>) -> Acl {
+    Acl {
+        allow: false,
+        ..allow(acltype, topic)
+    }
+}
+
 /// The topics a node publishes; the node's last will goes to `presence` and is checked too.
 const NODE_PUBLISHES: [NodeTopic; 4] = [
     NodeTopic::Presence,
@@ -70,10 +77,16 @@ pub fn enroll_reply_filter(id: &str) -> String {
 
 /// An enrolling agent's role: publish requests under its token, subscribe to a reply under
 /// its token. The node name is the agent's choice, so it cannot be pinned here; the
-/// `subscribePattern` entry lets it subscribe to `reply/{node}` for any one node, and
-/// refuses the wildcard `reply/+` itself.
+/// `subscribePattern` entry lets it subscribe to `reply/{node}` for any one node.
+/// Mosquitto 2.0.11 also lets that pattern grant the subscription `reply/+` itself (the
+/// ACL's `+` matches the filter's `+`), so `reply/+` is denied by name; a literal entry
+/// wins over a pattern of the same priority. The pattern already refuses `reply/#`; it is
+/// denied by name as well so the confinement does not rest on that.
 pub fn enroll_acls(id: &str) -> Vec<Acl> {
+    let reply_level = format!("{ROOT}/enroll/{id}/reply");
     vec![
+        deny("subscribeLiteral", format!("{reply_level}/+")),
+        deny("subscribeLiteral", format!("{reply_level}/#")),
         allow("publishClientSend", enroll_request_filter(id)),
         allow("subscribePattern", enroll_reply_filter(id)),
         allow("publishClientReceive", enroll_reply_filter(id)),
@@ -150,6 +163,15 @@ mod tests {
         assert_eq!(
             topics(&acls, "publishClientReceive"),
             ["drover/v1/enroll/t1/reply/+"]
+        );
+        let denied: Vec<&str> = acls
+            .iter()
+            .filter(|a| !a.allow)
+            .map(|a| a.topic.as_str())
+            .collect();
+        assert_eq!(
+            denied,
+            ["drover/v1/enroll/t1/reply/+", "drover/v1/enroll/t1/reply/#"]
         );
     }
 
