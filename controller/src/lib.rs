@@ -7,6 +7,7 @@ pub mod control;
 pub mod credentials;
 pub mod logs;
 pub mod metrics;
+pub mod mosquitto;
 pub mod mqtt;
 pub mod nodes;
 pub mod object;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use drover::cli::{
-    self, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs, LogsArgs,
-    RolloutCommand, TaintArgs, TokenCommand, WaitArgs,
+    self, BrokerConfigCommand, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs,
+    LogsArgs, RolloutCommand, TaintArgs, TokenCommand, WaitArgs,
 };
 use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
@@ -66,6 +66,10 @@ enum Command {
     /// Join tokens that let devices enroll: create, list, delete
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Write the configuration of an external broker that confines every node to its own
+    /// topics: broker-config mosquitto --out DIR
+    #[command(subcommand)]
+    BrokerConfig(BrokerConfigCommand),
     /// Mark a node unschedulable
     Cordon {
         /// Node name
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
         Command::Wait(args) => cli::wait(&client(), args),
         Command::Rollout(command) => cli::rollout(&client(), command),
         Command::Token(command) => cli::token(&client(), command),
+        Command::BrokerConfig(command) => cli::broker_config(command),
         Command::Cordon { name } => cli::cordon(&client(), &name, true),
         Command::Uncordon { name } => cli::cordon(&client(), &name, false),
     };

@@ -1,6 +1,7 @@
 //! The kubectl-like verbs of `drover`.
 
 mod age;
+pub mod broker_config;
 mod client;
 mod columns;
 mod rollout;
@@ -18,6 +19,7 @@ use clap::{Args, ValueEnum};
 use drover_proto::manifest::{parse_manifests, Kind};
 use serde_json::{json, Value};
 
+pub use broker_config::{broker_config, BrokerConfigCommand};
 pub use client::Client;
 pub use token::{token, TokenCommand};
 pub use rollout::{
