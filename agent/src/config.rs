@@ -16,7 +16,12 @@ pub struct AgentConfig {
 
     /// Join token for the first start (from `drover token create`); ignored once the node
     /// has enrolled and holds its own credentials
-    #[arg(long, env = "DROVER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DROVER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 
     /// Node name (default: the hostname)

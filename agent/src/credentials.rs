@@ -76,7 +76,9 @@ impl Credentials {
         if crc32fast::hash(payload).to_le_bytes() != checksum {
             return Err(corrupt());
         }
-        postcard::from_bytes(payload).map(Some).map_err(|_| corrupt())
+        postcard::from_bytes(payload)
+            .map(Some)
+            .map_err(|_| corrupt())
     }
 
     /// Stores them (0600, atomically and durably).
@@ -126,7 +128,10 @@ mod tests {
         bytes[5] ^= 0x10;
         std::fs::write(&path, bytes).unwrap();
         let error = Credentials::load(dir.path()).unwrap_err();
-        assert!(error.to_string().contains("credentials is damaged"), "{error}");
+        assert!(
+            error.to_string().contains("credentials is damaged"),
+            "{error}"
+        );
     }
 
     #[test]

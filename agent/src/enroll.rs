@@ -120,7 +120,9 @@ async fn attempt(
 ) -> Result<Credentials, EnrollError> {
     let tls = broker
         .tls
-        .then(|| crate::tls::fingerprint_config(token.ca_fingerprint).0);
+        .then(|| crate::tls::fingerprint_config(token.ca_fingerprint))
+        .transpose()
+        .map_err(|e| EnrollError::Refused(e.to_string()))?;
     let mut options = MqttOptions::new(
         format!("drover-enroll-{}-{node}", token.id),
         broker.host.clone(),

@@ -157,7 +157,10 @@ async fn credentials_for(
     name: &str,
 ) -> anyhow::Result<credentials::Credentials> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!("cannot create the data directory {}", config.data_dir.display())
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
     })?;
     let stored = credentials::Credentials::load(&config.data_dir)?;
     if let Some(stored) = stored {
@@ -178,7 +181,14 @@ async fn credentials_for(
     };
     let token: drover_proto::token::JoinToken = token.parse()?;
     tracing::info!(node = name, token = %token.id, "enrolling");
-    enroll::enroll(broker, &token, name, &config.data_dir, config.reconnect_backoff_max).await
+    enroll::enroll(
+        broker,
+        &token,
+        name,
+        &config.data_dir,
+        config.reconnect_backoff_max,
+    )
+    .await
 }
 
 /// Looks for the container engine and lists its containers for this node; tells the pod

@@ -69,7 +69,12 @@ pub fn local_address_towards(broker: &BrokerAddress) -> Option<String> {
 }
 
 fn last_will(publish: Publish) -> LastWill {
-    LastWill::new(publish.topic, publish.payload, qos(publish.qos), publish.retain)
+    LastWill::new(
+        publish.topic,
+        publish.payload,
+        qos(publish.qos),
+        publish.retain,
+    )
 }
 
 fn qos(q: Qos) -> QoS {

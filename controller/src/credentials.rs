@@ -114,7 +114,10 @@ mod tests {
         );
         credentials.set_token("0a0b0c0d", secret_hash("tok"));
         let auth = |u: &str, p: &str| credentials.authenticate(u, p.as_bytes());
-        assert_eq!(auth(CONTROLLER_USER, "controller-pw"), Some(Identity::Controller));
+        assert_eq!(
+            auth(CONTROLLER_USER, "controller-pw"),
+            Some(Identity::Controller)
+        );
         assert_eq!(auth(CONTROLLER_USER, "node-pw"), None);
         assert_eq!(auth("pi", "node-pw"), Some(Identity::Node("pi".into())));
         assert_eq!(auth("pi", "controller-pw"), None);

@@ -11,6 +11,7 @@ pub mod mosquitto;
 pub mod mqtt;
 pub mod nodes;
 pub mod object;
+pub mod pki;
 pub mod pods;
 pub mod reconcile;
 pub mod server;

@@ -42,7 +42,10 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher feeding `queue`, sealing with `session`'s key.
-    pub fn new(queue: mpsc::UnboundedSender<Outgoing>, session: Arc<ControllerSession>) -> Publisher {
+    pub fn new(
+        queue: mpsc::UnboundedSender<Outgoing>,
+        session: Arc<ControllerSession>,
+    ) -> Publisher {
         Publisher { queue, session }
     }
 
@@ -182,30 +185,28 @@ pub fn start(
                     info!(broker = %broker, "controller connected to the broker");
                     was_connected = true;
                     let _ = subscriptions.send(());
-                    if inputs.send(Input::Mqtt(MqttInput::Connected)).await.is_err() {
+                    if inputs
+                        .send(Input::Mqtt(MqttInput::Connected))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    metrics.received();
-                    let received =
-                        session.receive(&p.topic, &p.payload, |node| credentials.node_key(node));
-                    match received {
-                        Ok(Some(ControllerReceived::Node {
-                            node,
-                            message: Message::LogChunk(chunk),
-                        })) => deliver_log(&logs, &node, chunk, &metrics),
-                        Ok(Some(received)) => {
+                    match route(&session, &credentials, &metrics, &p.topic, &p.payload) {
+                        Routed::Log(node, chunk) => {
+                            if !logs.deliver(&node, chunk) {
+                                metrics.dropped_reason("unrequested_log");
+                            }
+                        }
+                        Routed::Control(received) => {
                             let input = Input::Mqtt(MqttInput::Received(received));
                             if inputs.send(input).await.is_err() {
                                 return;
                             }
                         }
-                        Ok(None) => {}
-                        Err(dropped) => {
-                            metrics.dropped_reason(dropped.reason());
-                            warn!(topic = %p.topic, bytes = p.payload.len(), reason = dropped.reason(), "dropped an MQTT message");
-                        }
+                        Routed::Nowhere => {}
                     }
                 }
                 Ok(_) => {}
@@ -223,6 +224,47 @@ pub fn start(
     Ok(publisher)
 }
 
+/// Where a message from the broker goes once checked.
+#[derive(Debug)]
+pub enum Routed {
+    /// To the control loop.
+    Control(ControllerReceived),
+    /// Log data from a node, for the log router.
+    Log(String, LogChunk),
+    /// Nowhere (counted and logged if it was dropped).
+    Nowhere,
+}
+
+/// Checks a message from the broker with `session` (the sender's seal, topic and kind)
+/// and says where it goes; drops are counted in `metrics` and logged.
+pub fn route(
+    session: &ControllerSession,
+    credentials: &Credentials,
+    metrics: &Metrics,
+    topic: &str,
+    payload: &[u8],
+) -> Routed {
+    metrics.received();
+    match session.receive(topic, payload, |node| credentials.node_key(node)) {
+        Ok(Some(ControllerReceived::Node {
+            node,
+            message: Message::LogChunk(chunk),
+        })) => Routed::Log(node, chunk),
+        Ok(Some(received)) => Routed::Control(received),
+        Ok(None) => Routed::Nowhere,
+        Err(dropped) => {
+            metrics.dropped_reason(dropped.reason());
+            warn!(
+                topic,
+                bytes = payload.len(),
+                reason = dropped.reason(),
+                "dropped an MQTT message"
+            );
+            Routed::Nowhere
+        }
+    }
+}
+
 fn spawn_subscriber(client: AsyncClient, mut connected: mpsc::UnboundedReceiver<()>) {
     tokio::spawn(async move {
         while connected.recv().await.is_some() {
@@ -233,10 +275,4 @@ fn spawn_subscriber(client: AsyncClient, mut connected: mpsc::UnboundedReceiver<
             }
         }
     });
-}
-
-fn deliver_log(logs: &LogRouter, node: &str, chunk: LogChunk, metrics: &Metrics) {
-    if !logs.deliver(node, chunk) {
-        metrics.dropped_reason("unrequested_log");
-    }
 }

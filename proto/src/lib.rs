@@ -1,8 +1,8 @@
 //! Drover's shared vocabulary: wire messages and their envelope, the MQTT topic scheme, and
 //! the Kubernetes manifest types with their validation. No I/O lives here.
 
-pub mod keys;
 pub mod broker_url;
+pub mod keys;
 pub mod manifest;
 pub mod msg;
 pub mod quantity;

@@ -160,14 +160,23 @@ pub const GRACE: Duration = Duration::from_secs(3);
 /// Heartbeat interval of test agents.
 pub const HEARTBEAT: &str = "500ms";
 
+/// Where agents join a server: its broker and a join token.
+#[derive(Debug, Clone, Default)]
+pub struct Broker {
+    /// Broker URL agents connect to (`mqtts://…`).
+    pub url: String,
+    /// A join token of the server (unlimited uses).
+    pub token: String,
+}
+
 /// A running `drover server`.
 pub struct Server {
     /// The process.
     pub proc: Proc,
     /// API base URL.
     pub api: String,
-    /// Broker URL agents connect to.
-    pub broker: String,
+    /// How agents join it.
+    pub broker: Broker,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Extra arguments it was started with.
@@ -178,8 +187,8 @@ pub struct Server {
 /// How to start a server.
 #[derive(Default, Clone)]
 pub struct ServerOptions {
-    /// `--broker URL` instead of the embedded broker.
-    pub external_broker: Option<String>,
+    /// An external broker instead of the embedded one.
+    pub external_broker: Option<ExternalBroker>,
     /// `--disable-agent`.
     pub disable_agent: bool,
     /// Node name of the local agent.
@@ -202,15 +211,19 @@ impl Server {
             "--heartbeat-interval".into(),
             HEARTBEAT.into(),
         ];
-        let broker = match &options.external_broker {
-            Some(url) => {
-                args.extend(["--broker".into(), url.clone()]);
-                url.clone()
+        let url = match &options.external_broker {
+            Some(external) => {
+                args.extend(["--broker".into(), external.controller_url.clone()]);
+                args.extend([
+                    "--broker-password-file".into(),
+                    external.password_file.to_string_lossy().into_owned(),
+                ]);
+                external.agent_url.clone()
             }
             None => {
                 let port = free_port();
                 args.extend(["--mqtt-listen".into(), format!("127.0.0.1:{port}")]);
-                format!("mqtt://127.0.0.1:{port}")
+                format!("mqtts://127.0.0.1:{port}")
             }
         };
         if options.disable_agent {
@@ -229,14 +242,25 @@ impl Server {
         let mut server = Server {
             proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
             api: format!("http://127.0.0.1:{api_port}"),
-            broker,
+            broker: Broker {
+                url,
+                token: String::new(),
+            },
             data_dir,
             args,
             api_port,
         };
         server.proc = server.spawn(dir.join("server.log"));
         server.wait_healthy();
+        server.broker.token = server.create_token(&[]);
         server
+    }
+
+    /// Creates a join token (`drover token create` with `flags`) and returns it.
+    pub fn create_token(&self, flags: &[&str]) -> String {
+        let mut args = vec!["token", "create"];
+        args.extend_from_slice(flags);
+        self.cli_ok(&args).trim().to_string()
     }
 
     fn spawn(&self, log: PathBuf) -> Proc {
@@ -351,16 +375,18 @@ pub struct Agent {
     pub proc: Proc,
     /// Node name.
     pub name: String,
-    data_dir: PathBuf,
-    broker: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    broker: Broker,
     extra: Vec<String>,
     /// The agent binary, preceded by a runner such as `qemu-aarch64` if any.
     program: Vec<String>,
 }
 
 impl Agent {
-    /// Starts an agent with its own data directory under `dir`.
-    pub fn start(dir: &Path, broker: &str, name: &str, extra: &[&str]) -> Agent {
+    /// Starts an agent with its own data directory under `dir`; it enrolls with the
+    /// broker's token on its first start.
+    pub fn start(dir: &Path, broker: &Broker, name: &str, extra: &[&str]) -> Agent {
         let program = vec![binary("drover-agent").to_string_lossy().into_owned()];
         Agent::start_program(dir, broker, name, extra, program)
     }
@@ -369,7 +395,7 @@ impl Agent {
     /// qemu-user).
     pub fn start_program(
         dir: &Path,
-        broker: &str,
+        broker: &Broker,
         name: &str,
         extra: &[&str],
         program: Vec<String>,
@@ -379,7 +405,7 @@ impl Agent {
             proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
             name: name.into(),
             data_dir,
-            broker: broker.into(),
+            broker: broker.clone(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             program,
         };
@@ -391,7 +417,8 @@ impl Agent {
         let mut command = Command::new(&self.program[0]);
         command
             .args(&self.program[1..])
-            .args(["--broker", &self.broker, "--node-name", &self.name])
+            .args(["--broker", &self.broker.url, "--node-name", &self.name])
+            .args(["--token", &self.broker.token])
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args([
@@ -415,18 +442,30 @@ impl Agent {
     }
 }
 
-/// A Mosquitto broker on a random port.
+/// How a server reaches an external broker.
+#[derive(Debug, Clone)]
+pub struct ExternalBroker {
+    /// `--broker` for the server.
+    pub controller_url: String,
+    /// `--broker-password-file` for the server.
+    pub password_file: PathBuf,
+    /// What agents connect to.
+    pub agent_url: String,
+}
+
+/// A Mosquitto broker on a random port, configured by `drover broker-config mosquitto`.
 pub struct Mosquitto {
     /// The process.
     pub proc: Proc,
-    /// Broker URL.
-    pub url: String,
+    /// How a server uses it.
+    pub external: ExternalBroker,
 }
 
 impl Mosquitto {
-    /// Starts Mosquitto; panics with install instructions when it is missing.
+    /// Writes the configuration for the server whose data directory is `server_dir/server`
+    /// (creating its CA there), starts Mosquitto with it, and waits until it listens.
     pub fn start(dir: &Path) -> Mosquitto {
-        let binary = [
+        let mosquitto = [
             "/usr/sbin/mosquitto",
             "/usr/bin/mosquitto",
             "/usr/local/sbin/mosquitto",
@@ -437,69 +476,202 @@ impl Mosquitto {
             "mosquitto is not installed: apt-get install -y mosquitto (scripts/test does this)",
         );
         let port = free_port();
-        let config = dir.join("mosquitto.conf");
-        std::fs::write(
-            &config,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .expect("mosquitto config");
-        let mut command = Command::new(binary);
-        command.arg("-c").arg(&config);
+        let out = dir.join("mosquitto");
+        let generated = Command::new(binary("drover"))
+            .args(["broker-config", "mosquitto", "--port", &port.to_string()])
+            .arg("--out")
+            .arg(&out)
+            .arg("--data-dir")
+            .arg(dir.join("server"))
+            .args(["--san", "127.0.0.1"])
+            .output()
+            .expect("drover broker-config");
+        assert!(
+            generated.status.success(),
+            "drover broker-config mosquitto failed: {}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
+        // Mosquitto started as root drops to its own user and must still read its files.
+        if nix_is_root() {
+            let _ = Command::new("chown")
+                .args(["-R", "mosquitto:mosquitto"])
+                .arg(&out)
+                .status();
+        }
+        let mut command = Command::new(mosquitto);
+        command.arg("-c").arg(out.join("mosquitto.conf"));
         let proc = Proc::spawn(command, dir.join("mosquitto.log"));
         wait_for("mosquitto to listen", Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
         Mosquitto {
             proc,
-            url: format!("mqtt://127.0.0.1:{port}"),
+            external: ExternalBroker {
+                controller_url: format!("mqtts://drover-controller@127.0.0.1:{port}"),
+                password_file: out.join("controller.password"),
+                agent_url: format!("mqtts://127.0.0.1:{port}"),
+            },
         }
     }
 }
 
-/// Publishes raw bytes to a broker (as an untrusted device might), and waits for the
-/// broker's acknowledgement. A connection the broker drops before acknowledging is retried:
-/// the embedded broker (rumqttd 0.20) occasionally closes a connection that sends a large
-/// packet right after another client disconnected; clients reconnect, and so does this one.
-pub fn publish_raw(broker_url: &str, topic: &str, payload: Vec<u8>) {
-    let mut last_error = String::new();
-    for _ in 0..5 {
-        match try_publish_raw(broker_url, topic, payload.clone()) {
-            Ok(()) => return,
-            Err(e) => last_error = e,
-        }
-    }
-    panic!("publishing {topic} to {broker_url}: {last_error}");
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
 }
 
-fn try_publish_raw(broker_url: &str, topic: &str, payload: Vec<u8>) -> Result<(), String> {
-    let address = broker_url.trim_start_matches("mqtt://");
-    let (host, port) = address.rsplit_once(':').expect("host:port");
-    let mut options = rumqttc::MqttOptions::new(
-        format!("e2e-publisher-{}", free_port()),
-        host,
-        port.parse().expect("port"),
-    );
-    options
-        .set_keep_alive(Duration::from_secs(5))
-        .set_max_packet_size(4 << 20, 4 << 20);
-    let (client, mut connection) = rumqttc::Client::new(options, 10);
-    client
-        .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
-        .map_err(|e| e.to_string())?;
-    let mut acknowledged = false;
-    for event in connection.iter() {
-        match event {
-            Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
-                acknowledged = true;
-                client.disconnect().map_err(|e| e.to_string())?;
+/// Who a raw MQTT client claims to be.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    /// Client id.
+    pub client_id: String,
+    /// User name and password; `None` connects anonymously.
+    pub credentials: Option<(String, String)>,
+}
+
+impl Login {
+    /// An anonymous client.
+    pub fn anonymous() -> Login {
+        Login {
+            client_id: format!("e2e-{}", free_port()),
+            credentials: None,
+        }
+    }
+
+    /// The controller of `server`'s embedded broker (what a compromised broker could
+    /// publish), under client id `client_id`.
+    pub fn controller(server: &Server, client_id: &str) -> Login {
+        let password = std::fs::read_to_string(server.data_dir.join("broker-controller.password"))
+            .expect("the controller's broker password");
+        Login {
+            client_id: format!("drover-controller-{client_id}"),
+            credentials: Some(("drover-controller".into(), password.trim().to_string())),
+        }
+    }
+
+    /// An enrolled node, as its agent logs in (from its stored credentials).
+    pub fn node(agent: &Agent) -> Login {
+        let credentials = drover_agent::credentials::Credentials::load(&agent.data_dir)
+            .expect("readable credentials")
+            .expect("the agent has enrolled");
+        Login {
+            client_id: format!("drover-agent-{}", credentials.node),
+            credentials: Some((credentials.node, credentials.password)),
+        }
+    }
+}
+
+/// A raw MQTT client (as a device on the network might run), speaking TLS to a broker
+/// whose certificate chains to `ca_pem`.
+pub struct RawClient {
+    /// The client handle.
+    pub client: rumqttc::Client,
+    /// Its events.
+    pub connection: rumqttc::Connection,
+}
+
+/// The server's CA certificate (DER).
+pub fn server_ca(server: &Server) -> Vec<u8> {
+    let pem = std::fs::read(server.data_dir.join("pki/ca.crt")).expect("the server's CA");
+    let mut reader = std::io::BufReader::new(pem.as_slice());
+    let first = rustls_pemfile::certs(&mut reader)
+        .next()
+        .expect("a certificate")
+        .expect("a PEM certificate");
+    first.to_vec()
+}
+
+impl RawClient {
+    /// Connects (TLS when the URL is `mqtts://`), without waiting for the broker's answer.
+    pub fn new(url: &str, ca_der: &[u8], login: &Login) -> RawClient {
+        let (tls, address) = match url.strip_prefix("mqtts://") {
+            Some(rest) => (true, rest),
+            None => (false, url.trim_start_matches("mqtt://")),
+        };
+        let (host, port) = address.rsplit_once(':').expect("host:port");
+        let mut options =
+            rumqttc::MqttOptions::new(login.client_id.clone(), host, port.parse().expect("port"));
+        options
+            .set_keep_alive(Duration::from_secs(5))
+            .set_max_packet_size(4 << 20, 4 << 20);
+        if let Some((user, password)) = &login.credentials {
+            options.set_credentials(user, password);
+        }
+        if tls {
+            let config = drover_agent::tls::pinned_ca_config(ca_der).expect("TLS config");
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(config),
+            ));
+        }
+        let (client, connection) = rumqttc::Client::new(options, 10);
+        RawClient { client, connection }
+    }
+
+    /// Waits for the broker's answer to CONNECT: `Ok` when accepted, `Err` with the
+    /// refusal otherwise.
+    pub fn connected(&mut self) -> Result<(), String> {
+        for event in self.connection.iter() {
+            match event {
+                Ok(rumqttc::Event::Incoming(rumqttc::Incoming::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
             }
-            Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return Ok(()),
-            Ok(_) => {}
-            Err(_) if acknowledged => return Ok(()),
-            Err(e) => return Err(e.to_string()),
         }
+        Err("connection closed".into())
     }
-    Ok(())
+
+    /// Publishes at QoS 1 and waits for the broker's acknowledgement (a broker that drops
+    /// a forbidden publish still acknowledges it, as Mosquitto does).
+    pub fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> Result<(), String> {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload)
+            .map_err(|e| e.to_string())?;
+        for event in self.connection.iter() {
+            match event {
+                Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("connection closed".into())
+    }
+
+    /// Subscribes and returns the broker's return codes.
+    pub fn subscribe(&mut self, filter: &str) -> Result<Vec<rumqttc::SubscribeReasonCode>, String> {
+        self.client
+            .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+            .map_err(|e| e.to_string())?;
+        for event in self.connection.iter() {
+            match event {
+                Ok(rumqttc::Event::Incoming(rumqttc::Incoming::SubAck(ack))) => {
+                    return Ok(ack.return_codes)
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("connection closed".into())
+    }
+
+    /// Messages received within `window` (on an open connection).
+    pub fn received_within(&mut self, window: Duration) -> Vec<rumqttc::Publish> {
+        let deadline = Instant::now() + window;
+        let mut received = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.connection.recv_timeout(left) {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(p)))) => received.push(p),
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        received
+    }
 }
 
 impl Server {

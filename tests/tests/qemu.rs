@@ -27,7 +27,10 @@ fn registers_and_runs_a_pod(arch: &str, kubernetes_arch: &str) {
     let server = Server::start_alone(dir.path());
     let node = format!("pi-{kubernetes_arch}");
     // A host name, not an address: name resolution works in the static binary too.
-    let broker = server.broker.replace("127.0.0.1", "localhost");
+    let broker = Broker {
+        url: server.broker.url.replace("127.0.0.1", "localhost"),
+        ..server.broker.clone()
+    };
     let _agent = Agent::start_program(dir.path(), &broker, &node, &[], cross_agent(arch));
     server.wait_ready_status(&node, "True", T);
     let registered = server.node(&node).unwrap();

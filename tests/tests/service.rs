@@ -64,7 +64,8 @@ fn agent_notifies_ready_watchdog_status_and_stopping() {
     let server = Server::start_alone(dir.path());
     let notify = NotifySocket::bind(dir.path());
     let mut agent = Command::new(binary("drover-agent"))
-        .args(["--broker", &server.broker, "--node-name", "sd-agent"])
+        .args(["--broker", &server.broker.url, "--node-name", "sd-agent"])
+        .args(["--token", &server.broker.token])
         .arg("--data-dir")
         .arg(dir.path().join("agent"))
         .env("NOTIFY_SOCKET", &notify.path)
@@ -80,7 +81,7 @@ fn agent_notifies_ready_watchdog_status_and_stopping() {
         "{ready}"
     );
     let (_, connected, _) = notify.wait_for(
-        &format!("STATUS=node sd-agent: connected to {}", server.broker),
+        &format!("STATUS=node sd-agent: connected to {}", server.broker.url),
         Duration::from_secs(10),
     );
     assert!(!connected.is_empty());

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::{ask, error_response, ApiState};
 use crate::control::{ApiError, ApiRequest};
 use crate::logs::LogRouter;
-use crate::mqtt::{Outgoing, Publisher};
+use crate::mqtt::Publisher;
 
 /// How long the agent has to start answering.
 const FIRST_ANSWER: Duration = Duration::from_secs(10);
@@ -34,9 +34,11 @@ pub(super) struct LogQuery {
 
 /// Sends the request (again) to the agent.
 fn send(publisher: &Publisher, topic: &str, request: &LogRequest) {
-    if let Err(e) =
-        publisher.send_sealed(topic.to_string(), &Message::LogRequest(request.clone()), false)
-    {
+    if let Err(e) = publisher.send_sealed(
+        topic.to_string(),
+        &Message::LogRequest(request.clone()),
+        false,
+    ) {
         tracing::warn!(error = %e, "cannot encode a log request");
     }
 }

@@ -385,7 +385,12 @@ struct TokenSpec {
 }
 
 async fn create_token(State(state): State<ApiState>, Json(spec): Json<TokenSpec>) -> Response {
-    let ttl = match spec.ttl.as_deref().map(humantime::parse_duration).transpose() {
+    let ttl = match spec
+        .ttl
+        .as_deref()
+        .map(humantime::parse_duration)
+        .transpose()
+    {
         Ok(ttl) => ttl,
         Err(e) => {
             return error_response(ApiError {
@@ -398,7 +403,12 @@ async fn create_token(State(state): State<ApiState>, Json(spec): Json<TokenSpec>
     for label in &spec.labels {
         match drover_agent::config::parse_label(label) {
             Ok(pair) => labels.push(pair),
-            Err(message) => return error_response(ApiError { status: 400, message }),
+            Err(message) => {
+                return error_response(ApiError {
+                    status: 400,
+                    message,
+                })
+            }
         }
     }
     call(

@@ -117,11 +117,11 @@ mod tests {
             (node("pi"), "drover-agent-other", false),
             (node("pi"), "drover-controller-1", false),
             (node("pi"), "", false),
-            (enrollment("tok"), "drover-enroll-tok-abc", true),
-            (enrollment("tok"), "drover-enroll-tok-", true),
-            (enrollment("tok"), "drover-enroll-tok2-abc", false),
-            (enrollment("tok"), "drover-enroll-other-abc", false),
-            (enrollment("tok"), "drover-agent-pi", false),
+            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0d-abc", true),
+            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0d-", true),
+            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0e-abc", false),
+            (enrollment("0a0b0c0d"), "drover-enroll-0f0f0f0f-abc", false),
+            (enrollment("0a0b0c0d"), "drover-agent-pi", false),
         ];
         for (identity, client_id, allowed) in cases {
             assert_eq!(
@@ -147,16 +147,40 @@ mod tests {
             (node("pi"), "drover/v1/nodes/other/status", false),
             (node("pi"), "drover/v1/nodes/other/presence", false),
             (node("pi"), "drover/v1/nodes/pi/status/extra", false),
-            (node("pi"), "drover/v1/enroll/tok/request/pi", false),
+            (node("pi"), "drover/v1/enroll/0a0b0c0d/request/pi", false),
             (node("pi"), "other", false),
-            (enrollment("tok"), "drover/v1/enroll/tok/request/pi-9", true),
-            (enrollment("tok"), "drover/v1/enroll/tok/request/Bad_Name", false),
-            (enrollment("tok"), "drover/v1/enroll/tok/reply/pi-9", false),
-            (enrollment("tok"), "drover/v1/enroll/other/request/pi-9", false),
-            (enrollment("tok"), "drover/v1/nodes/pi-9/presence", false),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0a0b0c0d/request/pi-9",
+                true,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0a0b0c0d/request/Bad_Name",
+                false,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0a0b0c0d/reply/pi-9",
+                false,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0f0f0f0f/request/pi-9",
+                false,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/nodes/pi-9/presence",
+                false,
+            ),
         ];
         for (identity, topic, allowed) in cases {
-            assert_eq!(may_publish(&identity, topic), allowed, "{identity:?} publishes {topic}");
+            assert_eq!(
+                may_publish(&identity, topic),
+                allowed,
+                "{identity:?} publishes {topic}"
+            );
         }
     }
 
@@ -176,11 +200,31 @@ mod tests {
             (node("pi"), "drover/v1/nodes/pi/#", false),
             (node("pi"), "drover/v1/nodes/pi/+", false),
             (node("pi"), "#", false),
-            (enrollment("tok"), "drover/v1/enroll/tok/reply/pi-9", true),
-            (enrollment("tok"), "drover/v1/enroll/tok/reply/+", false),
-            (enrollment("tok"), "drover/v1/enroll/tok/request/pi-9", false),
-            (enrollment("tok"), "drover/v1/enroll/other/reply/pi-9", false),
-            (enrollment("tok"), "drover/v1/nodes/pi-9/desired", false),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0a0b0c0d/reply/pi-9",
+                true,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0a0b0c0d/reply/+",
+                false,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0a0b0c0d/request/pi-9",
+                false,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0f0f0f0f/reply/pi-9",
+                false,
+            ),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/nodes/pi-9/desired",
+                false,
+            ),
         ];
         for (identity, filter, allowed) in cases {
             assert_eq!(
@@ -198,10 +242,18 @@ mod tests {
             (node("pi"), "drover/v1/nodes/pi/presence", true),
             (node("pi"), "drover/v1/nodes/pi/status", false),
             (node("pi"), "drover/v1/nodes/other/presence", false),
-            (enrollment("tok"), "drover/v1/enroll/tok/request/pi", false),
+            (
+                enrollment("0a0b0c0d"),
+                "drover/v1/enroll/0a0b0c0d/request/pi",
+                false,
+            ),
         ];
         for (identity, topic, allowed) in cases {
-            assert_eq!(may_leave_will(&identity, topic), allowed, "{identity:?} will on {topic}");
+            assert_eq!(
+                may_leave_will(&identity, topic),
+                allowed,
+                "{identity:?} will on {topic}"
+            );
         }
     }
 
@@ -209,6 +261,6 @@ mod tests {
     fn only_enrollment_may_not_retain() {
         assert!(may_retain(&Identity::Controller));
         assert!(may_retain(&node("pi")));
-        assert!(!may_retain(&enrollment("tok")));
+        assert!(!may_retain(&enrollment("0a0b0c0d")));
     }
 }

@@ -129,11 +129,17 @@ where
         },
         _ = shutdown.changed() => return,
     };
-    let identity = match admit(&connect, shared.auth.as_ref(), shared.settings.legacy_clients) {
+    let identity = match admit(
+        &connect,
+        shared.auth.as_ref(),
+        shared.settings.legacy_clients,
+    ) {
         Ok(identity) => identity,
         Err(code) => {
             match code {
-                ConnectReturnCode::BadUserNamePassword => shared.count(|c| &c.refused_bad_credentials),
+                ConnectReturnCode::BadUserNamePassword => {
+                    shared.count(|c| &c.refused_bad_credentials)
+                }
                 ConnectReturnCode::BadClientId => shared.count(|c| &c.refused_client_id),
                 _ => shared.count(|c| &c.refused_not_authorized),
             }
@@ -206,7 +212,15 @@ where
     let _ = ConnAck::new(ConnectReturnCode::Success, false).write(&mut connection.outbuf);
     let idle = idle_timeout(connect.keep_alive, shared.settings.max_idle);
     let ending = connection
-        .run(&mut reader, &mut writer, inbuf, outbox, &control, &mut shutdown, idle)
+        .run(
+            &mut reader,
+            &mut writer,
+            inbuf,
+            outbox,
+            &control,
+            &mut shutdown,
+            idle,
+        )
         .await;
     drop(connection);
     finish(&shared, id, &connect.client_id, ending);
@@ -480,13 +494,19 @@ impl Connection {
         if acl::may_publish(&self.identity, &publish.topic) {
             let retain = publish.retain && acl::may_retain(&self.identity);
             let mut state = self.shared.state();
-            let deliveries = state
-                .router
-                .publish(&publish.topic, publish.payload, publish.qos, retain);
+            let deliveries =
+                state
+                    .router
+                    .publish(&publish.topic, publish.payload, publish.qos, retain);
             self.shared.deliver(&state, deliveries);
         } else {
             self.shared.count(|c| &c.dropped_acl_publish);
-            if let Some(suppressed) = self.shared.throttles.denied.allow(std::time::Instant::now()) {
+            if let Some(suppressed) = self
+                .shared
+                .throttles
+                .denied
+                .allow(std::time::Instant::now())
+            {
                 tracing::warn!(client_id = %self.client_id, topic = %publish.topic, denied_since_last_report = suppressed, "publish denied by the broker's ACL, dropped");
             }
         }
@@ -508,8 +528,11 @@ impl Connection {
                     codes.push(SubscribeReasonCode::Failure);
                 } else if !acl::may_subscribe(&self.identity, &filter.path) {
                     self.shared.count(|c| &c.denied_acl_subscribe);
-                    if let Some(suppressed) =
-                        self.shared.throttles.denied.allow(std::time::Instant::now())
+                    if let Some(suppressed) = self
+                        .shared
+                        .throttles
+                        .denied
+                        .allow(std::time::Instant::now())
                     {
                         tracing::warn!(client_id = %self.client_id, filter = %filter.path, denied_since_last_report = suppressed, "subscription denied by the broker's ACL");
                     }
@@ -548,7 +571,10 @@ impl Connection {
 
     fn encode_queued(&mut self, delivery: Delivery) {
         let size = delivery.message.payload.len() + delivery.message.topic.len();
-        self.queued_bytes.fetch_sub(size.min(self.queued_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.queued_bytes.fetch_sub(
+            size.min(self.queued_bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         self.encode(&delivery);
     }
 
@@ -604,21 +630,47 @@ mod tests {
         use ConnectReturnCode::*;
         let will = |topic: &str| {
             let mut c = connect("drover-agent-pi", Some(("pi", "pi-secret")));
-            c.last_will = Some(rumqttc::mqttbytes::v4::LastWill::new(topic, "x", QoS::AtLeastOnce, true));
+            c.last_will = Some(rumqttc::mqttbytes::v4::LastWill::new(
+                topic,
+                "x",
+                QoS::AtLeastOnce,
+                true,
+            ));
             c
         };
         let mut v5 = connect("drover-agent-pi", Some(("pi", "pi-secret")));
         v5.protocol = Protocol::V5;
         let cases = [
             (connect("drover-agent-pi", None), Err(NotAuthorized)),
-            (connect("drover-agent-pi", Some(("pi", "wrong"))), Err(BadUserNamePassword)),
-            (connect("drover-agent-pi", Some(("nobody", "x"))), Err(BadUserNamePassword)),
-            (connect("drover-agent-pi", Some(("pi", "pi-secret"))), Ok(Identity::Node("pi".into()))),
-            (connect("drover-agent-other", Some(("pi", "pi-secret"))), Err(BadClientId)),
-            (connect("drover-controller-1", Some(("pi", "pi-secret"))), Err(BadClientId)),
+            (
+                connect("drover-agent-pi", Some(("pi", "wrong"))),
+                Err(BadUserNamePassword),
+            ),
+            (
+                connect("drover-agent-pi", Some(("nobody", "x"))),
+                Err(BadUserNamePassword),
+            ),
+            (
+                connect("drover-agent-pi", Some(("pi", "pi-secret"))),
+                Ok(Identity::Node("pi".into())),
+            ),
+            (
+                connect("drover-agent-other", Some(("pi", "pi-secret"))),
+                Err(BadClientId),
+            ),
+            (
+                connect("drover-controller-1", Some(("pi", "pi-secret"))),
+                Err(BadClientId),
+            ),
             (connect("", Some(("pi", "pi-secret"))), Err(BadClientId)),
-            (connect("drover-controller-1", Some(("controller", "c-secret"))), Ok(Identity::Controller)),
-            (will("drover/v1/nodes/pi/presence"), Ok(Identity::Node("pi".into()))),
+            (
+                connect("drover-controller-1", Some(("controller", "c-secret"))),
+                Ok(Identity::Controller),
+            ),
+            (
+                will("drover/v1/nodes/pi/presence"),
+                Ok(Identity::Node("pi".into())),
+            ),
             (will("drover/v1/nodes/other/presence"), Err(NotAuthorized)),
             (will("drover/v1/nodes/pi/status"), Err(NotAuthorized)),
             (will("drover/v1/nodes/+/presence"), Err(NotAuthorized)),
@@ -647,7 +699,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         for cut in 0..full.len() {
             let mut partial = BytesMut::from(&full[..cut]);
-            assert!(matches!(next_packet(&mut partial, 1 << 20), Framing::Incomplete(_)), "cut at {cut}");
+            assert!(
+                matches!(next_packet(&mut partial, 1 << 20), Framing::Incomplete(_)),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -655,7 +710,10 @@ mod tests {
     fn framing_refuses_a_packet_over_the_limit_from_its_header() {
         // A PUBLISH announcing 2 MiB, of which only the header has arrived.
         let mut buf = BytesMut::from(&[0x30u8, 0x80, 0x80, 0x80, 0x01][..]);
-        assert!(matches!(next_packet(&mut buf, 1 << 20), Framing::TooLarge(_)));
+        assert!(matches!(
+            next_packet(&mut buf, 1 << 20),
+            Framing::TooLarge(_)
+        ));
     }
 
     proptest! {

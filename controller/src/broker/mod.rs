@@ -267,13 +267,18 @@ impl Shared {
             let fits = queued + size <= target.outbox.max_bytes || queued == 0;
             let sent = fits && target.outbox.sender.try_send(delivery).is_ok();
             if sent {
-                target.outbox.queued_bytes.fetch_add(size, Ordering::Relaxed);
+                target
+                    .outbox
+                    .queued_bytes
+                    .fetch_add(size, Ordering::Relaxed);
             } else if qos == QoS::AtMostOnce {
                 self.count(|c| &c.dropped_slow_subscriber);
             } else {
                 if target.control.ending().is_none() {
                     self.count(|c| &c.disconnected_slow_subscriber);
-                    if let Some(suppressed) = self.throttles.dropped.allow(std::time::Instant::now()) {
+                    if let Some(suppressed) =
+                        self.throttles.dropped.allow(std::time::Instant::now())
+                    {
                         tracing::warn!(client_id = %target.client_id, suppressed, "disconnecting a subscriber too slow to take its QoS 1 messages");
                     }
                 }
@@ -388,15 +393,19 @@ pub async fn start(
         insecure_addr: None,
     };
     for (listener, acceptor) in bound {
-        let addr = listener.local_addr().context("the broker's listening socket has no address")?;
+        let addr = listener
+            .local_addr()
+            .context("the broker's listening socket has no address")?;
         if acceptor.is_some() {
             broker.tls_addr = Some(addr);
         } else {
             broker.insecure_addr = Some(addr);
         }
-        broker
-            .accept_tasks
-            .push(tokio::spawn(listener::accept_loop(listener, acceptor, shared.clone())));
+        broker.accept_tasks.push(tokio::spawn(listener::accept_loop(
+            listener,
+            acceptor,
+            shared.clone(),
+        )));
     }
     Ok(broker)
 }

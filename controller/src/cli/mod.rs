@@ -21,10 +21,10 @@ use serde_json::{json, Value};
 
 pub use broker_config::{broker_config, BrokerConfigCommand};
 pub use client::Client;
-pub use token::{token, TokenCommand};
 pub use rollout::{
     create, rollout, taint, wait, CreateCommand, RolloutCommand, TaintArgs, WaitArgs,
 };
+pub use token::{token, TokenCommand};
 
 /// Output formats of `get`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

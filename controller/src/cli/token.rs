@@ -48,7 +48,10 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(row)
                 .collect();
-            print!("{}", super::table::render(&["ID", "EXPIRES", "USES-LEFT", "LABELS"], &rows));
+            print!(
+                "{}",
+                super::table::render(&["ID", "EXPIRES", "USES-LEFT", "LABELS"], &rows)
+            );
         }
         TokenCommand::Delete { id } => {
             client.delete(&format!("/api/v1/tokens/{id}"), &[])?;

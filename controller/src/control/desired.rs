@@ -82,7 +82,12 @@ impl Control {
             // The same content under the same generation seals to the same bytes
             // (Ed25519 signatures are deterministic).
             state.generation = *generation;
-            if self.security.session.seal(&topic, &Message::Desired(state.clone()))? == *payload {
+            if self
+                .security
+                .session
+                .seal(&topic, &Message::Desired(state.clone()))?
+                == *payload
+            {
                 return Ok(());
             }
         }
@@ -90,7 +95,10 @@ impl Control {
             .store
             .next_desired_generation(previous.map_or(0, |(g, _)| g))?;
         state.generation = generation;
-        let payload = self.security.session.seal(&topic, &Message::Desired(state))?;
+        let payload = self
+            .security
+            .session
+            .seal(&topic, &Message::Desired(state))?;
         self.store.set_desired_state(node, generation, &payload)?;
         self.publish_desired(node, payload);
         Ok(())

@@ -36,8 +36,11 @@ pub struct Security {
     /// The CA's signature vouching for the controller's key.
     pub attestation: Vec<u8>,
     /// The embedded broker, to close revoked nodes' connections (none with an external
-    /// broker: see `mosquitto`).
+    /// broker).
     pub broker: Option<BrokerHandle>,
+    /// The external broker is a Mosquitto whose dynamic-security plugin the controller
+    /// keeps current.
+    pub dynsec: bool,
 }
 
 impl Security {
@@ -55,7 +58,9 @@ impl Control {
     /// Loads tokens and credentials into the shared table.
     pub(super) fn load_credentials(&mut self) -> anyhow::Result<()> {
         for token in self.store.tokens()? {
-            self.security.credentials.set_token(&token.id, token.secret_hash);
+            self.security
+                .credentials
+                .set_token(&token.id, token.secret_hash);
         }
         for credential in self.store.credentials()? {
             self.security.credentials.set_node(
@@ -114,7 +119,9 @@ impl Control {
         if reserved(node) {
             return Err(format!("the node name \"{node}\" is reserved"));
         }
-        let store_error = |e: crate::store::StoreError| format!("the controller cannot store the enrollment: {e}");
+        let store_error = |e: crate::store::StoreError| {
+            format!("the controller cannot store the enrollment: {e}")
+        };
         let mut token = self
             .store
             .token(token_id)
@@ -153,7 +160,9 @@ impl Control {
             labels: token.labels.clone(),
             enrolled_at: now,
         };
-        self.store.enroll(&credential, Some(&token)).map_err(store_error)?;
+        self.store
+            .enroll(&credential, Some(&token))
+            .map_err(store_error)?;
         self.security.credentials.set_node(
             node,
             NodeCredential {
@@ -163,6 +172,11 @@ impl Control {
         );
         self.mosquitto_enrolled(node, &request.password);
         Ok(())
+    }
+
+    /// The key desired states are sealed with.
+    pub fn controller_key(&self) -> drover_proto::keys::PublicKey {
+        self.security.session.public()
     }
 
     /// Enrolls the server's own agent without a token.
@@ -258,7 +272,9 @@ impl Control {
     /// Deletes a token: no enrollment with it from now on (enrolled nodes stay).
     pub(super) fn delete_token(&mut self, id: &str) -> Result<Value, ApiError> {
         if !self.store.delete_token(id).map_err(ApiError::from)? {
-            return Err(ApiError::not_found_message(format!("join token \"{id}\" not found")));
+            return Err(ApiError::not_found_message(format!(
+                "join token \"{id}\" not found"
+            )));
         }
         self.security.credentials.remove_token(id);
         self.mosquitto_token_removed(id);
@@ -268,9 +284,7 @@ impl Control {
 }
 
 fn token_json(record: &TokenRecord) -> Value {
-    let time = |ms: i64| {
-        DateTime::<Utc>::from_timestamp_millis(ms).map(crate::object::timestamp)
-    };
+    let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map(crate::object::timestamp);
     json!({
         "id": record.id,
         "created": time(record.created_ms),

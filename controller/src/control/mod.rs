@@ -8,6 +8,7 @@ pub(crate) mod daemonsets;
 mod desired;
 mod enroll;
 mod eviction;
+mod external_broker;
 mod jobs;
 mod nodes;
 mod pods;
@@ -148,9 +149,7 @@ impl Control {
                 // Log data goes to the log router, not here; nothing else reaches here.
                 other => warn!(node, message = other.name(), "ignored a message"),
             },
-            ControllerReceived::Enroll { token, request } => {
-                self.on_enroll(&token, request, now)
-            }
+            ControllerReceived::Enroll { token, request } => self.on_enroll(&token, request, now),
             ControllerReceived::Desired { node, ours } => self.on_desired_seen(&node, ours),
         }
     }

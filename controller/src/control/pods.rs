@@ -6,13 +6,12 @@ use chrono::{DateTime, Utc};
 use drover_proto::manifest::{Kind, Taint};
 use drover_proto::msg::{StatusAck, StatusReport};
 use drover_proto::topic::NodeTopic;
-use drover_proto::{encode, Message};
+use drover_proto::Message;
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use super::Control;
 use crate::metrics::Dropped;
-use crate::mqtt::Outgoing;
 use crate::pods::{
     node_name, pod_spec, scheduled_status, status_from_report, unschedulable_status,
 };

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use drover_proto::keys::SigningKey;
 use drover_proto::manifest::Kind;
 use drover_proto::msg::*;
 use drover_proto::topic::NodeTopic;
-use drover_proto::{decode, encode, Message};
+use drover_proto::Message;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::mqtt::Outgoing;
+use crate::credentials::Credentials;
+use crate::mqtt::{route, Outgoing, Routed};
 
 fn t(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
@@ -22,24 +24,68 @@ struct Harness {
     control: Control,
     published: mpsc::UnboundedReceiver<Outgoing>,
     metrics: Arc<Metrics>,
+    security: Security,
+}
+
+fn controller_key() -> SigningKey {
+    SigningKey::from_seed([42; 32])
+}
+
+/// A node's key in these tests: derived from its name.
+fn node_key(node: &str) -> SigningKey {
+    SigningKey::from_seed(drover_proto::keys::sha256(node.as_bytes()))
+}
+
+fn security() -> Security {
+    Security {
+        credentials: Credentials::new("controller"),
+        session: Arc::new(drover_proto::session::ControllerSession::new(
+            controller_key(),
+        )),
+        ca_der: Vec::new(),
+        attestation: Vec::new(),
+        broker: None,
+        dynsec: false,
+    }
+}
+
+fn control_with(
+    store: Store,
+    now: DateTime<Utc>,
+) -> (
+    Control,
+    mpsc::UnboundedReceiver<Outgoing>,
+    Arc<Metrics>,
+    Security,
+) {
+    let (queue, published) = mpsc::unbounded_channel();
+    let security = security();
+    let metrics = Arc::new(Metrics::default());
+    let control = Control::new(
+        store,
+        crate::mqtt::Publisher::new(queue, security.session.clone()),
+        metrics.clone(),
+        ControlSettings::with_grace(Duration::from_secs(40)),
+        security.clone(),
+        now,
+    )
+    .unwrap();
+    (control, published, metrics, security)
 }
 
 fn harness() -> Harness {
-    let (publisher, published) = mpsc::unbounded_channel();
-    let metrics = Arc::new(Metrics::default());
-    let control = Control::new(
-        Store::in_memory().unwrap(),
-        publisher,
-        metrics.clone(),
-        ControlSettings::with_grace(Duration::from_secs(40)),
-        t(0),
-    )
-    .unwrap();
+    let (control, published, metrics, security) = control_with(Store::in_memory().unwrap(), t(0));
     Harness {
         control,
         published,
         metrics,
+        security,
     }
+}
+
+/// What a published message says (its seal checked with the controller's key).
+fn unseal(o: &Outgoing) -> Result<Message, drover_proto::DecodeError> {
+    drover_proto::open(&o.topic, &o.payload, &controller_key().public())
 }
 
 fn info(name: &str) -> NodeInfo {
@@ -78,18 +124,39 @@ impl Harness {
         answer.blocking_recv().expect("an answer")
     }
 
-    fn send(&mut self, node: &str, topic: NodeTopic, message: Message, now: DateTime<Utc>) {
-        let payload = encode(&message).unwrap();
-        self.control.handle(
-            Input::Mqtt(MqttInput::Message {
-                topic: topic.for_node(node),
-                payload,
-            }),
-            now,
+    /// Gives `node` credentials, as an enrollment does.
+    fn enroll(&mut self, node: &str, now: DateTime<Utc>) {
+        self.control
+            .enroll_local(node, node_key(node).public(), "pw", now)
+            .unwrap();
+    }
+
+    /// Delivers raw bytes as the MQTT adapter does: checked, then handed to the loop.
+    fn deliver(&mut self, topic: &str, payload: &[u8], now: DateTime<Utc>) {
+        let routed = route(
+            &self.security.session,
+            &self.security.credentials,
+            &self.metrics,
+            topic,
+            payload,
         );
+        if let Routed::Control(received) = routed {
+            self.control
+                .handle(Input::Mqtt(MqttInput::Received(received)), now);
+        }
+    }
+
+    /// A message from `node`, sealed with its key.
+    fn send(&mut self, node: &str, topic: NodeTopic, message: Message, now: DateTime<Utc>) {
+        let topic = topic.for_node(node);
+        let payload = drover_proto::seal(&topic, &message, &node_key(node)).unwrap();
+        self.deliver(&topic, &payload, now);
     }
 
     fn online(&mut self, node: &str, s: Session, now: DateTime<Utc>) {
+        if self.security.credentials.node_key(node).is_none() {
+            self.enroll(node, now);
+        }
         let msg = Message::Presence(Presence {
             session: s,
             state: PresenceState::Online(Box::new(info(node))),
@@ -120,7 +187,7 @@ fn registration_creates_a_ready_node_and_publishes_its_desired_state_retained() 
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].topic, "drover/v1/nodes/pi/desired");
     assert!(published[0].retain);
-    match decode(&published[0].payload).unwrap() {
+    match unseal(&published[0]).unwrap() {
         Message::Desired(d) => assert_eq!((d.generation, d.pods.len()), (1, 0)),
         other => panic!("{other:?}"),
     }
@@ -180,20 +247,21 @@ fn duplicate_messages_are_harmless() {
 #[test]
 fn garbage_wrong_types_foreign_names_and_unknown_nodes_are_counted() {
     let mut h = harness();
-    h.control.handle(
-        Input::Mqtt(MqttInput::Message {
-            topic: "drover/v1/nodes/pi/status".into(),
-            payload: vec![0xff, 1, 2],
-        }),
-        t(0),
-    );
-    h.control.handle(
-        Input::Mqtt(MqttInput::Message {
-            topic: "somewhere/else".into(),
-            payload: vec![1],
-        }),
-        t(0),
-    );
+    h.enroll("pi", t(0));
+    h.deliver("drover/v1/nodes/pi/status", &[0xff, 1, 2], t(0));
+    h.deliver("somewhere/else", &[1], t(0));
+    // Sealed by pi, but not a message at all.
+    let topic = "drover/v1/nodes/pi/status";
+    let mut bogus = vec![2, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    let signature = node_key("pi").sign(&{
+        let mut signed = b"drover-v2\0".to_vec();
+        signed.extend_from_slice(topic.as_bytes());
+        signed.push(0);
+        signed.extend_from_slice(&bogus);
+        signed
+    });
+    bogus.extend_from_slice(&signature);
+    h.deliver(topic, &bogus, t(0));
     let beat = Message::Heartbeat(Heartbeat {
         session: session(1, 1),
         sequence: 1,
@@ -207,6 +275,7 @@ fn garbage_wrong_types_foreign_names_and_unknown_nodes_are_counted() {
     h.send("pi", NodeTopic::Presence, impostor, t(0));
     let text = h.metrics.render();
     for (reason, n) in [
+        ("signature", 1),
         ("decode", 1),
         ("topic", 1),
         ("unknown_node", 1),
@@ -244,7 +313,7 @@ fn deleting_a_node_empties_its_desired_state_clears_its_presence_and_ignores_its
         .find(|o| o.topic.ends_with("/desired"))
         .unwrap();
     assert!(
-        matches!(decode(&desired.payload).unwrap(), Message::Desired(d) if d.pods.is_empty() && d.generation == 2)
+        matches!(unseal(&desired).unwrap(), Message::Desired(d) if d.pods.is_empty() && d.generation == 2)
     );
     let presence = cleared
         .iter()
@@ -257,8 +326,16 @@ fn deleting_a_node_empties_its_desired_state_clears_its_presence_and_ignores_its
     });
     h.send("pi", NodeTopic::Heartbeat, beat, t(2));
     assert!(h.control.store.get(Kind::Node, "", "pi").unwrap().is_none());
-    // The agent's next connection registers it again.
-    h.online("pi", session(1, 2), t(3));
+    // Its credentials went with it: its agent's next presence is dropped, not registered.
+    assert!(h.security.credentials.node_key("pi").is_none());
+    let msg = Message::Presence(Presence {
+        session: session(1, 2),
+        state: PresenceState::Online(Box::new(info("pi"))),
+    });
+    h.send("pi", NodeTopic::Presence, msg, t(3));
+    assert!(h.control.store.get(Kind::Node, "", "pi").unwrap().is_none());
+    // Enrolled again (a new token), it registers again.
+    h.online("pi", session(1, 3), t(4));
     assert_eq!(h.ready("pi").as_deref(), Some("True"));
 }
 
@@ -266,36 +343,17 @@ fn deleting_a_node_empties_its_desired_state_clears_its_presence_and_ignores_its
 fn a_restarted_controller_gives_known_nodes_one_grace_period() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (publisher, _rx) = mpsc::unbounded_channel();
-        let mut control = Control::new(
-            Store::open(dir.path()).unwrap(),
-            publisher,
-            Arc::new(Metrics::default()),
-            ControlSettings::with_grace(Duration::from_secs(40)),
-            t(0),
-        )
-        .unwrap();
-        let msg = Message::Presence(Presence {
-            session: session(1, 1),
-            state: PresenceState::Online(Box::new(info("pi"))),
-        });
-        control.handle(
-            Input::Mqtt(MqttInput::Message {
-                topic: NodeTopic::Presence.for_node("pi"),
-                payload: encode(&msg).unwrap(),
-            }),
-            t(0),
-        );
+        let (control, published, metrics, security) =
+            control_with(Store::open(dir.path()).unwrap(), t(0));
+        let mut h = Harness {
+            control,
+            published,
+            metrics,
+            security,
+        };
+        h.online("pi", session(1, 1), t(0));
     }
-    let (publisher, _rx) = mpsc::unbounded_channel();
-    let mut control = Control::new(
-        Store::open(dir.path()).unwrap(),
-        publisher,
-        Arc::new(Metrics::default()),
-        ControlSettings::with_grace(Duration::from_secs(40)),
-        t(1000),
-    )
-    .unwrap();
+    let (mut control, _rx, _, _) = control_with(Store::open(dir.path()).unwrap(), t(1000));
     control.tick(t(1040));
     let node = control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
     assert_eq!(
@@ -400,7 +458,7 @@ mod pod_status {
         published
             .into_iter()
             .filter(|o| o.topic.ends_with("/ack"))
-            .flat_map(|o| match decode(&o.payload).unwrap() {
+            .flat_map(|o| match unseal(&o).unwrap() {
                 Message::Ack(a) => a.pods,
                 other => panic!("{other:?}"),
             })
@@ -428,7 +486,7 @@ mod pod_status {
             .iter()
             .find(|o| o.topic.ends_with("/desired"))
             .unwrap();
-        match decode(&desired.payload).unwrap() {
+        match unseal(&desired).unwrap() {
             Message::Desired(d) => {
                 assert_eq!(d.generation, 2);
                 assert_eq!(d.pods[0].uid, uid);
@@ -503,7 +561,7 @@ mod pod_status {
             .into_iter()
             .find(|o| o.topic.ends_with("/desired"))
             .unwrap();
-        match decode(&desired.payload).unwrap() {
+        match unseal(&desired).unwrap() {
             Message::Desired(d) => {
                 assert!(d.pods.is_empty());
                 assert_eq!(d.finished, vec![uid]);
@@ -559,9 +617,7 @@ mod pod_status {
             .into_iter()
             .find(|o| o.topic.ends_with("/desired"))
             .unwrap();
-        assert!(
-            matches!(decode(&desired.payload).unwrap(), Message::Desired(d) if d.pods.is_empty())
-        );
+        assert!(matches!(unseal(&desired).unwrap(), Message::Desired(d) if d.pods.is_empty()));
         h.send(
             "pi",
             NodeTopic::Status,

@@ -14,7 +14,12 @@ use drover_agent::AgentConfig;
 use tokio::sync::mpsc;
 use tracing::info;
 
-use crate::control::{Control, ControlSettings};
+use drover_proto::keys::SigningKey;
+use drover_proto::msg::controller_key_statement;
+use drover_proto::session::ControllerSession;
+
+use crate::control::{Control, ControlSettings, Security};
+use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -32,18 +37,39 @@ pub struct ServerArgs {
     )]
     pub api_listen: SocketAddr,
 
-    /// Address of the embedded MQTT broker
+    /// Address of the embedded MQTT broker's TLS listener
     #[arg(
         long,
         env = "DROVER_MQTT_LISTEN",
         value_name = "ADDR",
-        default_value = "0.0.0.0:1883"
+        default_value = "0.0.0.0:8883"
     )]
     pub mqtt_listen: SocketAddr,
 
-    /// Use this external broker (e.g. mqtt://10.0.0.5:1883) and start none
+    /// Also accept plain, unencrypted MQTT here (lab use only: credentials and pod specs
+    /// travel in clear text; signatures still protect desired states and reports)
+    #[arg(long, env = "DROVER_MQTT_INSECURE_LISTEN", value_name = "ADDR")]
+    pub mqtt_insecure_listen: Option<SocketAddr>,
+
+    /// Extra names and addresses for the server certificate (besides localhost, the
+    /// hostname and the local interface addresses), repeatable
+    #[arg(
+        long = "tls-san",
+        env = "DROVER_TLS_SAN",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub tls_san: Vec<String>,
+
+    /// Use this external broker and start none: mqtts://drover-controller:PASSWORD@HOST:8883
+    /// (see `drover broker-config mosquitto`)
     #[arg(long, env = "DROVER_BROKER", value_name = "URL")]
     pub broker: Option<String>,
+
+    /// File holding the controller's password on the external broker (instead of putting
+    /// it in the URL)
+    #[arg(long, env = "DROVER_BROKER_PASSWORD_FILE", value_name = "FILE")]
+    pub broker_password_file: Option<PathBuf>,
 
     /// Directory for the store
     #[arg(
@@ -107,18 +133,6 @@ pub struct ServerArgs {
     pub print_config: bool,
 }
 
-/// TEMPORARY: accepts any credentials (and none) as the controller, so that agents and the
-/// controller keep connecting as they do today. The lead engineer replaces it with an
-/// authenticator backed by the controller's credential table; until then the embedded
-/// broker's ACL confines nobody.
-struct AllowAllAuthenticator;
-
-impl crate::broker::Authenticator for AllowAllAuthenticator {
-    fn authenticate(&self, _username: &str, _password: &[u8]) -> Option<crate::broker::Identity> {
-        Some(crate::broker::Identity::Controller)
-    }
-}
-
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     drover_agent::private_fs::private_dir(&args.data_dir).with_context(|| {
@@ -130,55 +144,84 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
 
-    let (broker, embedded) = match &args.broker {
+    let pki = crate::pki::Pki::load_or_create(&args.data_dir.join("pki"), &args.tls_san)
+        .context("cannot set up the server's CA and certificates")?;
+    let session = Arc::new(ControllerSession::new(SigningKey::from_seed(
+        pki.signing_seed,
+    )));
+    let attestation = pki.attest(&controller_key_statement(&session.public()))?;
+
+    let (broker, password, embedded) = match &args.broker {
         Some(url) => {
-            let broker = BrokerAddress::parse(url)?;
-            if broker.tls {
-                anyhow::bail!(
-                    "broker {broker}: TLS (mqtts://) is not wired into the controller's session yet; use mqtt://"
-                );
-            }
-            (broker, None)
+            let mut broker = BrokerAddress::parse(url)?;
+            let password = match (&args.broker_password_file, broker.password.take()) {
+                (Some(file), _) => std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+                    .trim()
+                    .to_string(),
+                (None, Some(password)) => password,
+                (None, None) => String::new(),
+            };
+            (broker, password, None)
         }
         None => {
+            let password = controller_password(&args.data_dir)?;
+            let credentials = Credentials::new(&password);
             let embedded = crate::broker::start(
                 crate::broker::BrokerSettings {
-                    insecure_listen: Some(args.mqtt_listen),
-                    legacy_clients: true,
+                    tls_listen: Some(args.mqtt_listen),
+                    tls: Some(pki.server_tls_config()?),
+                    insecure_listen: args.mqtt_insecure_listen,
                     ..Default::default()
                 },
-                Arc::new(AllowAllAuthenticator),
+                Arc::new(credentials.clone()),
             )
             .await?;
-            info!(listen = %args.mqtt_listen, "embedded MQTT broker listening");
-            let host = if args.mqtt_listen.ip().is_unspecified() {
-                "127.0.0.1".to_string()
-            } else {
-                args.mqtt_listen.ip().to_string()
+            let (tls_addr, insecure_addr) = embedded.local_addrs();
+            info!(listen = %args.mqtt_listen, "embedded MQTT broker listening (TLS)");
+            if let Some(insecure) = insecure_addr {
+                tracing::warn!(listen = %insecure, "embedded MQTT broker also listening WITHOUT TLS (lab use only)");
+            }
+            let port = tls_addr.map_or(args.mqtt_listen.port(), |a| a.port());
+            let broker = BrokerAddress {
+                tls: true,
+                host: loopback_for(args.mqtt_listen),
+                port,
+                username: None,
+                password: None,
             };
-            (
-                BrokerAddress {
-                    tls: false,
-                    host,
-                    port: args.mqtt_listen.port(),
-                    username: None,
-                    password: None,
-                },
-                Some(embedded),
-            )
+            (broker, password, Some((embedded, credentials)))
         }
+    };
+    let credentials = match &embedded {
+        Some((_, credentials)) => credentials.clone(),
+        None => Credentials::new(""),
     };
 
     let metrics = Arc::new(Metrics::default());
     let (inputs, input_rx) = mpsc::channel(4096);
     let logs = crate::logs::LogRouter::default();
     let publisher = crate::mqtt::start(
-        broker.clone(),
-        format!("drover-controller-{}", std::process::id()),
+        crate::mqtt::LinkSettings {
+            broker: broker.clone(),
+            password,
+            ca_der: pki.ca_der.clone(),
+        },
+        session.clone(),
+        credentials.clone(),
         inputs.clone(),
         logs.clone(),
-    );
-    let control = Control::new(
+        metrics.clone(),
+    )?;
+    let security = Security {
+        credentials,
+        session: session.clone(),
+        ca_der: pki.ca_der.clone(),
+        attestation,
+        broker: embedded.as_ref().map(|(b, _)| b.handle()),
+        dynsec: args.broker.is_some(),
+    };
+    let mut control = Control::new(
         store,
         publisher.clone(),
         metrics.clone(),
@@ -190,8 +233,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 backoff_max: args.job_backoff_max,
             },
         },
+        security,
         Utc::now(),
     )?;
+    let local_agent = if args.disable_agent {
+        None
+    } else {
+        Some(prepare_local_agent(
+            &args,
+            &broker,
+            &mut control,
+            &pki.ca_der,
+        )?)
+    };
     let control_task = tokio::spawn(crate::control::run(control, input_rx));
 
     let listener = tokio::net::TcpListener::bind(args.api_listen)
@@ -202,25 +256,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let api_task = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
-    let mut agent_task = if args.disable_agent {
-        None
-    } else {
-        let mut labels = vec![(
-            "node-role.kubernetes.io/control-plane".to_string(),
-            "true".to_string(),
-        )];
-        labels.extend(args.node_labels.clone());
-        let mut config = AgentConfig::defaults(&format!("mqtt://{}:{}", broker.host, broker.port))?;
-        config.node_name = args.node_name.clone();
-        config.data_dir = args.data_dir.join("agent");
-        config.labels = labels;
-        config.heartbeat_interval = args.heartbeat_interval;
-        config.reconnect_backoff_max = Duration::from_secs(5);
+    let mut agent_task = local_agent.map(|config| {
         let mut stopped = agent_stopped.clone();
-        Some(tokio::spawn(drover_agent::run(config, async move {
+        tokio::spawn(drover_agent::run(config, async move {
             let _ = stopped.wait_for(|s| *s).await;
-        })))
-    };
+        }))
+    });
 
     drover_agent::service::ready(&format!(
         "API on {}, MQTT {}, store {}{}",
@@ -264,8 +305,84 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             Err(_) => tracing::warn!("local agent did not stop in time"),
         }
     }
-    if let Some(broker) = embedded {
+    if let Some((broker, _)) = embedded {
         broker.shutdown();
     }
     Ok(())
+}
+
+/// The controller's password on the embedded broker, kept (0600) in the data directory so
+/// that an operator's own tools can log in as the controller.
+fn controller_password(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join(CONTROLLER_PASSWORD_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let password = hex::encode(drover_proto::random::random_bytes::<24>()?);
+    let mut file = drover_agent::private_fs::create_file(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, password.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(password)
+}
+
+/// Where the embedded broker's controller password is kept.
+pub const CONTROLLER_PASSWORD_FILE: &str = "broker-controller.password";
+
+/// The address the controller's own clients use for a listener on `listen`.
+fn loopback_for(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        match listen {
+            SocketAddr::V4(_) => "127.0.0.1".to_string(),
+            SocketAddr::V6(_) => "::1".to_string(),
+        }
+    } else {
+        listen.ip().to_string()
+    }
+}
+
+/// The local agent's configuration; at the first start it is enrolled without a token
+/// (the server writes its credentials itself).
+fn prepare_local_agent(
+    args: &ServerArgs,
+    broker: &BrokerAddress,
+    control: &mut Control,
+    ca_der: &[u8],
+) -> anyhow::Result<AgentConfig> {
+    let mut labels = vec![(
+        "node-role.kubernetes.io/control-plane".to_string(),
+        "true".to_string(),
+    )];
+    labels.extend(args.node_labels.clone());
+    // The agent logs in with its own credentials, never with the controller's.
+    let own = BrokerAddress {
+        username: None,
+        password: None,
+        ..broker.clone()
+    };
+    let mut config = AgentConfig::defaults(&own.to_string())?;
+    config.node_name = args.node_name.clone();
+    config.data_dir = args.data_dir.join("agent");
+    config.labels = labels;
+    config.heartbeat_interval = args.heartbeat_interval;
+    config.reconnect_backoff_max = Duration::from_secs(5);
+    drover_agent::private_fs::private_dir(&config.data_dir)?;
+    if drover_agent::credentials::Credentials::load(&config.data_dir)?.is_none() {
+        let node = drover_agent::node_name(&config)?;
+        let key = SigningKey::generate()?;
+        let password = hex::encode(drover_proto::random::random_bytes::<24>()?);
+        control.enroll_local(&node, key.public(), &password, Utc::now())?;
+        drover_agent::credentials::Credentials {
+            node,
+            key_seed: *key.seed(),
+            password,
+            controller_key: control.controller_key(),
+            ca_der: ca_der.to_vec(),
+        }
+        .save(&config.data_dir)?;
+    }
+    Ok(config)
 }

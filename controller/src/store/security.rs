@@ -33,8 +33,7 @@ fn blob32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
 impl Store {
     /// Stores (or replaces) a token.
     pub fn put_token(&mut self, token: &TokenRecord) -> Result<(), StoreError> {
-        let record =
-            postcard::to_stdvec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let record = postcard::to_stdvec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.db.execute(
             "INSERT INTO join_tokens (id, record) VALUES (?1, ?2)
              ON CONFLICT (id) DO UPDATE SET record = excluded.record",
@@ -48,7 +47,9 @@ impl Store {
         let mut stmt = self
             .db
             .prepare_cached("SELECT id, record FROM join_tokens ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
         let mut tokens = Vec::new();
         for row in rows {
             let (id, record) = row?;
@@ -158,10 +159,10 @@ impl Store {
 
     /// Revokes a node's credential; whether it had one.
     pub fn revoke(&mut self, node: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .db
-            .execute("DELETE FROM node_credentials WHERE node = ?1", params![node])?
-            > 0)
+        Ok(self.db.execute(
+            "DELETE FROM node_credentials WHERE node = ?1",
+            params![node],
+        )? > 0)
     }
 
     /// The next desired-state generation: above every generation ever published to any
