@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod nodes;
 pub mod object;
+pub mod pki;
 pub mod pods;
 pub mod reconcile;
 pub mod server;
