@@ -11,6 +11,7 @@ pub mod pod_paths;
 pub mod private_fs;
 pub mod service;
 pub mod sysinfo;
+pub mod tls;
 
 use std::future::Future;
 use std::path::Path;
