@@ -162,3 +162,49 @@ fn issued_certificates_chain_to_the_ca_and_carry_the_names() {
     assert!(holds_key(&certs[0], &key));
     assert!(pki.issue_server_cert(&["not a name".into()]).is_err());
 }
+
+/// A TLS handshake between the PKI's broker config and `client`, asking for `name`.
+async fn handshake(pki: &Pki, client: Arc<rustls::ClientConfig>, name: &str) -> io::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_tls_config());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        acceptor.accept(tcp).await.map(drop)
+    });
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let name = ServerName::try_from(name.to_string()).map_err(io::Error::other)?;
+    let result = tokio_rustls::TlsConnector::from(client)
+        .connect(name, tcp)
+        .await
+        .map(drop);
+    server.abort();
+    result
+}
+
+#[tokio::test]
+async fn agents_accept_the_broker_by_pinned_ca_or_by_fingerprint_alone() {
+    let (_root, dir) = pki_dir();
+    let pki = Pki::load_or_create(&dir, &[]).unwrap();
+    let pinned = drover_agent::tls::pinned_ca_config(&pki.ca_der).unwrap();
+    handshake(&pki, pinned, "some-address.example")
+        .await
+        .unwrap();
+    // The chain carries the CA, so its fingerprint is enough, and the CA is learnt.
+    let (by_fingerprint, captured) = drover_agent::tls::fingerprint_config(pki.ca_fingerprint);
+    handshake(&pki, by_fingerprint, "10.0.0.9").await.unwrap();
+    assert_eq!(captured.get(), Some(pki.ca_der.clone()));
+}
+
+#[tokio::test]
+async fn agents_of_another_controller_refuse_the_broker() {
+    let (_root, dir) = pki_dir();
+    let (_other_root, other_dir) = pki_dir();
+    let pki = Pki::load_or_create(&dir, &[]).unwrap();
+    let other = Pki::load_or_create(&other_dir, &[]).unwrap();
+    let pinned = drover_agent::tls::pinned_ca_config(&other.ca_der).unwrap();
+    assert!(handshake(&pki, pinned, "localhost").await.is_err());
+    let (by_fingerprint, captured) = drover_agent::tls::fingerprint_config(other.ca_fingerprint);
+    assert!(handshake(&pki, by_fingerprint, "localhost").await.is_err());
+    assert_eq!(captured.get(), None);
+}
