@@ -163,7 +163,7 @@ pub async fn run(
             }
             event = events.poll() => match event {
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    info!(broker = %format!("{}:{}", settings.broker.host, settings.broker.port), ?session, "connected");
+                    info!(broker = %settings.broker, ?session, "connected");
                     connected = true;
                     backoff.reset();
                     heartbeat.reset();
@@ -172,8 +172,8 @@ pub async fn run(
                     let _ = pods.send(PodInput::Link(true)).await;
                     if settings.notify_service {
                         crate::service::status(&format!(
-                            "node {node}: connected to mqtt://{}:{}",
-                            settings.broker.host, settings.broker.port
+                            "node {node}: connected to {}",
+                            settings.broker
                         ));
                     }
                 }
@@ -189,8 +189,8 @@ pub async fn run(
                         let _ = pods.send(PodInput::Link(false)).await;
                         if settings.notify_service {
                             crate::service::status(&format!(
-                                "node {node}: broker mqtt://{}:{} unreachable, reconnecting; pods keep running",
-                                settings.broker.host, settings.broker.port
+                                "node {node}: broker {} unreachable, reconnecting; pods keep running",
+                                settings.broker
                             ));
                         }
                     } else {

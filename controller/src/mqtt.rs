@@ -102,7 +102,7 @@ pub fn start(
         loop {
             match events.poll().await {
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    info!(broker = %format!("{}:{}", broker.host, broker.port), "controller connected to the broker");
+                    info!(broker = %broker, "controller connected to the broker");
                     was_connected = true;
                     for topic in SUBSCRIPTIONS {
                         if let Err(e) = client

@@ -190,7 +190,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             "true".to_string(),
         )];
         labels.extend(args.node_labels.clone());
-        let mut config = AgentConfig::defaults(&format!("mqtt://{}:{}", broker.host, broker.port))?;
+        // With the password: the local agent logs in to an external broker as the server does.
+        let mut config = AgentConfig::defaults(&broker.to_url_with_password())?;
         config.node_name = args.node_name.clone();
         config.data_dir = args.data_dir.join("agent");
         config.labels = labels;
