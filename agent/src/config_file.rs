@@ -224,6 +224,14 @@ fn toml_value(raw: &str) -> String {
     }
 }
 
+/// A broker URL as it may be printed: with its password as `***`.
+fn hide_password(url: &str) -> String {
+    match drover_proto::BrokerAddress::parse(url) {
+        Ok(broker) if broker.password.is_some() => broker.to_string(),
+        _ => url.to_string(),
+    }
+}
+
 /// The effective configuration as a file would say it, each key with where it came from.
 pub fn render(
     command: &Command,
@@ -263,6 +271,7 @@ pub fn render(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            (_, [one]) if long == "broker" => toml_value(&hide_password(one)),
             (_, [one]) => toml_value(one),
             (_, []) => {
                 out.push_str(&format!("# {long} is unset\n"));
@@ -367,6 +376,21 @@ mod tests {
         assert!(read_layer(&command(), &matches, path, true)
             .unwrap_err()
             .contains("/nonexistent/drover.toml"));
+    }
+
+    #[test]
+    fn rendering_hides_the_brokers_password() {
+        let command = command();
+        let matches = command
+            .clone()
+            .try_get_matches_from(["test", "--broker", "mqtt://u:hunter2@b:1"])
+            .unwrap();
+        let text = render(&command, &matches, Path::new("/etc/x.toml"), &[]);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("broker = \"mqtt://u:***@b:1\"  # flag"),
+            "{text}"
+        );
     }
 
     #[test]

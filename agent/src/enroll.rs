@@ -60,19 +60,6 @@ pub fn ca_vouches_for(ca_der: &[u8], key: &PublicKey, attestation: &[u8]) -> boo
         .is_ok()
 }
 
-/// The MQTT transport for `broker`: TLS verified by `tls`, or plain TCP for a lab broker.
-pub fn transport(
-    broker: &BrokerAddress,
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-) -> rumqttc::Transport {
-    match (broker.tls, tls) {
-        (true, Some(config)) => {
-            rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config))
-        }
-        _ => rumqttc::Transport::tcp(),
-    }
-}
-
 /// Enrolls `node` with `token` through `broker`, retrying while the broker is unreachable;
 /// returns the credentials (already stored in `data_dir`).
 pub async fn enroll(
@@ -120,9 +107,7 @@ async fn attempt(
 ) -> Result<Credentials, EnrollError> {
     let tls = broker
         .tls
-        .then(|| crate::tls::fingerprint_config(token.ca_fingerprint))
-        .transpose()
-        .map_err(|e| EnrollError::Refused(e.to_string()))?;
+        .then(|| crate::tls::fingerprint_config(token.ca_fingerprint).0);
     let mut options = MqttOptions::new(
         format!("drover-enroll-{}-{node}", token.id),
         broker.host.clone(),
@@ -132,7 +117,9 @@ async fn attempt(
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(true)
         .set_credentials(token.mqtt_username(), token.secret.clone())
-        .set_transport(transport(broker, tls));
+        .set_transport(
+            crate::tls::transport(broker, tls).map_err(|e| EnrollError::Refused(e.to_string()))?,
+        );
     let (client, mut events) = AsyncClient::new(options, 16);
     let request_topic = EnrollTopic::Request.for_token(&token.id, node);
     let reply_topic = EnrollTopic::Reply.for_token(&token.id, node);

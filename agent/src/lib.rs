@@ -115,8 +115,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     if config.notify_service {
         // Serving: the stored pods run (with or without the broker).
         service::ready(&format!(
-            "node {}: running the stored pods; connecting to mqtt://{}:{}",
-            info.name, broker.host, broker.port
+            "node {}: running the stored pods; connecting to {broker}",
+            info.name
         ));
         service::spawn_watchdog();
     }

@@ -196,7 +196,13 @@ pub async fn run(
                 .clone()
                 .unwrap_or_else(|| settings.credentials.password.clone()),
         )
-        .set_transport(crate::enroll::transport(broker, tls))
+        .set_transport(match crate::tls::transport(broker, tls) {
+            Ok(transport) => transport,
+            Err(e) => {
+                error!(error = %e, "cannot set up the broker connection");
+                return;
+            }
+        })
         .set_max_packet_size(
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
             drover_proto::MAX_PAYLOAD_BYTES + 1024,

@@ -142,7 +142,7 @@ pub fn start(
                 .unwrap_or_else(|| CONTROLLER_USER.to_string()),
             settings.password,
         )
-        .set_transport(drover_agent::enroll::transport(&broker, tls))
+        .set_transport(drover_agent::tls::transport(&broker, tls)?)
         .set_max_packet_size(
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
             drover_proto::MAX_PAYLOAD_BYTES + 1024,

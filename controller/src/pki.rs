@@ -1,312 +1,112 @@
-//! The controller's keys and certificates, made at its first start in `<data-dir>/pki`
-//! (0700): a CA (ECDSA P-256) that join tokens name by fingerprint, a server certificate it
-//! signs for the embedded broker (and, through `drover broker-config`, for an external
-//! one), and the Ed25519 key every desired state is sealed with.
+//! The controller's own PKI: a private CA that certifies Drover's brokers, the broker's
+//! server certificate, and the controller's Ed25519 signing key.
+//!
+//! Everything lives in one directory (0700, files 0600) and is created at first start.
+//! Agents pin the CA (by its SHA-256 from a join token, then by the certificate itself), so
+//! the CA is never replaced behind their back: a CA file that is missing while its partner
+//! exists, or that does not match it, is an error, not a reason to start over. The server
+//! certificate is ours to reissue whenever a wanted name or address is missing from it.
 
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use drover_proto::keys::sha256;
+use anyhow::{anyhow, bail, Context};
+use chrono::{Datelike, Utc};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-    SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use tracing::{info, warn};
+
+use drover_agent::identity::write_atomically;
+use drover_agent::private_fs;
 
 const CA_CERT: &str = "ca.crt";
 const CA_KEY: &str = "ca.key";
 const SERVER_CERT: &str = "server.crt";
 const SERVER_KEY: &str = "server.key";
-const SERVER_SANS: &str = "server.sans";
 const SIGNING_KEY: &str = "signing.key";
+const CA_NAME: &str = "drover-ca";
+const CA_YEARS: i32 = 10;
+const SERVER_YEARS: i32 = 2;
+/// A server certificate that expires within this many days is reissued at start.
+const RENEW_DAYS: u64 = 30;
 
-/// The controller's trust material.
+/// The loaded (or just created) PKI.
 pub struct Pki {
-    dir: PathBuf,
-    ca_key: KeyPair,
-    /// The CA certificate (DER).
+    /// The CA certificate, DER.
     pub ca_der: Vec<u8>,
-    /// The CA certificate (PEM).
+    /// The CA certificate, PEM (for external brokers and clients).
     pub ca_pem: String,
-    /// SHA-256 of the CA certificate (DER): what join tokens carry.
+    /// SHA-256 of [`Pki::ca_der`]: what a join token carries.
     pub ca_fingerprint: [u8; 32],
     /// Seed of the controller's Ed25519 signing key.
     pub signing_seed: [u8; 32],
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key_der: Vec<u8>,
+    /// The matching Ed25519 public key.
+    pub signing_public: [u8; 32],
+    ca_key: KeyPair,
+    /// The CA's parameters re-signed: rcgen takes the issuer's name and key identifier from
+    /// it when signing (without x509 parsing it cannot read them back from `ca.crt`).
+    ca_issuer: rcgen::Certificate,
+    server_tls: Arc<rustls::ServerConfig>,
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut file = drover_agent::private_fs::create_file(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn ca_params() -> anyhow::Result<CertificateParams> {
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, "drover-ca");
-    name.push(DnType::OrganizationName, "Drover");
-    params.distinguished_name = name;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    set_validity(&mut params);
-    Ok(params)
-}
-
-/// Validity from yesterday (clocks of devices and servers disagree) for ten years.
-fn set_validity(params: &mut CertificateParams) {
-    use chrono::Datelike;
-    let day = |d: chrono::DateTime<chrono::Utc>| {
-        rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8)
-    };
-    let now = chrono::Utc::now();
-    params.not_before = day(now - chrono::Duration::days(1));
-    params.not_after = day(now + chrono::Duration::days(3650));
-}
-
-fn pem_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let certs: Result<Vec<_>, _> =
-        rustls_pemfile::certs(&mut std::io::BufReader::new(bytes.as_slice())).collect();
-    let certs = certs.with_context(|| format!("{} is not a PEM certificate", path.display()))?;
-    if certs.is_empty() {
-        bail!("{} holds no certificate", path.display());
+impl fmt::Debug for Pki {
+    // No key material in logs or test failures.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pki")
+            .field("ca_fingerprint", &hex::encode(self.ca_fingerprint))
+            .field("signing_public", &hex::encode(self.signing_public))
+            .finish_non_exhaustive()
     }
-    Ok(certs)
-}
-
-fn key_pair(path: &Path) -> anyhow::Result<KeyPair> {
-    let pem =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    KeyPair::from_pem(&pem).with_context(|| format!("{} is not a PEM private key", path.display()))
-}
-
-/// The names the server certificate must cover by default: localhost, the loopback
-/// addresses, the host name and every local interface address.
-pub fn default_sans() -> Vec<String> {
-    let mut sans = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
-    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let host = host.trim();
-        if !host.is_empty() {
-            sans.push(host.to_string());
-        }
-    }
-    if let Ok(addresses) = nix::ifaddrs::getifaddrs() {
-        for interface in addresses {
-            let Some(address) = interface.address else {
-                continue;
-            };
-            let ip: Option<IpAddr> = address
-                .as_sockaddr_in()
-                .map(|a| IpAddr::V4(a.ip()))
-                .or_else(|| address.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())));
-            if let Some(ip) = ip {
-                // Link-local IPv6 addresses need a scope and never name a server.
-                if matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80) {
-                    continue;
-                }
-                sans.push(ip.to_string());
-            }
-        }
-    }
-    sans.sort();
-    sans.dedup();
-    sans
-}
-
-fn san(name: &str) -> anyhow::Result<SanType> {
-    Ok(match name.parse::<IpAddr>() {
-        Ok(ip) => SanType::IpAddress(ip),
-        Err(_) => SanType::DnsName(
-            name.to_string()
-                .try_into()
-                .with_context(|| format!("\"{name}\" is not a valid certificate name"))?,
-        ),
-    })
 }
 
 impl Pki {
-    /// Loads the material in `dir`, creating what is missing; the server certificate is
-    /// issued again when it lacks one of the default names or `extra_sans`.
+    /// Loads the PKI from `dir`, creating what is missing. `extra_sans` (host names or IP
+    /// addresses) join the server certificate's default names: `localhost`, the loopback
+    /// addresses, the hostname and every local interface address.
     pub fn load_or_create(dir: &Path, extra_sans: &[String]) -> anyhow::Result<Pki> {
-        drover_agent::private_fs::private_dir(dir)
-            .with_context(|| format!("cannot create {} (0700)", dir.display()))?;
-        let ca_key_path = dir.join(CA_KEY);
-        let ca_cert_path = dir.join(CA_CERT);
-        let ca_key = if ca_key_path.exists() {
-            key_pair(&ca_key_path)?
-        } else {
-            if ca_cert_path.exists() {
-                bail!(
-                    "{} exists without its key {}: restore the key, or remove the pki directory to make a new CA (every node must then enroll again)",
-                    ca_cert_path.display(),
-                    ca_key_path.display()
-                );
-            }
-            let key = KeyPair::generate()?;
-            write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
-            key
-        };
-        if !ca_cert_path.exists() {
-            let cert = ca_params()?.self_signed(&ca_key)?;
-            std::fs::write(&ca_cert_path, cert.pem())
-                .with_context(|| format!("cannot write {}", ca_cert_path.display()))?;
-        }
-        let ca_der = pem_certificates(&ca_cert_path)?.remove(0).to_vec();
-        let ca_cert = CertificateDer::from(ca_der.as_slice());
-        let anchor = webpki::anchor_from_trusted_cert(&ca_cert).map_err(|e| {
-            anyhow::anyhow!(
-                "{} is not a usable CA certificate: {e}",
-                ca_cert_path.display()
+        private_fs::private_dir(dir).with_context(|| {
+            format!(
+                "cannot create the PKI directory {} or make it private (0700)",
+                dir.display()
             )
         })?;
-        if !anchor
-            .subject_public_key_info
-            .as_ref()
-            .ends_with(ca_key.public_key_raw())
-        {
-            bail!(
-                "{} and {} do not belong together",
-                ca_cert_path.display(),
-                ca_key_path.display()
-            );
-        }
-        let ca_pem = std::fs::read_to_string(&ca_cert_path)?;
-        let signing_path = dir.join(SIGNING_KEY);
-        let signing_seed: [u8; 32] = match std::fs::read(&signing_path) {
-            Ok(bytes) => bytes.try_into().map_err(|_| {
-                anyhow::anyhow!("{} is damaged (not a 32-byte key)", signing_path.display())
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let seed = drover_proto::random::random_bytes::<32>()?;
-                write_private(&signing_path, &seed)?;
-                seed
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", signing_path.display()))
-            }
-        };
-        let mut pki = Pki {
-            dir: dir.to_path_buf(),
-            ca_key,
+        let (ca_key, ca_der, ca_pem) = load_or_create_ca(dir)?;
+        let ca_issuer = issuer(&ca_key)?;
+        let (signing_seed, signing_public) = load_or_create_signing_key(&dir.join(SIGNING_KEY))?;
+        let wanted = wanted_sans(extra_sans);
+        let (server_chain, server_key) =
+            load_or_create_server(dir, &ca_der, &ca_pem, &ca_key, &ca_issuer, &wanted)?;
+        let server_tls = server_config(server_chain, server_key)?;
+        Ok(Pki {
             ca_fingerprint: sha256(&ca_der),
             ca_der,
             ca_pem,
             signing_seed,
-            server_chain: Vec::new(),
-            server_key_der: Vec::new(),
-        };
-        pki.load_server_cert(extra_sans)?;
-        Ok(pki)
+            signing_public,
+            ca_key,
+            ca_issuer,
+            server_tls,
+        })
     }
 
-    fn load_server_cert(&mut self, extra_sans: &[String]) -> anyhow::Result<()> {
-        let mut wanted = default_sans();
-        wanted.extend(extra_sans.iter().cloned());
-        wanted.sort();
-        wanted.dedup();
-        let cert_path = self.dir.join(SERVER_CERT);
-        let key_path = self.dir.join(SERVER_KEY);
-        let sans_path = self.dir.join(SERVER_SANS);
-        let have: Vec<String> = std::fs::read_to_string(&sans_path)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        let complete = wanted.iter().all(|s| have.contains(s));
-        if !(complete && cert_path.exists() && key_path.exists()) {
-            let mut names = have;
-            names.extend(wanted);
-            names.sort();
-            names.dedup();
-            let (chain, key) = self.issue_server_cert(&names)?;
-            write_private(&key_path, key.as_bytes())?;
-            std::fs::write(&cert_path, chain)
-                .with_context(|| format!("cannot write {}", cert_path.display()))?;
-            std::fs::write(&sans_path, names.join("\n"))
-                .with_context(|| format!("cannot write {}", sans_path.display()))?;
-        }
-        let chain = pem_certificates(&cert_path)?;
-        let key = key_pair(&key_path)?;
-        let leaf = webpki::EndEntityCert::try_from(&chain[0])
-            .map_err(|e| anyhow::anyhow!("{} is not usable: {e}", cert_path.display()))?;
-        let ca_cert = CertificateDer::from(self.ca_der.as_slice());
-        let anchor = webpki::anchor_from_trusted_cert(&ca_cert)
-            .map_err(|e| anyhow::anyhow!("the CA certificate is not usable: {e}"))?;
-        leaf.verify_for_usage(
-            rustls::crypto::ring::default_provider()
-                .signature_verification_algorithms
-                .all,
-            &[anchor],
-            &chain[1..],
-            rustls_pki_types::UnixTime::now(),
-            webpki::KeyUsage::server_auth(),
-            None,
-            None,
-        )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{} is not signed by the CA in {} ({e}); remove it to issue a new one",
-                cert_path.display(),
-                self.dir.join(CA_CERT).display()
-            )
-        })?;
-        self.server_chain = chain;
-        self.server_key_der = key.serialize_der();
-        Ok(())
+    /// TLS configuration of the broker. The chain presented is the server certificate and
+    /// then the CA's own, so a client that knows only the CA's fingerprint finds it there.
+    pub fn server_tls_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server_tls.clone()
     }
 
-    /// A server certificate for `sans`, signed by the CA: (certificate chain, then the CA,
-    /// as PEM; private key as PEM). The chain carries the CA so that an agent that knows
-    /// only the CA's fingerprint finds it there.
-    pub fn issue_server_cert(&self, sans: &[String]) -> anyhow::Result<(String, String)> {
-        let issuer = ca_params()?.self_signed(&self.ca_key)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.subject_alt_names = sans.iter().map(|s| san(s)).collect::<anyhow::Result<_>>()?;
-        let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, "drover-broker");
-        params.distinguished_name = name;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        set_validity(&mut params);
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &issuer, &self.ca_key)?;
-        Ok((
-            format!("{}{}", cert.pem(), self.ca_pem),
-            key.serialize_pem(),
-        ))
-    }
-
-    /// The TLS configuration of the embedded broker (and the API).
-    pub fn server_tls_config(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()));
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(self.server_chain.clone(), key)?;
-        Ok(Arc::new(config))
-    }
-
-    /// The CA key's ECDSA P-256 signature (ASN.1 DER) of `statement`.
+    /// The CA key's ECDSA P-256 signature (ASN.1 DER) of `statement`: how the CA vouches
+    /// for the controller's key to an enrolling agent, which knows only the CA.
     pub fn attest(&self, statement: &[u8]) -> anyhow::Result<Vec<u8>> {
         use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
         let rng = ring::rand::SystemRandom::new();
@@ -316,88 +116,398 @@ impl Pki {
             &rng,
         )
         .map_err(|e| anyhow::anyhow!("the CA key cannot sign: {e}"))?;
-        Ok(key
+        let signature = key
             .sign(&rng, statement)
-            .map_err(|e| anyhow::anyhow!("the CA key cannot sign: {e}"))?
-            .as_ref()
-            .to_vec())
+            .map_err(|e| anyhow::anyhow!("the CA key cannot sign: {e}"))?;
+        Ok(signature.as_ref().to_vec())
     }
+
+    /// A new server certificate for `sans`, signed by the CA, for an external broker
+    /// (Mosquitto): the chain (server certificate, then CA) and the private key, PEM.
+    pub fn issue_server_cert(&self, sans: &[String]) -> anyhow::Result<(String, String)> {
+        let sans = usable_sans(sans.iter().cloned());
+        if sans.is_empty() {
+            bail!("no usable host name or IP address to certify");
+        }
+        let (cert, key) = issue_server(&sans, &self.ca_key, &self.ca_issuer)?;
+        Ok((
+            format!("{}{}", cert.pem(), self.ca_pem),
+            key.serialize_pem(),
+        ))
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+fn read(path: &Path) -> anyhow::Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow!(e).context(format!("cannot read {}", path.display()))),
+    }
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_atomically(path, text.as_bytes(), true)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn load_key(path: &Path, pem: &str) -> anyhow::Result<KeyPair> {
+    private_fs::tighten_file_if_present(path)
+        .with_context(|| format!("cannot make {} private (0600)", path.display()))?;
+    KeyPair::from_pem(pem).map_err(|e| {
+        anyhow!(
+            "{}: not a PKCS#8 private key in PEM ({e}); restore it from a backup",
+            path.display()
+        )
+    })
+}
+
+/// The certificates in a PEM file, in order; an error names the file.
+fn load_certs(path: &Path, pem: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!("{}: not a PEM certificate ({e})", path.display()))?;
+    if certs.is_empty() {
+        bail!("{}: no PEM certificate in it", path.display());
+    }
+    Ok(certs)
+}
+
+/// Whether `cert` carries `key`'s public key.
+fn holds_key(cert: &CertificateDer<'_>, key: &KeyPair) -> bool {
+    // The anchor's SPKI is the SubjectPublicKeyInfo without its outer SEQUENCE header;
+    // rcgen's is the whole SEQUENCE.
+    let Ok(anchor) = webpki::anchor_from_trusted_cert(cert) else {
+        return false;
+    };
+    let full = key.public_key_der();
+    let inner: &[u8] = anchor.subject_public_key_info.as_ref();
+    full.first() == Some(&0x30)
+        && full.len() > inner.len()
+        && full.ends_with(inner)
+        && full.len() - inner.len() <= 4
+}
+
+fn load_or_create_ca(dir: &Path) -> anyhow::Result<(KeyPair, Vec<u8>, String)> {
+    let (cert_path, key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
+    match (read(&cert_path)?, read(&key_path)?) {
+        (Some(cert_pem), Some(key_pem)) => {
+            let key = load_key(&key_path, &key_pem)?;
+            let certs = load_certs(&cert_path, &cert_pem)?;
+            private_fs::tighten_file_if_present(&cert_path)?;
+            let [cert] = certs.as_slice() else {
+                bail!("{}: expected one certificate, found {}", cert_path.display(), certs.len());
+            };
+            if !holds_key(cert, &key) {
+                bail!(
+                    "{} does not belong to {}: the key is not the certificate's; restore the pair from a backup",
+                    key_path.display(),
+                    cert_path.display()
+                );
+            }
+            Ok((key, cert.to_vec(), cert_pem))
+        }
+        (None, None) => {
+            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+                .context("cannot generate the CA key")?;
+            let mut params = ca_params();
+            set_validity(&mut params, CA_YEARS);
+            params.serial_number = Some(random_serial()?);
+            let cert = params.self_signed(&key).context("cannot sign the CA certificate")?;
+            // The key first: a crash in between leaves a key without a certificate, which
+            // is reported, never a certificate whose key is lost.
+            write(&key_path, &key.serialize_pem())?;
+            write(&cert_path, &cert.pem())?;
+            info!(dir = %dir.display(), fingerprint = %hex::encode(sha256(cert.der())), "created the Drover CA");
+            Ok((key, cert.der().to_vec(), cert.pem()))
+        }
+        (None, Some(_)) => bail!(
+            "{} is missing but {} exists: restore the CA certificate (agents pin it), or remove both to create a new CA",
+            cert_path.display(),
+            key_path.display()
+        ),
+        (Some(_), None) => bail!(
+            "{} is missing but {} exists: restore the CA key, or remove both to create a new CA",
+            key_path.display(),
+            cert_path.display()
+        ),
+    }
+}
+
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, CA_NAME);
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
+fn issuer(ca_key: &KeyPair) -> anyhow::Result<rcgen::Certificate> {
+    ca_params()
+        .self_signed(ca_key)
+        .context("cannot prepare the CA for signing")
+}
+
+/// Sets a certificate's validity from today (midnight UTC) for `years`. Days past the 28th
+/// become the 28th, so that every month of the final year has the day.
+fn set_validity(params: &mut CertificateParams, years: i32) {
+    let today = Utc::now().date_naive();
+    let (month, day) = (today.month() as u8, today.day().min(28) as u8);
+    params.not_before = rcgen::date_time_ymd(today.year(), month, day);
+    params.not_after = rcgen::date_time_ymd(today.year() + years, month, day);
+}
+
+fn random_serial() -> anyhow::Result<SerialNumber> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow!("no randomness from the system"))?;
+    // Positive and without a leading zero byte, as DER INTEGERs for serials should be.
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+fn load_or_create_signing_key(path: &Path) -> anyhow::Result<([u8; 32], [u8; 32])> {
+    let seed: [u8; 32] = match fs::read(path) {
+        Ok(bytes) => {
+            private_fs::tighten_file_if_present(path)?;
+            bytes.as_slice().try_into().map_err(|_| {
+                anyhow!(
+                    "{}: expected a 32-byte Ed25519 seed, found {} bytes; restore it from a backup",
+                    path.display(),
+                    bytes.len()
+                )
+            })?
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            SystemRandom::new()
+                .fill(&mut seed)
+                .map_err(|_| anyhow!("no randomness from the system"))?;
+            write_atomically(path, &seed, true)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            info!(path = %path.display(), "created the controller's signing key");
+            seed
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("cannot read {}", path.display()))),
+    };
+    let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
+        .map_err(|_| anyhow!("{}: not an Ed25519 seed", path.display()))?;
+    let mut public = [0u8; 32];
+    public.copy_from_slice(pair.public_key().as_ref());
+    Ok((seed, public))
+}
+
+/// The names the broker's certificate should carry, in a stable order.
+fn wanted_sans(extra: &[String]) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    names.extend(drover_agent::sysinfo::hostname(Path::new("/")));
+    names.extend(interface_addresses().iter().map(IpAddr::to_string));
+    names.extend(extra.iter().cloned());
+    usable_sans(names)
+}
+
+/// Deduplicated names that a certificate can carry and a TLS client can ask for.
+fn usable_sans(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for name in names {
+        let name = name.trim().to_ascii_lowercase();
+        if ServerName::try_from(name.as_str()).is_err() {
+            warn!(
+                name,
+                "not a host name or IP address; left out of the server certificate"
+            );
+            continue;
+        }
+        if seen.insert(name.clone()) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+fn interface_addresses() -> Vec<IpAddr> {
+    let Ok(addresses) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addresses
+        .filter_map(|a| a.address)
+        .filter_map(|a| {
+            if let Some(v4) = a.as_sockaddr_in() {
+                Some(IpAddr::V4(v4.ip()))
+            } else {
+                a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+            }
+        })
+        .collect()
+}
+
+fn issue_server(
+    sans: &[String],
+    ca_key: &KeyPair,
+    ca_issuer: &rcgen::Certificate,
+) -> anyhow::Result<(rcgen::Certificate, KeyPair)> {
+    let key =
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("cannot generate a server key")?;
+    let mut params = CertificateParams::new(sans.to_vec())
+        .context("cannot put these names into a certificate")?;
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, "drover-broker");
+    params.distinguished_name = name;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    set_validity(&mut params, SERVER_YEARS);
+    params.serial_number = Some(random_serial()?);
+    let cert = params
+        .signed_by(&key, ca_issuer, ca_key)
+        .context("cannot sign the server certificate")?;
+    Ok((cert, key))
+}
+
+/// Why a stored server certificate is not used as it is.
+enum Stale {
+    Missing,
+    Expiring,
+    LacksName(String),
+}
+
+fn load_or_create_server(
+    dir: &Path,
+    ca_der: &[u8],
+    ca_pem: &str,
+    ca_key: &KeyPair,
+    ca_issuer: &rcgen::Certificate,
+    wanted: &[String],
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let (cert_path, key_path) = (dir.join(SERVER_CERT), dir.join(SERVER_KEY));
+    let stale = match (read(&cert_path)?, read(&key_path)?) {
+        (Some(cert_pem), Some(key_pem)) => {
+            let key = load_key(&key_path, &key_pem)?;
+            let certs = load_certs(&cert_path, &cert_pem)?;
+            private_fs::tighten_file_if_present(&cert_path)?;
+            let leaf = &certs[0];
+            if !holds_key(leaf, &key) {
+                bail!(
+                    "{} does not belong to {}: remove both to have them reissued",
+                    key_path.display(),
+                    cert_path.display()
+                );
+            }
+            match check_server_cert(leaf, ca_der, wanted) {
+                Ok(()) => {
+                    let chain = vec![leaf.clone(), CertificateDer::from(ca_der.to_vec())];
+                    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+                    return Ok((chain, key));
+                }
+                Err(ServerCheck::NotOurs(e)) => bail!(
+                    "{} is not signed by {} ({e}): remove {} and {} to have them reissued",
+                    cert_path.display(),
+                    dir.join(CA_CERT).display(),
+                    cert_path.display(),
+                    key_path.display()
+                ),
+                Err(ServerCheck::Stale(stale)) => stale,
+            }
+        }
+        _ => Stale::Missing,
+    };
+    match &stale {
+        Stale::Missing => info!(dir = %dir.display(), "issuing the broker's server certificate"),
+        Stale::Expiring => info!("reissuing the broker's server certificate: it expires soon"),
+        Stale::LacksName(name) => {
+            info!(
+                name,
+                "reissuing the broker's server certificate for a new name"
+            )
+        }
+    }
+    let (cert, key) = issue_server(wanted, ca_key, ca_issuer)?;
+    write(&key_path, &key.serialize_pem())?;
+    write(&cert_path, &format!("{}{}", cert.pem(), ca_pem))?;
+    let chain = vec![cert.der().clone(), CertificateDer::from(ca_der.to_vec())];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    Ok((chain, key))
+}
+
+enum ServerCheck {
+    NotOurs(webpki::Error),
+    Stale(Stale),
+}
+
+fn check_server_cert(
+    leaf: &CertificateDer<'_>,
+    ca_der: &[u8],
+    wanted: &[String],
+) -> Result<(), ServerCheck> {
+    let ca = CertificateDer::from(ca_der);
+    let anchor = webpki::anchor_from_trusted_cert(&ca).map_err(ServerCheck::NotOurs)?;
+    let cert = webpki::EndEntityCert::try_from(leaf).map_err(ServerCheck::NotOurs)?;
+    let algorithms = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let soon = UnixTime::since_unix_epoch(
+        UnixTime::now()
+            .as_secs()
+            .checked_add(RENEW_DAYS * 86_400)
+            .map_or(std::time::Duration::MAX, std::time::Duration::from_secs),
+    );
+    match cert.verify_for_usage(
+        algorithms,
+        &[anchor],
+        &[],
+        soon,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    ) {
+        Ok(_) => {}
+        Err(webpki::Error::CertExpired { .. }) => return Err(ServerCheck::Stale(Stale::Expiring)),
+        Err(e) => return Err(ServerCheck::NotOurs(e)),
+    }
+    for name in wanted {
+        let Ok(server_name) = ServerName::try_from(name.as_str()) else {
+            continue;
+        };
+        if cert.verify_is_valid_for_subject_name(&server_name).is_err() {
+            return Err(ServerCheck::Stale(Stale::LacksName(name.clone())));
+        }
+    }
+    Ok(())
+}
+
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .context("the server certificate and key do not make a TLS configuration")?;
+    Ok(Arc::new(config))
+}
+
+/// Paths of the PKI's files in `dir`, for tests and tools.
+pub fn files(dir: &Path) -> [PathBuf; 5] {
+    [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, SIGNING_KEY].map(|f| dir.join(f))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use drover_proto::keys::SigningKey;
-    use drover_proto::msg::controller_key_statement;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
-
-    #[test]
-    fn the_pki_is_made_once_kept_private_and_reloaded_unchanged() {
-        let dir = tempfile::tempdir().unwrap();
-        let pki_dir = dir.path().join("pki");
-        let first = Pki::load_or_create(&pki_dir, &[]).unwrap();
-        assert_eq!(mode(&pki_dir), 0o700);
-        for secret in [CA_KEY, SERVER_KEY, SIGNING_KEY] {
-            assert_eq!(mode(&pki_dir.join(secret)), 0o600, "{secret}");
-        }
-        let again = Pki::load_or_create(&pki_dir, &[]).unwrap();
-        assert_eq!(first.ca_fingerprint, again.ca_fingerprint);
-        assert_eq!(first.signing_seed, again.signing_seed);
-        assert!(first.server_tls_config().is_ok());
-    }
-
-    #[test]
-    fn a_new_name_reissues_the_server_certificate_under_the_same_ca() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = Pki::load_or_create(dir.path(), &[]).unwrap();
-        let before = std::fs::read(dir.path().join(SERVER_CERT)).unwrap();
-        let second = Pki::load_or_create(dir.path(), &["broker.example.org".into()]).unwrap();
-        assert_ne!(before, std::fs::read(dir.path().join(SERVER_CERT)).unwrap());
-        assert_eq!(first.ca_fingerprint, second.ca_fingerprint);
-        assert!(std::fs::read_to_string(dir.path().join(SERVER_SANS))
-            .unwrap()
-            .contains("broker.example.org"));
-    }
-
-    #[test]
-    fn damaged_or_mismatched_files_are_errors_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        Pki::load_or_create(dir.path(), &[]).unwrap();
-        std::fs::write(dir.path().join(SIGNING_KEY), b"short").unwrap();
-        let error = Pki::load_or_create(dir.path(), &[])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(error.contains("signing.key"), "{error}");
-
-        let other = tempfile::tempdir().unwrap();
-        Pki::load_or_create(other.path(), &[]).unwrap();
-        std::fs::remove_file(dir.path().join(SIGNING_KEY)).unwrap();
-        std::fs::copy(other.path().join(CA_KEY), dir.path().join(CA_KEY)).unwrap();
-        let error = format!("{:#}", Pki::load_or_create(dir.path(), &[]).err().unwrap());
-        assert!(error.contains("do not belong together"), "{error}");
-    }
-
-    #[test]
-    fn the_ca_vouches_for_the_controller_key_as_agents_check_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Pki::load_or_create(dir.path(), &[]).unwrap();
-        let key = SigningKey::from_seed(pki.signing_seed).public();
-        let attestation = pki.attest(&controller_key_statement(&key)).unwrap();
-        assert!(drover_agent::enroll::ca_vouches_for(
-            &pki.ca_der,
-            &key,
-            &attestation
-        ));
-        let other = SigningKey::from_seed([9; 32]).public();
-        assert!(!drover_agent::enroll::ca_vouches_for(
-            &pki.ca_der,
-            &other,
-            &attestation
-        ));
-    }
-}
+mod tests;

@@ -120,6 +120,32 @@ impl BrokerAddress {
     }
 }
 
+impl BrokerAddress {
+    /// The URL with the password, percent-encoded, for handing this address to another
+    /// parser (an embedded agent's configuration). Never log it; `Display` is for logs.
+    pub fn to_url_with_password(&self) -> String {
+        let mut url = String::from(if self.tls { "mqtts://" } else { "mqtt://" });
+        if let Some(user) = &self.username {
+            url.push_str(&percent_encode(user));
+            if let Some(password) = &self.password {
+                url.push(':');
+                url.push_str(&percent_encode(password));
+            }
+            url.push('@');
+        }
+        url.push_str(&self.host_port());
+        url
+    }
+
+    fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// Splits `host[:port]` or `[v6][:port]`; the host is checked, the port is not yet.
 fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), BrokerUrlError> {
     if let Some(bracketed) = hostport.strip_prefix('[') {
@@ -179,19 +205,18 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Escapes what would end or split the user name when the URL is read back.
-fn percent_encode_user(text: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') {
-            write!(f, "{c}")?;
+/// Escapes everything but RFC 3986's unreserved characters, so that the text can neither
+/// end nor split the user info when the URL is read back.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
         } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                write!(f, "%{b:02X}")?;
-            }
+            out.push_str(&format!("%{b:02X}"));
         }
     }
-    Ok(())
+    out
 }
 
 impl fmt::Display for BrokerAddress {
@@ -199,17 +224,13 @@ impl fmt::Display for BrokerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.tls { "mqtts://" } else { "mqtt://" })?;
         if let Some(user) = &self.username {
-            percent_encode_user(user, f)?;
+            f.write_str(&percent_encode(user))?;
             if self.password.is_some() {
                 f.write_str(":***")?;
             }
             f.write_str("@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
+        f.write_str(&self.host_port())
     }
 }
 
@@ -301,6 +322,20 @@ mod tests {
         let address = parse("mqtt://a%3Ab%40c@h");
         assert_eq!(address.username.as_deref(), Some("a:b@c"));
         assert_eq!(parse(&address.to_string()).username, address.username);
+    }
+
+    #[test]
+    fn the_url_with_password_reads_back_as_the_same_address() {
+        for url in [
+            "mqtt://broker:1883",
+            "mqtts://[::1]:8883",
+            "mqtt://u%3A1:p%40ss%2F%3A%25@10.0.0.5:1",
+            "mqtt://only-user@h:2",
+            "mqtts://u:@h:3",
+        ] {
+            let address = parse(url);
+            assert_eq!(parse(&address.to_url_with_password()), address, "{url}");
+        }
     }
 
     #[test]

@@ -79,6 +79,15 @@ impl Control {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let spec: CronJobSpec = serde_json::from_value(cj.spec.clone())?;
+        let bounds = drover_proto::manifest::job_spec_bounds(
+            "spec.jobTemplate.spec",
+            &spec.job_template.spec,
+        );
+        if let Some((field, message)) = bounds.first() {
+            // Accepted by an older version; its Jobs would be refused anyway.
+            warn!(cronjob = %format!("{}/{}", cj.namespace, cj.name), field, message, "not reconciling a CronJob whose job template is out of bounds");
+            return Ok(());
+        }
         let owned: Vec<&StoredObject> = jobs
             .iter()
             .map(|j| j.as_ref())

@@ -2,7 +2,7 @@
 //! before anything else is done with them.
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{CompletionMode, EnvVar, JobSpec, Kind};
+use drover_proto::manifest::{job_spec_bounds, CompletionMode, EnvVar, JobSpec, Kind};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::warn;
@@ -263,6 +263,12 @@ impl Control {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let spec: JobSpec = serde_json::from_value(job.spec.clone())?;
+        if let Some((field, message)) = job_spec_bounds("spec", &spec).first() {
+            // Accepted by an older version: the reconciler would allocate per index or
+            // create pods by the billion. Leave it alone until it is deleted or re-applied.
+            warn!(job = %format!("{}/{}", job.namespace, job.name), field, message, "not reconciling a Job whose spec is out of bounds");
+            return Ok(false);
+        }
         let owned: Vec<&StoredObject> = pods
             .iter()
             .map(|p| p.as_ref())

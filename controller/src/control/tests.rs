@@ -739,3 +739,92 @@ mod workloads {
         assert_eq!(h.control.store.list(Kind::Job, None).unwrap().len(), 1);
     }
 }
+
+fn stored(kind: Kind, name: &str, spec: serde_json::Value) -> crate::store::StoredObject {
+    crate::store::StoredObject {
+        kind,
+        namespace: "default".into(),
+        name: name.into(),
+        uid: format!("3f2b8c1e-9d4a-4e6b-8f00-00000000{:04x}", name.len()),
+        resource_version: 0,
+        generation: 1,
+        labels: Default::default(),
+        annotations: Default::default(),
+        owner_references: serde_json::json!([]),
+        spec,
+        status: serde_json::Value::Null,
+        created_at: t(0),
+        deletion_timestamp: None,
+        agent_revision: 0,
+    }
+}
+
+fn template() -> serde_json::Value {
+    serde_json::json!({
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "command": ["true"]}]}
+    })
+}
+
+#[test]
+fn a_stored_job_out_of_bounds_is_left_alone_without_allocating() {
+    let mut h = harness();
+    h.online("a", session(1, 1), t(0));
+    // As an older version would have stored it: validation at apply now refuses it.
+    let job = stored(
+        Kind::Job,
+        "big",
+        serde_json::json!({
+            "completionMode": "Indexed",
+            "completions": i32::MAX,
+            "parallelism": i32::MAX,
+            "template": template(),
+        }),
+    );
+    h.control.store.put(&job).unwrap();
+    h.control.workloads_changed();
+    h.control.settle(t(1));
+    assert!(h.control.store.list(Kind::Pod, None).unwrap().is_empty());
+}
+
+#[test]
+fn a_stored_non_indexed_job_with_huge_parallelism_creates_no_pods() {
+    let mut h = harness();
+    h.online("a", session(1, 1), t(0));
+    let job = stored(
+        Kind::Job,
+        "wide",
+        serde_json::json!({
+            "completions": i32::MAX,
+            "parallelism": i32::MAX,
+            "template": template(),
+        }),
+    );
+    h.control.store.put(&job).unwrap();
+    h.control.workloads_changed();
+    h.control.settle(t(1));
+    assert!(h.control.store.list(Kind::Pod, None).unwrap().is_empty());
+}
+
+#[test]
+fn a_stored_cronjob_with_an_out_of_bounds_template_starts_no_job() {
+    let mut h = harness();
+    h.online("a", session(1, 1), t(0));
+    let cron = stored(
+        Kind::CronJob,
+        "big-cron",
+        serde_json::json!({
+            "schedule": "* * * * *",
+            "timeZone": "Etc/UTC",
+            "jobTemplate": {"spec": {
+                "completionMode": "Indexed",
+                "completions": i32::MAX,
+                "template": template(),
+            }},
+        }),
+    );
+    h.control.store.put(&cron).unwrap();
+    h.control.workloads_changed();
+    h.control.settle(t(61));
+    assert!(h.control.store.list(Kind::Job, None).unwrap().is_empty());
+    assert!(h.control.store.list(Kind::Pod, None).unwrap().is_empty());
+}

@@ -289,8 +289,12 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
     }
 
     let mut earliest = last_schedule.unwrap_or(created);
-    if let Some(deadline) = spec.starting_deadline_seconds {
-        earliest = earliest.max(now - chrono::Duration::seconds(deadline));
+    // Checked: a deadline past chrono's range (the largest i64 values) does not limit.
+    let window = spec
+        .starting_deadline_seconds
+        .and_then(chrono::Duration::try_seconds);
+    if let Some(start) = window.and_then(|w| now.checked_sub_signed(w)) {
+        earliest = earliest.max(start);
     }
     let (missed, latest) = schedule.missed(earliest, now);
     if missed > MISSED_TIMES_WARNING {
@@ -309,9 +313,10 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
             outcome.last_schedule = Some(scheduled).max(last_schedule);
         } else if policy == ConcurrencyPolicy::Forbid && !outcome.active.is_empty() {
             // Skipped; the time may still run later while its deadline allows.
-            if let Some(deadline) = spec.starting_deadline_seconds {
+            if spec.starting_deadline_seconds.is_some() {
                 let retry = now + chrono::Duration::seconds(1);
-                if retry <= scheduled + chrono::Duration::seconds(deadline) {
+                let until = window.and_then(|w| scheduled.checked_add_signed(w));
+                if until.is_none_or(|until| retry <= until) {
                     outcome.wake_at = outcome.wake_at.map_or(Some(retry), |w| Some(w.min(retry)));
                 }
             }

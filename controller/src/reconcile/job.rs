@@ -465,9 +465,11 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
     if record.conditions.failure_target.is_none()
         && record.conditions.success_criteria_met.is_none()
     {
-        let deadline = spec
-            .active_deadline_seconds
-            .map(|s| start + chrono::Duration::seconds(s));
+        // Checked: `Duration::seconds` and `+` panic on the largest i64 values a spec can
+        // hold; a deadline past chrono's range is no deadline.
+        let deadline = spec.active_deadline_seconds.and_then(|s| {
+            chrono::Duration::try_seconds(s).and_then(|d| start.checked_add_signed(d))
+        });
         let restarts: u32 = live.iter().map(|p| p.restarts).sum();
         let on_failure = spec.template.spec.restart_policy == Some(RestartPolicy::OnFailure);
         let max_failed = spec.max_failed_indexes.map(|m| m.max(0) as u32);

@@ -170,7 +170,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             let embedded = crate::broker::start(
                 crate::broker::BrokerSettings {
                     tls_listen: Some(args.mqtt_listen),
-                    tls: Some(pki.server_tls_config()?),
+                    tls: Some(pki.server_tls_config()),
                     insecure_listen: args.mqtt_insecure_listen,
                     ..Default::default()
                 },

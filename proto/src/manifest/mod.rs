@@ -1,11 +1,15 @@
 //! Kubernetes manifests: parsing, the accepted object types, and validation.
 
+mod job_bounds;
 mod kind;
 mod parse;
 mod types;
 mod validate;
 pub mod yaml;
 
+pub use job_bounds::{
+    job_spec_bounds, MAX_FAILED_INDEXES, MAX_INDEXED_COMPLETIONS, MAX_PARALLELISM,
+};
 pub use kind::Kind;
 pub use parse::{parse_manifests, Manifest, ManifestError};
 pub use types::*;

@@ -576,6 +576,7 @@ fn validate_job_spec(path: &str, spec: &JobSpec, errors: &mut FieldErrors) {
             "requires completionMode Indexed".into(),
         ));
     }
+    errors.extend(super::job_bounds::job_spec_bounds(path, spec));
 }
 
 const CRON_MACROS: [&str; 7] = [
@@ -856,6 +857,72 @@ spec:
         for good in ["*/5 * * * *", "@hourly"] {
             assert!(errors_of(&base.replace("SCHED", good)).is_empty(), "{good}");
         }
+    }
+
+    #[test]
+    fn a_tiny_indexed_job_asking_for_two_billion_completions_is_refused() {
+        let text = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: big
+spec:
+  completionMode: Indexed
+  completions: 2147483647
+  parallelism: 2147483647
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        command: ['true']
+";
+        assert!(text.len() <= 300);
+        let errors = errors_of(text);
+        assert!(
+            errors.contains(&(
+                "spec.completions".into(),
+                "must be less than or equal to 100000 when completionMode is Indexed".into()
+            )),
+            "{errors:?}"
+        );
+        // Parsing reports an object's first error; the parallelism is refused as well.
+        let spec = JobSpec {
+            completions: Some(10),
+            parallelism: Some(i32::MAX),
+            completion_mode: Some(CompletionMode::Indexed),
+            ..JobSpec::default()
+        };
+        assert!(super::super::job_spec_bounds("spec", &spec)
+            .iter()
+            .any(|(f, _)| f == "spec.parallelism"));
+    }
+
+    #[test]
+    fn a_cronjobs_job_template_is_bounded_too() {
+        let text = "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: big
+spec:
+  schedule: '* * * * *'
+  jobTemplate:
+    spec:
+      completionMode: Indexed
+      completions: 2147483647
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: c
+            command: ['true']
+";
+        let errors = errors_of(text);
+        assert!(
+            errors
+                .iter()
+                .any(|(f, _)| f == "spec.jobTemplate.spec.completions"),
+            "{errors:?}"
+        );
     }
 
     #[test]

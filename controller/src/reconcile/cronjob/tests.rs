@@ -329,3 +329,21 @@ fn daily_times_follow_daylight_saving_in_a_named_zone() {
     assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
     let _ = chrono_tz::Europe::Berlin.with_ymd_and_hms(2026, 10, 25, 2, 30, 0);
 }
+
+#[test]
+fn the_largest_starting_deadline_does_not_panic_and_does_not_limit() {
+    let mut s = spec("0 * * * *");
+    for deadline in [i64::MAX, i64::MIN + 1] {
+        s.starting_deadline_seconds = Some(deadline);
+        let outcome = reconcile_at(
+            &s,
+            "2026-11-28T09:30:00Z",
+            Some("2026-11-28T09:00:00Z"),
+            &[],
+            "2026-11-28T10:20:00Z",
+        );
+        if deadline > 0 {
+            assert_eq!(created_jobs(&outcome).len(), 1);
+        }
+    }
+}

@@ -515,3 +515,14 @@ fn compact_index_strings() {
     assert_eq!(parse_indexes("5-3"), None);
     assert_eq!(compact_indexes(&BTreeSet::new()), "");
 }
+
+#[test]
+fn the_largest_active_deadline_is_no_deadline_and_no_panic() {
+    let mut spec = job(Some(1), None, None, RestartPolicy::Never);
+    spec.active_deadline_seconds = Some(i64::MAX);
+    let mut world = World::new(spec);
+    let outcome = world.step(t(0));
+    assert_eq!(outcome.create.len(), 1);
+    world.step(t(1_000_000));
+    assert!(world.record.conditions.failed.is_none());
+}
