@@ -147,9 +147,6 @@ pub fn start(
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
             drover_proto::MAX_PAYLOAD_BYTES + 1024,
         );
-    if let Some(user) = &broker.username {
-        options.set_credentials(user, broker.password.clone().unwrap_or_default());
-    }
     let (client, mut events) = AsyncClient::new(options, 1024);
     // Small messages must not wait for Nagle's algorithm.
     events.network_options.set_tcp_nodelay(true);

@@ -54,10 +54,24 @@ pub trait ServerCertIssuer {
     fn server_tls(&self, sans: &[String]) -> anyhow::Result<ServerTls>;
 }
 
-/// A CA made for one run and then forgotten: it signs the broker's certificate and its key
-/// is never written anywhere.
+/// The server's own CA signs the broker's certificate: agents trust the broker because they
+/// trust the server's CA (the one their join tokens name).
+impl ServerCertIssuer for crate::pki::Pki {
+    fn server_tls(&self, sans: &[String]) -> anyhow::Result<ServerTls> {
+        let (cert_chain_pem, key_pem) = self.issue_server_cert(sans)?;
+        Ok(ServerTls {
+            ca_pem: self.ca_pem.clone(),
+            cert_chain_pem,
+            key_pem,
+        })
+    }
+}
+
+/// A CA made for one test run and then forgotten.
+#[cfg(test)]
 pub struct EphemeralCa;
 
+#[cfg(test)]
 impl ServerCertIssuer for EphemeralCa {
     fn server_tls(&self, sans: &[String]) -> anyhow::Result<ServerTls> {
         use rcgen::{
@@ -93,12 +107,15 @@ impl ServerCertIssuer for EphemeralCa {
 /// Runs `drover broker-config`.
 pub fn broker_config(command: BrokerConfigCommand) -> anyhow::Result<()> {
     let BrokerConfigCommand::Mosquitto(args) = command;
-    // TODO(pki): sign with the server's CA instead, so agents that trust the server's CA
-    // trust the broker too: `Pki::load_or_create(&args.data_dir, &sans)?` and its
-    // `issue_server_cert(&sans)` (controller/src/pki.rs, not on this branch yet).
-    // Until then the broker gets a CA of its own and `args.data_dir` is unused.
-    let _ = &args.data_dir;
-    mosquitto(&args, &EphemeralCa)
+    let pki = crate::pki::Pki::load_or_create(&args.data_dir.join("pki"), &[]).with_context(
+        || {
+            format!(
+                "cannot load or create the server's CA in {}",
+                args.data_dir.display()
+            )
+        },
+    )?;
+    mosquitto(&args, &pki)
 }
 
 fn host_name() -> Option<String> {
@@ -147,9 +164,10 @@ fn mosquitto(args: &MosquittoArgs, issuer: &dyn ServerCertIssuer) -> anyhow::Res
     println!("  chown mosquitto: {d} {d}/{DYNSEC_FILE} {d}/{KEY_FILE}");
     println!("  mosquitto -c {d}/{CONF_FILE}");
     println!();
-    println!("Run the controller against it (password in {d}/{CONTROLLER_PASSWORD_FILE}, CA in {d}/{CA_FILE}):");
+    println!("Run the controller against it (the broker's certificate is signed by the server's own CA):");
     println!(
-        "  drover server --broker mqtts://{CONTROLLER_USERNAME}@{host}:{} ...",
+        "  drover server --data-dir {} --broker mqtts://{CONTROLLER_USERNAME}@{host}:{} --broker-password-file {d}/{CONTROLLER_PASSWORD_FILE}",
+        args.data_dir.display(),
         args.port
     );
     if args.insecure_port.is_some() {
