@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover::cli::broker_config::{write_files, EphemeralCa, ServerCertIssuer};
+use drover::cli::broker_config::{write_files, ServerCertIssuer};
 use drover::mosquitto::config::{self, BrokerLayout, KEY_FILE, SALT_LEN};
 use drover::mosquitto::dynsec::{self, Response, COMMAND_TOPIC, RESPONSE_TOPIC};
 use drover::mosquitto::CONTROLLER_USERNAME;
@@ -93,7 +93,8 @@ impl Broker {
             insecure_port: None,
             plugin: config::default_plugin_path(),
         };
-        let tls = EphemeralCa
+        let tls = drover::pki::Pki::load_or_create(&dir.path().join("pki"), &[])
+            .expect("test CA")
             .server_tls(&["127.0.0.1".to_owned()])
             .expect("test certificate");
         let files = config::files(&layout, &tls, CONTROLLER_PASSWORD, &[42; SALT_LEN]);

@@ -67,43 +67,6 @@ impl ServerCertIssuer for crate::pki::Pki {
     }
 }
 
-/// A CA made for one test run and then forgotten.
-#[cfg(test)]
-pub struct EphemeralCa;
-
-#[cfg(test)]
-impl ServerCertIssuer for EphemeralCa {
-    fn server_tls(&self, sans: &[String]) -> anyhow::Result<ServerTls> {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-            KeyUsagePurpose,
-        };
-        let ca_key = KeyPair::generate().context("generating the CA key")?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Drover broker CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = ca_params.self_signed(&ca_key)?;
-
-        let key = KeyPair::generate().context("generating the broker key")?;
-        let mut params = CertificateParams::new(sans.to_vec())
-            .with_context(|| format!("invalid --san in {sans:?}"))?;
-        params.distinguished_name.push(
-            DnType::CommonName,
-            sans.first().map_or("drover-broker", |s| s),
-        );
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&key, &ca, &ca_key)?;
-        Ok(ServerTls {
-            ca_pem: ca.pem(),
-            cert_chain_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
-    }
-}
-
 /// Runs `drover broker-config`.
 pub fn broker_config(command: BrokerConfigCommand) -> anyhow::Result<()> {
     let BrokerConfigCommand::Mosquitto(args) = command;
@@ -212,6 +175,10 @@ pub fn write_files(dir: &Path, files: &[GeneratedFile]) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    fn test_pki(dir: &std::path::Path) -> crate::pki::Pki {
+        crate::pki::Pki::load_or_create(&dir.join("pki"), &[]).unwrap()
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
@@ -229,7 +196,7 @@ mod tests {
     #[test]
     fn writes_every_file_with_secrets_private() {
         let dir = tempfile::tempdir().expect("tempdir");
-        mosquitto(&args(dir.path()), &EphemeralCa).expect("generated");
+        mosquitto(&args(dir.path()), &test_pki(dir.path())).expect("generated");
         for (name, mode) in [
             (CONF_FILE, 0o644),
             (DYNSEC_FILE, 0o600),
@@ -252,7 +219,7 @@ mod tests {
     fn never_overwrites_an_existing_configuration() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join(DYNSEC_FILE), "{}").expect("write");
-        let e = mosquitto(&args(dir.path()), &EphemeralCa).expect_err("refused");
+        let e = mosquitto(&args(dir.path()), &test_pki(dir.path())).expect_err("refused");
         assert!(
             e.to_string().contains("dynamic-security.json exists"),
             "{e}"
