@@ -275,17 +275,33 @@ fn delete_by_name_by_file_and_nodes() {
     server.wait_ready_status("leaver", "True", Duration::from_secs(10));
     server.cli_ok(&["delete", "node", "leaver"]);
     assert!(server.node("leaver").is_none());
-    // Heartbeats of a deleted node do not bring it back; a restarted agent does.
-    let unknown = "drover_mqtt_messages_dropped_total{reason=\"unknown_node\"}";
-    let before = server.counter(unknown);
-    wait_for(
-        "heartbeats from the deleted node",
-        Duration::from_secs(5),
-        || (server.counter(unknown) >= before + 2).then_some(()),
-    );
-    assert!(server.node("leaver").is_none());
+    // Deleting a node revokes it: its connection is closed and its next one refused, so it
+    // does not come back, not even after a restart.
     let mut agent = agent;
+    wait_for("the deleted node to be refused", Duration::from_secs(10), || {
+        agent
+            .proc
+            .output()
+            .contains("refused this node's credentials")
+            .then_some(())
+    });
     agent.restart();
+    wait_for("the restarted agent to be refused", Duration::from_secs(10), || {
+        agent
+            .proc
+            .output()
+            .contains("refused this node's credentials")
+            .then_some(())
+    });
+    assert!(server.node("leaver").is_none());
+    // Enrolled again with a new token, it is back.
+    agent.proc.kill();
+    std::fs::remove_file(agent.data_dir.join("credentials")).unwrap();
+    let again = Broker {
+        token: server.create_token(&["--uses", "1"]),
+        ..server.broker.clone()
+    };
+    let _back = Agent::start(dir.path(), &again, "leaver", &[]);
     server.wait_ready_status("leaver", "True", Duration::from_secs(10));
 }
 
