@@ -386,6 +386,33 @@ async fn a_node_publishes_only_its_own_topics() {
 }
 
 #[tokio::test]
+async fn a_node_uses_every_topic_of_its_own() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let mut controller = broker.controller().await;
+    enroll(&mut controller, "a", "pw-a").await;
+    controller.subscribe_ok("drover/v1/nodes/+/#").await;
+    let mut a = broker.node("a", "pw-a").await;
+    for leaf in ["desired", "ack", "logs/request"] {
+        a.subscribe_ok(&format!("drover/v1/nodes/a/{leaf}")).await;
+    }
+    for leaf in ["presence", "heartbeat", "status", "logs/data"] {
+        let topic = format!("drover/v1/nodes/a/{leaf}");
+        a.publish(&topic, leaf, false).await;
+        assert_eq!(
+            controller.message().await,
+            (topic, leaf.as_bytes().to_vec())
+        );
+    }
+    for leaf in ["desired", "ack", "logs/request"] {
+        let topic = format!("drover/v1/nodes/a/{leaf}");
+        controller.publish(&topic, leaf, false).await;
+        assert_eq!(a.message().await, (topic, leaf.as_bytes().to_vec()));
+    }
+}
+
+#[tokio::test]
 async fn a_node_receives_only_its_own_desired_state() {
     let Some(broker) = Broker::start() else {
         return;
