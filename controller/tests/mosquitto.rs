@@ -13,8 +13,8 @@ use drover::mosquitto::config::{self, BrokerLayout, KEY_FILE, SALT_LEN};
 use drover::mosquitto::dynsec::{self, Response, COMMAND_TOPIC, RESPONSE_TOPIC};
 use drover::mosquitto::CONTROLLER_USERNAME;
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS,
-    SubscribeReasonCode, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill, MqttOptions,
+    Packet, QoS, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -148,11 +148,23 @@ impl Broker {
         client_id: &str,
         credentials: Option<(&str, &str)>,
     ) -> Result<Client, ConnectionError> {
+        self.connect_with_will(client_id, credentials, None).await
+    }
+
+    async fn connect_with_will(
+        &self,
+        client_id: &str,
+        credentials: Option<(&str, &str)>,
+        will: Option<LastWill>,
+    ) -> Result<Client, ConnectionError> {
         let mut options = MqttOptions::new(client_id, "127.0.0.1", self.port);
         options.set_transport(Transport::tls_with_config(self.tls()));
         options.set_keep_alive(Duration::from_secs(30));
         if let Some((user, password)) = credentials {
             options.set_credentials(user, password);
+        }
+        if let Some(will) = will {
+            options.set_last_will(will);
         }
         let (client, mut eventloop) = AsyncClient::new(options, 16);
         match timeout(WAIT, eventloop.poll())
@@ -164,8 +176,12 @@ impl Broker {
             Err(e) => return Err(e),
         }
         let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(drive(eventloop, tx));
-        Ok(Client { client, events })
+        let driver = tokio::spawn(drive(eventloop, tx));
+        Ok(Client {
+            client,
+            events,
+            driver,
+        })
     }
 
     async fn controller(&self) -> Client {
@@ -208,9 +224,15 @@ async fn drive(mut eventloop: EventLoop, tx: mpsc::UnboundedSender<Result<Packet
 struct Client {
     client: AsyncClient,
     events: mpsc::UnboundedReceiver<Result<Packet, String>>,
+    driver: tokio::task::JoinHandle<()>,
 }
 
 impl Client {
+    /// Closes the socket without a DISCONNECT, as a crash would: the broker sends the will.
+    fn crash(self) {
+        self.driver.abort();
+    }
+
     /// The next packet matching `want`, skipping others; panics after `WAIT`.
     async fn next<T>(&mut self, what: &str, mut want: impl FnMut(&Packet) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -365,6 +387,33 @@ async fn a_node_publishes_only_its_own_topics() {
 }
 
 #[tokio::test]
+async fn a_node_uses_every_topic_of_its_own() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let mut controller = broker.controller().await;
+    enroll(&mut controller, "a", "pw-a").await;
+    controller.subscribe_ok("drover/v1/nodes/+/#").await;
+    let mut a = broker.node("a", "pw-a").await;
+    for leaf in ["desired", "ack", "logs/request"] {
+        a.subscribe_ok(&format!("drover/v1/nodes/a/{leaf}")).await;
+    }
+    for leaf in ["presence", "heartbeat", "status", "logs/data"] {
+        let topic = format!("drover/v1/nodes/a/{leaf}");
+        a.publish(&topic, leaf, false).await;
+        assert_eq!(
+            controller.message().await,
+            (topic, leaf.as_bytes().to_vec())
+        );
+    }
+    for leaf in ["desired", "ack", "logs/request"] {
+        let topic = format!("drover/v1/nodes/a/{leaf}");
+        controller.publish(&topic, leaf, false).await;
+        assert_eq!(a.message().await, (topic, leaf.as_bytes().to_vec()));
+    }
+}
+
+#[tokio::test]
 async fn a_node_receives_only_its_own_desired_state() {
     let Some(broker) = Broker::start() else {
         return;
@@ -409,6 +458,48 @@ async fn a_node_receives_only_its_own_desired_state() {
     assert_eq!(
         a.message().await,
         ("drover/v1/nodes/a/desired".into(), b"desired-a2".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn a_node_cannot_leave_its_last_will_on_another_nodes_topic() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let mut controller = broker.controller().await;
+    enroll(&mut controller, "a", "pw-a").await;
+    enroll(&mut controller, "b", "pw-b").await;
+    controller.subscribe_ok("drover/v1/nodes/+/presence").await;
+    let will = |node: &str| {
+        LastWill::new(
+            format!("drover/v1/nodes/{node}/presence"),
+            format!("{node} lost"),
+            QoS::AtLeastOnce,
+            true,
+        )
+    };
+    let credentials = Some(("a", "pw-a"));
+    // Mosquitto 2.0.11 accepts the CONNECT and drops the will when it would be published;
+    // refusing the CONNECT would confine the node as well.
+    match broker
+        .connect_with_will("drover-agent-a", credentials, Some(will("b")))
+        .await
+    {
+        Err(ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(code, ConnectReturnCode::NotAuthorized)
+        }
+        Err(e) => panic!("unexpected failure: {e}"),
+        Ok(forger) => forger.crash(),
+    }
+    let a = broker
+        .connect_with_will("drover-agent-a", credentials, Some(will("a")))
+        .await
+        .expect("a connects with its own will");
+    a.crash();
+    // A forged will would have been published at the first crash, before this one.
+    assert_eq!(
+        controller.message().await,
+        ("drover/v1/nodes/a/presence".into(), b"a lost".to_vec())
     );
 }
 

@@ -43,7 +43,8 @@ pub struct MosquittoArgs {
     /// The dynamic-security plugin
     #[arg(long)]
     pub plugin: Option<PathBuf>,
-    /// The server's data directory, whose CA is to sign the broker's certificate
+    /// The server's data directory, whose CA is to sign the broker's certificate (not used
+    /// yet: the broker gets a CA of its own)
     #[arg(long, default_value = "/var/lib/drover/server")]
     pub data_dir: PathBuf,
 }
