@@ -2,7 +2,7 @@
 //! orders the agent's sessions across restarts (device clocks cannot be trusted for that).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "identity";
@@ -68,19 +68,7 @@ fn parse(text: &str) -> Option<Identity> {
 
 /// A random RFC 4122 version-4 UUID.
 pub fn new_uid() -> io::Result<String> {
-    let mut b = [0u8; 16];
-    fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    drover_proto::random::new_uid().map_err(io::Error::other)
 }
 
 /// Replaces `path` with `bytes` so that a crash of the agent leaves either the old or the

@@ -43,11 +43,24 @@ impl Drop for Broker {
     }
 }
 
+/// A TCP port on 127.0.0.1 that no other test of this process has been given. Ports come
+/// from below the kernel's ephemeral range, one after another from an offset of this
+/// process: two tests asking at once never get the same port (port 0 can hand the same
+/// number to both before either binds it, and a client of one test then reaches the other
+/// test's server).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    let offset = (std::process::id() * 7919) % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (offset + n) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Mosquitto started as root drops to the user `mosquitto`, which must read the key and

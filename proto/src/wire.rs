@@ -7,7 +7,7 @@
 //! valid presence of A.
 
 use crate::keys::{PublicKey, SigningKey, SIGNATURE_BYTES};
-use crate::manifest::is_dns_subdomain;
+use crate::manifest::{is_dns_subdomain, is_valid_uid};
 use crate::msg::{Message, PresenceState};
 
 /// Version byte at the start of every payload. Version 2 seals every message.
@@ -179,6 +179,14 @@ fn check_str(field: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Pod UIDs name files on agents: nothing else may pass for one.
+fn check_uid(field: &str, uid: &str) -> Result<(), String> {
+    if !is_valid_uid(uid) {
+        return Err(format!("{field} \"{}\" is not a valid UID", uid.escape_default()));
+    }
+    Ok(())
+}
+
 fn check_len(field: &str, n: usize) -> Result<(), String> {
     if n > MAX_LIST_ENTRIES {
         return Err(format!("{field} has {n} entries"));
@@ -221,12 +229,23 @@ fn check_bounds(message: &Message) -> Result<(), String> {
             check_len("pods", report.pods.len())?;
             check_len("events", report.events.len())?;
             for pod in &report.pods {
+                check_uid("pod uid", &pod.uid)?;
                 check_len("containers", pod.containers.len())?;
+            }
+            for event in &report.events {
+                check_uid("event pod uid", &event.pod_uid)?;
             }
             Ok(())
         }
-        Message::Ack(ack) => check_len("pods", ack.pods.len()),
-        Message::LogRequest(_) | Message::LogChunk(_) => Ok(()),
+        Message::Ack(ack) => {
+            check_len("pods", ack.pods.len())?;
+            for (uid, _) in &ack.pods {
+                check_uid("acknowledged pod uid", uid)?;
+            }
+            Ok(())
+        }
+        Message::LogRequest(request) => check_uid("pod uid", &request.pod_uid),
+        Message::LogChunk(_) => Ok(()),
         Message::EnrollRequest(request) => {
             if !is_dns_subdomain(&request.node) {
                 return Err(format!(
@@ -255,7 +274,11 @@ fn check_bounds(message: &Message) -> Result<(), String> {
         Message::Desired(d) => {
             check_len("pods", d.pods.len())?;
             check_len("finished", d.finished.len())?;
+            for uid in &d.finished {
+                check_uid("finished pod uid", uid)?;
+            }
             for pod in &d.pods {
+                check_uid("pod uid", &pod.uid)?;
                 check_len("containers", pod.containers.len())?;
                 check_len("volumes", pod.volumes.len())?;
                 for c in &pod.containers {

@@ -21,7 +21,7 @@ fn session() -> impl Strategy<Value = Session> {
 fn node_info() -> impl Strategy<Value = NodeInfo> {
     (
         node_name(),
-        "[0-9a-f-]{36}",
+        "[0-9a-f][0-9a-f-]{34}[0-9a-f]",
         vec(("[a-z./]{1,20}", "[a-zA-Z0-9]{0,10}"), 0..5),
         ("[a-z0-9]{3,6}", "\\PC{0,30}", option::of("\\PC{0,30}")),
         (any::<u32>(), any::<u64>(), any::<u64>()),
@@ -146,7 +146,7 @@ fn volume() -> impl Strategy<Value = DesiredVolume> {
 
 fn desired_pod() -> impl Strategy<Value = DesiredPod> {
     (
-        "[0-9a-f-]{36}",
+        "[0-9a-f][0-9a-f-]{34}[0-9a-f]",
         "[a-z]{1,10}",
         "[a-z0-9-]{1,30}",
         restart_policy(),
@@ -233,7 +233,7 @@ fn pod_status() -> impl Strategy<Value = WirePodStatus> {
             },
         );
     (
-        "[0-9a-f-]{36}",
+        "[0-9a-f][0-9a-f-]{34}[0-9a-f]",
         any::<u64>(),
         phase,
         "[A-Za-z]{0,10}",
@@ -280,7 +280,7 @@ fn message() -> impl Strategy<Value = Message> {
         (
             any::<u64>(),
             vec(desired_pod(), 0..4),
-            vec("[0-9a-f-]{36}", 0..4)
+            vec("[0-9a-f][0-9a-f-]{34}[0-9a-f]", 0..4)
         )
             .prop_map(
                 |(generation, pods, finished)| Message::Desired(DesiredState {
@@ -444,4 +444,20 @@ fn an_online_presence_with_an_invalid_node_name_is_rejected() {
     }))
     .unwrap();
     assert!(matches!(decode(&bytes), Err(DecodeError::Invalid(_))));
+}
+
+#[test]
+fn a_pod_uid_that_could_name_a_path_is_rejected_at_decode() {
+    for uid in ["../../etc", "a/b", "", "UPPER", "-x"] {
+        let message = Message::Desired(DesiredState {
+            generation: 1,
+            pods: vec![],
+            finished: vec![uid.to_string()],
+        });
+        let bytes = encode(&message).unwrap();
+        assert!(
+            matches!(decode(&bytes), Err(DecodeError::Invalid(_))),
+            "{uid:?} accepted"
+        );
+    }
 }

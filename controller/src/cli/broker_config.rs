@@ -43,8 +43,8 @@ pub struct MosquittoArgs {
     /// The dynamic-security plugin
     #[arg(long)]
     pub plugin: Option<PathBuf>,
-    /// The server's data directory, whose CA is to sign the broker's certificate (not used
-    /// yet: the broker gets a CA of its own)
+    /// The server's data directory: its CA (created there if missing) signs the broker's
+    /// certificate, so agents trust the broker through the CA their join tokens name
     #[arg(long, default_value = "/var/lib/drover/server")]
     pub data_dir: PathBuf,
 }

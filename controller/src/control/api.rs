@@ -541,7 +541,7 @@ impl Control {
                 kind,
                 namespace: manifest.namespace().to_string(),
                 name: manifest.name().to_string(),
-                uid: drover_agent::identity::new_uid()
+                uid: drover_proto::random::new_uid()
                     .map_err(|e| ApiError::from(anyhow::Error::from(e)))?,
                 resource_version: 0,
                 generation: 1,

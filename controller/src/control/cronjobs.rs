@@ -210,7 +210,7 @@ impl Control {
             kind: Kind::Job,
             namespace: cj.namespace.clone(),
             name: name.to_string(),
-            uid: drover_agent::identity::new_uid()?,
+            uid: drover_proto::random::new_uid()?,
             resource_version: 0,
             generation: 1,
             labels: template.metadata.labels.clone(),

@@ -49,7 +49,7 @@ pub fn controller_reference(owner: &StoredObject) -> Value {
 /// A random-looking 5-character pod name suffix, as Kubernetes generates.
 pub fn name_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let uid = drover_agent::identity::new_uid().unwrap_or_default();
+    let uid = drover_proto::random::new_uid().unwrap_or_default();
     uid.bytes()
         .filter(u8::is_ascii_hexdigit)
         .collect::<Vec<u8>>()
@@ -256,7 +256,7 @@ impl Control {
             kind: Kind::Pod,
             namespace: ds.namespace.clone(),
             name: format!("{}-{}", ds.name, name_suffix()),
-            uid: drover_agent::identity::new_uid()?,
+            uid: drover_proto::random::new_uid()?,
             resource_version: 0,
             generation: 1,
             labels,

@@ -412,7 +412,7 @@ impl Control {
             kind: Kind::Pod,
             namespace: job.namespace.clone(),
             name,
-            uid: drover_agent::identity::new_uid()?,
+            uid: drover_proto::random::new_uid()?,
             resource_version: 0,
             generation: 1,
             labels,
