@@ -29,6 +29,8 @@ use super::{acl, Control, Identity, Outbox, Registered, Shared};
 /// CONNECT packets are small (client id, credentials, a presence as will); a client that
 /// has not authenticated yet may not make the broker buffer a full-size packet.
 pub const MAX_CONNECT_BYTES: usize = 64 * 1024;
+/// The packet type in the high nibble of a CONNECT's first byte.
+const CONNECT_PACKET_TYPE: u8 = 1;
 /// Stop taking queued messages while this much waits to be written.
 const OUTBUF_HIGH_WATER: usize = 64 * 1024;
 /// Buffers above this are dropped once empty rather than kept for the next packet.
@@ -221,6 +223,12 @@ async fn read_connect<R: AsyncRead + Unpin>(
 ) -> Option<Connect> {
     let limit = MAX_CONNECT_BYTES.min(shared.settings.max_packet_bytes);
     loop {
+        // Whatever does not start like a CONNECT (a port scan, HTTP, TLS on the plain
+        // port) is refused on its first byte rather than at the connect timeout.
+        if inbuf.first().is_some_and(|b| b >> 4 != CONNECT_PACKET_TYPE) {
+            shared.count(|c| &c.malformed);
+            return None;
+        }
         match next_packet(inbuf, limit) {
             Framing::Packet(Packet::Connect(connect)) => return Some(connect),
             Framing::Packet(_) => {
