@@ -150,13 +150,25 @@ mod tests {
             (node("pi"), "drover/v1/enroll/tok/request/pi", false),
             (node("pi"), "other", false),
             (enrollment("tok"), "drover/v1/enroll/tok/request/pi-9", true),
-            (enrollment("tok"), "drover/v1/enroll/tok/request/Bad_Name", false),
+            (
+                enrollment("tok"),
+                "drover/v1/enroll/tok/request/Bad_Name",
+                false,
+            ),
             (enrollment("tok"), "drover/v1/enroll/tok/reply/pi-9", false),
-            (enrollment("tok"), "drover/v1/enroll/other/request/pi-9", false),
+            (
+                enrollment("tok"),
+                "drover/v1/enroll/other/request/pi-9",
+                false,
+            ),
             (enrollment("tok"), "drover/v1/nodes/pi-9/presence", false),
         ];
         for (identity, topic, allowed) in cases {
-            assert_eq!(may_publish(&identity, topic), allowed, "{identity:?} publishes {topic}");
+            assert_eq!(
+                may_publish(&identity, topic),
+                allowed,
+                "{identity:?} publishes {topic}"
+            );
         }
     }
 
@@ -178,8 +190,16 @@ mod tests {
             (node("pi"), "#", false),
             (enrollment("tok"), "drover/v1/enroll/tok/reply/pi-9", true),
             (enrollment("tok"), "drover/v1/enroll/tok/reply/+", false),
-            (enrollment("tok"), "drover/v1/enroll/tok/request/pi-9", false),
-            (enrollment("tok"), "drover/v1/enroll/other/reply/pi-9", false),
+            (
+                enrollment("tok"),
+                "drover/v1/enroll/tok/request/pi-9",
+                false,
+            ),
+            (
+                enrollment("tok"),
+                "drover/v1/enroll/other/reply/pi-9",
+                false,
+            ),
             (enrollment("tok"), "drover/v1/nodes/pi-9/desired", false),
         ];
         for (identity, filter, allowed) in cases {
@@ -201,7 +221,11 @@ mod tests {
             (enrollment("tok"), "drover/v1/enroll/tok/request/pi", false),
         ];
         for (identity, topic, allowed) in cases {
-            assert_eq!(may_leave_will(&identity, topic), allowed, "{identity:?} will on {topic}");
+            assert_eq!(
+                may_leave_will(&identity, topic),
+                allowed,
+                "{identity:?} will on {topic}"
+            );
         }
     }
 

@@ -131,11 +131,17 @@ where
         },
         _ = shutdown.changed() => return,
     };
-    let identity = match admit(&connect, shared.auth.as_ref(), shared.settings.legacy_clients) {
+    let identity = match admit(
+        &connect,
+        shared.auth.as_ref(),
+        shared.settings.legacy_clients,
+    ) {
         Ok(identity) => identity,
         Err(code) => {
             match code {
-                ConnectReturnCode::BadUserNamePassword => shared.count(|c| &c.refused_bad_credentials),
+                ConnectReturnCode::BadUserNamePassword => {
+                    shared.count(|c| &c.refused_bad_credentials)
+                }
                 ConnectReturnCode::BadClientId => shared.count(|c| &c.refused_client_id),
                 _ => shared.count(|c| &c.refused_not_authorized),
             }
@@ -208,7 +214,15 @@ where
     let _ = ConnAck::new(ConnectReturnCode::Success, false).write(&mut connection.outbuf);
     let idle = idle_timeout(connect.keep_alive, shared.settings.max_idle);
     let ending = connection
-        .run(&mut reader, &mut writer, inbuf, outbox, &control, &mut shutdown, idle)
+        .run(
+            &mut reader,
+            &mut writer,
+            inbuf,
+            outbox,
+            &control,
+            &mut shutdown,
+            idle,
+        )
         .await;
     drop(connection);
     finish(&shared, id, &connect.client_id, ending);
@@ -488,13 +502,19 @@ impl Connection {
         if acl::may_publish(&self.identity, &publish.topic) {
             let retain = publish.retain && acl::may_retain(&self.identity);
             let mut state = self.shared.state();
-            let deliveries = state
-                .router
-                .publish(&publish.topic, publish.payload, publish.qos, retain);
+            let deliveries =
+                state
+                    .router
+                    .publish(&publish.topic, publish.payload, publish.qos, retain);
             self.shared.deliver(&state, deliveries);
         } else {
             self.shared.count(|c| &c.dropped_acl_publish);
-            if let Some(suppressed) = self.shared.throttles.denied.allow(std::time::Instant::now()) {
+            if let Some(suppressed) = self
+                .shared
+                .throttles
+                .denied
+                .allow(std::time::Instant::now())
+            {
                 tracing::warn!(client_id = %self.client_id, topic = %publish.topic, denied_since_last_report = suppressed, "publish denied by the broker's ACL, dropped");
             }
         }
@@ -516,8 +536,11 @@ impl Connection {
                     codes.push(SubscribeReasonCode::Failure);
                 } else if !acl::may_subscribe(&self.identity, &filter.path) {
                     self.shared.count(|c| &c.denied_acl_subscribe);
-                    if let Some(suppressed) =
-                        self.shared.throttles.denied.allow(std::time::Instant::now())
+                    if let Some(suppressed) = self
+                        .shared
+                        .throttles
+                        .denied
+                        .allow(std::time::Instant::now())
                     {
                         tracing::warn!(client_id = %self.client_id, filter = %filter.path, denied_since_last_report = suppressed, "subscription denied by the broker's ACL");
                     }
@@ -556,7 +579,7 @@ impl Connection {
 
     fn encode_queued(&mut self, delivery: Delivery) {
         let size = delivery.message.payload.len() + delivery.message.topic.len();
-        self.queued_bytes.fetch_sub(size.min(self.queued_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
         self.encode(&delivery);
     }
 
@@ -586,6 +609,7 @@ impl Connection {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
 
     struct Fixed;
 
@@ -612,21 +636,47 @@ mod tests {
         use ConnectReturnCode::*;
         let will = |topic: &str| {
             let mut c = connect("drover-agent-pi", Some(("pi", "pi-secret")));
-            c.last_will = Some(rumqttc::mqttbytes::v4::LastWill::new(topic, "x", QoS::AtLeastOnce, true));
+            c.last_will = Some(rumqttc::mqttbytes::v4::LastWill::new(
+                topic,
+                "x",
+                QoS::AtLeastOnce,
+                true,
+            ));
             c
         };
         let mut v5 = connect("drover-agent-pi", Some(("pi", "pi-secret")));
         v5.protocol = Protocol::V5;
         let cases = [
             (connect("drover-agent-pi", None), Err(NotAuthorized)),
-            (connect("drover-agent-pi", Some(("pi", "wrong"))), Err(BadUserNamePassword)),
-            (connect("drover-agent-pi", Some(("nobody", "x"))), Err(BadUserNamePassword)),
-            (connect("drover-agent-pi", Some(("pi", "pi-secret"))), Ok(Identity::Node("pi".into()))),
-            (connect("drover-agent-other", Some(("pi", "pi-secret"))), Err(BadClientId)),
-            (connect("drover-controller-1", Some(("pi", "pi-secret"))), Err(BadClientId)),
+            (
+                connect("drover-agent-pi", Some(("pi", "wrong"))),
+                Err(BadUserNamePassword),
+            ),
+            (
+                connect("drover-agent-pi", Some(("nobody", "x"))),
+                Err(BadUserNamePassword),
+            ),
+            (
+                connect("drover-agent-pi", Some(("pi", "pi-secret"))),
+                Ok(Identity::Node("pi".into())),
+            ),
+            (
+                connect("drover-agent-other", Some(("pi", "pi-secret"))),
+                Err(BadClientId),
+            ),
+            (
+                connect("drover-controller-1", Some(("pi", "pi-secret"))),
+                Err(BadClientId),
+            ),
             (connect("", Some(("pi", "pi-secret"))), Err(BadClientId)),
-            (connect("drover-controller-1", Some(("controller", "c-secret"))), Ok(Identity::Controller)),
-            (will("drover/v1/nodes/pi/presence"), Ok(Identity::Node("pi".into()))),
+            (
+                connect("drover-controller-1", Some(("controller", "c-secret"))),
+                Ok(Identity::Controller),
+            ),
+            (
+                will("drover/v1/nodes/pi/presence"),
+                Ok(Identity::Node("pi".into())),
+            ),
             (will("drover/v1/nodes/other/presence"), Err(NotAuthorized)),
             (will("drover/v1/nodes/pi/status"), Err(NotAuthorized)),
             (will("drover/v1/nodes/+/presence"), Err(NotAuthorized)),
@@ -655,7 +705,10 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         for cut in 0..full.len() {
             let mut partial = BytesMut::from(&full[..cut]);
-            assert!(matches!(next_packet(&mut partial, 1 << 20), Framing::Incomplete(_)), "cut at {cut}");
+            assert!(
+                matches!(next_packet(&mut partial, 1 << 20), Framing::Incomplete(_)),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -663,10 +716,68 @@ mod tests {
     fn framing_refuses_a_packet_over_the_limit_from_its_header() {
         // A PUBLISH announcing 2 MiB, of which only the header has arrived.
         let mut buf = BytesMut::from(&[0x30u8, 0x80, 0x80, 0x80, 0x01][..]);
-        assert!(matches!(next_packet(&mut buf, 1 << 20), Framing::TooLarge(_)));
+        assert!(matches!(
+            next_packet(&mut buf, 1 << 20),
+            Framing::TooLarge(_)
+        ));
+    }
+
+    /// Runs a whole connection over an in-memory stream: CONNECT as node `pi`, then
+    /// `after_connect`, then end of stream. Returns the broker's counters.
+    fn serve_bytes(after_connect: &[u8]) -> super::super::BrokerStats {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        runtime.block_on(async {
+            let shared = Arc::new(Shared::new(Default::default(), Arc::new(Fixed)));
+            let (mut client, server) = tokio::io::duplex(64 * 1024);
+            let mut bytes = BytesMut::new();
+            let _ = Packet::Connect(connect("drover-agent-pi", Some(("pi", "pi-secret"))))
+                .write(&mut bytes, 4096);
+            bytes.extend_from_slice(after_connect);
+            let task = tokio::spawn(serve(
+                shared.clone(),
+                server,
+                Instant::now() + Duration::from_secs(5),
+            ));
+            let _ = client.write_all(&bytes).await;
+            let _ = client.shutdown().await;
+            // Drain what the broker writes, so that it never blocks on a full pipe.
+            let mut sink = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut sink)).await;
+            let finished = tokio::time::timeout(Duration::from_secs(5), task).await;
+            assert!(
+                matches!(finished, Ok(Ok(()))),
+                "the connection task ends without panicking"
+            );
+            assert!(shared.state().connections.is_empty(), "and unregisters");
+            shared.counters.snapshot()
+        })
+    }
+
+    #[test]
+    fn connection_ends_cleanly_after_valid_traffic() {
+        let mut bytes = BytesMut::new();
+        let mut publish =
+            Publish::new("drover/v1/nodes/pi/status", QoS::AtLeastOnce, vec![1u8; 10]);
+        publish.pkid = 1;
+        let _ = Packet::Publish(publish).write(&mut bytes, 4096);
+        let _ = Packet::PingReq.write(&mut bytes, 4096);
+        let _ = Packet::Disconnect.write(&mut bytes, 4096);
+        let stats = serve_bytes(&bytes);
+        assert_eq!((stats.connected, stats.malformed), (1, 0));
     }
 
     proptest! {
+        #[test]
+        fn connection_never_panics_on_random_bytes_after_connect(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256)
+        ) {
+            serve_bytes(&bytes);
+        }
+
         #[test]
         fn framing_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let mut buf = BytesMut::from(&bytes[..]);

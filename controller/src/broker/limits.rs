@@ -41,7 +41,9 @@ impl TokenBucket {
         if self.rate.per_second.is_infinite() {
             return Ok(());
         }
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate.per_second).min(self.rate.burst);
         self.refilled_at = now;
         if self.tokens >= 1.0 {

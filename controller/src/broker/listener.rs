@@ -24,7 +24,11 @@ impl Drop for SocketSlot {
     }
 }
 
-pub(super) async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -32,7 +36,12 @@ pub(super) async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>,
                 shared.count(|c| &c.accept_errors);
                 let out_of_resources = matches!(
                     e.raw_os_error(),
-                    Some(nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOBUFS | nix::libc::ENOMEM)
+                    Some(
+                        nix::libc::EMFILE
+                            | nix::libc::ENFILE
+                            | nix::libc::ENOBUFS
+                            | nix::libc::ENOMEM
+                    )
                 );
                 if let Some(suppressed) = shared.throttles.accept.allow(Instant::now()) {
                     tracing::warn!(error = %e, errors_since_last_report = suppressed + 1, "the MQTT broker cannot accept connections");

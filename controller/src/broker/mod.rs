@@ -245,6 +245,25 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(settings: BrokerSettings, auth: Arc<dyn Authenticator>) -> Shared {
+        let (shutdown, _) = watch::channel(false);
+        Shared {
+            settings,
+            auth,
+            state: Mutex::new(State::default()),
+            counters: Counters::default(),
+            throttles: Throttles {
+                denied: LogThrottle::new(Duration::from_secs(10)),
+                accept: LogThrottle::new(Duration::from_secs(10)),
+                refused: LogThrottle::new(Duration::from_secs(10)),
+                dropped: LogThrottle::new(Duration::from_secs(10)),
+            },
+            next_connection: AtomicU64::new(1),
+            open_sockets: AtomicUsize::new(0),
+            shutdown,
+        }
+    }
+
     fn count(&self, counter: fn(&Counters) -> &AtomicU64) {
         counter(&self.counters).fetch_add(1, Ordering::Relaxed);
     }
@@ -265,15 +284,33 @@ impl Shared {
             let queued = target.outbox.queued_bytes.load(Ordering::Relaxed);
             let qos = delivery.qos;
             let fits = queued + size <= target.outbox.max_bytes || queued == 0;
-            let sent = fits && target.outbox.sender.try_send(delivery).is_ok();
+            // Counted before it is sent, so that the connection task, which subtracts as it
+            // takes the message, never sees it uncounted.
+            let sent = fits && {
+                target
+                    .outbox
+                    .queued_bytes
+                    .fetch_add(size, Ordering::Relaxed);
+                let sent = target.outbox.sender.try_send(delivery).is_ok();
+                if !sent {
+                    target
+                        .outbox
+                        .queued_bytes
+                        .fetch_sub(size, Ordering::Relaxed);
+                }
+                sent
+            };
             if sent {
-                target.outbox.queued_bytes.fetch_add(size, Ordering::Relaxed);
-            } else if qos == QoS::AtMostOnce {
+                continue;
+            }
+            if qos == QoS::AtMostOnce {
                 self.count(|c| &c.dropped_slow_subscriber);
             } else {
                 if target.control.ending().is_none() {
                     self.count(|c| &c.disconnected_slow_subscriber);
-                    if let Some(suppressed) = self.throttles.dropped.allow(std::time::Instant::now()) {
+                    if let Some(suppressed) =
+                        self.throttles.dropped.allow(std::time::Instant::now())
+                    {
                         tracing::warn!(client_id = %target.client_id, suppressed, "disconnecting a subscriber too slow to take its QoS 1 messages");
                     }
                 }
@@ -365,22 +402,7 @@ pub async fn start(
             .with_context(|| format!("the embedded MQTT broker cannot listen on {addr}"))?;
         bound.push((listener, None));
     }
-    let (shutdown, _) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        settings,
-        auth,
-        state: Mutex::new(State::default()),
-        counters: Counters::default(),
-        throttles: Throttles {
-            denied: LogThrottle::new(Duration::from_secs(10)),
-            accept: LogThrottle::new(Duration::from_secs(10)),
-            refused: LogThrottle::new(Duration::from_secs(10)),
-            dropped: LogThrottle::new(Duration::from_secs(10)),
-        },
-        next_connection: AtomicU64::new(1),
-        open_sockets: AtomicUsize::new(0),
-        shutdown,
-    });
+    let shared = Arc::new(Shared::new(settings, auth));
     let mut broker = EmbeddedBroker {
         shared: shared.clone(),
         accept_tasks: Vec::new(),
@@ -388,15 +410,19 @@ pub async fn start(
         insecure_addr: None,
     };
     for (listener, acceptor) in bound {
-        let addr = listener.local_addr().context("the broker's listening socket has no address")?;
+        let addr = listener
+            .local_addr()
+            .context("the broker's listening socket has no address")?;
         if acceptor.is_some() {
             broker.tls_addr = Some(addr);
         } else {
             broker.insecure_addr = Some(addr);
         }
-        broker
-            .accept_tasks
-            .push(tokio::spawn(listener::accept_loop(listener, acceptor, shared.clone())));
+        broker.accept_tasks.push(tokio::spawn(listener::accept_loop(
+            listener,
+            acceptor,
+            shared.clone(),
+        )));
     }
     Ok(broker)
 }

@@ -130,7 +130,13 @@ impl Router {
     /// payload, deletes the retained message when `retain`, and returns one delivery per
     /// subscribed connection, at the lower of the publish's and the subscription's QoS
     /// (the highest if a connection has several matching subscriptions).
-    pub fn publish(&mut self, topic: &str, payload: Bytes, qos: QoS, retain: bool) -> Vec<Delivery> {
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) -> Vec<Delivery> {
         let message = Arc::new(Message {
             topic: topic.to_string(),
             payload,
@@ -269,8 +275,16 @@ mod tests {
             ("a", "a/#", true),
             ("a/b/c", "a/b/c/#", true),
             ("a/b/c", "+/+/+", true),
-            ("drover/v1/nodes/pi/presence", "drover/v1/nodes/+/presence", true),
-            ("drover/v1/nodes/pi/logs/data", "drover/v1/nodes/+/presence", false),
+            (
+                "drover/v1/nodes/pi/presence",
+                "drover/v1/nodes/+/presence",
+                true,
+            ),
+            (
+                "drover/v1/nodes/pi/logs/data",
+                "drover/v1/nodes/+/presence",
+                false,
+            ),
             ("$SYS/x", "#", false),
             ("$SYS/x", "+/x", false),
             ("$SYS/x", "$SYS/#", true),
@@ -310,7 +324,12 @@ mod tests {
         let mut router = Router::default();
         router.subscribe(1, "drover/v1/nodes/a/desired", Q1);
         router.subscribe(2, "drover/v1/nodes/b/desired", Q1);
-        let d = router.publish("drover/v1/nodes/a/desired", Bytes::from_static(b"x"), Q1, false);
+        let d = router.publish(
+            "drover/v1/nodes/a/desired",
+            Bytes::from_static(b"x"),
+            Q1,
+            false,
+        );
         assert_eq!(targets(&d), vec![(1, Q1)]);
         assert!(!d[0].retain);
     }
@@ -321,7 +340,12 @@ mod tests {
         router.subscribe(1, "drover/v1/nodes/+/status", Q1);
         router.subscribe(2, "drover/#", Q0);
         router.subscribe(3, "other/#", Q1);
-        let d = router.publish("drover/v1/nodes/a/status", Bytes::from_static(b"x"), Q1, false);
+        let d = router.publish(
+            "drover/v1/nodes/a/status",
+            Bytes::from_static(b"x"),
+            Q1,
+            false,
+        );
         assert_eq!(targets(&d), vec![(1, Q1), (2, Q0)]);
     }
 
@@ -358,8 +382,18 @@ mod tests {
     #[test]
     fn retained_message_is_delivered_on_exact_and_wildcard_subscribe() {
         let mut router = Router::default();
-        router.publish("drover/v1/nodes/a/desired", Bytes::from_static(b"d"), Q1, true);
-        router.publish("drover/v1/nodes/b/presence", Bytes::from_static(b"p"), Q1, true);
+        router.publish(
+            "drover/v1/nodes/a/desired",
+            Bytes::from_static(b"d"),
+            Q1,
+            true,
+        );
+        router.publish(
+            "drover/v1/nodes/b/presence",
+            Bytes::from_static(b"p"),
+            Q1,
+            true,
+        );
         let d = router.subscribe(1, "drover/v1/nodes/a/desired", Q1);
         assert_eq!(targets(&d), vec![(1, Q1)]);
         assert!(d[0].retain);
@@ -367,7 +401,9 @@ mod tests {
         let d = router.subscribe(2, "drover/v1/nodes/+/presence", Q0);
         assert_eq!(targets(&d), vec![(2, Q0)]);
         assert_eq!(d[0].message.topic, "drover/v1/nodes/b/presence");
-        assert!(router.subscribe(3, "drover/v1/nodes/c/desired", Q1).is_empty());
+        assert!(router
+            .subscribe(3, "drover/v1/nodes/c/desired", Q1)
+            .is_empty());
     }
 
     #[test]
@@ -406,9 +442,15 @@ mod tests {
         router.subscribe(1, "#", Q1);
         router.subscribe(2, "t", Q1);
         router.unsubscribe(1, "t");
-        assert_eq!(targets(&router.publish("t", Bytes::new(), Q1, false)), vec![(1, Q1), (2, Q1)]);
+        assert_eq!(
+            targets(&router.publish("t", Bytes::new(), Q1, false)),
+            vec![(1, Q1), (2, Q1)]
+        );
         router.remove_connection(1);
-        assert_eq!(targets(&router.publish("t", Bytes::new(), Q1, false)), vec![(2, Q1)]);
+        assert_eq!(
+            targets(&router.publish("t", Bytes::new(), Q1, false)),
+            vec![(2, Q1)]
+        );
         router.remove_connection(2);
         assert!(router.exact.is_empty());
         assert!(router.wildcard.is_empty());

@@ -41,7 +41,9 @@ impl Authenticator for TestAuth {
     }
 }
 
-pub async fn start_broker(adjust: impl FnOnce(&mut BrokerSettings)) -> (EmbeddedBroker, SocketAddr) {
+pub async fn start_broker(
+    adjust: impl FnOnce(&mut BrokerSettings),
+) -> (EmbeddedBroker, SocketAddr) {
     let mut settings = BrokerSettings {
         insecure_listen: Some("127.0.0.1:0".parse().expect("address")),
         ..Default::default()
@@ -50,7 +52,11 @@ pub async fn start_broker(adjust: impl FnOnce(&mut BrokerSettings)) -> (Embedded
     let broker = broker::start(settings, Arc::new(TestAuth))
         .await
         .expect("the broker starts");
-    let addr = broker.local_addrs().1.or(broker.local_addrs().0).expect("bound");
+    let addr = broker
+        .local_addrs()
+        .1
+        .or(broker.local_addrs().0)
+        .expect("bound");
     (broker, addr)
 }
 
@@ -123,8 +129,15 @@ impl Client {
         }
     }
 
-    pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> rumqttc::mqttbytes::v4::SubscribeReasonCode {
-        self.client.subscribe(filter, qos).await.expect("subscribe queued");
+    pub async fn subscribe(
+        &mut self,
+        filter: &str,
+        qos: QoS,
+    ) -> rumqttc::mqttbytes::v4::SubscribeReasonCode {
+        self.client
+            .subscribe(filter, qos)
+            .await
+            .expect("subscribe queued");
         loop {
             match within(Duration::from_secs(5), self.events.recv()).await {
                 Some(Some(Ok(Event::Incoming(Packet::SubAck(ack))))) => return ack.return_codes[0],
@@ -135,7 +148,10 @@ impl Client {
     }
 
     /// The next message within `limit`, or `None`.
-    pub async fn next_publish(&mut self, limit: Duration) -> Option<rumqttc::mqttbytes::v4::Publish> {
+    pub async fn next_publish(
+        &mut self,
+        limit: Duration,
+    ) -> Option<rumqttc::mqttbytes::v4::Publish> {
         let deadline = Instant::now() + limit;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -187,7 +203,10 @@ pub async fn raw_connect(
     if let Some((u, p)) = login {
         connect.set_login(u, p);
     }
-    stream.write_all(&encode(&Packet::Connect(connect))).await.expect("write CONNECT");
+    stream
+        .write_all(&encode(&Packet::Connect(connect)))
+        .await
+        .expect("write CONNECT");
     let ack = match read_packet(&mut stream, Duration::from_secs(5)).await {
         Some(Packet::ConnAck(ack)) => Some(ack),
         _ => None,
