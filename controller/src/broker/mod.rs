@@ -286,22 +286,24 @@ impl Shared {
             let fits = queued + size <= target.outbox.max_bytes || queued == 0;
             // Counted before it is sent, so that the connection task, which subtracts as it
             // takes the message, never sees it uncounted.
-            let sent = fits && {
+            if fits {
                 target
                     .outbox
                     .queued_bytes
                     .fetch_add(size, Ordering::Relaxed);
-                let sent = target.outbox.sender.try_send(delivery).is_ok();
-                if !sent {
-                    target
-                        .outbox
-                        .queued_bytes
-                        .fetch_sub(size, Ordering::Relaxed);
+                match target.outbox.sender.try_send(delivery) {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        target
+                            .outbox
+                            .queued_bytes
+                            .fetch_sub(size, Ordering::Relaxed);
+                        // Its task has ended and is about to unregister it.
+                        if matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                            continue;
+                        }
+                    }
                 }
-                sent
-            };
-            if sent {
-                continue;
             }
             if qos == QoS::AtMostOnce {
                 self.count(|c| &c.dropped_slow_subscriber);
