@@ -929,3 +929,26 @@ async fn a_subscriber_that_does_not_read_loses_qos0_and_is_disconnected_over_bud
     );
     assert!(closed_within(&mut stalled, 10 * SECOND).await);
 }
+
+#[tokio::test]
+async fn sockets_over_the_connection_limit_are_closed_at_accept() {
+    let (broker, addr) = start_broker(|s| s.max_connections = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (stream, ack) =
+            raw_connect(addr, "drover-controller-x", Some(CONTROLLER), 30, None).await;
+        assert!(ack.is_some());
+        held.push(stream);
+    }
+    // Each takes over the previous one, so wait until only the last is open.
+    let handle = broker.handle();
+    assert!(eventually(5 * SECOND, || handle.stats().connections_now == 1).await);
+    let a = connected_client(addr, "drover-agent-a", NODE_A).await;
+    let b = connected_client(addr, "drover-agent-b", NODE_B).await;
+    let mut extra = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the kernel accepts");
+    assert!(closed_within(&mut extra, 2 * SECOND).await);
+    assert_eq!(handle.stats().refused_limit, 1);
+    drop((a, b));
+}

@@ -386,25 +386,22 @@ impl Connection {
                         Ok(0) | Err(_) => return Ending::Lost,
                         Ok(_) => {}
                     }
-                    let before = inbuf.len();
+                    // Any bytes show the peer alive, also the middle of a large packet
+                    // crawling over a slow link.
+                    idle_sleep.as_mut().reset(Instant::now() + idle);
                     wanted = match self.process(&mut inbuf, &mut throttled_until) {
                         Ok(wanted) => wanted,
                         Err(ending) => return ending,
                     };
-                    if inbuf.len() < before || wanted == 0 {
-                        idle_sleep.as_mut().reset(Instant::now() + idle);
-                    }
                 },
                 _ = tokio::time::sleep_until(throttle_at), if throttled_until.is_some() => {
                     throttled_until = None;
-                    let before = inbuf.len();
+                    // Waiting for its own rate limit is not the client's silence.
+                    idle_sleep.as_mut().reset(Instant::now() + idle);
                     wanted = match self.process(&mut inbuf, &mut throttled_until) {
                         Ok(wanted) => wanted,
                         Err(ending) => return ending,
                     };
-                    if inbuf.len() < before {
-                        idle_sleep.as_mut().reset(Instant::now() + idle);
-                    }
                 },
                 _ = &mut idle_sleep => {
                     self.shared.count(|c| &c.keep_alive_timeouts);
@@ -644,6 +641,8 @@ mod tests {
             ));
             c
         };
+        let mut persistent = connect("drover-agent-pi", Some(("pi", "pi-secret")));
+        persistent.clean_session = false;
         let mut v5 = connect("drover-agent-pi", Some(("pi", "pi-secret")));
         v5.protocol = Protocol::V5;
         let cases = [
@@ -681,6 +680,8 @@ mod tests {
             (will("drover/v1/nodes/pi/status"), Err(NotAuthorized)),
             (will("drover/v1/nodes/+/presence"), Err(NotAuthorized)),
             (v5, Err(RefusedProtocolVersion)),
+            // Accepted, and served as a clean session.
+            (persistent, Ok(Identity::Node("pi".into()))),
         ];
         for (c, expected) in cases {
             assert_eq!(admit(&c, &Fixed, false), expected, "{c:?}");
