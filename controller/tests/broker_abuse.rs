@@ -32,7 +32,9 @@ async fn broker_child_process() {
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::WARN)
         .init();
-    let (broker, addr) = start_broker(|s| s.connect_timeout = Duration::from_secs(3)).await;
+    // Idle sockets hold their descriptors for the whole test: the connect timeout has its
+    // own test in broker.rs.
+    let (broker, addr) = start_broker(|s| s.connect_timeout = Duration::from_secs(60)).await;
     println!("PORT {}", addr.port());
     let handle = broker.handle();
     loop {
@@ -200,6 +202,7 @@ async fn idle_connections_beyond_the_fd_limit_neither_spin_nor_stop_service() {
 
     // Out of descriptors, the accept loop backs off instead of spinning.
     let cpu_before = broker.cpu_time();
+    let errors_before = broker.stats().accept_errors;
     let window = Instant::now();
     let mut worst = Duration::ZERO;
     for i in 0..5u32 {
@@ -229,8 +232,22 @@ async fn idle_connections_beyond_the_fd_limit_neither_spin_nor_stop_service() {
         share * 100.0
     );
     assert!(share < 0.3, "the broker spins: {:.0}% CPU", share * 100.0);
+    // Still out of descriptors, retrying accept() every 100 ms, not as fast as the timer
+    // allows.
+    let retries = stats.accept_errors - errors_before;
+    let allowed = (window.elapsed().as_secs_f64() * 15.0) as u64 + 5;
+    assert!(
+        retries > 0,
+        "the window measured a broker out of descriptors: {stats:?}"
+    );
+    assert!(
+        retries <= allowed,
+        "{retries} accept retries in {:?}",
+        window.elapsed()
+    );
 
-    // The idle connections time out at CONNECT; then new clients get in again.
+    // Once descriptors are free, new clients get in again.
+    drop(idle);
     let mut newcomer = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     while newcomer.is_none() && Instant::now() < deadline {
@@ -244,13 +261,6 @@ async fn idle_connections_beyond_the_fd_limit_neither_spin_nor_stop_service() {
         "a new client is accepted once descriptors are free: {:?}",
         broker.stats()
     );
-    let stats = broker.stats();
-    assert!(
-        stats.connect_timeouts > 0 && stats.accepted > 1024,
-        "{stats:?}"
-    );
-    assert!(stats.connections_now <= 1024, "{stats:?}");
-    drop(idle);
 
     let warnings = broker
         .stderr
