@@ -241,6 +241,11 @@ async fn idle_connections_beyond_the_fd_limit_neither_spin_nor_stop_service() {
         "the window measured a broker out of descriptors: {stats:?}"
     );
     assert!(
+        stats.connections_now > 900 && stats.accepted >= stats.connections_now,
+        "its descriptors are held by idle connections: {stats:?}"
+    );
+    assert_eq!(stats.connect_timeouts, 0, "none timed out yet: {stats:?}");
+    assert!(
         retries <= allowed,
         "{retries} accept retries in {:?}",
         window.elapsed()
