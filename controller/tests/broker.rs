@@ -508,34 +508,8 @@ async fn shutdown_closes_connections() {
 
 #[tokio::test]
 async fn mqtt_over_tls_with_a_test_ca() {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let ca_key = rcgen::KeyPair::generate().expect("key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("CA");
-    let server_key = rcgen::KeyPair::generate().expect("key");
-    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("params")
-        .signed_by(&server_key, &ca, &ca_key)
-        .expect("server certificate");
-    let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("protocols")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![server_cert.der().clone()],
-            rustls_pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
-        )
-        .expect("server config");
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der().clone()).expect("root");
-    let client_config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocols")
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let (server_config, ca) = test_tls();
+    let client_config = client_tls_trusting(ca);
     let (broker, _) = start_broker(|s| {
         s.insecure_listen = None;
         s.tls_listen = Some("127.0.0.1:0".parse().expect("address"));

@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const CHILD_ENV: &str = "DROVER_BROKER_CHILD";
+/// Set: the child listens with TLS only and writes its test CA's certificate to this path.
+const CHILD_CA_ENV: &str = "DROVER_BROKER_CHILD_CA";
 
 /// Not a test of its own: the broker of the tests below, in a child process. Prints its
 /// port, then its counters every 100 ms, until killed.
@@ -34,7 +36,20 @@ async fn broker_child_process() {
         .init();
     // Idle sockets hold their descriptors for the whole test: the connect timeout has its
     // own test in broker.rs.
-    let (broker, addr) = start_broker(|s| s.connect_timeout = Duration::from_secs(60)).await;
+    let tls = std::env::var_os(CHILD_CA_ENV).map(|path| {
+        let (config, ca) = test_tls();
+        std::fs::write(path, ca).expect("CA written for the parent");
+        config
+    });
+    let (broker, addr) = start_broker(|s| {
+        s.connect_timeout = Duration::from_secs(60);
+        if let Some(config) = tls {
+            s.insecure_listen = None;
+            s.tls_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+            s.tls = Some(Arc::new(config));
+        }
+    })
+    .await;
     println!("PORT {}", addr.port());
     let handle = broker.handle();
     loop {
@@ -65,6 +80,11 @@ struct BrokerProcess {
 impl BrokerProcess {
     /// Starts the child with soft file-descriptor limit `nofile`.
     fn start(nofile: u32) -> BrokerProcess {
+        Self::start_with(nofile, None)
+    }
+
+    /// With `ca_path`, the child speaks TLS only and writes its CA there.
+    fn start_with(nofile: u32, ca_path: Option<&std::path::Path>) -> BrokerProcess {
         let exe = std::env::current_exe().expect("test binary");
         let mut child = Command::new("sh")
             .arg("-c")
@@ -77,6 +97,7 @@ impl BrokerProcess {
                 "--nocapture",
             ])
             .env(CHILD_ENV, "1")
+            .envs(ca_path.map(|p| (CHILD_CA_ENV, p)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -336,5 +357,52 @@ async fn idle_authenticated_connections_cost_a_few_kib_each() {
     assert!(
         per_connection < 16.0,
         "{per_connection:.1} KiB per idle connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tls_connections_cost_what_rustls_needs_and_a_few_kib() {
+    const N: usize = 500;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_path = dir.path().join("ca.der");
+    let broker = BrokerProcess::start_with(20_000, Some(&ca_path));
+    let connector = tokio_rustls::TlsConnector::from(client_tls_trusting(
+        std::fs::read(&ca_path).expect("the child wrote its CA"),
+    ));
+    let server_name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let connect = |i: usize| {
+        let connector = connector.clone();
+        let server_name = server_name.clone();
+        let addr = broker.addr;
+        async move {
+            let tcp = TcpStream::connect(addr).await.expect("connect");
+            let mut tls = connector
+                .connect(server_name, tcp)
+                .await
+                .expect("TLS handshake");
+            tls.write_all(&connect_bytes(&format!("drover-controller-{i}")))
+                .await
+                .expect("write");
+            let mut ack = [0u8; 4];
+            tls.read_exact(&mut ack).await.expect("CONNACK");
+            assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
+            tls
+        }
+    };
+    let mut warm = Vec::new();
+    for i in 0..20 {
+        warm.push(connect(100_000 + i).await);
+    }
+    let before = broker.rss_kib();
+    let mut streams = Vec::with_capacity(N);
+    for i in 0..N {
+        streams.push(connect(i).await);
+    }
+    let after = broker.rss_kib();
+    let per_connection = (after.saturating_sub(before)) as f64 / N as f64;
+    println!("TLS: RSS {before} KiB -> {after} KiB for {N} idle connections: {per_connection:.1} KiB each");
+    assert!(
+        per_connection < 64.0,
+        "{per_connection:.1} KiB per idle TLS connection"
     );
 }

@@ -251,3 +251,44 @@ pub fn publish(topic: &str, qos: QoS, payload: impl Into<Vec<u8>>, pkid: u16) ->
     }
     Packet::Publish(p)
 }
+
+/// A server configuration with a certificate for 127.0.0.1 from a fresh test CA, and the
+/// CA's certificate (DER).
+pub fn test_tls() -> (rustls::ServerConfig, Vec<u8>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let server_key = rcgen::KeyPair::generate().expect("key");
+    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&server_key, &ca, &ca_key)
+        .expect("server certificate");
+    let server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server_cert.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .expect("server config");
+    (server_config, ca.der().to_vec())
+}
+
+/// A client configuration trusting only the CA `ca_der`.
+pub fn client_tls_trusting(ca_der: Vec<u8>) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(ca_der))
+        .expect("root");
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
