@@ -402,7 +402,7 @@ async fn idle_tls_connections_cost_what_rustls_needs_and_a_few_kib() {
     let per_connection = (after.saturating_sub(before)) as f64 / N as f64;
     println!("TLS: RSS {before} KiB -> {after} KiB for {N} idle connections: {per_connection:.1} KiB each");
     assert!(
-        per_connection < 64.0,
+        per_connection < 32.0,
         "{per_connection:.1} KiB per idle TLS connection"
     );
 }
