@@ -926,3 +926,41 @@ async fn sockets_over_the_connection_limit_are_closed_at_accept() {
     assert_eq!(handle.stats().refused_limit, 1);
     drop((a, b));
 }
+
+#[tokio::test]
+async fn a_client_that_publishes_without_reading_its_acks_is_no_longer_read() {
+    let (_broker, addr) = start_broker(|s| {
+        s.node_rate = drover::broker::limits::Rate::UNLIMITED;
+    })
+    .await;
+    let (mut flooder, _) = raw_connect(addr, "drover-agent-a", Some(NODE_A), 0, None).await;
+    let batch: Vec<u8> = (1..=1000u16)
+        .flat_map(|pkid| {
+            encode(&publish(
+                "drover/v1/nodes/a/status",
+                QoS::AtLeastOnce,
+                vec![0u8; 16],
+                pkid,
+            ))
+        })
+        .collect();
+    // Each publish makes the broker owe a PUBACK; unread, they fill its write buffer, and
+    // then the socket stops being read: writing blocks instead of the broker's memory
+    // growing.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut blocked = false;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(SECOND, flooder.write_all(&batch)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("connection closed: {e}"),
+            Err(_) => {
+                blocked = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        blocked,
+        "the broker kept reading a client that does not read"
+    );
+}

@@ -206,6 +206,7 @@ where
         client_id: connect.client_id.clone(),
         outbuf: BytesMut::new(),
         pending: VecDeque::new(),
+        pending_limit: budget.messages,
         inflight: 0,
         next_pkid: 0,
         bucket: TokenBucket::new(rate, std::time::Instant::now()),
@@ -306,6 +307,8 @@ struct Connection {
     /// Retained messages for this connection's own new subscriptions: they do not go
     /// through the queue, which a wildcard subscription's thousands of them would overflow.
     pending: VecDeque<Delivery>,
+    /// Most retained messages that may wait in `pending` (the queue's message budget).
+    pending_limit: usize,
     inflight: usize,
     next_pkid: u16,
     bucket: TokenBucket,
@@ -346,6 +349,13 @@ impl Connection {
         };
         loop {
             self.fill_outbuf_from_pending();
+            // Packets left unprocessed while the write buffer was full.
+            if throttled_until.is_none() && !inbuf.is_empty() {
+                wanted = match self.process(&mut inbuf, &mut throttled_until) {
+                    Ok(wanted) => wanted,
+                    Err(ending) => return ending,
+                };
+            }
             if inbuf.is_empty() && inbuf.capacity() > KEEP_BUFFER_BYTES {
                 inbuf = BytesMut::new();
             }
@@ -381,7 +391,11 @@ impl Connection {
                         }
                     }
                 },
-                read = reader.read_buf(&mut inbuf), if throttled_until.is_none() && inbuf.len() < max + 5 => {
+                // Answers (PUBACK, SUBACK, PINGRESP) go into the write buffer, so a client
+                // that sends without reading is not read from either until it catches up.
+                read = reader.read_buf(&mut inbuf), if throttled_until.is_none()
+                    && inbuf.len() < max + 5
+                    && self.outbuf.len() < OUTBUF_HIGH_WATER => {
                     match read {
                         Ok(0) | Err(_) => return Ending::Lost,
                         Ok(_) => {}
@@ -427,6 +441,9 @@ impl Connection {
         loop {
             if inbuf.is_empty() {
                 return Ok(MIN_READ);
+            }
+            if self.outbuf.len() >= OUTBUF_HIGH_WATER {
+                return Ok(0);
             }
             // Only complete packets cost a token; a packet is taken off the buffer only
             // once it has one. `check` frames without consuming.
@@ -551,6 +568,12 @@ impl Connection {
         }
         let _ = SubAck::new(subscribe.pkid, codes).write(&mut self.outbuf);
         self.pending.extend(retained);
+        // Each entry shares its message with the retained store, but a client that keeps
+        // subscribing without acknowledging would still grow the list without end.
+        if self.pending.len() > self.pending_limit {
+            self.shared.count(|c| &c.disconnected_slow_subscriber);
+            return Next::Close(Ending::Lost);
+        }
         Next::Continue
     }
 
