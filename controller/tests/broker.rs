@@ -933,7 +933,11 @@ async fn a_client_that_publishes_without_reading_its_acks_is_no_longer_read() {
         s.node_rate = drover::broker::limits::Rate::UNLIMITED;
     })
     .await;
-    let (mut flooder, _) = raw_connect(addr, "drover-agent-a", Some(NODE_A), 0, None).await;
+    // A small receive buffer, so that the unread PUBACKs back up into the broker soon.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(addr).await.expect("connect");
+    let (mut flooder, _) = mqtt_connect_over(stream, "drover-agent-a", Some(NODE_A), 0, None).await;
     let batch: Vec<u8> = (1..=1000u16)
         .flat_map(|pkid| {
             encode(&publish(

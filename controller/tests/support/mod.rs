@@ -196,7 +196,18 @@ pub async fn raw_connect(
     keep_alive: u16,
     will: Option<LastWill>,
 ) -> (TcpStream, Option<ConnAck>) {
-    let mut stream = TcpStream::connect(addr).await.expect("TCP connect");
+    let stream = TcpStream::connect(addr).await.expect("TCP connect");
+    mqtt_connect_over(stream, client_id, login, keep_alive, will).await
+}
+
+/// Sends CONNECT over `stream`; returns it and the CONNACK.
+pub async fn mqtt_connect_over(
+    mut stream: TcpStream,
+    client_id: &str,
+    login: Option<(&str, &str)>,
+    keep_alive: u16,
+    will: Option<LastWill>,
+) -> (TcpStream, Option<ConnAck>) {
     let mut connect = Connect::new(client_id);
     connect.keep_alive = keep_alive;
     connect.last_will = will;
