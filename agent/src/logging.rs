@@ -15,7 +15,7 @@ pub fn init() {
         .unwrap_or(LevelFilter::INFO);
     let filter = Targets::new()
         .with_default(level)
-        .with_target("rumqttd", level.min(LevelFilter::WARN));
+        .with_target("drover::broker", level.min(LevelFilter::WARN));
     let _ = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -182,7 +182,10 @@ fn check_str(field: &str, s: &str) -> Result<(), String> {
 /// Pod UIDs name files on agents: nothing else may pass for one.
 fn check_uid(field: &str, uid: &str) -> Result<(), String> {
     if !is_valid_uid(uid) {
-        return Err(format!("{field} \"{}\" is not a valid UID", uid.escape_default()));
+        return Err(format!(
+            "{field} \"{}\" is not a valid UID",
+            uid.escape_default()
+        ));
     }
     Ok(())
 }

@@ -278,21 +278,29 @@ fn delete_by_name_by_file_and_nodes() {
     // Deleting a node revokes it: its connection is closed and its next one refused, so it
     // does not come back, not even after a restart.
     let mut agent = agent;
-    wait_for("the deleted node to be refused", Duration::from_secs(10), || {
-        agent
-            .proc
-            .output()
-            .contains("refused this node's credentials")
-            .then_some(())
-    });
+    wait_for(
+        "the deleted node to be refused",
+        Duration::from_secs(10),
+        || {
+            agent
+                .proc
+                .output()
+                .contains("refused this node's credentials")
+                .then_some(())
+        },
+    );
     agent.restart();
-    wait_for("the restarted agent to be refused", Duration::from_secs(10), || {
-        agent
-            .proc
-            .output()
-            .contains("refused this node's credentials")
-            .then_some(())
-    });
+    wait_for(
+        "the restarted agent to be refused",
+        Duration::from_secs(10),
+        || {
+            agent
+                .proc
+                .output()
+                .contains("refused this node's credentials")
+                .then_some(())
+        },
+    );
     assert!(server.node("leaver").is_none());
     // Enrolled again with a new token, it is back.
     agent.proc.kill();

@@ -29,6 +29,8 @@ use super::{acl, Control, Identity, Outbox, Registered, Shared};
 /// CONNECT packets are small (client id, credentials, a presence as will); a client that
 /// has not authenticated yet may not make the broker buffer a full-size packet.
 pub const MAX_CONNECT_BYTES: usize = 64 * 1024;
+/// The packet type in the high nibble of a CONNECT's first byte.
+const CONNECT_PACKET_TYPE: u8 = 1;
 /// Stop taking queued messages while this much waits to be written.
 const OUTBUF_HIGH_WATER: usize = 64 * 1024;
 /// Buffers above this are dropped once empty rather than kept for the next packet.
@@ -74,25 +76,22 @@ pub fn idle_timeout(keep_alive_secs: u16, max_idle: Duration) -> Duration {
 }
 
 /// The answer to a CONNECT: who the client is, or the refusal code.
-/// `legacy_clients` is [`super::BrokerSettings::legacy_clients`].
 pub fn admit(
     connect: &Connect,
     auth: &dyn super::Authenticator,
-    legacy_clients: bool,
 ) -> Result<Identity, ConnectReturnCode> {
     if connect.protocol != Protocol::V4 {
         return Err(ConnectReturnCode::RefusedProtocolVersion);
     }
     let (username, password) = match &connect.login {
         Some(login) => (login.username.as_str(), login.password.as_bytes()),
-        None if legacy_clients => ("", &b""[..]),
         // Nothing anonymous is accepted.
         None => return Err(ConnectReturnCode::NotAuthorized),
     };
     let identity = auth
         .authenticate(username, password)
         .ok_or(ConnectReturnCode::BadUserNamePassword)?;
-    if !legacy_clients && !acl::may_use_client_id(&identity, &connect.client_id) {
+    if !acl::may_use_client_id(&identity, &connect.client_id) {
         return Err(ConnectReturnCode::BadClientId);
     }
     if let Some(will) = &connect.last_will {
@@ -129,11 +128,7 @@ where
         },
         _ = shutdown.changed() => return,
     };
-    let identity = match admit(
-        &connect,
-        shared.auth.as_ref(),
-        shared.settings.legacy_clients,
-    ) {
+    let identity = match admit(&connect, shared.auth.as_ref()) {
         Ok(identity) => identity,
         Err(code) => {
             match code {
@@ -204,6 +199,7 @@ where
         client_id: connect.client_id.clone(),
         outbuf: BytesMut::new(),
         pending: VecDeque::new(),
+        pending_limit: budget.messages,
         inflight: 0,
         next_pkid: 0,
         bucket: TokenBucket::new(rate, std::time::Instant::now()),
@@ -235,6 +231,12 @@ async fn read_connect<R: AsyncRead + Unpin>(
 ) -> Option<Connect> {
     let limit = MAX_CONNECT_BYTES.min(shared.settings.max_packet_bytes);
     loop {
+        // Whatever does not start like a CONNECT (a port scan, HTTP, TLS on the plain
+        // port) is refused on its first byte rather than at the connect timeout.
+        if inbuf.first().is_some_and(|b| b >> 4 != CONNECT_PACKET_TYPE) {
+            shared.count(|c| &c.malformed);
+            return None;
+        }
         match next_packet(inbuf, limit) {
             Framing::Packet(Packet::Connect(connect)) => return Some(connect),
             Framing::Packet(_) => {
@@ -298,6 +300,8 @@ struct Connection {
     /// Retained messages for this connection's own new subscriptions: they do not go
     /// through the queue, which a wildcard subscription's thousands of them would overflow.
     pending: VecDeque<Delivery>,
+    /// Most retained messages that may wait in `pending` (the queue's message budget).
+    pending_limit: usize,
     inflight: usize,
     next_pkid: u16,
     bucket: TokenBucket,
@@ -338,6 +342,13 @@ impl Connection {
         };
         loop {
             self.fill_outbuf_from_pending();
+            // Packets left unprocessed while the write buffer was full.
+            if throttled_until.is_none() && !inbuf.is_empty() {
+                wanted = match self.process(&mut inbuf, &mut throttled_until) {
+                    Ok(wanted) => wanted,
+                    Err(ending) => return ending,
+                };
+            }
             if inbuf.is_empty() && inbuf.capacity() > KEEP_BUFFER_BYTES {
                 inbuf = BytesMut::new();
             }
@@ -373,30 +384,31 @@ impl Connection {
                         }
                     }
                 },
-                read = reader.read_buf(&mut inbuf), if throttled_until.is_none() && inbuf.len() < max + 5 => {
+                // Answers (PUBACK, SUBACK, PINGRESP) go into the write buffer, so a client
+                // that sends without reading is not read from either until it catches up.
+                read = reader.read_buf(&mut inbuf), if throttled_until.is_none()
+                    && inbuf.len() < max + 5
+                    && self.outbuf.len() < OUTBUF_HIGH_WATER => {
                     match read {
                         Ok(0) | Err(_) => return Ending::Lost,
                         Ok(_) => {}
                     }
-                    let before = inbuf.len();
+                    // Any bytes show the peer alive, also the middle of a large packet
+                    // crawling over a slow link.
+                    idle_sleep.as_mut().reset(Instant::now() + idle);
                     wanted = match self.process(&mut inbuf, &mut throttled_until) {
                         Ok(wanted) => wanted,
                         Err(ending) => return ending,
                     };
-                    if inbuf.len() < before || wanted == 0 {
-                        idle_sleep.as_mut().reset(Instant::now() + idle);
-                    }
                 },
                 _ = tokio::time::sleep_until(throttle_at), if throttled_until.is_some() => {
                     throttled_until = None;
-                    let before = inbuf.len();
+                    // Waiting for its own rate limit is not the client's silence.
+                    idle_sleep.as_mut().reset(Instant::now() + idle);
                     wanted = match self.process(&mut inbuf, &mut throttled_until) {
                         Ok(wanted) => wanted,
                         Err(ending) => return ending,
                     };
-                    if inbuf.len() < before {
-                        idle_sleep.as_mut().reset(Instant::now() + idle);
-                    }
                 },
                 _ = &mut idle_sleep => {
                     self.shared.count(|c| &c.keep_alive_timeouts);
@@ -422,6 +434,9 @@ impl Connection {
         loop {
             if inbuf.is_empty() {
                 return Ok(MIN_READ);
+            }
+            if self.outbuf.len() >= OUTBUF_HIGH_WATER {
+                return Ok(0);
             }
             // Only complete packets cost a token; a packet is taken off the buffer only
             // once it has one. `check` frames without consuming.
@@ -546,6 +561,12 @@ impl Connection {
         }
         let _ = SubAck::new(subscribe.pkid, codes).write(&mut self.outbuf);
         self.pending.extend(retained);
+        // Each entry shares its message with the retained store, but a client that keeps
+        // subscribing without acknowledging would still grow the list without end.
+        if self.pending.len() > self.pending_limit {
+            self.shared.count(|c| &c.disconnected_slow_subscriber);
+            return Next::Close(Ending::Lost);
+        }
         Next::Continue
     }
 
@@ -571,10 +592,7 @@ impl Connection {
 
     fn encode_queued(&mut self, delivery: Delivery) {
         let size = delivery.message.payload.len() + delivery.message.topic.len();
-        self.queued_bytes.fetch_sub(
-            size.min(self.queued_bytes.load(Ordering::Relaxed)),
-            Ordering::Relaxed,
-        );
+        self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
         self.encode(&delivery);
     }
 
@@ -604,6 +622,7 @@ impl Connection {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use tokio::io::AsyncReadExt;
 
     struct Fixed;
 
@@ -638,6 +657,8 @@ mod tests {
             ));
             c
         };
+        let mut persistent = connect("drover-agent-pi", Some(("pi", "pi-secret")));
+        persistent.clean_session = false;
         let mut v5 = connect("drover-agent-pi", Some(("pi", "pi-secret")));
         v5.protocol = Protocol::V5;
         let cases = [
@@ -675,9 +696,11 @@ mod tests {
             (will("drover/v1/nodes/pi/status"), Err(NotAuthorized)),
             (will("drover/v1/nodes/+/presence"), Err(NotAuthorized)),
             (v5, Err(RefusedProtocolVersion)),
+            // Accepted, and served as a clean session.
+            (persistent, Ok(Identity::Node("pi".into()))),
         ];
         for (c, expected) in cases {
-            assert_eq!(admit(&c, &Fixed, false), expected, "{c:?}");
+            assert_eq!(admit(&c, &Fixed), expected, "{c:?}");
         }
     }
 
@@ -716,7 +739,62 @@ mod tests {
         ));
     }
 
+    /// Runs a whole connection over an in-memory stream: CONNECT as node `pi`, then
+    /// `after_connect`, then end of stream. Returns the broker's counters.
+    fn serve_bytes(after_connect: &[u8]) -> super::super::BrokerStats {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        runtime.block_on(async {
+            let shared = Arc::new(Shared::new(Default::default(), Arc::new(Fixed)));
+            let (mut client, server) = tokio::io::duplex(64 * 1024);
+            let mut bytes = BytesMut::new();
+            let _ = Packet::Connect(connect("drover-agent-pi", Some(("pi", "pi-secret"))))
+                .write(&mut bytes, 4096);
+            bytes.extend_from_slice(after_connect);
+            let task = tokio::spawn(serve(
+                shared.clone(),
+                server,
+                Instant::now() + Duration::from_secs(5),
+            ));
+            let _ = client.write_all(&bytes).await;
+            let _ = client.shutdown().await;
+            // Drain what the broker writes, so that it never blocks on a full pipe.
+            let mut sink = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut sink)).await;
+            let finished = tokio::time::timeout(Duration::from_secs(5), task).await;
+            assert!(
+                matches!(finished, Ok(Ok(()))),
+                "the connection task ends without panicking"
+            );
+            assert!(shared.state().connections.is_empty(), "and unregisters");
+            shared.counters.snapshot()
+        })
+    }
+
+    #[test]
+    fn connection_ends_cleanly_after_valid_traffic() {
+        let mut bytes = BytesMut::new();
+        let mut publish =
+            Publish::new("drover/v1/nodes/pi/status", QoS::AtLeastOnce, vec![1u8; 10]);
+        publish.pkid = 1;
+        let _ = Packet::Publish(publish).write(&mut bytes, 4096);
+        let _ = Packet::PingReq.write(&mut bytes, 4096);
+        let _ = Packet::Disconnect.write(&mut bytes, 4096);
+        let stats = serve_bytes(&bytes);
+        assert_eq!((stats.connected, stats.malformed), (1, 0));
+    }
+
     proptest! {
+        #[test]
+        fn connection_never_panics_on_random_bytes_after_connect(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256)
+        ) {
+            serve_bytes(&bytes);
+        }
+
         #[test]
         fn framing_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let mut buf = BytesMut::from(&bytes[..]);

@@ -79,12 +79,6 @@ pub struct BrokerSettings {
     pub enrollment_rate: Rate,
     pub controller_outbound: OutboundBudget,
     pub client_outbound: OutboundBudget,
-    /// TEMPORARY, for today's agents and controller, which connect without credentials and
-    /// with per-connection client ids (`drover-agent-{node}-{start}.{connection}`): a
-    /// CONNECT without credentials is passed to the authenticator as empty ones, and client
-    /// ids are not bound to the identity. Off by default; `drover server` turns it on
-    /// together with its allow-all authenticator until real credentials exist.
-    pub legacy_clients: bool,
 }
 
 impl Default for BrokerSettings {
@@ -118,7 +112,6 @@ impl Default for BrokerSettings {
                 messages: 1_000,
                 bytes: 8 << 20,
             },
-            legacy_clients: false,
         }
     }
 }
@@ -245,6 +238,25 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(settings: BrokerSettings, auth: Arc<dyn Authenticator>) -> Shared {
+        let (shutdown, _) = watch::channel(false);
+        Shared {
+            settings,
+            auth,
+            state: Mutex::new(State::default()),
+            counters: Counters::default(),
+            throttles: Throttles {
+                denied: LogThrottle::new(Duration::from_secs(10)),
+                accept: LogThrottle::new(Duration::from_secs(10)),
+                refused: LogThrottle::new(Duration::from_secs(10)),
+                dropped: LogThrottle::new(Duration::from_secs(10)),
+            },
+            next_connection: AtomicU64::new(1),
+            open_sockets: AtomicUsize::new(0),
+            shutdown,
+        }
+    }
+
     fn count(&self, counter: fn(&Counters) -> &AtomicU64) {
         counter(&self.counters).fetch_add(1, Ordering::Relaxed);
     }
@@ -265,13 +277,28 @@ impl Shared {
             let queued = target.outbox.queued_bytes.load(Ordering::Relaxed);
             let qos = delivery.qos;
             let fits = queued + size <= target.outbox.max_bytes || queued == 0;
-            let sent = fits && target.outbox.sender.try_send(delivery).is_ok();
-            if sent {
+            // Counted before it is sent, so that the connection task, which subtracts as it
+            // takes the message, never sees it uncounted.
+            if fits {
                 target
                     .outbox
                     .queued_bytes
                     .fetch_add(size, Ordering::Relaxed);
-            } else if qos == QoS::AtMostOnce {
+                match target.outbox.sender.try_send(delivery) {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        target
+                            .outbox
+                            .queued_bytes
+                            .fetch_sub(size, Ordering::Relaxed);
+                        // Its task has ended and is about to unregister it.
+                        if matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                            continue;
+                        }
+                    }
+                }
+            }
+            if qos == QoS::AtMostOnce {
                 self.count(|c| &c.dropped_slow_subscriber);
             } else {
                 if target.control.ending().is_none() {
@@ -370,22 +397,7 @@ pub async fn start(
             .with_context(|| format!("the embedded MQTT broker cannot listen on {addr}"))?;
         bound.push((listener, None));
     }
-    let (shutdown, _) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        settings,
-        auth,
-        state: Mutex::new(State::default()),
-        counters: Counters::default(),
-        throttles: Throttles {
-            denied: LogThrottle::new(Duration::from_secs(10)),
-            accept: LogThrottle::new(Duration::from_secs(10)),
-            refused: LogThrottle::new(Duration::from_secs(10)),
-            dropped: LogThrottle::new(Duration::from_secs(10)),
-        },
-        next_connection: AtomicU64::new(1),
-        open_sockets: AtomicUsize::new(0),
-        shutdown,
-    });
+    let shared = Arc::new(Shared::new(settings, auth));
     let mut broker = EmbeddedBroker {
         shared: shared.clone(),
         accept_tasks: Vec::new(),
