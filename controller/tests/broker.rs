@@ -255,23 +255,23 @@ async fn enrolling_device_may_only_request_and_hear_its_reply() {
     controller
         .subscribe("drover/v1/enroll/+/request/+", QoS::AtLeastOnce)
         .await;
-    let mut device = connected_client(addr, "drover-enroll-t1-xyz", ENROLL_T1).await;
+    let mut device = connected_client(addr, "drover-enroll-0a0b0c01-xyz", ENROLL_T1).await;
     assert_eq!(
         device
-            .subscribe("drover/v1/enroll/t1/reply/+", QoS::AtLeastOnce)
+            .subscribe("drover/v1/enroll/0a0b0c01/reply/+", QoS::AtLeastOnce)
             .await,
         SubscribeReasonCode::Failure
     );
     assert_eq!(
         device
-            .subscribe("drover/v1/enroll/t1/reply/pi-9", QoS::AtLeastOnce)
+            .subscribe("drover/v1/enroll/0a0b0c01/reply/pi-9", QoS::AtLeastOnce)
             .await,
         SubscribeReasonCode::Success(QoS::AtLeastOnce)
     );
     device
         .client
         .publish(
-            "drover/v1/enroll/t2/request/pi-9",
+            "drover/v1/enroll/0a0b0c02/request/pi-9",
             QoS::AtLeastOnce,
             false,
             "x",
@@ -281,7 +281,7 @@ async fn enrolling_device_may_only_request_and_hear_its_reply() {
     device
         .client
         .publish(
-            "drover/v1/enroll/t1/request/pi-9",
+            "drover/v1/enroll/0a0b0c01/request/pi-9",
             QoS::AtLeastOnce,
             false,
             "req",
@@ -292,11 +292,11 @@ async fn enrolling_device_may_only_request_and_hear_its_reply() {
         .next_publish(5 * SECOND)
         .await
         .expect("request arrives");
-    assert_eq!(p.topic, "drover/v1/enroll/t1/request/pi-9");
+    assert_eq!(p.topic, "drover/v1/enroll/0a0b0c01/request/pi-9");
     controller
         .client
         .publish(
-            "drover/v1/enroll/t1/reply/pi-9",
+            "drover/v1/enroll/0a0b0c01/reply/pi-9",
             QoS::AtLeastOnce,
             false,
             "welcome",

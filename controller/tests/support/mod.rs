@@ -23,7 +23,7 @@ pub const NODE_A: (&str, &str) = ("node-a", "a-secret");
 pub const NODE_B: (&str, &str) = ("node-b", "b-secret");
 pub const ENROLL_T1: (&str, &str) = ("join-t1", "t1-secret");
 
-/// Fixed credentials: the controller, nodes `a` and `b`, join token `t1`.
+/// Fixed credentials: the controller, nodes `a` and `b`, join token `0a0b0c01`.
 pub struct TestAuth;
 
 impl Authenticator for TestAuth {
@@ -32,7 +32,7 @@ impl Authenticator for TestAuth {
             (CONTROLLER, Identity::Controller),
             (NODE_A, Identity::Node("a".into())),
             (NODE_B, Identity::Node("b".into())),
-            (ENROLL_T1, Identity::Enrollment("t1".into())),
+            (ENROLL_T1, Identity::Enrollment("0a0b0c01".into())),
         ];
         known
             .into_iter()
