@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex};
 use drover_proto::msg::LogChunk;
 use tokio::sync::mpsc;
 
+/// An open request: the node it was sent to, and where its chunks go.
+type Waiting = (String, mpsc::UnboundedSender<LogChunk>);
+
 /// Open log requests, by id, with the node each was sent to: log data is accepted only
 /// from that node, for a request that is still open.
 #[derive(Clone, Default)]
 pub struct LogRouter {
     next_id: Arc<AtomicU64>,
-    waiting: Arc<Mutex<HashMap<u64, (String, mpsc::UnboundedSender<LogChunk>)>>>,
+    waiting: Arc<Mutex<HashMap<u64, Waiting>>>,
 }
 
 impl LogRouter {

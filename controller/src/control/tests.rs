@@ -313,7 +313,7 @@ fn deleting_a_node_empties_its_desired_state_clears_its_presence_and_ignores_its
         .find(|o| o.topic.ends_with("/desired"))
         .unwrap();
     assert!(
-        matches!(unseal(&desired).unwrap(), Message::Desired(d) if d.pods.is_empty() && d.generation == 2)
+        matches!(unseal(desired).unwrap(), Message::Desired(d) if d.pods.is_empty() && d.generation == 2)
     );
     let presence = cleared
         .iter()
@@ -486,7 +486,7 @@ mod pod_status {
             .iter()
             .find(|o| o.topic.ends_with("/desired"))
             .unwrap();
-        match unseal(&desired).unwrap() {
+        match unseal(desired).unwrap() {
             Message::Desired(d) => {
                 assert_eq!(d.generation, 2);
                 assert_eq!(d.pods[0].uid, uid);
