@@ -46,11 +46,13 @@ const REASONS: [&str; 10] = [
 ];
 
 /// Process-wide counters.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Metrics {
     received: AtomicU64,
     dropped: [AtomicU64; REASONS.len()],
     enrollments_refused: AtomicU64,
+    /// The embedded broker, whose own counters are shown too.
+    broker: std::sync::OnceLock<crate::broker::BrokerHandle>,
 }
 
 impl Metrics {
@@ -69,6 +71,11 @@ impl Metrics {
         if let Some(index) = REASONS.iter().position(|r| *r == reason) {
             self.dropped[index].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Shows the embedded broker's counters from now on.
+    pub fn watch_broker(&self, broker: crate::broker::BrokerHandle) {
+        let _ = self.broker.set(broker);
     }
 
     /// Counts a refused enrollment.
@@ -111,6 +118,28 @@ impl Metrics {
             "drover_enrollments_refused_total {}",
             self.enrollments_refused.load(Ordering::Relaxed)
         );
+        if let Some(broker) = self.broker.get() {
+            let stats = broker.stats();
+            let _ = writeln!(
+                out,
+                "# HELP drover_broker_connections Connections open on the embedded broker."
+            );
+            let _ = writeln!(out, "# TYPE drover_broker_connections gauge");
+            let _ = writeln!(out, "drover_broker_connections {}", stats.connections_now);
+            let _ = writeln!(
+                out,
+                "# HELP drover_broker_events_total What the embedded broker did and refused, by kind."
+            );
+            let _ = writeln!(out, "# TYPE drover_broker_events_total counter");
+            for (event, count) in stats.named() {
+                if event != "connections_now" {
+                    let _ = writeln!(
+                        out,
+                        "drover_broker_events_total{{event=\"{event}\"}} {count}"
+                    );
+                }
+            }
+        }
         out
     }
 }

@@ -122,6 +122,13 @@ macro_rules! stats {
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         pub struct BrokerStats { $($(#[$doc])* pub $name: u64,)* }
 
+        impl BrokerStats {
+            /// Every counter with its name, for `/metrics`.
+            pub fn named(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+
         #[derive(Debug, Default)]
         struct Counters { $($name: AtomicU64,)* }
 

@@ -199,6 +199,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
 
     let metrics = Arc::new(Metrics::default());
+    if let Some((broker, _)) = &embedded {
+        metrics.watch_broker(broker.handle());
+    }
     let (inputs, input_rx) = mpsc::channel(4096);
     let logs = crate::logs::LogRouter::default();
     let publisher = crate::mqtt::start(
