@@ -224,6 +224,14 @@ fn toml_value(raw: &str) -> String {
     }
 }
 
+/// A join token as it may be printed: its id, never its secret (the last part).
+fn hide_secret(token: &str) -> String {
+    match token.rsplit_once('.') {
+        Some((public, _)) => format!("{public}.***"),
+        None => "***".to_string(),
+    }
+}
+
 /// A broker URL as it may be printed: with its password as `***`.
 fn hide_password(url: &str) -> String {
     match drover_proto::BrokerAddress::parse(url) {
@@ -272,6 +280,7 @@ pub fn render(
                     .join(", ")
             ),
             (_, [one]) if long == "broker" => toml_value(&hide_password(one)),
+            (_, [one]) if long == "token" => toml_value(&hide_secret(one)),
             (_, [one]) => toml_value(one),
             (_, []) => {
                 out.push_str(&format!("# {long} is unset\n"));
@@ -376,6 +385,12 @@ mod tests {
         assert!(read_layer(&command(), &matches, path, true)
             .unwrap_err()
             .contains("/nonexistent/drover.toml"));
+    }
+
+    #[test]
+    fn a_join_token_is_printed_without_its_secret() {
+        assert_eq!(hide_secret("drv1.abc.0a0b0c0d.s3cret"), "drv1.abc.0a0b0c0d.***");
+        assert_eq!(hide_secret("garbage"), "***");
     }
 
     #[test]
