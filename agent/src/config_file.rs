@@ -389,7 +389,10 @@ mod tests {
 
     #[test]
     fn a_join_token_is_printed_without_its_secret() {
-        assert_eq!(hide_secret("drv1.abc.0a0b0c0d.s3cret"), "drv1.abc.0a0b0c0d.***");
+        assert_eq!(
+            hide_secret("drv1.abc.0a0b0c0d.s3cret"),
+            "drv1.abc.0a0b0c0d.***"
+        );
         assert_eq!(hide_secret("garbage"), "***");
     }
 

@@ -32,7 +32,8 @@ use crate::runtime::container::{
 use crate::runtime::logfile::LogPaths;
 use crate::runtime::process::{self, Launch, ProcessExit, RunKey};
 use crate::supervisor::{Action, BackoffPolicy, ContainerPhase, Millis, PodSupervisor};
-use records::{PodRecord, Records};
+use records::PodRecord;
+pub use records::Records;
 
 /// Inputs of the pod manager.
 #[derive(Debug)]

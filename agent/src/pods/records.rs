@@ -44,6 +44,15 @@ impl Records {
         })
     }
 
+    /// Forgets the stored desired state: a node that enrolls anew (with this controller or
+    /// another) must not run, nor compare generations with, what it was told before.
+    pub fn forget_desired(&self) -> io::Result<()> {
+        match fs::remove_file(&self.desired) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
     /// Stores the desired state (made durable by the next [`Records::sync`]).
     pub fn save_desired(&self, desired: &DesiredState) -> io::Result<()> {
         let bytes = encode(&Message::Desired(desired.clone())).map_err(io::Error::other)?;
