@@ -60,6 +60,15 @@ pub fn ca_vouches_for(ca_der: &[u8], key: &PublicKey, attestation: &[u8]) -> boo
         .is_ok()
 }
 
+/// What an enrollment gives the agent.
+#[derive(Debug)]
+pub struct Enrolled {
+    /// Its credentials.
+    pub credentials: Credentials,
+    /// No desired state below this generation is the node's.
+    pub generation_floor: u64,
+}
+
 /// Enrolls `node` with `token` through `broker`, retrying while the broker is unreachable;
 /// returns the credentials (already stored in `data_dir`).
 pub async fn enroll(
@@ -68,7 +77,10 @@ pub async fn enroll(
     node: &str,
     data_dir: &std::path::Path,
     retry_max: Duration,
-) -> anyhow::Result<Credentials> {
+) -> anyhow::Result<Enrolled> {
+    if !broker.tls {
+        warn!(%broker, "enrolling over plain MQTT: the token and the node's password cross the network readable, and nothing proves the broker genuine (lab use only)");
+    }
     let key = SigningKey::generate()?;
     let password = hex::encode(drover_proto::random::random_bytes::<24>()?);
     let mut backoff = crate::backoff::Backoff::new(
@@ -78,15 +90,15 @@ pub async fn enroll(
     );
     loop {
         match attempt(broker, token, node, &key, &password).await {
-            Ok(credentials) => {
-                credentials.save(data_dir).with_context(|| {
+            Ok(enrolled) => {
+                enrolled.credentials.save(data_dir).with_context(|| {
                     format!(
                         "cannot store the node's credentials in {}",
                         data_dir.display()
                     )
                 })?;
-                info!(node, controller = %credentials.controller_key, "enrolled");
-                return Ok(credentials);
+                info!(node, controller = %enrolled.credentials.controller_key, "enrolled");
+                return Ok(enrolled);
             }
             Err(EnrollError::Refused(why)) => bail!("enrollment refused: {why}"),
             Err(EnrollError::Unreachable(why)) => {
@@ -104,19 +116,15 @@ async fn attempt(
     node: &str,
     key: &SigningKey,
     password: &str,
-) -> Result<Credentials, EnrollError> {
+) -> Result<Enrolled, EnrollError> {
     let tls = broker
         .tls
         .then(|| crate::tls::fingerprint_config(token.ca_fingerprint).0);
-    let mut options = MqttOptions::new(
-        format!("drover-enroll-{}-{node}", token.id),
-        broker.host.clone(),
-        broker.port,
-    );
+    let mut options = MqttOptions::new(token.mqtt_username(), broker.host.clone(), broker.port);
     options
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(true)
-        .set_credentials(token.mqtt_username(), token.secret.clone())
+        .set_credentials(token.mqtt_username(), token.mqtt_password())
         .set_transport(
             crate::tls::transport(broker, tls).map_err(|e| EnrollError::Refused(e.to_string()))?,
         );
@@ -186,7 +194,7 @@ fn interpret(
     node: &str,
     key: &SigningKey,
     password: &str,
-) -> Result<Credentials, EnrollError> {
+) -> Result<Enrolled, EnrollError> {
     let reply = open_enroll_reply(topic, payload)
         .map_err(|e| EnrollError::Refused(format!("unusable answer from the controller: {e}")))?;
     match reply {
@@ -195,7 +203,15 @@ fn interpret(
             controller_key,
             attestation,
             ca_der,
+            node_key,
+            generation_floor,
         } => {
+            if node_key != key.public() {
+                return Err(EnrollError::Unreachable(
+                    "an answer to another enrollment request for this name arrived; asking again"
+                        .to_string(),
+                ));
+            }
             if sha256(&ca_der) != token.ca_fingerprint {
                 return Err(EnrollError::Refused(
                     "the answer names a CA other than the join token's".to_string(),
@@ -207,12 +223,15 @@ fn interpret(
                         .to_string(),
                 ));
             }
-            Ok(Credentials {
-                node: node.to_string(),
-                key_seed: *key.seed(),
-                password: password.to_string(),
-                controller_key,
-                ca_der,
+            Ok(Enrolled {
+                credentials: Credentials {
+                    node: node.to_string(),
+                    key_seed: *key.seed(),
+                    password: password.to_string(),
+                    controller_key,
+                    ca_der,
+                },
+                generation_floor,
             })
         }
     }

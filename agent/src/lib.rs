@@ -181,14 +181,18 @@ async fn credentials_for(
     };
     let token: drover_proto::token::JoinToken = token.parse()?;
     tracing::info!(node = name, token = %token.id, "enrolling");
-    enroll::enroll(
+    let enrolled = enroll::enroll(
         broker,
         &token,
         name,
         &config.data_dir,
         config.reconnect_backoff_max,
     )
-    .await
+    .await?;
+    // What an earlier enrollment stored says nothing now; an empty desired state at the
+    // controller's floor makes the agent refuse any older snapshot, also after a restart.
+    pods::Records::open(&config.data_dir)?.start_over(enrolled.generation_floor)?;
+    Ok(enrolled.credentials)
 }
 
 /// Looks for the container engine and lists its containers for this node; tells the pod

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use drover_proto::keys::{constant_time_eq, sha256, PublicKey};
-use drover_proto::token::secret_hash;
 
 use crate::broker::{Authenticator, Identity};
 
@@ -68,9 +67,10 @@ impl Credentials {
         self.read().nodes.get(node).map(|c| c.public_key)
     }
 
-    /// Lets clients holding token `id` connect to enroll.
-    pub fn set_token(&self, id: &str, secret_hash: [u8; 32]) {
-        self.write().tokens.insert(id.to_string(), secret_hash);
+    /// Lets clients holding token `id` connect to enroll (`login_hash`: the hash of the
+    /// token's broker password).
+    pub fn set_token(&self, id: &str, login_hash: [u8; 32]) {
+        self.write().tokens.insert(id.to_string(), login_hash);
     }
 
     /// Forgets token `id`.
@@ -88,9 +88,8 @@ impl Authenticator for Credentials {
                 .then_some(Identity::Controller);
         }
         if let Some(token) = username.strip_prefix("drover-enroll-") {
-            let secret = std::str::from_utf8(password).ok()?;
             let stored = table.tokens.get(token)?;
-            return constant_time_eq(&secret_hash(secret), stored)
+            return constant_time_eq(&hash, stored)
                 .then(|| Identity::Enrollment(token.to_string()));
         }
         let node = table.nodes.get(username)?;
@@ -101,6 +100,7 @@ impl Authenticator for Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use drover_proto::token::login_hash;
 
     #[test]
     fn each_kind_of_client_authenticates_with_its_own_secret() {
@@ -112,7 +112,7 @@ mod tests {
                 password_hash: sha256(b"node-pw"),
             },
         );
-        credentials.set_token("0a0b0c0d", secret_hash("tok"));
+        credentials.set_token("0a0b0c0d", login_hash("tok"));
         let auth = |u: &str, p: &str| credentials.authenticate(u, p.as_bytes());
         assert_eq!(
             auth(CONTROLLER_USER, "controller-pw"),

@@ -25,9 +25,35 @@ pub fn well_known_labels(info: &NodeInfo) -> BTreeMap<String, String> {
 
 /// The node object after a registration: created, or updated keeping operator changes
 /// (labels the agent does not set, taints, cordon).
+/// Label prefixes a device may not set on its own node: they say what Kubernetes, the
+/// operator or Drover decide about a node (its name, its role, its runtime), and pods and
+/// DaemonSets are placed by them.
+const RESERVED_LABEL_PREFIXES: [&str; 4] = [
+    "kubernetes.io/",
+    "k8s.io/",
+    "node-role.kubernetes.io/",
+    "drover.io/",
+];
+
+/// Whether a device may set this label on its node itself: valid, and outside the reserved
+/// prefixes (also `*.kubernetes.io/`, as Kubernetes' NodeRestriction does).
+pub fn device_may_set_label(key: &str, value: &str) -> bool {
+    let reserved = RESERVED_LABEL_PREFIXES.iter().any(|p| key.starts_with(p))
+        || key.split_once('/').is_some_and(|(prefix, _)| {
+            prefix.ends_with(".kubernetes.io") || prefix.ends_with(".k8s.io")
+        });
+    !reserved
+        && drover_proto::manifest::validate_label_key(key).is_ok()
+        && drover_proto::manifest::validate_label_value(value).is_ok()
+}
+
+/// The node object after a registration. `trusted` agents (the server's own) may set any
+/// label; a device only those [`device_may_set_label`] allows, and the well-known labels the
+/// controller derives from its report always win.
 pub fn registered(
     existing: Option<&StoredObject>,
     info: &NodeInfo,
+    trusted: bool,
     now: DateTime<Utc>,
 ) -> StoredObject {
     let mut node = existing.cloned().unwrap_or_else(|| StoredObject {
@@ -47,8 +73,13 @@ pub fn registered(
         agent_revision: 0,
     });
     node.uid = info.uid.clone();
+    node.labels.extend(
+        info.labels
+            .iter()
+            .filter(|(k, v)| trusted || device_may_set_label(k, v))
+            .cloned(),
+    );
     node.labels.extend(well_known_labels(info));
-    node.labels.extend(info.labels.iter().cloned());
     match &info.model {
         Some(model) => {
             node.annotations
@@ -185,7 +216,7 @@ mod tests {
     #[test]
     fn registration_sets_labels_info_and_keeps_operator_changes() {
         let now = Utc::now();
-        let mut node = registered(None, &info(), now);
+        let mut node = registered(None, &info(), false, now);
         assert_eq!(node.labels["kubernetes.io/arch"], "arm64");
         assert_eq!(node.labels["zone"], "north");
         assert_eq!(node.status["nodeInfo"]["kubeletVersion"], "v0.1.0");
@@ -193,15 +224,46 @@ mod tests {
         assert_eq!(node.annotations["drover.io/model"], "Raspberry Pi 4");
         node.labels.insert("team".into(), "ops".into());
         node.spec = json!({"unschedulable": true});
-        let again = registered(Some(&node), &info(), now);
+        let again = registered(Some(&node), &info(), false, now);
         assert_eq!(again.labels["team"], "ops");
         assert_eq!(again.spec["unschedulable"], true);
     }
 
     #[test]
+    fn a_device_cannot_set_reserved_or_well_known_labels_on_its_node() {
+        let mut hostile = info();
+        hostile.labels = vec![
+            ("kubernetes.io/hostname".into(), "victim".into()),
+            (
+                "node-role.kubernetes.io/control-plane".into(),
+                "true".into(),
+            ),
+            ("topology.kubernetes.io/zone".into(), "x".into()),
+            ("drover.io/container-runtime".into(), "docker".into()),
+            ("bad key".into(), "x".into()),
+            ("gpu".into(), "true".into()),
+        ];
+        let node = registered(None, &hostile, false, Utc::now());
+        assert_eq!(node.labels["kubernetes.io/hostname"], "pi-1");
+        assert!(!node
+            .labels
+            .contains_key("node-role.kubernetes.io/control-plane"));
+        assert!(!node.labels.contains_key("topology.kubernetes.io/zone"));
+        assert!(!node.labels.contains_key("drover.io/container-runtime"));
+        assert!(!node.labels.contains_key("bad key"));
+        assert_eq!(node.labels["gpu"], "true");
+        let local = registered(None, &hostile, true, Utc::now());
+        assert_eq!(
+            local.labels["node-role.kubernetes.io/control-plane"],
+            "true"
+        );
+        assert_eq!(local.labels["kubernetes.io/hostname"], "pi-1");
+    }
+
+    #[test]
     fn readiness_drives_condition_and_taints() {
         let now = Utc::now();
-        let mut node = registered(None, &info(), now);
+        let mut node = registered(None, &info(), false, now);
         assert!(apply_readiness(&mut node, Readiness::Ready, now));
         assert!(!apply_readiness(&mut node, Readiness::Ready, now));
         assert_eq!(recorded_ready_status(&node).as_deref(), Some("True"));
@@ -227,7 +289,7 @@ mod tests {
     #[test]
     fn operator_taints_survive_readiness_changes() {
         let now = Utc::now();
-        let mut node = registered(None, &info(), now);
+        let mut node = registered(None, &info(), false, now);
         node.spec =
             json!({"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]});
         apply_readiness(&mut node, Readiness::NotReady, now);

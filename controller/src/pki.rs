@@ -80,9 +80,12 @@ impl Pki {
                 dir.display()
             )
         })?;
+        // Only a new CA may come with a new signing key: every agent pinned the old one.
+        let new_fleet = !dir.join(CA_CERT).exists() && !dir.join(SIGNING_KEY).exists();
         let (ca_key, ca_der, ca_pem) = load_or_create_ca(dir)?;
         let ca_issuer = issuer(&ca_key)?;
-        let (signing_seed, signing_public) = load_or_create_signing_key(&dir.join(SIGNING_KEY))?;
+        let (signing_seed, signing_public) =
+            load_or_create_signing_key(&dir.join(SIGNING_KEY), new_fleet)?;
         let wanted = wanted_sans(extra_sans);
         let (server_chain, server_key) =
             load_or_create_server(dir, &ca_der, &ca_pem, &ca_key, &ca_issuer, &wanted)?;
@@ -279,7 +282,10 @@ fn random_serial() -> anyhow::Result<SerialNumber> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
-fn load_or_create_signing_key(path: &Path) -> anyhow::Result<([u8; 32], [u8; 32])> {
+fn load_or_create_signing_key(
+    path: &Path,
+    may_create: bool,
+) -> anyhow::Result<([u8; 32], [u8; 32])> {
     let seed: [u8; 32] = match fs::read(path) {
         Ok(bytes) => {
             private_fs::tighten_file_if_present(path)?;
@@ -290,6 +296,12 @@ fn load_or_create_signing_key(path: &Path) -> anyhow::Result<([u8; 32], [u8; 32]
                     bytes.len()
                 )
             })?
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !may_create => {
+            return Err(anyhow!(
+                "{} is missing while the CA exists: restore it from a backup (every agent pinned it at enrollment), or remove the whole directory to start a new fleet (every node must then enroll again)",
+                path.display()
+            ))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let mut seed = [0u8; 32];

@@ -255,7 +255,7 @@ async fn enrolling_device_may_only_request_and_hear_its_reply() {
     controller
         .subscribe("drover/v1/enroll/+/request/+", QoS::AtLeastOnce)
         .await;
-    let mut device = connected_client(addr, "drover-enroll-0a0b0c01-xyz", ENROLL_T1).await;
+    let mut device = connected_client(addr, "drover-enroll-0a0b0c01", ENROLL_T1).await;
     assert_eq!(
         device
             .subscribe("drover/v1/enroll/0a0b0c01/reply/+", QoS::AtLeastOnce)

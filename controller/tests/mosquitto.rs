@@ -601,10 +601,7 @@ async fn an_enrolling_agent_is_confined_to_its_token() {
         .await;
     controller.subscribe_ok("drover/v1/nodes/+/presence").await;
     let mut agent = broker
-        .connect(
-            "drover-enroll-t1-x7",
-            Some(("drover-enroll-t1", "secret-1")),
-        )
+        .connect("drover-enroll-t1", Some(("drover-enroll-t1", "secret-1")))
         .await
         .expect("the token's credentials connect");
 
@@ -662,10 +659,7 @@ async fn removing_a_token_closes_its_connections_and_refuses_it() {
         .dynsec_ok(dynsec::add_token("t1", "secret-1").expect("valid"))
         .await;
     let mut agent = broker
-        .connect(
-            "drover-enroll-t1-x7",
-            Some(("drover-enroll-t1", "secret-1")),
-        )
+        .connect("drover-enroll-t1", Some(("drover-enroll-t1", "secret-1")))
         .await
         .expect("the token's credentials connect");
     controller
@@ -674,12 +668,31 @@ async fn removing_a_token_closes_its_connections_and_refuses_it() {
     assert!(agent.closed_within(Duration::from_secs(1)).await);
     refused(
         broker
-            .connect(
-                "drover-enroll-t1-x8",
-                Some(("drover-enroll-t1", "secret-1")),
-            )
+            .connect("drover-enroll-t1", Some(("drover-enroll-t1", "secret-1")))
             .await,
     );
+}
+
+#[tokio::test]
+async fn a_token_holder_cannot_take_another_clients_id() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    let mut controller = broker.controller().await;
+    controller
+        .dynsec_ok(dynsec::add_token("t1", "secret-1").expect("valid"))
+        .await;
+    for id in [
+        "drover-agent-a",
+        "drover-controller-1",
+        "drover-enroll-t1-x",
+    ] {
+        refused(
+            broker
+                .connect(id, Some(("drover-enroll-t1", "secret-1")))
+                .await,
+        );
+    }
 }
 
 /// Why every node has a role of its own: Mosquitto 2.0.11 compares `%u` literally.

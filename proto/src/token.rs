@@ -3,7 +3,13 @@
 //! `drv1.<ca>.<id>.<secret>`: `ca` is the SHA-256 of the controller's CA certificate (64 hex
 //! digits), so the agent verifies the broker it enrolls through before it sends anything
 //! (no trust on first use); `id` (8 hex digits) names the token; `secret` (32 hex digits)
-//! proves possession. The controller keeps only a hash of the secret.
+//! proves possession.
+//!
+//! Two keys are derived from the secret, so that no single party learns enough to act as the
+//! holder: the *login* password the agent gives the broker (the broker sees it, and the
+//! controller keeps only its hash), and the *proof key* that authenticates the enrollment
+//! request end to end (the controller keeps it; the broker never sees it). A broker that
+//! logs every password still cannot enroll a node of its own.
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,47 +56,58 @@ impl JoinToken {
         }
     }
 
-    /// What the controller stores instead of the secret.
-    pub fn secret_hash(&self) -> [u8; 32] {
-        secret_hash(&self.secret)
-    }
-
-    /// The MQTT user name an enrolling agent connects as.
+    /// The MQTT user name an enrolling agent connects as; also its client id (the broker
+    /// binds the two, so a token holder cannot take over another client's id).
     pub fn mqtt_username(&self) -> String {
         format!("drover-enroll-{}", self.id)
     }
 
+    /// The password an enrolling agent gives the broker.
+    pub fn mqtt_password(&self) -> String {
+        hex::encode(hmac_sha256(self.secret.as_bytes(), b"drover token login"))
+    }
+
+    /// The key of the enrollment proof; the controller stores it, the broker never sees it.
+    pub fn proof_key(&self) -> [u8; 32] {
+        hmac_sha256(self.secret.as_bytes(), b"drover token proof")
+    }
+
     /// Proof that an enrollment request comes from a holder of the token: an HMAC over what
-    /// the request asks for, keyed by the secret's hash (all the controller keeps).
+    /// the request asks for, keyed by the proof key.
     pub fn proof(&self, node: &str, public_key: &[u8; 32], password: &str) -> [u8; 32] {
-        proof(&self.secret_hash(), node, public_key, password)
+        proof(&self.proof_key(), node, public_key, password)
+    }
+
+    /// What the controller keeps of the broker login: its hash.
+    pub fn login_hash(&self) -> [u8; 32] {
+        login_hash(&self.mqtt_password())
     }
 }
 
-/// The stored hash of a token secret.
-pub fn secret_hash(secret: &str) -> [u8; 32] {
-    sha256(secret.as_bytes())
+/// The stored hash of a token's broker login password.
+pub fn login_hash(password: &str) -> [u8; 32] {
+    sha256(password.as_bytes())
 }
 
-fn proof(secret_hash: &[u8; 32], node: &str, public_key: &[u8; 32], password: &str) -> [u8; 32] {
+fn proof(proof_key: &[u8; 32], node: &str, public_key: &[u8; 32], password: &str) -> [u8; 32] {
     let mut message = Vec::with_capacity(node.len() + password.len() + 48);
     message.extend_from_slice(b"drover-enroll\0");
     message.extend_from_slice(node.as_bytes());
     message.push(0);
     message.extend_from_slice(public_key);
     message.extend_from_slice(password.as_bytes());
-    hmac_sha256(secret_hash, &message)
+    hmac_sha256(proof_key, &message)
 }
 
-/// Checks an enrollment request's proof against the token's stored secret hash.
+/// Checks an enrollment request's proof against the token's stored proof key.
 pub fn proof_matches(
-    secret_hash: &[u8; 32],
+    proof_key: &[u8; 32],
     node: &str,
     public_key: &[u8; 32],
     password: &str,
     claimed: &[u8],
 ) -> bool {
-    constant_time_eq(&proof(secret_hash, node, public_key, password), claimed)
+    constant_time_eq(&proof(proof_key, node, public_key, password), claimed)
 }
 
 impl fmt::Display for JoinToken {
@@ -178,14 +195,22 @@ mod tests {
     fn the_proof_binds_node_key_and_password_to_the_secret() {
         let t = token();
         let proof = t.proof("pi-1", &[1; 32], "pw");
-        let hash = t.secret_hash();
+        let hash = t.proof_key();
         assert!(proof_matches(&hash, "pi-1", &[1; 32], "pw", &proof));
         assert!(!proof_matches(&hash, "pi-2", &[1; 32], "pw", &proof));
         assert!(!proof_matches(&hash, "pi-1", &[2; 32], "pw", &proof));
         assert!(!proof_matches(&hash, "pi-1", &[1; 32], "pw2", &proof));
-        let other = secret_hash("other");
+        let other = JoinToken::from_random([0xab; 32], [8; 20]).proof_key();
         assert!(!proof_matches(&other, "pi-1", &[1; 32], "pw", &proof));
         assert!(!proof_matches(&hash, "pi-1", &[1; 32], "pw", &proof[..31]));
+    }
+
+    #[test]
+    fn what_the_broker_sees_does_not_give_the_proof_key() {
+        let t = token();
+        assert_ne!(t.mqtt_password().as_bytes(), &t.proof_key()[..]);
+        assert_ne!(login_hash(&t.mqtt_password()), t.proof_key());
+        assert!(!t.mqtt_password().contains(&t.secret));
     }
 
     #[test]
@@ -199,8 +224,10 @@ mod tests {
 pub struct TokenRecord {
     /// The token's id.
     pub id: String,
-    /// SHA-256 of its secret.
-    pub secret_hash: [u8; 32],
+    /// SHA-256 of its broker login password ([`JoinToken::mqtt_password`]).
+    pub login_hash: [u8; 32],
+    /// The key of its enrollment proofs ([`JoinToken::proof_key`]).
+    pub proof_key: [u8; 32],
     /// Creation time (unix ms).
     pub created_ms: i64,
     /// Expiry (unix ms); `None` never expires.
@@ -229,9 +256,9 @@ pub enum TokenRefusal {
 }
 
 impl TokenRecord {
-    /// Whether `secret` is this token's.
-    pub fn secret_matches(&self, secret: &str) -> bool {
-        constant_time_eq(&secret_hash(secret), &self.secret_hash)
+    /// Whether `password` is this token's broker login.
+    pub fn login_matches(&self, password: &str) -> bool {
+        constant_time_eq(&login_hash(password), &self.login_hash)
     }
 
     /// Whether the token may still enroll a node at `now_ms`.
@@ -253,7 +280,8 @@ mod record_tests {
     fn record(expires_ms: Option<i64>, uses_left: Option<u32>) -> TokenRecord {
         TokenRecord {
             id: "0a0b0c0d".into(),
-            secret_hash: secret_hash("s3cret"),
+            login_hash: login_hash("s3cret"),
+            proof_key: [5; 32],
             created_ms: 0,
             expires_ms,
             uses_left,
@@ -271,7 +299,7 @@ mod record_tests {
         );
         assert_eq!(record(None, Some(1)).usable(0), Ok(()));
         assert_eq!(record(None, Some(0)).usable(0), Err(TokenRefusal::UsedUp));
-        assert!(record(None, None).secret_matches("s3cret"));
-        assert!(!record(None, None).secret_matches("other"));
+        assert!(record(None, None).login_matches("s3cret"));
+        assert!(!record(None, None).login_matches("other"));
     }
 }

@@ -207,6 +207,7 @@ fn check_bounds(message: &Message) -> Result<(), String> {
                         info.name.escape_default()
                     ));
                 }
+                check_uid("node uid", &info.uid)?;
                 check_len("labels", info.labels.len())?;
                 check_len("addresses", info.addresses.len())?;
                 for (k, v) in &info.labels {

@@ -229,6 +229,7 @@ impl Server {
                 args.extend([
                     "--broker-password-file".into(),
                     external.password_file.to_string_lossy().into_owned(),
+                    "--broker-dynamic-security".into(),
                 ]);
                 external.agent_url.clone()
             }

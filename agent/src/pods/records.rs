@@ -44,13 +44,20 @@ impl Records {
         })
     }
 
-    /// Forgets the stored desired state: a node that enrolls anew (with this controller or
-    /// another) must not run, nor compare generations with, what it was told before.
-    pub fn forget_desired(&self) -> io::Result<()> {
+    /// Replaces the stored desired state with an empty one of generation `floor`, durably:
+    /// a node that enrolls anew must not run what it was told before, and must refuse any
+    /// desired state older than `floor`.
+    pub fn start_over(&self, floor: u64) -> io::Result<()> {
         match fs::remove_file(&self.desired) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
+        self.save_desired(&DesiredState {
+            generation: floor,
+            pods: Vec::new(),
+            finished: Vec::new(),
+        })?;
+        self.sync()
     }
 
     /// Stores the desired state (made durable by the next [`Records::sync`]).

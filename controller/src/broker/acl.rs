@@ -18,18 +18,14 @@ pub fn node_client_id(node: &str) -> String {
     format!("drover-agent-{node}")
 }
 
-/// The prefix of the client ids of devices enrolling with join token `token`.
-pub fn enrollment_client_id_prefix(token: &str) -> String {
-    format!("drover-enroll-{token}-")
-}
-
 /// Whether `identity` may connect as `client_id`. Binding the client id to the identity
 /// means a client-id takeover can only ever come from the same identity.
 pub fn may_use_client_id(identity: &Identity, client_id: &str) -> bool {
     match identity {
         Identity::Controller => client_id.starts_with(CONTROLLER_CLIENT_ID_PREFIX),
         Identity::Node(node) => client_id == node_client_id(node),
-        Identity::Enrollment(token) => client_id.starts_with(&enrollment_client_id_prefix(token)),
+        // Exactly its user name, as Mosquitto's dynamic security binds it too.
+        Identity::Enrollment(token) => client_id == format!("drover-enroll-{token}"),
     }
 }
 
@@ -117,8 +113,9 @@ mod tests {
             (node("pi"), "drover-agent-other", false),
             (node("pi"), "drover-controller-1", false),
             (node("pi"), "", false),
-            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0d-abc", true),
-            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0d-", true),
+            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0d", true),
+            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0d-abc", false),
+            (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0d-", false),
             (enrollment("0a0b0c0d"), "drover-enroll-0a0b0c0e-abc", false),
             (enrollment("0a0b0c0d"), "drover-enroll-0f0f0f0f-abc", false),
             (enrollment("0a0b0c0d"), "drover-agent-pi", false),

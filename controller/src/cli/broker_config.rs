@@ -129,7 +129,7 @@ fn mosquitto(args: &MosquittoArgs, issuer: &dyn ServerCertIssuer) -> anyhow::Res
     println!();
     println!("Run the controller against it (the broker's certificate is signed by the server's own CA):");
     println!(
-        "  drover server --data-dir {} --broker mqtts://{CONTROLLER_USERNAME}@{host}:{} --broker-password-file {d}/{CONTROLLER_PASSWORD_FILE}",
+        "  drover server --data-dir {} --broker mqtts://{CONTROLLER_USERNAME}@{host}:{} --broker-password-file {d}/{CONTROLLER_PASSWORD_FILE} --broker-dynamic-security",
         args.data_dir.display(),
         args.port
     );

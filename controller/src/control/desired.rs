@@ -14,6 +14,10 @@ use super::Control;
 use crate::mqtt::Outgoing;
 use crate::pods::{desired_pod, is_terminal, node_name};
 
+/// How many of a node's latest desired-state generations are remembered, to tell the
+/// broker's echo of them from a replay.
+const RECENT_DESIRED: usize = 16;
+
 impl Control {
     /// Notes that `node`'s desired state may have changed; [`Control::flush_desired`]
     /// publishes it (once, however many changes came before).
@@ -100,6 +104,11 @@ impl Control {
             .session
             .seal(&topic, &Message::Desired(state))?;
         self.store.set_desired_state(node, generation, &payload)?;
+        let recent = self.recent_desired.entry(node.to_string()).or_default();
+        recent.push_back(generation);
+        if recent.len() > RECENT_DESIRED {
+            recent.pop_front();
+        }
         self.publish_desired(node, payload);
         Ok(())
     }
@@ -115,8 +124,16 @@ impl Control {
             }
         };
         let newest = stored.as_ref().map_or(0, |(g, _)| *g);
-        let current = ours.as_ref().is_some_and(|d| d.generation >= newest);
-        if current {
+        let generation = ours.as_ref().map(|d| d.generation);
+        let current = generation.is_some_and(|g| g >= newest);
+        // The broker hands the controller its own publishes back, possibly after a newer
+        // one was stored: those echoes are not replays.
+        let echo = generation.is_some_and(|g| {
+            self.recent_desired
+                .get(node)
+                .is_some_and(|recent| recent.contains(&g))
+        });
+        if current || echo {
             return;
         }
         self.metrics.dropped_reason(if ours.is_some() {

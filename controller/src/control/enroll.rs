@@ -50,6 +50,9 @@ impl Security {
     }
 }
 
+/// What the store records as the token of the server's own agent, enrolled without one.
+pub(super) const LOCAL_TOKEN: &str = "local";
+
 fn reserved(node: &str) -> bool {
     node == CONTROLLER_USER || node.starts_with("drover-enroll-")
 }
@@ -60,7 +63,7 @@ impl Control {
         for token in self.store.tokens()? {
             self.security
                 .credentials
-                .set_token(&token.id, token.secret_hash);
+                .set_token(&token.id, token.login_hash);
         }
         for credential in self.store.credentials()? {
             self.security.credentials.set_node(
@@ -77,13 +80,20 @@ impl Control {
     /// Answers an enrollment request.
     pub(super) fn on_enroll(&mut self, token: &str, request: EnrollRequest, now: DateTime<Utc>) {
         let node = request.node.clone();
-        let reply = match self.admit(token, &request, now) {
-            Ok(()) => {
+        let admitted = self.admit(token, &request, now).and_then(|()| {
+            self.store
+                .current_desired_generation()
+                .map_err(|e| format!("the controller cannot read its store: {e}"))
+        });
+        let reply = match admitted {
+            Ok(generation_floor) => {
                 info!(node, token, key = %request.public_key, "node enrolled");
                 EnrollReply::Accepted {
                     controller_key: self.security.session.public(),
                     attestation: self.security.attestation.clone(),
                     ca_der: self.security.ca_der.clone(),
+                    node_key: request.public_key,
+                    generation_floor,
                 }
             }
             Err(reason) => {
@@ -128,7 +138,7 @@ impl Control {
             .map_err(store_error)?
             .ok_or_else(|| TokenRefusal::Unknown.to_string())?;
         if !proof_matches(
-            &token.secret_hash,
+            &token.proof_key,
             node,
             &request.public_key.0,
             &request.password,
@@ -187,11 +197,18 @@ impl Control {
         password: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
+        if let Some(other) = self.store.credential(node)? {
+            if other.token != LOCAL_TOKEN {
+                anyhow::bail!(
+                    "node \"{node}\" is enrolled by another device; give the server's agent another --node-name, or delete that node first"
+                );
+            }
+        }
         let credential = StoredCredential {
             node: node.to_string(),
             public_key,
             password_hash: sha256(password.as_bytes()),
-            token: "local".to_string(),
+            token: LOCAL_TOKEN.to_string(),
             labels: Vec::new(),
             enrolled_at: now,
         };
@@ -209,8 +226,8 @@ impl Control {
 
     /// Revokes a node's credentials: no new connection, and the open one is closed.
     pub(super) fn revoke(&mut self, node: &str) -> anyhow::Result<()> {
-        let had = self.store.revoke(node)?;
         self.security.credentials.remove_node(node);
+        let had = self.store.revoke(node)?;
         self.mosquitto_revoked(node);
         if let Some(broker) = self.security.broker.clone() {
             let identity = Identity::Node(node.to_string());
@@ -242,13 +259,25 @@ impl Control {
             drover_proto::manifest::validate_label_key(key).map_err(ApiError::bad_request)?;
             drover_proto::manifest::validate_label_value(value).map_err(ApiError::bad_request)?;
         }
-        let random = drover_proto::random::random_bytes::<20>()
-            .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
-        let token = JoinToken::from_random(self.security.ca_fingerprint(), random);
+        let token = loop {
+            let random = drover_proto::random::random_bytes::<20>()
+                .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+            let token = JoinToken::from_random(self.security.ca_fingerprint(), random);
+            // Ids are 32 bits: a new one never replaces a token that exists.
+            if self
+                .store
+                .token(&token.id)
+                .map_err(ApiError::from)?
+                .is_none()
+            {
+                break token;
+            }
+        };
         let expires_ms = ttl.map(|ttl| now.timestamp_millis() + ttl.as_millis() as i64);
         let record = TokenRecord {
             id: token.id.clone(),
-            secret_hash: token.secret_hash(),
+            login_hash: token.login_hash(),
+            proof_key: token.proof_key(),
             created_ms: now.timestamp_millis(),
             expires_ms,
             uses_left: uses,
@@ -257,7 +286,7 @@ impl Control {
         self.store.put_token(&record).map_err(ApiError::from)?;
         self.security
             .credentials
-            .set_token(&record.id, record.secret_hash);
+            .set_token(&record.id, record.login_hash);
         self.mosquitto_token_added(&token);
         info!(token = %record.id, "join token created");
         Ok(json!({"id": record.id, "token": token.to_string(), "token_info": token_json(&record)}))

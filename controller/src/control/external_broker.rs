@@ -32,7 +32,10 @@ impl Control {
     }
 
     pub(super) fn mosquitto_token_added(&self, token: &JoinToken) {
-        self.dynsec("add token", dynsec::add_token(&token.id, &token.secret));
+        self.dynsec(
+            "add token",
+            dynsec::add_token(&token.id, &token.mqtt_password()),
+        );
     }
 
     pub(super) fn mosquitto_token_removed(&self, id: &str) {

@@ -90,6 +90,8 @@ pub struct Control {
     dirty: bool,
     /// Nodes whose desired state must be recomputed.
     desired_dirty: std::collections::BTreeSet<String>,
+    /// Each node's latest published desired-state generations, newest last.
+    recent_desired: HashMap<String, std::collections::VecDeque<u64>>,
 }
 
 /// How often readiness deadlines are checked.
@@ -121,6 +123,7 @@ impl Control {
             cron_wake: None,
             dirty: true,
             desired_dirty: Default::default(),
+            recent_desired: HashMap::new(),
         };
         control.load_nodes(now)?;
         control.load_credentials()?;

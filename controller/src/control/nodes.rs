@@ -6,6 +6,7 @@ use drover_proto::msg::{Heartbeat, Presence, PresenceState};
 use drover_proto::topic::NodeTopic;
 use tracing::{info, warn};
 
+use super::enroll::LOCAL_TOKEN;
 use super::{Control, NodeState};
 use crate::metrics::Dropped;
 use crate::mqtt::Outgoing;
@@ -71,10 +72,13 @@ impl Control {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let existing = self.store.get(Kind::Node, "", node)?;
-        let mut updated = registered(existing.as_ref(), info, now);
+        let credential = self.store.credential(node)?;
+        // The server's own agent is trusted with any label (its control-plane role).
+        let trusted = credential.as_ref().is_some_and(|c| c.token == LOCAL_TOKEN);
+        let mut updated = registered(existing.as_ref(), info, trusted, now);
         // Labels from the join token the node enrolled with: set by the operator, not by
         // the device.
-        if let Some(credential) = self.store.credential(node)? {
+        if let Some(credential) = credential {
             updated.labels.extend(credential.labels);
         }
         let stored = self.store.put(&updated)?;
@@ -200,11 +204,15 @@ impl Control {
     pub(super) fn forget_node(&mut self, node: &str) -> anyhow::Result<()> {
         self.nodes.remove(node);
         self.desired_dirty.remove(node);
+        self.recent_desired.remove(node);
+        // Credentials first: whatever fails below, the node can no longer log in.
+        self.revoke(node)?;
         // The agent may still run: an empty desired state (retained) stops its pods before
-        // its credentials are revoked and its connection closed.
+        // its connection is closed. It stays stored as the name's last generation, so an
+        // older snapshot of the name can never pass for the newest.
         let previous = self.store.desired_state(node)?.map_or(0, |(g, _)| g);
         let generation = self.store.next_desired_generation(previous)?;
-        self.publisher.send_sealed(
+        let payload = self.publisher.send_sealed(
             NodeTopic::Desired.for_node(node),
             &drover_proto::Message::Desired(drover_proto::msg::DesiredState {
                 generation,
@@ -213,12 +221,12 @@ impl Control {
             }),
             true,
         )?;
-        self.store.remove_desired_state(node)?;
+        self.store.set_desired_state(node, generation, &payload)?;
         self.publisher.send(Outgoing {
             topic: NodeTopic::Presence.for_node(node),
             payload: Vec::new(),
             retain: true,
         });
-        self.revoke(node)
+        Ok(())
     }
 }

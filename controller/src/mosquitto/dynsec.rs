@@ -92,10 +92,13 @@ pub fn add_token(id: &str, secret: &str) -> Result<Vec<u8>, DynsecError> {
             json!({"command": "deleteClient", "username": username}),
             json!({"command": "deleteRole", "rolename": username}),
             json!({"command": "createRole", "rolename": username, "acls": enroll_acls(id)}),
+            // Bound to one client id, its user name: a token holder cannot take over a
+            // node's or the controller's session by connecting with their client id.
             json!({
                 "command": "createClient",
                 "username": username,
                 "password": secret,
+                "clientid": username,
                 "roles": [{"rolename": username, "priority": 0}],
             }),
         ],
@@ -255,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn add_token_creates_an_unbound_client_with_the_tokens_role() {
+    fn add_token_creates_a_client_bound_to_its_own_id_with_the_tokens_role() {
         let p = add_token("t1", "tok").expect("valid token");
         assert_eq!(
             names(&p),
@@ -269,6 +272,7 @@ mod tests {
                 "command": "createClient",
                 "username": "drover-enroll-t1",
                 "password": "tok",
+                "clientid": "drover-enroll-t1",
                 "roles": [{"rolename": "drover-enroll-t1", "priority": 0}],
                 "correlationData": "add_token:t1",
             })

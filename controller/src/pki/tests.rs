@@ -237,3 +237,12 @@ fn the_ca_vouches_for_the_controller_key_as_agents_check_it() {
         &damaged
     ));
 }
+
+#[test]
+fn a_lost_signing_key_is_an_error_not_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    Pki::load_or_create(dir.path(), &[]).unwrap();
+    std::fs::remove_file(dir.path().join(SIGNING_KEY)).unwrap();
+    let error = format!("{:#}", Pki::load_or_create(dir.path(), &[]).unwrap_err());
+    assert!(error.contains("signing.key is missing"), "{error}");
+}

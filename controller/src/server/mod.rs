@@ -71,6 +71,12 @@ pub struct ServerArgs {
     #[arg(long, env = "DROVER_BROKER_PASSWORD_FILE", value_name = "FILE")]
     pub broker_password_file: Option<PathBuf>,
 
+    /// The external broker is a Mosquitto with the dynamic-security plugin (as `drover
+    /// broker-config mosquitto` sets up): keep its accounts in step with enrollments, join
+    /// tokens and deleted nodes. Only for such a broker: the commands carry passwords
+    #[arg(long, env = "DROVER_BROKER_DYNAMIC_SECURITY")]
+    pub broker_dynamic_security: bool,
+
     /// Directory for the store
     #[arg(
         long,
@@ -222,7 +228,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ca_der: pki.ca_der.clone(),
         attestation,
         broker: embedded.as_ref().map(|(b, _)| b.handle()),
-        dynsec: args.broker.is_some(),
+        dynsec: args.broker.is_some() && args.broker_dynamic_security,
     };
     let mut control = Control::new(
         store,

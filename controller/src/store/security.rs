@@ -165,6 +165,16 @@ impl Store {
         )? > 0)
     }
 
+    /// The highest desired-state generation published so far, to any node.
+    pub fn current_desired_generation(&self) -> Result<u64, StoreError> {
+        let counter: i64 = self.db.query_row(
+            "SELECT value FROM counters WHERE name = 'desired_generation'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(counter as u64)
+    }
+
     /// The next desired-state generation: above every generation ever published to any
     /// node (and above `previous`), so that a node deleted and enrolled again can never
     /// be offered an old retained snapshot as newer than its current one.
@@ -192,7 +202,8 @@ mod tests {
     fn token(uses: Option<u32>) -> TokenRecord {
         TokenRecord {
             id: "0a0b0c0d".into(),
-            secret_hash: [1; 32],
+            login_hash: [1; 32],
+            proof_key: [2; 32],
             created_ms: 1,
             expires_ms: None,
             uses_left: uses,

@@ -32,6 +32,12 @@ pub enum EnrollReply {
         attestation: Vec<u8>,
         /// The CA certificate (DER); its SHA-256 is the token's fingerprint.
         ca_der: Vec<u8>,
+        /// The key that was admitted: an answer meant for another request (two devices
+        /// asking for one name at once, or a replay) is not taken for one's own.
+        node_key: PublicKey,
+        /// Every desired state published so far has a lower generation: the agent refuses
+        /// anything below it (a snapshot of an earlier holder of the name, replayed).
+        generation_floor: u64,
     },
     /// Refused, and why (shown to the operator).
     Refused {
