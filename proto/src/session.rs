@@ -261,6 +261,11 @@ pub enum ControllerReceived {
         /// The request (its node equals the topic's).
         request: EnrollRequest,
     },
+    /// A node's retained desired state was cleared (by whom is not known).
+    DesiredCleared {
+        /// The node.
+        node: String,
+    },
     /// A desired state on a node's topic: `ours` when it carries the controller's seal.
     Desired {
         /// The node.
@@ -354,8 +359,11 @@ impl ControllerSession {
             return Err(Dropped::Topic);
         };
         if payload.is_empty() {
-            // Cleared retained messages (after a node is deleted) mean nothing more.
-            return Ok(None);
+            return Ok(
+                (kind == NodeTopic::Desired).then(|| ControllerReceived::DesiredCleared {
+                    node: node.to_string(),
+                }),
+            );
         }
         if kind == NodeTopic::Desired {
             let ours = match open(topic, payload, &self.key.public()) {

@@ -113,6 +113,23 @@ impl Control {
         Ok(())
     }
 
+    /// `node`'s retained desired state was cleared: an agent that connects later would get
+    /// nothing, so the controller's own goes out again.
+    pub(super) fn on_desired_cleared(&mut self, node: &str) {
+        match self.store.desired_state(node) {
+            Ok(Some((_, payload))) => {
+                self.metrics.dropped_reason("foreign_desired");
+                warn!(
+                    node,
+                    "the node's desired state was cleared on the broker; publishing it again"
+                );
+                self.publish_desired(node, payload);
+            }
+            Ok(None) => {}
+            Err(e) => warn!(node, error = %e, "cannot read the desired state"),
+        }
+    }
+
     /// A desired state appeared on `node`'s topic: unless it is the controller's newest,
     /// the controller's own goes out again (a forged or replayed one is counted).
     pub(super) fn on_desired_seen(&mut self, node: &str, ours: Option<DesiredState>) {

@@ -137,7 +137,10 @@ impl Control {
                 let result = self.handle_api(request, now);
                 let _ = reply.send(result);
             }
-            Input::Mqtt(MqttInput::Connected) => self.republish_all_desired(),
+            Input::Mqtt(MqttInput::Connected) => {
+                self.republish_all_desired();
+                self.resync_external_broker();
+            }
             Input::Mqtt(MqttInput::Received(received)) => self.handle_message(received, now),
         }
         self.flush_desired();
@@ -154,6 +157,7 @@ impl Control {
             },
             ControllerReceived::Enroll { token, request } => self.on_enroll(&token, request, now),
             ControllerReceived::Desired { node, ours } => self.on_desired_seen(&node, ours),
+            ControllerReceived::DesiredCleared { node } => self.on_desired_cleared(&node),
         }
     }
 

@@ -130,7 +130,7 @@ impl Control {
             self.metrics.dropped(Dropped::UnknownNode);
             return;
         };
-        if !state.liveness.on_heartbeat(heartbeat.session, now) {
+        if !state.liveness.on_heartbeat(&heartbeat, now) {
             self.metrics.dropped(Dropped::Stale);
             return;
         }

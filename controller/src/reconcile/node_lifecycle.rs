@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use drover_proto::msg::{OfflineReason, Presence, PresenceState, Session};
+use drover_proto::msg::{Heartbeat, OfflineReason, Presence, PresenceState, Session};
 
 /// Taint key of a node whose agent cannot be reached.
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -27,6 +27,10 @@ pub struct Liveness {
     pub connection: Connection,
     /// The newest session seen.
     pub session: Option<Session>,
+    /// The highest heartbeat sequence seen in that session: a replayed heartbeat (the
+    /// broker can replay, though not forge, a signed one) does not count as the agent
+    /// speaking.
+    pub sequence: u64,
 }
 
 /// The agent's connection state.
@@ -68,14 +72,17 @@ impl Liveness {
             last_heard: now,
             connection: Connection::Online,
             session: None,
+            sequence: 0,
         }
     }
 
     fn accepts(&mut self, session: Session) -> bool {
         match self.session {
             Some(newest) if session < newest => false,
+            Some(newest) if session == newest => true,
             _ => {
                 self.session = Some(session);
+                self.sequence = 0;
                 true
             }
         }
@@ -101,11 +108,17 @@ impl Liveness {
         true
     }
 
-    /// Applies a heartbeat; false when it was stale and ignored.
-    pub fn on_heartbeat(&mut self, session: Session, now: DateTime<Utc>) -> bool {
-        if !self.accepts(session) {
+    /// Applies a heartbeat; false when it was stale (an older session, a sequence number
+    /// already seen, or a session that already ended) and ignored.
+    pub fn on_heartbeat(&mut self, heartbeat: &Heartbeat, now: DateTime<Utc>) -> bool {
+        let ended =
+            self.session == Some(heartbeat.session) && self.connection != Connection::Online;
+        let replayed =
+            self.session == Some(heartbeat.session) && heartbeat.sequence <= self.sequence;
+        if ended || replayed || !self.accepts(heartbeat.session) {
             return false;
         }
+        self.sequence = heartbeat.sequence;
         // Within one session, the broker forwards a heartbeat before any will or shutdown
         // notice that follows it, so an accepted heartbeat means the agent is connected.
         self.connection = Connection::Online;
@@ -219,6 +232,10 @@ mod tests {
         }
     }
 
+    fn beat(session: Session, sequence: u64) -> Heartbeat {
+        Heartbeat { session, sequence }
+    }
+
     fn registered_at(at: DateTime<Utc>) -> Liveness {
         let mut l = Liveness::assumed_alive(at);
         assert!(l.on_presence(&online(session(1, 1)), at));
@@ -229,7 +246,7 @@ mod tests {
     fn ready_while_heartbeats_arrive_within_grace() {
         let mut l = registered_at(t(0));
         for s in (10..=200).step_by(10) {
-            l.on_heartbeat(session(1, 1), t(s));
+            assert!(l.on_heartbeat(&beat(session(1, 1), s as u64), t(s)));
             assert_eq!(l.readiness(t(s + 39), GRACE), Readiness::Ready);
         }
     }
@@ -289,7 +306,7 @@ mod tests {
         let mut l = registered_at(t(0));
         l.on_presence(&online(session(2, 1)), t(1));
         l.on_presence(&offline(session(2, 1), OfflineReason::Shutdown), t(2));
-        assert!(!l.on_heartbeat(session(1, 1), t(3)));
+        assert!(!l.on_heartbeat(&beat(session(1, 1), 1), t(3)));
         assert_eq!(l.readiness(t(3), GRACE), Readiness::NotReady);
     }
 
@@ -298,8 +315,34 @@ mod tests {
         let mut l = registered_at(t(0));
         l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(1));
         // Controller missed the new Online (e.g. it restarted) but heartbeats keep coming.
-        assert!(l.on_heartbeat(session(1, 2), t(2)));
+        assert!(l.on_heartbeat(&beat(session(1, 2), 1), t(2)));
         assert_eq!(l.readiness(t(2), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn a_replayed_heartbeat_does_not_keep_a_silent_node_ready() {
+        let mut l = registered_at(t(0));
+        assert!(l.on_heartbeat(&beat(session(1, 1), 1), t(10)));
+        assert!(!l.on_heartbeat(&beat(session(1, 1), 1), t(20)), "a replay");
+        assert!(
+            !l.on_heartbeat(&beat(session(1, 1), 0), t(30)),
+            "an older one"
+        );
+        assert!(matches!(l.readiness(t(51), GRACE), Readiness::Unknown(_)));
+        assert!(l.on_heartbeat(&beat(session(1, 1), 2), t(52)));
+        assert_eq!(l.readiness(t(52), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn heartbeats_of_a_session_whose_will_arrived_do_not_revive_it() {
+        let mut l = registered_at(t(0));
+        assert!(l.on_heartbeat(&beat(session(1, 1), 1), t(1)));
+        l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(2));
+        assert!(!l.on_heartbeat(&beat(session(1, 1), 2), t(3)));
+        assert_eq!(
+            l.readiness(t(3), GRACE),
+            Readiness::Unknown(UnknownCause::ConnectionLost)
+        );
     }
 
     #[test]
