@@ -70,14 +70,13 @@ impl ServerCertIssuer for crate::pki::Pki {
 /// Runs `drover broker-config`.
 pub fn broker_config(command: BrokerConfigCommand) -> anyhow::Result<()> {
     let BrokerConfigCommand::Mosquitto(args) = command;
-    let pki = crate::pki::Pki::load_or_create(&args.data_dir.join("pki"), &[]).with_context(
-        || {
+    let pki =
+        crate::pki::Pki::load_or_create(&args.data_dir.join("pki"), &[]).with_context(|| {
             format!(
                 "cannot load or create the server's CA in {}",
                 args.data_dir.display()
             )
-        },
-    )?;
+        })?;
     mosquitto(&args, &pki)
 }
 
