@@ -1,0 +1,692 @@
+//! The trust model end to end: enrollment with join tokens, broker authentication and
+//! ACLs (embedded broker and Mosquitto), desired states that only the controller can
+//! write, revocation, and abuse of the embedded broker while real agents are served.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use drover_agent::credentials::Credentials;
+use drover_e2e::*;
+use drover_proto::keys::SigningKey;
+use drover_proto::msg::{
+    DesiredContainer, DesiredPod, DesiredState, StatusReport, WireContainerState,
+    WireContainerStatus, WirePhase, WirePodStatus,
+};
+use drover_proto::topic::NodeTopic;
+use drover_proto::Message;
+use serde_json::Value;
+
+/// Most a node may take to enroll and become Ready.
+const JOIN: Duration = Duration::from_secs(15);
+/// How long a pod applied to a healthy agent may take to run.
+const RUNS: Duration = Duration::from_secs(10);
+/// How long "never happens" is watched.
+const WINDOW: Duration = Duration::from_secs(3);
+
+fn credentials(agent: &Agent) -> Credentials {
+    Credentials::load(&agent.data_dir)
+        .expect("readable credentials")
+        .expect("the agent has enrolled")
+}
+
+/// Applies a long-running process pod pinned to `node` and waits until it runs; returns
+/// its UID and process ids.
+fn run_pod(server: &Server, name: &str, node: &str) -> (String, Vec<u32>) {
+    server.apply(&process_pod(
+        name,
+        node,
+        "Always",
+        &format!("exec sleep 600 # {name}"),
+        1,
+    ));
+    let pod = server.wait_pod(name, "Running", RUNS, |p| phase(p) == "Running");
+    let uid = pod["metadata"]["uid"].as_str().expect("uid").to_string();
+    let pids = wait_for(&format!("processes of pod {name}"), RUNS, || {
+        let pids = pod_processes(&uid);
+        (!pids.is_empty()).then_some(pids)
+    });
+    (uid, pids)
+}
+
+/// A new pod applied to `node` runs promptly and the server is still alive: the broker
+/// still serves the real agent.
+fn still_serving(server: &mut Server, pod: &str, node: &str) {
+    let started = Instant::now();
+    run_pod(server, pod, node);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "pod {pod} took {:?} to run",
+        started.elapsed()
+    );
+    assert!(server.proc.is_running(), "the server died");
+}
+
+fn connected(server: &Server, login: &Login) -> RawClient {
+    let mut client = RawClient::new(&server.broker.url, &server_ca(server), login);
+    client
+        .connected()
+        .unwrap_or_else(|e| panic!("{} was refused: {e}", login.client_id));
+    client
+}
+
+fn refused(server: &Server, login: &Login) -> String {
+    let mut client = RawClient::new(&server.broker.url, &server_ca(server), login);
+    match client.connected() {
+        Ok(()) => panic!("{login:?} was let in"),
+        Err(e) => e,
+    }
+}
+
+fn with_mosquitto(dir: &Path) -> (Mosquitto, Server) {
+    let mosquitto = Mosquitto::start(dir);
+    let server = Server::start(
+        dir,
+        ServerOptions {
+            external_broker: Some(mosquitto.external.clone()),
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    (mosquitto, server)
+}
+
+fn occurrences(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+// --- Enrollment ----------------------------------------------------------------------
+
+#[test]
+fn a_node_enrolled_with_a_labelled_token_has_the_label_and_runs_pods() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let broker = Broker {
+        url: server.broker.url.clone(),
+        token: server.create_token(&["--label", "zone=north"]),
+    };
+    let _agent = Agent::start(dir.path(), &broker, "north-1", &[]);
+    server.wait_ready_status("north-1", "True", JOIN);
+
+    let node = server.node("north-1").unwrap();
+    assert_eq!(node["metadata"]["labels"]["zone"], "north", "{node}");
+    run_pod(&server, "labelled", "north-1");
+}
+
+/// The agent exits non-zero, its output contains `says`, and the node never appears.
+fn assert_refused(server: &Server, agent: &mut Agent, says: &[&str]) {
+    let code = agent.proc.wait_exit(JOIN);
+    let output = agent.proc.output();
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "exit code {code:?}; output:\n{output}"
+    );
+    for text in says {
+        assert!(output.contains(text), "no {text:?} in:\n{output}");
+    }
+    assert!(server.node(&agent.name).is_none());
+}
+
+#[test]
+fn an_agent_without_a_token_exits_saying_it_is_not_enrolled_and_how_to_get_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let log = dir.path().join("no-token.log");
+    let mut child = std::process::Command::new(binary("drover-agent"))
+        .args(["--broker", &server.broker.url, "--node-name", "lost"])
+        .arg("--data-dir")
+        .arg(dir.path().join("agent-lost"))
+        .env("DROVER_AGENT_CONFIG", "/dev/null")
+        .env_remove("DROVER_TOKEN")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("no-token.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_for("the agent to exit", JOIN, || child.try_wait().unwrap());
+    let output = std::fs::read_to_string(&log).unwrap()
+        + &std::fs::read_to_string(dir.path().join("no-token.err")).unwrap();
+    assert!(!status.success(), "{status:?}: {output}");
+    for text in ["not enrolled", "--token", "drover token create"] {
+        assert!(output.contains(text), "no {text:?} in:\n{output}");
+    }
+    assert!(server.node("lost").is_none());
+}
+
+#[test]
+fn an_expired_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let created = Instant::now();
+    let token = server.create_token(&["--ttl", "1s"]);
+    // Expiry is a point in time, not an event: it has passed once a second has.
+    wait_for("the token to expire", Duration::from_secs(3), || {
+        (created.elapsed() > Duration::from_millis(1200)).then_some(())
+    });
+    let broker = Broker {
+        url: server.broker.url.clone(),
+        token,
+    };
+    let mut agent = Agent::start(dir.path(), &broker, "late", &[]);
+    assert_refused(&server, &mut agent, &["enrollment refused", "expired"]);
+}
+
+#[test]
+fn a_used_up_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let broker = Broker {
+        url: server.broker.url.clone(),
+        token: server.create_token(&["--uses", "1"]),
+    };
+    let _first = Agent::start(dir.path(), &broker, "first", &[]);
+    server.wait_ready_status("first", "True", JOIN);
+    let mut second = Agent::start(dir.path(), &broker, "second", &[]);
+    assert_refused(&server, &mut second, &["enrollment refused", "used up"]);
+}
+
+#[test]
+fn a_deleted_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let token = server.create_token(&[]);
+    let id = token.split('.').nth(2).expect("drv1.<ca>.<id>.<secret>");
+    server.cli_ok(&["token", "delete", id]);
+    let broker = Broker {
+        url: server.broker.url.clone(),
+        token: token.clone(),
+    };
+    let mut agent = Agent::start(dir.path(), &broker, "orphan", &[]);
+    assert_refused(&server, &mut agent, &["refused", "deleted"]);
+}
+
+// --- Broker authentication -----------------------------------------------------------
+
+fn anonymous_and_wrong_passwords_are_refused(server: &Server, agent: &Agent) {
+    refused(server, &Login::anonymous());
+    let real = Login::node(agent);
+    let (user, _) = real.credentials.clone().unwrap();
+    refused(
+        server,
+        &Login {
+            credentials: Some((user, "not-the-password".into())),
+            ..real.clone()
+        },
+    );
+    refused(
+        server,
+        &Login {
+            client_id: "drover-controller-guess".into(),
+            credentials: Some(("drover-controller".into(), "guess".into())),
+        },
+    );
+    // The real node was not disturbed by any of it.
+    assert_eq!(server.ready_status(&agent.name).as_deref(), Some("True"));
+}
+
+#[test]
+fn the_embedded_broker_refuses_anonymous_clients_and_wrong_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let agent = server.join(dir.path(), "edge", &[]);
+    anonymous_and_wrong_passwords_are_refused(&server, &agent);
+}
+
+#[test]
+fn mosquitto_refuses_anonymous_clients_and_wrong_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mosquitto, server) = with_mosquitto(dir.path());
+    let agent = server.join(dir.path(), "edge", &[]);
+    anonymous_and_wrong_passwords_are_refused(&server, &agent);
+}
+
+// --- Node confinement ----------------------------------------------------------------
+
+fn job_pinned_to(name: &str, node: &str) -> String {
+    format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+spec:
+  template:
+    spec:
+      nodeName: {node}
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        command: [sh, -c, 'exec sleep 600']
+"
+    )
+}
+
+fn job_complete(server: &Server, name: &str) -> bool {
+    let out = server.cli_ok(&["get", "job", name, "-o", "json"]);
+    let job: Value = serde_json::from_str(&out).unwrap();
+    job["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Complete" && c["status"] == "True")
+    })
+}
+
+/// A status saying pod `uid` succeeded.
+fn succeeded(uid: &str) -> Message {
+    let now = 1_800_000_000_000;
+    Message::Status(StatusReport {
+        pods: vec![WirePodStatus {
+            uid: uid.into(),
+            revision: 1_000_000,
+            phase: WirePhase::Succeeded,
+            reason: "Completed".into(),
+            message: String::new(),
+            start_time_ms: now,
+            containers: vec![WireContainerStatus {
+                name: "main".into(),
+                state: WireContainerState::Terminated {
+                    exit_code: 0,
+                    signal: 0,
+                    reason: "Completed".into(),
+                    message: String::new(),
+                    started_at_ms: now,
+                    finished_at_ms: now + 1,
+                },
+                last_state: None,
+                restart_count: 0,
+                ready: false,
+            }],
+            removed: false,
+        }],
+        full: false,
+        events: Vec::new(),
+    })
+}
+
+/// Node `a` (whose agent is stopped, so its login can be borrowed) cannot publish a status
+/// for `b`, read `b`'s desired state, or connect as `b`.
+fn a_node_is_confined_to_its_own_topics(server: &Server, dir: &Path) {
+    let mut a = server.join(dir, "node-a", &[]);
+    let _b = server.join(dir, "node-b", &[]);
+    server.apply(&job_pinned_to("b-work", "node-b"));
+    let pod = wait_for("the Job's pod to run", RUNS, || {
+        server.items("pods").into_iter().find(|p| {
+            p["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "b-work"
+                && phase(p) == "Running"
+        })
+    });
+    let pod_name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+    let key_a = credentials(&a).signing_key();
+    let login_a = Login::node(&a);
+    a.proc.kill();
+
+    // A status for B's pod, sealed by A, on B's status topic.
+    let mut client = connected(server, &login_a);
+    let topic = NodeTopic::Status.for_node("node-b");
+    let forged = drover_proto::seal(&topic, &succeeded(&uid), &key_a).unwrap();
+    let published = client.publish(&topic, forged, false);
+    holds_for("the Job stays incomplete", WINDOW, || {
+        !job_complete(server, "b-work")
+            && server
+                .pod(&pod_name)
+                .is_some_and(|p| phase(&p) == "Running")
+    });
+    // Had it reached the controller, it would have been dropped for its signature.
+    assert_eq!(
+        server.counter("drover_mqtt_messages_dropped_total{reason=\"signature\"}"),
+        0,
+        "the broker let A's publish on B's topic through ({published:?})"
+    );
+    drop(client);
+
+    // B's desired state (retained: B runs a pod) is not readable by A.
+    let mut client = connected(server, &login_a);
+    for filter in [
+        "drover/v1/nodes/node-b/desired",
+        "drover/v1/nodes/+/desired",
+    ] {
+        let codes = client.subscribe(filter).unwrap();
+        assert_eq!(
+            codes,
+            vec![rumqttc::SubscribeReasonCode::Failure],
+            "{filter}"
+        );
+    }
+    let received = client.received_within(WINDOW);
+    assert!(received.is_empty(), "A received {received:?}");
+    drop(client);
+
+    // A's credentials under B's client id.
+    refused(
+        server,
+        &Login {
+            client_id: "drover-agent-node-b".into(),
+            ..login_a
+        },
+    );
+    assert_eq!(server.ready_status("node-b").as_deref(), Some("True"));
+}
+
+#[test]
+fn a_node_can_neither_publish_for_nor_read_nor_impersonate_another_with_the_embedded_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    a_node_is_confined_to_its_own_topics(&server, dir.path());
+}
+
+#[test]
+fn a_node_can_neither_publish_for_nor_read_nor_impersonate_another_with_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mosquitto, server) = with_mosquitto(dir.path());
+    a_node_is_confined_to_its_own_topics(&server, dir.path());
+}
+
+// --- Desired states only the controller writes ----------------------------------------
+
+/// The retained desired state of `node`, as a fresh subscriber with the controller's broker
+/// account sees it, once `accept` takes it.
+fn retained_desired(server: &Server, node: &str, accept: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let topic = NodeTopic::Desired.for_node(node);
+    wait_for("the retained desired state", RUNS, || {
+        let mut client = connected(server, &Login::controller(server, "reader"));
+        client.subscribe(&topic).unwrap();
+        client
+            .received_within(Duration::from_millis(500))
+            .into_iter()
+            .find(|p| p.topic == topic && accept(&p.payload))
+            .map(|p| p.payload.to_vec())
+    })
+}
+
+fn generation(topic: &str, payload: &[u8], credentials: &Credentials) -> Option<u64> {
+    match drover_proto::open(topic, payload, &credentials.controller_key) {
+        Ok(Message::Desired(d)) => Some(d.generation),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_forged_desired_state_from_a_compromised_broker_is_rejected_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let agent = server.join(dir.path(), "edge", &[]);
+    let (legit_uid, legit_pids) = run_pod(&server, "legit", "edge");
+    let creds = credentials(&agent);
+    let topic = NodeTopic::Desired.for_node("edge");
+
+    let forged_uid = "f0f0f0f0-0000-4000-8000-000000000001";
+    let forged = Message::Desired(DesiredState {
+        generation: 1_000_000,
+        pods: vec![DesiredPod {
+            uid: forged_uid.into(),
+            namespace: "default".into(),
+            name: "forged".into(),
+            termination_grace_seconds: 1,
+            containers: vec![DesiredContainer {
+                name: "main".into(),
+                command: vec!["sh".into(), "-c".into(), "exec sleep 4242".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        finished: Vec::new(),
+    });
+    let other_key = SigningKey::from_seed([7; 32]);
+    let payloads = [
+        (
+            "sealed with another key",
+            drover_proto::seal(&topic, &forged, &other_key).unwrap(),
+        ),
+        ("unsigned", drover_proto::encode(&forged).unwrap()),
+    ];
+    let mut attacker = connected(&server, &Login::controller(&server, "attacker"));
+    for (n, (what, payload)) in payloads.into_iter().enumerate() {
+        attacker.publish(&topic, payload, true).unwrap();
+        wait_for(
+            &format!("the agent to reject the {what} desired state"),
+            RUNS,
+            || {
+                (occurrences(
+                    &agent.proc.output(),
+                    "rejected a message that the controller did not sign for this node",
+                ) > n)
+                    .then_some(())
+            },
+        );
+        wait_for(
+            "the controller to count the foreign desired state",
+            RUNS,
+            || {
+                (server.counter("drover_mqtt_messages_dropped_total{reason=\"foreign_desired\"}")
+                    > n as u64)
+                    .then_some(())
+            },
+        );
+    }
+    holds_for(
+        "the forged pod never runs; the legitimate one keeps running",
+        WINDOW,
+        || pod_processes(forged_uid).is_empty() && pod_processes(&legit_uid) == legit_pids,
+    );
+    // What a node now finds retained is the controller's own state again.
+    retained_desired(&server, "edge", |p| generation(&topic, p, &creds).is_some());
+    assert_eq!(phase(&server.pod("legit").unwrap()), "Running");
+}
+
+#[test]
+fn a_replayed_older_desired_state_is_refused_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let agent = server.join(dir.path(), "edge", &[]);
+    let creds = credentials(&agent);
+    let topic = NodeTopic::Desired.for_node("edge");
+    let (first_uid, first_pids) = run_pod(&server, "first", "edge");
+    let old = retained_desired(&server, "edge", |p| generation(&topic, p, &creds).is_some());
+    let old_generation = generation(&topic, &old, &creds).unwrap();
+
+    let (second_uid, second_pids) = run_pod(&server, "second", "edge");
+    let mut attacker = connected(&server, &Login::controller(&server, "replay"));
+    attacker.publish(&topic, old, true).unwrap();
+    wait_for("the agent to refuse the replay", RUNS, || {
+        agent
+            .proc
+            .output()
+            .contains("refused a desired state older than the one already applied")
+            .then_some(())
+    });
+    wait_for(
+        "the controller to count the stale desired state",
+        RUNS,
+        || {
+            (server.counter("drover_mqtt_messages_dropped_total{reason=\"stale_desired\"}") >= 1)
+                .then_some(())
+        },
+    );
+    holds_for("both pods keep running, unrestarted", WINDOW, || {
+        pod_processes(&second_uid) == second_pids && pod_processes(&first_uid) == first_pids
+    });
+    retained_desired(&server, "edge", |p| {
+        generation(&topic, p, &creds).is_some_and(|g| g > old_generation)
+    });
+}
+
+#[test]
+fn mosquitto_restored_from_an_older_snapshot_does_not_restart_a_deleted_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mosquitto = Mosquitto::start_persistent(dir.path());
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            external_broker: Some(mosquitto.external.clone()),
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let agent = server.join(dir.path(), "edge", &[]);
+    let (uid, _) = run_pod(&server, "doomed", "edge");
+    let db = mosquitto.persistence_file.clone().unwrap();
+
+    // A snapshot that still holds the desired state with the pod in it.
+    mosquitto.stop();
+    let snapshot = dir.path().join("mosquitto.db.old");
+    std::fs::copy(&db, &snapshot).expect("Mosquitto saved its persistence file");
+    mosquitto.start_again();
+
+    server.cli_ok(&["delete", "pod", "doomed"]);
+    wait_for(
+        "the pod's processes to end",
+        Duration::from_secs(20),
+        || (pod_processes(&uid).is_empty() && server.pod("doomed").is_none()).then_some(()),
+    );
+
+    mosquitto.stop();
+    std::fs::copy(&snapshot, &db).unwrap();
+    chown_to_mosquitto(&db);
+    let connections = occurrences(&agent.proc.output(), "INFO drover_agent::link: connected");
+    mosquitto.start_again();
+    wait_for("the agent to reconnect", Duration::from_secs(20), || {
+        (occurrences(&agent.proc.output(), "INFO drover_agent::link: connected") > connections)
+            .then_some(())
+    });
+    holds_for("the deleted pod stays gone", WINDOW, || {
+        pod_processes(&uid).is_empty()
+    });
+    assert!(server.pod("doomed").is_none());
+}
+
+// --- Revocation ------------------------------------------------------------------------
+
+#[test]
+fn a_deleted_node_is_disconnected_at_once_and_its_credentials_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let agent = server.join(dir.path(), "doomed", &[]);
+    let login = Login::node(&agent);
+
+    let deleted = Instant::now();
+    server.cli_ok(&["delete", "node", "doomed"]);
+    wait_for("the agent to be refused", Duration::from_secs(5), || {
+        agent
+            .proc
+            .output()
+            .contains("refused this node's credentials")
+            .then_some(())
+    });
+    assert!(
+        deleted.elapsed() < Duration::from_secs(2),
+        "refused only after {:?}",
+        deleted.elapsed()
+    );
+    let why = refused(&server, &login);
+    assert!(!why.is_empty());
+}
+
+// --- Abuse of the embedded broker ------------------------------------------------------
+
+/// Runs `clients` concurrently on 8 threads; each returns whether it was refused.
+fn hostile_clients(server: &Server, logins: Vec<Login>) -> std::thread::JoinHandle<usize> {
+    let url = server.broker.url.clone();
+    let ca = server_ca(server);
+    std::thread::spawn(move || {
+        let chunk = logins.len().div_ceil(8);
+        let threads: Vec<_> = logins
+            .chunks(chunk)
+            .map(|chunk| {
+                let (url, ca, chunk) = (url.clone(), ca.clone(), chunk.to_vec());
+                std::thread::spawn(move || {
+                    chunk
+                        .iter()
+                        .filter(|login| RawClient::new(&url, &ca, login).connected().is_err())
+                        .count()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    })
+}
+
+#[test]
+fn the_embedded_broker_serves_agents_through_a_flood_of_hostile_client_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), "edge", &[]);
+
+    let odd_ids: Vec<Login> = (0..300)
+        .map(|i| Login {
+            client_id: format!("e2e{}{i}", ["/", "+", "#"][i % 3]),
+            credentials: None,
+        })
+        .collect();
+    let reused: Vec<Login> = (0..200)
+        .map(|_| Login {
+            client_id: "drover-agent-edge".into(),
+            credentials: Some(("edge".into(), "wrong".into())),
+        })
+        .collect();
+    let odd = hostile_clients(&server, odd_ids);
+    let same = hostile_clients(&server, reused);
+    still_serving(&mut server, "during-flood", "edge");
+    assert_eq!(odd.join().unwrap(), 300, "a hostile client id was let in");
+    assert_eq!(same.join().unwrap(), 200, "a wrong password was let in");
+    still_serving(&mut server, "after-flood", "edge");
+    assert_eq!(server.ready_status("edge").as_deref(), Some("True"));
+}
+
+#[test]
+fn the_embedded_broker_serves_agents_while_connects_stall_and_closes_the_stalled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), "edge", &[]);
+    let address = server.broker.url.trim_start_matches("mqtts://").to_string();
+
+    // Two bytes of a TLS handshake, and two bytes of a CONNECT after a full handshake.
+    let mut raw = std::net::TcpStream::connect(&address).unwrap();
+    raw.write_all(&[0x16, 0x03]).unwrap();
+    let config = drover_agent::tls::pinned_ca_config(&server_ca(&server)).unwrap();
+    let tcp = std::net::TcpStream::connect(&address).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = rustls::ClientConnection::new(config, name).unwrap();
+    let mut half = rustls::StreamOwned::new(tls, tcp);
+    half.write_all(&[0x10, 0x20]).unwrap();
+    half.flush().unwrap();
+
+    still_serving(&mut server, "during-stall", "edge");
+
+    // The broker gives up on both (connect timeout: 10 s from accept).
+    let timeout = Some(Duration::from_secs(20));
+    raw.set_read_timeout(timeout).unwrap();
+    half.sock.set_read_timeout(timeout).unwrap();
+    for (what, stream) in [
+        ("the stalled handshake", &mut raw as &mut dyn Read),
+        ("the half-sent CONNECT", &mut half as &mut dyn Read),
+    ] {
+        let mut buf = [0u8; 64];
+        match stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) => assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "the broker kept {what} open for {timeout:?}"
+            ),
+            Ok(n) => panic!("the broker answered {what} with {n} bytes"),
+        }
+    }
+    still_serving(&mut server, "after-stall", "edge");
+}
+
+#[test]
+fn the_embedded_broker_closes_a_node_connection_over_the_packet_limit_and_serves_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), "edge", &[]);
+    let mut spare = server.join(dir.path(), "spare", &[]);
+    let login = Login::node(&spare);
+    spare.proc.kill();
+
+    let mut client = connected(&server, &login);
+    let oversized = vec![0u8; 2 << 20];
+    let answer = client.publish(&NodeTopic::Status.for_node("spare"), oversized, false);
+    assert!(answer.is_err(), "a 2 MiB packet was acknowledged");
+    still_serving(&mut server, "after-oversized", "edge");
+}
