@@ -199,6 +199,50 @@ fn a_deleted_token_is_refused() {
     assert_refused(&server, &mut agent, &["refused", "deleted"]);
 }
 
+#[test]
+fn a_token_with_a_wrong_secret_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let token = server.create_token(&[]);
+    let (rest, secret) = token.rsplit_once('.').unwrap();
+    let wrong: String = secret
+        .chars()
+        .map(|c| if c == 'a' { 'b' } else { 'a' })
+        .collect();
+    let broker = Broker {
+        url: server.broker.url.clone(),
+        token: format!("{rest}.{wrong}"),
+    };
+    let mut agent = Agent::start(dir.path(), &broker, "guesser", &[]);
+    assert_refused(&server, &mut agent, &["refused", "join token"]);
+}
+
+#[test]
+fn a_second_device_claiming_an_enrolled_name_is_refused_and_the_first_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let first = server.join(dir.path(), "edge", &[]);
+    let uid = server.node("edge").unwrap()["metadata"]["uid"].clone();
+    let (pod_uid, pids) = run_pod(&server, "kept", "edge");
+
+    let elsewhere = dir.path().join("impostor");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let mut impostor = Agent::start(&elsewhere, &server.broker, "edge", &[]);
+    let code = impostor.proc.wait_exit(JOIN);
+    let output = impostor.proc.output();
+    assert!(code.is_some_and(|c| c != 0), "{code:?}: {output}");
+    for text in [
+        "already enrolled with another key",
+        "drover delete node edge",
+    ] {
+        assert!(output.contains(text), "no {text:?} in:\n{output}");
+    }
+    assert_eq!(server.node("edge").unwrap()["metadata"]["uid"], uid);
+    assert_eq!(server.ready_status("edge").as_deref(), Some("True"));
+    assert_eq!(pod_processes(&pod_uid), pids);
+    assert!(Login::node(&first).credentials.is_some());
+}
+
 // --- Broker authentication -----------------------------------------------------------
 
 fn anonymous_and_wrong_passwords_are_refused(server: &Server, agent: &Agent) {
@@ -305,7 +349,7 @@ fn succeeded(uid: &str) -> Message {
 /// for `b`, read `b`'s desired state, or connect as `b`.
 fn a_node_is_confined_to_its_own_topics(server: &Server, dir: &Path) {
     let mut a = server.join(dir, "node-a", &[]);
-    let _b = server.join(dir, "node-b", &[]);
+    let b = server.join(dir, "node-b", &[]);
     server.apply(&job_pinned_to("b-work", "node-b"));
     let pod = wait_for("the Job's pod to run", RUNS, || {
         server.items("pods").into_iter().find(|p| {
@@ -324,6 +368,22 @@ fn a_node_is_confined_to_its_own_topics(server: &Server, dir: &Path) {
     let topic = NodeTopic::Status.for_node("node-b");
     let forged = drover_proto::seal(&topic, &succeeded(&uid), &key_a).unwrap();
     let published = client.publish(&topic, forged, false);
+    drop(client);
+    // Desired states written by A, for B and for itself (retained, as the controller's are).
+    for node in ["node-b", "node-a"] {
+        let topic = NodeTopic::Desired.for_node(node);
+        let state = Message::Desired(DesiredState {
+            generation: 1_000_000,
+            pods: Vec::new(),
+            finished: Vec::new(),
+        });
+        let mut client = connected(server, &login_a);
+        let _ = client.publish(
+            &topic,
+            drover_proto::seal(&topic, &state, &key_a).unwrap(),
+            true,
+        );
+    }
     holds_for("the Job stays incomplete", WINDOW, || {
         !job_complete(server, "b-work")
             && server
@@ -336,7 +396,16 @@ fn a_node_is_confined_to_its_own_topics(server: &Server, dir: &Path) {
         0,
         "the broker let A's publish on B's topic through ({published:?})"
     );
-    drop(client);
+    // Had they reached the controller or B, they would have been counted and rejected.
+    assert_eq!(
+        server.counter("drover_mqtt_messages_dropped_total{reason=\"foreign_desired\"}"),
+        0,
+        "the broker let A publish a desired state"
+    );
+    assert!(!b
+        .proc
+        .output()
+        .contains("rejected a message that the controller did not sign"));
 
     // B's desired state (retained: B runs a pod) is not readable by A.
     let mut client = connected(server, &login_a);
@@ -792,8 +861,12 @@ fn the_embedded_broker_closes_a_node_connection_over_the_packet_limit_and_serves
     spare.proc.kill();
 
     let mut client = connected(&server, &login);
+    // Under the limit, the broker takes it (the controller then drops it as unsigned)…
+    let topic = NodeTopic::Status.for_node("spare");
+    client.publish(&topic, vec![0u8; 512 << 10], false).unwrap();
+    // …over it, the broker closes the connection.
     let oversized = vec![0u8; 2 << 20];
-    let answer = client.publish(&NodeTopic::Status.for_node("spare"), oversized, false);
+    let answer = client.publish(&topic, oversized, false);
     assert!(answer.is_err(), "a 2 MiB packet was acknowledged");
     still_serving(&mut server, "after-oversized", "edge");
 }
