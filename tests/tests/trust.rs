@@ -721,6 +721,34 @@ fn a_deleted_node_is_disconnected_at_once_and_its_credentials_refused_by_mosquit
     a_deleted_node_is_disconnected_at_once_and_refused(&server, dir.path());
 }
 
+#[test]
+fn a_node_deleted_while_mosquitto_is_down_is_refused_once_mosquitto_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mosquitto = Mosquitto::start(dir.path());
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            external_broker: Some(mosquitto.external.clone()),
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let agent = server.join(dir.path(), "doomed", &[]);
+    let login = Login::node(&agent);
+
+    mosquitto.stop();
+    server.cli_ok(&["delete", "node", "doomed"]);
+    mosquitto.start_again();
+    wait_for("the agent to be refused", Duration::from_secs(15), || {
+        agent
+            .proc
+            .output()
+            .contains("refused this node's credentials")
+            .then_some(())
+    });
+    refused(&server, &login);
+}
+
 // --- Abuse of the embedded broker ------------------------------------------------------
 
 /// Connects `logins` concurrently on 8 threads; returns the broker's answers (the error of
