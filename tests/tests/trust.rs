@@ -749,6 +749,45 @@ fn a_node_deleted_while_mosquitto_is_down_is_refused_once_mosquitto_is_back() {
     refused(&server, &login);
 }
 
+#[test]
+fn a_node_deleted_while_mosquitto_is_down_stays_refused_across_a_controller_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mosquitto = Mosquitto::start(dir.path());
+    let mut server = Server::start(
+        dir.path(),
+        ServerOptions {
+            external_broker: Some(mosquitto.external.clone()),
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let agent = server.join(dir.path(), "doomed", &[]);
+    let login = Login::node(&agent);
+
+    // The revocation cannot reach Mosquitto now, and the controller restarts before it can.
+    mosquitto.stop();
+    server.cli_ok(&["delete", "node", "doomed"]);
+    server.restart();
+    mosquitto.start_again();
+    wait_for(
+        "Mosquitto to refuse the deleted node's credentials",
+        Duration::from_secs(10),
+        || {
+            RawClient::new(&server.broker.url, &server_ca(&server), &login)
+                .connected()
+                .is_err()
+                .then_some(())
+        },
+    );
+    wait_for("the agent to be refused", Duration::from_secs(5), || {
+        agent
+            .proc
+            .output()
+            .contains("refused this node's credentials")
+            .then_some(())
+    });
+}
+
 // --- Abuse of the embedded broker ------------------------------------------------------
 
 /// Connects `logins` concurrently on 8 threads; returns the broker's answers (the error of
