@@ -639,8 +639,10 @@ fn a_replayed_older_desired_state_is_refused_and_replaced_with_mosquitto() {
     a_replayed_older_desired_state_is_refused_and_replaced(true);
 }
 
-#[test]
-fn mosquitto_restored_from_an_older_snapshot_does_not_restart_a_deleted_pod() {
+/// Mosquitto (with persistence) is restored to a snapshot taken while pod `doomed` still
+/// ran, after the pod was deleted; with `restart_agent`, the agent restarts meanwhile (and
+/// knows only what it stored).
+fn an_older_mosquitto_snapshot_does_not_restart_a_deleted_pod(restart_agent: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut mosquitto = Mosquitto::start_persistent(dir.path());
     let server = Server::start(
@@ -651,7 +653,7 @@ fn mosquitto_restored_from_an_older_snapshot_does_not_restart_a_deleted_pod() {
             ..Default::default()
         },
     );
-    let agent = server.join(dir.path(), "edge", &[]);
+    let mut agent = server.join(dir.path(), "edge", &[]);
     let (uid, _) = run_pod(&server, "doomed", "edge");
     let db = mosquitto.persistence_file.clone().unwrap();
 
@@ -671,16 +673,41 @@ fn mosquitto_restored_from_an_older_snapshot_does_not_restart_a_deleted_pod() {
     mosquitto.stop();
     std::fs::copy(&snapshot, &db).unwrap();
     chown_to_mosquitto(&db);
-    let connections = occurrences(&agent.proc.output(), "INFO drover_agent::link: connected");
+    if restart_agent {
+        agent.restart();
+    }
+    let connected = "INFO drover_agent::link: connected";
+    let started = "starting pod pod=default/doomed";
+    let before = agent.proc.output();
+    let (connections, starts) = (
+        occurrences(&before, connected),
+        occurrences(&before, started),
+    );
     mosquitto.start_again();
     wait_for("the agent to reconnect", Duration::from_secs(20), || {
-        (occurrences(&agent.proc.output(), "INFO drover_agent::link: connected") > connections)
-            .then_some(())
+        (occurrences(&agent.proc.output(), connected) > connections).then_some(())
     });
     holds_for("the deleted pod stays gone", WINDOW, || {
         pod_processes(&uid).is_empty()
     });
+    let output = agent.proc.output();
+    assert_eq!(
+        occurrences(&output, started),
+        starts,
+        "the agent started the deleted pod again:\n{output}"
+    );
     assert!(server.pod("doomed").is_none());
+}
+
+#[test]
+fn mosquitto_restored_from_an_older_snapshot_does_not_restart_a_deleted_pod() {
+    an_older_mosquitto_snapshot_does_not_restart_a_deleted_pod(false);
+}
+
+#[test]
+fn mosquitto_restored_from_an_older_snapshot_does_not_restart_a_deleted_pod_after_an_agent_restart()
+{
+    an_older_mosquitto_snapshot_does_not_restart_a_deleted_pod(true);
 }
 
 // --- Revocation ------------------------------------------------------------------------
