@@ -184,19 +184,47 @@ fn a_used_up_token_is_refused() {
     assert_refused(&server, &mut second, &["enrollment refused", "used up"]);
 }
 
-#[test]
-fn a_deleted_token_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_alone(dir.path());
+fn a_deleted_token_is_refused_by(server: &Server, dir: &Path) {
     let token = server.create_token(&[]);
     let id = token.split('.').nth(2).expect("drv1.<ca>.<id>.<secret>");
+    let parsed: drover_proto::token::JoinToken = token.parse().unwrap();
+    let enrolling = Login {
+        client_id: format!("drover-enroll-{id}-probe"),
+        credentials: Some((parsed.mqtt_username(), parsed.secret.clone())),
+    };
+    // The broker takes the token before it is deleted…
+    wait_for("the broker to take the token", RUNS, || {
+        RawClient::new(&server.broker.url, &server_ca(server), &enrolling)
+            .connected()
+            .ok()
+    });
     server.cli_ok(&["token", "delete", id]);
+    // …and refuses it once it is.
+    wait_for("the broker to refuse the deleted token", RUNS, || {
+        RawClient::new(&server.broker.url, &server_ca(server), &enrolling)
+            .connected()
+            .err()
+    });
     let broker = Broker {
         url: server.broker.url.clone(),
         token: token.clone(),
     };
-    let mut agent = Agent::start(dir.path(), &broker, "orphan", &[]);
-    assert_refused(&server, &mut agent, &["refused", "deleted"]);
+    let mut agent = Agent::start(dir, &broker, "orphan", &[]);
+    assert_refused(server, &mut agent, &["refused", "deleted"]);
+}
+
+#[test]
+fn a_deleted_token_is_refused_by_the_embedded_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    a_deleted_token_is_refused_by(&server, dir.path());
+}
+
+#[test]
+fn a_deleted_token_is_refused_by_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mosquitto, server) = with_mosquitto(dir.path());
+    a_deleted_token_is_refused_by(&server, dir.path());
 }
 
 #[test]
@@ -914,10 +942,36 @@ fn the_embedded_broker_serves_agents_while_connects_stall_and_closes_the_stalled
     let config = drover_agent::tls::pinned_ca_config(&server_ca(&server)).unwrap();
     let tcp = std::net::TcpStream::connect(&address).unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let tls = rustls::ClientConnection::new(config, name).unwrap();
+    let tls = rustls::ClientConnection::new(config, name.clone()).unwrap();
     let mut half = rustls::StreamOwned::new(tls, tcp);
     half.write_all(&[0x10, 0x20]).unwrap();
     half.flush().unwrap();
+    // A whole CONNECT, one byte every 400 ms: never idle, never complete in time.
+    let drip = {
+        let config = drover_agent::tls::pinned_ca_config(&server_ca(&server)).unwrap();
+        let tcp = std::net::TcpStream::connect(&address).unwrap();
+        let tls = rustls::ClientConnection::new(config, name.clone()).unwrap();
+        std::thread::spawn(move || {
+            let mut stream = rustls::StreamOwned::new(tls, tcp);
+            let accepted = Instant::now();
+            let client_id = b"drip-drip-drip-drip-drip-drip-drip-drip-";
+            let mut connect = vec![0x10, 10 + 2 + client_id.len() as u8];
+            connect.extend_from_slice(b"\x00\x04MQTT\x04\x02\x00\x3c");
+            connect.extend_from_slice(&[0, client_id.len() as u8]);
+            connect.extend_from_slice(client_id);
+            for byte in connect {
+                if stream
+                    .write_all(&[byte])
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
+                    return Some(accepted.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(400));
+            }
+            None
+        })
+    };
 
     still_serving(&mut server, "during-stall", "edge");
 
@@ -942,6 +996,11 @@ fn the_embedded_broker_serves_agents_while_connects_stall_and_closes_the_stalled
             Ok(n) => panic!("the broker answered {what} with {n} bytes"),
         }
     }
+    let dripped = drip.join().unwrap();
+    assert!(
+        dripped.is_some_and(|after| after < Duration::from_secs(15)),
+        "the broker let a CONNECT drip in for {dripped:?}"
+    );
     still_serving(&mut server, "after-stall", "edge");
 }
 
