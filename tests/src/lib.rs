@@ -472,12 +472,27 @@ pub struct Mosquitto {
     pub proc: Proc,
     /// How a server uses it.
     pub external: ExternalBroker,
+    /// Its persistence file (`mosquitto.db`), when started with persistence.
+    pub persistence_file: Option<PathBuf>,
+    program: PathBuf,
+    config: PathBuf,
+    port: u16,
 }
 
 impl Mosquitto {
     /// Writes the configuration for the server whose data directory is `server_dir/server`
     /// (creating its CA there), starts Mosquitto with it, and waits until it listens.
     pub fn start(dir: &Path) -> Mosquitto {
+        Mosquitto::start_with(dir, false)
+    }
+
+    /// As [`Mosquitto::start`], with persistence: retained messages and sessions are saved
+    /// to [`Mosquitto::persistence_file`] when Mosquitto stops.
+    pub fn start_persistent(dir: &Path) -> Mosquitto {
+        Mosquitto::start_with(dir, true)
+    }
+
+    fn start_with(dir: &Path, persistent: bool) -> Mosquitto {
         let mosquitto = [
             "/usr/sbin/mosquitto",
             "/usr/bin/mosquitto",
@@ -504,27 +519,68 @@ impl Mosquitto {
             "drover broker-config mosquitto failed: {}",
             String::from_utf8_lossy(&generated.stderr)
         );
-        // Mosquitto started as root drops to its own user and must still read its files.
-        if nix_is_root() {
-            let _ = Command::new("chown")
-                .args(["-R", "mosquitto:mosquitto"])
-                .arg(&out)
-                .status();
-        }
-        let mut command = Command::new(mosquitto);
-        command.arg("-c").arg(out.join("mosquitto.conf"));
-        let proc = Proc::spawn(command, dir.join("mosquitto.log"));
-        wait_for("mosquitto to listen", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        let config = out.join("mosquitto.conf");
+        let persistence_file = persistent.then(|| {
+            let db_dir = out.join("db");
+            std::fs::create_dir_all(&db_dir).expect("persistence directory");
+            let mut conf = std::fs::read_to_string(&config).expect("mosquitto.conf");
+            conf.push_str(&format!(
+                "\npersistence true\npersistence_location {}/\n",
+                db_dir.display()
+            ));
+            std::fs::write(&config, conf).expect("mosquitto.conf");
+            db_dir.join("mosquitto.db")
         });
-        Mosquitto {
-            proc,
+        // Mosquitto started as root drops to its own user and must still read its files.
+        chown_to_mosquitto(&out);
+        let mut mosquitto = Mosquitto {
+            proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
             external: ExternalBroker {
                 controller_url: format!("mqtts://drover-controller@127.0.0.1:{port}"),
                 password_file: out.join("controller.password"),
                 agent_url: format!("mqtts://127.0.0.1:{port}"),
             },
-        }
+            persistence_file,
+            program: PathBuf::from(mosquitto),
+            config,
+            port,
+        };
+        mosquitto.spawn(dir.join("mosquitto.log"));
+        mosquitto
+    }
+
+    fn spawn(&mut self, log: PathBuf) {
+        let mut command = Command::new(&self.program);
+        command.arg("-c").arg(&self.config);
+        self.proc = Proc::spawn(command, log);
+        let port = self.port;
+        wait_for("mosquitto to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+
+    /// Stops Mosquitto with SIGTERM (which saves its persistence file) and waits for it.
+    pub fn stop(&mut self) {
+        self.proc.signal("TERM");
+        self.proc.wait_exit(Duration::from_secs(10));
+    }
+
+    /// Starts a stopped Mosquitto again with the same configuration and port.
+    pub fn start_again(&mut self) {
+        // mosquitto.log → mosquitto.again.log → mosquitto.again.again.log …
+        let log = self.proc.log.with_extension("again.log");
+        self.spawn(log);
+    }
+}
+
+/// Gives `path` (recursively) to the `mosquitto` user when running as root: Mosquitto
+/// started as root drops to that user and must still read and write its files.
+pub fn chown_to_mosquitto(path: &Path) {
+    if nix_is_root() {
+        let _ = Command::new("chown")
+            .args(["-R", "mosquitto:mosquitto"])
+            .arg(path)
+            .status();
     }
 }
 
