@@ -204,8 +204,8 @@ fn a_deleted_token_is_refused_by(server: &Server, dir: &Path) {
     let id = token.split('.').nth(2).expect("drv1.<ca>.<id>.<secret>");
     let parsed: drover_proto::token::JoinToken = token.parse().unwrap();
     let enrolling = Login {
-        client_id: format!("drover-enroll-{id}-probe"),
-        credentials: Some((parsed.mqtt_username(), parsed.secret.clone())),
+        client_id: parsed.mqtt_username(),
+        credentials: Some((parsed.mqtt_username(), parsed.mqtt_password())),
     };
     // The broker takes the token before it is deleted…
     wait_for("the broker to take the token", RUNS, || {

@@ -14,9 +14,9 @@ use super::Control;
 use crate::mqtt::Outgoing;
 use crate::pods::{desired_pod, is_terminal, node_name};
 
-/// How many of a node's latest desired-state generations are remembered, to tell the
-/// broker's echo of them from a replay.
-const RECENT_DESIRED: usize = 16;
+/// How many echoes of a node's desired states are awaited at most (an echo lost with a
+/// connection is forgotten at the next one).
+const AWAITED_ECHOES: usize = 16;
 
 impl Control {
     /// Notes that `node`'s desired state may have changed; [`Control::flush_desired`]
@@ -104,13 +104,19 @@ impl Control {
             .session
             .seal(&topic, &Message::Desired(state))?;
         self.store.set_desired_state(node, generation, &payload)?;
-        let recent = self.recent_desired.entry(node.to_string()).or_default();
-        recent.push_back(generation);
-        if recent.len() > RECENT_DESIRED {
-            recent.pop_front();
-        }
+        self.await_echo(node, generation);
         self.publish_desired(node, payload);
         Ok(())
+    }
+
+    /// Notes that the broker will hand back the desired state of `generation` just
+    /// published for `node`.
+    fn await_echo(&mut self, node: &str, generation: u64) {
+        let awaited = self.awaited_echoes.entry(node.to_string()).or_default();
+        awaited.push_back(generation);
+        if awaited.len() > AWAITED_ECHOES {
+            awaited.pop_front();
+        }
     }
 
     /// `node`'s retained desired state was cleared: an agent that connects later would get
@@ -143,12 +149,13 @@ impl Control {
         let newest = stored.as_ref().map_or(0, |(g, _)| *g);
         let generation = ours.as_ref().map(|d| d.generation);
         let current = generation.is_some_and(|g| g >= newest);
-        // The broker hands the controller its own publishes back, possibly after a newer
-        // one was stored: those echoes are not replays.
+        // The broker hands the controller each of its publishes back once, possibly after a
+        // newer one was stored: that echo is not a replay, a second copy is.
         let echo = generation.is_some_and(|g| {
-            self.recent_desired
-                .get(node)
-                .is_some_and(|recent| recent.contains(&g))
+            self.awaited_echoes.get_mut(node).is_some_and(|awaited| {
+                let found = awaited.iter().position(|a| *a == g);
+                found.map(|i| awaited.remove(i)).is_some()
+            })
         });
         if current || echo {
             return;
@@ -178,9 +185,12 @@ impl Control {
     }
 
     pub(super) fn republish_all_desired(&mut self) {
+        // A new broker session: echoes of the last one will not come.
+        self.awaited_echoes.clear();
         match self.store.desired_states() {
             Ok(states) => {
-                for (node, _, payload) in states {
+                for (node, generation, payload) in states {
+                    self.await_echo(&node, generation);
                     self.publish_desired(&node, payload);
                 }
             }

@@ -90,8 +90,9 @@ pub struct Control {
     dirty: bool,
     /// Nodes whose desired state must be recomputed.
     desired_dirty: std::collections::BTreeSet<String>,
-    /// Each node's latest published desired-state generations, newest last.
-    recent_desired: HashMap<String, std::collections::VecDeque<u64>>,
+    /// Generations of each node's desired states published and not yet handed back by the
+    /// broker (the controller subscribes to what it publishes), oldest first.
+    awaited_echoes: HashMap<String, std::collections::VecDeque<u64>>,
 }
 
 /// How often readiness deadlines are checked.
@@ -123,7 +124,7 @@ impl Control {
             cron_wake: None,
             dirty: true,
             desired_dirty: Default::default(),
-            recent_desired: HashMap::new(),
+            awaited_echoes: HashMap::new(),
         };
         control.load_nodes(now)?;
         control.load_credentials()?;

@@ -204,7 +204,7 @@ impl Control {
     pub(super) fn forget_node(&mut self, node: &str) -> anyhow::Result<()> {
         self.nodes.remove(node);
         self.desired_dirty.remove(node);
-        self.recent_desired.remove(node);
+        self.awaited_echoes.remove(node);
         // Credentials first: whatever fails below, the node can no longer log in.
         self.revoke(node)?;
         // The agent may still run: an empty desired state (retained) stops its pods before
