@@ -49,7 +49,7 @@ struct Session {
     publisher: Publisher,
     topic: String,
     request: LogRequest,
-    chunks: mpsc::UnboundedReceiver<LogChunk>,
+    chunks: mpsc::Receiver<LogChunk>,
 }
 
 impl Drop for Session {
