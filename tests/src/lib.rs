@@ -447,10 +447,14 @@ impl Agent {
         Proc::spawn(command, log)
     }
 
-    /// Starts the agent again with the same data directory.
+    /// Starts the agent again with the same data directory. Its log goes to
+    /// `agent-{name}.restarted.log` (overwritten by a later restart).
     pub fn restart(&mut self) {
         self.proc.kill();
-        let log = self.proc.log.with_extension("restarted.log");
+        let log = self
+            .proc
+            .log
+            .with_file_name(format!("agent-{}.restarted.log", self.name));
         self.proc = self.spawn(log);
     }
 }

@@ -1,4 +1,5 @@
-//! Foundation budgets: agent binary size, idle RSS, and agent start → node Ready.
+//! Foundation budgets: agent binary size, idle RSS, enrollment (agent start with a join token
+//! → node Ready) and restart of an enrolled agent (start with stored credentials → Ready).
 //!
 //! Run: `scripts/bench-foundation` (builds release binaries, then runs this).
 
@@ -6,14 +7,42 @@ use std::time::{Duration, Instant};
 
 use drover_e2e::*;
 
+fn ready_condition(api: &str, name: &str) -> Option<String> {
+    let mut response = ureq::get(format!("{api}/api/v1/nodes/{name}"))
+        .call()
+        .ok()?;
+    let node = response.body_mut().read_json::<serde_json::Value>().ok()?;
+    node["status"]["conditions"][0]["status"]
+        .as_str()
+        .map(str::to_string)
+}
+
 fn node_ready(api: &str, name: &str) -> bool {
-    let Ok(mut response) = ureq::get(format!("{api}/api/v1/nodes/{name}")).call() else {
-        return false;
-    };
-    let Ok(node) = response.body_mut().read_json::<serde_json::Value>() else {
-        return false;
-    };
-    node["status"]["conditions"][0]["status"] == "True"
+    ready_condition(api, name).as_deref() == Some("True")
+}
+
+/// Polls every millisecond until the node is Ready; returns the time since `started`.
+fn time_to_ready(api: &str, name: &str, started: Instant) -> Duration {
+    while !node_ready(api, name) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "node {name} never became Ready"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    started.elapsed()
+}
+
+fn report(what: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{what}, {} runs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        times.len(),
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        ms(times[times.len() - 1])
+    );
 }
 
 fn main() {
@@ -27,46 +56,48 @@ fn main() {
         size as f64 / 1048576.0
     );
 
-    let server = Server::start(
-        dir.path(),
-        ServerOptions {
-            disable_agent: true,
-            ..Default::default()
-        },
-    );
+    let server = Server::start_alone(dir.path());
     let runs = 30;
-    let mut times = Vec::with_capacity(runs);
+
+    // Enrollment: every run is a new node with a fresh data directory and the join token.
+    let mut enrollments = Vec::with_capacity(runs);
+    let mut last = None;
     for i in 0..runs {
         let name = format!("bench-{i}");
         let started = Instant::now();
         let agent = Agent::start(dir.path(), &server.broker, &name, &[]);
-        loop {
-            if node_ready(&server.api, &name) {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "node {name} never became Ready"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        times.push(started.elapsed());
-        if i + 1 < runs {
-            drop(agent);
-        } else {
-            // Let the last agent settle into its idle state, then read its memory.
-            std::thread::sleep(Duration::from_secs(3));
-            println!(
-                "agent idle RSS after registration: {} KiB",
-                rss_kib(agent.proc.pid())
-            );
-        }
+        enrollments.push(time_to_ready(&server.api, &name, started));
+        last = Some(agent);
     }
-    times.sort();
+    let mut agent = last.expect("an agent");
+    // Let the last agent settle into its idle state, then read its memory.
+    std::thread::sleep(Duration::from_secs(3));
     println!(
-        "agent start -> node Ready via API, {runs} runs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&times, 0.5).as_secs_f64() * 1000.0,
-        percentile(&times, 0.99).as_secs_f64() * 1000.0,
-        times[runs - 1].as_secs_f64() * 1000.0
+        "agent idle RSS after registration: {} KiB",
+        rss_kib(agent.proc.pid())
+    );
+    report(
+        "enrollment: agent start with a join token -> node Ready via API",
+        enrollments,
+    );
+
+    // Restart of an enrolled agent: it stops cleanly (its offline presence makes the node
+    // not Ready), then starts again with its stored credentials.
+    let mut restarts = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        agent.proc.signal("TERM");
+        agent.proc.wait_exit(Duration::from_secs(10));
+        wait_for(
+            "the stopped node to be not Ready",
+            Duration::from_secs(10),
+            || (!node_ready(&server.api, &agent.name)).then_some(()),
+        );
+        let started = Instant::now();
+        agent.restart();
+        restarts.push(time_to_ready(&server.api, &agent.name, started));
+    }
+    report(
+        "restart: agent start with stored credentials -> node Ready via API",
+        restarts,
     );
 }

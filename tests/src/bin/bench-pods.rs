@@ -95,6 +95,27 @@ fn main() {
     let fork_exec = fork_exec_floor(100);
     let rtt = mqtt_round_trip(&server, 100);
     let floor = fork_exec + rtt;
+    // Whether the latency grows with the number of pods on the node (every apply sends,
+    // signs and verifies the node's whole desired state), and where the slowest ones were.
+    let half_p50 = |part: &[Duration]| {
+        let mut part = part.to_vec();
+        part.sort();
+        ms(percentile(&part, 0.5))
+    };
+    let mut slowest: Vec<(usize, Duration)> = times.iter().copied().enumerate().collect();
+    slowest.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+    println!(
+        "p50 of pods 1-{} {:.1} ms, of pods {}-{pods} {:.1} ms; slowest: {}",
+        pods / 2,
+        half_p50(&times[..pods / 2]),
+        pods / 2 + 1,
+        half_p50(&times[pods / 2..]),
+        slowest[..5]
+            .iter()
+            .map(|(i, t)| format!("p{i} {:.0} ms", ms(*t)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     times.sort();
     let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
     println!(
