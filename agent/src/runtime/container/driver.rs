@@ -107,6 +107,11 @@ pub async fn launch(
     }
 }
 
+/// How often, and how far apart, a container killed by SIGKILL is inspected again for the
+/// engine's OOM flag.
+const OOM_FLAG_CHECKS: usize = 5;
+const OOM_FLAG_DELAY: Duration = Duration::from_millis(100);
+
 /// Waits until the container stops and reports how it ended.
 pub async fn watch(engine: &dyn ContainerEngine, id: &str, key: RunKey) -> ContainerEvent {
     loop {
@@ -124,11 +129,25 @@ pub async fn watch(engine: &dyn ContainerEngine, id: &str, key: RunKey) -> Conta
         }
     }
     match engine.inspect(id).await {
-        Ok(state) => ContainerEvent::Exited {
-            key,
-            exit_code: state.exit_code,
-            oom_killed: state.oom_killed,
-        },
+        Ok(mut state) => {
+            // Docker learns of an OOM kill from an event of its own, which can land just
+            // after the exit is visible: a SIGKILL exit is asked about again, briefly.
+            for _ in 0..OOM_FLAG_CHECKS {
+                if state.exit_code != 137 || state.oom_killed {
+                    break;
+                }
+                tokio::time::sleep(OOM_FLAG_DELAY).await;
+                match engine.inspect(id).await {
+                    Ok(again) => state = again,
+                    Err(_) => break,
+                }
+            }
+            ContainerEvent::Exited {
+                key,
+                exit_code: state.exit_code,
+                oom_killed: state.oom_killed,
+            }
+        }
         Err(e) => {
             tracing::warn!(id, error = %e, "a container vanished; counting it as killed");
             ContainerEvent::Exited {
