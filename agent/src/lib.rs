@@ -120,6 +120,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         ));
         service::spawn_watchdog();
     }
+    let applied_generation = pods.stored_generation();
     let (stop_pods, pods_stopping) = tokio::sync::watch::channel(false);
     let mut pods_stopping_rx = pods_stopping.clone();
     let pod_task = tokio::spawn(pods.run(pod_inputs_rx, async move {
@@ -131,6 +132,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             credentials,
             info: info_watch,
             agent_start: identity.starts,
+            applied_generation,
             heartbeat_interval: config.heartbeat_interval,
             reconnect_backoff_max: config.reconnect_backoff_max,
             notify_service: config.notify_service,

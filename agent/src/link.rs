@@ -44,6 +44,8 @@ pub struct LinkSettings {
     pub info: tokio::sync::watch::Receiver<NodeInfo>,
     /// Agent start count (orders sessions).
     pub agent_start: u64,
+    /// Generation of the desired state the agent stored: nothing older is accepted.
+    pub applied_generation: u64,
     /// Heartbeat period.
     pub heartbeat_interval: Duration,
     /// Longest reconnection delay.
@@ -59,6 +61,8 @@ pub struct LinkCounters {
     pub rejected_signature: AtomicU64,
     /// Messages that were undecodable or did not belong on their topic.
     pub rejected_other: AtomicU64,
+    /// Desired states older than the one applied.
+    pub rejected_stale: AtomicU64,
 }
 
 /// The local address this machine uses to reach the broker (no packet is sent).
@@ -171,7 +175,8 @@ pub async fn run(
         settings.credentials.signing_key(),
         settings.credentials.controller_key,
         settings.agent_start,
-    );
+    )
+    .with_applied_generation(settings.applied_generation);
     let broker = &settings.broker;
     let tls = match broker.tls {
         true => match crate::tls::pinned_ca_config(&settings.credentials.ca_der) {
@@ -289,6 +294,10 @@ pub async fn run(
                             let _ = pods.send(PodInput::Logs(request)).await;
                         }
                         Ok(AgentReceived::Cleared) => debug!("the retained desired state was cleared"),
+                        Err(drover_proto::session::Dropped::Stale) => {
+                            let total = counters.rejected_stale.fetch_add(1, Ordering::Relaxed) + 1;
+                            warn!(topic = %publish.topic, total, "refused a desired state older than the one already applied (a stale retained message or a replay)");
+                        }
                         Err(dropped) => {
                             let counter = match dropped {
                                 drover_proto::session::Dropped::Signature => &counters.rejected_signature,

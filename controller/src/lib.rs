@@ -1,5 +1,6 @@
 //! The Drover controller: store, embedded broker, control loop, API and CLI.
 
+pub mod accounts;
 pub mod api;
 pub mod broker;
 pub mod cli;

@@ -47,6 +47,9 @@ pub enum Dropped {
     Mismatch,
     /// From a node without credentials.
     UnknownNode,
+    /// A desired state older than the one already applied: a stale retained message, or
+    /// a replay.
+    Stale,
 }
 
 impl Dropped {
@@ -58,6 +61,7 @@ impl Dropped {
             Dropped::Signature => "signature",
             Dropped::Mismatch => "mismatch",
             Dropped::UnknownNode => "unknown_node",
+            Dropped::Stale => "stale",
         }
     }
 }
@@ -72,8 +76,8 @@ fn opened(topic: &str, payload: &[u8], key: &PublicKey) -> Result<Message, Dropp
 /// What an agent received, verified.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentReceived {
-    /// The node's desired state, signed by the controller for this node. Whether it is
-    /// newer than the last one applied is the pod manager's call (it stores generations).
+    /// The node's desired state, signed by the controller for this node, and not older
+    /// than the last one accepted.
     Desired(DesiredState),
     /// Stored status revisions.
     Ack(StatusAck),
@@ -92,6 +96,8 @@ pub struct AgentSession {
     session: Session,
     sequence: u64,
     connected: bool,
+    /// Generation of the newest desired state accepted (or stored before this start).
+    applied: u64,
 }
 
 impl AgentSession {
@@ -113,7 +119,15 @@ impl AgentSession {
             },
             sequence: 0,
             connected: false,
+            applied: 0,
         }
+    }
+
+    /// The same session, refusing desired states older than `generation` (the one the
+    /// agent stored: a restart must not forget it).
+    pub fn with_applied_generation(mut self, generation: u64) -> AgentSession {
+        self.applied = generation;
+        self
     }
 
     /// The client id, bound to the node's identity by the broker: a connection with it
@@ -224,7 +238,7 @@ impl AgentSession {
     }
 
     /// Checks and interprets a message from the broker.
-    pub fn receive(&self, topic: &str, payload: &[u8]) -> Result<AgentReceived, Dropped> {
+    pub fn receive(&mut self, topic: &str, payload: &[u8]) -> Result<AgentReceived, Dropped> {
         let kind = match parse_node_topic(topic) {
             Some((node, kind)) if node == self.node => kind,
             _ => return Err(Dropped::Topic),
@@ -236,7 +250,13 @@ impl AgentSession {
             };
         }
         match (kind, opened(topic, payload, &self.controller)?) {
-            (NodeTopic::Desired, Message::Desired(d)) => Ok(AgentReceived::Desired(d)),
+            (NodeTopic::Desired, Message::Desired(d)) if d.generation < self.applied => {
+                Err(Dropped::Stale)
+            }
+            (NodeTopic::Desired, Message::Desired(d)) => {
+                self.applied = d.generation;
+                Ok(AgentReceived::Desired(d))
+            }
             (NodeTopic::Ack, Message::Ack(a)) => Ok(AgentReceived::Ack(a)),
             (NodeTopic::LogRequest, Message::LogRequest(r)) => Ok(AgentReceived::LogRequest(r)),
             _ => Err(Dropped::Mismatch),

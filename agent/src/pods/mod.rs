@@ -127,11 +127,8 @@ pub struct PodManager {
     shutting_down: bool,
     /// Records of final results were written but not yet made durable.
     unsynced: bool,
-    /// Generation of the newest desired state applied (and stored): an older one — a stale
-    /// retained message, or a replay — is refused.
+    /// Generation of the desired state loaded from the records at start.
     generation: u64,
-    /// Desired states refused for being older than `generation`.
-    stale_desired: u64,
     /// Engine container starts waiting for the engine to be found.
     awaiting_engine: Vec<(String, usize)>,
 }
@@ -274,7 +271,6 @@ impl PodManager {
             shutting_down: false,
             unsynced: false,
             generation: 0,
-            stale_desired: 0,
         };
         manager.recover(now_ms());
         if known_engine {
@@ -290,6 +286,12 @@ impl PodManager {
             manager.apply_desired(desired, now_ms());
         }
         Ok(manager)
+    }
+
+    /// Generation of the desired state stored before this start (0 without one): the link
+    /// accepts nothing older.
+    pub fn stored_generation(&self) -> u64 {
+        self.generation
     }
 
     /// Restores pods from their records. Processes of a previous agent run are stopped
@@ -832,17 +834,7 @@ impl PodManager {
 
     fn handle(&mut self, input: PodInput, now: Millis) {
         match input {
-            PodInput::Desired(desired) if desired.generation < self.generation => {
-                self.stale_desired += 1;
-                warn!(
-                    generation = desired.generation,
-                    newest = self.generation,
-                    total = self.stale_desired,
-                    "refused a desired state older than the one already applied (a stale retained message or a replay)"
-                );
-            }
             PodInput::Desired(desired) => {
-                self.generation = desired.generation;
                 // Start pods first: storing the state durably takes an fsync, and the pod
                 // records already say what runs.
                 self.apply_desired(desired.clone(), now);

@@ -15,14 +15,10 @@ use tracing::{info, warn};
 
 use super::api::ApiError;
 use super::Control;
-use crate::broker::{BrokerHandle, Identity};
+use crate::accounts::BrokerAccounts;
 use crate::credentials::{Credentials, NodeCredential, CONTROLLER_USER};
 use crate::mqtt::Outgoing;
 use crate::store::StoredCredential;
-
-/// How long a revoked node's open connection stays up, so that the empty desired state
-/// published just before reaches it and it stops its pods.
-const REVOKE_GRACE: Duration = Duration::from_millis(300);
 
 /// The controller's trust material, shared with the MQTT adapter and the API.
 #[derive(Clone)]
@@ -35,12 +31,8 @@ pub struct Security {
     pub ca_der: Vec<u8>,
     /// The CA's signature vouching for the controller's key.
     pub attestation: Vec<u8>,
-    /// The embedded broker, to close revoked nodes' connections (none with an external
-    /// broker).
-    pub broker: Option<BrokerHandle>,
-    /// The external broker is a Mosquitto whose dynamic-security plugin the controller
-    /// keeps current.
-    pub dynsec: bool,
+    /// The broker's side of enrollments, revocations and tokens.
+    pub accounts: Arc<dyn BrokerAccounts>,
 }
 
 impl Security {
@@ -180,7 +172,9 @@ impl Control {
                 password_hash: credential.password_hash,
             },
         );
-        self.mosquitto_enrolled(node, &request.password);
+        self.security
+            .accounts
+            .node_enrolled(node, &request.password);
         Ok(())
     }
 
@@ -220,7 +214,7 @@ impl Control {
                 password_hash: credential.password_hash,
             },
         );
-        self.mosquitto_enrolled(node, password);
+        self.security.accounts.node_enrolled(node, password);
         Ok(())
     }
 
@@ -228,19 +222,7 @@ impl Control {
     pub(super) fn revoke(&mut self, node: &str) -> anyhow::Result<()> {
         self.security.credentials.remove_node(node);
         let had = self.store.revoke(node)?;
-        self.mosquitto_revoked(node);
-        if let Some(broker) = self.security.broker.clone() {
-            let identity = Identity::Node(node.to_string());
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move {
-                        tokio::time::sleep(REVOKE_GRACE).await;
-                        broker.disconnect(&identity);
-                    });
-                }
-                Err(_) => broker.disconnect(&identity),
-            }
-        }
+        self.security.accounts.node_revoked(node);
         if had {
             info!(node, "node credentials revoked");
         }
@@ -287,7 +269,7 @@ impl Control {
         self.security
             .credentials
             .set_token(&record.id, record.login_hash);
-        self.mosquitto_token_added(&token);
+        self.security.accounts.token_added(&token);
         info!(token = %record.id, "join token created");
         Ok(json!({"id": record.id, "token": token.to_string(), "token_info": token_json(&record)}))
     }
@@ -306,7 +288,7 @@ impl Control {
             )));
         }
         self.security.credentials.remove_token(id);
-        self.mosquitto_token_removed(id);
+        self.security.accounts.token_removed(id);
         info!(token = id, "join token deleted");
         Ok(json!({"id": id}))
     }

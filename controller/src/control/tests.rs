@@ -44,8 +44,7 @@ fn security() -> Security {
         )),
         ca_der: Vec::new(),
         attestation: Vec::new(),
-        broker: None,
-        dynsec: false,
+        accounts: Arc::new(crate::accounts::ManagedElsewhere),
     }
 }
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
-use drover_agent::config::{parse_duration, parse_label, BrokerAddress};
+use drover_agent::config::{parse_duration, parse_label};
 use drover_agent::AgentConfig;
+use drover_proto::broker_url::BrokerAddress;
 use tokio::sync::mpsc;
 use tracing::info;
 
@@ -18,6 +19,7 @@ use drover_proto::keys::SigningKey;
 use drover_proto::msg::controller_key_statement;
 use drover_proto::session::ControllerSession;
 
+use crate::accounts::{EmbeddedAccounts, ManagedElsewhere, MosquittoAccounts};
 use crate::control::{Control, ControlSettings, Security};
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
@@ -227,8 +229,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         session: session.clone(),
         ca_der: pki.ca_der.clone(),
         attestation,
-        broker: embedded.as_ref().map(|(b, _)| b.handle()),
-        dynsec: args.broker.is_some() && args.broker_dynamic_security,
+        accounts: match (&embedded, args.broker_dynamic_security) {
+            (Some((broker, _)), _) => Arc::new(EmbeddedAccounts(broker.handle())),
+            (None, true) => Arc::new(MosquittoAccounts(publisher.clone())),
+            (None, false) => Arc::new(ManagedElsewhere),
+        },
     };
     let mut control = Control::new(
         store,

@@ -122,7 +122,7 @@ fn heartbeats_only_while_connected_and_numbered() {
 
 #[test]
 fn an_agent_accepts_only_what_the_controller_signed_for_it() {
-    let s = agent();
+    let mut s = agent();
     let topic = "drover/v1/nodes/pi/desired";
     let good = seal(topic, &desired(3), &controller()).unwrap();
     assert_eq!(
@@ -271,4 +271,27 @@ fn enrollment_requests_are_self_sealed_and_name_the_topics_node() {
         )
         .unwrap();
     assert_eq!(c.receive(&reply_topic, &reply, keys), Ok(None));
+}
+
+#[test]
+fn an_agent_refuses_desired_states_older_than_the_one_it_applied() {
+    let topic = "drover/v1/nodes/pi/desired";
+    let sealed = |g| seal(topic, &desired(g), &controller()).unwrap();
+    // 5 was stored before this start.
+    let mut s = agent().with_applied_generation(5);
+    assert_eq!(s.receive(topic, &sealed(4)), Err(Dropped::Stale));
+    assert!(
+        matches!(s.receive(topic, &sealed(5)), Ok(AgentReceived::Desired(_))),
+        "the same again is harmless"
+    );
+    assert!(matches!(
+        s.receive(topic, &sealed(9)),
+        Ok(AgentReceived::Desired(_))
+    ));
+    assert_eq!(
+        s.receive(topic, &sealed(8)),
+        Err(Dropped::Stale),
+        "a replay of an older one"
+    );
+    assert_eq!(s.receive(topic, &sealed(5)), Err(Dropped::Stale));
 }
