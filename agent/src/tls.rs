@@ -22,6 +22,8 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSuppo
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use drover_proto::keys::sha256;
+
 use crate::config::BrokerAddress;
 
 /// Why a TLS configuration could not be made.
@@ -77,8 +79,8 @@ fn client_config(
 pub fn pinned_ca_config(ca_der: &[u8]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let ca = CertificateDer::from(ca_der.to_vec());
     webpki::anchor_from_trusted_cert(&ca).map_err(TlsError::InvalidCa)?;
-    client_config(Arc::new(PinnedCa {
-        ca,
+    client_config(Arc::new(DroverCa {
+        trust: Trust::Pinned(ca),
         algorithms: provider().signature_verification_algorithms,
     }))
 }
@@ -88,9 +90,11 @@ pub fn pinned_ca_config(ca_der: &[u8]) -> Result<Arc<rustls::ClientConfig>, TlsE
 /// is captured in the returned [`CapturedCa`].
 pub fn fingerprint_config(fingerprint: [u8; 32]) -> (Arc<rustls::ClientConfig>, CapturedCa) {
     let captured = CapturedCa::default();
-    let verifier = Arc::new(FingerprintCa {
-        fingerprint,
-        captured: captured.clone(),
+    let verifier = Arc::new(DroverCa {
+        trust: Trust::Fingerprint {
+            fingerprint,
+            captured: captured.clone(),
+        },
         algorithms: provider().signature_verification_algorithms,
     });
     // Not an input path: the only fallible step is choosing the default protocol
@@ -154,13 +158,26 @@ fn certificate_error(e: webpki::Error) -> rustls::Error {
     rustls::Error::InvalidCertificate(error)
 }
 
+/// How the agent knows Drover's CA.
 #[derive(Debug)]
-struct PinnedCa {
-    ca: CertificateDer<'static>,
+enum Trust {
+    /// It holds the CA certificate.
+    Pinned(CertificateDer<'static>),
+    /// It knows the CA certificate's SHA-256; the broker's chain must carry it.
+    Fingerprint {
+        fingerprint: [u8; 32],
+        captured: CapturedCa,
+    },
+}
+
+/// Accepts a broker only if its chain leads to Drover's CA (see the module documentation).
+#[derive(Debug)]
+struct DroverCa {
+    trust: Trust,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for PinnedCa {
+impl ServerCertVerifier for DroverCa {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -170,65 +187,24 @@ impl ServerCertVerifier for PinnedCa {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        verify_chain(end_entity, intermediates, &self.ca, now, &self.algorithms)?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct FingerprintCa {
-    fingerprint: [u8; 32],
-    captured: CapturedCa,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
-impl ServerCertVerifier for FingerprintCa {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        // Deliberately unused: see the module documentation.
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let ca = std::iter::once(end_entity)
-            .chain(intermediates)
-            .find(|c| sha256(c.as_ref()) == self.fingerprint)
-            .ok_or(rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer,
-            ))?;
-        verify_chain(end_entity, intermediates, ca, now, &self.algorithms)?;
-        self.captured.set(ca.as_ref());
+        match &self.trust {
+            Trust::Pinned(ca) => {
+                verify_chain(end_entity, intermediates, ca, now, &self.algorithms)?
+            }
+            Trust::Fingerprint {
+                fingerprint,
+                captured,
+            } => {
+                let ca = std::iter::once(end_entity)
+                    .chain(intermediates)
+                    .find(|c| sha256(c.as_ref()) == *fingerprint)
+                    .ok_or(rustls::Error::InvalidCertificate(
+                        CertificateError::UnknownIssuer,
+                    ))?;
+                verify_chain(end_entity, intermediates, ca, now, &self.algorithms)?;
+                captured.set(ca.as_ref());
+            }
+        }
         Ok(ServerCertVerified::assertion())
     }
 
