@@ -20,6 +20,9 @@ use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 
 mod logs;
+pub mod patch;
+pub mod resources;
+pub mod table;
 
 #[derive(Clone)]
 struct ApiState {
