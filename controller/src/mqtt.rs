@@ -232,6 +232,18 @@ pub enum Routed {
     Nowhere,
 }
 
+/// The kind of a topic, as metrics label it: the node topic's leaf (`status`), `enroll`, or
+/// `other` for anything outside the scheme.
+fn topic_kind(topic: &str) -> &'static str {
+    if let Some((_, kind)) = drover_proto::topic::parse_node_topic(topic) {
+        kind.leaf()
+    } else if drover_proto::topic::parse_enroll_topic(topic).is_some() {
+        "enroll"
+    } else {
+        "other"
+    }
+}
+
 /// Checks a message from the broker with `session` (the sender's seal, topic and kind)
 /// and says where it goes; drops are counted in `metrics` and logged.
 pub fn route(
@@ -241,7 +253,7 @@ pub fn route(
     topic: &str,
     payload: &[u8],
 ) -> Routed {
-    metrics.received();
+    metrics.received(topic_kind(topic));
     match session.receive(topic, payload, |node| credentials.node_key(node)) {
         Ok(Some(ControllerReceived::Node {
             node,

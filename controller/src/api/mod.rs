@@ -20,7 +20,9 @@ use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 
 mod logs;
+mod observe;
 pub mod patch;
+pub mod request_info;
 pub mod resources;
 pub mod table;
 
@@ -59,10 +61,14 @@ pub fn router(
         .route("/api/v1/tokens/{id}", axum::routing::delete(delete_token))
         .with_state(ApiState {
             inputs,
-            metrics,
+            metrics: metrics.clone(),
             publisher,
             logs,
         })
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            observe::observe,
+        ))
 }
 
 fn error_response(error: ApiError) -> Response {
@@ -101,8 +107,23 @@ fn kind_of(resource: &str) -> Result<Kind, ApiError> {
     })
 }
 
-async fn metrics_text(State(state): State<ApiState>) -> String {
-    state.metrics.render()
+async fn metrics_text(State(state): State<ApiState>) -> Response {
+    let (reply, snapshot) = oneshot::channel();
+    if state.inputs.send(Input::Metrics(reply)).await.is_err() {
+        return error_response(ApiError {
+            status: 503,
+            message: "controller is shutting down".into(),
+        });
+    }
+    let snapshot = snapshot.await.unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        state.metrics.render(&snapshot),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

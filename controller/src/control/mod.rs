@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use drover_proto::manifest::Kind;
 use drover_proto::session::ControllerReceived;
 use drover_proto::Message;
 use tokio::sync::{mpsc, oneshot};
@@ -38,6 +39,8 @@ pub enum Input {
     Api(ApiRequest, oneshot::Sender<ApiResult>),
     /// Something from the broker.
     Mqtt(MqttInput),
+    /// A `/metrics` scrape asks what the store holds.
+    Metrics(oneshot::Sender<crate::metrics::FleetSnapshot>),
 }
 
 /// Settings of the control loop.
@@ -143,6 +146,9 @@ impl Control {
                 self.resync_external_broker();
             }
             Input::Mqtt(MqttInput::Received(received)) => self.handle_message(received, now),
+            Input::Metrics(reply) => {
+                let _ = reply.send(self.fleet_snapshot());
+            }
         }
         self.flush_desired();
     }
@@ -160,6 +166,22 @@ impl Control {
             ControllerReceived::Desired { node, ours } => self.on_desired_seen(&node, ours),
             ControllerReceived::DesiredCleared { node } => self.on_desired_cleared(&node),
         }
+    }
+
+    fn fleet_snapshot(&self) -> crate::metrics::FleetSnapshot {
+        let list = |kind| self.store.list(kind, None).unwrap_or_default();
+        let (nodes, pods, jobs, daemonsets) = (
+            list(Kind::Node),
+            list(Kind::Pod),
+            list(Kind::Job),
+            list(Kind::DaemonSet),
+        );
+        crate::metrics::FleetSnapshot::count(
+            nodes.iter().map(|o| &**o),
+            pods.iter().map(|o| &**o),
+            jobs.iter().map(|o| &**o),
+            daemonsets.iter().map(|o| &**o),
+        )
     }
 
     /// Notes that the workload controllers must look again (after a change of nodes, pods

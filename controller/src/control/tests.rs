@@ -272,7 +272,7 @@ fn garbage_wrong_types_foreign_names_and_unknown_nodes_are_counted() {
         state: PresenceState::Online(Box::new(info("other"))),
     });
     h.send("pi", NodeTopic::Presence, impostor, t(0));
-    let text = h.metrics.render();
+    let text = h.metrics.render(&Default::default());
     for (reason, n) in [
         ("signature", 1),
         ("decode", 1),
