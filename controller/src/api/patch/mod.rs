@@ -4,6 +4,11 @@
 
 use serde_json::Value;
 
+mod json;
+mod merge;
+pub mod merge_keys;
+mod strategic;
+
 /// The patch types the API accepts, by request `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchType {
@@ -48,10 +53,24 @@ pub fn apply(
     patch_type: PatchType,
     body: &[u8],
 ) -> Result<Value, PatchError> {
-    let _ = (kind, current, patch_type, body);
-    Err(PatchError::Invalid(
-        "patches are not implemented yet".into(),
-    ))
+    let patched = match patch_type {
+        PatchType::Json => json::apply(current, body)?,
+        PatchType::Merge => merge::apply(current, body)?,
+        PatchType::StrategicMerge => strategic::apply(kind, current, body)?,
+        PatchType::Apply => {
+            return Err(PatchError::Invalid(
+                "server-side apply needs a field manager: use server_side_apply".into(),
+            ))
+        }
+    };
+    // Every patch type can turn the object into something else entirely (`[{"op":
+    // "replace", "path": "", "value": 1}]`); the handler only ever stores objects.
+    if !patched.is_object() {
+        return Err(PatchError::Invalid(
+            "the patched object is not a JSON object".into(),
+        ));
+    }
+    Ok(patched)
 }
 
 /// Server-side apply of `applied` (the manifest as JSON) to `current` (`None`: it does not
