@@ -1,0 +1,250 @@
+//! PATCH bodies applied to an object's JSON: JSON Patch (RFC 6902), JSON Merge Patch
+//! (RFC 7386), strategic merge patch (Kubernetes' merge keys for the fields Drover serves)
+//! and server-side apply. Pure functions of (current object, patch) → new object.
+
+use serde_json::Value;
+
+mod apply;
+pub mod fields;
+mod json;
+pub mod managed;
+mod merge;
+pub mod merge_keys;
+mod strategic;
+
+pub use apply::BEFORE_FIRST_APPLY;
+
+/// The patch types the API accepts, by request `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// `application/json-patch+json`.
+    Json,
+    /// `application/merge-patch+json`.
+    Merge,
+    /// `application/strategic-merge-patch+json`.
+    StrategicMerge,
+    /// `application/apply-patch+yaml` (server-side apply).
+    Apply,
+}
+
+impl PatchType {
+    /// The patch type of a `Content-Type` header value (parameters ignored).
+    pub fn from_content_type(content_type: &str) -> Option<PatchType> {
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        Some(match media {
+            "application/json-patch+json" => PatchType::Json,
+            "application/merge-patch+json" => PatchType::Merge,
+            "application/strategic-merge-patch+json" => PatchType::StrategicMerge,
+            "application/apply-patch+yaml" => PatchType::Apply,
+            _ => return None,
+        })
+    }
+}
+
+/// A patch that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchError {
+    /// The body is malformed or does not apply (HTTP 400/422).
+    Invalid(String),
+    /// Server-side apply: fields another manager owns would change (HTTP 409). Each entry
+    /// reads `conflict with "<manager>" using <apiVersion>: <.field.path>`, as Kubernetes
+    /// words its conflict causes; see [`conflict_parts`] and [`conflicts_message`].
+    Conflicts(Vec<String>),
+}
+
+/// Splits a conflict entry into the cause's message (`conflict with "kubectl" using v1`)
+/// and field (`.spec.parallelism`), as `metav1.Status` `details.causes` carry them.
+pub fn conflict_parts(conflict: &str) -> (&str, &str) {
+    conflict.split_once(": ").unwrap_or((conflict, ""))
+}
+
+/// The message of a conflicts error, worded as Kubernetes words it (kubectl shows it, and
+/// its advice about `--force-conflicts` reads it).
+pub fn conflicts_message(conflicts: &[String]) -> String {
+    let count = match conflicts.len() {
+        1 => "1 conflict".to_string(),
+        n => format!("{n} conflicts"),
+    };
+    format!("Apply failed with {count}: {}", conflicts.join("\n"))
+}
+
+/// Parses a server-side apply body: JSON, or a single YAML document.
+pub fn parse_apply_body(body: &[u8]) -> Result<Value, PatchError> {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        return applied_object(value);
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| PatchError::Invalid("the applied configuration is not UTF-8".into()))?;
+    let documents = drover_proto::manifest::yaml::load_documents(text).map_err(|e| {
+        PatchError::Invalid(format!(
+            "the applied configuration is not valid YAML at {}: {}",
+            e.position, e.message
+        ))
+    })?;
+    let mut documents = documents.into_iter().filter(|d| !d.value.is_null());
+    match (documents.next(), documents.next()) {
+        (Some(document), None) => applied_object(document.value),
+        (None, _) => Err(PatchError::Invalid(
+            "the applied configuration is empty".into(),
+        )),
+        (Some(_), Some(_)) => Err(PatchError::Invalid(
+            "the applied configuration must be a single document".into(),
+        )),
+    }
+}
+
+fn applied_object(value: Value) -> Result<Value, PatchError> {
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(PatchError::Invalid(
+            "the applied configuration must be an object".into(),
+        ))
+    }
+}
+
+/// Applies a JSON, merge or strategic merge patch to `current` (the object as the API
+/// shows it). `kind` selects the strategic merge keys (`Pod`, `Job`, …).
+pub fn apply(
+    kind: &str,
+    current: &Value,
+    patch_type: PatchType,
+    body: &[u8],
+) -> Result<Value, PatchError> {
+    let patched = match patch_type {
+        PatchType::Json => json::apply(current, body)?,
+        PatchType::Merge => merge::apply(current, body)?,
+        PatchType::StrategicMerge => strategic::apply(kind, current, body)?,
+        PatchType::Apply => {
+            return Err(PatchError::Invalid(
+                "server-side apply needs a field manager: use server_side_apply".into(),
+            ))
+        }
+    };
+    // Every patch type can turn the object into something else entirely (`[{"op":
+    // "replace", "path": "", "value": 1}]`); the handler only ever stores objects.
+    if !patched.is_object() {
+        return Err(PatchError::Invalid(
+            "the patched object is not a JSON object".into(),
+        ));
+    }
+    Ok(patched)
+}
+
+/// Server-side apply of `applied` (the manifest as JSON) to `current` (`None`: it does not
+/// exist yet) for field manager `manager`, maintaining `metadata.managedFields`. `now` is
+/// the RFC 3339 time recorded in the manager's entry.
+pub fn server_side_apply(
+    kind: &str,
+    current: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    now: &str,
+) -> Result<Value, PatchError> {
+    apply::server_side_apply(kind, current, applied, manager, force, now)
+}
+
+/// Records in `after`'s `managedFields` the fields a create (`before` is `None`), update or
+/// non-apply patch by `manager` changed: they become owned by `manager`'s `Update` entry and
+/// no one else's, and fields that are gone are owned by no one. Returns `after` with its
+/// `managedFields` (those of `before`, updated) set; `kind` is read from `after`.
+pub fn record_update(before: Option<&Value>, after: &Value, manager: &str, now: &str) -> Value {
+    apply::record_update(before, after, manager, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            PatchType::from_content_type("application/strategic-merge-patch+json; charset=utf-8"),
+            Some(PatchType::StrategicMerge)
+        );
+        assert_eq!(
+            PatchType::from_content_type("application/apply-patch+yaml"),
+            Some(PatchType::Apply)
+        );
+        assert_eq!(PatchType::from_content_type("application/json"), None);
+    }
+
+    #[test]
+    fn apply_dispatches_by_type() {
+        let pod = json!({"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}});
+        let body = br#"{"spec": {"containers": [{"name": "a", "image": "y"}]}}"#;
+        let strategic = apply("Pod", &pod, PatchType::StrategicMerge, body).unwrap();
+        assert_eq!(strategic["spec"]["containers"][1]["name"], "b");
+        let merge = apply("Pod", &pod, PatchType::Merge, body).unwrap();
+        assert_eq!(
+            merge["spec"]["containers"],
+            json!([{"name": "a", "image": "y"}])
+        );
+        let json = apply(
+            "Pod",
+            &pod,
+            PatchType::Json,
+            br#"[{"op": "remove", "path": "/spec/containers/1"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            json["spec"]["containers"],
+            json!([{"name": "a", "image": "x"}])
+        );
+        assert!(matches!(
+            apply("Pod", &pod, PatchType::Apply, body),
+            Err(PatchError::Invalid(_))
+        ));
+        // No patch type may turn the object into a non-object.
+        assert!(matches!(
+            apply(
+                "Pod",
+                &pod,
+                PatchType::Json,
+                br#"[{"op": "replace", "path": "", "value": 1}]"#
+            ),
+            Err(PatchError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn apply_bodies_are_json_or_one_yaml_document() {
+        let json = parse_apply_body(br#"{"apiVersion": "v1", "kind": "Pod"}"#).unwrap();
+        assert_eq!(json, json!({"apiVersion": "v1", "kind": "Pod"}));
+        let yaml = parse_apply_body(
+            b"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\nspec:\n  parallelism: 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            yaml,
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"parallelism": 2}})
+        );
+        for bad in [
+            &b"a: [1"[..],
+            b"a: 1\n---\nb: 2\n",
+            b"",
+            b"- 1\n- 2\n",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                matches!(parse_apply_body(bad), Err(PatchError::Invalid(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn conflict_messages_read_like_kubernetes() {
+        let one = vec!["conflict with \"kubectl\" using batch/v1: .spec.parallelism".to_string()];
+        assert_eq!(
+            conflicts_message(&one),
+            "Apply failed with 1 conflict: conflict with \"kubectl\" using batch/v1: .spec.parallelism"
+        );
+        let two = vec![one[0].clone(), one[0].clone()];
+        assert!(conflicts_message(&two).starts_with("Apply failed with 2 conflicts: "));
+        assert_eq!(conflict_parts("no colon"), ("no colon", ""));
+    }
+}

@@ -1,0 +1,749 @@
+//! Strategic merge patch, as `kubectl` and client-go send it: maps merge recursively,
+//! `null` deletes, lists merge by their merge key (see `merge_keys`) or replace, and the
+//! directives `$patch`, `$retainKeys`, `$setElementOrder/<list>` and
+//! `$deleteFromPrimitiveList/<list>` steer the merge. Directives never reach the result.
+
+use serde_json::{Map, Value};
+
+use super::merge_keys::{list_strategy, ListStrategy};
+use super::PatchError;
+
+const DIRECTIVE: &str = "$patch";
+const RETAIN_KEYS: &str = "$retainKeys";
+const SET_ELEMENT_ORDER: &str = "$setElementOrder/";
+const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList/";
+
+/// Applies the strategic merge patch in `body` to `current`, an object of `kind`.
+pub fn apply(kind: &str, current: &Value, body: &[u8]) -> Result<Value, PatchError> {
+    let patch: Value = serde_json::from_slice(body).map_err(|e| {
+        PatchError::Invalid(format!("the strategic merge patch is not valid JSON: {e}"))
+    })?;
+    let Value::Object(patch) = patch else {
+        return Err(PatchError::Invalid(
+            "a strategic merge patch must be a JSON object".into(),
+        ));
+    };
+    let original = match current {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    let merger = Merger { kind };
+    Ok(Value::Object(merger.merge_map(
+        original,
+        patch,
+        &mut Vec::new(),
+    )?))
+}
+
+fn invalid(message: impl Into<String>) -> PatchError {
+    PatchError::Invalid(message.into())
+}
+
+/// `a.b.c` for error messages.
+fn dotted(path: &[String]) -> String {
+    if path.is_empty() {
+        "the object".into()
+    } else {
+        path.join(".")
+    }
+}
+
+struct Merger<'a> {
+    kind: &'a str,
+}
+
+impl Merger<'_> {
+    /// Merges `patch` into `original`; `path` is where they are (field names only).
+    fn merge_map(
+        &self,
+        mut original: Map<String, Value>,
+        mut patch: Map<String, Value>,
+        path: &mut Vec<String>,
+    ) -> Result<Map<String, Value>, PatchError> {
+        if let Some(directive) = patch.remove(DIRECTIVE) {
+            match directive.as_str() {
+                Some("replace") => return self.merge_map(Map::new(), patch, path),
+                Some("delete") => return Ok(Map::new()),
+                Some("merge") => {}
+                _ => {
+                    return Err(invalid(format!(
+                        "unknown $patch directive {directive} in {}",
+                        dotted(path)
+                    )))
+                }
+            }
+        }
+
+        if let Some(retain) = patch.remove(RETAIN_KEYS) {
+            let keys = string_list(&retain).ok_or_else(|| {
+                invalid(format!(
+                    "$retainKeys in {} must be a list of strings",
+                    dotted(path)
+                ))
+            })?;
+            for (key, value) in &patch {
+                if !value.is_null() && !key.starts_with('$') && !keys.contains(&key.as_str()) {
+                    return Err(invalid(format!(
+                        "{key} in {} is not in its $retainKeys list",
+                        dotted(path)
+                    )));
+                }
+            }
+            original.retain(|key, _| keys.contains(&key.as_str()));
+        }
+
+        // Deletions first: they name elements of the original, before the patch adds any.
+        let deletions: Vec<String> = patch
+            .keys()
+            .filter(|k| k.starts_with(DELETE_FROM_PRIMITIVE_LIST))
+            .cloned()
+            .collect();
+        for key in deletions {
+            let field = &key[DELETE_FROM_PRIMITIVE_LIST.len()..];
+            let Some(Value::Array(remove)) = patch.remove(&key) else {
+                return Err(invalid(format!("{key} in {} must be a list", dotted(path))));
+            };
+            if let Some(Value::Array(list)) = original.get_mut(field) {
+                list.retain(|item| !remove.contains(item));
+            }
+        }
+
+        let orders: Vec<String> = patch
+            .keys()
+            .filter(|k| k.starts_with(SET_ELEMENT_ORDER))
+            .cloned()
+            .collect();
+        for key in orders {
+            let field = key[SET_ELEMENT_ORDER.len()..].to_string();
+            let Some(Value::Array(order)) = patch.remove(&key) else {
+                return Err(invalid(format!("{key} in {} must be a list", dotted(path))));
+            };
+            path.push(field.clone());
+            let strategy = list_strategy(self.kind, path);
+            let merged = match (original.remove(&field), patch.remove(&field)) {
+                (Some(Value::Array(o)), Some(Value::Array(p))) => {
+                    Some(self.merge_list(o, p, strategy, path)?)
+                }
+                (None | Some(Value::Null), Some(Value::Array(p))) => {
+                    Some(self.merge_list(Vec::new(), p, strategy, path)?)
+                }
+                (Some(Value::Array(o)), None) => Some(o),
+                (Some(other), None) => {
+                    original.insert(field.clone(), other);
+                    None
+                }
+                (_, Some(Value::Null)) => None,
+                (_, Some(_)) => {
+                    return Err(invalid(format!(
+                        "{} must be a list, as its $setElementOrder says",
+                        dotted(path)
+                    )))
+                }
+                (None, None) => None,
+            };
+            if let Some(merged) = merged {
+                let server = merged.clone();
+                let ordered = order_items(merged, &order, &server, strategy, path)?;
+                original.insert(field, Value::Array(ordered));
+            }
+            path.pop();
+        }
+
+        for (key, patch_value) in patch {
+            if key.starts_with('$') {
+                return Err(invalid(format!(
+                    "unknown directive {key} in {}",
+                    dotted(path)
+                )));
+            }
+            if patch_value.is_null() {
+                original.remove(&key);
+                continue;
+            }
+            path.push(key.clone());
+            let merged = match (original.remove(&key), patch_value) {
+                (Some(Value::Object(o)), Value::Object(p)) => {
+                    Value::Object(self.merge_map(o, p, path)?)
+                }
+                (Some(Value::Array(o)), Value::Array(p)) => {
+                    let strategy = list_strategy(self.kind, path);
+                    Value::Array(self.merge_list(o, p, strategy, path)?)
+                }
+                // New, or of another type: the patch value, with its directives resolved.
+                (_, patch_value) => self.fresh(patch_value, path)?,
+            };
+            path.pop();
+            original.insert(key, merged);
+        }
+        Ok(original)
+    }
+
+    /// A patch value that has nothing to merge with: merged into emptiness, which applies
+    /// (and so removes) any directives inside it and drops its nulls.
+    fn fresh(&self, value: Value, path: &mut Vec<String>) -> Result<Value, PatchError> {
+        Ok(match value {
+            Value::Object(p) => Value::Object(self.merge_map(Map::new(), p, path)?),
+            Value::Array(p) => {
+                let strategy = list_strategy(self.kind, path);
+                Value::Array(self.merge_list(Vec::new(), p, strategy, path)?)
+            }
+            other => other,
+        })
+    }
+
+    fn merge_list(
+        &self,
+        original: Vec<Value>,
+        patch: Vec<Value>,
+        strategy: ListStrategy,
+        path: &mut Vec<String>,
+    ) -> Result<Vec<Value>, PatchError> {
+        match strategy {
+            ListStrategy::Atomic => patch
+                .into_iter()
+                .map(|item| self.fresh(item, path))
+                .collect(),
+            ListStrategy::Set => {
+                if let Some(bad) = patch.iter().find(|v| v.is_object() || v.is_array()) {
+                    return Err(invalid(format!(
+                        "{} is a list of primitives, not {bad}",
+                        dotted(path)
+                    )));
+                }
+                let server = original.clone();
+                let mut merged = original;
+                for item in &patch {
+                    if !merged.contains(item) {
+                        merged.push(item.clone());
+                    }
+                }
+                order_items(merged, &patch, &server, strategy, path)
+            }
+            ListStrategy::Keyed(key) => self.merge_keyed(original, patch, key, path),
+        }
+    }
+
+    fn merge_keyed(
+        &self,
+        mut original: Vec<Value>,
+        patch: Vec<Value>,
+        key: &'static str,
+        path: &mut Vec<String>,
+    ) -> Result<Vec<Value>, PatchError> {
+        let mut replace = false;
+        let mut items = Vec::with_capacity(patch.len());
+        for item in patch {
+            let Value::Object(mut item) = item else {
+                return Err(invalid(format!(
+                    "the elements of {} must be objects",
+                    dotted(path)
+                )));
+            };
+            match item.remove(DIRECTIVE) {
+                None => items.push(item),
+                Some(directive) => match directive.as_str() {
+                    Some("delete") => {
+                        let Some(id) = item.get(key).filter(|v| !v.is_null()) else {
+                            return Err(missing_key(key, path));
+                        };
+                        original.retain(|o| o.get(key) != Some(id));
+                    }
+                    Some("replace") => replace = true,
+                    _ => {
+                        return Err(invalid(format!(
+                            "unsupported $patch directive {directive} in a list element of {}",
+                            dotted(path)
+                        )))
+                    }
+                },
+            }
+        }
+        if replace {
+            original.clear();
+        }
+        let server = original.clone();
+        let mut merged = original;
+        let mut order = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(id) = item.get(key).filter(|v| !v.is_null()).cloned() else {
+                return Err(missing_key(key, path));
+            };
+            let existing = merged.iter().position(|o| o.get(key) == Some(&id));
+            match existing {
+                Some(at) => {
+                    let base = match std::mem::take(&mut merged[at]) {
+                        Value::Object(map) => map,
+                        _ => Map::new(),
+                    };
+                    merged[at] = Value::Object(self.merge_map(base, item, path)?);
+                }
+                None => merged.push(Value::Object(self.merge_map(Map::new(), item, path)?)),
+            }
+            order.push(Value::Object(Map::from_iter([(key.to_string(), id)])));
+        }
+        order_items(merged, &order, &server, ListStrategy::Keyed(key), path)
+    }
+}
+
+fn missing_key(key: &str, path: &[String]) -> PatchError {
+    invalid(format!(
+        "an element of {} does not contain its merge key {key:?}",
+        dotted(path)
+    ))
+}
+
+fn string_list(value: &Value) -> Option<Vec<&str>> {
+    value.as_array()?.iter().map(Value::as_str).collect()
+}
+
+/// What identifies a list element: its merge key's value, or itself for primitives.
+fn identity(item: &Value, strategy: ListStrategy) -> Option<&Value> {
+    match strategy {
+        ListStrategy::Keyed(key) => item.get(key),
+        _ => Some(item),
+    }
+}
+
+/// Orders a merged list as Kubernetes does: the elements `order` names come in that order,
+/// and the others (only the server has them) keep their place relative to the live list
+/// `server`, interleaved as closely as the two orders allow.
+fn order_items(
+    merged: Vec<Value>,
+    order: &[Value],
+    server: &[Value],
+    strategy: ListStrategy,
+    path: &[String],
+) -> Result<Vec<Value>, PatchError> {
+    let mut order_ids = Vec::with_capacity(order.len());
+    for entry in order {
+        match identity(entry, strategy) {
+            Some(id) => order_ids.push(id),
+            None => return Err(missing_key(key_name(strategy), path)),
+        }
+    }
+    let position = |list: &[&Value], item: &Value| {
+        identity(item, strategy).and_then(|id| list.iter().position(|o| *o == id))
+    };
+    let server_ids: Vec<&Value> = server
+        .iter()
+        .filter_map(|item| identity(item, strategy))
+        .collect();
+
+    let (mut patched, server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|item| position(&order_ids, item).is_some());
+    patched.sort_by_key(|item| position(&order_ids, item));
+
+    let mut out = Vec::with_capacity(patched.len() + server_only.len());
+    let mut left = server_only.into_iter().peekable();
+    let mut right = patched.into_iter().peekable();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => match (position(&server_ids, l), position(&server_ids, r)) {
+                (Some(li), Some(ri)) => li < ri,
+                _ => false,
+            },
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    Ok(out)
+}
+
+fn key_name(strategy: ListStrategy) -> &'static str {
+    match strategy {
+        ListStrategy::Keyed(key) => key,
+        _ => "value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn patch(kind: &str, current: &Value, body: Value) -> Value {
+        apply(kind, current, body.to_string().as_bytes()).unwrap()
+    }
+
+    fn patch_err(kind: &str, current: &Value, body: Value) -> String {
+        match apply(kind, current, body.to_string().as_bytes()) {
+            Err(PatchError::Invalid(message)) => message,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    fn job() -> Value {
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "j", "labels": {"app": "a", "tier": "t"}, "finalizers": ["x", "y"]},
+            "spec": {
+                "parallelism": 1,
+                "template": {
+                    "metadata": {"labels": {"app": "a"}},
+                    "spec": {
+                        "containers": [
+                            {"name": "main", "image": "busybox:1.36", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+                            {"name": "side", "image": "nginx"}
+                        ],
+                        "tolerations": [{"key": "k", "operator": "Exists"}],
+                        "restartPolicy": "Never"
+                    }
+                }
+            },
+            "status": {"conditions": [{"type": "Complete", "status": "False"}, {"type": "Failed", "status": "False"}]}
+        })
+    }
+
+    #[test]
+    fn kubectl_label_adds_and_removes() {
+        let out = patch("Job", &job(), json!({"metadata": {"labels": {"new": "v"}}}));
+        assert_eq!(
+            out["metadata"]["labels"],
+            json!({"app": "a", "tier": "t", "new": "v"})
+        );
+        let out = patch(
+            "Job",
+            &job(),
+            json!({"metadata": {"labels": {"tier": null}}}),
+        );
+        assert_eq!(out["metadata"]["labels"], json!({"app": "a"}));
+        // Everything else is untouched.
+        assert_eq!(out["spec"], job()["spec"]);
+    }
+
+    #[test]
+    fn kubectl_annotate_creates_the_map() {
+        let out = patch(
+            "Job",
+            &job(),
+            json!({"metadata": {"annotations": {"note": "hi"}}}),
+        );
+        assert_eq!(out["metadata"]["annotations"], json!({"note": "hi"}));
+    }
+
+    #[test]
+    fn kubectl_cordon_and_taint() {
+        let node = json!({"kind": "Node", "metadata": {"name": "n"}, "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]}});
+        let out = patch("Node", &node, json!({"spec": {"unschedulable": true}}));
+        assert_eq!(out["spec"]["unschedulable"], true);
+        // Taints are atomic: kubectl sends the whole new list.
+        let body = json!({"spec": {"taints": [{"effect": "NoExecute", "key": "b", "value": "v"}]}});
+        let out = patch("Node", &node, body);
+        assert_eq!(
+            out["spec"]["taints"],
+            json!([{"effect": "NoExecute", "key": "b", "value": "v"}])
+        );
+        let out = patch("Node", &node, json!({"spec": {"taints": null}}));
+        assert_eq!(out["spec"], json!({}));
+    }
+
+    #[test]
+    fn kubectl_rollout_restart_adds_a_template_annotation() {
+        let body = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-01T14:00:00Z"}}}}});
+        let out = patch("DaemonSet", &job(), body);
+        assert_eq!(
+            out["spec"]["template"]["metadata"],
+            json!({"labels": {"app": "a"}, "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-01T14:00:00Z"}})
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"],
+            job()["spec"]["template"]["spec"]
+        );
+    }
+
+    #[test]
+    fn kubectl_rollout_undo_replaces_the_template() {
+        let body = json!({"spec": {"template": {
+            "$patch": "replace",
+            "metadata": {"labels": {"app": "old"}},
+            "spec": {"containers": [{"name": "only", "image": "old"}]}
+        }}});
+        let out = patch("DaemonSet", &job(), body);
+        assert_eq!(
+            out["spec"]["template"],
+            json!({"metadata": {"labels": {"app": "old"}}, "spec": {"containers": [{"name": "only", "image": "old"}]}})
+        );
+        assert_eq!(out["spec"]["parallelism"], 1);
+    }
+
+    #[test]
+    fn kubectl_set_image_merges_containers_by_name() {
+        let body = json!({"spec": {"template": {"spec": {"containers": [{"image": "nginx:1.27", "name": "side"}]}}}});
+        let out = patch("Job", &job(), body);
+        let containers = &out["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            containers[0],
+            job()["spec"]["template"]["spec"]["containers"][0]
+        );
+        assert_eq!(
+            containers[1],
+            json!({"name": "side", "image": "nginx:1.27"})
+        );
+        assert_eq!(containers.as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn kubectl_apply_three_way_patch() {
+        // Change main's image, drop env B, add a container, with the last-applied annotation.
+        let body = json!({
+            "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"apiVersion\":\"batch/v1\"}\n"}},
+            "spec": {"template": {"spec": {
+                "$setElementOrder/containers": [{"name": "new"}, {"name": "main"}, {"name": "side"}],
+                "containers": [
+                    {"$setElementOrder/env": [{"name": "A"}], "env": [{"$patch": "delete", "name": "B"}], "image": "busybox:1.37", "name": "main"},
+                    {"image": "redis", "name": "new"}
+                ]
+            }}}
+        });
+        let out = patch("Job", &job(), body);
+        assert_eq!(
+            out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            "{\"apiVersion\":\"batch/v1\"}\n"
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([
+                {"name": "new", "image": "redis"},
+                {"name": "main", "image": "busybox:1.37", "env": [{"name": "A", "value": "1"}]},
+                {"name": "side", "image": "nginx"}
+            ])
+        );
+        assert!(!out.to_string().contains('$'), "{out}");
+    }
+
+    #[test]
+    fn kubectl_apply_removing_a_container() {
+        let body = json!({"spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "main"}],
+            "containers": [{"$patch": "delete", "name": "side"}]
+        }}}});
+        let out = patch("Job", &job(), body);
+        let containers = out["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(containers.len(), 1);
+        assert_eq!(containers[0]["name"], "main");
+    }
+
+    #[test]
+    fn set_element_order_alone_reorders() {
+        let body = json!({"spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "side"}, {"name": "main"}]
+        }}}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["name"],
+            "side"
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][1]["name"],
+            "main"
+        );
+    }
+
+    #[test]
+    fn server_only_elements_keep_their_place() {
+        let pod = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}});
+        let body = json!({"spec": {
+            "$setElementOrder/containers": [{"name": "c"}, {"name": "a"}, {"name": "d"}],
+            "containers": [{"name": "d"}]
+        }});
+        let out = patch("Pod", &pod, body);
+        let names: Vec<&str> = out["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        // b only exists on the server: it goes before the first patched element that
+        // followed it there (c), as Kubernetes places it.
+        assert_eq!(names, ["b", "c", "a", "d"]);
+    }
+
+    #[test]
+    fn lists_without_merge_keys_replace() {
+        let body = json!({"spec": {"template": {"spec": {"tolerations": [{"key": "other", "operator": "Exists"}]}}}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["tolerations"],
+            json!([{"key": "other", "operator": "Exists"}])
+        );
+        let body = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "args": ["x"]}]}}}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["x"])
+        );
+        let body = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "args": ["y"]}]}}}});
+        let out = patch("Job", &out, body);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["y"])
+        );
+    }
+
+    #[test]
+    fn status_conditions_merge_by_type() {
+        let body = json!({"status": {"conditions": [{"type": "Complete", "status": "True"}, {"type": "SuccessCriteriaMet", "status": "True"}]}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(
+            out["status"]["conditions"],
+            // Patched elements keep the patch's order; Failed, only on the server, comes
+            // after them because nothing it preceded there is in the patch after Complete.
+            json!([
+                {"type": "Complete", "status": "True"},
+                {"type": "SuccessCriteriaMet", "status": "True"},
+                {"type": "Failed", "status": "False"}
+            ])
+        );
+    }
+
+    #[test]
+    fn finalizers_merge_as_a_set_and_delete_by_directive() {
+        let out = patch(
+            "Job",
+            &job(),
+            json!({"metadata": {"finalizers": ["y", "z"]}}),
+        );
+        assert_eq!(out["metadata"]["finalizers"], json!(["x", "y", "z"]));
+        let body = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x"]}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(out["metadata"]["finalizers"], json!(["y"]));
+        let body = json!({"metadata": {
+            "$setElementOrder/finalizers": ["z", "y"],
+            "$deleteFromPrimitiveList/finalizers": ["x"],
+            "finalizers": ["z"]
+        }});
+        let out = patch("Job", &job(), body);
+        assert_eq!(out["metadata"]["finalizers"], json!(["z", "y"]));
+        // null clears the list whatever its strategy.
+        let out = patch("Job", &job(), json!({"metadata": {"finalizers": null}}));
+        assert!(out["metadata"].get("finalizers").is_none());
+    }
+
+    #[test]
+    fn owner_references_merge_by_uid() {
+        let pod = json!({"metadata": {"ownerReferences": [{"uid": "1", "name": "a"}]}});
+        let body = json!({"metadata": {"ownerReferences": [{"uid": "2", "name": "b"}, {"uid": "1", "controller": true}]}});
+        let out = patch("Pod", &pod, body);
+        assert_eq!(
+            out["metadata"]["ownerReferences"],
+            json!([{"uid": "2", "name": "b"}, {"uid": "1", "name": "a", "controller": true}])
+        );
+    }
+
+    #[test]
+    fn patch_replace_in_a_list() {
+        let body = json!({"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "solo", "image": "i"}]}}}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "solo", "image": "i"}])
+        );
+    }
+
+    #[test]
+    fn patch_delete_and_merge_in_maps() {
+        let body = json!({"spec": {"template": {"metadata": {"$patch": "delete"}}}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(out["spec"]["template"]["metadata"], json!({}));
+        let body = json!({"metadata": {"$patch": "merge", "labels": {"x": "1"}}});
+        let out = patch("Job", &job(), body);
+        assert_eq!(out["metadata"]["labels"]["x"], "1");
+        assert_eq!(out["metadata"]["labels"]["app"], "a");
+    }
+
+    #[test]
+    fn retain_keys_clears_the_others() {
+        let ds = json!({"spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}}});
+        let body =
+            json!({"spec": {"updateStrategy": {"$retainKeys": ["type"], "type": "OnDelete"}}});
+        let out = patch("DaemonSet", &ds, body);
+        assert_eq!(out["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+        let body = json!({"spec": {"updateStrategy": {"$retainKeys": ["type"], "rollingUpdate": {"maxUnavailable": 2}}}});
+        assert!(patch_err("DaemonSet", &ds, body).contains("$retainKeys"));
+    }
+
+    #[test]
+    fn directives_in_new_fields_are_resolved() {
+        let pod = json!({"spec": {}});
+        let body = json!({"spec": {
+            "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            "containers": [{"name": "a", "env": [{"$patch": "delete", "name": "gone"}, {"name": "E", "value": null}]}, {"name": "b"}],
+            "volumes": [{"$patch": "replace"}, {"name": "v", "emptyDir": {}}],
+            "nodeSelector": {"$patch": "replace", "disk": "ssd"}
+        }});
+        let out = patch("Pod", &pod, body);
+        assert_eq!(
+            out,
+            json!({"spec": {
+                "containers": [{"name": "b"}, {"name": "a", "env": [{"name": "E"}]}],
+                "volumes": [{"name": "v", "emptyDir": {}}],
+                "nodeSelector": {"disk": "ssd"}
+            }})
+        );
+    }
+
+    #[test]
+    fn type_changes_take_the_patch_value() {
+        let current = json!({"spec": {"x": {"a": 1}, "y": [1], "z": 1}});
+        let body = json!({"spec": {"x": "s", "y": {"b": 2}, "z": [3]}});
+        let out = patch("Pod", &current, body);
+        assert_eq!(out, json!({"spec": {"x": "s", "y": {"b": 2}, "z": [3]}}));
+    }
+
+    #[test]
+    fn malformed_patches_are_invalid() {
+        let current = job();
+        for (body, needle) in [
+            (json!({"metadata": {"$patch": "explode"}}), "$patch"),
+            (json!({"metadata": {"$frob": 1}}), "$frob"),
+            (
+                json!({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}),
+                "merge key",
+            ),
+            (
+                json!({"spec": {"template": {"spec": {"containers": [{"$patch": "delete"}]}}}}),
+                "merge key",
+            ),
+            (
+                json!({"spec": {"template": {"spec": {"containers": ["x"]}}}}),
+                "objects",
+            ),
+            (
+                json!({"spec": {"template": {"spec": {"containers": [{"$patch": "merge", "name": "x"}]}}}}),
+                "$patch",
+            ),
+            (json!({"metadata": {"$retainKeys": "type"}}), "$retainKeys"),
+            (
+                json!({"metadata": {"$setElementOrder/finalizers": "x"}}),
+                "$setElementOrder",
+            ),
+            (
+                json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}}),
+                "$deleteFromPrimitiveList",
+            ),
+            (
+                json!({"metadata": {"finalizers": [{"a": 1}]}}),
+                "primitives",
+            ),
+        ] {
+            let message = patch_err("Job", &current, body.clone());
+            assert!(message.contains(needle), "{body}: {message}");
+        }
+        assert!(matches!(
+            apply("Job", &current, b"[]"),
+            Err(PatchError::Invalid(_))
+        ));
+        assert!(matches!(
+            apply("Job", &current, b"{"),
+            Err(PatchError::Invalid(_))
+        ));
+    }
+}
