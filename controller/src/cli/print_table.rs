@@ -14,6 +14,8 @@ pub struct PrintOptions {
     pub wide: bool,
     /// `-A` on a namespaced resource: a NAMESPACE column first.
     pub with_namespace: bool,
+    /// `-L key`: a column per label key, headed by the key's last path segment.
+    pub label_columns: Vec<String>,
     /// `--show-labels`: a LABELS column last.
     pub show_labels: bool,
     /// `--no-headers`.
@@ -79,6 +81,12 @@ pub fn print(table: &Value, options: &PrintOptions) -> Printed {
                 .iter()
                 .map(|&i| columns[i]["name"].as_str().unwrap_or("").to_uppercase()),
         );
+        header.extend(
+            options
+                .label_columns
+                .iter()
+                .map(|key| key.rsplit('/').next().unwrap_or(key).to_uppercase()),
+        );
         if options.show_labels {
             header.push("LABELS".into());
         }
@@ -100,6 +108,12 @@ pub fn print(table: &Value, options: &PrintOptions) -> Printed {
             }
             line.push(text);
         }
+        line.extend(options.label_columns.iter().map(|key| {
+            metadata["labels"][key.as_str()]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        }));
         if options.show_labels {
             line.push(format_labels(&metadata["labels"]));
         }

@@ -226,6 +226,34 @@ pub fn table(
     })
 }
 
+/// The Table of one object (`GET .../pods/web`, and each watch event's object). Its metadata
+/// is the object's resourceVersion. Watch streams send the columns with the first event only
+/// (`with_columns: false` afterwards), as kube-apiserver does to save bandwidth; kubectl
+/// keeps using the last columns it saw.
+pub fn table_of_one(
+    resource: &Resource,
+    object: &Value,
+    now: DateTime<Utc>,
+    include_object: IncludeObject,
+    with_columns: bool,
+) -> Value {
+    let metadata = match object["metadata"]["resourceVersion"].as_str() {
+        Some(rv) => json!({"resourceVersion": rv}),
+        None => json!({}),
+    };
+    let mut t = table(
+        resource,
+        std::slice::from_ref(object),
+        now,
+        include_object,
+        metadata,
+    );
+    if !with_columns {
+        t["columnDefinitions"] = json!([]);
+    }
+    t
+}
+
 /// The object's metadata alone, as `?includeObject=Metadata` returns it.
 pub fn partial_object_metadata(item: &Value) -> Value {
     json!({

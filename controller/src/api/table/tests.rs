@@ -644,3 +644,16 @@ fn namespace_and_revision_cells() {
     let orphan = json!({"metadata": {"name": "r"}, "revision": 1});
     assert_eq!(cells("ControllerRevision", orphan)[1], "<none>");
 }
+
+#[test]
+fn one_object_tables_carry_its_resource_version_and_columns_once() {
+    let resource = by_kind("Namespace").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let ns = json!({"metadata": {"name": "default", "resourceVersion": "42"}, "status": {"phase": "Active"}});
+    let first = table_of_one(resource, &ns, now(), IncludeObject::Metadata, true);
+    assert_eq!(first["metadata"], json!({"resourceVersion": "42"}));
+    assert_eq!(first["columnDefinitions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(first["rows"][0]["cells"][0], "default");
+    let later = table_of_one(resource, &ns, now(), IncludeObject::Metadata, false);
+    assert_eq!(later["columnDefinitions"], json!([]));
+    assert_eq!(later["rows"], first["rows"]);
+}

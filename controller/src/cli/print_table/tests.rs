@@ -50,6 +50,40 @@ daemonset.apps/camera        1         1         1       0            1         
 }
 
 #[test]
+fn label_columns_follow_the_columns_and_precede_labels() {
+    let options = PrintOptions {
+        label_columns: vec!["app".into(), "example.com/tier".into(), "job-name".into()],
+        show_labels: true,
+        ..PrintOptions::default()
+    };
+    assert_eq!(
+        printed("Pod", false, &options),
+        r#"NAME           READY   STATUS             RESTARTS       AGE   APP   TIER   JOB-NAME   LABELS
+web-1          1/1     Running            3 (3m ago)     5m    web                     app=web,tier=front
+backup-x7k2p   0/1     Completed          0              2d                 backup     job-name=backup
+crashy         1/2     CrashLoopBackOff   12 (50s ago)   3h                            <none>
+migrate        0/1     Init:0/1           0              30s                           <none>
+"#
+    );
+    let options = PrintOptions {
+        label_columns: vec!["app".into()],
+        with_namespace: true,
+        wide: true,
+        ..PrintOptions::default()
+    };
+    assert_eq!(
+        printed("Pod", true, &options),
+        r#"NAMESPACE   NAME           READY   STATUS             RESTARTS       AGE    IP         NODE     NOMINATED NODE   READINESS GATES   APP
+default     web-1          1/1     Running            3 (3m ago)     5m     10.0.0.2   edge-1   <none>           <none>            web
+default     backup-x7k2p   0/1     Completed          0              2d     10.0.0.3   edge-2   <none>           <none>            
+default     crashy         1/2     CrashLoopBackOff   12 (50s ago)   3h     10.0.0.2   edge-1   <none>           <none>            
+default     migrate        0/1     Init:0/1           0              30s    <none>     edge-2   <none>           <none>            
+edge        leaving        0/1     Terminating        0              120m   <none>     <none>   <none>           <none>            
+"#
+    );
+}
+
+#[test]
 fn no_rows_print_nothing_but_a_message() {
     let empty = table(
         by_kind("Pod").unwrap_or(&crate::api::resources::RESOURCES[0]),
