@@ -4,6 +4,7 @@ mod age;
 pub mod broker_config;
 mod client;
 mod columns;
+pub mod print_table;
 mod rollout;
 mod table;
 mod token;

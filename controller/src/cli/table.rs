@@ -31,6 +31,37 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// kubectl's tab writer (minimum cell width 6, padding 3): every cell but the last of a
+/// line is padded to its column's width. Unlike [`render`], trailing padding is kept when the
+/// last cell is empty, as kubectl prints it.
+pub fn tabwrite(lines: &[Vec<String>]) -> String {
+    const MIN_WIDTH: usize = 6;
+    const PADDING: usize = 3;
+    let mut widths: Vec<usize> = Vec::new();
+    for line in lines {
+        for (i, cell) in line.iter().enumerate().take(line.len().saturating_sub(1)) {
+            let width = (cell.chars().count() + PADDING).max(MIN_WIDTH);
+            match widths.get_mut(i) {
+                Some(w) => *w = (*w).max(width),
+                None => widths.push(width),
+            }
+        }
+    }
+    let mut out = String::new();
+    for line in lines {
+        let last = line.len().saturating_sub(1);
+        for (i, cell) in line.iter().enumerate() {
+            out.push_str(cell);
+            if i < last {
+                let pad = widths.get(i).copied().unwrap_or(0) - cell.chars().count();
+                out.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +79,14 @@ mod tests {
             text,
             "NAME          STATUS\na             Ready\nlonger-name   NotReady\n"
         );
+    }
+
+    #[test]
+    fn tabwrite_pads_like_kubectl() {
+        let text = tabwrite(&[
+            vec!["NAME".into(), "OK".into(), "MESSAGE".into()],
+            vec!["a".into(), "1".into(), "".into()],
+        ]);
+        assert_eq!(text, "NAME   OK    MESSAGE\na      1     \n");
     }
 }

@@ -1,0 +1,129 @@
+//! Prints a `meta.k8s.io/v1` Table as kubectl's human-readable printer does: the server
+//! computes the cells, the client picks the columns (`-o wide`), adds NAMESPACE (`-A`) and
+//! LABELS (`--show-labels`), and pads them.
+
+use serde_json::Value;
+
+use super::table::tabwrite;
+use crate::api::table::format_labels;
+
+/// How to print (the flags of `get`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrintOptions {
+    /// `-o wide`: priority-1 columns too.
+    pub wide: bool,
+    /// `-A` on a namespaced resource: a NAMESPACE column first.
+    pub with_namespace: bool,
+    /// `-L key`: a column per label key, headed by the key's last path segment.
+    pub label_columns: Vec<String>,
+    /// `--show-labels`: a LABELS column last.
+    pub show_labels: bool,
+    /// `--no-headers`.
+    pub no_headers: bool,
+    /// Prefix names with `kind[.group]/` (`pod/web-1`, `daemonset.apps/web`), as kubectl does
+    /// when it prints several kinds.
+    pub with_kind: Option<String>,
+    /// The namespace listed, for "No resources found in <ns> namespace."; `None` for `-A`
+    /// and cluster-scoped resources ("No resources found").
+    pub namespace: Option<String>,
+}
+
+/// What to write to stdout and stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Printed {
+    /// The table (empty when there are no rows: kubectl prints no headers then).
+    pub stdout: String,
+    /// "No resources found ..." when there are no rows.
+    pub stderr: String,
+}
+
+/// A cell as kubectl prints it: strings up to their first line break (then `...`), other
+/// values as Go's `fmt` shows them.
+fn cell_text(cell: &Value) -> String {
+    match cell {
+        Value::String(s) => match s.find(['\n', '\r', '\x0c']) {
+            Some(at) => format!("{}...", &s[..at]),
+            None => s.clone(),
+        },
+        Value::Null => "<nil>".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The text kubectl prints for `table`.
+pub fn print(table: &Value, options: &PrintOptions) -> Printed {
+    let empty = Vec::new();
+    let rows = table["rows"].as_array().unwrap_or(&empty);
+    if rows.is_empty() {
+        let stderr = match &options.namespace {
+            Some(ns) => format!("No resources found in {ns} namespace.\n"),
+            None => "No resources found\n".into(),
+        };
+        return Printed {
+            stdout: String::new(),
+            stderr,
+        };
+    }
+    let columns = table["columnDefinitions"].as_array().unwrap_or(&empty);
+    let shown: Vec<usize> = (0..columns.len())
+        .filter(|&i| options.wide || columns[i]["priority"].as_i64().unwrap_or(0) == 0)
+        .collect();
+    let name_column = columns.iter().position(|c| c["format"] == "name");
+
+    let mut lines = Vec::with_capacity(rows.len() + 1);
+    if !options.no_headers {
+        let mut header = Vec::new();
+        if options.with_namespace {
+            header.push("NAMESPACE".to_string());
+        }
+        header.extend(
+            shown
+                .iter()
+                .map(|&i| columns[i]["name"].as_str().unwrap_or("").to_uppercase()),
+        );
+        header.extend(
+            options
+                .label_columns
+                .iter()
+                .map(|key| key.rsplit('/').next().unwrap_or(key).to_uppercase()),
+        );
+        if options.show_labels {
+            header.push("LABELS".into());
+        }
+        lines.push(header);
+    }
+    for row in rows {
+        let metadata = &row["object"]["metadata"];
+        let cells = row["cells"].as_array().unwrap_or(&empty);
+        let mut line = Vec::new();
+        if options.with_namespace {
+            line.push(metadata["namespace"].as_str().unwrap_or("").to_string());
+        }
+        for &i in &shown {
+            let mut text = cells.get(i).map(cell_text).unwrap_or_default();
+            if let (Some(kind), Some(n)) = (&options.with_kind, name_column) {
+                if n == i {
+                    text = format!("{kind}/{text}");
+                }
+            }
+            line.push(text);
+        }
+        line.extend(options.label_columns.iter().map(|key| {
+            metadata["labels"][key.as_str()]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        }));
+        if options.show_labels {
+            line.push(format_labels(&metadata["labels"]));
+        }
+        lines.push(line);
+    }
+    Printed {
+        stdout: tabwrite(&lines),
+        stderr: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
