@@ -19,8 +19,10 @@ use crate::logs::LogRouter;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 
+pub mod discovery;
 mod logs;
 mod observe;
+pub mod openapi;
 pub mod patch;
 pub mod request_info;
 pub mod resources;
@@ -59,6 +61,8 @@ pub fn router(
         .route("/api/v1/pods/{name}/log", get(logs::pod_log))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", axum::routing::delete(delete_token))
+        .merge(discovery::router())
+        .merge(openapi::router())
         .with_state(ApiState {
             inputs,
             metrics: metrics.clone(),

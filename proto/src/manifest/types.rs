@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// `metadata` as users may write it. Server-managed fields are accepted (so objects exported
 /// with `get -o yaml` apply again) and replaced by the server's own values.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectMeta {
     /// Object name (RFC 1123).
@@ -43,6 +44,7 @@ pub struct ObjectMeta {
 
 /// `metadata` of a pod or job template.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TemplateMeta {
     /// Labels given to created objects.
@@ -129,6 +131,7 @@ impl Visitor<'_> for ScalarText {
 
 /// `spec.restartPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RestartPolicy {
     /// Restart after every exit.
     #[default]
@@ -141,6 +144,7 @@ pub enum RestartPolicy {
 
 /// `imagePullPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum PullPolicy {
     /// Pull on every start.
     Always,
@@ -167,6 +171,7 @@ impl PullPolicy {
 
 /// An environment variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnvVar {
     /// Variable name.
@@ -178,6 +183,7 @@ pub struct EnvVar {
 
 /// `resources`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     /// Hard limits (`cpu`, `memory`).
@@ -190,6 +196,7 @@ pub struct Resources {
 
 /// Container `securityContext`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ContainerSecurityContext {
     /// Run as this uid.
@@ -205,6 +212,7 @@ pub struct ContainerSecurityContext {
 
 /// Pod `securityContext`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PodSecurityContext {
     /// Run every container as this uid.
@@ -217,6 +225,7 @@ pub struct PodSecurityContext {
 
 /// A container port.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ContainerPort {
     /// Port inside the container.
@@ -234,6 +243,7 @@ pub struct ContainerPort {
 
 /// A volume mount.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VolumeMount {
     /// Name of a pod volume.
@@ -247,6 +257,7 @@ pub struct VolumeMount {
 
 /// A container (a host process unless it names an image).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Container {
     /// Container name (DNS label), unique in the pod.
@@ -285,6 +296,7 @@ pub struct Container {
 
 /// A toleration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Toleration {
     /// Taint key; empty with `Exists` matches every key.
@@ -306,6 +318,7 @@ pub struct Toleration {
 
 /// Toleration operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TolerationOperator {
     /// Key and value must match.
     Equal,
@@ -315,6 +328,7 @@ pub enum TolerationOperator {
 
 /// Taint effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TaintEffect {
     /// New pods are not scheduled.
     NoSchedule,
@@ -326,6 +340,7 @@ pub enum TaintEffect {
 
 /// A node taint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Taint {
     /// Key.
@@ -342,6 +357,7 @@ pub struct Taint {
 
 /// Operator of a node selector requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum NodeSelectorOperator {
     /// Label value in the list.
     In,
@@ -359,6 +375,7 @@ pub enum NodeSelectorOperator {
 
 /// One requirement of a node selector term.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NodeSelectorRequirement {
     /// Label key.
@@ -372,6 +389,7 @@ pub struct NodeSelectorRequirement {
 
 /// A node selector term: all requirements must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NodeSelectorTerm {
     /// Requirements on labels.
@@ -381,6 +399,7 @@ pub struct NodeSelectorTerm {
 
 /// Required node selector: any term may hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NodeSelector {
     /// Terms, ORed.
@@ -389,6 +408,7 @@ pub struct NodeSelector {
 
 /// `affinity.nodeAffinity`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NodeAffinity {
     /// Hard requirement.
@@ -398,6 +418,7 @@ pub struct NodeAffinity {
 
 /// `affinity` (node affinity only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Affinity {
     /// Node affinity.
@@ -407,6 +428,7 @@ pub struct Affinity {
 
 /// `hostPath` volume source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HostPathVolume {
     /// Path on the host.
@@ -418,6 +440,7 @@ pub struct HostPathVolume {
 
 /// `emptyDir` volume source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EmptyDirVolume {
     /// `""` or `Memory`.
@@ -430,6 +453,7 @@ pub struct EmptyDirVolume {
 
 /// A pod volume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Volume {
     /// Volume name.
@@ -444,6 +468,7 @@ pub struct Volume {
 
 /// `spec` of a Pod or pod template.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PodSpec {
     /// Containers, at least one.
@@ -486,6 +511,7 @@ pub struct PodSpec {
 
 /// A pod template.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PodTemplate {
     /// Labels and annotations for the pods.
@@ -497,6 +523,7 @@ pub struct PodTemplate {
 
 /// `v1 Pod`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Pod {
     /// `v1`.
@@ -514,6 +541,7 @@ pub struct Pod {
 
 /// `podFailurePolicy` rule action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum PodFailurePolicyAction {
     /// Fail the Job.
     FailJob,
@@ -527,6 +555,7 @@ pub enum PodFailurePolicyAction {
 
 /// `onExitCodes` operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ExitCodeOperator {
     /// Exit code in the list.
     In,
@@ -536,6 +565,7 @@ pub enum ExitCodeOperator {
 
 /// `onExitCodes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OnExitCodes {
     /// Only this container.
@@ -549,6 +579,7 @@ pub struct OnExitCodes {
 
 /// `onPodConditions` pattern.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OnPodCondition {
     /// Condition type, e.g. `DisruptionTarget`.
@@ -561,6 +592,7 @@ pub struct OnPodCondition {
 
 /// A `podFailurePolicy` rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PodFailurePolicyRule {
     /// What to do on a match.
@@ -575,6 +607,7 @@ pub struct PodFailurePolicyRule {
 
 /// `podFailurePolicy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PodFailurePolicy {
     /// Rules, first match wins.
@@ -583,6 +616,7 @@ pub struct PodFailurePolicy {
 
 /// A `successPolicy` rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SuccessPolicyRule {
     /// Indexes that must succeed (`"0,2-4"`).
@@ -595,6 +629,7 @@ pub struct SuccessPolicyRule {
 
 /// `successPolicy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SuccessPolicy {
     /// Rules, any may be met.
@@ -603,6 +638,7 @@ pub struct SuccessPolicy {
 
 /// `completionMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum CompletionMode {
     /// Completions are interchangeable.
     NonIndexed,
@@ -612,6 +648,7 @@ pub enum CompletionMode {
 
 /// `spec` of a Job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct JobSpec {
     /// Pods running at once.
@@ -653,6 +690,7 @@ pub struct JobSpec {
 
 /// `batch/v1 Job`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Job {
     /// `batch/v1`.
@@ -670,6 +708,7 @@ pub struct Job {
 
 /// `concurrencyPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ConcurrencyPolicy {
     /// Runs may overlap.
     Allow,
@@ -681,6 +720,7 @@ pub enum ConcurrencyPolicy {
 
 /// A CronJob's Job template.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JobTemplate {
     /// Labels and annotations for the Jobs.
@@ -692,6 +732,7 @@ pub struct JobTemplate {
 
 /// `spec` of a CronJob.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CronJobSpec {
     /// Cron schedule (5 fields or an `@` macro).
@@ -720,6 +761,7 @@ pub struct CronJobSpec {
 
 /// `batch/v1 CronJob`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CronJob {
     /// `batch/v1`.
@@ -737,6 +779,7 @@ pub struct CronJob {
 
 /// A label selector requirement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LabelSelectorRequirement {
     /// Label key.
@@ -750,6 +793,7 @@ pub struct LabelSelectorRequirement {
 
 /// A label selector.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LabelSelector {
     /// Exact labels.
@@ -762,6 +806,7 @@ pub struct LabelSelector {
 
 /// `rollingUpdate`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RollingUpdate {
     /// Pods that may be unavailable during the update.
@@ -774,6 +819,7 @@ pub struct RollingUpdate {
 
 /// `updateStrategy` type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum UpdateStrategyType {
     /// Replace pods progressively.
     RollingUpdate,
@@ -783,6 +829,7 @@ pub enum UpdateStrategyType {
 
 /// `updateStrategy`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateStrategy {
     /// Strategy; `RollingUpdate` when unset.
@@ -795,6 +842,7 @@ pub struct UpdateStrategy {
 
 /// `spec` of a DaemonSet.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DaemonSetSpec {
     /// Selects the pods; must match the template's labels.
@@ -814,6 +862,7 @@ pub struct DaemonSetSpec {
 
 /// `apps/v1 DaemonSet`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DaemonSet {
     /// `apps/v1`.
@@ -827,4 +876,42 @@ pub struct DaemonSet {
     /// Server-managed; ignored on input.
     #[serde(default, skip_serializing)]
     pub status: Option<serde_json::Value>,
+}
+
+/// Schemas of the two types with hand-written serde: both are written as scalars, so their
+/// schemas say so (Kubernetes' own `Quantity` and `IntOrString`).
+#[cfg(feature = "schema")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+    use super::{IntOrPercent, Quantity};
+
+    impl JsonSchema for Quantity {
+        fn schema_name() -> Cow<'static, str> {
+            "Quantity".into()
+        }
+
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string",
+                "description": "A resource quantity: a number with an optional suffix (`500m`, `64Mi`, `1`)."
+            })
+        }
+    }
+
+    impl JsonSchema for IntOrPercent {
+        fn schema_name() -> Cow<'static, str> {
+            "IntOrString".into()
+        }
+
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string",
+                "format": "int-or-string",
+                "description": "An integer or a percentage such as `25%`."
+            })
+        }
+    }
 }
