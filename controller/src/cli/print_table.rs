@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::table::tabwrite;
+use super::table::{tabwrite, tabwrite_remembering};
 use crate::api::table::format_labels;
 
 /// How to print (the flags of `get`).
@@ -52,9 +52,7 @@ fn cell_text(cell: &Value) -> String {
 
 /// The text kubectl prints for `table`.
 pub fn print(table: &Value, options: &PrintOptions) -> Printed {
-    let empty = Vec::new();
-    let rows = table["rows"].as_array().unwrap_or(&empty);
-    if rows.is_empty() {
+    if table["rows"].as_array().is_none_or(Vec::is_empty) {
         let stderr = match &options.namespace {
             Some(ns) => format!("No resources found in {ns} namespace.\n"),
             None => "No resources found\n".into(),
@@ -64,7 +62,62 @@ pub fn print(table: &Value, options: &PrintOptions) -> Printed {
             stderr,
         };
     }
-    let columns = table["columnDefinitions"].as_array().unwrap_or(&empty);
+    let columns = table["columnDefinitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    Printed {
+        stdout: tabwrite(&lines(table, &columns, options)),
+        stderr: String::new(),
+    }
+}
+
+/// Prints the Tables of `get --watch` one after another as kubectl does: the headers once
+/// (again only when the columns change), column widths kept across events, and the last
+/// columns reused for events that carry none.
+#[derive(Debug, Clone, Default)]
+pub struct WatchPrinter {
+    options: PrintOptions,
+    columns: Vec<Value>,
+    printed_headers: bool,
+    widths: Vec<usize>,
+}
+
+impl WatchPrinter {
+    /// A printer for one `get --watch`.
+    pub fn new(options: PrintOptions) -> Self {
+        Self {
+            options,
+            ..Self::default()
+        }
+    }
+
+    /// The text for the next Table (the initial list, then each event's).
+    pub fn print(&mut self, table: &Value) -> String {
+        let columns = table["columnDefinitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut options = self.options.clone();
+        if self.printed_headers && (columns.is_empty() || columns == self.columns) {
+            options.no_headers = true;
+        }
+        if !columns.is_empty() && columns != self.columns {
+            self.columns = columns;
+            self.printed_headers = false;
+        }
+        if table["rows"].as_array().is_none_or(Vec::is_empty) {
+            return String::new();
+        }
+        self.printed_headers = true;
+        tabwrite_remembering(&lines(table, &self.columns, &options), &mut self.widths)
+    }
+}
+
+/// The header and cells of each line.
+fn lines(table: &Value, columns: &[Value], options: &PrintOptions) -> Vec<Vec<String>> {
+    let empty = Vec::new();
+    let rows = table["rows"].as_array().unwrap_or(&empty);
     let shown: Vec<usize> = (0..columns.len())
         .filter(|&i| options.wide || columns[i]["priority"].as_i64().unwrap_or(0) == 0)
         .collect();
@@ -119,10 +172,7 @@ pub fn print(table: &Value, options: &PrintOptions) -> Printed {
         }
         lines.push(line);
     }
-    Printed {
-        stdout: tabwrite(&lines),
-        stderr: String::new(),
-    }
+    lines
 }
 
 #[cfg(test)]

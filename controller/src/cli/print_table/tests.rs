@@ -659,3 +659,60 @@ default     flaky    Failed     2/5           60m        60m   main         flak
 "#
     );
 }
+
+/// The Tables `get pods --watch` receives: the list, then an event with columns (web-1 is
+/// being deleted) and one without (a new pod with a longer name).
+fn watch_tables() -> Vec<Value> {
+    let resource = by_kind("Pod").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let mut leaving = samples::pods()[0].clone();
+    leaving["metadata"]["deletionTimestamp"] = json!("2026-01-10T12:00:00Z");
+    let mut new = samples::pods()[3].clone();
+    new["metadata"]["name"] = json!("a-much-longer-pod-name");
+    new["metadata"]["creationTimestamp"] = json!("2026-01-10T12:00:00Z");
+    new["status"] = json!({"phase": "Pending"});
+    vec![
+        sample_table("Pod", false),
+        crate::api::table::table_of_one(
+            resource,
+            &leaving,
+            samples::now(),
+            IncludeObject::Metadata,
+            true,
+        ),
+        crate::api::table::table_of_one(
+            resource,
+            &new,
+            samples::now(),
+            IncludeObject::Metadata,
+            false,
+        ),
+    ]
+}
+
+#[test]
+fn watch_prints_headers_once_and_keeps_column_widths() {
+    let mut printer = WatchPrinter::new(PrintOptions::default());
+    let text: String = watch_tables().iter().map(|t| printer.print(t)).collect();
+    assert_eq!(
+        text,
+        r#"NAME           READY   STATUS             RESTARTS       AGE
+web-1          1/1     Running            3 (3m ago)     5m
+backup-x7k2p   0/1     Completed          0              2d
+crashy         1/2     CrashLoopBackOff   12 (50s ago)   3h
+migrate        0/1     Init:0/1           0              30s
+web-1          1/1     Terminating        3 (3m ago)     5m
+a-much-longer-pod-name   0/1     Pending            0              0s
+"#
+    );
+}
+
+#[test]
+fn watch_prints_headers_again_when_the_columns_change() {
+    let mut printer = WatchPrinter::new(PrintOptions::default());
+    let pods = sample_table("Pod", false);
+    let namespaces = sample_table("Namespace", false);
+    assert!(printer.print(&pods).starts_with("NAME "));
+    assert!(!printer.print(&pods).starts_with("NAME "));
+    assert!(printer.print(&namespaces).starts_with("NAME "));
+    assert_eq!(printer.print(&json!({"rows": []})), "");
+}
