@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::table::{tabwrite, tabwrite_remembering};
+use crate::api::resources::Resource;
 use crate::api::table::format_labels;
 
 /// How to print (the flags of `get`).
@@ -26,6 +27,31 @@ pub struct PrintOptions {
     /// The namespace listed, for "No resources found in <ns> namespace."; `None` for `-A`
     /// and cluster-scoped resources ("No resources found").
     pub namespace: Option<String>,
+}
+
+impl PrintOptions {
+    /// The options of `get <resource>` in `namespace`, or across namespaces (`-A`): a
+    /// NAMESPACE column only for namespaced resources listed across namespaces, and the
+    /// "No resources found" message kubectl prints for that listing.
+    pub fn for_listing(resource: &Resource, namespace: &str, all_namespaces: bool) -> Self {
+        let across = all_namespaces && resource.namespaced;
+        Self {
+            with_namespace: across,
+            namespace: (resource.namespaced && !all_namespaces).then(|| namespace.to_string()),
+            ..Self::default()
+        }
+    }
+}
+
+/// The prefix kubectl puts before names when it lists several kinds: `pod`, `job.batch`,
+/// `daemonset.apps`.
+pub fn kind_prefix(resource: &Resource) -> String {
+    let kind = resource.kind.to_lowercase();
+    if resource.group.is_empty() {
+        kind
+    } else {
+        format!("{kind}.{}", resource.group)
+    }
 }
 
 /// What to write to stdout and stderr.

@@ -716,3 +716,27 @@ fn watch_prints_headers_again_when_the_columns_change() {
     assert!(printer.print(&namespaces).starts_with("NAME "));
     assert_eq!(printer.print(&json!({"rows": []})), "");
 }
+
+#[test]
+fn listing_options_follow_the_resource_scope() {
+    let pods = by_kind("Pod").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let nodes = by_kind("Node").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let in_ns = PrintOptions::for_listing(pods, "edge", false);
+    assert!(!in_ns.with_namespace);
+    assert_eq!(in_ns.namespace.as_deref(), Some("edge"));
+    let across = PrintOptions::for_listing(pods, "edge", true);
+    assert!(across.with_namespace);
+    assert_eq!(across.namespace, None);
+    let cluster = PrintOptions::for_listing(nodes, "edge", true);
+    assert!(!cluster.with_namespace);
+    assert_eq!(cluster.namespace, None);
+    assert_eq!(kind_prefix(pods), "pod");
+    assert_eq!(
+        by_kind("DaemonSet").map(kind_prefix).as_deref(),
+        Some("daemonset.apps")
+    );
+    assert_eq!(
+        by_kind("Job").map(kind_prefix).as_deref(),
+        Some("job.batch")
+    );
+}
