@@ -68,12 +68,18 @@ pub struct Printed {
 fn cell_text(cell: &Value) -> String {
     match cell {
         Value::String(s) => match s.find(['\n', '\r', '\x0c']) {
-            Some(at) => format!("{}...", &s[..at]),
-            None => s.clone(),
+            Some(at) => format!("{}...", escaped(&s[..at])),
+            None => escaped(s),
         },
         Value::Null => "<nil>".into(),
         other => other.to_string(),
     }
+}
+
+/// Text from the server with terminal escapes made visible (`^[`), as kubectl does: an
+/// object's fields must not move the cursor or retitle the user's terminal.
+fn escaped(text: &str) -> String {
+    text.replace('\x1b', "^[").replace('\r', "\\r")
 }
 
 /// The text kubectl prints for `table`.
@@ -176,7 +182,7 @@ fn lines(table: &Value, columns: &[Value], options: &PrintOptions) -> Vec<Vec<St
         let cells = row["cells"].as_array().unwrap_or(&empty);
         let mut line = Vec::new();
         if options.with_namespace {
-            line.push(metadata["namespace"].as_str().unwrap_or("").to_string());
+            line.push(escaped(metadata["namespace"].as_str().unwrap_or("")));
         }
         for &i in &shown {
             let mut text = cells.get(i).map(cell_text).unwrap_or_default();
@@ -187,14 +193,14 @@ fn lines(table: &Value, columns: &[Value], options: &PrintOptions) -> Vec<Vec<St
             }
             line.push(text);
         }
-        line.extend(options.label_columns.iter().map(|key| {
-            metadata["labels"][key.as_str()]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        }));
+        line.extend(
+            options
+                .label_columns
+                .iter()
+                .map(|key| escaped(metadata["labels"][key.as_str()].as_str().unwrap_or(""))),
+        );
         if options.show_labels {
-            line.push(format_labels(&metadata["labels"]));
+            line.push(escaped(&format_labels(&metadata["labels"])));
         }
         lines.push(line);
     }

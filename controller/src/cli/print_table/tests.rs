@@ -740,3 +740,19 @@ fn listing_options_follow_the_resource_scope() {
         Some("job.batch")
     );
 }
+
+#[test]
+fn terminal_escapes_from_the_server_are_shown_not_obeyed() {
+    let t = json!({
+        "columnDefinitions": [{"name": "Name", "format": "name", "priority": 0}, {"name": "Status", "priority": 0}],
+        "rows": [{"cells": ["default", "\u{1b}[31mred\rx"], "object": {"metadata": {"labels": {"x": "\u{1b}]0;t"}}}}],
+    });
+    let options = PrintOptions {
+        show_labels: true,
+        ..PrintOptions::default()
+    };
+    assert_eq!(
+        print(&t, &options).stdout,
+        "NAME      STATUS         LABELS\ndefault   ^[[31mred...   x=^[]0;t\n"
+    );
+}
