@@ -2,11 +2,12 @@
 //! computes the cells, the client picks the columns (`-o wide`), adds NAMESPACE (`-A`) and
 //! LABELS (`--show-labels`), and pads them.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::table::{tabwrite, tabwrite_remembering};
 use crate::api::resources::Resource;
-use crate::api::table::format_labels;
+use crate::api::table::{format_labels, table, IncludeObject};
 
 /// How to print (the flags of `get`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,6 +103,18 @@ pub fn print(table: &Value, options: &PrintOptions) -> Printed {
         stdout: tabwrite(&lines(table, &columns, options)),
         stderr: String::new(),
     }
+}
+
+/// Prints objects (as the API shows them) the way kubectl prints their Table, computing the
+/// Table here: for listings fetched as plain JSON rather than as a Table.
+pub fn print_objects(
+    resource: &Resource,
+    items: &[Value],
+    now: DateTime<Utc>,
+    options: &PrintOptions,
+) -> Printed {
+    let table = table(resource, items, now, IncludeObject::Metadata, Value::Null);
+    print(&table, options)
 }
 
 /// Prints the Tables of `get --watch` one after another as kubectl does: the headers once

@@ -756,3 +756,13 @@ fn terminal_escapes_from_the_server_are_shown_not_obeyed() {
         "NAME      STATUS         LABELS\ndefault   ^[[31mred...   x=^[]0;t\n"
     );
 }
+
+#[test]
+fn objects_print_as_their_table() {
+    let nodes = by_kind("Node").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let options = PrintOptions::default();
+    assert_eq!(
+        print_objects(nodes, &samples::nodes(), samples::now(), &options),
+        print(&sample_table("Node", false), &options)
+    );
+}
