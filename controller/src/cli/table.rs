@@ -35,9 +35,14 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// line is padded to its column's width. Unlike [`render`], trailing padding is kept when the
 /// last cell is empty, as kubectl prints it.
 pub fn tabwrite(lines: &[Vec<String>]) -> String {
+    tabwrite_remembering(lines, &mut Vec::new())
+}
+
+/// [`tabwrite`] for output written in parts (`get --watch`): `widths` holds the widest each
+/// column has been so far, and no column gets narrower, so later rows stay aligned.
+pub fn tabwrite_remembering(lines: &[Vec<String>], widths: &mut Vec<usize>) -> String {
     const MIN_WIDTH: usize = 6;
     const PADDING: usize = 3;
-    let mut widths: Vec<usize> = Vec::new();
     for line in lines {
         for (i, cell) in line.iter().enumerate().take(line.len().saturating_sub(1)) {
             let width = (cell.chars().count() + PADDING).max(MIN_WIDTH);
@@ -53,8 +58,8 @@ pub fn tabwrite(lines: &[Vec<String>]) -> String {
         for (i, cell) in line.iter().enumerate() {
             out.push_str(cell);
             if i < last {
-                let pad = widths.get(i).copied().unwrap_or(0) - cell.chars().count();
-                out.push_str(&" ".repeat(pad));
+                let width = widths.get(i).copied().unwrap_or(0);
+                out.push_str(&" ".repeat(width.saturating_sub(cell.chars().count())));
             }
         }
         out.push('\n');

@@ -659,3 +659,110 @@ default     flaky    Failed     2/5           60m        60m   main         flak
 "#
     );
 }
+
+/// The Tables `get pods --watch` receives: the list, then an event with columns (web-1 is
+/// being deleted) and one without (a new pod with a longer name).
+fn watch_tables() -> Vec<Value> {
+    let resource = by_kind("Pod").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let mut leaving = samples::pods()[0].clone();
+    leaving["metadata"]["deletionTimestamp"] = json!("2026-01-10T12:00:00Z");
+    let mut new = samples::pods()[3].clone();
+    new["metadata"]["name"] = json!("a-much-longer-pod-name");
+    new["metadata"]["creationTimestamp"] = json!("2026-01-10T12:00:00Z");
+    new["status"] = json!({"phase": "Pending"});
+    vec![
+        sample_table("Pod", false),
+        crate::api::table::table_of_one(
+            resource,
+            &leaving,
+            samples::now(),
+            IncludeObject::Metadata,
+            true,
+        ),
+        crate::api::table::table_of_one(
+            resource,
+            &new,
+            samples::now(),
+            IncludeObject::Metadata,
+            false,
+        ),
+    ]
+}
+
+#[test]
+fn watch_prints_headers_once_and_keeps_column_widths() {
+    let mut printer = WatchPrinter::new(PrintOptions::default());
+    let text: String = watch_tables().iter().map(|t| printer.print(t)).collect();
+    assert_eq!(
+        text,
+        r#"NAME           READY   STATUS             RESTARTS       AGE
+web-1          1/1     Running            3 (3m ago)     5m
+backup-x7k2p   0/1     Completed          0              2d
+crashy         1/2     CrashLoopBackOff   12 (50s ago)   3h
+migrate        0/1     Init:0/1           0              30s
+web-1          1/1     Terminating        3 (3m ago)     5m
+a-much-longer-pod-name   0/1     Pending            0              0s
+"#
+    );
+}
+
+#[test]
+fn watch_prints_headers_again_when_the_columns_change() {
+    let mut printer = WatchPrinter::new(PrintOptions::default());
+    let pods = sample_table("Pod", false);
+    let namespaces = sample_table("Namespace", false);
+    assert!(printer.print(&pods).starts_with("NAME "));
+    assert!(!printer.print(&pods).starts_with("NAME "));
+    assert!(printer.print(&namespaces).starts_with("NAME "));
+    assert_eq!(printer.print(&json!({"rows": []})), "");
+}
+
+#[test]
+fn listing_options_follow_the_resource_scope() {
+    let pods = by_kind("Pod").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let nodes = by_kind("Node").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let in_ns = PrintOptions::for_listing(pods, "edge", false);
+    assert!(!in_ns.with_namespace);
+    assert_eq!(in_ns.namespace.as_deref(), Some("edge"));
+    let across = PrintOptions::for_listing(pods, "edge", true);
+    assert!(across.with_namespace);
+    assert_eq!(across.namespace, None);
+    let cluster = PrintOptions::for_listing(nodes, "edge", true);
+    assert!(!cluster.with_namespace);
+    assert_eq!(cluster.namespace, None);
+    assert_eq!(kind_prefix(pods), "pod");
+    assert_eq!(
+        by_kind("DaemonSet").map(kind_prefix).as_deref(),
+        Some("daemonset.apps")
+    );
+    assert_eq!(
+        by_kind("Job").map(kind_prefix).as_deref(),
+        Some("job.batch")
+    );
+}
+
+#[test]
+fn terminal_escapes_from_the_server_are_shown_not_obeyed() {
+    let t = json!({
+        "columnDefinitions": [{"name": "Name", "format": "name", "priority": 0}, {"name": "Status", "priority": 0}],
+        "rows": [{"cells": ["default", "\u{1b}[31mred\rx"], "object": {"metadata": {"labels": {"x": "\u{1b}]0;t"}}}}],
+    });
+    let options = PrintOptions {
+        show_labels: true,
+        ..PrintOptions::default()
+    };
+    assert_eq!(
+        print(&t, &options).stdout,
+        "NAME      STATUS         LABELS\ndefault   ^[[31mred...   x=^[]0;t\n"
+    );
+}
+
+#[test]
+fn objects_print_as_their_table() {
+    let nodes = by_kind("Node").unwrap_or(&crate::api::resources::RESOURCES[0]);
+    let options = PrintOptions::default();
+    assert_eq!(
+        print_objects(nodes, &samples::nodes(), samples::now(), &options),
+        print(&sample_table("Node", false), &options)
+    );
+}
