@@ -1,4 +1,4 @@
-//! `GET /api/v1/pods/{name}/log`: asks the pod's agent over MQTT and streams the answer.
+//! `GET /drover/v0/pods/{name}/log`: asks the pod's agent over MQTT and streams the answer.
 
 use std::time::Duration;
 
