@@ -20,8 +20,11 @@ use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 
 mod logs;
+mod objects;
 pub mod patch;
 pub mod resources;
+pub mod selectors;
+pub mod status;
 pub mod table;
 
 #[derive(Clone)]
@@ -66,6 +69,7 @@ pub fn router(
             "/drover/v0/tokens/{id}",
             axum::routing::delete(delete_token),
         )
+        .merge(objects::routes())
         .with_state(ApiState {
             inputs,
             metrics,

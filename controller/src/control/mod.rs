@@ -10,8 +10,11 @@ mod enroll;
 mod eviction;
 mod external_broker;
 mod jobs;
+mod kube_error;
 mod nodes;
+mod objects;
 mod pods;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +28,10 @@ use tracing::warn;
 
 pub use api::{ApiError, ApiRequest, ApiResult};
 pub use enroll::Security;
+pub use kube_error::{Cause, Details, KubeError, KubeResult};
+pub use objects::{
+    parse_body_text, DeleteOptions, KubeRequest, ListOptions, Propagation, WriteOptions,
+};
 
 use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
@@ -36,6 +43,8 @@ use crate::store::Store;
 pub enum Input {
     /// A request from the HTTP API, with where to send the answer.
     Api(ApiRequest, oneshot::Sender<ApiResult>),
+    /// A request of the Kubernetes API, with where to send the answer.
+    Kube(KubeRequest, oneshot::Sender<KubeResult>),
     /// Something from the broker.
     Mqtt(MqttInput),
 }
@@ -136,6 +145,10 @@ impl Control {
         match input {
             Input::Api(request, reply) => {
                 let result = self.handle_api(request, now);
+                let _ = reply.send(result);
+            }
+            Input::Kube(request, reply) => {
+                let result = self.handle_kube(request, now);
                 let _ = reply.send(result);
             }
             Input::Mqtt(MqttInput::Connected) => {
