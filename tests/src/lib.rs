@@ -976,7 +976,7 @@ impl Drop for EngineCleanup {
 /// pod `name` `Running` (polled every 0.5 ms, failing after `timeout`).
 pub fn time_apply_to_running(api: &str, name: &str, manifest: &str, timeout: Duration) -> Duration {
     let start = Instant::now();
-    ureq::post(format!("{api}/api/v1/apply"))
+    ureq::post(format!("{api}/drover/v0/apply"))
         .send_json(serde_json::json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
         .expect("apply");
     while !pod_running(api, name) {
@@ -989,7 +989,7 @@ pub fn time_apply_to_running(api: &str, name: &str, manifest: &str, timeout: Dur
 /// Whether the API shows pod `name` (default namespace) `Running`: a cheap poll for
 /// benchmarks, without starting the CLI.
 pub fn pod_running(api: &str, name: &str) -> bool {
-    let Ok(mut response) = ureq::get(format!("{api}/api/v1/pods/{name}")).call() else {
+    let Ok(mut response) = ureq::get(format!("{api}/drover/v0/pods/{name}")).call() else {
         return false;
     };
     let Ok(pod) = response.body_mut().read_json::<Value>() else {

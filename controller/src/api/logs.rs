@@ -1,4 +1,4 @@
-//! `GET /api/v1/pods/{name}/log`: asks the pod's agent over MQTT and streams the answer.
+//! `GET /drover/v0/pods/{name}/log` and `…/namespaces/{ns}/pods/{name}/log`: asks the pod's agent over MQTT and streams the answer.
 
 use std::time::Duration;
 
@@ -30,6 +30,14 @@ pub(super) struct LogQuery {
     tail_lines: Option<u32>,
     follow: Option<bool>,
     previous: Option<bool>,
+}
+
+impl LogQuery {
+    /// The query for a pod in `namespace` (the Kubernetes path names it).
+    pub(super) fn in_namespace(mut self, namespace: String) -> LogQuery {
+        self.namespace = Some(namespace);
+        self
+    }
 }
 
 /// Sends the request (again) to the agent.

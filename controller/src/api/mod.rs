@@ -21,11 +21,14 @@ use crate::mqtt::Publisher;
 
 pub mod discovery;
 mod logs;
+mod objects;
 mod observe;
 pub mod openapi;
 pub mod patch;
 pub mod request_info;
 pub mod resources;
+pub mod selectors;
+pub mod status;
 pub mod table;
 
 #[derive(Clone)]
@@ -46,21 +49,31 @@ pub fn router(
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
-        .route("/api/v1/apply", post(apply))
-        .route("/api/v1/{resource}", get(list))
-        .route("/api/v1/{resource}/{name}", get(get_one).delete(delete))
-        .route("/api/v1/{resource}/{name}/events", get(events))
-        .route("/api/v1/nodes/{name}/labels", post(label_node))
-        .route("/api/v1/nodes/{name}/taints", post(taint_node))
-        .route("/api/v1/daemonsets/{name}/restart", post(rollout_restart))
-        .route("/api/v1/daemonsets/{name}/revisions", get(rollout_history))
-        .route("/api/v1/daemonsets/{name}/undo", post(rollout_undo))
-        .route("/api/v1/jobs/from-cronjob", post(job_from_cronjob))
-        .route("/api/v1/nodes/{name}/cordon", post(cordon))
-        .route("/api/v1/nodes/{name}/uncordon", post(uncordon))
-        .route("/api/v1/pods/{name}/log", get(logs::pod_log))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(delete_token))
+        .route("/drover/v0/apply", post(apply))
+        .route("/drover/v0/{resource}", get(list))
+        .route("/drover/v0/{resource}/{name}", get(get_one).delete(delete))
+        .route("/drover/v0/{resource}/{name}/events", get(events))
+        .route("/drover/v0/nodes/{name}/labels", post(label_node))
+        .route("/drover/v0/nodes/{name}/taints", post(taint_node))
+        .route(
+            "/drover/v0/daemonsets/{name}/restart",
+            post(rollout_restart),
+        )
+        .route(
+            "/drover/v0/daemonsets/{name}/revisions",
+            get(rollout_history),
+        )
+        .route("/drover/v0/daemonsets/{name}/undo", post(rollout_undo))
+        .route("/drover/v0/jobs/from-cronjob", post(job_from_cronjob))
+        .route("/drover/v0/nodes/{name}/cordon", post(cordon))
+        .route("/drover/v0/nodes/{name}/uncordon", post(uncordon))
+        .route("/drover/v0/pods/{name}/log", get(logs::pod_log))
+        .route("/drover/v0/tokens", get(list_tokens).post(create_token))
+        .route(
+            "/drover/v0/tokens/{id}",
+            axum::routing::delete(delete_token),
+        )
+        .merge(objects::routes())
         .merge(discovery::router())
         .merge(openapi::router())
         .with_state(ApiState {

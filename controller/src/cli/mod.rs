@@ -77,7 +77,7 @@ fn kind_and_name(resource: &str, name: Option<String>) -> anyhow::Result<(Kind, 
 }
 
 fn object_path(kind: Kind, name: &str) -> String {
-    format!("/api/v1/{}/{name}", kind.plural())
+    format!("/drover/v0/{}/{name}", kind.plural())
 }
 
 fn print_structured(value: &Value, output: Output) -> anyhow::Result<()> {
@@ -109,7 +109,7 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
             if let Some(selector) = &args.selector {
                 query.push(("labelSelector", selector.as_str()));
             }
-            let list = client.get(&format!("/api/v1/{}", kind.plural()), &query)?;
+            let list = client.get(&format!("/drover/v0/{}", kind.plural()), &query)?;
             if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
                 return print_structured(&list, output);
             }
@@ -332,7 +332,7 @@ pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
     let body = json!({
         "files": files.iter().map(|(name, content)| json!({"name": name, "content": content})).collect::<Vec<_>>()
     });
-    let answer = client.post("/api/v1/apply", &body)?;
+    let answer = client.post("/drover/v0/apply", &body)?;
     for item in answer["items"].as_array().cloned().unwrap_or_default() {
         let kind = item["kind"].as_str().unwrap_or("").to_ascii_lowercase();
         println!(
@@ -431,7 +431,7 @@ pub fn label(client: &Client, args: LabelArgs) -> anyhow::Result<()> {
         }
     }
     let answer = client.post(
-        &format!("/api/v1/nodes/{}/labels", args.name),
+        &format!("/drover/v0/nodes/{}/labels", args.name),
         &json!({"set": set, "remove": remove, "overwrite": args.overwrite}),
     )?;
     let verb = if answer["changed"] == true {
@@ -473,7 +473,7 @@ pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
             // Like kubectl: one of the Job's pods.
             let selector = format!("batch.kubernetes.io/job-name={job}");
             let pods = client.get(
-                "/api/v1/pods",
+                "/drover/v0/pods",
                 &[("namespace", &args.namespace), ("labelSelector", &selector)],
             )?;
             pods["items"]
@@ -503,7 +503,7 @@ pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
         query.push(("previous", "true"));
     }
     client.stream(
-        &format!("/api/v1/pods/{name}/log"),
+        &format!("/drover/v0/pods/{name}/log"),
         &query,
         &mut std::io::stdout().lock(),
     )
@@ -512,7 +512,7 @@ pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
 /// `drover cordon` / `uncordon`.
 pub fn cordon(client: &Client, name: &str, unschedulable: bool) -> anyhow::Result<()> {
     let verb = if unschedulable { "cordon" } else { "uncordon" };
-    let answer = client.post(&format!("/api/v1/nodes/{name}/{verb}"), &json!({}))?;
+    let answer = client.post(&format!("/drover/v0/nodes/{name}/{verb}"), &json!({}))?;
     let done = if unschedulable {
         "cordoned"
     } else {

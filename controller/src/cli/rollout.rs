@@ -101,7 +101,7 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
             let mut last = String::new();
             loop {
                 let ds = client.get(
-                    &format!("/api/v1/daemonsets/{name}"),
+                    &format!("/drover/v0/daemonsets/{name}"),
                     &[("namespace", &namespace)],
                 )?;
                 match progress(&ds) {
@@ -128,7 +128,7 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
         } => {
             let name = daemonset_name(&resource)?;
             client.post(
-                &format!("/api/v1/daemonsets/{name}/restart?namespace={namespace}"),
+                &format!("/drover/v0/daemonsets/{name}/restart?namespace={namespace}"),
                 &json!({}),
             )?;
             println!("daemonset.apps/{name} restarted");
@@ -140,7 +140,7 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
         } => {
             let name = daemonset_name(&resource)?;
             let history = client.get(
-                &format!("/api/v1/daemonsets/{name}/revisions"),
+                &format!("/drover/v0/daemonsets/{name}/revisions"),
                 &[("namespace", &namespace)],
             )?;
             let rows: Vec<Vec<String>> = history["items"]
@@ -168,7 +168,7 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
         } => {
             let name = daemonset_name(&resource)?;
             client.post(
-                &format!("/api/v1/daemonsets/{name}/undo?namespace={namespace}"),
+                &format!("/drover/v0/daemonsets/{name}/undo?namespace={namespace}"),
                 &json!({"toRevision": to_revision}),
             )?;
             println!("daemonset.apps/{name} rolled back");
@@ -225,7 +225,7 @@ pub fn taint(client: &Client, args: TaintArgs) -> anyhow::Result<()> {
         }
     }
     let answer = client.post(
-        &format!("/api/v1/nodes/{}/taints", args.name),
+        &format!("/drover/v0/nodes/{}/taints", args.name),
         &json!({"add": add, "remove": remove}),
     )?;
     let verb = if answer["changed"] == true {
@@ -292,7 +292,7 @@ pub fn create(client: &Client, command: CreateCommand) -> anyhow::Result<()> {
         bail!("--from must name a cronjob (cronjob/NAME)");
     }
     client.post(
-        "/api/v1/jobs/from-cronjob",
+        "/drover/v0/jobs/from-cronjob",
         &json!({"name": name, "cronjob": cronjob, "namespace": namespace}),
     )?;
     println!("job.batch/{name} created");
@@ -331,7 +331,7 @@ pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<()> {
     let deadline = Instant::now() + args.timeout;
     loop {
         let object = client.get(
-            &format!("/api/v1/{}/{name}", kind.plural()),
+            &format!("/drover/v0/{}/{name}", kind.plural()),
             &[("namespace", &args.namespace)],
         )?;
         let met = object["status"]["conditions"]

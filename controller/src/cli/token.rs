@@ -34,13 +34,13 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create { ttl, uses, labels } => {
             let answer = client.post(
-                "/api/v1/tokens",
+                "/drover/v0/tokens",
                 &json!({"ttl": ttl, "uses": uses, "labels": labels}),
             )?;
             println!("{}", answer["token"].as_str().unwrap_or_default());
         }
         TokenCommand::List => {
-            let answer = client.get("/api/v1/tokens", &[])?;
+            let answer = client.get("/drover/v0/tokens", &[])?;
             let rows: Vec<Vec<String>> = answer["items"]
                 .as_array()
                 .map(Vec::as_slice)
@@ -54,7 +54,7 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
             );
         }
         TokenCommand::Delete { id } => {
-            client.delete(&format!("/api/v1/tokens/{id}"), &[])?;
+            client.delete(&format!("/drover/v0/tokens/{id}"), &[])?;
             println!("token/{id} deleted");
         }
     }

@@ -438,7 +438,7 @@ impl Control {
     }
 
     /// The API view of an object, with live data the store does not hold.
-    fn render(&self, object: &StoredObject) -> Value {
+    pub(super) fn render(&self, object: &StoredObject) -> Value {
         let mut value = to_json(object);
         if object.kind == Kind::Node {
             if let (Some(heard), Some(conditions)) = (
@@ -566,7 +566,7 @@ impl Control {
         Ok("created")
     }
 
-    fn taint_node(
+    pub(super) fn taint_node(
         &mut self,
         name: &str,
         add: Vec<drover_proto::manifest::Taint>,
@@ -610,7 +610,7 @@ impl Control {
         Ok(json!({"changed": true}))
     }
 
-    fn label_node(
+    pub(super) fn label_node(
         &mut self,
         name: &str,
         set: BTreeMap<String, String>,

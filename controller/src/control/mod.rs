@@ -10,8 +10,11 @@ mod enroll;
 mod eviction;
 mod external_broker;
 mod jobs;
+mod kube_error;
 mod nodes;
+mod objects;
 mod pods;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +29,10 @@ use tracing::warn;
 
 pub use api::{ApiError, ApiRequest, ApiResult};
 pub use enroll::Security;
+pub use kube_error::{Cause, Details, KubeError, KubeResult};
+pub use objects::{
+    parse_body_text, DeleteOptions, KubeRequest, ListOptions, Propagation, WriteOptions,
+};
 
 use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
@@ -37,6 +44,8 @@ use crate::store::Store;
 pub enum Input {
     /// A request from the HTTP API, with where to send the answer.
     Api(ApiRequest, oneshot::Sender<ApiResult>),
+    /// A request of the Kubernetes API, with where to send the answer.
+    Kube(KubeRequest, oneshot::Sender<KubeResult>),
     /// Something from the broker.
     Mqtt(MqttInput),
     /// A `/metrics` scrape asks what the store holds.
@@ -139,6 +148,10 @@ impl Control {
         match input {
             Input::Api(request, reply) => {
                 let result = self.handle_api(request, now);
+                let _ = reply.send(result);
+            }
+            Input::Kube(request, reply) => {
+                let result = self.handle_kube(request, now);
                 let _ = reply.send(result);
             }
             Input::Mqtt(MqttInput::Connected) => {

@@ -827,3 +827,5 @@ fn a_stored_cronjob_with_an_out_of_bounds_template_starts_no_job() {
     assert!(h.control.store.list(Kind::Job, None).unwrap().is_empty());
     assert!(h.control.store.list(Kind::Pod, None).unwrap().is_empty());
 }
+
+mod kube;

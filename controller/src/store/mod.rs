@@ -69,6 +69,19 @@ pub struct StoredEvent {
     pub last_seen: DateTime<Utc>,
 }
 
+/// An event as stored: its id, the UID of the object it is about and its resourceVersion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// Row id (stable; names the event).
+    pub id: u64,
+    /// The object it is about.
+    pub object_uid: String,
+    /// Set when it was recorded or last bumped.
+    pub resource_version: u64,
+    /// What happened.
+    pub event: StoredEvent,
+}
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -324,7 +337,59 @@ impl Store {
         Ok(Some(object))
     }
 
+    /// The newest resourceVersion handed out (what a list made now is consistent with).
+    pub fn current_resource_version(&self) -> Result<u64, StoreError> {
+        let v: i64 = self.db.query_row(
+            "SELECT value FROM counters WHERE name = 'resource_version'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(v as u64)
+    }
+
+    /// Every event with the object it is about, in the order they were first recorded.
+    pub fn event_records(&self) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stmt = self.db.prepare_cached(
+            "SELECT id, object_uid, resource_version, kind, reason, message, source, count, first_seen, last_seen
+             FROM events ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+            ))
+        })?;
+        let mut records = Vec::new();
+        for row in rows {
+            let (id, object_uid, rv, kind, reason, message, source, count, first, last) = row?;
+            records.push(EventRecord {
+                id: id as u64,
+                object_uid,
+                resource_version: rv as u64,
+                event: StoredEvent {
+                    kind,
+                    reason,
+                    message,
+                    source,
+                    count: count as u64,
+                    first_seen: parse_time(&first)?,
+                    last_seen: parse_time(&last)?,
+                },
+            });
+        }
+        Ok(records)
+    }
+
     /// Records an event; a repeat of the last event (same reason and message) bumps its count.
+    /// Either way the event gets a fresh resourceVersion, so lists and watches order it.
     pub fn record_event(
         &mut self,
         object: &StoredObject,
@@ -336,6 +401,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let tx = self.db.transaction()?;
+        let rv = Self::next_resource_version(&tx)? as i64;
         let last: Option<(i64, String, String)> = tx
             .query_row(
                 "SELECT id, reason, message FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT 1",
@@ -346,15 +412,15 @@ impl Store {
         match last {
             Some((id, r, m)) if r == reason && m == message => {
                 tx.execute(
-                    "UPDATE events SET count = count + 1, last_seen = ?2 WHERE id = ?1",
-                    params![id, now],
+                    "UPDATE events SET count = count + 1, last_seen = ?2, resource_version = ?3 WHERE id = ?1",
+                    params![id, now, rv],
                 )?;
             }
             _ => {
                 tx.execute(
-                    "INSERT INTO events (object_uid, kind, reason, message, source, count, first_seen, last_seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
-                    params![object.uid, kind, reason, message, source, now],
+                    "INSERT INTO events (object_uid, kind, reason, message, source, count, first_seen, last_seen, resource_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6, ?7)",
+                    params![object.uid, kind, reason, message, source, now, rv],
                 )?;
                 tx.execute(
                     "DELETE FROM events WHERE object_uid = ?1 AND id NOT IN

@@ -3,6 +3,20 @@
 use rusqlite::Connection;
 
 pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
+    create(db)?;
+    // Stores made before events had a resourceVersion gain the column.
+    let has_rv: bool = db
+        .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'resource_version'")?
+        .exists([])?;
+    if !has_rv {
+        db.execute_batch(
+            "ALTER TABLE events ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
+}
+
+fn create(db: &Connection) -> rusqlite::Result<()> {
     // WAL keeps readers off the writer's back; NORMAL sync is durable across process crashes
     // (only a power loss may drop the last commits).
     db.pragma_update(None, "journal_mode", "WAL")?;
@@ -38,7 +52,8 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
             source TEXT NOT NULL,
             count INTEGER NOT NULL,
             first_seen TEXT NOT NULL,
-            last_seen TEXT NOT NULL
+            last_seen TEXT NOT NULL,
+            resource_version INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS events_by_object ON events (object_uid, id);
         CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);

@@ -16,7 +16,7 @@ fn get(api: &str, path: &str) -> Option<Value> {
 }
 
 fn running_pods(api: &str) -> Vec<String> {
-    get(api, "/api/v1/pods?namespace=default")
+    get(api, "/drover/v0/pods?namespace=default")
         .and_then(|list| list["items"].as_array().cloned())
         .unwrap_or_default()
         .into_iter()
@@ -26,7 +26,7 @@ fn running_pods(api: &str) -> Vec<String> {
 }
 
 fn node_ready(api: &str, name: &str) -> bool {
-    get(api, &format!("/api/v1/nodes/{name}"))
+    get(api, &format!("/drover/v0/nodes/{name}"))
         .is_some_and(|n| n["status"]["conditions"][0]["status"] == "True")
 }
 
@@ -56,7 +56,7 @@ fn main() {
     }
     let manifest = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: bench}\nspec:\n  selector: {matchLabels: {app: bench}}\n  template:\n    metadata: {labels: {app: bench}}\n    spec:\n      nodeSelector: {role: sensor}\n      containers:\n      - name: c\n        command: [sleep, '3600']\n";
     let start = Instant::now();
-    ureq::post(format!("{}/api/v1/apply", server.api))
+    ureq::post(format!("{}/drover/v0/apply", server.api))
         .send_json(json!({"files": [{"name": "ds.yaml", "content": manifest}]}))
         .expect("apply");
     loop {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use drover_e2e::*;
 
 fn ready_condition(api: &str, name: &str) -> Option<String> {
-    let mut response = ureq::get(format!("{api}/api/v1/nodes/{name}"))
+    let mut response = ureq::get(format!("{api}/drover/v0/nodes/{name}"))
         .call()
         .ok()?;
     let node = response.body_mut().read_json::<serde_json::Value>().ok()?;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// Ready condition status of every node in the list.
 fn readiness(api: &str) -> Option<BTreeMap<String, String>> {
-    let mut response = ureq::get(format!("{api}/api/v1/nodes")).call().ok()?;
+    let mut response = ureq::get(format!("{api}/drover/v0/nodes")).call().ok()?;
     let list = response.body_mut().read_json::<Value>().ok()?;
     let items = list["items"].as_array()?;
     Some(
@@ -38,7 +38,7 @@ fn readiness(api: &str) -> Option<BTreeMap<String, String>> {
 
 /// A node's events as (reason, count), oldest first as the API lists them.
 fn event_reasons(api: &str, node: &str) -> Vec<(String, u64)> {
-    let Ok(mut response) = ureq::get(format!("{api}/api/v1/nodes/{node}/events")).call() else {
+    let Ok(mut response) = ureq::get(format!("{api}/drover/v0/nodes/{node}/events")).call() else {
         return Vec::new();
     };
     let Ok(events) = response.body_mut().read_json::<Value>() else {

@@ -1,0 +1,455 @@
+//! Kubernetes resource paths: `/api/v1/…` and `/apis/{group}/{version}/…`, translated into
+//! [`KubeRequest`]s for the control loop. Every error is a `metav1.Status`.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::patch::PatchType;
+use super::resources::{self, Resource};
+use super::status::failure;
+use super::ApiState;
+use crate::control::{
+    parse_body_text, DeleteOptions, Input, KubeError, KubeRequest, KubeResult, ListOptions,
+    Propagation, WriteOptions,
+};
+
+/// The routes of every served group version.
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/{*rest}", any(core_group))
+        .route("/apis/{group}/{version}/{*rest}", any(named_group))
+}
+
+/// What a path names.
+#[derive(Debug, PartialEq)]
+struct Target {
+    resource: &'static Resource,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+/// Splits `namespaces/{ns}/{resource}/{name}/{sub}` or `{resource}/{name}/{sub}`.
+fn parse_path(group: &str, version: &str, rest: &str) -> Result<Target, KubeError> {
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(KubeError::no_such_resource());
+    }
+    let find = |plural: &str| resources::find(group, version, plural);
+    let (namespace, rest) = match segments.as_slice() {
+        ["namespaces", ns, plural, rest @ ..]
+            if find(plural).is_some_and(|r| r.namespaced) && rest.len() <= 2 =>
+        {
+            (Some(ns.to_string()), [&[*plural][..], rest].concat())
+        }
+        _ => (None, segments.clone()),
+    };
+    let resource = rest
+        .first()
+        .and_then(|plural| find(plural))
+        .ok_or_else(KubeError::no_such_resource)?;
+    let name = rest.get(1).map(|s| s.to_string());
+    let subresource = rest.get(2).map(|s| s.to_string());
+    if rest.len() > 3 {
+        return Err(KubeError::no_such_resource());
+    }
+    // A namespaced object is only reachable under its namespace.
+    if resource.namespaced && namespace.is_none() && name.is_some() {
+        return Err(KubeError::no_such_resource());
+    }
+    if let Some(sub) = &subresource {
+        if resource.subresource(sub).is_none() {
+            return Err(KubeError::no_such_resource());
+        }
+    }
+    Ok(Target {
+        resource,
+        namespace,
+        name,
+        subresource,
+    })
+}
+
+async fn core_group(
+    State(state): State<ApiState>,
+    Path(rest): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(state, "", "v1", &rest, method, uri, headers, body).await
+}
+
+async fn named_group(
+    State(state): State<ApiState>,
+    Path((group, version, rest)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(state, &group, &version, &rest, method, uri, headers, body).await
+}
+
+async fn ask(state: &ApiState, request: KubeRequest) -> KubeResult {
+    let (reply, answer) = oneshot::channel();
+    if state
+        .inputs
+        .send(Input::Kube(request, reply))
+        .await
+        .is_err()
+    {
+        return Err(KubeError::new(
+            503,
+            "ServiceUnavailable",
+            "controller is shutting down",
+        ));
+    }
+    answer
+        .await
+        .unwrap_or_else(|_| Err(KubeError::new(500, "InternalError", "request was dropped")))
+}
+
+fn flag(query: &HashMap<String, String>, name: &str) -> bool {
+    query
+        .get(name)
+        .is_some_and(|v| matches!(v.as_str(), "" | "true" | "1"))
+}
+
+fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, KubeError> {
+    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
+        Some(l) => Some(
+            l.parse()
+                .map_err(|_| KubeError::bad_request(format!("invalid limit: {l}")))?,
+        ),
+        None => None,
+    };
+    Ok(ListOptions {
+        label_selector: query.get("labelSelector").cloned(),
+        field_selector: query.get("fieldSelector").cloned(),
+        limit,
+        continue_token: query.get("continue").cloned(),
+    })
+}
+
+fn write_options(query: &HashMap<String, String>) -> WriteOptions {
+    WriteOptions {
+        dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
+        field_manager: query.get("fieldManager").cloned(),
+        force: flag(query, "force"),
+    }
+}
+
+/// `DeleteOptions` from the query, overridden by a body when one is sent.
+fn delete_options(
+    query: &HashMap<String, String>,
+    body: Option<&Value>,
+) -> Result<DeleteOptions, KubeError> {
+    let mut options = DeleteOptions {
+        dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
+        ..Default::default()
+    };
+    if let Some(p) = query.get("propagationPolicy") {
+        options.propagation = Propagation::parse(p)?;
+    }
+    if let Some(g) = query.get("gracePeriodSeconds") {
+        options.grace_period_seconds = Some(
+            g.parse()
+                .map_err(|_| KubeError::bad_request(format!("invalid gracePeriodSeconds: {g}")))?,
+        );
+    }
+    if flag(query, "orphanDependents") {
+        options.propagation = Propagation::Orphan;
+    }
+    if let Some(body) = body {
+        if let Some(p) = body["propagationPolicy"].as_str() {
+            options.propagation = Propagation::parse(p)?;
+        }
+        if body["orphanDependents"].as_bool() == Some(true) {
+            options.propagation = Propagation::Orphan;
+        }
+        if let Some(g) = body["gracePeriodSeconds"].as_i64() {
+            options.grace_period_seconds = Some(g);
+        }
+        if body["dryRun"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|v| v == "All"))
+        {
+            options.dry_run = true;
+        }
+        options.resource_version = body["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+        options.uid = body["preconditions"]["uid"].as_str().map(str::to_string);
+    }
+    Ok(options)
+}
+
+fn body_value(body: &Bytes) -> Result<Value, KubeError> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| KubeError::bad_request("the body is not UTF-8"))?;
+    parse_body_text(text)
+}
+
+/// Whether the client asked for a `meta.k8s.io` Table (what plain `kubectl get` asks for).
+fn wants_table(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|accept| accept.split(',').next())
+        .is_some_and(|first| first.contains("as=Table"))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    state: ApiState,
+    group: &str,
+    version: &str,
+    rest: &str,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query: HashMap<String, String> = Query::try_from_uri(&uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let target = match parse_path(group, version, rest) {
+        Ok(t) => t,
+        Err(e) => return failure(&e),
+    };
+    if target.subresource.as_deref() == Some("log") && method == Method::GET {
+        let name = target.name.clone().unwrap_or_default();
+        let namespace = target.namespace.clone().unwrap_or_else(|| "default".into());
+        return match Query::<super::logs::LogQuery>::try_from_uri(&uri) {
+            Ok(Query(q)) => {
+                super::logs::pod_log(State(state), Path(name), Query(q.in_namespace(namespace)))
+                    .await
+            }
+            Err(e) => failure(&KubeError::bad_request(e.to_string())),
+        };
+    }
+    let created = method == Method::POST;
+    let table = wants_table(&headers) && method == Method::GET;
+    let resource = target.resource;
+    let request = match request_of(target, method, &query, &headers, &body) {
+        Ok(r) => r,
+        Err(e) => return failure(&e),
+    };
+    match ask(&state, request).await {
+        Ok(value) if table => {
+            let items: Vec<Value> = match value.get("items").and_then(Value::as_array) {
+                Some(items) => items.clone(),
+                None => vec![value.clone()],
+            };
+            let metadata = value
+                .get("items")
+                .map(|_| value["metadata"].clone())
+                .unwrap_or_else(|| serde_json::json!({}));
+            let include = match query.get("includeObject").map(String::as_str) {
+                Some("None") => super::table::IncludeObject::None,
+                Some("Object") => super::table::IncludeObject::Object,
+                _ => super::table::IncludeObject::Metadata,
+            };
+            Json(super::table::table(
+                resource,
+                &items,
+                chrono::Utc::now(),
+                include,
+                metadata,
+            ))
+            .into_response()
+        }
+        Ok(value) => {
+            let code = if created && value["kind"] != "Status" {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (code, Json(value)).into_response()
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+/// The verb a method and path mean, checked against what the resource serves.
+fn request_of(
+    target: Target,
+    method: Method,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<KubeRequest, KubeError> {
+    let Target {
+        resource,
+        namespace,
+        name,
+        subresource,
+    } = target;
+    let verb = match (&method, &name) {
+        (&Method::GET, Some(_)) => "get",
+        (&Method::GET, None) if flag(query, "watch") => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::POST, None) => "create",
+        (&Method::POST, Some(_)) if subresource.is_some() => "create",
+        (&Method::PUT, Some(_)) => "update",
+        (&Method::PATCH, Some(_)) => "patch",
+        (&Method::DELETE, Some(_)) => "delete",
+        (&Method::DELETE, None) => "deletecollection",
+        _ => "",
+    };
+    let allowed = match &subresource {
+        Some(sub) => resource
+            .subresource(sub)
+            .is_some_and(|s| s.verbs.contains(&verb)),
+        None => resource.allows(verb),
+    };
+    if !allowed {
+        return Err(KubeError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    if verb == "watch" {
+        return Err(KubeError::method_not_allowed(
+            "watch is not served on this path yet",
+        ));
+    }
+    let status_only = subresource.as_deref() == Some("status");
+    let name = name.unwrap_or_default();
+    Ok(match verb {
+        "get" => KubeRequest::Get {
+            resource,
+            namespace,
+            name,
+        },
+        "list" => KubeRequest::List {
+            resource,
+            namespace,
+            options: list_options(query)?,
+        },
+        "create" if subresource.as_deref() == Some("eviction") => {
+            let eviction = body_value(body)?;
+            let options = delete_options(query, eviction.get("deleteOptions"))?;
+            KubeRequest::Evict {
+                namespace: namespace.unwrap_or_else(|| "default".into()),
+                name,
+                options,
+            }
+        }
+        "create" => KubeRequest::Create {
+            resource,
+            namespace,
+            body: body_value(body)?,
+            options: write_options(query),
+        },
+        "update" => KubeRequest::Update {
+            resource,
+            namespace,
+            name,
+            body: body_value(body)?,
+            status_only,
+            options: write_options(query),
+        },
+        "patch" => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let Some(patch_type) = PatchType::from_content_type(content_type) else {
+                return Err(KubeError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"),
+                ));
+            };
+            KubeRequest::Patch {
+                resource,
+                namespace,
+                name,
+                patch_type,
+                body: body.to_vec(),
+                status_only,
+                options: write_options(query),
+            }
+        }
+        "delete" => {
+            let sent = (!body.is_empty()).then(|| body_value(body)).transpose()?;
+            KubeRequest::Delete {
+                resource,
+                namespace,
+                name,
+                options: delete_options(query, sent.as_ref())?,
+            }
+        }
+        _ => {
+            let sent = (!body.is_empty()).then(|| body_value(body)).transpose()?;
+            KubeRequest::DeleteCollection {
+                resource,
+                namespace,
+                list: list_options(query)?,
+                options: delete_options(query, sent.as_ref())?,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_resources_namespaces_objects_and_subresources() {
+        let t = parse_path("", "v1", "namespaces/default/pods/web/log").unwrap();
+        assert_eq!(t.resource.plural, "pods");
+        assert_eq!(t.namespace.as_deref(), Some("default"));
+        assert_eq!(t.name.as_deref(), Some("web"));
+        assert_eq!(t.subresource.as_deref(), Some("log"));
+        let t = parse_path("", "v1", "pods").unwrap();
+        assert_eq!((t.namespace, t.name), (None, None));
+        let t = parse_path("", "v1", "namespaces/kube-system").unwrap();
+        assert_eq!(t.resource.plural, "namespaces");
+        assert_eq!(t.name.as_deref(), Some("kube-system"));
+        let t = parse_path("", "v1", "nodes/n1/status").unwrap();
+        assert_eq!(t.subresource.as_deref(), Some("status"));
+        let t = parse_path("batch", "v1", "namespaces/a/jobs").unwrap();
+        assert_eq!(t.resource.kind, "Job");
+        assert_eq!(t.namespace.as_deref(), Some("a"));
+        for bad in [
+            ("", "v1", "deployments"),
+            ("", "v1", "jobs"),
+            ("", "v1", "pods/web"),
+            ("", "v1", "namespaces/a/pods/web/exec"),
+            ("batch", "v2", "jobs"),
+            ("", "v1", "nodes/n1/status/x"),
+        ] {
+            let e = parse_path(bad.0, bad.1, bad.2).unwrap_err();
+            assert_eq!(e.code, 404, "{bad:?}");
+            assert_eq!(
+                e.message,
+                "the server could not find the requested resource"
+            );
+        }
+    }
+
+    #[test]
+    fn delete_options_come_from_query_and_body() {
+        let query = HashMap::from([("propagationPolicy".to_string(), "Orphan".to_string())]);
+        let o = delete_options(&query, None).unwrap();
+        assert_eq!(o.propagation, Propagation::Orphan);
+        let body = serde_json::json!({"propagationPolicy": "Foreground", "gracePeriodSeconds": 0});
+        let o = delete_options(&HashMap::new(), Some(&body)).unwrap();
+        assert_eq!(o.propagation, Propagation::Foreground);
+        assert_eq!(o.grace_period_seconds, Some(0));
+        let query = HashMap::from([("propagationPolicy".to_string(), "Sideways".to_string())]);
+        assert_eq!(delete_options(&query, None).unwrap_err().code, 400);
+    }
+}

@@ -1,0 +1,1012 @@
+//! The Kubernetes API's verbs on every served resource: get, list, create, update, patch,
+//! delete, deletecollection and pod eviction. Stored kinds go through the same rules as
+//! `drover apply` (manifest validation, scheduling, controllers); Events, Namespaces and
+//! ControllerRevisions are views of other tables (see `views.rs`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use drover_proto::manifest::{Kind, Manifest};
+use drover_proto::selector::LabelSelector;
+use serde_json::{json, Value};
+
+use super::kube_error::{Cause, KubeError, KubeResult};
+use super::{ApiRequest, Control};
+use crate::api::patch::{self, PatchError, PatchType};
+use crate::api::resources::Resource;
+use crate::api::selectors::FieldSelector;
+use crate::store::StoredObject;
+
+/// `labelSelector`, `fieldSelector`, `limit` and `continue` of a list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// kubectl `-l` syntax.
+    pub label_selector: Option<String>,
+    /// `a=b,c!=d`.
+    pub field_selector: Option<String>,
+    /// Most items per page; `None` or 0: all.
+    pub limit: Option<usize>,
+    /// Token of the previous page.
+    pub continue_token: Option<String>,
+}
+
+/// How dependents of a deleted object are treated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// Dependents are deleted after the owner (Drover: at once, with the owner).
+    #[default]
+    Background,
+    /// Kubernetes deletes dependents first; Drover deletes them with the owner.
+    Foreground,
+    /// Dependents stay, without their owner reference.
+    Orphan,
+}
+
+impl Propagation {
+    /// `Background`, `Foreground` or `Orphan`.
+    pub fn parse(text: &str) -> Result<Propagation, KubeError> {
+        match text {
+            "Background" => Ok(Propagation::Background),
+            "Foreground" => Ok(Propagation::Foreground),
+            "Orphan" => Ok(Propagation::Orphan),
+            other => Err(KubeError::bad_request(format!(
+                "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Background\", \"Foreground\", \"Orphan\""
+            ))),
+        }
+    }
+}
+
+/// `DeleteOptions`, from the query or the body.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// Propagation policy.
+    pub propagation: Propagation,
+    /// 0 deletes a pod at once, without waiting for its node.
+    pub grace_period_seconds: Option<i64>,
+    /// Validate only.
+    pub dry_run: bool,
+    /// `preconditions.resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `preconditions.uid`.
+    pub uid: Option<String>,
+}
+
+/// Options of create, update and patch.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: validate, answer, store nothing.
+    pub dry_run: bool,
+    /// `fieldManager` (server-side apply).
+    pub field_manager: Option<String>,
+    /// `force` (server-side apply).
+    pub force: bool,
+}
+
+/// A request of the Kubernetes API. `namespace` is the one in the path (`None` for
+/// cluster-scoped resources and lists across namespaces).
+#[derive(Debug)]
+pub enum KubeRequest {
+    /// One object (also `…/status`).
+    Get {
+        /// What.
+        resource: &'static Resource,
+        /// Path namespace.
+        namespace: Option<String>,
+        /// Name.
+        name: String,
+    },
+    /// A (page of a) list.
+    List {
+        /// What.
+        resource: &'static Resource,
+        /// Path namespace.
+        namespace: Option<String>,
+        /// Selectors and paging.
+        options: ListOptions,
+    },
+    /// POST of a new object.
+    Create {
+        /// What.
+        resource: &'static Resource,
+        /// Path namespace.
+        namespace: Option<String>,
+        /// The object.
+        body: Value,
+        /// Options.
+        options: WriteOptions,
+    },
+    /// PUT of a whole object (or of its status).
+    Update {
+        /// What.
+        resource: &'static Resource,
+        /// Path namespace.
+        namespace: Option<String>,
+        /// Name.
+        name: String,
+        /// The object.
+        body: Value,
+        /// `…/status`: only the status changes.
+        status_only: bool,
+        /// Options.
+        options: WriteOptions,
+    },
+    /// PATCH.
+    Patch {
+        /// What.
+        resource: &'static Resource,
+        /// Path namespace.
+        namespace: Option<String>,
+        /// Name.
+        name: String,
+        /// From the Content-Type.
+        patch_type: PatchType,
+        /// The patch as sent.
+        body: Vec<u8>,
+        /// `…/status`: only the status changes.
+        status_only: bool,
+        /// Options.
+        options: WriteOptions,
+    },
+    /// DELETE of one object.
+    Delete {
+        /// What.
+        resource: &'static Resource,
+        /// Path namespace.
+        namespace: Option<String>,
+        /// Name.
+        name: String,
+        /// Options.
+        options: DeleteOptions,
+    },
+    /// DELETE on a list path.
+    DeleteCollection {
+        /// What.
+        resource: &'static Resource,
+        /// Path namespace.
+        namespace: Option<String>,
+        /// Which objects.
+        list: ListOptions,
+        /// How.
+        options: DeleteOptions,
+    },
+    /// POST `pods/{name}/eviction`.
+    Evict {
+        /// Namespace.
+        namespace: String,
+        /// Pod.
+        name: String,
+        /// From the Eviction's `deleteOptions`.
+        options: DeleteOptions,
+    },
+}
+
+/// The stored kind of a resource; `None` for views (Events, Namespaces, revisions).
+pub(super) fn stored_kind(resource: &Resource) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|k| k.as_str() == resource.kind)
+}
+
+/// The continue token of a page that ended at `key`, for a list made at `rv`.
+fn continue_token(rv: u64, key: &(String, String)) -> String {
+    hex::encode(format!("{rv}\n{}\n{}", key.0, key.1))
+}
+
+fn parse_continue(token: &str) -> Result<(u64, (String, String)), KubeError> {
+    let invalid = || KubeError::bad_request("continue key is not valid");
+    let bytes = hex::decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let mut parts = text.splitn(3, '\n');
+    let rv = parts
+        .next()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(invalid)?;
+    let ns = parts.next().ok_or_else(invalid)?.to_string();
+    let name = parts.next().ok_or_else(invalid)?.to_string();
+    Ok((rv, (ns, name)))
+}
+
+fn labels_of(object: &Value) -> BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn key_of(object: &Value) -> (String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        text(&object["metadata"]["namespace"]),
+        text(&object["metadata"]["name"]),
+    )
+}
+
+/// The path namespace of a namespaced resource, or `""`.
+fn scope(resource: &Resource, namespace: &Option<String>) -> String {
+    if resource.namespaced {
+        namespace.clone().unwrap_or_else(|| "default".into())
+    } else {
+        String::new()
+    }
+}
+
+/// Server-managed metadata a manifest does not take: kept aside, then put back.
+const SERVER_METADATA: &[&str] = &[
+    "ownerReferences",
+    "managedFields",
+    "finalizers",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+    "generateName",
+];
+
+/// What `prepare` took out of a body before validating it.
+struct Prepared {
+    manifest: Manifest,
+    owner_references: Value,
+    status: Value,
+    resource_version: Option<String>,
+}
+
+fn random_suffix() -> Result<String, KubeError> {
+    // Kubernetes' alphabet for generated names: no vowels, no look-alikes.
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = drover_proto::random::random_bytes::<5>()
+        .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
+
+/// Checks a body's kind, apiVersion, namespace and name against the request, fills in what
+/// the path implies, and validates it as `drover apply` would.
+fn prepare(
+    resource: &Resource,
+    namespace: &Option<String>,
+    url_name: Option<&str>,
+    mut body: Value,
+) -> Result<Prepared, KubeError> {
+    let Some(root) = body.as_object_mut() else {
+        return Err(KubeError::bad_request("the body must be a JSON object"));
+    };
+    let api_version = resource.api_version();
+    match root.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            root.insert("apiVersion".into(), json!(api_version));
+        }
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(KubeError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )))
+        }
+    }
+    match root.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            root.insert("kind".into(), json!(resource.kind));
+        }
+        Some(k) if k == resource.kind => {}
+        Some(k) => {
+            return Err(KubeError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                resource.kind
+            )))
+        }
+    }
+    let metadata = root
+        .entry("metadata")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| KubeError::bad_request("metadata must be an object"))?;
+    if resource.namespaced {
+        let path_ns = scope(resource, namespace);
+        match metadata.get("namespace").and_then(Value::as_str) {
+            None | Some("") => {
+                metadata.insert("namespace".into(), json!(path_ns));
+            }
+            Some(ns) if ns == path_ns => {}
+            Some(_) => {
+                return Err(KubeError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+        }
+    }
+    let name = metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match url_name {
+        Some(url) if name.is_empty() => {
+            metadata.insert("name".into(), json!(url));
+        }
+        Some(url) if name != url => {
+            return Err(KubeError::bad_request(format!(
+                "the name of the object ({name}) does not match the name on the URL ({url})"
+            )))
+        }
+        Some(_) => {}
+        None if name.is_empty() => {
+            let Some(prefix) = metadata.get("generateName").and_then(Value::as_str) else {
+                return Err(KubeError::invalid(
+                    resource,
+                    "",
+                    vec![Cause {
+                        reason: "FieldValueRequired",
+                        message: "Required value: name or generateName is required".into(),
+                        field: "metadata.name".into(),
+                    }],
+                ));
+            };
+            let generated = format!("{prefix}{}", random_suffix()?);
+            metadata.insert("name".into(), json!(generated));
+        }
+        None => {}
+    }
+    let mut owner_references = json!([]);
+    for field in SERVER_METADATA {
+        if let Some(value) = metadata.remove(*field) {
+            if *field == "ownerReferences" && value.is_array() {
+                owner_references = value;
+            }
+        }
+    }
+    let resource_version = metadata
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let name = metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let status = root.remove("status").unwrap_or_else(|| json!({}));
+    let manifest = Manifest::from_json(body).map_err(|e| {
+        KubeError::invalid(
+            resource,
+            &name,
+            vec![Cause {
+                reason: "FieldValueInvalid",
+                message: e.message.clone(),
+                field: e.path.clone(),
+            }],
+        )
+    })?;
+    Ok(Prepared {
+        manifest,
+        owner_references,
+        status,
+        resource_version,
+    })
+}
+
+fn patch_error(resource: &Resource, name: &str, e: PatchError) -> KubeError {
+    match e {
+        PatchError::Invalid(message) => KubeError::bad_request(message),
+        PatchError::Conflicts(fields) => KubeError {
+            details: Some(Box::new(super::kube_error::Details {
+                name: name.to_string(),
+                group: resource.group.to_string(),
+                kind: resource.plural.to_string(),
+                causes: fields
+                    .iter()
+                    .map(|f| Cause {
+                        reason: "FieldManagerConflict",
+                        message: format!("conflict with another manager on {f}"),
+                        field: f.clone(),
+                    })
+                    .collect(),
+            })),
+            ..KubeError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Apply failed with {} conflict{}: {}",
+                    fields.len(),
+                    if fields.len() == 1 { "" } else { "s" },
+                    fields.join(", ")
+                ),
+            )
+        },
+    }
+}
+
+/// The Status of an object deleted at once.
+fn deleted_status(resource: &Resource, object: &StoredObject) -> Value {
+    let mut details = json!({"name": object.name, "kind": resource.plural, "uid": object.uid});
+    if !resource.group.is_empty() {
+        details["group"] = json!(resource.group);
+    }
+    crate::api::status::success_json(details)
+}
+
+impl Control {
+    /// Answers a request of the Kubernetes API.
+    pub fn handle_kube(&mut self, request: KubeRequest, now: DateTime<Utc>) -> KubeResult {
+        match request {
+            KubeRequest::Get {
+                resource,
+                namespace,
+                name,
+            } => self.kube_get(resource, &namespace, &name),
+            KubeRequest::List {
+                resource,
+                namespace,
+                options,
+            } => self.kube_list(resource, namespace.as_deref(), &options),
+            KubeRequest::Create {
+                resource,
+                namespace,
+                body,
+                options,
+            } => self.kube_create(resource, &namespace, body, &options, now),
+            KubeRequest::Update {
+                resource,
+                namespace,
+                name,
+                body,
+                status_only,
+                options,
+            } => self.kube_update(
+                resource,
+                &namespace,
+                &name,
+                body,
+                status_only,
+                &options,
+                now,
+            ),
+            KubeRequest::Patch {
+                resource,
+                namespace,
+                name,
+                patch_type,
+                body,
+                status_only,
+                options,
+            } => self.kube_patch(
+                resource,
+                &namespace,
+                &name,
+                patch_type,
+                &body,
+                status_only,
+                &options,
+                now,
+            ),
+            KubeRequest::Delete {
+                resource,
+                namespace,
+                name,
+                options,
+            } => self.kube_delete(resource, &namespace, &name, &options, now),
+            KubeRequest::DeleteCollection {
+                resource,
+                namespace,
+                list,
+                options,
+            } => {
+                if stored_kind(resource).is_none() {
+                    return Err(KubeError::method_not_allowed(format!(
+                        "{} cannot be deleted",
+                        resource.plural
+                    )));
+                }
+                let all = ListOptions {
+                    limit: None,
+                    continue_token: None,
+                    ..list
+                };
+                let listed = self.kube_list(resource, namespace.as_deref(), &all)?;
+                let mut deleted = Vec::new();
+                for item in listed["items"].as_array().cloned().unwrap_or_default() {
+                    let (ns, name) = key_of(&item);
+                    let ns = (!ns.is_empty()).then_some(ns);
+                    self.kube_delete(resource, &ns, &name, &options, now)?;
+                    deleted.push(item);
+                }
+                Ok(json!({
+                    "kind": resource.list_kind(),
+                    "apiVersion": resource.api_version(),
+                    "metadata": {"resourceVersion": self.store.current_resource_version()?.to_string()},
+                    "items": deleted,
+                }))
+            }
+            KubeRequest::Evict {
+                namespace,
+                name,
+                options,
+            } => {
+                let pods = crate::api::resources::by_kind("Pod")
+                    .ok_or_else(KubeError::no_such_resource)?;
+                self.kube_delete(pods, &Some(namespace), &name, &options, now)?;
+                Ok(crate::api::status::success_json(json!({
+                    "name": name, "kind": "pods"
+                })))
+            }
+        }
+    }
+
+    fn stored(
+        &self,
+        resource: &Resource,
+        namespace: &Option<String>,
+        name: &str,
+    ) -> Result<(Kind, StoredObject), KubeError> {
+        let kind = stored_kind(resource).ok_or_else(|| {
+            KubeError::method_not_allowed(format!("{} are read-only", resource.plural))
+        })?;
+        let object = self
+            .store
+            .get(kind, &scope(resource, namespace), name)?
+            .ok_or_else(|| KubeError::not_found(resource, name))?;
+        Ok((kind, object))
+    }
+
+    fn kube_get(&self, resource: &Resource, namespace: &Option<String>, name: &str) -> KubeResult {
+        if stored_kind(resource).is_some() {
+            let (_, object) = self.stored(resource, namespace, name)?;
+            return Ok(self.render(&object));
+        }
+        let ns = resource.namespaced.then(|| scope(resource, namespace));
+        self.view_objects(resource, ns.as_deref())?
+            .into_iter()
+            .find(|o| o["metadata"]["name"] == name)
+            .ok_or_else(|| KubeError::not_found(resource, name))
+    }
+
+    /// Every object of a resource as the API shows it, ordered by namespace and name.
+    fn all_objects(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, KubeError> {
+        match stored_kind(resource) {
+            Some(kind) => Ok(self
+                .store
+                .list(kind, if kind.namespaced() { namespace } else { None })?
+                .iter()
+                .map(|o| self.render(o))
+                .collect()),
+            None => {
+                let mut objects = self.view_objects(resource, namespace)?;
+                objects.sort_by_key(key_of);
+                Ok(objects)
+            }
+        }
+    }
+
+    fn kube_list(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> KubeResult {
+        let labels = match options.label_selector.as_deref() {
+            Some(text) => LabelSelector::parse(text).map_err(KubeError::bad_request)?,
+            None => LabelSelector::default(),
+        };
+        let fields = match options.field_selector.as_deref() {
+            Some(text) => FieldSelector::parse(text).map_err(KubeError::bad_request)?,
+            None => FieldSelector::default(),
+        };
+        fields
+            .check(resource.kind)
+            .map_err(KubeError::bad_request)?;
+        let (rv, after) = match options.continue_token.as_deref() {
+            Some(token) if !token.is_empty() => {
+                let (rv, key) = parse_continue(token)?;
+                (rv, Some(key))
+            }
+            _ => (self.store.current_resource_version()?, None),
+        };
+        let mut items: Vec<Value> = self
+            .all_objects(resource, namespace)?
+            .into_iter()
+            .filter(|o| after.as_ref().is_none_or(|a| key_of(o) > *a))
+            .filter(|o| labels.matches(&labels_of(o)) && fields.matches(resource.kind, o))
+            .collect();
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if let Some(limit) = options.limit.filter(|l| *l > 0) {
+            if items.len() > limit {
+                let remaining = items.len() - limit;
+                items.truncate(limit);
+                if let Some(last) = items.last() {
+                    metadata["continue"] = json!(continue_token(rv, &key_of(last)));
+                    metadata["remainingItemCount"] = json!(remaining);
+                }
+            }
+        }
+        Ok(json!({
+            "kind": resource.list_kind(),
+            "apiVersion": resource.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
+
+    fn kube_create(
+        &mut self,
+        resource: &Resource,
+        namespace: &Option<String>,
+        body: Value,
+        options: &WriteOptions,
+        now: DateTime<Utc>,
+    ) -> KubeResult {
+        let Some(kind) = stored_kind(resource) else {
+            return Err(KubeError::method_not_allowed(format!(
+                "{} cannot be created through this API",
+                resource.plural
+            )));
+        };
+        if kind == Kind::Node {
+            return Err(KubeError::method_not_allowed(
+                "nodes register themselves: enroll an agent (drover token create)",
+            ));
+        }
+        let prepared = prepare(resource, namespace, None, body)?;
+        let manifest = &prepared.manifest;
+        if self
+            .store
+            .get(kind, manifest.namespace(), manifest.name())?
+            .is_some()
+        {
+            return Err(KubeError::already_exists(resource, manifest.name()));
+        }
+        let meta = manifest.metadata();
+        let spec = manifest.spec_json();
+        let object = StoredObject {
+            kind,
+            namespace: manifest.namespace().to_string(),
+            name: manifest.name().to_string(),
+            uid: drover_proto::random::new_uid()
+                .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?,
+            resource_version: 0,
+            generation: 1,
+            labels: meta.labels.clone(),
+            annotations: meta.annotations.clone(),
+            owner_references: prepared.owner_references,
+            status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
+                crate::pods::scheduled_status()
+            } else {
+                json!({})
+            },
+            spec,
+            created_at: now,
+            deletion_timestamp: None,
+            agent_revision: 0,
+        };
+        if options.dry_run {
+            return Ok(self.render(&object));
+        }
+        let stored = self.store.put(&object)?;
+        if kind == Kind::Pod {
+            self.pod_applied(&stored, now)?;
+        }
+        self.workloads_changed();
+        Ok(self.render(&stored))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn kube_update(
+        &mut self,
+        resource: &Resource,
+        namespace: &Option<String>,
+        name: &str,
+        body: Value,
+        status_only: bool,
+        options: &WriteOptions,
+        now: DateTime<Utc>,
+    ) -> KubeResult {
+        let (kind, mut current) = self.stored(resource, namespace, name)?;
+        let sent_rv = body["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        if sent_rv.is_some_and(|v| v != current.resource_version.to_string()) {
+            return Err(KubeError::conflict(resource, name));
+        }
+        if status_only {
+            let status = body.get("status").cloned().unwrap_or_else(|| json!({}));
+            if !status.is_object() {
+                return Err(KubeError::invalid_field(
+                    resource,
+                    name,
+                    "status",
+                    "must be an object",
+                ));
+            }
+            current.status = status;
+            if options.dry_run {
+                return Ok(self.render(&current));
+            }
+            let stored = self.store.put(&current)?;
+            self.workloads_changed();
+            return Ok(self.render(&stored));
+        }
+        if kind == Kind::Node {
+            return self.update_node(resource, current, &body, options, now);
+        }
+        let prepared = prepare(resource, namespace, Some(name), body)?;
+        let meta = prepared.manifest.metadata();
+        let mut spec = prepared.manifest.spec_json();
+        if kind == Kind::Pod {
+            // The scheduler's binding is not part of what the user wrote.
+            if spec.get("nodeName").is_none() {
+                if let Some(node) = current.spec.get("nodeName") {
+                    spec["nodeName"] = node.clone();
+                }
+            }
+            if current.spec != spec {
+                return Err(KubeError::invalid(
+                    resource,
+                    name,
+                    vec![Cause {
+                        reason: "FieldValueForbidden",
+                        message: "Forbidden: pod updates may not change fields other than metadata (Drover does not update a running pod's spec; delete and create it)".into(),
+                        field: "spec".into(),
+                    }],
+                ));
+            }
+        }
+        let _ = (&prepared.status, &prepared.resource_version);
+        if current.spec != spec {
+            current.generation += 1;
+            current.spec = spec;
+        }
+        current.labels = meta.labels.clone();
+        current.annotations = meta.annotations.clone();
+        current.owner_references = prepared.owner_references;
+        if options.dry_run {
+            return Ok(self.render(&current));
+        }
+        let stored = self.store.put(&current)?;
+        self.workloads_changed();
+        Ok(self.render(&stored))
+    }
+
+    /// A node changes through the same rules as `drover label/taint/cordon`: labels,
+    /// annotations, `spec.taints` and `spec.unschedulable`; the rest is the agent's.
+    fn update_node(
+        &mut self,
+        resource: &Resource,
+        current: StoredObject,
+        body: &Value,
+        options: &WriteOptions,
+        now: DateTime<Utc>,
+    ) -> KubeResult {
+        let name = current.name.clone();
+        let labels = labels_of(body);
+        let annotations: BTreeMap<String, String> = labels_of(&json!({
+            "metadata": {"labels": body["metadata"]["annotations"].clone()}
+        }));
+        let taints: Vec<drover_proto::manifest::Taint> = match body["spec"].get("taints") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(t) => serde_json::from_value(t.clone()).map_err(|e| {
+                KubeError::invalid_field(resource, &name, "spec.taints", e.to_string())
+            })?,
+        };
+        let unschedulable = body["spec"]["unschedulable"].as_bool().unwrap_or(false);
+        for (key, value) in &labels {
+            drover_proto::manifest::validate_label_key(key)
+                .map_err(|m| KubeError::invalid_field(resource, &name, "metadata.labels", m))?;
+            drover_proto::manifest::validate_label_value(value)
+                .map_err(|m| KubeError::invalid_field(resource, &name, "metadata.labels", m))?;
+        }
+        if options.dry_run {
+            let mut preview = current;
+            preview.labels = labels;
+            preview.annotations = annotations;
+            return Ok(self.render(&preview));
+        }
+        let current_taints: Vec<drover_proto::manifest::Taint> = current
+            .spec
+            .get("taints")
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+            .unwrap_or_default();
+        let remove_labels: Vec<String> = current
+            .labels
+            .keys()
+            .filter(|k| !labels.contains_key(*k))
+            .cloned()
+            .collect();
+        self.label_node(&name, labels, remove_labels, true)?;
+        let remove_taints = current_taints
+            .iter()
+            .filter(|t| !taints.contains(t))
+            .map(|t| (t.key.clone(), Some(t.effect)))
+            .collect();
+        let add_taints = taints
+            .into_iter()
+            .filter(|t| !current_taints.contains(t))
+            .collect();
+        self.taint_node(&name, add_taints, remove_taints)?;
+        self.handle_api(
+            ApiRequest::SetUnschedulable {
+                name: name.clone(),
+                unschedulable,
+            },
+            now,
+        )?;
+        if let Some(mut node) = self.store.get(Kind::Node, "", &name)? {
+            if node.annotations != annotations {
+                node.annotations = annotations;
+                self.store.put(&node)?;
+            }
+        }
+        self.schedule_pending(now)?;
+        self.workloads_changed();
+        let node = self
+            .store
+            .get(Kind::Node, "", &name)?
+            .ok_or_else(|| KubeError::not_found(resource, &name))?;
+        Ok(self.render(&node))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn kube_patch(
+        &mut self,
+        resource: &Resource,
+        namespace: &Option<String>,
+        name: &str,
+        patch_type: PatchType,
+        body: &[u8],
+        status_only: bool,
+        options: &WriteOptions,
+        now: DateTime<Utc>,
+    ) -> KubeResult {
+        if stored_kind(resource).is_none() {
+            return Err(KubeError::method_not_allowed(format!(
+                "{} are read-only",
+                resource.plural
+            )));
+        }
+        let current = match self.stored(resource, namespace, name) {
+            Ok((_, object)) => Some(self.render(&object)),
+            Err(e) if e.code == 404 && patch_type == PatchType::Apply => None,
+            Err(e) => return Err(e),
+        };
+        if patch_type == PatchType::Apply {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| KubeError::bad_request("the apply body is not UTF-8"))?;
+            let applied = parse_body_text(text)?;
+            let manager = options
+                .field_manager
+                .clone()
+                .ok_or_else(|| {
+                    KubeError::bad_request(
+                        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                    )
+                })?;
+            let merged = patch::server_side_apply(
+                resource.kind,
+                current.as_ref(),
+                &applied,
+                &manager,
+                options.force,
+                &crate::object::timestamp(now),
+            )
+            .map_err(|e| patch_error(resource, name, e))?;
+            return match current {
+                None => self.kube_create(resource, namespace, merged, options, now),
+                Some(_) => {
+                    self.kube_update(resource, namespace, name, merged, status_only, options, now)
+                }
+            };
+        }
+        let current = current.ok_or_else(|| KubeError::not_found(resource, name))?;
+        let patched = patch::apply(resource.kind, &current, patch_type, body)
+            .map_err(|e| patch_error(resource, name, e))?;
+        self.kube_update(
+            resource,
+            namespace,
+            name,
+            patched,
+            status_only,
+            options,
+            now,
+        )
+    }
+
+    fn kube_delete(
+        &mut self,
+        resource: &Resource,
+        namespace: &Option<String>,
+        name: &str,
+        options: &DeleteOptions,
+        now: DateTime<Utc>,
+    ) -> KubeResult {
+        let (kind, object) = match self.stored(resource, namespace, name) {
+            Ok(found) => found,
+            Err(e) if e.code == 405 => {
+                return Err(KubeError::method_not_allowed(format!(
+                    "{} cannot be deleted",
+                    resource.plural
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        if options
+            .resource_version
+            .as_ref()
+            .is_some_and(|rv| *rv != object.resource_version.to_string())
+            || options.uid.as_ref().is_some_and(|uid| *uid != object.uid)
+        {
+            return Err(KubeError::conflict(resource, name));
+        }
+        if options.dry_run {
+            return Ok(self.render(&object));
+        }
+        let ns = object.namespace.clone();
+        if options.propagation == Propagation::Orphan && kind != Kind::Pod {
+            self.orphan_dependents(&object)?;
+            self.store.delete(kind, &ns, name)?;
+            self.store.delete_revisions(&object.uid)?;
+            if kind == Kind::Job {
+                self.store.delete_job_results(&object.uid)?;
+            }
+            self.workloads_changed();
+            return Ok(deleted_status(resource, &object));
+        }
+        if kind == Kind::Pod && options.grace_period_seconds == Some(0) {
+            // Forced: gone from the API now; the node stops it when it next hears.
+            self.store.delete(kind, &ns, name)?;
+            if let Some(node) = crate::pods::node_name(&object) {
+                let node = node.to_string();
+                self.ensure_desired(&node)?;
+            }
+            self.workloads_changed();
+            return Ok(deleted_status(resource, &object));
+        }
+        self.handle_api(
+            ApiRequest::Delete {
+                kind,
+                namespace: ns.clone(),
+                name: name.to_string(),
+            },
+            now,
+        )?;
+        match self.store.get(kind, &ns, name)? {
+            Some(pending) => Ok(self.render(&pending)),
+            None => Ok(deleted_status(resource, &object)),
+        }
+    }
+
+    /// Strips the owner reference to `owner` from its dependents (pods, and a CronJob's
+    /// Jobs), which then stay.
+    fn orphan_dependents(&mut self, owner: &StoredObject) -> Result<(), KubeError> {
+        for kind in [Kind::Pod, Kind::Job] {
+            for dependent in self.store.list(kind, Some(&owner.namespace))? {
+                if !super::daemonsets::owned_by(&dependent, &owner.uid) {
+                    continue;
+                }
+                let mut dependent = StoredObject::clone(&dependent);
+                if let Some(refs) = dependent.owner_references.as_array_mut() {
+                    refs.retain(|r| r["uid"] != owner.uid.as_str());
+                }
+                self.store.put(&dependent)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A body as JSON, or YAML (the first document).
+pub fn parse_body_text(text: &str) -> Result<Value, KubeError> {
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
+    let documents = drover_proto::manifest::yaml::load_documents(text)
+        .map_err(|e| KubeError::bad_request(format!("invalid YAML: {}", e.message)))?;
+    documents
+        .into_iter()
+        .map(|d| d.value)
+        .find(|v| !v.is_null())
+        .ok_or_else(|| KubeError::bad_request("the body is empty"))
+}

@@ -1,0 +1,411 @@
+//! The Kubernetes API's verbs, answered by the control loop.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::api::resources::{by_kind, Resource};
+use crate::control::{DeleteOptions, KubeRequest, ListOptions, Propagation, WriteOptions};
+
+fn res(kind: &str) -> &'static Resource {
+    by_kind(kind).unwrap()
+}
+
+fn ns() -> Option<String> {
+    Some("default".into())
+}
+
+fn pod(name: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "alpine", "command": ["sleep", "100"]}]},
+    })
+}
+
+impl Harness {
+    fn kube(&mut self, request: KubeRequest) -> KubeResult {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.control.handle(Input::Kube(request, reply), t(0));
+        answer.blocking_recv().expect("an answer")
+    }
+
+    fn create(&mut self, kind: &str, body: Value) -> KubeResult {
+        self.kube(KubeRequest::Create {
+            resource: res(kind),
+            namespace: ns(),
+            body,
+            options: WriteOptions::default(),
+        })
+    }
+
+    fn list(&mut self, kind: &str, options: ListOptions) -> KubeResult {
+        self.kube(KubeRequest::List {
+            resource: res(kind),
+            namespace: None,
+            options,
+        })
+    }
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn create_get_and_a_typed_list_at_the_current_resource_version() {
+    let mut h = harness();
+    let created = h.create("Pod", pod("web", json!({"app": "web"}))).unwrap();
+    assert_eq!(created["metadata"]["namespace"], "default");
+    assert_eq!(created["kind"], "Pod");
+    let got = h
+        .kube(KubeRequest::Get {
+            resource: res("Pod"),
+            namespace: ns(),
+            name: "web".into(),
+        })
+        .unwrap();
+    assert_eq!(got["metadata"]["uid"], created["metadata"]["uid"]);
+    let list = h.list("Pod", ListOptions::default()).unwrap();
+    assert_eq!(list["kind"], "PodList");
+    assert_eq!(list["apiVersion"], "v1");
+    let rv: u64 = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        rv >= created["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    );
+    assert_eq!(names(&list), vec!["web"]);
+
+    let again = h.create("Pod", pod("web", json!({}))).unwrap_err();
+    assert_eq!((again.code, again.reason), (409, "AlreadyExists"));
+    assert_eq!(again.message, "pods \"web\" already exists");
+    let missing = h
+        .kube(KubeRequest::Get {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "x".into(),
+        })
+        .unwrap_err();
+    assert_eq!(
+        (missing.code, missing.message.as_str()),
+        (404, "jobs.batch \"x\" not found")
+    );
+}
+
+#[test]
+fn the_path_namespace_wins_and_a_different_one_is_refused() {
+    let mut h = harness();
+    let mut body = pod("a", json!({}));
+    let created = h
+        .kube(KubeRequest::Create {
+            resource: res("Pod"),
+            namespace: Some("team".into()),
+            body: body.clone(),
+            options: WriteOptions::default(),
+        })
+        .unwrap();
+    assert_eq!(created["metadata"]["namespace"], "team");
+    body["metadata"]["namespace"] = json!("other");
+    let e = h.create("Pod", body).unwrap_err();
+    assert_eq!(e.code, 400);
+    let namespaces = h.list("Namespace", ListOptions::default()).unwrap();
+    assert_eq!(names(&namespaces), vec!["default", "team"]);
+    assert_eq!(namespaces["items"][1]["status"]["phase"], "Active");
+}
+
+#[test]
+fn generate_name_and_dry_run() {
+    let mut h = harness();
+    let mut body = pod("", json!({}));
+    body["metadata"]["generateName"] = json!("web-");
+    let dry = h
+        .kube(KubeRequest::Create {
+            resource: res("Pod"),
+            namespace: ns(),
+            body: body.clone(),
+            options: WriteOptions {
+                dry_run: true,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    assert!(dry["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("web-"));
+    assert!(h.control.store.list(Kind::Pod, None).unwrap().is_empty());
+    let created = h.create("Pod", body).unwrap();
+    let name = created["metadata"]["name"].as_str().unwrap();
+    assert_eq!(name.len(), "web-".len() + 5, "{name}");
+}
+
+#[test]
+fn invalid_objects_name_the_field_in_causes() {
+    let mut h = harness();
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Sometimes", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    let e = h.create("Job", job).unwrap_err();
+    assert_eq!((e.code, e.reason), (422, "Invalid"));
+    let details = e.details.unwrap();
+    assert_eq!(details.kind, "jobs");
+    assert_eq!(details.group, "batch");
+    assert_eq!(details.causes[0].field, "spec.template.spec.restartPolicy");
+    assert!(
+        e.message
+            .starts_with("Job.batch \"j\" is invalid: spec.template.spec.restartPolicy"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_stale_resource_version_conflicts() {
+    let mut h = harness();
+    h.create("Pod", pod("web", json!({"v": "1"}))).unwrap();
+    // Scheduling may already have written it again: update what a GET shows.
+    let current = h
+        .kube(KubeRequest::Get {
+            resource: res("Pod"),
+            namespace: ns(),
+            name: "web".into(),
+        })
+        .unwrap();
+    let mut update = current.clone();
+    update["metadata"]["labels"] = json!({"v": "2"});
+    let updated = h
+        .kube(KubeRequest::Update {
+            resource: res("Pod"),
+            namespace: ns(),
+            name: "web".into(),
+            body: update.clone(),
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap();
+    assert_eq!(updated["metadata"]["labels"]["v"], "2");
+    let stale = h
+        .kube(KubeRequest::Update {
+            resource: res("Pod"),
+            namespace: ns(),
+            name: "web".into(),
+            body: update,
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap_err();
+    assert_eq!((stale.code, stale.reason), (409, "Conflict"));
+    assert_eq!(stale.message, "Operation cannot be fulfilled on pods \"web\": the object has been modified; please apply your changes to the latest version and try again");
+    let mut spec_change = updated.clone();
+    spec_change["spec"]["containers"][0]["image"] = json!("busybox");
+    let e = h
+        .kube(KubeRequest::Update {
+            resource: res("Pod"),
+            namespace: ns(),
+            name: "web".into(),
+            body: spec_change,
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap_err();
+    assert_eq!(e.code, 422);
+}
+
+#[test]
+fn label_and_field_selectors() {
+    let mut h = harness();
+    h.create("Pod", pod("a", json!({"app": "web", "tier": "front"})))
+        .unwrap();
+    h.create("Pod", pod("b", json!({"app": "db"}))).unwrap();
+    let select = |labels: Option<&str>, fields: Option<&str>| ListOptions {
+        label_selector: labels.map(str::to_string),
+        field_selector: fields.map(str::to_string),
+        ..Default::default()
+    };
+    let l = h.list("Pod", select(Some("app=web"), None)).unwrap();
+    assert_eq!(names(&l), vec!["a"]);
+    let l = h
+        .list("Pod", select(Some("app in (web,db),!tier"), None))
+        .unwrap();
+    assert_eq!(names(&l), vec!["b"]);
+    let l = h
+        .list("Pod", select(None, Some("metadata.name!=a")))
+        .unwrap();
+    assert_eq!(names(&l), vec!["b"]);
+    let l = h.list("Pod", select(None, Some("spec.nodeName="))).unwrap();
+    assert_eq!(names(&l).len(), 2);
+    let e = h
+        .list("Pod", select(None, Some("spec.image=x")))
+        .unwrap_err();
+    assert_eq!((e.code, e.reason), (400, "BadRequest"));
+    assert_eq!(e.message, "field label not supported: spec.image");
+}
+
+#[test]
+fn pages_continue_after_the_last_key() {
+    let mut h = harness();
+    for name in ["a", "b", "c"] {
+        h.create("Pod", pod(name, json!({}))).unwrap();
+    }
+    let first = h
+        .list(
+            "Pod",
+            ListOptions {
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&first), vec!["a", "b"]);
+    assert_eq!(first["metadata"]["remainingItemCount"], 1);
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    h.create("Pod", pod("0", json!({}))).unwrap();
+    let second = h
+        .list(
+            "Pod",
+            ListOptions {
+                limit: Some(2),
+                continue_token: Some(token),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&second), vec!["c"]);
+    assert!(second["metadata"].get("continue").is_none());
+    assert_eq!(
+        second["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
+    let bad = h
+        .list(
+            "Pod",
+            ListOptions {
+                continue_token: Some("zz".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(bad.code, 400);
+}
+
+#[test]
+fn deleting_an_unbound_pod_answers_status_success() {
+    let mut h = harness();
+    h.create("Pod", pod("web", json!({}))).unwrap();
+    let status = h
+        .kube(KubeRequest::Delete {
+            resource: res("Pod"),
+            namespace: ns(),
+            name: "web".into(),
+            options: DeleteOptions::default(),
+        })
+        .unwrap();
+    assert_eq!(status["kind"], "Status");
+    assert_eq!(status["status"], "Success");
+    assert_eq!(status["details"]["name"], "web");
+    assert!(h
+        .control
+        .store
+        .get(Kind::Pod, "default", "web")
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn orphan_deletion_keeps_dependents_without_the_owner_reference() {
+    let mut h = harness();
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    let job = h.create("Job", job).unwrap();
+    let uid = job["metadata"]["uid"].as_str().unwrap().to_string();
+    let mut child = pod("child", json!({}));
+    child["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": uid, "controller": true}]);
+    h.create("Pod", child).unwrap();
+    h.kube(KubeRequest::Delete {
+        resource: res("Job"),
+        namespace: ns(),
+        name: "j".into(),
+        options: DeleteOptions {
+            propagation: Propagation::Orphan,
+            ..Default::default()
+        },
+    })
+    .unwrap();
+    assert!(h
+        .control
+        .store
+        .get(Kind::Job, "default", "j")
+        .unwrap()
+        .is_none());
+    let child = h
+        .control
+        .store
+        .get(Kind::Pod, "default", "child")
+        .unwrap()
+        .unwrap();
+    assert_eq!(child.owner_references, json!([]));
+}
+
+#[test]
+fn events_are_v1_events_selected_by_involved_object() {
+    let mut h = harness();
+    h.create("Pod", pod("web", json!({}))).unwrap();
+    h.create("Pod", pod("db", json!({}))).unwrap();
+    let web = h
+        .control
+        .store
+        .get(Kind::Pod, "default", "web")
+        .unwrap()
+        .unwrap();
+    let rv_before = h.control.store.current_resource_version().unwrap();
+    h.control
+        .store
+        .record_event(&web, "Warning", "Test", "something", "drover", t(0))
+        .unwrap();
+    let list = h
+        .list(
+            "Event",
+            ListOptions {
+                field_selector: Some(format!(
+                    "involvedObject.name=web,involvedObject.namespace=default,involvedObject.kind=Pod,involvedObject.uid={}",
+                    web.uid
+                )),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(list["kind"], "EventList");
+    let events = list["items"].as_array().unwrap();
+    let event = events
+        .iter()
+        .find(|e| e["reason"] == "Test")
+        .expect("the event");
+    assert_eq!(event["involvedObject"]["uid"], web.uid.as_str());
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["count"], 1);
+    assert!(event["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("web."));
+    let rv: u64 = event["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rv > rv_before);
+    assert!(events.iter().all(|e| e["involvedObject"]["name"] == "web"));
+}

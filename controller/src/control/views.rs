@@ -1,0 +1,178 @@
+//! Resources the API shows but Drover does not store as objects: Events (from the events
+//! table), ControllerRevisions (from the revisions table, shaped as Kubernetes shapes a
+//! DaemonSet's) and Namespaces (every namespace objects live in, and `default`).
+
+use std::collections::BTreeMap;
+
+use drover_proto::manifest::Kind;
+use serde_json::{json, Value};
+
+use super::kube_error::KubeError;
+use super::Control;
+use crate::api::resources::Resource;
+use crate::object::timestamp;
+use crate::store::{EventRecord, StoredObject};
+
+/// A stable UID for something derived from `seed`.
+fn derived_uid(seed: &str) -> String {
+    let digest = drover_proto::keys::sha256(seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    drover_proto::random::uid_from_bytes(bytes)
+}
+
+/// A `v1` Event about `object`. Cluster-scoped objects' events live in `default`, as in
+/// Kubernetes.
+pub(super) fn event_object(record: &EventRecord, object: &StoredObject) -> Value {
+    let namespace = if object.kind.namespaced() {
+        object.namespace.as_str()
+    } else {
+        "default"
+    };
+    let mut involved = json!({
+        "apiVersion": object.kind.api_version(),
+        "kind": object.kind.as_str(),
+        "name": object.name,
+        "uid": object.uid,
+    });
+    if object.kind.namespaced() {
+        involved["namespace"] = json!(object.namespace);
+    }
+    let e = &record.event;
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": format!("{}.{:016x}", object.name, record.id),
+            "namespace": namespace,
+            "uid": derived_uid(&format!("event/{}/{}", record.object_uid, record.id)),
+            "resourceVersion": record.resource_version.to_string(),
+            "creationTimestamp": timestamp(e.first_seen),
+        },
+        "involvedObject": involved,
+        "reason": e.reason,
+        "message": e.message,
+        "type": e.kind,
+        "count": e.count,
+        "firstTimestamp": timestamp(e.first_seen),
+        "lastTimestamp": timestamp(e.last_seen),
+        "source": {"component": e.source},
+        "reportingComponent": e.source,
+        "reportingInstance": "",
+        "eventTime": null,
+    })
+}
+
+/// A DaemonSet's revision as an `apps/v1` ControllerRevision.
+pub(super) fn revision_object(
+    ds: &StoredObject,
+    revision: u64,
+    hash: &str,
+    template: &Value,
+) -> Value {
+    let mut labels: BTreeMap<String, Value> = ds.spec["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    labels.insert("controller-revision-hash".into(), json!(hash));
+    let mut template = template.clone();
+    if let Some(t) = template.as_object_mut() {
+        t.insert("$patch".into(), json!("replace"));
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": format!("{}-{hash}", ds.name),
+            "namespace": ds.namespace,
+            "uid": derived_uid(&format!("revision/{}/{hash}", ds.uid)),
+            "resourceVersion": ds.resource_version.to_string(),
+            "creationTimestamp": timestamp(ds.created_at),
+            "labels": labels,
+            "annotations": ds.annotations.get("kubernetes.io/change-cause")
+                .map(|c| json!({"kubernetes.io/change-cause": c}))
+                .unwrap_or_else(|| json!({})),
+            "ownerReferences": [{
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "name": ds.name,
+                "uid": ds.uid,
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }],
+        },
+        "revision": revision,
+        "data": {"spec": {"template": template}},
+    })
+}
+
+fn namespace_object(name: &str, created: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    let mut metadata = json!({
+        "name": name,
+        "uid": derived_uid(&format!("namespace/{name}")),
+        "resourceVersion": "1",
+        "labels": {"kubernetes.io/metadata.name": name},
+    });
+    if let Some(created) = created {
+        metadata["creationTimestamp"] = json!(timestamp(created));
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": metadata,
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    })
+}
+
+impl Control {
+    /// Every object of a view resource, in `namespace` (or all).
+    pub(super) fn view_objects(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, KubeError> {
+        let in_namespace = |ns: &str| namespace.is_none_or(|n| n == ns);
+        match resource.kind {
+            "Event" => {
+                let mut events = Vec::new();
+                for record in self.store.event_records()? {
+                    let Some(object) = self.store.get_by_uid(&record.object_uid)? else {
+                        continue;
+                    };
+                    let event = event_object(&record, &object);
+                    if in_namespace(event["metadata"]["namespace"].as_str().unwrap_or_default()) {
+                        events.push(event);
+                    }
+                }
+                Ok(events)
+            }
+            "ControllerRevision" => {
+                let mut revisions = Vec::new();
+                for ds in self.store.list(Kind::DaemonSet, namespace)? {
+                    for (revision, hash, template) in self.store.revisions(&ds.uid)? {
+                        revisions.push(revision_object(&ds, revision, &hash, &template));
+                    }
+                }
+                Ok(revisions)
+            }
+            "Namespace" => {
+                let mut seen: BTreeMap<String, Option<chrono::DateTime<chrono::Utc>>> =
+                    BTreeMap::from([("default".to_string(), None)]);
+                for kind in Kind::ALL.into_iter().filter(|k| k.namespaced()) {
+                    for object in self.store.list(kind, None)? {
+                        let created = seen.entry(object.namespace.clone()).or_insert(None);
+                        if created.is_none_or(|c| object.created_at < c) {
+                            *created = Some(object.created_at);
+                        }
+                    }
+                }
+                Ok(seen
+                    .iter()
+                    .map(|(name, created)| namespace_object(name, *created))
+                    .collect())
+            }
+            _ => Err(KubeError::no_such_resource()),
+        }
+    }
+}
