@@ -19,10 +19,13 @@ use crate::logs::LogRouter;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 
+pub mod auth;
+pub mod kubeconfigs;
 mod logs;
 pub mod patch;
 pub mod resources;
 pub mod table;
+pub mod tls;
 
 #[derive(Clone)]
 struct ApiState {
