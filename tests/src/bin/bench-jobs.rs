@@ -31,11 +31,13 @@ fn main() {
         "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: burst}}\nspec:\n  completions: {PODS}\n  parallelism: {PARALLELISM}\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        command: ['true']\n"
     );
     let start = Instant::now();
-    ureq::post(format!("{}/api/v1/apply", server.api))
+    server
+        .api_post("/api/v1/apply")
         .send_json(json!({"files": [{"name": "job.yaml", "content": manifest}]}))
         .expect("apply");
     let job = loop {
-        let job: Value = ureq::get(format!("{}/api/v1/jobs/burst", server.api))
+        let job: Value = server
+            .api_get("/api/v1/jobs/burst")
             .call()
             .expect("get job")
             .body_mut()
