@@ -6,6 +6,7 @@ pub mod broker;
 pub mod cli;
 pub mod control;
 pub mod credentials;
+pub mod kubeconfig;
 pub mod logs;
 pub mod metrics;
 pub mod mosquitto;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use drover::cli::{
-    self, BrokerConfigCommand, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs, LabelArgs,
-    LogsArgs, RolloutCommand, TaintArgs, TokenCommand, WaitArgs,
+    self, BrokerConfigCommand, Client, CreateCommand, DeleteArgs, DescribeArgs, GetArgs,
+    KubeconfigCommand, LabelArgs, LogsArgs, RolloutCommand, TaintArgs, Target, TokenCommand,
+    WaitArgs,
 };
 use drover::server::ServerArgs;
 use drover_agent::AgentConfig;
@@ -18,14 +19,15 @@ use drover_agent::AgentConfig;
     about = "Drover: a lightweight, MQTT-native fleet manager for edge devices"
 )]
 struct Cli {
-    /// Address of the drover server's API
-    #[arg(
-        long,
-        global = true,
-        env = "DROVER_SERVER",
-        default_value = "http://127.0.0.1:6443"
-    )]
-    server: String,
+    /// URL of the drover server's API, instead of the kubeconfig's (e.g.
+    /// https://127.0.0.1:6443)
+    #[arg(long, global = true, env = "DROVER_SERVER", value_name = "URL")]
+    server: Option<String>,
+
+    /// kubeconfig file to use (default: the first file in KUBECONFIG, else ~/.kube/config,
+    /// else /var/lib/drover/server/kubeconfig.yaml)
+    #[arg(long, global = true, value_name = "FILE")]
+    kubeconfig: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -66,6 +68,10 @@ enum Command {
     /// Join tokens that let devices enroll: create, list, delete
     #[command(subcommand)]
     Token(TokenCommand),
+    /// API credentials (kubeconfig files) for people and tools: create NAME --role
+    /// view|admin, list, delete
+    #[command(subcommand)]
+    Kubeconfig(KubeconfigCommand),
     /// Write the configuration of an external broker that confines every node to its own
     /// topics: broker-config mosquitto --out DIR
     #[command(subcommand)]
@@ -116,8 +122,20 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let client = || Client::new(&cli.server);
-    let result = match cli.command {
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let client = || {
+        Target::resolve(cli.kubeconfig.as_deref(), cli.server.as_deref()).and_then(Client::connect)
+    };
+    match cli.command {
         Command::Server(args) => {
             drover_agent::logging::init();
             run_daemon(true, || drover::server::run(args))
@@ -129,26 +147,20 @@ fn main() -> ExitCode {
                 drover_agent::run(config, drover_agent::shutdown_signal())
             })
         }
-        Command::Apply { files } => cli::apply(&client(), &files),
-        Command::Get(args) => cli::get(&client(), args),
-        Command::Describe(args) => cli::describe(&client(), args),
-        Command::Delete(args) => cli::delete(&client(), args),
-        Command::Label(args) => cli::label(&client(), args),
-        Command::Logs(args) => cli::logs(&client(), args),
-        Command::Taint(args) => cli::taint(&client(), args),
-        Command::Create(command) => cli::create(&client(), command),
-        Command::Wait(args) => cli::wait(&client(), args),
-        Command::Rollout(command) => cli::rollout(&client(), command),
-        Command::Token(command) => cli::token(&client(), command),
+        Command::Apply { files } => cli::apply(&client()?, &files),
+        Command::Get(args) => cli::get(&client()?, args),
+        Command::Describe(args) => cli::describe(&client()?, args),
+        Command::Delete(args) => cli::delete(&client()?, args),
+        Command::Label(args) => cli::label(&client()?, args),
+        Command::Logs(args) => cli::logs(&client()?, args),
+        Command::Taint(args) => cli::taint(&client()?, args),
+        Command::Create(command) => cli::create(&client()?, command),
+        Command::Wait(args) => cli::wait(&client()?, args),
+        Command::Rollout(command) => cli::rollout(&client()?, command),
+        Command::Token(command) => cli::token(&client()?, command),
+        Command::Kubeconfig(command) => cli::kubeconfig(&client()?, command),
         Command::BrokerConfig(command) => cli::broker_config(command),
-        Command::Cordon { name } => cli::cordon(&client(), &name, true),
-        Command::Uncordon { name } => cli::cordon(&client(), &name, false),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Command::Cordon { name } => cli::cordon(&client()?, &name, true),
+        Command::Uncordon { name } => cli::cordon(&client()?, &name, false),
     }
 }

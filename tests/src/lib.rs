@@ -194,6 +194,8 @@ pub struct Server {
     /// Extra arguments it was started with.
     args: Vec<String>,
     api_port: u16,
+    /// One client for all raw API calls: connections are kept alive across polls.
+    http: std::sync::OnceLock<ureq::Agent>,
 }
 
 /// How to start a server.
@@ -254,7 +256,7 @@ impl Server {
         ]);
         let mut server = Server {
             proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
-            api: format!("http://127.0.0.1:{api_port}"),
+            api: format!("https://127.0.0.1:{api_port}"),
             broker: Broker {
                 url,
                 token: String::new(),
@@ -262,6 +264,7 @@ impl Server {
             data_dir,
             args,
             api_port,
+            http: std::sync::OnceLock::new(),
         };
         server.proc = server.spawn(dir.join("server.log"));
         server.wait_healthy();
@@ -292,8 +295,65 @@ impl Server {
 
     fn wait_healthy(&self) {
         wait_for("the API to answer", Duration::from_secs(20), || {
-            ureq::get(format!("{}/healthz", self.api)).call().ok()
+            if !self.kubeconfig().exists() {
+                return None;
+            }
+            self.http().get(format!("{}/healthz", self.api)).call().ok()
         });
+    }
+
+    /// The admin kubeconfig the server writes into its data directory.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir.join("kubeconfig.yaml")
+    }
+
+    /// The admin bearer token (from the kubeconfig).
+    pub fn token(&self) -> String {
+        let text = std::fs::read_to_string(self.kubeconfig()).expect("the admin kubeconfig");
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix("token: "))
+            .expect("a token in the kubeconfig")
+            .trim()
+            .to_string()
+    }
+
+    /// An HTTPS client that trusts only the server's CA; non-2xx answers are errors, as
+    /// with ureq's defaults.
+    pub fn http(&self) -> ureq::Agent {
+        self.http.get_or_init(|| self.http_agent(true)).clone()
+    }
+
+    /// Like [`Server::http`], but every status is an answer (to look at 401s and 403s).
+    pub fn http_any_status(&self) -> ureq::Agent {
+        self.http_agent(false)
+    }
+
+    fn http_agent(&self, status_as_error: bool) -> ureq::Agent {
+        https_agent(&server_ca(self), status_as_error)
+    }
+
+    /// GET `path` of the API as admin.
+    pub fn api_get(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.http()
+            .get(format!("{}{path}", self.api))
+            .header("Authorization", format!("Bearer {}", self.token()))
+    }
+
+    /// POST to `path` of the API as admin.
+    pub fn api_post(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.http()
+            .post(format!("{}{path}", self.api))
+            .header("Authorization", format!("Bearer {}", self.token()))
+    }
+
+    /// Runs `/usr/bin/kubectl --kubeconfig <the admin kubeconfig>` with `args`.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .output()
+            .expect("run /usr/bin/kubectl")
     }
 
     /// Kills the server (SIGKILL); its embedded broker goes with it.
@@ -316,11 +376,11 @@ impl Server {
         self.wait_healthy();
     }
 
-    /// Runs the CLI against this server.
+    /// Runs the CLI against this server, as admin.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(binary("drover"))
-            .arg("--server")
-            .arg(&self.api)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
             .args(args)
             .output()
             .expect("run drover")
@@ -373,13 +433,33 @@ impl Server {
 
     /// The API's Prometheus text.
     pub fn metrics(&self) -> String {
-        ureq::get(format!("{}/metrics", self.api))
+        self.api_get("/metrics")
             .call()
             .expect("metrics")
             .body_mut()
             .read_to_string()
             .expect("metrics body")
     }
+}
+
+/// An HTTPS client that trusts only `ca_der`.
+pub fn https_agent(ca_der: &[u8], status_as_error: bool) -> ureq::Agent {
+    use std::sync::Arc;
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::Specific(Arc::new(vec![Certificate::from_der(
+            ca_der,
+        )
+        .to_owned()])))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(status_as_error)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
 }
 
 /// A running `drover-agent`.
@@ -815,7 +895,9 @@ impl Server {
     pub fn apply(&self, text: &str) -> String {
         use std::io::Write;
         let mut child = Command::new(binary("drover"))
-            .args(["--server", &self.api, "apply", "-f", "-"])
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(["apply", "-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -974,12 +1056,18 @@ impl Drop for EngineCleanup {
 
 /// Applies a one-pod manifest over the HTTP API and returns how long until the API shows
 /// pod `name` `Running` (polled every 0.5 ms, failing after `timeout`).
-pub fn time_apply_to_running(api: &str, name: &str, manifest: &str, timeout: Duration) -> Duration {
+pub fn time_apply_to_running(
+    server: &Server,
+    name: &str,
+    manifest: &str,
+    timeout: Duration,
+) -> Duration {
     let start = Instant::now();
-    ureq::post(format!("{api}/drover/v0/apply"))
+    server
+        .api_post("/drover/v0/apply")
         .send_json(serde_json::json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
         .expect("apply");
-    while !pod_running(api, name) {
+    while !pod_running(server, name) {
         assert!(start.elapsed() < timeout, "pod {name} never ran");
         std::thread::sleep(Duration::from_micros(500));
     }
@@ -988,8 +1076,8 @@ pub fn time_apply_to_running(api: &str, name: &str, manifest: &str, timeout: Dur
 
 /// Whether the API shows pod `name` (default namespace) `Running`: a cheap poll for
 /// benchmarks, without starting the CLI.
-pub fn pod_running(api: &str, name: &str) -> bool {
-    let Ok(mut response) = ureq::get(format!("{api}/drover/v0/pods/{name}")).call() else {
+pub fn pod_running(server: &Server, name: &str) -> bool {
+    let Ok(mut response) = server.api_get(&format!("/drover/v0/pods/{name}")).call() else {
         return false;
     };
     let Ok(pod) = response.body_mut().read_json::<Value>() else {
@@ -1003,7 +1091,9 @@ pub fn pod_running(api: &str, name: &str) -> bool {
 pub fn assert_log_follow_streams(server: &Server, pod: &str) {
     use std::io::{BufRead, BufReader};
     let mut follow = Command::new(binary("drover"))
-        .args(["--server", &server.api, "logs", pod, "-f", "--tail", "1"])
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .args(["logs", pod, "-f", "--tail", "1"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("run drover logs -f");

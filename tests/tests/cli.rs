@@ -145,7 +145,9 @@ fn unsupported_fields_kinds_and_bad_names_are_rejected_with_their_path() {
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: a, command: x}]}\n", "spec.containers[0].command: invalid type"),
     ] {
         let mut child = std::process::Command::new(binary("drover"))
-            .args(["--server", &server.api, "apply", "-f", "-"])
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
+            .args(["apply", "-f", "-"])
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -4,15 +4,6 @@ use std::time::Duration;
 
 use drover_e2e::*;
 
-fn scrape(server: &Server) -> String {
-    ureq::get(format!("{}/metrics", server.api))
-        .call()
-        .expect("scrape")
-        .body_mut()
-        .read_to_string()
-        .expect("metrics text")
-}
-
 #[test]
 fn metrics_show_nodes_pods_jobs_api_requests_and_mqtt_traffic() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,7 +16,7 @@ fn metrics_show_nodes_pods_jobs_api_requests_and_mqtt_traffic() {
         "the Job's pods to show in /metrics",
         Duration::from_secs(20),
         || {
-            let text = scrape(&server);
+            let text = server.metrics();
             text.contains(
                 "drover_job_pods{namespace=\"default\",job=\"two\",state=\"succeeded\"} 2",
             )

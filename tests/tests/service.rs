@@ -131,7 +131,13 @@ fn server_is_ready_only_when_serving_and_says_stopping() {
         .unwrap();
     let (_, ready, _) = notify.wait_for("READY=1", Duration::from_secs(20));
     // Serving already: the API answers and the broker accepts connections.
-    assert!(ureq::get(format!("http://127.0.0.1:{api_port}/healthz"))
+    let ca = std::fs::read(dir.path().join("server/pki/ca.crt")).unwrap();
+    let ca = rustls_pemfile::certs(&mut ca.as_slice())
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(https_agent(&ca, true)
+        .get(format!("https://127.0.0.1:{api_port}/healthz"))
         .call()
         .is_ok());
     assert!(std::net::TcpStream::connect(("127.0.0.1", mqtt_port)).is_ok());

@@ -19,7 +19,9 @@ use crate::logs::LogRouter;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 
+pub mod auth;
 pub mod discovery;
+pub mod kubeconfigs;
 mod logs;
 mod objects;
 mod observe;
@@ -30,6 +32,7 @@ pub mod resources;
 pub mod selectors;
 pub mod status;
 pub mod table;
+pub mod tls;
 
 #[derive(Clone)]
 struct ApiState {

@@ -1,32 +1,139 @@
-//! The CLI's HTTP client for the controller API.
+//! The CLI's HTTPS client for the controller API: it trusts only the CA its kubeconfig
+//! names (no system roots) and sends the kubeconfig's bearer token.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 use serde_json::Value;
+
+/// Where the API is and how to prove who we are.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// The API's URL.
+    pub server: String,
+    /// The CA to trust (PEM); required for `https://`.
+    pub ca_pem: Option<String>,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// The kubeconfig these came from.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Target {
+    /// The target from `--kubeconfig`/`KUBECONFIG`/the default files, with
+    /// `server_override` (`--server`/`DROVER_SERVER`) replacing the kubeconfig's URL.
+    pub fn resolve(
+        kubeconfig: Option<&Path>,
+        server_override: Option<&str>,
+    ) -> anyhow::Result<Target> {
+        let found = crate::kubeconfig::locate(kubeconfig)?;
+        let mut target = match found {
+            Some(path) => {
+                let config = crate::kubeconfig::load(&path)?;
+                Target {
+                    server: config.server,
+                    ca_pem: config.ca_pem,
+                    token: config.token,
+                    kubeconfig: Some(path),
+                }
+            }
+            None if server_override.is_some() => Target::default(),
+            None => bail!(
+                "no kubeconfig found (looked at --kubeconfig, KUBECONFIG, ~/.kube/config and {}); \
+                 pass --kubeconfig with the server's <data-dir>/{}",
+                crate::kubeconfig::SERVER_DEFAULT,
+                crate::kubeconfig::FILE_NAME
+            ),
+        };
+        if let Some(server) = server_override {
+            target.server = server.to_string();
+        }
+        Ok(target)
+    }
+}
 
 /// A connection to the controller's API.
 pub struct Client {
+    target: Target,
     base: String,
     agent: ureq::Agent,
+    tls: Option<ureq::tls::TlsConfig>,
+}
+
+fn tls_config(target: &Target) -> anyhow::Result<Option<ureq::tls::TlsConfig>> {
+    if !target.server.starts_with("https://") {
+        return Ok(None);
+    }
+    let Some(pem) = &target.ca_pem else {
+        bail!(
+            "{} names no certificate-authority-data for {}: drover trusts only the CA it is given",
+            target
+                .kubeconfig
+                .as_deref()
+                .map_or("the configuration".to_string(), |p| p.display().to_string()),
+            target.server
+        );
+    };
+    let roots: Vec<ureq::tls::Certificate<'static>> = rustls_pemfile::certs(&mut pem.as_bytes())
+        .map(|der| der.map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned()))
+        .collect::<Result<_, _>>()
+        .context("the kubeconfig's certificate-authority-data is not PEM")?;
+    if roots.is_empty() {
+        bail!("the kubeconfig's certificate-authority-data holds no certificate");
+    }
+    Ok(Some(
+        ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .build(),
+    ))
+}
+
+fn agent(tls: &Option<ureq::tls::TlsConfig>, global: Option<Duration>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(global);
+    if let Some(tls) = tls {
+        config = config.tls_config(tls.clone());
+    }
+    config.build().into()
 }
 
 impl Client {
-    /// A client for the API at `base` (e.g. `http://127.0.0.1:6443`).
-    pub fn new(base: &str) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        Client {
-            base: base.trim_end_matches('/').to_string(),
-            agent,
-        }
+    /// A client for `target`.
+    pub fn connect(target: Target) -> anyhow::Result<Client> {
+        let tls = tls_config(&target)?;
+        Ok(Client {
+            base: target.server.trim_end_matches('/').to_string(),
+            agent: agent(&tls, Some(Duration::from_secs(30))),
+            tls,
+            target,
+        })
+    }
+
+    /// The API's URL.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    /// The CA this client trusts (PEM).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.target.ca_pem.as_deref()
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.target.token {
+            Some(token) => request.header("Authorization", format!("Bearer {token}")),
+            None => request,
+        }
     }
 
     fn finish(
@@ -35,23 +142,54 @@ impl Client {
     ) -> anyhow::Result<Value> {
         let mut response = result.map_err(|e| match e {
             ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => anyhow!(
-                "cannot reach the drover server at {} ({e}); is `drover server` running? (set --server or DROVER_SERVER)",
+                "cannot reach the drover server at {} ({e}); is `drover server` running? (set --server or DROVER_SERVER, or --kubeconfig)",
+                self.base
+            ),
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => anyhow!(
+                "TLS with {} failed ({e}): is the kubeconfig's certificate authority this server's?",
                 self.base
             ),
             other => anyhow!("request to {} failed: {other}", self.base),
         })?;
         let status = response.status();
-        let body: Value = response
+        let text = response
             .body_mut()
-            .read_json()
+            .read_to_string()
             .map_err(|e| anyhow!("unreadable answer from {} (HTTP {status}): {e}", self.base))?;
-        if !status.is_success() {
-            match body.get("error").and_then(Value::as_str) {
+        let body: Option<Value> = serde_json::from_str(&text).ok();
+        if status.is_success() {
+            return body.ok_or_else(|| {
+                anyhow!(
+                    "unreadable answer from {} (HTTP {status}): not JSON",
+                    self.base
+                )
+            });
+        }
+        let message = body.as_ref().and_then(|b| {
+            b.get("error")
+                .or_else(|| b.get("message"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        match status.as_u16() {
+            401 => bail!(
+                "the server refused the credentials (401 Unauthorized): the token in {} is unknown or was deleted; \
+                 use the server's admin kubeconfig (<data-dir>/{}) or one from `drover kubeconfig create`",
+                self.target
+                    .kubeconfig
+                    .as_deref()
+                    .map_or("the kubeconfig".to_string(), |p| p.display().to_string()),
+                crate::kubeconfig::FILE_NAME
+            ),
+            403 => bail!(
+                "{} (403 Forbidden: this kubeconfig's role does not allow it)",
+                message.unwrap_or_else(|| "forbidden".into())
+            ),
+            _ => match message {
                 Some(message) => bail!("{message}"),
                 None => bail!("the server answered HTTP {status}"),
-            }
+            },
         }
-        Ok(body)
     }
 
     /// GET with query parameters.
@@ -60,7 +198,7 @@ impl Client {
             .agent
             .get(self.url(path))
             .query_pairs(query.iter().copied());
-        self.finish(request.call())
+        self.finish(self.authorized(request).call())
     }
 
     /// DELETE with query parameters.
@@ -69,7 +207,7 @@ impl Client {
             .agent
             .delete(self.url(path))
             .query_pairs(query.iter().copied());
-        self.finish(request.call())
+        self.finish(self.authorized(request).call())
     }
 
     /// GET whose body is copied to `out` as it arrives (for logs; no overall timeout).
@@ -79,16 +217,10 @@ impl Client {
         query: &[(&str, &str)],
         out: &mut impl std::io::Write,
     ) -> anyhow::Result<()> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .build()
-            .into();
-        let result = agent
+        let request = agent(&self.tls, None)
             .get(self.url(path))
-            .query_pairs(query.iter().copied())
-            .call();
-        let response = match result {
+            .query_pairs(query.iter().copied());
+        let response = match self.authorized(request).call() {
             Ok(r) if r.status().is_success() => r,
             other => return self.finish(other).map(|_| ()),
         };
@@ -106,6 +238,7 @@ impl Client {
 
     /// POST a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.finish(self.agent.post(self.url(path)).send_json(body))
+        let request = self.agent.post(self.url(path));
+        self.finish(self.authorized(request).send_json(body))
     }
 }

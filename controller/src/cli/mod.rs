@@ -4,6 +4,7 @@ mod age;
 pub mod broker_config;
 mod client;
 mod columns;
+mod kubeconfig;
 pub mod print_table;
 mod rollout;
 mod table;
@@ -21,7 +22,8 @@ use drover_proto::manifest::{parse_manifests, Kind};
 use serde_json::{json, Value};
 
 pub use broker_config::{broker_config, BrokerConfigCommand};
-pub use client::Client;
+pub use client::{Client, Target};
+pub use kubeconfig::{kubeconfig, KubeconfigCommand};
 pub use rollout::{
     create, rollout, taint, wait, CreateCommand, RolloutCommand, TaintArgs, WaitArgs,
 };

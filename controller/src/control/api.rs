@@ -132,6 +132,16 @@ pub enum ApiRequest {
         /// Its id.
         id: String,
     },
+    /// Store a new API token (409 if its name is taken).
+    CreateApiToken {
+        /// The token, hashed.
+        token: crate::store::StoredApiToken,
+    },
+    /// Delete an API token by name.
+    DeleteApiToken {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// An API failure with its HTTP status.
@@ -217,6 +227,8 @@ impl Control {
             }
             ApiRequest::ListTokens => self.list_tokens(),
             ApiRequest::DeleteToken { id } => self.delete_token(&id),
+            ApiRequest::CreateApiToken { token } => self.create_api_token(&token),
+            ApiRequest::DeleteApiToken { name } => self.delete_api_token(&name),
             ApiRequest::Delete {
                 kind: Kind::Node,
                 name,

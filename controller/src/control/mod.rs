@@ -3,6 +3,7 @@
 //! through here.
 
 mod api;
+mod api_tokens;
 mod cronjobs;
 pub(crate) mod daemonsets;
 mod desired;

@@ -30,7 +30,8 @@ use crate::store::Store;
 /// file > defaults).
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// Address of the HTTP API the CLI uses
+    /// Address of the HTTPS API (Kubernetes API, used by kubectl and the CLI); a
+    /// non-loopback address makes it reachable from the network (with tokens)
     #[arg(
         long,
         env = "DROVER_API_LISTEN",
@@ -152,12 +153,30 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
 
-    let pki = crate::pki::Pki::load_or_create(&args.data_dir.join("pki"), &args.tls_san)
+    let mut sans = args.tls_san.clone();
+    if !args.api_listen.ip().is_unspecified() {
+        sans.push(args.api_listen.ip().to_string());
+    }
+    let pki = crate::pki::Pki::load_or_create(&args.data_dir.join("pki"), &sans)
         .context("cannot set up the server's CA and certificates")?;
     let session = Arc::new(ControllerSession::new(SigningKey::from_seed(
         pki.signing_seed,
     )));
     let attestation = pki.attest(&controller_key_statement(&session.public()))?;
+
+    let mut store = store;
+    let api_listener = tokio::net::TcpListener::bind(args.api_listen)
+        .await
+        .with_context(|| format!("cannot listen for the API on {}", args.api_listen))?;
+    // The real port, in case the flag asked for port 0.
+    let api_addr = api_listener.local_addr()?;
+    let kubeconfig = crate::kubeconfig::ensure_admin(
+        &mut store,
+        &args.data_dir,
+        &crate::kubeconfig::local_url(api_addr),
+        &pki.ca_pem,
+    )?;
+    let api_tokens = store.api_token_table();
 
     let (broker, password, embedded) = match &args.broker {
         Some(url) => {
@@ -262,11 +281,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     };
     let control_task = tokio::spawn(crate::control::run(control, input_rx));
 
-    let listener = tokio::net::TcpListener::bind(args.api_listen)
-        .await
-        .with_context(|| format!("cannot listen for the API on {}", args.api_listen))?;
-    info!(listen = %args.api_listen, "API listening");
-    let app = crate::api::router(inputs, metrics, publisher, logs);
+    let listener = crate::api::tls::TlsListener::new(api_listener, &pki.server_tls_config())
+        .context("cannot serve TLS on the API listener")?;
+    if api_addr.ip().is_loopback() {
+        info!(listen = %api_addr, kubeconfig = %kubeconfig.display(), "API listening (HTTPS)");
+    } else {
+        tracing::warn!(listen = %api_addr, kubeconfig = %kubeconfig.display(), "API listening (HTTPS) on a non-loopback address: reachable from the network (every request but health and version needs a token)");
+    }
+    let app = crate::api::router(inputs.clone(), metrics, publisher, logs)
+        .merge(crate::api::kubeconfigs::router(inputs, api_tokens.clone()));
+    let app = crate::api::auth::protect(app, api_tokens);
     let api_task = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);

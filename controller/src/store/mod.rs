@@ -3,9 +3,11 @@
 //! Every write is one transaction; `resourceVersion` comes from one counter that never goes
 //! back, even across deletes and restarts.
 
+mod api_tokens;
 mod schema;
 mod security;
 
+pub use api_tokens::{ApiTokenTable, StoredApiToken};
 pub use security::StoredCredential;
 
 use std::collections::{BTreeMap, HashMap};
@@ -111,6 +113,7 @@ pub struct Store {
     /// Shared, so listing a kind costs a reference count per object, not a deep copy.
     objects: BTreeMap<ObjectKey, Arc<StoredObject>>,
     by_uid: HashMap<String, ObjectKey>,
+    api_tokens: ApiTokenTable,
 }
 
 /// Most events kept per object; older ones are dropped.
@@ -158,7 +161,9 @@ impl Store {
             db,
             objects: BTreeMap::new(),
             by_uid: HashMap::new(),
+            api_tokens: ApiTokenTable::default(),
         };
+        store.reload_api_tokens()?;
         let loaded: Vec<StoredObject> = {
             let mut stmt = store.db.prepare("SELECT * FROM objects")?;
             let rows = stmt.query_map([], Self::row_to_object)?;

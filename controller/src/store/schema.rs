@@ -90,6 +90,12 @@ fn create(db: &Connection) -> rusqlite::Result<()> {
             token TEXT NOT NULL,
             labels TEXT NOT NULL,
             enrolled_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS api_tokens (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            token_hash BLOB NOT NULL,
+            created_at TEXT NOT NULL
         );",
     )
 }

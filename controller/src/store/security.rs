@@ -24,7 +24,7 @@ pub struct StoredCredential {
     pub enrolled_at: DateTime<Utc>,
 }
 
-fn blob32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
+pub(super) fn blob32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))

@@ -31,7 +31,7 @@ fn main() {
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: c\n    image: {image}\n    command: [sleep, '3600']\n"
         );
         drover.push(time_apply_to_running(
-            &server.api,
+            &server,
             &name,
             &manifest,
             Duration::from_secs(30),

@@ -10,13 +10,13 @@ use serde_json::{json, Value};
 
 const AGENTS: usize = 50;
 
-fn get(api: &str, path: &str) -> Option<Value> {
-    let mut response = ureq::get(format!("{api}{path}")).call().ok()?;
+fn get(server: &Server, path: &str) -> Option<Value> {
+    let mut response = server.api_get(path).call().ok()?;
     response.body_mut().read_json::<Value>().ok()
 }
 
-fn running_pods(api: &str) -> Vec<String> {
-    get(api, "/drover/v0/pods?namespace=default")
+fn running_pods(server: &Server) -> Vec<String> {
+    get(server, "/drover/v0/pods?namespace=default")
         .and_then(|list| list["items"].as_array().cloned())
         .unwrap_or_default()
         .into_iter()
@@ -25,8 +25,8 @@ fn running_pods(api: &str) -> Vec<String> {
         .collect()
 }
 
-fn node_ready(api: &str, name: &str) -> bool {
-    get(api, &format!("/drover/v0/nodes/{name}"))
+fn node_ready(server: &Server, name: &str) -> bool {
+    get(server, &format!("/drover/v0/nodes/{name}"))
         .is_some_and(|n| n["status"]["conditions"][0]["status"] == "True")
 }
 
@@ -51,16 +51,17 @@ fn main() {
     for i in 0..AGENTS {
         let name = format!("edge-{i:02}");
         wait_for(&format!("{name} Ready"), Duration::from_secs(30), || {
-            node_ready(&server.api, &name).then_some(())
+            node_ready(&server, &name).then_some(())
         });
     }
     let manifest = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: bench}\nspec:\n  selector: {matchLabels: {app: bench}}\n  template:\n    metadata: {labels: {app: bench}}\n    spec:\n      nodeSelector: {role: sensor}\n      containers:\n      - name: c\n        command: [sleep, '3600']\n";
     let start = Instant::now();
-    ureq::post(format!("{}/drover/v0/apply", server.api))
+    server
+        .api_post("/drover/v0/apply")
         .send_json(json!({"files": [{"name": "ds.yaml", "content": manifest}]}))
         .expect("apply");
     loop {
-        if running_pods(&server.api).len() == AGENTS {
+        if running_pods(&server).len() == AGENTS {
             break;
         }
         assert!(
@@ -84,11 +85,11 @@ fn main() {
             &["--label", "role=sensor"],
         ));
         wait_for(&format!("{name} Ready"), Duration::from_secs(10), || {
-            node_ready(&server.api, &name).then_some(())
+            node_ready(&server, &name).then_some(())
         });
         let registered = Instant::now();
         loop {
-            if running_pods(&server.api).contains(&name) {
+            if running_pods(&server).contains(&name) {
                 break;
             }
             assert!(

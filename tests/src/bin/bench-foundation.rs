@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use drover_e2e::*;
 
-fn ready_condition(api: &str, name: &str) -> Option<String> {
-    let mut response = ureq::get(format!("{api}/drover/v0/nodes/{name}"))
+fn ready_condition(server: &Server, name: &str) -> Option<String> {
+    let mut response = server
+        .api_get(&format!("/drover/v0/nodes/{name}"))
         .call()
         .ok()?;
     let node = response.body_mut().read_json::<serde_json::Value>().ok()?;
@@ -17,13 +18,13 @@ fn ready_condition(api: &str, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn node_ready(api: &str, name: &str) -> bool {
-    ready_condition(api, name).as_deref() == Some("True")
+fn node_ready(server: &Server, name: &str) -> bool {
+    ready_condition(server, name).as_deref() == Some("True")
 }
 
 /// Polls every millisecond until the node is Ready; returns the time since `started`.
-fn time_to_ready(api: &str, name: &str, started: Instant) -> Duration {
-    while !node_ready(api, name) {
+fn time_to_ready(server: &Server, name: &str, started: Instant) -> Duration {
+    while !node_ready(server, name) {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "node {name} never became Ready"
@@ -66,7 +67,7 @@ fn main() {
         let name = format!("bench-{i}");
         let started = Instant::now();
         let agent = Agent::start(dir.path(), &server.broker, &name, &[]);
-        enrollments.push(time_to_ready(&server.api, &name, started));
+        enrollments.push(time_to_ready(&server, &name, started));
         last = Some(agent);
     }
     let mut agent = last.expect("an agent");
@@ -90,11 +91,11 @@ fn main() {
         wait_for(
             "the stopped node to be not Ready",
             Duration::from_secs(10),
-            || (!node_ready(&server.api, &agent.name)).then_some(()),
+            || (!node_ready(&server, &agent.name)).then_some(()),
         );
         let started = Instant::now();
         agent.restart();
-        restarts.push(time_to_ready(&server.api, &agent.name, started));
+        restarts.push(time_to_ready(&server, &agent.name, started));
     }
     report(
         "restart: agent start with stored credentials -> node Ready via API",

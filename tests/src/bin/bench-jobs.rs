@@ -31,11 +31,13 @@ fn main() {
         "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: burst}}\nspec:\n  completions: {PODS}\n  parallelism: {PARALLELISM}\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        command: ['true']\n"
     );
     let start = Instant::now();
-    ureq::post(format!("{}/drover/v0/apply", server.api))
+    server
+        .api_post("/drover/v0/apply")
         .send_json(json!({"files": [{"name": "job.yaml", "content": manifest}]}))
         .expect("apply");
     let job = loop {
-        let job: Value = ureq::get(format!("{}/drover/v0/jobs/burst", server.api))
+        let job: Value = server
+            .api_get("/drover/v0/jobs/burst")
             .call()
             .expect("get job")
             .body_mut()

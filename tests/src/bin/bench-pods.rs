@@ -81,7 +81,7 @@ fn main() {
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - name: c\n    command: [sleep, '3600']\n"
         );
         times.push(time_apply_to_running(
-            &server.api,
+            &server,
             &name,
             &manifest,
             Duration::from_secs(10),

@@ -15,8 +15,8 @@ use drover_e2e::*;
 use serde_json::Value;
 
 /// Ready condition status of every node in the list.
-fn readiness(api: &str) -> Option<BTreeMap<String, String>> {
-    let mut response = ureq::get(format!("{api}/drover/v0/nodes")).call().ok()?;
+fn readiness(server: &Server) -> Option<BTreeMap<String, String>> {
+    let mut response = server.api_get("/drover/v0/nodes").call().ok()?;
     let list = response.body_mut().read_json::<Value>().ok()?;
     let items = list["items"].as_array()?;
     Some(
@@ -37,8 +37,11 @@ fn readiness(api: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// A node's events as (reason, count), oldest first as the API lists them.
-fn event_reasons(api: &str, node: &str) -> Vec<(String, u64)> {
-    let Ok(mut response) = ureq::get(format!("{api}/drover/v0/nodes/{node}/events")).call() else {
+fn event_reasons(server: &Server, node: &str) -> Vec<(String, u64)> {
+    let Ok(mut response) = server
+        .api_get(&format!("/drover/v0/nodes/{node}/events"))
+        .call()
+    else {
         return Vec::new();
     };
     let Ok(events) = response.body_mut().read_json::<Value>() else {
@@ -104,7 +107,7 @@ fn main() {
         }
         loop {
             let now = start.elapsed();
-            if let Some(nodes) = readiness(&server.api) {
+            if let Some(nodes) = readiness(&server) {
                 polls += 1;
                 let pids = pids.lock().unwrap();
                 for name in &names {
@@ -176,7 +179,7 @@ fn main() {
     let mut not_ready_events = 0;
     let mut nodes_with_event = 0;
     for name in &names {
-        let reasons = event_reasons(&server.api, name);
+        let reasons = event_reasons(&server, name);
         // Events before the node's first NodeReady (if any) belong to its enrollment.
         let after_ready: u64 = reasons
             .iter()

@@ -1,0 +1,104 @@
+//! The API's HTTPS listener: TCP accepts feed TLS handshakes that run as their own tasks,
+//! so a client that stalls mid-handshake delays nobody else; `axum::serve` is handed only
+//! finished TLS streams.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, warn};
+
+/// A handshake that has not finished by then is abandoned.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in flight at most; more connections wait in the kernel's backlog.
+const MAX_HANDSHAKES: usize = 256;
+
+/// A bound TLS listener for `axum::serve`.
+pub struct TlsListener {
+    local_addr: SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    accept_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+    }
+}
+
+impl TlsListener {
+    /// Serves TLS with `config` on an already bound `listener`. The config is copied with
+    /// ALPN set to HTTP/1.1, the only protocol the API speaks (clients that offer h2 fall
+    /// back to it).
+    pub fn new(listener: TcpListener, config: &rustls::ServerConfig) -> io::Result<TlsListener> {
+        let local_addr = listener.local_addr()?;
+        let mut config = config.clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let (done, ready) = mpsc::channel(64);
+        let accept_task = tokio::spawn(accept_loop(listener, acceptor, done));
+        Ok(TlsListener {
+            local_addr,
+            ready,
+            accept_task,
+        })
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    done: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Typically out of file descriptors: give other tasks a moment to close some.
+                warn!(error = %e, "API: accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => {
+                    let _ = done.send((stream, peer)).await;
+                }
+                // Plain HTTP, port scanners and clients that distrust our CA end here.
+                Ok(Err(e)) => debug!(%peer, error = %e, "API: TLS handshake failed"),
+                Err(_) => debug!(%peer, "API: TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accept loop only ends when the listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
