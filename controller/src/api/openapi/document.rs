@@ -63,7 +63,7 @@ const FIELD_MANAGER: Param = query(
 const FIELD_VALIDATION: Param = query(
     "fieldValidation",
     "string",
-    "`Ignore`, `Warn` or `Strict`: what to do with unknown or duplicate fields. Drover rejects unknown fields in the types it knows whatever this says.",
+    "`Ignore`, `Warn` or `Strict`: what to do with unknown or duplicate fields.",
 );
 const FORCE: Param = query(
     "force",

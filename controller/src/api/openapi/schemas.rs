@@ -143,6 +143,9 @@ const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
     ("DaemonSet", "A DaemonSet runs one copy of its pod on every node that matches its template's node selector, affinity and tolerations."),
 ];
 
+/// `metadata` of every kind.
+const OBJECT_METADATA: &str = "Standard object metadata: name, namespace, labels and annotations; the server sets uid, resourceVersion, generation and creationTimestamp.";
+
 /// The Kubernetes name of a Rust schema name.
 fn k8s_name(rust: &str) -> Option<String> {
     NAMES
@@ -416,6 +419,16 @@ fn add_kubernetes_facts(definitions: &mut Map<String, Value>) {
                 "x-kubernetes-group-version-kind".into(),
                 json!([{"group": r.group, "version": r.version, "kind": r.kind}]),
             );
+        }
+    }
+    for r in RESOURCES {
+        if let Some(Value::Object(properties)) = definitions
+            .get_mut(r.kind)
+            .and_then(|k| k.get_mut("properties"))
+        {
+            if let Some(Value::Object(metadata)) = properties.get_mut("metadata") {
+                metadata.insert("description".into(), json!(OBJECT_METADATA));
+            }
         }
     }
     for (kind, text) in KIND_DESCRIPTIONS {

@@ -299,3 +299,19 @@ fn accept_negotiation_answers_json_or_406() {
 fn documents_are_generated_once() {
     assert!(std::ptr::eq(documents(), documents()));
 }
+
+/// `kubectl explain` prints descriptions; a field without one is a doc comment missing.
+#[test]
+fn every_field_is_described() {
+    let v2 = v2_doc();
+    for (name, schema) in v2["definitions"].as_object().expect("definitions") {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(
+                property["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{name}.{field} has no description"
+            );
+        }
+    }
+}
