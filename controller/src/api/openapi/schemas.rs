@@ -429,6 +429,12 @@ fn add_kubernetes_facts(definitions: &mut Map<String, Value>) {
             if let Some(Value::Object(metadata)) = properties.get_mut("metadata") {
                 metadata.insert("description".into(), json!(OBJECT_METADATA));
             }
+            if let Some(Value::Object(spec)) = properties.get_mut("spec") {
+                spec.insert(
+                    "description".into(),
+                    json!(format!("The desired state of the {}.", r.singular)),
+                );
+            }
         }
     }
     for (kind, text) in KIND_DESCRIPTIONS {
