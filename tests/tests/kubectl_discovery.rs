@@ -184,6 +184,19 @@ fn explain_prints_drovers_schema() {
     let (out, _) = kubectl.ok(&["explain", "nodes.status.nodeInfo"]);
     assert!(out.contains("architecture"), "{out}");
 
+    for resource in [
+        "pods",
+        "nodes",
+        "namespaces",
+        "events",
+        "jobs",
+        "cronjobs",
+        "daemonsets",
+        "controllerrevisions",
+    ] {
+        kubectl.ok(&["explain", resource, "--recursive"]);
+    }
+
     let out = kubectl.run(&["explain", "pod.spec.initContainers"]);
     assert!(!out.status.success(), "Drover has no initContainers");
 }
