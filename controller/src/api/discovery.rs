@@ -289,20 +289,27 @@ pub fn not_found() -> Response {
     (StatusCode::NOT_FOUND, json_response(status)).into_response()
 }
 
-async fn core_versions(headers: HeaderMap) -> Response {
-    if wants_aggregated(&headers) {
-        json_with_type(aggregated(true), AGGREGATED)
-    } else {
+/// `/api` or `/apis`, in the shape `Accept` asks for; caches must key on `Accept` too.
+fn negotiated(headers: &HeaderMap, core: bool) -> Response {
+    let mut response = if wants_aggregated(headers) {
+        json_with_type(aggregated(core), AGGREGATED)
+    } else if core {
         json_response(api_versions())
-    }
+    } else {
+        json_response(api_group_list())
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    response
+}
+
+async fn core_versions(headers: HeaderMap) -> Response {
+    negotiated(&headers, true)
 }
 
 async fn groups(headers: HeaderMap) -> Response {
-    if wants_aggregated(&headers) {
-        json_with_type(aggregated(false), AGGREGATED)
-    } else {
-        json_response(api_group_list())
-    }
+    negotiated(&headers, false)
 }
 
 async fn group(Path(group): Path<String>) -> Response {

@@ -4,6 +4,7 @@
 //! `meta/v1` types of responses. Nothing serializes them; their derived schemas are the
 //! documentation `kubectl explain` prints, so keep them in step with the JSON those files write.
 
+// Their fields are never read: only their schemas are used.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 mod described;
 pub mod document;
+mod paths;
 pub mod schemas;
 
 /// A generated document and its hash.

@@ -134,6 +134,18 @@ const STATUSES: &[(&str, &str)] = &[
     ("DaemonSet", "DaemonSetStatus"),
 ];
 
+/// What each kind is, for `kubectl explain KIND` (the manifest types' own doc comments name
+/// the type, which says little to someone reading the API).
+const KIND_DESCRIPTIONS: &[(&str, &str)] = &[
+    ("Pod", "A Pod: one or more containers, or host processes, that run together on one node. Drover schedules it onto a node and that node's agent runs it."),
+    ("Job", "A Job runs pods until enough of them succeed (`completions`), retrying failures up to `backoffLimit`."),
+    ("CronJob", "A CronJob creates a Job from its template on a cron schedule."),
+    ("DaemonSet", "A DaemonSet runs one copy of its pod on every node that matches its template's node selector, affinity and tolerations."),
+];
+
+/// `metadata` of every kind.
+const OBJECT_METADATA: &str = "Standard object metadata: name, namespace, labels and annotations; the server sets uid, resourceVersion, generation and creationTimestamp.";
+
 /// The Kubernetes name of a Rust schema name.
 fn k8s_name(rust: &str) -> Option<String> {
     NAMES
@@ -407,6 +419,27 @@ fn add_kubernetes_facts(definitions: &mut Map<String, Value>) {
                 "x-kubernetes-group-version-kind".into(),
                 json!([{"group": r.group, "version": r.version, "kind": r.kind}]),
             );
+        }
+    }
+    for r in RESOURCES {
+        if let Some(Value::Object(properties)) = definitions
+            .get_mut(r.kind)
+            .and_then(|k| k.get_mut("properties"))
+        {
+            if let Some(Value::Object(metadata)) = properties.get_mut("metadata") {
+                metadata.insert("description".into(), json!(OBJECT_METADATA));
+            }
+            if let Some(Value::Object(spec)) = properties.get_mut("spec") {
+                spec.insert(
+                    "description".into(),
+                    json!(format!("The desired state of the {}.", r.singular)),
+                );
+            }
+        }
+    }
+    for (kind, text) in KIND_DESCRIPTIONS {
+        if let Some(Value::Object(schema)) = definitions.get_mut(*kind) {
+            schema.insert("description".into(), json!(text));
         }
     }
     for (kind, status) in STATUSES {

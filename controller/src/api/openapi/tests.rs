@@ -299,3 +299,98 @@ fn accept_negotiation_answers_json_or_406() {
 fn documents_are_generated_once() {
     assert!(std::ptr::eq(documents(), documents()));
 }
+
+/// `kubectl explain` prints descriptions; a field without one is a doc comment missing.
+#[test]
+fn every_field_is_described() {
+    let v2 = v2_doc();
+    for (name, schema) in v2["definitions"].as_object().expect("definitions") {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(
+                property["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{name}.{field} has no description"
+            );
+        }
+    }
+}
+
+/// Follows a field path the way kubectl's `PatchMetaFromOpenAPIV3` does: a property, then
+/// its first `allOf` entry, then its `$ref` in `components.schemas`; list items likewise.
+#[test]
+fn strategic_merge_metadata_is_reachable_as_kubectl_walks_v3() {
+    fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {
+        if let Some(first) = schema["allOf"].get(0) {
+            schema = first;
+        }
+        match schema["$ref"].as_str() {
+            Some(r) => {
+                let name = r
+                    .strip_prefix("#/components/schemas/")
+                    .expect("v3 ref prefix");
+                &doc["components"]["schemas"][name]
+            }
+            None => schema,
+        }
+    }
+    for (key, kind, path, list, merge_key) in [
+        (
+            "api/v1",
+            "io.k8s.api.core.v1.Pod",
+            &["spec"][..],
+            "containers",
+            "name",
+        ),
+        (
+            "apis/batch/v1",
+            "io.k8s.api.batch.v1.Job",
+            &["spec", "template", "spec"][..],
+            "volumes",
+            "name",
+        ),
+        (
+            "apis/apps/v1",
+            "io.k8s.api.apps.v1.DaemonSet",
+            &["spec", "template", "spec", "containers[]"][..],
+            "env",
+            "name",
+        ),
+        (
+            "apis/batch/v1",
+            "io.k8s.api.batch.v1.CronJob",
+            &[
+                "spec",
+                "jobTemplate",
+                "spec",
+                "template",
+                "spec",
+                "containers[]",
+            ][..],
+            "volumeMounts",
+            "mountPath",
+        ),
+    ] {
+        let doc = v3_doc(key);
+        let mut schema = &doc["components"]["schemas"][kind];
+        for step in path {
+            match step.strip_suffix("[]") {
+                Some(field) => {
+                    let items = &resolve(&doc, schema)["properties"][field]["items"];
+                    schema = resolve(&doc, items);
+                }
+                None => schema = resolve(&doc, &resolve(&doc, schema)["properties"][*step]),
+            }
+            assert!(schema.is_object(), "{kind}: {step} not found");
+        }
+        let field = &schema["properties"][list];
+        assert_eq!(
+            field["x-kubernetes-patch-merge-key"], merge_key,
+            "{kind} {list}"
+        );
+        assert_eq!(
+            field["x-kubernetes-patch-strategy"], "merge",
+            "{kind} {list}"
+        );
+    }
+}
