@@ -23,9 +23,8 @@ impl Kubectl<'_> {
             "{KUBECTL} is needed by these tests"
         );
         Command::new(KUBECTL)
-            .env("KUBECONFIG", self.dir.join("no-kubeconfig"))
-            .arg("--server")
-            .arg(&self.server.api)
+            .arg("--kubeconfig")
+            .arg(self.server.kubeconfig())
             .arg("--cache-dir")
             .arg(self.dir.join("kube-cache"))
             .args(args)
