@@ -409,3 +409,141 @@ fn events_are_v1_events_selected_by_involved_object() {
     assert!(rv > rv_before);
     assert!(events.iter().all(|e| e["involvedObject"]["name"] == "web"));
 }
+
+#[test]
+fn a_node_put_changes_labels_taints_and_cordon_through_the_node_rules() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let get = |h: &mut Harness| {
+        h.kube(KubeRequest::Get {
+            resource: res("Node"),
+            namespace: None,
+            name: "pi".into(),
+        })
+        .unwrap()
+    };
+    let mut node = get(&mut h);
+    node["metadata"]["labels"]["role"] = json!("edge");
+    node["spec"]["taints"] = json!([{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]);
+    node["spec"]["unschedulable"] = json!(true);
+    h.kube(KubeRequest::Update {
+        resource: res("Node"),
+        namespace: None,
+        name: "pi".into(),
+        body: node,
+        status_only: false,
+        options: WriteOptions::default(),
+    })
+    .unwrap();
+    let node = get(&mut h);
+    assert_eq!(node["metadata"]["labels"]["role"], "edge");
+    assert_eq!(node["metadata"]["labels"]["zone"], "a");
+    assert_eq!(node["spec"]["taints"][0]["key"], "dedicated");
+    assert_eq!(node["spec"]["unschedulable"], true);
+    let stored = h.control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+    let events = h.control.store.events(&stored.uid).unwrap();
+    assert!(
+        events.iter().any(|e| e.reason == "NodeNotSchedulable"),
+        "{events:?}"
+    );
+    // A stale resourceVersion is refused before anything changes.
+    let mut stale = node.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    stale["metadata"]["labels"] = json!({});
+    let e = h
+        .kube(KubeRequest::Update {
+            resource: res("Node"),
+            namespace: None,
+            name: "pi".into(),
+            body: stale,
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap_err();
+    assert_eq!(e.code, 409);
+    let mut uncordon = get(&mut h);
+    uncordon["spec"] = json!({});
+    let node = h
+        .kube(KubeRequest::Update {
+            resource: res("Node"),
+            namespace: None,
+            name: "pi".into(),
+            body: uncordon,
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap();
+    assert!(node["spec"].get("unschedulable").is_none(), "{node}");
+    assert!(node["spec"].get("taints").is_none(), "{node}");
+}
+
+#[test]
+fn status_updates_change_only_the_status() {
+    let mut h = harness();
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "labels": {"a": "1"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    h.create("Job", job).unwrap();
+    let mut current = h
+        .kube(KubeRequest::Get {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "j".into(),
+        })
+        .unwrap();
+    current["metadata"]["labels"] = json!({});
+    current["status"] = json!({"active": 7});
+    let updated = h
+        .kube(KubeRequest::Update {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "j".into(),
+            body: current,
+            status_only: true,
+            options: WriteOptions::default(),
+        })
+        .unwrap();
+    assert_eq!(updated["status"]["active"], 7);
+    assert_eq!(updated["metadata"]["labels"]["a"], "1");
+}
+
+#[test]
+fn daemonset_revisions_are_controller_revisions() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "c", "image": "alpine"}]}},
+        },
+    });
+    let ds = h.create("DaemonSet", ds).unwrap();
+    h.control.settle(t(1));
+    let list = h
+        .kube(KubeRequest::List {
+            resource: res("ControllerRevision"),
+            namespace: ns(),
+            options: ListOptions {
+                label_selector: Some("app=agent".into()),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    assert_eq!(list["kind"], "ControllerRevisionList");
+    let revision = &list["items"][0];
+    assert_eq!(revision["revision"], 1);
+    let hash = revision["metadata"]["labels"]["controller-revision-hash"]
+        .as_str()
+        .unwrap();
+    assert_eq!(revision["metadata"]["name"], format!("agent-{hash}"));
+    let owner = &revision["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["uid"], ds["metadata"]["uid"]);
+    assert_eq!(owner["controller"], true);
+    assert_eq!(revision["data"]["spec"]["template"]["$patch"], "replace");
+    assert_eq!(
+        revision["data"]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "alpine"
+    );
+}
