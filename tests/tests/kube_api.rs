@@ -348,6 +348,16 @@ fn kubectl_gets_creates_selects_and_deletes() {
             .then_some(())
     });
 
+    // What `kubectl run` sends carries Kubernetes' defaults (dnsPolicy, resources: {}).
+    let run = kubectl.ok(&["run", "runner", "--image=alpine", "--", "sleep", "1000"]);
+    assert!(run.contains("pod/runner created"), "{run}");
+    let runner = kubectl.json(&["get", "pod", "runner", "-o", "json"]);
+    assert_eq!(runner["metadata"]["labels"]["run"], "runner");
+    assert_eq!(runner["spec"]["dnsPolicy"], "ClusterFirst");
+    let described = kubectl.ok(&["describe", "pod", "web"]);
+    assert!(described.contains("Events:"), "{described}");
+    kubectl.ok(&["delete", "pod", "runner", "--wait=false"]);
+
     let deleted = kubectl.ok(&["delete", "pod", "web", "--wait=false"]);
     assert!(deleted.contains("pod \"web\" deleted"), "{deleted}");
     wait_for("the pod to go", Duration::from_secs(30), || {

@@ -232,8 +232,13 @@ async fn serve(
         let namespace = target.namespace.clone().unwrap_or_else(|| "default".into());
         return match Query::<super::logs::LogQuery>::try_from_uri(&uri) {
             Ok(Query(q)) => {
-                super::logs::pod_log(State(state), Path(name), Query(q.in_namespace(namespace)))
-                    .await
+                let response = super::logs::pod_log(
+                    State(state),
+                    Path(name),
+                    Query(q.in_namespace(namespace)),
+                )
+                .await;
+                as_status(response).await
             }
             Err(e) => failure(&KubeError::bad_request(e.to_string())),
         };
@@ -279,6 +284,27 @@ async fn serve(
         }
         Err(e) => failure(&e),
     }
+}
+
+/// A failed log response (the private API's `{"error": …}`) as a Status.
+async fn as_status(response: Response) -> Response {
+    let code = response.status();
+    if code.is_success() {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let code = code.as_u16();
+    failure(&KubeError::new(
+        code,
+        crate::control::reason_of(code),
+        message,
+    ))
 }
 
 /// The verb a method and path mean, checked against what the resource serves.

@@ -5,6 +5,7 @@
 mod api;
 mod cronjobs;
 pub(crate) mod daemonsets;
+mod defaults;
 mod desired;
 mod enroll;
 mod eviction;
@@ -28,7 +29,7 @@ use tracing::warn;
 
 pub use api::{ApiError, ApiRequest, ApiResult};
 pub use enroll::Security;
-pub use kube_error::{Cause, Details, KubeError, KubeResult};
+pub use kube_error::{reason_of, Cause, Details, KubeError, KubeResult};
 pub use objects::{
     parse_body_text, DeleteOptions, KubeRequest, ListOptions, Propagation, WriteOptions,
 };

@@ -270,6 +270,7 @@ fn prepare(
     url_name: Option<&str>,
     mut body: Value,
 ) -> Result<Prepared, KubeError> {
+    super::defaults::accept_kubernetes_defaults(resource.kind, &mut body);
     let Some(root) = body.as_object_mut() else {
         return Err(KubeError::bad_request("the body must be a JSON object"));
     };
@@ -427,6 +428,16 @@ fn deleted_status(resource: &Resource, object: &StoredObject) -> Value {
 }
 
 impl Control {
+    /// An object as the Kubernetes API shows it: with live data, and a pod with the
+    /// defaults Kubernetes would give it.
+    fn kube_render(&self, object: &StoredObject) -> Value {
+        let mut value = self.render(object);
+        if object.kind == Kind::Pod {
+            super::defaults::show_pod_defaults(&mut value);
+        }
+        value
+    }
+
     /// Answers a request of the Kubernetes API.
     pub fn handle_kube(&mut self, request: KubeRequest, now: DateTime<Utc>) -> KubeResult {
         match request {
@@ -552,7 +563,7 @@ impl Control {
     fn kube_get(&self, resource: &Resource, namespace: &Option<String>, name: &str) -> KubeResult {
         if stored_kind(resource).is_some() {
             let (_, object) = self.stored(resource, namespace, name)?;
-            return Ok(self.render(&object));
+            return Ok(self.kube_render(&object));
         }
         let ns = resource.namespaced.then(|| scope(resource, namespace));
         self.view_objects(resource, ns.as_deref())?
@@ -572,7 +583,7 @@ impl Control {
                 .store
                 .list(kind, if kind.namespaced() { namespace } else { None })?
                 .iter()
-                .map(|o| self.render(o))
+                .map(|o| self.kube_render(o))
                 .collect()),
             None => {
                 let mut objects = self.view_objects(resource, namespace)?;
@@ -683,14 +694,14 @@ impl Control {
             agent_revision: 0,
         };
         if options.dry_run {
-            return Ok(self.render(&object));
+            return Ok(self.kube_render(&object));
         }
         let stored = self.store.put(&object)?;
         if kind == Kind::Pod {
             self.pod_applied(&stored, now)?;
         }
         self.workloads_changed();
-        Ok(self.render(&stored))
+        Ok(self.kube_render(&stored))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -724,11 +735,11 @@ impl Control {
             }
             current.status = status;
             if options.dry_run {
-                return Ok(self.render(&current));
+                return Ok(self.kube_render(&current));
             }
             let stored = self.store.put(&current)?;
             self.workloads_changed();
-            return Ok(self.render(&stored));
+            return Ok(self.kube_render(&stored));
         }
         if kind == Kind::Node {
             return self.update_node(resource, current, &body, options, now);
@@ -764,11 +775,11 @@ impl Control {
         current.annotations = meta.annotations.clone();
         current.owner_references = prepared.owner_references;
         if options.dry_run {
-            return Ok(self.render(&current));
+            return Ok(self.kube_render(&current));
         }
         let stored = self.store.put(&current)?;
         self.workloads_changed();
-        Ok(self.render(&stored))
+        Ok(self.kube_render(&stored))
     }
 
     /// A node changes through the same rules as `drover label/taint/cordon`: labels,
@@ -803,7 +814,7 @@ impl Control {
             let mut preview = current;
             preview.labels = labels;
             preview.annotations = annotations;
-            return Ok(self.render(&preview));
+            return Ok(self.kube_render(&preview));
         }
         let current_taints: Vec<drover_proto::manifest::Taint> = current
             .spec
@@ -846,7 +857,7 @@ impl Control {
             .store
             .get(Kind::Node, "", &name)?
             .ok_or_else(|| KubeError::not_found(resource, &name))?;
-        Ok(self.render(&node))
+        Ok(self.kube_render(&node))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -868,7 +879,7 @@ impl Control {
             )));
         }
         let current = match self.stored(resource, namespace, name) {
-            Ok((_, object)) => Some(self.render(&object)),
+            Ok((_, object)) => Some(self.kube_render(&object)),
             Err(e) if e.code == 404 && patch_type == PatchType::Apply => None,
             Err(e) => return Err(e),
         };
@@ -941,7 +952,7 @@ impl Control {
             return Err(KubeError::conflict(resource, name));
         }
         if options.dry_run {
-            return Ok(self.render(&object));
+            return Ok(self.kube_render(&object));
         }
         let ns = object.namespace.clone();
         if options.propagation == Propagation::Orphan && kind != Kind::Pod {
@@ -973,7 +984,7 @@ impl Control {
             now,
         )?;
         match self.store.get(kind, &ns, name)? {
-            Some(pending) => Ok(self.render(&pending)),
+            Some(pending) => Ok(self.kube_render(&pending)),
             None => Ok(deleted_status(resource, &object)),
         }
     }
