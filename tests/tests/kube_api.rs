@@ -365,3 +365,47 @@ fn kubectl_gets_creates_selects_and_deletes() {
         list["items"].as_array()?.is_empty().then_some(())
     });
 }
+
+#[test]
+fn kubectl_rollout_history_reads_controller_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.api.clone(),
+        cache: discovery_cache(dir.path(), &server.api),
+        home: dir.path().to_path_buf(),
+    };
+    let manifest = dir.path().join("ds.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: c\n        image: alpine\n        command: [sleep, '1000']\n",
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    let revisions = wait_for("a ControllerRevision", Duration::from_secs(20), || {
+        let list = kubectl.json(&[
+            "get",
+            "controllerrevisions",
+            "-l",
+            "app=agent",
+            "-o",
+            "json",
+        ]);
+        let items = list["items"].as_array()?.clone();
+        (!items.is_empty()).then_some(items)
+    });
+    assert_eq!(revisions[0]["revision"], 1);
+    let history = kubectl.ok(&["rollout", "history", "ds/agent"]);
+    assert!(history.contains("REVISION"), "{history}");
+    assert!(
+        history.lines().any(|l| l.trim_start().starts_with('1')),
+        "{history}"
+    );
+    let one = kubectl.ok(&["rollout", "history", "ds/agent", "--revision=1"]);
+    assert!(one.contains("alpine"), "{one}");
+}
