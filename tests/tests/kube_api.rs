@@ -409,3 +409,55 @@ fn kubectl_rollout_history_reads_controller_revisions() {
     let one = kubectl.ok(&["rollout", "history", "ds/agent", "--revision=1"]);
     assert!(one.contains("alpine"), "{one}");
 }
+
+#[test]
+fn kubectl_replace_list_all_namespaces_and_delete_by_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.api.clone(),
+        cache: discovery_cache(dir.path(), &server.api),
+        home: dir.path().to_path_buf(),
+    };
+    let cronjob = dir.path().join("cj.yaml");
+    std::fs::write(
+        &cronjob,
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\n  labels: {team: a}\nspec:\n  schedule: '0 3 * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            image: alpine\n            command: ['true']\n",
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        cronjob.to_str().unwrap(),
+    ]);
+    let replaced = std::fs::read_to_string(&cronjob)
+        .unwrap()
+        .replace("0 3 * * *", "0 4 * * *");
+    std::fs::write(&cronjob, replaced).unwrap();
+    let out = kubectl.ok(&[
+        "replace",
+        "--validate=false",
+        "-f",
+        cronjob.to_str().unwrap(),
+    ]);
+    assert!(out.contains("cronjob.batch/nightly replaced"), "{out}");
+    let cj = kubectl.json(&["get", "cronjob", "nightly", "-o", "json"]);
+    assert_eq!(cj["spec"]["schedule"], "0 4 * * *");
+    assert_eq!(cj["metadata"]["generation"], 2);
+
+    // Typed clients (`create job --from`) send protobuf, which Drover does not read: 415.
+    let protobuf = kubectl.run(&["create", "job", "manual", "--from=cronjob/nightly"]);
+    assert!(!protobuf.status.success());
+    assert!(
+        String::from_utf8_lossy(&protobuf.stderr).contains("protobuf"),
+        "{}",
+        String::from_utf8_lossy(&protobuf.stderr)
+    );
+    let all = kubectl.json(&["get", "cronjobs", "-A", "-o", "json"]);
+    assert_eq!(all["items"][0]["metadata"]["namespace"], "default");
+    let out = kubectl.ok(&["delete", "cronjobs", "-l", "team=a"]);
+    assert!(out.contains("cronjob.batch \"nightly\" deleted"), "{out}");
+    let left = kubectl.json(&["get", "cronjobs", "-o", "json"]);
+    assert_eq!(left["items"], json!([]));
+}

@@ -194,6 +194,28 @@ fn delete_options(
     Ok(options)
 }
 
+/// Refuses bodies in encodings Drover does not read (protobuf, CBOR), naming them.
+fn readable_body(headers: &HeaderMap) -> Result<(), KubeError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if media.is_empty()
+        || media == "application/json"
+        || media == "application/yaml"
+        || media.ends_with("+json")
+        || media.ends_with("+yaml")
+    {
+        return Ok(());
+    }
+    Err(KubeError::new(
+        415,
+        "UnsupportedMediaType",
+        format!("the body of the request was in an unknown format ({media}) - Drover accepts application/json and application/yaml, not protobuf"),
+    ))
+}
+
 fn body_value(body: &Bytes) -> Result<Value, KubeError> {
     let text =
         std::str::from_utf8(body).map_err(|_| KubeError::bad_request("the body is not UTF-8"))?;
@@ -348,6 +370,9 @@ fn request_of(
         return Err(KubeError::method_not_allowed(
             "watch is not served on this path yet",
         ));
+    }
+    if matches!(verb, "create" | "update") && !body.is_empty() {
+        readable_body(headers)?;
     }
     let status_only = subresource.as_deref() == Some("status");
     let name = name.unwrap_or_default();
