@@ -201,6 +201,9 @@ impl Control {
             if let Err(e) = self.reconcile_daemonsets(now) {
                 warn!(error = %e, "cannot reconcile daemonsets");
             }
+            if let Err(e) = self.finish_foreground_deletions() {
+                warn!(error = %e, "cannot finish foreground deletions");
+            }
         }
         self.flush_desired();
     }

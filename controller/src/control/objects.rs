@@ -36,7 +36,7 @@ pub enum Propagation {
     /// Dependents are deleted after the owner (Drover: at once, with the owner).
     #[default]
     Background,
-    /// Kubernetes deletes dependents first; Drover deletes them with the owner.
+    /// Dependents first: the owner shows `deletionTimestamp` until they are gone.
     Foreground,
     /// Dependents stay, without their owner reference.
     Orphan,
@@ -434,6 +434,8 @@ impl Control {
         let mut value = self.render(object);
         if object.kind == Kind::Pod {
             super::defaults::show_pod_defaults(&mut value);
+        } else if object.deletion_timestamp.is_some() {
+            value["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
         }
         value
     }
@@ -965,6 +967,9 @@ impl Control {
             self.workloads_changed();
             return Ok(deleted_status(resource, &object));
         }
+        if options.propagation == Propagation::Foreground && kind != Kind::Pod {
+            return self.delete_in_foreground(resource, object, now);
+        }
         if kind == Kind::Pod && options.grace_period_seconds == Some(0) {
             // Forced: gone from the API now; the node stops it when it next hears.
             self.store.delete(kind, &ns, name)?;
@@ -987,6 +992,67 @@ impl Control {
             Some(pending) => Ok(self.kube_render(&pending)),
             None => Ok(deleted_status(resource, &object)),
         }
+    }
+
+    /// Foreground deletion: the owner shows `deletionTimestamp` and the
+    /// `foregroundDeletion` finalizer while its dependents go; it goes once none is left
+    /// ([`Control::finish_foreground_deletions`]).
+    fn delete_in_foreground(
+        &mut self,
+        resource: &Resource,
+        mut owner: StoredObject,
+        now: DateTime<Utc>,
+    ) -> KubeResult {
+        if owner.deletion_timestamp.is_none() {
+            owner.deletion_timestamp = Some(now);
+            owner = self.store.put(&owner)?;
+        }
+        for pod in self.store.list(Kind::Pod, Some(&owner.namespace))? {
+            if super::daemonsets::owned_by(&pod, &owner.uid) {
+                self.delete_pod(StoredObject::clone(&pod), now)?;
+            }
+        }
+        for job in self.store.list(Kind::Job, Some(&owner.namespace))? {
+            if super::daemonsets::owned_by(&job, &owner.uid) {
+                self.delete_job(&job, now)?;
+            }
+        }
+        self.finish_foreground_deletions()?;
+        self.workloads_changed();
+        match self.store.get(owner.kind, &owner.namespace, &owner.name)? {
+            Some(pending) => Ok(self.kube_render(&pending)),
+            None => Ok(deleted_status(resource, &owner)),
+        }
+    }
+
+    /// Deletes the owners being deleted in the foreground whose dependents are all gone.
+    pub(super) fn finish_foreground_deletions(&mut self) -> Result<(), KubeError> {
+        for kind in [Kind::Job, Kind::CronJob, Kind::DaemonSet] {
+            for owner in self.store.list(kind, None)? {
+                if owner.deletion_timestamp.is_none() {
+                    continue;
+                }
+                let has_dependents = [Kind::Pod, Kind::Job].into_iter().try_fold(
+                    false,
+                    |found, dependent| -> Result<bool, KubeError> {
+                        Ok(found
+                            || self
+                                .store
+                                .list(dependent, Some(&owner.namespace))?
+                                .iter()
+                                .any(|d| super::daemonsets::owned_by(d, &owner.uid)))
+                    },
+                )?;
+                if has_dependents {
+                    continue;
+                }
+                self.store.delete(kind, &owner.namespace, &owner.name)?;
+                self.store.delete_revisions(&owner.uid)?;
+                self.store.delete_job_results(&owner.uid)?;
+                self.ds_backoff.remove(&owner.uid);
+            }
+        }
+        Ok(())
     }
 
     /// Strips the owner reference to `owner` from its dependents (pods, and a CronJob's

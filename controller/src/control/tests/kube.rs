@@ -547,3 +547,63 @@ fn daemonset_revisions_are_controller_revisions() {
         "alpine"
     );
 }
+
+#[test]
+fn foreground_deletion_keeps_the_owner_until_its_pods_are_gone() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    h.create("Job", job).unwrap();
+    h.control.settle(t(1));
+    let pods = h.control.store.list(Kind::Pod, None).unwrap();
+    assert_eq!(pods.len(), 1, "the Job made its pod");
+    assert!(
+        crate::pods::node_name(&pods[0]).is_some(),
+        "and it is bound"
+    );
+    let pending = h
+        .kube(KubeRequest::Delete {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "j".into(),
+            options: DeleteOptions {
+                propagation: Propagation::Foreground,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    assert_eq!(pending["kind"], "Job");
+    assert!(pending["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(
+        pending["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    let pod = h.control.store.list(Kind::Pod, None).unwrap()[0].clone();
+    assert!(pod.deletion_timestamp.is_some(), "its pod is terminating");
+    // Nothing replaces the pod while the Job is being deleted.
+    h.control.workloads_changed();
+    h.control.settle(t(2));
+    assert_eq!(h.control.store.list(Kind::Pod, None).unwrap().len(), 1);
+    assert!(h
+        .control
+        .store
+        .get(Kind::Job, "default", "j")
+        .unwrap()
+        .is_some());
+    // The node confirms the stop: the Job goes too.
+    h.control
+        .store
+        .delete(Kind::Pod, &pod.namespace, &pod.name)
+        .unwrap();
+    h.control.workloads_changed();
+    h.control.settle(t(3));
+    assert!(h
+        .control
+        .store
+        .get(Kind::Job, "default", "j")
+        .unwrap()
+        .is_none());
+}
