@@ -12,6 +12,7 @@ mod eviction;
 mod external_broker;
 mod jobs;
 mod kube_error;
+mod namespaces;
 mod nodes;
 mod objects;
 mod pods;

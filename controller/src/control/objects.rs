@@ -652,6 +652,9 @@ impl Control {
         options: &WriteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
+        if resource.kind == "Namespace" {
+            return self.create_namespace(resource, &body, options.dry_run, now);
+        }
         let Some(kind) = stored_kind(resource) else {
             return Err(KubeError::method_not_allowed(format!(
                 "{} cannot be created through this API",
@@ -717,6 +720,9 @@ impl Control {
         options: &WriteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
+        if resource.kind == "Namespace" && !status_only {
+            return self.update_namespace(resource, name, &body, options.dry_run, now);
+        }
         let (kind, mut current) = self.stored(resource, namespace, name)?;
         let sent_rv = body["metadata"]["resourceVersion"]
             .as_str()
@@ -874,14 +880,21 @@ impl Control {
         options: &WriteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
-        if stored_kind(resource).is_none() {
+        let writable = stored_kind(resource).is_some() || resource.kind == "Namespace";
+        if !writable {
             return Err(KubeError::method_not_allowed(format!(
                 "{} are read-only",
                 resource.plural
             )));
         }
-        let current = match self.stored(resource, namespace, name) {
-            Ok((_, object)) => Some(self.kube_render(&object)),
+        let found = if resource.kind == "Namespace" {
+            self.kube_get(resource, namespace, name)
+        } else {
+            self.stored(resource, namespace, name)
+                .map(|(_, object)| self.kube_render(&object))
+        };
+        let current = match found {
+            Ok(object) => Some(object),
             Err(e) if e.code == 404 && patch_type == PatchType::Apply => None,
             Err(e) => return Err(e),
         };
@@ -935,6 +948,9 @@ impl Control {
         options: &DeleteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
+        if resource.kind == "Namespace" {
+            return self.delete_namespace(resource, name, options.dry_run, now);
+        }
         let (kind, object) = match self.stored(resource, namespace, name) {
             Ok(found) => found,
             Err(e) if e.code == 405 => {

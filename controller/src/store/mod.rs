@@ -3,9 +3,11 @@
 //! Every write is one transaction; `resourceVersion` comes from one counter that never goes
 //! back, even across deletes and restarts.
 
+mod namespaces;
 mod schema;
 mod security;
 
+pub use namespaces::StoredNamespace;
 pub use security::StoredCredential;
 
 use std::collections::{BTreeMap, HashMap};

@@ -607,3 +607,66 @@ fn foreground_deletion_keeps_the_owner_until_its_pods_are_gone() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn namespaces_are_created_listed_and_deleted_with_their_objects() {
+    let mut h = harness();
+    let create = |h: &mut Harness, body: Value| {
+        h.kube(KubeRequest::Create {
+            resource: res("Namespace"),
+            namespace: None,
+            body,
+            options: WriteOptions::default(),
+        })
+    };
+    let team = create(
+        &mut h,
+        json!({"metadata": {"name": "team", "labels": {"a": "1"}}}),
+    )
+    .unwrap();
+    assert_eq!(team["metadata"]["labels"]["a"], "1");
+    assert_eq!(team["status"]["phase"], "Active");
+    let again = create(&mut h, json!({"metadata": {"name": "team"}})).unwrap_err();
+    assert_eq!(again.reason, "AlreadyExists");
+    assert_eq!(
+        create(&mut h, json!({"metadata": {"name": "Bad_Name"}}))
+            .unwrap_err()
+            .code,
+        422
+    );
+    h.kube(KubeRequest::Create {
+        resource: res("Pod"),
+        namespace: Some("team".into()),
+        body: pod("p", json!({})),
+        options: WriteOptions::default(),
+    })
+    .unwrap();
+    let list = h
+        .list(
+            "Namespace",
+            ListOptions {
+                label_selector: Some("a=1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&list), vec!["team"]);
+    let delete = |h: &mut Harness, name: &str| {
+        h.kube(KubeRequest::Delete {
+            resource: res("Namespace"),
+            namespace: None,
+            name: name.into(),
+            options: DeleteOptions::default(),
+        })
+    };
+    assert_eq!(delete(&mut h, "default").unwrap_err().code, 403);
+    delete(&mut h, "team").unwrap();
+    assert!(h
+        .control
+        .store
+        .list(Kind::Pod, Some("team"))
+        .unwrap()
+        .is_empty());
+    let list = h.list("Namespace", ListOptions::default()).unwrap();
+    assert_eq!(names(&list), vec!["default"]);
+}
