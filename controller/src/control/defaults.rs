@@ -64,9 +64,85 @@ fn pod_spec_pointers(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// The labels Kubernetes adds to a Job's template (and so to its pods).
+const JOB_TEMPLATE_LABELS: &[&str] = &[
+    "batch.kubernetes.io/job-name",
+    "job-name",
+    "batch.kubernetes.io/controller-uid",
+    "controller-uid",
+];
+
+fn default_update_strategy() -> Value {
+    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+}
+
+/// Drops the Job and DaemonSet defaults [`show_defaults`] adds, where dropping them
+/// changes nothing Drover does.
+fn accept_workload_defaults(kind: &str, object: &mut Value) {
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match kind {
+        "Job" => {
+            let completions = spec.get("completions").and_then(Value::as_i64);
+            let parallelism = spec.get("parallelism").and_then(Value::as_i64);
+            // Parallelism 1 is the default, except that it alone makes a work queue.
+            if parallelism == Some(1) && completions.is_some() {
+                spec.remove("parallelism");
+                if completions == Some(1) {
+                    spec.remove("completions");
+                }
+            }
+            for (field, default) in [
+                ("backoffLimit", json!(6)),
+                ("completionMode", json!("NonIndexed")),
+                ("suspend", json!(false)),
+                ("manualSelector", json!(false)),
+            ] {
+                if spec.get(field) == Some(&default) {
+                    spec.remove(field);
+                }
+            }
+            let generated = spec
+                .get("selector")
+                .and_then(|s| s.get("matchLabels"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| {
+                    !m.is_empty() && m.keys().all(|k| JOB_TEMPLATE_LABELS.contains(&k.as_str()))
+                });
+            if generated
+                && spec
+                    .get("selector")
+                    .and_then(Value::as_object)
+                    .is_some_and(|s| s.len() == 1)
+            {
+                spec.remove("selector");
+            }
+            if let Some(labels) = spec
+                .get_mut("template")
+                .and_then(|t| t.get_mut("metadata"))
+                .and_then(|m| m.get_mut("labels"))
+                .and_then(Value::as_object_mut)
+            {
+                labels.retain(|k, _| !JOB_TEMPLATE_LABELS.contains(&k.as_str()));
+            }
+        }
+        "DaemonSet" => {
+            if spec.get("revisionHistoryLimit") == Some(&json!(10)) {
+                spec.remove("revisionHistoryLimit");
+            }
+            if spec.get("updateStrategy") == Some(&default_update_strategy()) {
+                spec.remove("updateStrategy");
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Drops defaults of unmodelled fields from an object about to be validated.
 pub(super) fn accept_kubernetes_defaults(kind: &str, object: &mut Value) {
     strip_nulls(object);
+    accept_workload_defaults(kind, object);
     for pointer in pod_spec_pointers(kind) {
         let Some(spec) = object.pointer_mut(pointer).and_then(Value::as_object_mut) else {
             continue;
@@ -82,9 +158,8 @@ pub(super) fn accept_kubernetes_defaults(kind: &str, object: &mut Value) {
     }
 }
 
-/// Shows the defaults a pod has in Kubernetes (those `accept_kubernetes_defaults` drops).
-pub(super) fn show_pod_defaults(pod: &mut Value) {
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+fn show_pod_spec_defaults(spec: &mut Value) {
+    let Some(spec) = spec.as_object_mut() else {
         return;
     };
     for (field, value) in [
@@ -93,6 +168,86 @@ pub(super) fn show_pod_defaults(pod: &mut Value) {
     ] {
         spec.entry(field).or_insert(value);
     }
+}
+
+/// Shows the defaults an object has in Kubernetes: those `accept_kubernetes_defaults`
+/// drops, and a bare pod's `restartPolicy` and grace period (a pod's spec never changes,
+/// so these are never written back).
+pub(super) fn show_defaults(kind: &str, object: &mut Value) {
+    let uid = object["metadata"]["uid"].clone();
+    let name = object["metadata"]["name"].clone();
+    for pointer in pod_spec_pointers(kind) {
+        if let Some(spec) = object.pointer_mut(pointer) {
+            show_pod_spec_defaults(spec);
+        }
+    }
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match kind {
+        "Pod" => {
+            spec.entry("restartPolicy").or_insert(json!("Always"));
+            spec.entry("terminationGracePeriodSeconds")
+                .or_insert(json!(crate::pods::DEFAULT_GRACE_SECONDS));
+        }
+        "Job" => {
+            if !spec.contains_key("completions") && !spec.contains_key("parallelism") {
+                spec.insert("completions".into(), json!(1));
+            }
+            spec.entry("parallelism").or_insert(json!(1));
+            if !spec.contains_key("backoffLimitPerIndex") {
+                spec.entry("backoffLimit").or_insert(json!(6));
+            }
+            spec.entry("completionMode").or_insert(json!("NonIndexed"));
+            spec.entry("suspend").or_insert(json!(false));
+            spec.entry("manualSelector").or_insert(json!(false));
+            spec.entry("selector")
+                .or_insert(json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+            if let Some(meta) = spec
+                .get_mut("template")
+                .and_then(Value::as_object_mut)
+                .map(|t| t.entry("metadata").or_insert(json!({})))
+                .and_then(Value::as_object_mut)
+            {
+                let labels = meta.entry("labels").or_insert(json!({}));
+                if let Some(labels) = labels.as_object_mut() {
+                    for (key, value) in [
+                        ("batch.kubernetes.io/controller-uid", &uid),
+                        ("batch.kubernetes.io/job-name", &name),
+                        ("controller-uid", &uid),
+                        ("job-name", &name),
+                    ] {
+                        labels.entry(key).or_insert(value.clone());
+                    }
+                }
+            }
+        }
+        "DaemonSet" => {
+            spec.entry("updateStrategy")
+                .or_insert(default_update_strategy());
+            spec.entry("revisionHistoryLimit").or_insert(json!(10));
+        }
+        _ => {}
+    }
+}
+
+/// Whether two pod specs differ only in defaults.
+pub(super) fn same_pod_spec(a: &Value, b: &Value) -> bool {
+    let normal = |spec: &Value| {
+        let mut spec = spec.clone();
+        if let Some(map) = spec.as_object_mut() {
+            if map.get("restartPolicy") == Some(&json!("Always")) {
+                map.remove("restartPolicy");
+            }
+            if map.get("terminationGracePeriodSeconds")
+                == Some(&json!(crate::pods::DEFAULT_GRACE_SECONDS))
+            {
+                map.remove("terminationGracePeriodSeconds");
+            }
+        }
+        spec
+    };
+    normal(a) == normal(b)
 }
 
 #[cfg(test)]
@@ -130,9 +285,48 @@ mod tests {
     #[test]
     fn shown_defaults_are_accepted_again() {
         let mut pod = json!({"spec": {"containers": []}});
-        show_pod_defaults(&mut pod);
+        show_defaults("Pod", &mut pod);
         assert_eq!(pod["spec"]["dnsPolicy"], "ClusterFirst");
+        assert_eq!(pod["spec"]["restartPolicy"], "Always");
         accept_kubernetes_defaults("Pod", &mut pod);
-        assert_eq!(pod, json!({"spec": {"containers": []}}));
+        assert!(same_pod_spec(&pod["spec"], &json!({"containers": []})));
+
+        let bare = json!({
+            "metadata": {"name": "j", "uid": "u1"},
+            "spec": {"template": {"metadata": {"labels": {"app": "x"}}, "spec": {"restartPolicy": "Never"}}},
+        });
+        let mut job = bare.clone();
+        show_defaults("Job", &mut job);
+        assert_eq!(job["spec"]["completions"], 1);
+        assert_eq!(job["spec"]["backoffLimit"], 6);
+        assert_eq!(
+            job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+            "u1"
+        );
+        assert_eq!(
+            job["spec"]["template"]["metadata"]["labels"]["job-name"],
+            "j"
+        );
+        assert_eq!(job["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst");
+        accept_kubernetes_defaults("Job", &mut job);
+        assert_eq!(job, bare);
+
+        let bare = json!({"metadata": {}, "spec": {"template": {"spec": {}}}});
+        let mut ds = bare.clone();
+        show_defaults("DaemonSet", &mut ds);
+        assert_eq!(ds["spec"]["updateStrategy"]["type"], "RollingUpdate");
+        assert_eq!(ds["spec"]["revisionHistoryLimit"], 10);
+        accept_kubernetes_defaults("DaemonSet", &mut ds);
+        assert_eq!(ds, bare);
+    }
+
+    #[test]
+    fn a_work_queue_job_keeps_its_parallelism() {
+        let mut job = json!({"spec": {"parallelism": 1}});
+        accept_kubernetes_defaults("Job", &mut job);
+        assert_eq!(job, json!({"spec": {"parallelism": 1}}));
+        let mut job = json!({"spec": {"parallelism": 1, "completions": 3}});
+        accept_kubernetes_defaults("Job", &mut job);
+        assert_eq!(job, json!({"spec": {"completions": 3}}));
     }
 }

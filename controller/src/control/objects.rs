@@ -432,9 +432,8 @@ impl Control {
     /// defaults Kubernetes would give it.
     fn kube_render(&self, object: &StoredObject) -> Value {
         let mut value = self.render(object);
-        if object.kind == Kind::Pod {
-            super::defaults::show_pod_defaults(&mut value);
-        } else if object.deletion_timestamp.is_some() {
+        super::defaults::show_defaults(object.kind.as_str(), &mut value);
+        if object.kind != Kind::Pod && object.deletion_timestamp.is_some() {
             value["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
         }
         value
@@ -762,7 +761,7 @@ impl Control {
                     spec["nodeName"] = node.clone();
                 }
             }
-            if current.spec != spec {
+            if !super::defaults::same_pod_spec(&current.spec, &spec) {
                 return Err(KubeError::invalid(
                     resource,
                     name,
@@ -775,6 +774,10 @@ impl Control {
             }
         }
         let _ = (&prepared.status, &prepared.resource_version);
+        if kind == Kind::Pod {
+            // Equal up to defaults (checked above): keep what was stored.
+            spec = current.spec.clone();
+        }
         if current.spec != spec {
             current.generation += 1;
             current.spec = spec;

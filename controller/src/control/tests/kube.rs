@@ -670,3 +670,68 @@ fn namespaces_are_created_listed_and_deleted_with_their_objects() {
     let list = h.list("Namespace", ListOptions::default()).unwrap();
     assert_eq!(names(&list), vec!["default"]);
 }
+
+#[test]
+fn what_a_get_shows_puts_back_unchanged() {
+    let mut h = harness();
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "alpine"}]}},
+        },
+    });
+    for (kind, body, name) in [
+        ("Job", job, "j"),
+        ("DaemonSet", ds, "d"),
+        ("Pod", pod("p", json!({})), "p"),
+    ] {
+        h.create(kind, body).unwrap();
+        let shown = h
+            .kube(KubeRequest::Get {
+                resource: res(kind),
+                namespace: ns(),
+                name: name.into(),
+            })
+            .unwrap();
+        let stored = h
+            .control
+            .store
+            .get(
+                Kind::ALL.into_iter().find(|k| k.as_str() == kind).unwrap(),
+                "default",
+                name,
+            )
+            .unwrap()
+            .unwrap();
+        let put = h
+            .kube(KubeRequest::Update {
+                resource: res(kind),
+                namespace: ns(),
+                name: name.into(),
+                body: shown.clone(),
+                status_only: false,
+                options: WriteOptions::default(),
+            })
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(
+            put["metadata"]["generation"], shown["metadata"]["generation"],
+            "{kind}"
+        );
+        assert_eq!(put["spec"], shown["spec"], "{kind}");
+        let after = h
+            .control
+            .store
+            .get(stored.kind, "default", name)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            after.spec, stored.spec,
+            "{kind}: the stored spec is unchanged"
+        );
+    }
+}
