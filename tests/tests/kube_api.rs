@@ -461,3 +461,52 @@ fn kubectl_replace_list_all_namespaces_and_delete_by_label() {
     let left = kubectl.json(&["get", "cronjobs", "-o", "json"]);
     assert_eq!(left["items"], json!([]));
 }
+
+#[test]
+fn kubectl_logs_reads_pods_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.api.clone(),
+        cache: discovery_cache(dir.path(), &server.api),
+        home: dir.path().to_path_buf(),
+    };
+    let script = "i=0; while [ $i -lt 1000 ]; do echo line $i; i=$((i+1)); sleep 0.05; done";
+    let manifest = dir.path().join("talker.yaml");
+    std::fs::write(
+        &manifest,
+        process_pod("talker", "server-node", "Always", script, 1),
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    wait_for("output", Duration::from_secs(15), || {
+        let out = kubectl.run(&["logs", "talker"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains("line 3")
+            .then_some(())
+    });
+    let tail = kubectl.ok(&["logs", "talker", "--tail=2"]);
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+    let wrong = kubectl.run(&["logs", "talker", "-c", "nope"]);
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("container nope is not valid"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    // A pod on a ready node terminates gracefully: the answer is the pod, Terminating.
+    let (code, pod) = call(
+        "DELETE",
+        &format!("{}/api/v1/namespaces/default/pods/talker", server.api),
+        "",
+        None,
+    );
+    assert_eq!(code, 202, "{pod}");
+    assert_eq!(pod["kind"], "Pod");
+    assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod}");
+}

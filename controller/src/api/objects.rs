@@ -266,6 +266,8 @@ async fn serve(
         };
     }
     let created = method == Method::POST;
+    // Kubernetes answers 202 when the object is still there (deletion pending).
+    let pending_delete = method == Method::DELETE && target.name.is_some();
     let table = wants_table(&headers) && method == Method::GET;
     let resource = target.resource;
     let request = match request_of(target, method, &query, &headers, &body) {
@@ -299,6 +301,8 @@ async fn serve(
         Ok(value) => {
             let code = if created && value["kind"] != "Status" {
                 StatusCode::CREATED
+            } else if pending_delete && value["kind"] != "Status" {
+                StatusCode::ACCEPTED
             } else {
                 StatusCode::OK
             };
