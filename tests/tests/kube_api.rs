@@ -499,6 +499,44 @@ fn kubectl_logs_reads_pods_log() {
         "{}",
         String::from_utf8_lossy(&wrong.stderr)
     );
+    // Client-side apply of a new object creates it (GET 404, then POST).
+    let applied = dir.path().join("applied.yaml");
+    std::fs::write(
+        &applied,
+        process_pod("applied", "server-node", "Always", "sleep 1000", 1),
+    )
+    .unwrap();
+    let out = kubectl.ok(&["apply", "--validate=false", "-f", applied.to_str().unwrap()]);
+    assert!(out.contains("pod/applied created"), "{out}");
+    let shown = kubectl.json(&["get", "pod", "applied", "-o", "json"]);
+    assert!(
+        shown["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    // An eviction deletes the pod gracefully.
+    let (code, status) = call(
+        "POST",
+        &format!(
+            "{}/api/v1/namespaces/default/pods/applied/eviction",
+            server.api
+        ),
+        "application/json",
+        Some(
+            r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"applied","namespace":"default"}}"#,
+        ),
+    );
+    assert_eq!(code, 201, "{status}");
+    assert_eq!(status["status"], "Success");
+    wait_for("the evicted pod to go", Duration::from_secs(20), || {
+        let (code, _) = call(
+            "GET",
+            &format!("{}/api/v1/namespaces/default/pods/applied", server.api),
+            "",
+            None,
+        );
+        (code == 404).then_some(())
+    });
+
     // A pod on a ready node terminates gracefully: the answer is the pod, Terminating.
     let (code, pod) = call(
         "DELETE",

@@ -265,6 +265,8 @@ async fn serve(
             Err(e) => failure(&KubeError::bad_request(e.to_string())),
         };
     }
+    // An eviction, though answered with a Status, creates (201) as in Kubernetes.
+    let eviction = target.subresource.as_deref() == Some("eviction");
     let created = method == Method::POST;
     // Kubernetes answers 202 when the object is still there (deletion pending).
     let pending_delete = method == Method::DELETE && target.name.is_some();
@@ -299,7 +301,7 @@ async fn serve(
             .into_response()
         }
         Ok(value) => {
-            let code = if created && value["kind"] != "Status" {
+            let code = if created && (value["kind"] != "Status" || eviction) {
                 StatusCode::CREATED
             } else if pending_delete && value["kind"] != "Status" {
                 StatusCode::ACCEPTED
