@@ -15,24 +15,31 @@ fn server(dir: &Path) -> Server {
 }
 
 /// A request whose 4xx/5xx answers are returned, not raised: (status, body as JSON).
-fn call(method: &str, url: &str, content_type: &str, body: Option<&str>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+fn call(
+    server: &Server,
+    method: &str,
+    url: &str,
+    content_type: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let agent = server.http_any_status();
+    let auth = format!("Bearer {}", server.token());
     let response = match (method, body) {
-        ("GET", _) => agent.get(url).call(),
-        ("DELETE", _) => agent.delete(url).call(),
+        ("GET", _) => agent.get(url).header("Authorization", &auth).call(),
+        ("DELETE", _) => agent.delete(url).header("Authorization", &auth).call(),
         ("POST", Some(b)) => agent
             .post(url)
+            .header("Authorization", &auth)
             .header("Content-Type", content_type)
             .send(b.as_bytes()),
         ("PUT", Some(b)) => agent
             .put(url)
+            .header("Authorization", &auth)
             .header("Content-Type", content_type)
             .send(b.as_bytes()),
         ("PATCH", Some(b)) => agent
             .patch(url)
+            .header("Authorization", &auth)
             .header("Content-Type", content_type)
             .send(b.as_bytes()),
         other => panic!("unsupported request {other:?}"),
@@ -53,20 +60,21 @@ fn raw_http_verbs_statuses_and_lists() {
     let server = server(dir.path());
     let pods = format!("{}/api/v1/namespaces/default/pods", server.api);
 
-    let (code, created) = call("POST", &pods, "application/json", Some(POD));
+    let (code, created) = call(&server, "POST", &pods, "application/json", Some(POD));
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["metadata"]["namespace"], "default");
-    let (code, again) = call("POST", &pods, "application/json", Some(POD));
+    let (code, again) = call(&server, "POST", &pods, "application/json", Some(POD));
     assert_eq!(code, 409);
     assert_eq!(again["kind"], "Status");
     assert_eq!(again["reason"], "AlreadyExists");
     assert_eq!(again["message"], "pods \"web\" already exists");
     assert_eq!(again["details"]["kind"], "pods");
 
-    let (code, missing) = call("GET", &format!("{pods}/nope"), "", None);
+    let (code, missing) = call(&server, "GET", &format!("{pods}/nope"), "", None);
     assert_eq!(code, 404);
     assert_eq!(missing["message"], "pods \"nope\" not found");
     let (code, unknown) = call(
+        &server,
         "GET",
         &format!("{}/api/v1/deployments", server.api),
         "",
@@ -79,6 +87,7 @@ fn raw_http_verbs_statuses_and_lists() {
     );
 
     let (code, list) = call(
+        &server,
         "GET",
         &format!("{}/api/v1/pods?labelSelector=app%3Dweb", server.api),
         "",
@@ -89,6 +98,7 @@ fn raw_http_verbs_statuses_and_lists() {
     assert!(list["metadata"]["resourceVersion"].as_str().is_some());
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let (code, bad) = call(
+        &server,
         "GET",
         &format!("{pods}?fieldSelector=spec.image%3Dx"),
         "",
@@ -100,6 +110,7 @@ fn raw_http_verbs_statuses_and_lists() {
     let job = r#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"j"},
       "spec":{"template":{"spec":{"restartPolicy":"Sometimes","containers":[{"name":"c","image":"alpine"}]}}}}"#;
     let (code, invalid) = call(
+        &server,
         "POST",
         &format!("{}/apis/batch/v1/namespaces/default/jobs", server.api),
         "application/json",
@@ -114,10 +125,11 @@ fn raw_http_verbs_statuses_and_lists() {
     );
 
     // A stale resourceVersion conflicts.
-    let (_, current) = call("GET", &format!("{pods}/web"), "", None);
+    let (_, current) = call(&server, "GET", &format!("{pods}/web"), "", None);
     let mut stale = current.clone();
     stale["metadata"]["resourceVersion"] = json!("1");
     let (code, conflict) = call(
+        &server,
         "PUT",
         &format!("{pods}/web"),
         "application/json",
@@ -126,11 +138,18 @@ fn raw_http_verbs_statuses_and_lists() {
     assert_eq!(code, 409, "{conflict}");
     assert_eq!(conflict["reason"], "Conflict");
 
-    let (code, nodes) = call("GET", &format!("{}/api/v1/nodes", server.api), "", None);
+    let (code, nodes) = call(
+        &server,
+        "GET",
+        &format!("{}/api/v1/nodes", server.api),
+        "",
+        None,
+    );
     assert_eq!(code, 200);
     assert_eq!(nodes["kind"], "NodeList");
     assert!(nodes["items"][0]["status"]["conditions"][0]["lastHeartbeatTime"].is_string());
     let (code, namespaces) = call(
+        &server,
         "GET",
         &format!("{}/api/v1/namespaces", server.api),
         "",
@@ -142,98 +161,14 @@ fn raw_http_verbs_statuses_and_lists() {
         .unwrap()
         .iter()
         .any(|n| n["metadata"]["name"] == "default"));
-    let (code, unsupported) = call("PATCH", &format!("{pods}/web"), "text/plain", Some("{}"));
+    let (code, unsupported) = call(
+        &server,
+        "PATCH",
+        &format!("{pods}/web"),
+        "text/plain",
+        Some("{}"),
+    );
     assert_eq!(code, 415, "{unsupported}");
-}
-
-/// Discovery as kubectl caches it, so kubectl works before the server serves discovery.
-fn discovery_cache(dir: &Path, api: &str) -> std::path::PathBuf {
-    let host = api.trim_start_matches("http://").replace(':', "_");
-    let root = dir.join("kube-cache");
-    let base = root.join("discovery").join(host);
-    let verbs = json!([
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch"
-    ]);
-    let read = json!(["get", "list", "watch"]);
-    let groups = json!({
-        "kind": "APIGroupList", "apiVersion": "v1",
-        "groups": [
-            {"name": "", "versions": [{"groupVersion": "v1", "version": "v1"}], "preferredVersion": {"groupVersion": "v1", "version": "v1"}},
-            {"name": "batch", "versions": [{"groupVersion": "batch/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}},
-            {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
-        ],
-    });
-    let resource = |name: &str,
-                    singular: &str,
-                    kind: &str,
-                    namespaced: bool,
-                    verbs: &Value,
-                    short: &[&str]| {
-        json!({"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs, "shortNames": short})
-    };
-    let lists = [
-        (
-            "v1",
-            vec![
-                resource("pods", "pod", "Pod", true, &verbs, &["po"]),
-                resource("pods/log", "", "Pod", true, &json!(["get"]), &[]),
-                resource("nodes", "node", "Node", false, &verbs, &["no"]),
-                resource(
-                    "namespaces",
-                    "namespace",
-                    "Namespace",
-                    false,
-                    &verbs,
-                    &["ns"],
-                ),
-                resource("events", "event", "Event", true, &read, &["ev"]),
-            ],
-        ),
-        (
-            "batch/v1",
-            vec![
-                resource("jobs", "job", "Job", true, &verbs, &[]),
-                resource("cronjobs", "cronjob", "CronJob", true, &verbs, &["cj"]),
-            ],
-        ),
-        (
-            "apps/v1",
-            vec![
-                resource(
-                    "daemonsets",
-                    "daemonset",
-                    "DaemonSet",
-                    true,
-                    &verbs,
-                    &["ds"],
-                ),
-                resource(
-                    "controllerrevisions",
-                    "controllerrevision",
-                    "ControllerRevision",
-                    true,
-                    &read,
-                    &[],
-                ),
-            ],
-        ),
-    ];
-    std::fs::create_dir_all(&base).unwrap();
-    std::fs::write(base.join("servergroups.json"), groups.to_string()).unwrap();
-    for (gv, resources) in lists {
-        let dir = base.join(gv);
-        std::fs::create_dir_all(&dir).unwrap();
-        let list = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources});
-        std::fs::write(dir.join("serverresources.json"), list.to_string()).unwrap();
-    }
-    root
 }
 
 struct Kubectl {
@@ -246,8 +181,7 @@ impl Kubectl {
     fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new("/usr/bin/kubectl")
             .env("HOME", &self.home)
-            .env("KUBECONFIG", self.home.join("none"))
-            .arg("--server")
+            .arg("--kubeconfig")
             .arg(&self.server)
             .arg("--cache-dir")
             .arg(&self.cache)
@@ -277,8 +211,8 @@ fn kubectl_gets_creates_selects_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
     let kubectl = Kubectl {
-        server: server.api.clone(),
-        cache: discovery_cache(dir.path(), &server.api),
+        server: server.kubeconfig().to_string_lossy().into_owned(),
+        cache: dir.path().join("kube-cache"),
         home: dir.path().to_path_buf(),
     };
     let manifest = dir.path().join("pod.yaml");
@@ -348,10 +282,206 @@ fn kubectl_gets_creates_selects_and_deletes() {
             .then_some(())
     });
 
+    // What `kubectl run` sends carries Kubernetes' defaults (dnsPolicy, resources: {}).
+    let run = kubectl.ok(&["run", "runner", "--image=alpine", "--", "sleep", "1000"]);
+    assert!(run.contains("pod/runner created"), "{run}");
+    let runner = kubectl.json(&["get", "pod", "runner", "-o", "json"]);
+    assert_eq!(runner["metadata"]["labels"]["run"], "runner");
+    assert_eq!(runner["spec"]["dnsPolicy"], "ClusterFirst");
+    let described = kubectl.ok(&["describe", "pod", "web"]);
+    assert!(described.contains("Events:"), "{described}");
+    kubectl.ok(&["delete", "pod", "runner", "--wait=false"]);
+
     let deleted = kubectl.ok(&["delete", "pod", "web", "--wait=false"]);
     assert!(deleted.contains("pod \"web\" deleted"), "{deleted}");
     wait_for("the pod to go", Duration::from_secs(30), || {
         let list = kubectl.json(&["get", "pods", "-o", "json"]);
         list["items"].as_array()?.is_empty().then_some(())
     });
+}
+
+#[test]
+fn kubectl_rollout_history_reads_controller_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.kubeconfig().to_string_lossy().into_owned(),
+        cache: dir.path().join("kube-cache"),
+        home: dir.path().to_path_buf(),
+    };
+    let manifest = dir.path().join("ds.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: c\n        image: alpine\n        command: [sleep, '1000']\n",
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    let revisions = wait_for("a ControllerRevision", Duration::from_secs(20), || {
+        let list = kubectl.json(&[
+            "get",
+            "controllerrevisions",
+            "-l",
+            "app=agent",
+            "-o",
+            "json",
+        ]);
+        let items = list["items"].as_array()?.clone();
+        (!items.is_empty()).then_some(items)
+    });
+    assert_eq!(revisions[0]["revision"], 1);
+    let history = kubectl.ok(&["rollout", "history", "ds/agent"]);
+    assert!(history.contains("REVISION"), "{history}");
+    assert!(
+        history.lines().any(|l| l.trim_start().starts_with('1')),
+        "{history}"
+    );
+    let one = kubectl.ok(&["rollout", "history", "ds/agent", "--revision=1"]);
+    assert!(one.contains("alpine"), "{one}");
+}
+
+#[test]
+fn kubectl_replace_list_all_namespaces_and_delete_by_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.kubeconfig().to_string_lossy().into_owned(),
+        cache: dir.path().join("kube-cache"),
+        home: dir.path().to_path_buf(),
+    };
+    let cronjob = dir.path().join("cj.yaml");
+    std::fs::write(
+        &cronjob,
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\n  labels: {team: a}\nspec:\n  schedule: '0 3 * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            image: alpine\n            command: ['true']\n",
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        cronjob.to_str().unwrap(),
+    ]);
+    let replaced = std::fs::read_to_string(&cronjob)
+        .unwrap()
+        .replace("0 3 * * *", "0 4 * * *");
+    std::fs::write(&cronjob, replaced).unwrap();
+    let out = kubectl.ok(&[
+        "replace",
+        "--validate=false",
+        "-f",
+        cronjob.to_str().unwrap(),
+    ]);
+    assert!(out.contains("cronjob.batch/nightly replaced"), "{out}");
+    let cj = kubectl.json(&["get", "cronjob", "nightly", "-o", "json"]);
+    assert_eq!(cj["spec"]["schedule"], "0 4 * * *");
+    assert_eq!(cj["metadata"]["generation"], 2);
+
+    // Typed clients (`create job --from`) send protobuf, which Drover does not read: 415.
+    let protobuf = kubectl.run(&["create", "job", "manual", "--from=cronjob/nightly"]);
+    assert!(!protobuf.status.success());
+    assert!(
+        String::from_utf8_lossy(&protobuf.stderr).contains("protobuf"),
+        "{}",
+        String::from_utf8_lossy(&protobuf.stderr)
+    );
+    let all = kubectl.json(&["get", "cronjobs", "-A", "-o", "json"]);
+    assert_eq!(all["items"][0]["metadata"]["namespace"], "default");
+    let out = kubectl.ok(&["delete", "cronjobs", "-l", "team=a"]);
+    assert!(out.contains("cronjob.batch \"nightly\" deleted"), "{out}");
+    let left = kubectl.json(&["get", "cronjobs", "-o", "json"]);
+    assert_eq!(left["items"], json!([]));
+}
+
+#[test]
+fn kubectl_logs_reads_pods_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.kubeconfig().to_string_lossy().into_owned(),
+        cache: dir.path().join("kube-cache"),
+        home: dir.path().to_path_buf(),
+    };
+    let script = "i=0; while [ $i -lt 1000 ]; do echo line $i; i=$((i+1)); sleep 0.05; done";
+    let manifest = dir.path().join("talker.yaml");
+    std::fs::write(
+        &manifest,
+        process_pod("talker", "server-node", "Always", script, 1),
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    wait_for("output", Duration::from_secs(15), || {
+        let out = kubectl.run(&["logs", "talker"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains("line 3")
+            .then_some(())
+    });
+    let tail = kubectl.ok(&["logs", "talker", "--tail=2"]);
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+    let wrong = kubectl.run(&["logs", "talker", "-c", "nope"]);
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("container nope is not valid"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    // Client-side apply of a new object creates it (GET 404, then POST).
+    let applied = dir.path().join("applied.yaml");
+    std::fs::write(
+        &applied,
+        process_pod("applied", "server-node", "Always", "sleep 1000", 1),
+    )
+    .unwrap();
+    let out = kubectl.ok(&["apply", "--validate=false", "-f", applied.to_str().unwrap()]);
+    assert!(out.contains("pod/applied created"), "{out}");
+    let shown = kubectl.json(&["get", "pod", "applied", "-o", "json"]);
+    assert!(
+        shown["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    // An eviction deletes the pod gracefully.
+    let (code, status) = call(
+        &server,
+        "POST",
+        &format!(
+            "{}/api/v1/namespaces/default/pods/applied/eviction",
+            server.api
+        ),
+        "application/json",
+        Some(
+            r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"applied","namespace":"default"}}"#,
+        ),
+    );
+    assert_eq!(code, 201, "{status}");
+    assert_eq!(status["status"], "Success");
+    wait_for("the evicted pod to go", Duration::from_secs(20), || {
+        let (code, _) = call(
+            &server,
+            "GET",
+            &format!("{}/api/v1/namespaces/default/pods/applied", server.api),
+            "",
+            None,
+        );
+        (code == 404).then_some(())
+    });
+
+    // A pod on a ready node terminates gracefully: the answer is the pod, Terminating.
+    let (code, pod) = call(
+        &server,
+        "DELETE",
+        &format!("{}/api/v1/namespaces/default/pods/talker", server.api),
+        "",
+        None,
+    );
+    assert_eq!(code, 202, "{pod}");
+    assert_eq!(pod["kind"], "Pod");
+    assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod}");
 }

@@ -194,6 +194,28 @@ fn delete_options(
     Ok(options)
 }
 
+/// Refuses bodies in encodings Drover does not read (protobuf, CBOR), naming them.
+fn readable_body(headers: &HeaderMap) -> Result<(), KubeError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if media.is_empty()
+        || media == "application/json"
+        || media == "application/yaml"
+        || media.ends_with("+json")
+        || media.ends_with("+yaml")
+    {
+        return Ok(());
+    }
+    Err(KubeError::new(
+        415,
+        "UnsupportedMediaType",
+        format!("the body of the request was in an unknown format ({media}) - Drover accepts application/json and application/yaml, not protobuf"),
+    ))
+}
+
 fn body_value(body: &Bytes) -> Result<Value, KubeError> {
     let text =
         std::str::from_utf8(body).map_err(|_| KubeError::bad_request("the body is not UTF-8"))?;
@@ -232,13 +254,22 @@ async fn serve(
         let namespace = target.namespace.clone().unwrap_or_else(|| "default".into());
         return match Query::<super::logs::LogQuery>::try_from_uri(&uri) {
             Ok(Query(q)) => {
-                super::logs::pod_log(State(state), Path(name), Query(q.in_namespace(namespace)))
-                    .await
+                let response = super::logs::pod_log(
+                    State(state),
+                    Path(name),
+                    Query(q.in_namespace(namespace)),
+                )
+                .await;
+                as_status(response).await
             }
             Err(e) => failure(&KubeError::bad_request(e.to_string())),
         };
     }
+    // An eviction, though answered with a Status, creates (201) as in Kubernetes.
+    let eviction = target.subresource.as_deref() == Some("eviction");
     let created = method == Method::POST;
+    // Kubernetes answers 202 when the object is still there (deletion pending).
+    let pending_delete = method == Method::DELETE && target.name.is_some();
     let table = wants_table(&headers) && method == Method::GET;
     let resource = target.resource;
     let request = match request_of(target, method, &query, &headers, &body) {
@@ -270,8 +301,10 @@ async fn serve(
             .into_response()
         }
         Ok(value) => {
-            let code = if created && value["kind"] != "Status" {
+            let code = if created && (value["kind"] != "Status" || eviction) {
                 StatusCode::CREATED
+            } else if pending_delete && value["kind"] != "Status" {
+                StatusCode::ACCEPTED
             } else {
                 StatusCode::OK
             };
@@ -279,6 +312,27 @@ async fn serve(
         }
         Err(e) => failure(&e),
     }
+}
+
+/// A failed log response (the private API's `{"error": …}`) as a Status.
+async fn as_status(response: Response) -> Response {
+    let code = response.status();
+    if code.is_success() {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let code = code.as_u16();
+    failure(&KubeError::new(
+        code,
+        crate::control::reason_of(code),
+        message,
+    ))
 }
 
 /// The verb a method and path mean, checked against what the resource serves.
@@ -322,6 +376,9 @@ fn request_of(
         return Err(KubeError::method_not_allowed(
             "watch is not served on this path yet",
         ));
+    }
+    if matches!(verb, "create" | "update") && !body.is_empty() {
+        readable_body(headers)?;
     }
     let status_only = subresource.as_deref() == Some("status");
     let name = name.unwrap_or_default();

@@ -64,7 +64,8 @@ impl Control {
             return Ok(());
         }
         let jobs = self.store.list(Kind::Job, None)?;
-        for cj in &cronjobs {
+        // One being deleted (foreground) starts nothing new.
+        for cj in cronjobs.iter().filter(|cj| cj.deletion_timestamp.is_none()) {
             if let Err(e) = self.reconcile_cronjob(cj, &jobs, now) {
                 warn!(cronjob = %cj.name, error = %e, "cannot reconcile");
             }

@@ -123,8 +123,12 @@ impl Control {
         let pods = self.store.list(Kind::Pod, None)?;
         let mut touched = BTreeSet::new();
         self.ds_wake = None;
-        for ds in daemonsets {
-            if let Err(e) = self.reconcile_daemonset(&ds, &nodes, &pods, now, &mut touched) {
+        // One being deleted (foreground) places nothing new.
+        for ds in daemonsets
+            .iter()
+            .filter(|ds| ds.deletion_timestamp.is_none())
+        {
+            if let Err(e) = self.reconcile_daemonset(ds, &nodes, &pods, now, &mut touched) {
                 warn!(daemonset = %ds.name, error = %e, "cannot reconcile");
             }
         }

@@ -242,7 +242,8 @@ impl Control {
         let pods = self.store.list(Kind::Pod, None)?;
         self.jobs_wake = None;
         let mut created = false;
-        for job in &jobs {
+        // One being deleted (foreground) starts nothing new.
+        for job in jobs.iter().filter(|job| job.deletion_timestamp.is_none()) {
             match self.reconcile_job(job, &jobs, &pods, now) {
                 Ok(made) => created |= made,
                 Err(e) => warn!(job = %job.name, error = %e, "cannot reconcile"),

@@ -228,3 +228,9 @@ impl From<crate::store::StoreError> for KubeError {
         KubeError::new(500, "InternalError", e.to_string())
     }
 }
+
+impl std::fmt::Display for KubeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.reason, self.code, self.message)
+    }
+}

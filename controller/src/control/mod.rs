@@ -6,12 +6,14 @@ mod api;
 mod api_tokens;
 mod cronjobs;
 pub(crate) mod daemonsets;
+mod defaults;
 mod desired;
 mod enroll;
 mod eviction;
 mod external_broker;
 mod jobs;
 mod kube_error;
+mod namespaces;
 mod nodes;
 mod objects;
 mod pods;
@@ -30,7 +32,7 @@ use tracing::warn;
 
 pub use api::{ApiError, ApiRequest, ApiResult};
 pub use enroll::Security;
-pub use kube_error::{Cause, Details, KubeError, KubeResult};
+pub use kube_error::{reason_of, Cause, Details, KubeError, KubeResult};
 pub use objects::{
     parse_body_text, DeleteOptions, KubeRequest, ListOptions, Propagation, WriteOptions,
 };
@@ -222,6 +224,9 @@ impl Control {
             }
             if let Err(e) = self.reconcile_daemonsets(now) {
                 warn!(error = %e, "cannot reconcile daemonsets");
+            }
+            if let Err(e) = self.finish_foreground_deletions() {
+                warn!(error = %e, "cannot finish foreground deletions");
             }
         }
         self.flush_desired();

@@ -36,7 +36,7 @@ pub enum Propagation {
     /// Dependents are deleted after the owner (Drover: at once, with the owner).
     #[default]
     Background,
-    /// Kubernetes deletes dependents first; Drover deletes them with the owner.
+    /// Dependents first: the owner shows `deletionTimestamp` until they are gone.
     Foreground,
     /// Dependents stay, without their owner reference.
     Orphan,
@@ -270,6 +270,7 @@ fn prepare(
     url_name: Option<&str>,
     mut body: Value,
 ) -> Result<Prepared, KubeError> {
+    super::defaults::accept_kubernetes_defaults(resource.kind, &mut body);
     let Some(root) = body.as_object_mut() else {
         return Err(KubeError::bad_request("the body must be a JSON object"));
     };
@@ -427,6 +428,17 @@ fn deleted_status(resource: &Resource, object: &StoredObject) -> Value {
 }
 
 impl Control {
+    /// An object as the Kubernetes API shows it: with live data, and a pod with the
+    /// defaults Kubernetes would give it.
+    fn kube_render(&self, object: &StoredObject) -> Value {
+        let mut value = self.render(object);
+        super::defaults::show_defaults(object.kind.as_str(), &mut value);
+        if object.kind != Kind::Pod && object.deletion_timestamp.is_some() {
+            value["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+        }
+        value
+    }
+
     /// Answers a request of the Kubernetes API.
     pub fn handle_kube(&mut self, request: KubeRequest, now: DateTime<Utc>) -> KubeResult {
         match request {
@@ -552,7 +564,7 @@ impl Control {
     fn kube_get(&self, resource: &Resource, namespace: &Option<String>, name: &str) -> KubeResult {
         if stored_kind(resource).is_some() {
             let (_, object) = self.stored(resource, namespace, name)?;
-            return Ok(self.render(&object));
+            return Ok(self.kube_render(&object));
         }
         let ns = resource.namespaced.then(|| scope(resource, namespace));
         self.view_objects(resource, ns.as_deref())?
@@ -572,7 +584,7 @@ impl Control {
                 .store
                 .list(kind, if kind.namespaced() { namespace } else { None })?
                 .iter()
-                .map(|o| self.render(o))
+                .map(|o| self.kube_render(o))
                 .collect()),
             None => {
                 let mut objects = self.view_objects(resource, namespace)?;
@@ -639,6 +651,9 @@ impl Control {
         options: &WriteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
+        if resource.kind == "Namespace" {
+            return self.create_namespace(resource, &body, options.dry_run, now);
+        }
         let Some(kind) = stored_kind(resource) else {
             return Err(KubeError::method_not_allowed(format!(
                 "{} cannot be created through this API",
@@ -683,14 +698,14 @@ impl Control {
             agent_revision: 0,
         };
         if options.dry_run {
-            return Ok(self.render(&object));
+            return Ok(self.kube_render(&object));
         }
         let stored = self.store.put(&object)?;
         if kind == Kind::Pod {
             self.pod_applied(&stored, now)?;
         }
         self.workloads_changed();
-        Ok(self.render(&stored))
+        Ok(self.kube_render(&stored))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -704,6 +719,9 @@ impl Control {
         options: &WriteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
+        if resource.kind == "Namespace" && !status_only {
+            return self.update_namespace(resource, name, &body, options.dry_run, now);
+        }
         let (kind, mut current) = self.stored(resource, namespace, name)?;
         let sent_rv = body["metadata"]["resourceVersion"]
             .as_str()
@@ -724,11 +742,11 @@ impl Control {
             }
             current.status = status;
             if options.dry_run {
-                return Ok(self.render(&current));
+                return Ok(self.kube_render(&current));
             }
             let stored = self.store.put(&current)?;
             self.workloads_changed();
-            return Ok(self.render(&stored));
+            return Ok(self.kube_render(&stored));
         }
         if kind == Kind::Node {
             return self.update_node(resource, current, &body, options, now);
@@ -743,7 +761,7 @@ impl Control {
                     spec["nodeName"] = node.clone();
                 }
             }
-            if current.spec != spec {
+            if !super::defaults::same_pod_spec(&current.spec, &spec) {
                 return Err(KubeError::invalid(
                     resource,
                     name,
@@ -756,6 +774,10 @@ impl Control {
             }
         }
         let _ = (&prepared.status, &prepared.resource_version);
+        if kind == Kind::Pod {
+            // Equal up to defaults (checked above): keep what was stored.
+            spec = current.spec.clone();
+        }
         if current.spec != spec {
             current.generation += 1;
             current.spec = spec;
@@ -764,11 +786,11 @@ impl Control {
         current.annotations = meta.annotations.clone();
         current.owner_references = prepared.owner_references;
         if options.dry_run {
-            return Ok(self.render(&current));
+            return Ok(self.kube_render(&current));
         }
         let stored = self.store.put(&current)?;
         self.workloads_changed();
-        Ok(self.render(&stored))
+        Ok(self.kube_render(&stored))
     }
 
     /// A node changes through the same rules as `drover label/taint/cordon`: labels,
@@ -803,7 +825,7 @@ impl Control {
             let mut preview = current;
             preview.labels = labels;
             preview.annotations = annotations;
-            return Ok(self.render(&preview));
+            return Ok(self.kube_render(&preview));
         }
         let current_taints: Vec<drover_proto::manifest::Taint> = current
             .spec
@@ -846,7 +868,7 @@ impl Control {
             .store
             .get(Kind::Node, "", &name)?
             .ok_or_else(|| KubeError::not_found(resource, &name))?;
-        Ok(self.render(&node))
+        Ok(self.kube_render(&node))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -861,14 +883,21 @@ impl Control {
         options: &WriteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
-        if stored_kind(resource).is_none() {
+        let writable = stored_kind(resource).is_some() || resource.kind == "Namespace";
+        if !writable {
             return Err(KubeError::method_not_allowed(format!(
                 "{} are read-only",
                 resource.plural
             )));
         }
-        let current = match self.stored(resource, namespace, name) {
-            Ok((_, object)) => Some(self.render(&object)),
+        let found = if resource.kind == "Namespace" {
+            self.kube_get(resource, namespace, name)
+        } else {
+            self.stored(resource, namespace, name)
+                .map(|(_, object)| self.kube_render(&object))
+        };
+        let current = match found {
+            Ok(object) => Some(object),
             Err(e) if e.code == 404 && patch_type == PatchType::Apply => None,
             Err(e) => return Err(e),
         };
@@ -922,6 +951,9 @@ impl Control {
         options: &DeleteOptions,
         now: DateTime<Utc>,
     ) -> KubeResult {
+        if resource.kind == "Namespace" {
+            return self.delete_namespace(resource, name, options.dry_run, now);
+        }
         let (kind, object) = match self.stored(resource, namespace, name) {
             Ok(found) => found,
             Err(e) if e.code == 405 => {
@@ -941,7 +973,7 @@ impl Control {
             return Err(KubeError::conflict(resource, name));
         }
         if options.dry_run {
-            return Ok(self.render(&object));
+            return Ok(self.kube_render(&object));
         }
         let ns = object.namespace.clone();
         if options.propagation == Propagation::Orphan && kind != Kind::Pod {
@@ -953,6 +985,9 @@ impl Control {
             }
             self.workloads_changed();
             return Ok(deleted_status(resource, &object));
+        }
+        if options.propagation == Propagation::Foreground && kind != Kind::Pod {
+            return self.delete_in_foreground(resource, object, now);
         }
         if kind == Kind::Pod && options.grace_period_seconds == Some(0) {
             // Forced: gone from the API now; the node stops it when it next hears.
@@ -973,9 +1008,70 @@ impl Control {
             now,
         )?;
         match self.store.get(kind, &ns, name)? {
-            Some(pending) => Ok(self.render(&pending)),
+            Some(pending) => Ok(self.kube_render(&pending)),
             None => Ok(deleted_status(resource, &object)),
         }
+    }
+
+    /// Foreground deletion: the owner shows `deletionTimestamp` and the
+    /// `foregroundDeletion` finalizer while its dependents go; it goes once none is left
+    /// ([`Control::finish_foreground_deletions`]).
+    fn delete_in_foreground(
+        &mut self,
+        resource: &Resource,
+        mut owner: StoredObject,
+        now: DateTime<Utc>,
+    ) -> KubeResult {
+        if owner.deletion_timestamp.is_none() {
+            owner.deletion_timestamp = Some(now);
+            owner = self.store.put(&owner)?;
+        }
+        for pod in self.store.list(Kind::Pod, Some(&owner.namespace))? {
+            if super::daemonsets::owned_by(&pod, &owner.uid) {
+                self.delete_pod(StoredObject::clone(&pod), now)?;
+            }
+        }
+        for job in self.store.list(Kind::Job, Some(&owner.namespace))? {
+            if super::daemonsets::owned_by(&job, &owner.uid) {
+                self.delete_job(&job, now)?;
+            }
+        }
+        self.finish_foreground_deletions()?;
+        self.workloads_changed();
+        match self.store.get(owner.kind, &owner.namespace, &owner.name)? {
+            Some(pending) => Ok(self.kube_render(&pending)),
+            None => Ok(deleted_status(resource, &owner)),
+        }
+    }
+
+    /// Deletes the owners being deleted in the foreground whose dependents are all gone.
+    pub(super) fn finish_foreground_deletions(&mut self) -> Result<(), KubeError> {
+        for kind in [Kind::Job, Kind::CronJob, Kind::DaemonSet] {
+            for owner in self.store.list(kind, None)? {
+                if owner.deletion_timestamp.is_none() {
+                    continue;
+                }
+                let has_dependents = [Kind::Pod, Kind::Job].into_iter().try_fold(
+                    false,
+                    |found, dependent| -> Result<bool, KubeError> {
+                        Ok(found
+                            || self
+                                .store
+                                .list(dependent, Some(&owner.namespace))?
+                                .iter()
+                                .any(|d| super::daemonsets::owned_by(d, &owner.uid)))
+                    },
+                )?;
+                if has_dependents {
+                    continue;
+                }
+                self.store.delete(kind, &owner.namespace, &owner.name)?;
+                self.store.delete_revisions(&owner.uid)?;
+                self.store.delete_job_results(&owner.uid)?;
+                self.ds_backoff.remove(&owner.uid);
+            }
+        }
+        Ok(())
     }
 
     /// Strips the owner reference to `owner` from its dependents (pods, and a CronJob's

@@ -11,7 +11,7 @@ use super::kube_error::KubeError;
 use super::Control;
 use crate::api::resources::Resource;
 use crate::object::timestamp;
-use crate::store::{EventRecord, StoredObject};
+use crate::store::{EventRecord, StoredNamespace, StoredObject};
 
 /// A stable UID for something derived from `seed`.
 fn derived_uid(seed: &str) -> String {
@@ -106,14 +106,21 @@ pub(super) fn revision_object(
     })
 }
 
-fn namespace_object(name: &str, created: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+/// A `v1` Namespace: from its record when it was created, else derived from its objects.
+pub(super) fn namespace_object(
+    name: &str,
+    record: Option<&StoredNamespace>,
+    created: Option<chrono::DateTime<chrono::Utc>>,
+) -> Value {
+    let mut labels: BTreeMap<String, String> = record.map(|r| r.labels.clone()).unwrap_or_default();
+    labels.insert("kubernetes.io/metadata.name".into(), name.to_string());
     let mut metadata = json!({
         "name": name,
-        "uid": derived_uid(&format!("namespace/{name}")),
-        "resourceVersion": "1",
-        "labels": {"kubernetes.io/metadata.name": name},
+        "uid": record.map_or_else(|| derived_uid(&format!("namespace/{name}")), |r| r.uid.clone()),
+        "resourceVersion": record.map_or(1, |r| r.resource_version).to_string(),
+        "labels": labels,
     });
-    if let Some(created) = created {
+    if let Some(created) = record.map(|r| r.created_at).or(created) {
         metadata["creationTimestamp"] = json!(timestamp(created));
     }
     json!({
@@ -167,9 +174,16 @@ impl Control {
                         }
                     }
                 }
+                let records = self.store.namespaces()?;
+                for record in &records {
+                    seen.entry(record.name.clone()).or_insert(None);
+                }
                 Ok(seen
                     .iter()
-                    .map(|(name, created)| namespace_object(name, *created))
+                    .map(|(name, created)| {
+                        let record = records.iter().find(|r| r.name == *name);
+                        namespace_object(name, record, *created)
+                    })
                     .collect())
             }
             _ => Err(KubeError::no_such_resource()),

@@ -4,10 +4,12 @@
 //! back, even across deletes and restarts.
 
 mod api_tokens;
+mod namespaces;
 mod schema;
 mod security;
 
 pub use api_tokens::{ApiTokenTable, StoredApiToken};
+pub use namespaces::StoredNamespace;
 pub use security::StoredCredential;
 
 use std::collections::{BTreeMap, HashMap};

@@ -73,6 +73,13 @@ fn create(db: &Connection) -> rusqlite::Result<()> {
             at TEXT NOT NULL,
             PRIMARY KEY (job_uid, pod_uid)
         );
+        CREATE TABLE IF NOT EXISTS namespaces (
+            name TEXT PRIMARY KEY,
+            uid TEXT NOT NULL,
+            resource_version INTEGER NOT NULL,
+            labels TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
         CREATE TABLE IF NOT EXISTS desired (
             node TEXT PRIMARY KEY,
             generation INTEGER NOT NULL,

@@ -409,3 +409,329 @@ fn events_are_v1_events_selected_by_involved_object() {
     assert!(rv > rv_before);
     assert!(events.iter().all(|e| e["involvedObject"]["name"] == "web"));
 }
+
+#[test]
+fn a_node_put_changes_labels_taints_and_cordon_through_the_node_rules() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let get = |h: &mut Harness| {
+        h.kube(KubeRequest::Get {
+            resource: res("Node"),
+            namespace: None,
+            name: "pi".into(),
+        })
+        .unwrap()
+    };
+    let mut node = get(&mut h);
+    node["metadata"]["labels"]["role"] = json!("edge");
+    node["spec"]["taints"] = json!([{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]);
+    node["spec"]["unschedulable"] = json!(true);
+    h.kube(KubeRequest::Update {
+        resource: res("Node"),
+        namespace: None,
+        name: "pi".into(),
+        body: node,
+        status_only: false,
+        options: WriteOptions::default(),
+    })
+    .unwrap();
+    let node = get(&mut h);
+    assert_eq!(node["metadata"]["labels"]["role"], "edge");
+    assert_eq!(node["metadata"]["labels"]["zone"], "a");
+    assert_eq!(node["spec"]["taints"][0]["key"], "dedicated");
+    assert_eq!(node["spec"]["unschedulable"], true);
+    let stored = h.control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+    let events = h.control.store.events(&stored.uid).unwrap();
+    assert!(
+        events.iter().any(|e| e.reason == "NodeNotSchedulable"),
+        "{events:?}"
+    );
+    // A stale resourceVersion is refused before anything changes.
+    let mut stale = node.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    stale["metadata"]["labels"] = json!({});
+    let e = h
+        .kube(KubeRequest::Update {
+            resource: res("Node"),
+            namespace: None,
+            name: "pi".into(),
+            body: stale,
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap_err();
+    assert_eq!(e.code, 409);
+    let mut uncordon = get(&mut h);
+    uncordon["spec"] = json!({});
+    let node = h
+        .kube(KubeRequest::Update {
+            resource: res("Node"),
+            namespace: None,
+            name: "pi".into(),
+            body: uncordon,
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap();
+    assert!(node["spec"].get("unschedulable").is_none(), "{node}");
+    assert!(node["spec"].get("taints").is_none(), "{node}");
+}
+
+#[test]
+fn status_updates_change_only_the_status() {
+    let mut h = harness();
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "labels": {"a": "1"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    h.create("Job", job).unwrap();
+    let mut current = h
+        .kube(KubeRequest::Get {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "j".into(),
+        })
+        .unwrap();
+    current["metadata"]["labels"] = json!({});
+    current["status"] = json!({"active": 7});
+    let updated = h
+        .kube(KubeRequest::Update {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "j".into(),
+            body: current,
+            status_only: true,
+            options: WriteOptions::default(),
+        })
+        .unwrap();
+    assert_eq!(updated["status"]["active"], 7);
+    assert_eq!(updated["metadata"]["labels"]["a"], "1");
+}
+
+#[test]
+fn daemonset_revisions_are_controller_revisions() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "c", "image": "alpine"}]}},
+        },
+    });
+    let ds = h.create("DaemonSet", ds).unwrap();
+    h.control.settle(t(1));
+    let list = h
+        .kube(KubeRequest::List {
+            resource: res("ControllerRevision"),
+            namespace: ns(),
+            options: ListOptions {
+                label_selector: Some("app=agent".into()),
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    assert_eq!(list["kind"], "ControllerRevisionList");
+    let revision = &list["items"][0];
+    assert_eq!(revision["revision"], 1);
+    let hash = revision["metadata"]["labels"]["controller-revision-hash"]
+        .as_str()
+        .unwrap();
+    assert_eq!(revision["metadata"]["name"], format!("agent-{hash}"));
+    let owner = &revision["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["uid"], ds["metadata"]["uid"]);
+    assert_eq!(owner["controller"], true);
+    assert_eq!(revision["data"]["spec"]["template"]["$patch"], "replace");
+    assert_eq!(
+        revision["data"]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "alpine"
+    );
+}
+
+#[test]
+fn foreground_deletion_keeps_the_owner_until_its_pods_are_gone() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    h.create("Job", job).unwrap();
+    h.control.settle(t(1));
+    let pods = h.control.store.list(Kind::Pod, None).unwrap();
+    assert_eq!(pods.len(), 1, "the Job made its pod");
+    assert!(
+        crate::pods::node_name(&pods[0]).is_some(),
+        "and it is bound"
+    );
+    let pending = h
+        .kube(KubeRequest::Delete {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "j".into(),
+            options: DeleteOptions {
+                propagation: Propagation::Foreground,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    assert_eq!(pending["kind"], "Job");
+    assert!(pending["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(
+        pending["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    let pod = h.control.store.list(Kind::Pod, None).unwrap()[0].clone();
+    assert!(pod.deletion_timestamp.is_some(), "its pod is terminating");
+    // Nothing replaces the pod while the Job is being deleted.
+    h.control.workloads_changed();
+    h.control.settle(t(2));
+    assert_eq!(h.control.store.list(Kind::Pod, None).unwrap().len(), 1);
+    assert!(h
+        .control
+        .store
+        .get(Kind::Job, "default", "j")
+        .unwrap()
+        .is_some());
+    // The node confirms the stop: the Job goes too.
+    h.control
+        .store
+        .delete(Kind::Pod, &pod.namespace, &pod.name)
+        .unwrap();
+    h.control.workloads_changed();
+    h.control.settle(t(3));
+    assert!(h
+        .control
+        .store
+        .get(Kind::Job, "default", "j")
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn namespaces_are_created_listed_and_deleted_with_their_objects() {
+    let mut h = harness();
+    let create = |h: &mut Harness, body: Value| {
+        h.kube(KubeRequest::Create {
+            resource: res("Namespace"),
+            namespace: None,
+            body,
+            options: WriteOptions::default(),
+        })
+    };
+    let team = create(
+        &mut h,
+        json!({"metadata": {"name": "team", "labels": {"a": "1"}}}),
+    )
+    .unwrap();
+    assert_eq!(team["metadata"]["labels"]["a"], "1");
+    assert_eq!(team["status"]["phase"], "Active");
+    let again = create(&mut h, json!({"metadata": {"name": "team"}})).unwrap_err();
+    assert_eq!(again.reason, "AlreadyExists");
+    assert_eq!(
+        create(&mut h, json!({"metadata": {"name": "Bad_Name"}}))
+            .unwrap_err()
+            .code,
+        422
+    );
+    h.kube(KubeRequest::Create {
+        resource: res("Pod"),
+        namespace: Some("team".into()),
+        body: pod("p", json!({})),
+        options: WriteOptions::default(),
+    })
+    .unwrap();
+    let list = h
+        .list(
+            "Namespace",
+            ListOptions {
+                label_selector: Some("a=1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&list), vec!["team"]);
+    let delete = |h: &mut Harness, name: &str| {
+        h.kube(KubeRequest::Delete {
+            resource: res("Namespace"),
+            namespace: None,
+            name: name.into(),
+            options: DeleteOptions::default(),
+        })
+    };
+    assert_eq!(delete(&mut h, "default").unwrap_err().code, 403);
+    delete(&mut h, "team").unwrap();
+    assert!(h
+        .control
+        .store
+        .list(Kind::Pod, Some("team"))
+        .unwrap()
+        .is_empty());
+    let list = h.list("Namespace", ListOptions::default()).unwrap();
+    assert_eq!(names(&list), vec!["default"]);
+}
+
+#[test]
+fn what_a_get_shows_puts_back_unchanged() {
+    let mut h = harness();
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}},
+    });
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "alpine"}]}},
+        },
+    });
+    for (kind, body, name) in [
+        ("Job", job, "j"),
+        ("DaemonSet", ds, "d"),
+        ("Pod", pod("p", json!({})), "p"),
+    ] {
+        h.create(kind, body).unwrap();
+        let shown = h
+            .kube(KubeRequest::Get {
+                resource: res(kind),
+                namespace: ns(),
+                name: name.into(),
+            })
+            .unwrap();
+        let stored = h
+            .control
+            .store
+            .get(
+                Kind::ALL.into_iter().find(|k| k.as_str() == kind).unwrap(),
+                "default",
+                name,
+            )
+            .unwrap()
+            .unwrap();
+        let put = h
+            .kube(KubeRequest::Update {
+                resource: res(kind),
+                namespace: ns(),
+                name: name.into(),
+                body: shown.clone(),
+                status_only: false,
+                options: WriteOptions::default(),
+            })
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(
+            put["metadata"]["generation"], shown["metadata"]["generation"],
+            "{kind}"
+        );
+        assert_eq!(put["spec"], shown["spec"], "{kind}");
+        let after = h
+            .control
+            .store
+            .get(stored.kind, "default", name)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            after.spec, stored.spec,
+            "{kind}: the stored spec is unchanged"
+        );
+    }
+}
