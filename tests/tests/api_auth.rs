@@ -237,9 +237,32 @@ fn the_api_refuses_plain_http_and_unknown_cas() {
     let plain = server.api.replace("https://", "http://");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
         .build()
         .into();
-    assert!(agent.get(format!("{plain}/healthz")).call().is_err());
+    let mut answer = agent.get(format!("{plain}/healthz")).call().unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let body = answer.body_mut().read_to_string().unwrap();
+    assert_eq!(
+        body.trim(),
+        "Client sent an HTTP request to an HTTPS server."
+    );
+    // A client that connects and says nothing holds up no one.
+    let port = server
+        .api
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    let _stalled: Vec<_> = (0..5)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    assert!(server
+        .http()
+        .get(format!("{}/healthz", server.api))
+        .call()
+        .is_ok());
     // Another server's CA does not vouch for this one.
     let other_dir = dir.path().join("other");
     std::fs::create_dir(&other_dir).unwrap();

@@ -74,7 +74,14 @@ async fn accept_loop(
         let done = done.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let handshake = async {
+                if !starts_with_tls(&tcp).await {
+                    refuse_plain_http(tcp).await;
+                    return Err(io::Error::other("plain HTTP"));
+                }
+                acceptor.accept(tcp).await
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
                 Ok(Ok(stream)) => {
                     let _ = done.send((stream, peer)).await;
                 }
@@ -84,6 +91,24 @@ async fn accept_loop(
             }
         });
     }
+}
+
+/// Whether the client's first byte opens a TLS handshake record.
+async fn starts_with_tls(tcp: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tcp.peek(&mut first).await, Ok(1) if first[0] == 0x16)
+}
+
+/// Tells a plain-HTTP client what is wrong, as kube-apiserver does, and hangs up.
+async fn refuse_plain_http(mut tcp: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "Client sent an HTTP request to an HTTPS server.\n";
+    let answer = format!(
+        "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(answer.as_bytes()).await;
+    let _ = tcp.shutdown().await;
 }
 
 impl axum::serve::Listener for TlsListener {
