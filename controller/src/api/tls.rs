@@ -127,3 +127,81 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local_addr)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::serve::Listener as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn listener(dir: &std::path::Path) -> (TlsListener, crate::pki::Pki) {
+        let pki = crate::pki::Pki::load_or_create(dir, &[]).unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        (
+            TlsListener::new(tcp, &pki.server_tls_config()).unwrap(),
+            pki,
+        )
+    }
+
+    fn connector(pki: &crate::pki::Pki) -> tokio_rustls::TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from(pki.ca_der.clone()))
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
+
+    #[tokio::test]
+    async fn a_stalled_client_does_not_delay_the_next_handshake() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut listener, pki) = listener(dir.path()).await;
+        let addr = listener.local_addr().unwrap();
+        // Connected, silent: its handshake task waits, the accept loop does not.
+        let _stalled = TcpStream::connect(addr).await.unwrap();
+        let client = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector(&pki).connect(name, tcp).await.unwrap();
+            tls.write_all(b"ping").await.unwrap();
+            tls.flush().await.unwrap();
+            tls
+        });
+        let (mut served, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("the second client is served while the first stalls");
+        let mut ping = [0u8; 4];
+        served.read_exact(&mut ping).await.unwrap();
+        assert_eq!(&ping, b"ping");
+        drop(client.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn plain_http_is_answered_400_and_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut listener, _pki) = listener(dir.path()).await;
+        let addr = listener.local_addr().unwrap();
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.0 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        assert!(answer.ends_with("Client sent an HTTP request to an HTTPS server.\n"));
+        let served = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(served.is_err(), "nothing reached axum");
+    }
+}
