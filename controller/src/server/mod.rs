@@ -150,7 +150,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
-    let store = Store::open(&args.data_dir)
+    let mut store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
 
     let mut sans = args.tls_san.clone();
@@ -164,7 +164,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     )));
     let attestation = pki.attest(&controller_key_statement(&session.public()))?;
 
-    let mut store = store;
     let api_listener = tokio::net::TcpListener::bind(args.api_listen)
         .await
         .with_context(|| format!("cannot listen for the API on {}", args.api_listen))?;
