@@ -141,6 +141,30 @@ fn a_view_kubeconfig_reads_but_may_not_change_anything() {
         "nodes \"n1\" is forbidden: User \"viewer\" cannot delete resource \"nodes\" in API group \"\" at the cluster scope"
     );
 
+    // kubectl asks the server who it is and what it may do.
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("/usr/bin/kubectl")
+            .arg("--kubeconfig")
+            .arg(&viewer)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // `no` may come with the server's reason: `no - …`.
+        stdout.split(" - ").next().unwrap_or("").trim().to_string()
+    };
+    let whoami: Value = serde_json::from_str(&kubectl(&["auth", "whoami", "-o", "json"])).unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "viewer");
+    assert_eq!(kubectl(&["auth", "can-i", "list", "pods"]), "yes");
+    assert_eq!(kubectl(&["auth", "can-i", "create", "pods"]), "no");
+    assert_eq!(kubectl(&["auth", "can-i", "delete", "nodes"]), "no");
+    assert_eq!(
+        kubectl(&["auth", "can-i", "list", "kubeconfigs.drover.io"]),
+        "no"
+    );
+    let out = server.kubectl(&["auth", "can-i", "delete", "nodes"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes");
+
     // The admin can list and delete it; then it is refused outright.
     let list = server.cli_ok(&["kubeconfig", "list"]);
     assert!(list.contains("viewer") && list.contains("view"), "{list}");

@@ -24,6 +24,7 @@ pub mod kubeconfigs;
 mod logs;
 pub mod patch;
 pub mod resources;
+pub mod reviews;
 pub mod table;
 pub mod tls;
 

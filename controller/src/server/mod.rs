@@ -288,7 +288,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tracing::warn!(listen = %api_addr, kubeconfig = %kubeconfig.display(), "API listening (HTTPS) on a non-loopback address: reachable from the network (every request but health and version needs a token)");
     }
     let app = crate::api::router(inputs.clone(), metrics, publisher, logs)
-        .merge(crate::api::kubeconfigs::router(inputs, api_tokens.clone()));
+        .merge(crate::api::kubeconfigs::router(inputs, api_tokens.clone()))
+        .merge(crate::api::reviews::router());
     let app = crate::api::auth::protect(app, api_tokens);
     let api_task = tokio::spawn(async move { axum::serve(listener, app).await });
 
