@@ -141,6 +141,30 @@ fn a_view_kubeconfig_reads_but_may_not_change_anything() {
         "nodes \"n1\" is forbidden: User \"viewer\" cannot delete resource \"nodes\" in API group \"\" at the cluster scope"
     );
 
+    // kubectl asks the server who it is and what it may do.
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("/usr/bin/kubectl")
+            .arg("--kubeconfig")
+            .arg(&viewer)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // `no` may come with the server's reason: `no - …`.
+        stdout.split(" - ").next().unwrap_or("").trim().to_string()
+    };
+    let whoami: Value = serde_json::from_str(&kubectl(&["auth", "whoami", "-o", "json"])).unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "viewer");
+    assert_eq!(kubectl(&["auth", "can-i", "list", "pods"]), "yes");
+    assert_eq!(kubectl(&["auth", "can-i", "create", "pods"]), "no");
+    assert_eq!(kubectl(&["auth", "can-i", "delete", "nodes"]), "no");
+    assert_eq!(
+        kubectl(&["auth", "can-i", "list", "kubeconfigs.drover.io"]),
+        "no"
+    );
+    let out = server.kubectl(&["auth", "can-i", "delete", "nodes"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes");
+
     // The admin can list and delete it; then it is refused outright.
     let list = server.cli_ok(&["kubeconfig", "list"]);
     assert!(list.contains("viewer") && list.contains("view"), "{list}");
@@ -237,9 +261,32 @@ fn the_api_refuses_plain_http_and_unknown_cas() {
     let plain = server.api.replace("https://", "http://");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
         .build()
         .into();
-    assert!(agent.get(format!("{plain}/healthz")).call().is_err());
+    let mut answer = agent.get(format!("{plain}/healthz")).call().unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let body = answer.body_mut().read_to_string().unwrap();
+    assert_eq!(
+        body.trim(),
+        "Client sent an HTTP request to an HTTPS server."
+    );
+    // A client that connects and says nothing holds up no one.
+    let port = server
+        .api
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    let _stalled: Vec<_> = (0..5)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    assert!(server
+        .http()
+        .get(format!("{}/healthz", server.api))
+        .call()
+        .is_ok());
     // Another server's CA does not vouch for this one.
     let other_dir = dir.path().join("other");
     std::fs::create_dir(&other_dir).unwrap();

@@ -153,8 +153,24 @@ pub fn attributes(method: &Method, path: &str, query: &str) -> Attributes {
 /// Resources that hold credentials: even a viewer may not list them.
 const SECRET_RESOURCES: &[(&str, &str)] = &[("drover.io", "kubeconfigs"), ("", "tokens")];
 
+/// Questions about oneself, which every authenticated user may ask (kube-apiserver's
+/// `system:basic-user`).
+const SELF_REVIEWS: &[(&str, &str)] = &[
+    ("authentication.k8s.io", "selfsubjectreviews"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+];
+
 /// Whether `role` may do what `attributes` describe.
 pub fn allowed(role: Role, attributes: &Attributes) -> bool {
+    let self_review = attributes.verb == "create"
+        && attributes.resource.as_ref().is_some_and(|r| {
+            SELF_REVIEWS
+                .iter()
+                .any(|(group, resource)| r.group == *group && r.resource == *resource)
+        });
+    if self_review {
+        return true;
+    }
     match role {
         Role::Admin => true,
         Role::View => {
@@ -452,6 +468,14 @@ mod tests {
             (Method::GET, "/api"),
             (Method::GET, "/openapi/v2"),
             (Method::GET, "/metrics"),
+            (
+                Method::POST,
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            ),
+            (
+                Method::POST,
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            ),
         ];
         for (method, path) in yes {
             assert!(allowed(Role::View, &attrs(method, path)), "{path}");
@@ -466,6 +490,10 @@ mod tests {
             (Method::GET, "/api/v1/tokens"),
             (Method::GET, "/apis/drover.io/v1/kubeconfigs"),
             (Method::POST, "/apis/drover.io/v1/kubeconfigs"),
+            (
+                Method::POST,
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            ),
         ];
         for (method, path) in no {
             assert!(

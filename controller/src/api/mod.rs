@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod patch;
 pub mod request_info;
 pub mod resources;
+pub mod reviews;
 pub mod selectors;
 pub mod status;
 pub mod table;

@@ -150,7 +150,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
-    let store = Store::open(&args.data_dir)
+    let mut store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
 
     let mut sans = args.tls_san.clone();
@@ -164,7 +164,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     )));
     let attestation = pki.attest(&controller_key_statement(&session.public()))?;
 
-    let mut store = store;
     let api_listener = tokio::net::TcpListener::bind(args.api_listen)
         .await
         .with_context(|| format!("cannot listen for the API on {}", args.api_listen))?;
@@ -289,7 +288,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tracing::warn!(listen = %api_addr, kubeconfig = %kubeconfig.display(), "API listening (HTTPS) on a non-loopback address: reachable from the network (every request but health and version needs a token)");
     }
     let app = crate::api::router(inputs.clone(), metrics, publisher, logs)
-        .merge(crate::api::kubeconfigs::router(inputs, api_tokens.clone()));
+        .merge(crate::api::kubeconfigs::router(inputs, api_tokens.clone()))
+        .merge(crate::api::reviews::router());
     let app = crate::api::auth::protect(app, api_tokens);
     let api_task = tokio::spawn(async move { axum::serve(listener, app).await });
 
