@@ -548,3 +548,49 @@ fn kubectl_logs_reads_pods_log() {
     assert_eq!(pod["kind"], "Pod");
     assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod}");
 }
+
+#[test]
+fn kubectl_creates_lists_and_deletes_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.api.clone(),
+        cache: discovery_cache(dir.path(), &server.api),
+        home: dir.path().to_path_buf(),
+    };
+    let manifest = dir.path().join("ns.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {owner: a}\n",
+    )
+    .unwrap();
+    let out = kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(out.contains("namespace/team created"), "{out}");
+    let names = kubectl.ok(&["get", "namespaces", "-o", "name"]);
+    assert!(
+        names.contains("namespace/default") && names.contains("namespace/team"),
+        "{names}"
+    );
+    let selected = kubectl.ok(&["get", "ns", "-l", "owner=a", "-o", "name"]);
+    assert_eq!(selected.trim(), "namespace/team");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: team\nspec:\n  containers:\n  - name: c\n    image: alpine\n",
+    )
+    .unwrap();
+    kubectl.ok(&["create", "--validate=false", "-f", pod.to_str().unwrap()]);
+    let in_team = kubectl.json(&["get", "pods", "-n", "team", "-o", "json"]);
+    assert_eq!(in_team["items"][0]["metadata"]["name"], "p");
+    let out = kubectl.ok(&["delete", "namespace", "team", "--wait=false"]);
+    assert!(out.contains("namespace \"team\" deleted"), "{out}");
+    let in_team = kubectl.json(&["get", "pods", "-n", "team", "-o", "json"]);
+    assert_eq!(in_team["items"], json!([]));
+    let refused = kubectl.run(&["delete", "namespace", "default", "--wait=false"]);
+    assert!(!refused.status.success());
+}
