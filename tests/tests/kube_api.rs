@@ -594,3 +594,54 @@ fn kubectl_creates_lists_and_deletes_namespaces() {
     let refused = kubectl.run(&["delete", "namespace", "default", "--wait=false"]);
     assert!(!refused.status.success());
 }
+
+#[test]
+fn kubectl_drain_deletes_the_pods_of_a_cordoned_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.api.clone(),
+        cache: discovery_cache(dir.path(), &server.api),
+        home: dir.path().to_path_buf(),
+    };
+    let manifest = dir.path().join("sleeper.yaml");
+    std::fs::write(
+        &manifest,
+        process_pod("sleeper", "server-node", "Always", "sleep 1000", 1),
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    // Cordon with a PUT (kubectl cordon PATCHes; this test does not depend on patches).
+    let node_url = format!("{}/api/v1/nodes/server-node", server.api);
+    let (_, mut node) = call("GET", &node_url, "", None);
+    node["spec"]["unschedulable"] = json!(true);
+    let (code, cordoned) = call(
+        "PUT",
+        &node_url,
+        "application/json",
+        Some(&node.to_string()),
+    );
+    assert_eq!(code, 200, "{cordoned}");
+    assert_eq!(cordoned["spec"]["unschedulable"], true);
+    // drain's typed client sends its DeleteOptions as protobuf.
+    let out = kubectl.ok(&[
+        "drain",
+        "server-node",
+        "--force",
+        "--grace-period=1",
+        "--timeout=30s",
+    ]);
+    assert!(out.contains("node/server-node drained"), "{out}");
+    let (code, _) = call(
+        "GET",
+        &format!("{}/api/v1/namespaces/default/pods/sleeper", server.api),
+        "",
+        None,
+    );
+    assert_eq!(code, 404);
+}

@@ -22,6 +22,7 @@ use crate::mqtt::Publisher;
 mod logs;
 mod objects;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selectors;
 pub mod status;

@@ -216,6 +216,19 @@ fn readable_body(headers: &HeaderMap) -> Result<(), KubeError> {
     ))
 }
 
+/// A DELETE's or eviction's body: JSON, YAML, or the protobuf typed clients send.
+fn options_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, KubeError> {
+    let protobuf = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with(super::protobuf::MEDIA_TYPE));
+    if protobuf {
+        return super::protobuf::decode(body)
+            .map_err(|m| KubeError::new(415, "UnsupportedMediaType", m));
+    }
+    body_value(body)
+}
+
 fn body_value(body: &Bytes) -> Result<Value, KubeError> {
     let text =
         std::str::from_utf8(body).map_err(|_| KubeError::bad_request("the body is not UTF-8"))?;
@@ -377,7 +390,8 @@ fn request_of(
             "watch is not served on this path yet",
         ));
     }
-    if matches!(verb, "create" | "update") && !body.is_empty() {
+    let eviction = subresource.as_deref() == Some("eviction");
+    if matches!(verb, "create" | "update") && !body.is_empty() && !eviction {
         readable_body(headers)?;
     }
     let status_only = subresource.as_deref() == Some("status");
@@ -394,7 +408,7 @@ fn request_of(
             options: list_options(query)?,
         },
         "create" if subresource.as_deref() == Some("eviction") => {
-            let eviction = body_value(body)?;
+            let eviction = options_body(headers, body)?;
             let options = delete_options(query, eviction.get("deleteOptions"))?;
             KubeRequest::Evict {
                 namespace: namespace.unwrap_or_else(|| "default".into()),
@@ -439,7 +453,9 @@ fn request_of(
             }
         }
         "delete" => {
-            let sent = (!body.is_empty()).then(|| body_value(body)).transpose()?;
+            let sent = (!body.is_empty())
+                .then(|| options_body(headers, body))
+                .transpose()?;
             KubeRequest::Delete {
                 resource,
                 namespace,
@@ -448,7 +464,9 @@ fn request_of(
             }
         }
         _ => {
-            let sent = (!body.is_empty()).then(|| body_value(body)).transpose()?;
+            let sent = (!body.is_empty())
+                .then(|| options_body(headers, body))
+                .transpose()?;
             KubeRequest::DeleteCollection {
                 resource,
                 namespace,
