@@ -591,6 +591,11 @@ fn kubectl_creates_lists_and_deletes_namespaces() {
     assert!(out.contains("namespace \"team\" deleted"), "{out}");
     let in_team = kubectl.json(&["get", "pods", "-n", "team", "-o", "json"]);
     assert_eq!(in_team["items"], json!([]));
+    // `kubectl create namespace` sends protobuf.
+    let out = kubectl.ok(&["create", "namespace", "edge"]);
+    assert!(out.contains("namespace/edge created"), "{out}");
+    let edge = kubectl.json(&["get", "namespace", "edge", "-o", "json"]);
+    assert_eq!(edge["status"]["phase"], "Active");
     let refused = kubectl.run(&["delete", "namespace", "default", "--wait=false"]);
     assert!(!refused.status.success());
 }

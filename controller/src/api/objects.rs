@@ -216,7 +216,8 @@ fn readable_body(headers: &HeaderMap) -> Result<(), KubeError> {
     ))
 }
 
-/// A DELETE's or eviction's body: JSON, YAML, or the protobuf typed clients send.
+/// A DELETE's, eviction's or new namespace's body: JSON, YAML, or the protobuf typed
+/// clients send.
 fn options_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, KubeError> {
     let protobuf = headers
         .get(header::CONTENT_TYPE)
@@ -390,8 +391,10 @@ fn request_of(
             "watch is not served on this path yet",
         ));
     }
+    // Bodies `options_body` reads in protobuf too.
     let eviction = subresource.as_deref() == Some("eviction");
-    if matches!(verb, "create" | "update") && !body.is_empty() && !eviction {
+    let namespace_create = verb == "create" && resource.kind == "Namespace";
+    if matches!(verb, "create" | "update") && !body.is_empty() && !eviction && !namespace_create {
         readable_body(headers)?;
     }
     let status_only = subresource.as_deref() == Some("status");
@@ -419,7 +422,11 @@ fn request_of(
         "create" => KubeRequest::Create {
             resource,
             namespace,
-            body: body_value(body)?,
+            body: if namespace_create {
+                options_body(headers, body)?
+            } else {
+                body_value(body)?
+            },
             options: write_options(query),
         },
         "update" => KubeRequest::Update {

@@ -1,6 +1,6 @@
-//! The two protobuf bodies kubectl's typed clients send that Drover reads: `DeleteOptions`
-//! (a DELETE, e.g. `kubectl drain` without evictions) and a `policy/v1` Eviction. Every
-//! other protobuf body is refused (415). Bodies are Kubernetes' envelope: `k8s\0` and a
+//! The protobuf bodies kubectl's typed clients send that Drover reads: `DeleteOptions`
+//! (a DELETE, e.g. `kubectl drain` without evictions), a `policy/v1` Eviction and a
+//! Namespace (`kubectl create namespace`). Every other protobuf body is refused (415). Bodies are Kubernetes' envelope: `k8s\0` and a
 //! `runtime.Unknown` whose `raw` holds the object.
 
 use serde_json::{json, Map, Value};
@@ -135,7 +135,43 @@ fn delete_options(raw: &[u8]) -> Result<Value, String> {
     Ok(Value::Object(options))
 }
 
-/// A protobuf `DeleteOptions` or `Eviction` body as the JSON it stands for.
+/// `ObjectMeta`'s name, namespace and labels.
+fn object_meta(raw: &[u8]) -> Result<Value, String> {
+    let mut meta = Map::new();
+    let mut labels = Map::new();
+    for (number, field) in fields(raw)? {
+        match (number, field) {
+            (1, Field::Bytes(b)) => {
+                meta.insert("name".into(), json!(text(b)?));
+            }
+            (2, Field::Bytes(b)) => {
+                meta.insert("generateName".into(), json!(text(b)?));
+            }
+            (3, Field::Bytes(b)) => {
+                meta.insert("namespace".into(), json!(text(b)?));
+            }
+            // map<string, string> labels = 11: entries of key = 1, value = 2.
+            (11, Field::Bytes(entry)) => {
+                let (mut key, mut value) = (String::new(), String::new());
+                for (n, f) in fields(entry)? {
+                    match (n, f) {
+                        (1, Field::Bytes(b)) => key = text(b)?,
+                        (2, Field::Bytes(b)) => value = text(b)?,
+                        _ => {}
+                    }
+                }
+                labels.insert(key, json!(value));
+            }
+            _ => {}
+        }
+    }
+    if !labels.is_empty() {
+        meta.insert("labels".into(), Value::Object(labels));
+    }
+    Ok(Value::Object(meta))
+}
+
+/// A protobuf `DeleteOptions`, `Eviction` or `Namespace` body as the JSON it stands for.
 pub fn decode(body: &[u8]) -> Result<Value, String> {
     let (api_version, kind, raw) = unwrap(body)?;
     match kind.as_str() {
@@ -144,24 +180,21 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             let mut eviction = json!({"apiVersion": api_version, "kind": "Eviction"});
             for (number, field) in fields(raw)? {
                 match (number, field) {
-                    (1, Field::Bytes(meta)) => {
-                        for (n, f) in fields(meta)? {
-                            match (n, f) {
-                                (1, Field::Bytes(b)) => {
-                                    eviction["metadata"]["name"] = json!(text(b)?)
-                                }
-                                (3, Field::Bytes(b)) => {
-                                    eviction["metadata"]["namespace"] = json!(text(b)?)
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
+                    (1, Field::Bytes(meta)) => eviction["metadata"] = object_meta(meta)?,
                     (2, Field::Bytes(b)) => eviction["deleteOptions"] = delete_options(b)?,
                     _ => {}
                 }
             }
             Ok(eviction)
+        }
+        "Namespace" => {
+            let mut namespace = json!({"apiVersion": api_version, "kind": "Namespace"});
+            for (number, field) in fields(raw)? {
+                if let (1, Field::Bytes(meta)) = (number, field) {
+                    namespace["metadata"] = object_meta(meta)?;
+                }
+            }
+            Ok(namespace)
         }
         other => Err(format!(
             "{other} in protobuf is not read by Drover; send JSON or YAML"
@@ -212,6 +245,26 @@ mod tests {
         assert_eq!(eviction["metadata"]["namespace"], "default");
         assert_eq!(eviction["deleteOptions"]["gracePeriodSeconds"], 0);
         assert_eq!(eviction["deleteOptions"]["propagationPolicy"], "Foreground");
+    }
+
+    #[test]
+    fn a_namespace_with_labels() {
+        let label = [&[0x0a, 5][..], b"owner", &[0x12, 1], b"a"].concat();
+        let meta = [&[0x0a, 4][..], b"team", &[0x5a, label.len() as u8], &label].concat();
+        let raw = [&[0x0a, meta.len() as u8][..], &meta].concat();
+        let type_meta = [&[0x0a, 2][..], b"v1", &[0x12, 9], b"Namespace"].concat();
+        let body = [
+            MAGIC,
+            &[0x0a, type_meta.len() as u8],
+            &type_meta,
+            &[0x12, raw.len() as u8],
+            &raw,
+        ]
+        .concat();
+        assert_eq!(
+            decode(&body).unwrap(),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {"owner": "a"}}})
+        );
     }
 
     #[test]
