@@ -485,3 +485,105 @@ fn kubectl_logs_reads_pods_log() {
     assert_eq!(pod["kind"], "Pod");
     assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod}");
 }
+
+#[test]
+fn kubectl_creates_lists_and_deletes_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.api.clone(),
+        cache: dir.path().join("kube-cache"),
+        home: dir.path().to_path_buf(),
+    };
+    let manifest = dir.path().join("ns.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {owner: a}\n",
+    )
+    .unwrap();
+    let out = kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(out.contains("namespace/team created"), "{out}");
+    let names = kubectl.ok(&["get", "namespaces", "-o", "name"]);
+    assert!(
+        names.contains("namespace/default") && names.contains("namespace/team"),
+        "{names}"
+    );
+    let selected = kubectl.ok(&["get", "ns", "-l", "owner=a", "-o", "name"]);
+    assert_eq!(selected.trim(), "namespace/team");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: team\nspec:\n  containers:\n  - name: c\n    image: alpine\n",
+    )
+    .unwrap();
+    kubectl.ok(&["create", "--validate=false", "-f", pod.to_str().unwrap()]);
+    let in_team = kubectl.json(&["get", "pods", "-n", "team", "-o", "json"]);
+    assert_eq!(in_team["items"][0]["metadata"]["name"], "p");
+    let out = kubectl.ok(&["delete", "namespace", "team", "--wait=false"]);
+    assert!(out.contains("namespace \"team\" deleted"), "{out}");
+    let in_team = kubectl.json(&["get", "pods", "-n", "team", "-o", "json"]);
+    assert_eq!(in_team["items"], json!([]));
+    // `kubectl create namespace` sends protobuf.
+    let out = kubectl.ok(&["create", "namespace", "edge"]);
+    assert!(out.contains("namespace/edge created"), "{out}");
+    let edge = kubectl.json(&["get", "namespace", "edge", "-o", "json"]);
+    assert_eq!(edge["status"]["phase"], "Active");
+    let refused = kubectl.run(&["delete", "namespace", "default", "--wait=false"]);
+    assert!(!refused.status.success());
+}
+
+#[test]
+fn kubectl_drain_deletes_the_pods_of_a_cordoned_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.api.clone(),
+        cache: dir.path().join("kube-cache"),
+        home: dir.path().to_path_buf(),
+    };
+    let manifest = dir.path().join("sleeper.yaml");
+    std::fs::write(
+        &manifest,
+        process_pod("sleeper", "server-node", "Always", "sleep 1000", 1),
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
+    // Cordon with a PUT (kubectl cordon PATCHes; this test does not depend on patches).
+    let node_url = format!("{}/api/v1/nodes/server-node", server.api);
+    let (_, mut node) = call("GET", &node_url, "", None);
+    node["spec"]["unschedulable"] = json!(true);
+    let (code, cordoned) = call(
+        "PUT",
+        &node_url,
+        "application/json",
+        Some(&node.to_string()),
+    );
+    assert_eq!(code, 200, "{cordoned}");
+    assert_eq!(cordoned["spec"]["unschedulable"], true);
+    // drain's typed client sends its DeleteOptions as protobuf.
+    let out = kubectl.ok(&[
+        "drain",
+        "server-node",
+        "--force",
+        "--grace-period=1",
+        "--timeout=30s",
+    ]);
+    assert!(out.contains("node/server-node drained"), "{out}");
+    let (code, _) = call(
+        "GET",
+        &format!("{}/api/v1/namespaces/default/pods/sleeper", server.api),
+        "",
+        None,
+    );
+    assert_eq!(code, 404);
+}

@@ -27,6 +27,7 @@ mod objects;
 mod observe;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod request_info;
 pub mod resources;
 pub mod reviews;

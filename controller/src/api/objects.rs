@@ -216,6 +216,20 @@ fn readable_body(headers: &HeaderMap) -> Result<(), KubeError> {
     ))
 }
 
+/// A DELETE's, eviction's or new namespace's body: JSON, YAML, or the protobuf typed
+/// clients send.
+fn options_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, KubeError> {
+    let protobuf = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with(super::protobuf::MEDIA_TYPE));
+    if protobuf {
+        return super::protobuf::decode(body)
+            .map_err(|m| KubeError::new(415, "UnsupportedMediaType", m));
+    }
+    body_value(body)
+}
+
 fn body_value(body: &Bytes) -> Result<Value, KubeError> {
     let text =
         std::str::from_utf8(body).map_err(|_| KubeError::bad_request("the body is not UTF-8"))?;
@@ -377,7 +391,10 @@ fn request_of(
             "watch is not served on this path yet",
         ));
     }
-    if matches!(verb, "create" | "update") && !body.is_empty() {
+    // Bodies `options_body` reads in protobuf too.
+    let eviction = subresource.as_deref() == Some("eviction");
+    let namespace_create = verb == "create" && resource.kind == "Namespace";
+    if matches!(verb, "create" | "update") && !body.is_empty() && !eviction && !namespace_create {
         readable_body(headers)?;
     }
     let status_only = subresource.as_deref() == Some("status");
@@ -394,7 +411,7 @@ fn request_of(
             options: list_options(query)?,
         },
         "create" if subresource.as_deref() == Some("eviction") => {
-            let eviction = body_value(body)?;
+            let eviction = options_body(headers, body)?;
             let options = delete_options(query, eviction.get("deleteOptions"))?;
             KubeRequest::Evict {
                 namespace: namespace.unwrap_or_else(|| "default".into()),
@@ -405,7 +422,11 @@ fn request_of(
         "create" => KubeRequest::Create {
             resource,
             namespace,
-            body: body_value(body)?,
+            body: if namespace_create {
+                options_body(headers, body)?
+            } else {
+                body_value(body)?
+            },
             options: write_options(query),
         },
         "update" => KubeRequest::Update {
@@ -439,7 +460,9 @@ fn request_of(
             }
         }
         "delete" => {
-            let sent = (!body.is_empty()).then(|| body_value(body)).transpose()?;
+            let sent = (!body.is_empty())
+                .then(|| options_body(headers, body))
+                .transpose()?;
             KubeRequest::Delete {
                 resource,
                 namespace,
@@ -448,7 +471,9 @@ fn request_of(
             }
         }
         _ => {
-            let sent = (!body.is_empty()).then(|| body_value(body)).transpose()?;
+            let sent = (!body.is_empty())
+                .then(|| options_body(headers, body))
+                .transpose()?;
             KubeRequest::DeleteCollection {
                 resource,
                 namespace,

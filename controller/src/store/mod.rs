@@ -822,6 +822,33 @@ mod tests {
     }
 
     #[test]
+    fn events_take_resource_versions_and_older_stores_gain_the_column() {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, object_uid TEXT NOT NULL,
+                kind TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL, source TEXT NOT NULL,
+                count INTEGER NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL);",
+        )
+        .unwrap();
+        let mut store = Store::load(db).unwrap();
+        let a = store.put(&pod("a")).unwrap();
+        let now = Utc::now();
+        store
+            .record_event(&a, "Normal", "R", "m", "drover", now)
+            .unwrap();
+        let first = store.event_records().unwrap()[0].resource_version;
+        assert!(first > a.resource_version);
+        assert_eq!(store.current_resource_version().unwrap(), first);
+        store
+            .record_event(&a, "Normal", "R", "m", "drover", now)
+            .unwrap();
+        let bumped = &store.event_records().unwrap()[0];
+        assert_eq!(bumped.event.count, 2);
+        assert!(bumped.resource_version > first, "a repeat takes a new one");
+        assert_eq!(bumped.object_uid, a.uid);
+    }
+
+    #[test]
     fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
