@@ -811,3 +811,51 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn job(
+        labels: &std::collections::BTreeMap<String, String>,
+        containers: &[(String, String)],
+    ) -> Value {
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "j", "labels": labels},
+            "spec": {"template": {"spec": {
+                "containers": containers.iter().map(|(n, i)| json!({"name": n, "image": i})).collect::<Vec<_>>()
+            }}}
+        })
+    }
+
+    fn labels() -> impl Strategy<Value = std::collections::BTreeMap<String, String>> {
+        prop::collection::btree_map("[a-d]", "[xy]", 0..4)
+    }
+
+    fn containers() -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::btree_map("[a-d]", "[xy]", 1..4).prop_map(|m| m.into_iter().collect())
+    }
+
+    proptest! {
+        /// Applying B over A leaves exactly B's fields; applying it again changes nothing.
+        #[test]
+        fn apply_converges_and_is_idempotent(
+            la in labels(), ca in containers(), lb in labels(), cb in containers()
+        ) {
+            let first = server_side_apply("Job", None, &job(&la, &ca), "m", false, "t1").unwrap();
+            let second = server_side_apply("Job", Some(&first), &job(&lb, &cb), "m", false, "t2").unwrap();
+            prop_assert_eq!(&second["metadata"]["labels"], &job(&lb, &cb)["metadata"]["labels"]);
+            let mut names: Vec<&str> = second["spec"]["template"]["spec"]["containers"]
+                .as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+            names.sort_unstable();
+            let wanted: Vec<&str> = cb.iter().map(|(n, _)| n.as_str()).collect();
+            prop_assert_eq!(names, wanted);
+            let third = server_side_apply("Job", Some(&second), &job(&lb, &cb), "m", false, "t3").unwrap();
+            prop_assert_eq!(third, second);
+        }
+    }
+}

@@ -3,6 +3,8 @@
 //! directives `$patch`, `$retainKeys`, `$setElementOrder/<list>` and
 //! `$deleteFromPrimitiveList/<list>` steer the merge. Directives never reach the result.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use super::merge_keys::{list_strategy, ListStrategy};
@@ -211,9 +213,10 @@ impl Merger<'_> {
                     )));
                 }
                 let server = original.clone();
+                let mut seen: HashSet<String> = original.iter().map(Value::to_string).collect();
                 let mut merged = original;
                 for item in &patch {
-                    if !merged.contains(item) {
+                    if seen.insert(item.to_string()) {
                         merged.push(item.clone());
                     }
                 }
@@ -246,7 +249,8 @@ impl Merger<'_> {
                         let Some(id) = item.get(key).filter(|v| !v.is_null()) else {
                             return Err(missing_key(key, path));
                         };
-                        original.retain(|o| o.get(key) != Some(id));
+                        let id = id.clone();
+                        original.retain(|o| o.get(key) != Some(&id));
                     }
                     Some("replace") => replace = true,
                     _ => {
@@ -263,12 +267,22 @@ impl Merger<'_> {
         }
         let server = original.clone();
         let mut merged = original;
+        // Elements by their key's JSON; the first wins, as a linear search would find it.
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (at, item) in merged.iter().enumerate() {
+            if let Some(id) = item.get(key) {
+                index.entry(id.to_string()).or_insert(at);
+            }
+        }
         let mut order = Vec::with_capacity(items.len());
         for item in items {
             let Some(id) = item.get(key).filter(|v| !v.is_null()).cloned() else {
                 return Err(missing_key(key, path));
             };
-            let existing = merged.iter().position(|o| o.get(key) == Some(&id));
+            let existing = index.get(&id.to_string()).copied();
+            if existing.is_none() {
+                index.insert(id.to_string(), merged.len());
+            }
             match existing {
                 Some(at) => {
                     let base = match std::mem::take(&mut merged[at]) {
@@ -314,25 +328,29 @@ fn order_items(
     strategy: ListStrategy,
     path: &[String],
 ) -> Result<Vec<Value>, PatchError> {
-    let mut order_ids = Vec::with_capacity(order.len());
-    for entry in order {
+    let mut order_index: HashMap<String, usize> = HashMap::with_capacity(order.len());
+    for (at, entry) in order.iter().enumerate() {
         match identity(entry, strategy) {
-            Some(id) => order_ids.push(id),
+            Some(id) => {
+                order_index.entry(id.to_string()).or_insert(at);
+            }
             None => return Err(missing_key(key_name(strategy), path)),
         }
     }
-    let position = |list: &[&Value], item: &Value| {
-        identity(item, strategy).and_then(|id| list.iter().position(|o| *o == id))
+    let mut server_index: HashMap<String, usize> = HashMap::with_capacity(server.len());
+    for (at, item) in server.iter().enumerate() {
+        if let Some(id) = identity(item, strategy) {
+            server_index.entry(id.to_string()).or_insert(at);
+        }
+    }
+    let position = |index: &HashMap<String, usize>, item: &Value| {
+        identity(item, strategy).and_then(|id| index.get(&id.to_string()).copied())
     };
-    let server_ids: Vec<&Value> = server
-        .iter()
-        .filter_map(|item| identity(item, strategy))
-        .collect();
 
     let (mut patched, server_only): (Vec<Value>, Vec<Value>) = merged
         .into_iter()
-        .partition(|item| position(&order_ids, item).is_some());
-    patched.sort_by_key(|item| position(&order_ids, item));
+        .partition(|item| position(&order_index, item).is_some());
+    patched.sort_by_cached_key(|item| position(&order_index, item));
 
     let mut out = Vec::with_capacity(patched.len() + server_only.len());
     let mut left = server_only.into_iter().peekable();
@@ -342,7 +360,7 @@ fn order_items(
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(l), Some(r)) => match (position(&server_ids, l), position(&server_ids, r)) {
+            (Some(l), Some(r)) => match (position(&server_index, l), position(&server_index, r)) {
                 (Some(li), Some(ri)) => li < ri,
                 _ => false,
             },
@@ -745,5 +763,83 @@ mod tests {
             apply("Job", &current, b"{"),
             Err(PatchError::Invalid(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Keys that steer the merge, mixed with ordinary ones so directives land everywhere.
+    fn key() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "$patch",
+            "$retainKeys",
+            "$setElementOrder/containers",
+            "$deleteFromPrimitiveList/finalizers",
+            "$setElementOrder/finalizers",
+            "metadata",
+            "spec",
+            "containers",
+            "finalizers",
+            "name",
+            "image",
+        ])
+        .prop_map(String::from)
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (0i64..3).prop_map(Value::from),
+            prop::sample::select(vec!["replace", "delete", "merge", "a", "b"])
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(key(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn has_directive(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| k.starts_with('$') || has_directive(v)),
+            Value::Array(items) => items.iter().any(has_directive),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_never_leaks_directives(current in json(), patch in json()) {
+            let current = if has_directive(&current) { Value::Object(Map::new()) } else { current };
+            if let Ok(out) = apply("Pod", &current, patch.to_string().as_bytes()) {
+                prop_assert!(!has_directive(&out), "{}", out);
+            }
+        }
+    }
+
+    #[test]
+    fn large_lists_merge_quickly() {
+        let containers: Vec<Value> = (0..20_000)
+            .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "x"}))
+            .collect();
+        let current = serde_json::json!({"spec": {"containers": containers.clone()}});
+        let patch = serde_json::json!({"spec": {
+            "$setElementOrder/containers": containers.iter().rev().map(|c| serde_json::json!({"name": c["name"]})).collect::<Vec<_>>(),
+            "containers": containers.iter().map(|c| serde_json::json!({"name": c["name"], "image": "y"})).collect::<Vec<_>>()
+        }});
+        let started = std::time::Instant::now();
+        let out = apply("Pod", &current, patch.to_string().as_bytes()).unwrap();
+        assert_eq!(out["spec"]["containers"][0]["name"], "c19999");
+        assert_eq!(out["spec"]["containers"][0]["image"], "y");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 }
