@@ -843,3 +843,248 @@ mod properties {
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 }
+
+/// Differential test against Kubernetes' own implementation: `kubectl patch --local` runs
+/// apimachinery's strategic merge in-process, without a server. Ignored by default (it
+/// needs `kubectl` on the PATH); run with `cargo test -p drover --lib
+/// api::patch::strategic::kubectl -- --ignored`.
+#[cfg(test)]
+mod kubectl {
+    use super::*;
+    use serde_json::json;
+    use std::io::Write;
+
+    fn kubectl_patch(object: &Value, patch: &Value) -> Result<Value, String> {
+        let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+        file.write_all(object.to_string().as_bytes())
+            .map_err(|e| e.to_string())?;
+        let output = std::process::Command::new("kubectl")
+            .env("KUBECONFIG", "/dev/null")
+            .args([
+                "patch",
+                "--local",
+                "--type",
+                "strategic",
+                "-o",
+                "json",
+                "-f",
+            ])
+            .arg(file.path())
+            .arg("-p")
+            .arg(patch.to_string())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())
+    }
+
+    fn pod() -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "labels": {"a": "1", "b": "2"}, "finalizers": ["x", "y"],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "n", "uid": "u1"}]},
+            "spec": {
+                "containers": [
+                    {"name": "a", "image": "x", "args": ["1"], "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                     "ports": [{"containerPort": 80}, {"containerPort": 443}],
+                     "volumeMounts": [{"name": "v", "mountPath": "/v"}]},
+                    {"name": "b", "image": "y"},
+                    {"name": "c", "image": "z"}
+                ],
+                "volumes": [{"name": "v", "emptyDir": {}}, {"name": "w", "hostPath": {"path": "/w"}}],
+                "tolerations": [{"key": "k", "operator": "Exists"}],
+                "nodeSelector": {"disk": "ssd", "zone": "a"}
+            },
+            "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "Initialized", "status": "True"}],
+                "containerStatuses": [{"name": "a", "ready": false, "restartCount": 0, "image": "x", "imageID": ""}]}})
+    }
+
+    fn cases() -> Vec<(&'static str, Value, Value)> {
+        let daemonset = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"app": "d"}},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                "template": {"metadata": {"labels": {"app": "d"}},
+                    "spec": {"containers": [{"name": "m", "image": "i"}, {"name": "s", "image": "j"}]}}}});
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+            "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]}});
+        let cronjob = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "m", "image": "i", "env": [{"name": "A", "value": "1"}]}]}}}}}});
+        vec![
+            (
+                "label",
+                pod(),
+                json!({"metadata": {"labels": {"c": "3", "a": null}}}),
+            ),
+            (
+                "set image",
+                pod(),
+                json!({"spec": {"containers": [{"name": "b", "image": "y2"}]}}),
+            ),
+            (
+                "new container",
+                pod(),
+                json!({"spec": {"containers": [{"name": "d", "image": "w"}, {"name": "a", "image": "x2"}]}}),
+            ),
+            (
+                "set order",
+                pod(),
+                json!({"spec": {"$setElementOrder/containers": [{"name": "c"}, {"name": "a"}, {"name": "d"}], "containers": [{"name": "d", "image": "w"}]}}),
+            ),
+            (
+                "apply delete",
+                pod(),
+                json!({"spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "c"}], "containers": [{"$patch": "delete", "name": "b"}]}}),
+            ),
+            (
+                "env",
+                pod(),
+                json!({"spec": {"containers": [{"name": "a", "$setElementOrder/env": [{"name": "B"}, {"name": "C"}], "env": [{"$patch": "delete", "name": "A"}, {"name": "C", "value": "3"}]}]}}),
+            ),
+            (
+                "ports",
+                pod(),
+                json!({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 443, "name": "https"}, {"containerPort": 8080}]}]}}),
+            ),
+            (
+                "mounts",
+                pod(),
+                json!({"spec": {"containers": [{"name": "a", "volumeMounts": [{"name": "w", "mountPath": "/w"}, {"name": "v2", "mountPath": "/v"}]}]}}),
+            ),
+            (
+                "volumes retain",
+                pod(),
+                json!({"spec": {"volumes": [{"$retainKeys": ["name", "hostPath"], "name": "v", "hostPath": {"path": "/h"}}]}}),
+            ),
+            (
+                "replace list",
+                pod(),
+                json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "z", "image": "q"}]}}),
+            ),
+            (
+                "replace map",
+                pod(),
+                json!({"spec": {"nodeSelector": {"$patch": "replace", "only": "this"}}}),
+            ),
+            (
+                "delete map",
+                pod(),
+                json!({"spec": {"nodeSelector": {"$patch": "delete"}}}),
+            ),
+            (
+                "atomic",
+                pod(),
+                json!({"spec": {"tolerations": [{"key": "o", "operator": "Exists"}], "containers": [{"name": "a", "args": ["2", "3"]}]}}),
+            ),
+            (
+                "finalizers",
+                pod(),
+                json!({"metadata": {"finalizers": ["z", "x"]}}),
+            ),
+            (
+                "finalizers delete",
+                pod(),
+                json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x"], "$setElementOrder/finalizers": ["z", "y"], "finalizers": ["z"]}}),
+            ),
+            (
+                "owner refs",
+                pod(),
+                json!({"metadata": {"ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "m", "uid": "u2"}]}}),
+            ),
+            (
+                "conditions",
+                pod(),
+                json!({"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}]}}),
+            ),
+            (
+                "container statuses",
+                pod(),
+                json!({"status": {"containerStatuses": [{"name": "a", "ready": true, "restartCount": 0, "image": "x", "imageID": ""}]}}),
+            ),
+            (
+                "null list",
+                pod(),
+                json!({"spec": {"tolerations": null, "containers": [{"name": "a", "env": null}]}}),
+            ),
+            (
+                "rollout restart",
+                daemonset.clone(),
+                json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-01T14:00:00Z"}}}}}),
+            ),
+            (
+                "rollout undo",
+                daemonset.clone(),
+                json!({"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "old", "image": "o"}]}}}}),
+            ),
+            (
+                "update strategy",
+                daemonset.clone(),
+                json!({"spec": {"updateStrategy": {"$retainKeys": ["type"], "type": "OnDelete"}}}),
+            ),
+            (
+                "ds containers",
+                daemonset,
+                json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "s"}, {"name": "m"}], "containers": [{"name": "s", "image": "j2"}]}}}}),
+            ),
+            (
+                "cordon",
+                node.clone(),
+                json!({"spec": {"unschedulable": true}}),
+            ),
+            (
+                "taint",
+                node.clone(),
+                json!({"spec": {"taints": [{"key": "a", "effect": "NoSchedule"}, {"key": "b", "value": "v", "effect": "NoExecute"}]}}),
+            ),
+            ("untaint", node, json!({"spec": {"taints": null}})),
+            (
+                "cronjob env",
+                cronjob,
+                json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "m", "env": [{"name": "B", "value": "2"}]}]}}}}}}),
+            ),
+        ]
+    }
+
+    #[test]
+    #[ignore = "needs kubectl"]
+    fn matches_kubectl() {
+        let mut failures = Vec::new();
+        for (name, object, patch) in cases() {
+            let kind = object["kind"].as_str().unwrap().to_string();
+            let theirs = kubectl_patch(&object, &patch);
+            let ours = apply(&kind, &object, patch.to_string().as_bytes());
+            match (theirs, ours) {
+                (Ok(theirs), Ok(ours)) if theirs == ours => {}
+                (theirs, ours) => failures.push(format!(
+                    "{name}:\n  kubectl: {}\n  drover:  {}",
+                    theirs.map_or_else(|e| e, |v| v.to_string()),
+                    ours.map_or_else(|e| format!("{e:?}"), |v| v.to_string())
+                )),
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    #[ignore = "needs kubectl"]
+    fn rejects_what_kubectl_rejects() {
+        let mut failures = Vec::new();
+        for patch in [
+            json!({"metadata": {"$patch": "explode"}}),
+            json!({"spec": {"containers": [{"image": "no-name"}]}}),
+            json!({"spec": {"containers": [{"$patch": "delete"}]}}),
+            json!({"spec": {"containers": [{"$patch": "merge", "name": "a"}]}}),
+            json!({"spec": {"volumes": [{"$retainKeys": ["name"], "name": "v", "emptyDir": {}}]}}),
+            json!({"metadata": {"$retainKeys": "name"}}),
+        ] {
+            let theirs = kubectl_patch(&pod(), &patch);
+            let ours = apply("Pod", &pod(), patch.to_string().as_bytes());
+            if theirs.is_ok() || ours.is_ok() {
+                failures.push(format!("{patch}: kubectl {theirs:?}, drover {ours:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
