@@ -82,11 +82,9 @@ pub fn server_side_apply(
                 conflicts
                     .iter()
                     .map(|(at, path)| {
-                        let other = &entries[*at];
                         format!(
-                            "conflict with \"{}\" using {}: {}",
-                            other.manager,
-                            other.api_version,
+                            "conflict with {}: {}",
+                            describe_manager(&entries[*at]),
                             fields::display(path)
                         )
                     })
@@ -138,6 +136,22 @@ pub fn server_side_apply(
     let mut object = object;
     managed::write(&mut object, &entries);
     Ok(object)
+}
+
+/// A manager as Kubernetes names it in conflicts: `"kubectl"` for an applier, `"edit" using
+/// v1 at <time>` for an updater (whose apiVersion and time say which write it was).
+fn describe_manager(entry: &Entry) -> String {
+    let mut out = format!("{:?}", entry.manager);
+    if !entry.subresource.is_empty() {
+        out.push_str(&format!(" with subresource {:?}", entry.subresource));
+    }
+    if entry.operation == "Update" {
+        out.push_str(&format!(" using {}", entry.api_version));
+        if !entry.time.is_empty() {
+            out.push_str(&format!(" at {}", entry.time));
+        }
+    }
+    out
 }
 
 /// The fields other managers own that `applied` would change: `(entry, path)` pairs.
@@ -603,8 +617,8 @@ mod tests {
         assert_eq!(
             err,
             PatchError::Conflicts(vec![
-                "conflict with \"kubectl\" using batch/v1: .metadata.labels.app".into(),
-                "conflict with \"kubectl\" using batch/v1: .spec.parallelism".into(),
+                "conflict with \"kubectl\": .metadata.labels.app".into(),
+                "conflict with \"kubectl\": .spec.parallelism".into(),
             ])
         );
         let PatchError::Conflicts(conflicts) = err else {
@@ -612,10 +626,7 @@ mod tests {
         };
         assert_eq!(
             super::super::conflict_parts(&conflicts[1]),
-            (
-                "conflict with \"kubectl\" using batch/v1",
-                ".spec.parallelism"
-            )
+            ("conflict with \"kubectl\"", ".spec.parallelism")
         );
     }
 
@@ -659,9 +670,7 @@ mod tests {
         let err = ssa(Some(&out), &manifest(1, "busybox"), "kubectl", false).unwrap_err();
         assert_eq!(
             err,
-            PatchError::Conflicts(vec![
-                "conflict with \"ci\" using batch/v1: .spec.parallelism".into()
-            ])
+            PatchError::Conflicts(vec!["conflict with \"ci\": .spec.parallelism".into()])
         );
         // kubectl dropping parallelism leaves ci's value alone.
         let mut without = manifest(1, "busybox");
@@ -698,7 +707,7 @@ mod tests {
         assert_eq!(
             err,
             PatchError::Conflicts(vec![
-                "conflict with \"before-first-apply\" using batch/v1: .spec.parallelism".into()
+                "conflict with \"before-first-apply\" using batch/v1 at 2026-12-01T15:00:00Z: .spec.parallelism".into()
             ])
         );
         // The same values take shared ownership without conflict.
@@ -769,7 +778,7 @@ mod tests {
         assert_eq!(
             err,
             PatchError::Conflicts(vec![
-                "conflict with \"kubectl-edit\" using batch/v1: .spec.template.spec.containers[name=\"main\"].image".into()
+                "conflict with \"kubectl-edit\" using batch/v1 at 2026-12-01T15:00:00Z: .spec.template.spec.containers[name=\"main\"].image".into()
             ])
         );
     }

@@ -47,25 +47,68 @@ pub enum PatchError {
     /// The body is malformed or does not apply (HTTP 400/422).
     Invalid(String),
     /// Server-side apply: fields another manager owns would change (HTTP 409). Each entry
-    /// reads `conflict with "<manager>" using <apiVersion>: <.field.path>`, as Kubernetes
-    /// words its conflict causes; see [`conflict_parts`] and [`conflicts_message`].
+    /// reads `conflict with <manager>: <.field.path>`, where the manager is `"kubectl"` for
+    /// an applier and `"kubectl-edit" using v1 at <time>` for an updater, as Kubernetes
+    /// words them; see [`conflict_parts`] (a `metav1.Status` cause each) and
+    /// [`conflicts_message`] (the Status message).
     Conflicts(Vec<String>),
 }
 
 /// Splits a conflict entry into the cause's message (`conflict with "kubectl" using v1`)
 /// and field (`.spec.parallelism`), as `metav1.Status` `details.causes` carry them.
 pub fn conflict_parts(conflict: &str) -> (&str, &str) {
-    conflict.split_once(": ").unwrap_or((conflict, ""))
+    // The manager is a quoted string that may itself hold ": "; what follows it (subresource,
+    // apiVersion, time) never does, so the first ": " after the closing quote separates.
+    let after_name = conflict
+        .find('"')
+        .and_then(|open| closing_quote(&conflict[open + 1..]).map(|close| open + 1 + close + 1))
+        .unwrap_or(0);
+    match conflict[after_name..].find(": ") {
+        Some(at) => (
+            &conflict[..after_name + at],
+            &conflict[after_name + at + 2..],
+        ),
+        None => (conflict, ""),
+    }
+}
+
+/// The byte offset of the quote that ends a Rust-escaped string starting at `text`.
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(at),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The message of a conflicts error, worded as Kubernetes words it (kubectl shows it, and
-/// its advice about `--force-conflicts` reads it).
+/// adds its advice about `--force-conflicts`).
 pub fn conflicts_message(conflicts: &[String]) -> String {
-    let count = match conflicts.len() {
-        1 => "1 conflict".to_string(),
-        n => format!("{n} conflicts"),
-    };
-    format!("Apply failed with {count}: {}", conflicts.join("\n"))
+    if let [only] = conflicts {
+        return format!("Apply failed with 1 conflict: {only}");
+    }
+    // Grouped by manager, managers sorted, paths in the order found.
+    let mut by_manager: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for conflict in conflicts {
+        let (cause, field) = conflict_parts(conflict);
+        let manager = cause.strip_prefix("conflict with ").unwrap_or(cause);
+        by_manager.entry(manager).or_default().push(field);
+    }
+    let mut lines = Vec::new();
+    for (manager, fields) in by_manager {
+        lines.push(format!("conflicts with {manager}:"));
+        lines.extend(fields.into_iter().map(|field| format!("- {field}")));
+    }
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }
 
 /// Parses a server-side apply body: JSON, or a single YAML document.
@@ -238,13 +281,32 @@ mod tests {
 
     #[test]
     fn conflict_messages_read_like_kubernetes() {
-        let one = vec!["conflict with \"kubectl\" using batch/v1: .spec.parallelism".to_string()];
+        let one = vec!["conflict with \"kubectl\": .spec.parallelism".to_string()];
         assert_eq!(
             conflicts_message(&one),
-            "Apply failed with 1 conflict: conflict with \"kubectl\" using batch/v1: .spec.parallelism"
+            "Apply failed with 1 conflict: conflict with \"kubectl\": .spec.parallelism"
         );
-        let two = vec![one[0].clone(), one[0].clone()];
-        assert!(conflicts_message(&two).starts_with("Apply failed with 2 conflicts: "));
+        let three = vec![
+            "conflict with \"b\" using v1 at 2026-12-01T15:00:00Z: .spec.x".to_string(),
+            "conflict with \"a\": .spec.y".to_string(),
+            "conflict with \"b\" using v1 at 2026-12-01T15:00:00Z: .spec.z".to_string(),
+        ];
+        assert_eq!(
+            conflicts_message(&three),
+            "Apply failed with 3 conflicts: conflicts with \"a\":\n- .spec.y\n\
+             conflicts with \"b\" using v1 at 2026-12-01T15:00:00Z:\n- .spec.x\n- .spec.z"
+        );
+        assert_eq!(
+            conflict_parts(&three[0]),
+            (
+                "conflict with \"b\" using v1 at 2026-12-01T15:00:00Z",
+                ".spec.x"
+            )
+        );
         assert_eq!(conflict_parts("no colon"), ("no colon", ""));
+        assert_eq!(
+            conflict_parts(r#"conflict with "odd: \"name\"": .metadata.labels[a: b]"#),
+            (r#"conflict with "odd: \"name\"""#, ".metadata.labels[a: b]")
+        );
     }
 }
