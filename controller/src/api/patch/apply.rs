@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{self, is_server_field, value_at, Element, FieldSet};
 use super::managed::{self, Entry};
-use super::merge_keys::{list_strategy, ListStrategy};
+use super::merge_keys::{is_atomic_map, list_strategy, ListStrategy};
 use super::PatchError;
 
 /// The manager Kubernetes credits with the fields of an object that predates managed
@@ -247,7 +247,7 @@ fn strip_managed(object: &Value) -> Value {
 /// replaced. `null`s in `applied` mean "not set".
 fn merge(kind: &str, live: Value, applied: &Value, path: &mut Vec<String>) -> Value {
     match (live, applied) {
-        (Value::Object(mut live), Value::Object(applied)) => {
+        (Value::Object(mut live), Value::Object(applied)) if !is_atomic_map(kind, path) => {
             for (key, value) in applied {
                 if value.is_null() {
                     continue;
@@ -260,7 +260,18 @@ fn merge(kind: &str, live: Value, applied: &Value, path: &mut Vec<String>) -> Va
             }
             Value::Object(live)
         }
-        (_, Value::Object(_)) => merge(kind, Value::Object(Map::new()), applied, path),
+        // New, of another type, or atomic: built afresh from the applied map (nulls dropped).
+        (_, Value::Object(applied)) => {
+            let mut fresh = Map::new();
+            for (key, value) in applied {
+                if !value.is_null() {
+                    path.push(key.clone());
+                    fresh.insert(key.clone(), merge(kind, Value::Null, value, path));
+                    path.pop();
+                }
+            }
+            Value::Object(fresh)
+        }
         (live, Value::Array(items)) => {
             let mut live = match live {
                 Value::Array(live) => live,
@@ -308,9 +319,17 @@ pub fn record_update(before: Option<&Value>, after: &Value, manager: &str, now: 
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    // A write that leaves managedFields out keeps them; one that changes them on purpose
+    // (kubectl rewrites them when it moves an object from client- to server-side apply)
+    // gets what it wrote.
+    let written = after.pointer("/metadata/managedFields");
     let mut entries = match before {
-        Some(before) => managed::read(before),
-        None => managed::read(after),
+        Some(before)
+            if written.is_none() || written == before.pointer("/metadata/managedFields") =>
+        {
+            managed::read(before)
+        }
+        _ => managed::read(after),
     };
     let changed = match before {
         Some(before) => changed_fields(kind, before, after, &mut Vec::new()),
@@ -388,7 +407,7 @@ fn created_at(mut set: FieldSet, element: &str) -> FieldSet {
 fn changed_fields(kind: &str, before: &Value, after: &Value, path: &mut Vec<String>) -> FieldSet {
     let mut set = FieldSet::default();
     match (before, after) {
-        (Value::Object(old), Value::Object(new)) => {
+        (Value::Object(old), Value::Object(new)) if !is_atomic_map(kind, path) => {
             for (key, value) in new {
                 if value.is_null() {
                     continue;
@@ -701,6 +720,34 @@ mod tests {
     }
 
     #[test]
+    fn atomic_maps_are_owned_and_replaced_whole() {
+        let mut first = manifest(1, "busybox");
+        first["spec"]["template"]["spec"]["nodeSelector"] = json!({"disk": "ssd", "zone": "a"});
+        let live = stored(ssa(None, &first, "kubectl", false).unwrap());
+        assert_eq!(
+            entry(&live, "kubectl").unwrap()["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+                ["f:nodeSelector"],
+            json!({})
+        );
+        let mut second = manifest(1, "busybox");
+        second["spec"]["template"]["spec"]["nodeSelector"] = json!({"zone": "b"});
+        let out = ssa(Some(&live), &second, "kubectl", false).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["nodeSelector"],
+            json!({"zone": "b"})
+        );
+        // Another manager setting one key conflicts over the whole map.
+        let other = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+            "spec": {"template": {"spec": {"nodeSelector": {"zone": "b", "extra": "x"}}}}});
+        assert_eq!(
+            ssa(Some(&out), &other, "ci", false).unwrap_err(),
+            PatchError::Conflicts(vec![
+                "conflict with \"kubectl\": .spec.template.spec.nodeSelector".into()
+            ])
+        );
+    }
+
+    #[test]
     fn objects_without_managed_fields_belong_to_before_first_apply() {
         let live = stored(manifest(1, "busybox"));
         let err = ssa(Some(&live), &manifest(2, "busybox"), "kubectl", false).unwrap_err();
@@ -797,6 +844,26 @@ mod tests {
         // Nothing changed at all: the managed fields are as they were.
         let same = record_update(Some(&live), &live, "kubectl-label", T2);
         assert_eq!(same, live);
+    }
+
+    #[test]
+    fn updates_keep_managed_fields_unless_they_rewrite_them() {
+        let live = stored(ssa(None, &manifest(1, "busybox"), "kubectl", false).unwrap());
+        let mut edited = live.clone();
+        edited["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        edited["spec"]["parallelism"] = json!(2);
+        let out = record_update(Some(&live), &edited, "editor", T2);
+        assert!(entry(&out, "kubectl").is_some());
+        assert!(entry(&out, "editor").is_some());
+        // An explicit rewrite, as kubectl's migration to server-side apply sends it.
+        let mut rewritten = live.clone();
+        rewritten["metadata"]["managedFields"][0]["manager"] = json!("renamed");
+        let out = record_update(Some(&live), &rewritten, "kubectl", T2);
+        assert!(entry(&out, "kubectl").is_none());
+        assert!(entry(&out, "renamed").is_some());
     }
 
     #[test]

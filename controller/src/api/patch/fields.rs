@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::merge_keys::{list_strategy, ListStrategy};
+use super::merge_keys::{is_atomic_map, list_strategy, ListStrategy};
 
 /// One step of a field path, in its `FieldsV1` spelling: `f:name` (a field), `k:{…}` (a
 /// list element by its key), `v:…` (a set element by its value).
@@ -227,7 +227,7 @@ impl FieldSet {
 /// The set a value owns at `path`.
 fn of_value(kind: &str, value: &Value, path: &mut Vec<String>) -> FieldSet {
     match value {
-        Value::Object(map) if !map.is_empty() => {
+        Value::Object(map) if !map.is_empty() && !is_atomic_map(kind, path) => {
             let mut set = FieldSet::default();
             for (key, child) in map {
                 if child.is_null() {

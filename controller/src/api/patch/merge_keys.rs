@@ -53,6 +53,23 @@ pub fn list_strategy<S: AsRef<str>>(kind: &str, path: &[S]) -> ListStrategy {
     }
 }
 
+/// Whether the object at `path` is atomic for server-side apply (Kubernetes'
+/// `x-kubernetes-map-type: atomic`): one manager owns it whole, and applying it replaces it
+/// rather than merging it key by key. Strategic merge patch still merges these maps, as it
+/// does in Kubernetes.
+pub fn is_atomic_map<S: AsRef<str>>(kind: &str, path: &[S]) -> bool {
+    let path: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
+    if let Some(prefix) = pod_spec_prefix(kind) {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if matches!(rest, ["nodeSelector"]) {
+                return true;
+            }
+        }
+    }
+    // Label selectors of workloads.
+    kind != "Pod" && matches!(path.as_slice(), ["spec", "selector"])
+}
+
 /// Lists of object metadata, wherever metadata appears (the object's own, or a template's).
 fn metadata_list(path: &[&str]) -> Option<ListStrategy> {
     match path {
@@ -152,6 +169,18 @@ mod tests {
             list_strategy("Job", &["status", "conditions"]),
             ListStrategy::Keyed("type")
         );
+    }
+
+    #[test]
+    fn atomic_maps() {
+        assert!(is_atomic_map("DaemonSet", &["spec", "selector"]));
+        assert!(is_atomic_map(
+            "Job",
+            &["spec", "template", "spec", "nodeSelector"]
+        ));
+        assert!(is_atomic_map("Pod", &["spec", "nodeSelector"]));
+        assert!(!is_atomic_map("Pod", &["metadata", "labels"]));
+        assert!(!is_atomic_map("Job", &["spec", "template"]));
     }
 
     #[test]
