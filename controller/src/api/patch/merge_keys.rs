@@ -42,13 +42,10 @@ pub fn list_strategy<S: AsRef<str>>(kind: &str, path: &[S]) -> ListStrategy {
     }
     match (kind, path.as_slice()) {
         (_, ["status", "conditions"]) => ListStrategy::Keyed("type"),
-        (
-            "Pod",
-            ["status", "containerStatuses" | "initContainerStatuses" | "ephemeralContainerStatuses"],
-        ) => ListStrategy::Keyed("name"),
         ("Pod", ["status", "podIPs" | "hostIPs"]) => ListStrategy::Keyed("ip"),
         ("Node", ["status", "addresses"]) => ListStrategy::Keyed("type"),
-        ("Node", ["status", "volumesAttached"]) => ListStrategy::Keyed("name"),
+        // Kubernetes gives container statuses no merge key: a patch replaces them whole
+        // (`kubectl patch --local` shows it), and so does Drover, to behave the same.
         _ => ListStrategy::Atomic,
     }
 }
@@ -157,9 +154,11 @@ mod tests {
         assert_eq!(p(&["spec", "hostAliases"]), ListStrategy::Keyed("ip"));
         assert_eq!(p(&["spec", "tolerations"]), ListStrategy::Atomic);
         assert_eq!(p(&["status", "conditions"]), ListStrategy::Keyed("type"));
+        assert_eq!(p(&["status", "containerStatuses"]), ListStrategy::Atomic);
+        assert_eq!(p(&["status", "podIPs"]), ListStrategy::Keyed("ip"));
         assert_eq!(
-            p(&["status", "containerStatuses"]),
-            ListStrategy::Keyed("name")
+            list_strategy("Node", &["status", "addresses"]),
+            ListStrategy::Keyed("type")
         );
         assert_eq!(
             list_strategy("Node", &["spec", "taints"]),

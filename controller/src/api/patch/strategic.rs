@@ -1001,7 +1001,12 @@ mod kubectl {
             (
                 "container statuses",
                 pod(),
-                json!({"status": {"containerStatuses": [{"name": "a", "ready": true, "restartCount": 0, "image": "x", "imageID": ""}]}}),
+                json!({"status": {"containerStatuses": [{"name": "b", "ready": true, "restartCount": 0, "image": "x", "imageID": ""}]}}),
+            ),
+            (
+                "pod ips",
+                pod(),
+                json!({"status": {"podIPs": [{"ip": "10.0.0.2"}], "hostIPs": [{"ip": "192.0.2.1"}]}}),
             ),
             (
                 "null list",
@@ -1039,6 +1044,13 @@ mod kubectl {
                 json!({"spec": {"taints": [{"key": "a", "effect": "NoSchedule"}, {"key": "b", "value": "v", "effect": "NoExecute"}]}}),
             ),
             ("untaint", node, json!({"spec": {"taints": null}})),
+            (
+                "node status",
+                json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+                "status": {"addresses": [{"type": "InternalIP", "address": "a"}, {"type": "Hostname", "address": "h"}],
+                    "conditions": [{"type": "Ready", "status": "False"}], "images": [{"names": ["x"]}]}}),
+                json!({"status": {"addresses": [{"type": "InternalIP", "address": "b"}], "conditions": [{"type": "Ready", "status": "True"}], "images": [{"names": ["y"]}]}}),
+            ),
             (
                 "cronjob env",
                 cronjob,
