@@ -44,6 +44,7 @@ pub fn list_strategy<S: AsRef<str>>(kind: &str, path: &[S]) -> ListStrategy {
         (_, ["status", "conditions"]) => ListStrategy::Keyed("type"),
         ("Pod", ["status", "podIPs" | "hostIPs"]) => ListStrategy::Keyed("ip"),
         ("Node", ["status", "addresses"]) => ListStrategy::Keyed("type"),
+        ("Node", ["spec", "podCIDRs"]) => ListStrategy::Set,
         // Kubernetes gives container statuses no merge key: a patch replaces them whole
         // (`kubectl patch --local` shows it), and so does Drover, to behave the same.
         _ => ListStrategy::Atomic,

@@ -1,6 +1,25 @@
 //! PATCH bodies applied to an object's JSON: JSON Patch (RFC 6902), JSON Merge Patch
 //! (RFC 7386), strategic merge patch (Kubernetes' merge keys for the fields Drover serves)
 //! and server-side apply. Pure functions of (current object, patch) → new object.
+//!
+//! How the PATCH handler uses them:
+//! - [`PatchType::from_content_type`] picks the type (`None`: 415 Unsupported Media Type).
+//! - JSON, merge and strategic merge: [`apply`]`(kind, &current, type, body)`, then
+//!   [`record_update`]`(Some(&current), &patched, manager, now)` so the fields the patch
+//!   changed are owned by its manager (the `fieldManager` query parameter, else the
+//!   User-Agent's program name, as Kubernetes does). Creates and updates call
+//!   [`record_update`] too (`None` as `before` for a create).
+//! - Apply: [`parse_apply_body`], then [`server_side_apply`] with `current: None` when the
+//!   object does not exist (apply creates it), `force` from `?force=true`.
+//!   [`PatchError::Conflicts`] is a 409 `metav1.Status` with reason `Conflict`, message
+//!   [`conflicts_message`], and one `FieldManagerConflict` cause per entry
+//!   ([`conflict_parts`] gives its message and field).
+//! - [`PatchError::Invalid`] is a 422 (or 400 for a body that does not parse).
+//!
+//! These functions leave server fields as `current` has them where they can, but a JSON or
+//! merge patch can rewrite anything: the handler still restores or rejects changes to
+//! `metadata.uid`, `name`, `namespace`, `resourceVersion` (a precondition when set) and
+//! `status` on the main resource, and validates the result as it validates an update.
 
 use serde_json::Value;
 
@@ -53,6 +72,17 @@ pub enum PatchError {
     /// [`conflicts_message`] (the Status message).
     Conflicts(Vec<String>),
 }
+
+impl std::fmt::Display for PatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchError::Invalid(message) => f.write_str(message),
+            PatchError::Conflicts(conflicts) => f.write_str(&conflicts_message(conflicts)),
+        }
+    }
+}
+
+impl std::error::Error for PatchError {}
 
 /// Splits a conflict entry into the cause's message (`conflict with "kubectl" using v1`)
 /// and field (`.spec.parallelism`), as `metav1.Status` `details.causes` carry them.

@@ -1045,6 +1045,11 @@ mod kubectl {
             ),
             ("untaint", node, json!({"spec": {"taints": null}})),
             (
+                "pod cidrs",
+                json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}, "spec": {"podCIDRs": ["10.0.0.0/24"]}}),
+                json!({"spec": {"podCIDRs": ["10.0.1.0/24"]}}),
+            ),
+            (
                 "node status",
                 json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
                 "status": {"addresses": [{"type": "InternalIP", "address": "a"}, {"type": "Hostname", "address": "h"}],
