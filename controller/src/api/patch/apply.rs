@@ -106,7 +106,7 @@ pub fn server_side_apply(
         .fold(FieldSet::default(), |all, (_, e)| all.union(&e.set));
     let mut object = current.clone();
     for path in previous.difference(&wanted).paths() {
-        if others.owns_anything_at(&path) || wanted.owns_anything_at(&path) {
+        if others.owns_anything_at(&path) || wanted.owns_anything_at(&path) || is_key_field(&path) {
             continue;
         }
         if fields::remove_at(&mut object, &path) {
@@ -192,6 +192,19 @@ fn has_children(set: &FieldSet, path: &[Element]) -> bool {
         }
     }
     !node.children.is_empty()
+}
+
+/// Whether `path` is a key field of a list element (`…[name="c"].name`): an element that
+/// stays (someone else still owns part of it) keeps what identifies it; one that goes takes
+/// its key with it.
+fn is_key_field(path: &[Element]) -> bool {
+    let [.., element, field] = path else {
+        return false;
+    };
+    let (Some(key), Some(field)) = (element.strip_prefix("k:"), field.strip_prefix("f:")) else {
+        return false;
+    };
+    serde_json::from_str::<Map<String, Value>>(key).is_ok_and(|keys| keys.contains_key(field))
 }
 
 /// A set owning exactly `path`.
@@ -716,6 +729,48 @@ mod tests {
         assert_eq!(
             again["spec"]["template"]["spec"]["containers"],
             json!([{"name": "main", "image": "busybox:2"}, {"name": "proxy", "image": "envoy"}])
+        );
+    }
+
+    #[test]
+    fn a_dropped_element_keeps_what_others_own_in_it() {
+        let mut first = manifest(1, "busybox");
+        first["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "side", "image": "nginx", "args": ["x"]}));
+        let live = stored(ssa(None, &first, "kubectl", false).unwrap());
+        // Someone else sets an env var on the side container.
+        let mut edited = live.clone();
+        edited["spec"]["template"]["spec"]["containers"][1]["env"] =
+            json!([{"name": "E", "value": "1"}]);
+        let edited = record_update(Some(&live), &edited, "editor", T2);
+        // kubectl stops applying the side container: its fields go, the editor's stay.
+        let out = ssa(Some(&edited), &manifest(1, "busybox"), "kubectl", false).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([
+                {"name": "main", "image": "busybox"},
+                {"name": "side", "env": [{"name": "E", "value": "1"}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn keyed_lists_without_keys_are_owned_whole() {
+        let mut applied = manifest(1, "busybox");
+        applied["spec"]["template"]["spec"]["containers"] = json!([{"image": "nameless"}]);
+        let out = ssa(None, &applied, "kubectl", false).unwrap();
+        assert_eq!(
+            entry(&out, "kubectl").unwrap()["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+                ["f:containers"],
+            json!({})
+        );
+        let live = stored(ssa(None, &manifest(1, "busybox"), "kubectl", false).unwrap());
+        let out = ssa(Some(&live), &applied, "kubectl", false).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"image": "nameless"}])
         );
     }
 
