@@ -141,6 +141,38 @@ pub fn conflicts_message(conflicts: &[String]) -> String {
     )
 }
 
+/// The longest field manager name Kubernetes accepts.
+pub const MAX_FIELD_MANAGER: usize = 128;
+
+/// The field manager of a request: its `fieldManager` query parameter, else (for writes
+/// other than apply, which requires the parameter) the program name of its User-Agent
+/// (`kubectl/v1.32.0 (linux/amd64) …` → `kubectl`), as Kubernetes picks it.
+pub fn field_manager(query: Option<&str>, user_agent: Option<&str>) -> Result<String, PatchError> {
+    if let Some(manager) = query {
+        if manager.chars().count() > MAX_FIELD_MANAGER {
+            return Err(PatchError::Invalid(format!(
+                "fieldManager must be at most {MAX_FIELD_MANAGER} characters"
+            )));
+        }
+        if manager.chars().any(char::is_control) {
+            return Err(PatchError::Invalid(
+                "fieldManager must consist of printable characters".into(),
+            ));
+        }
+        return Ok(manager.to_string());
+    }
+    let program = user_agent
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    Ok(program
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FIELD_MANAGER)
+        .collect())
+}
+
 /// Parses a server-side apply body: JSON, or a single YAML document.
 pub fn parse_apply_body(body: &[u8]) -> Result<Value, PatchError> {
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
@@ -307,6 +339,29 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn field_managers() {
+        assert_eq!(
+            field_manager(Some("kubectl"), Some("curl/8")).unwrap(),
+            "kubectl"
+        );
+        assert_eq!(
+            field_manager(
+                None,
+                Some("kubectl/v1.32.0 (linux/amd64) kubernetes/70d3cc9")
+            )
+            .unwrap(),
+            "kubectl"
+        );
+        assert_eq!(field_manager(None, None).unwrap(), "");
+        assert_eq!(
+            field_manager(None, Some(&"x".repeat(300))).unwrap().len(),
+            MAX_FIELD_MANAGER
+        );
+        assert!(field_manager(Some(&"x".repeat(129)), None).is_err());
+        assert!(field_manager(Some("a\nb"), None).is_err());
     }
 
     #[test]
