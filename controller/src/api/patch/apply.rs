@@ -971,7 +971,61 @@ mod properties {
         prop::collection::btree_map("[a-d]", "[xy]", 1..4).prop_map(|m| m.into_iter().collect())
     }
 
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            (0i64..3).prop_map(Value::from),
+            prop::sample::select(vec!["a", "b", "FieldsV1", "Apply", "Update", "m"])
+                .prop_map(Value::from),
+        ];
+        let keys = prop::sample::select(vec![
+            "metadata",
+            "spec",
+            "status",
+            "managedFields",
+            "fieldsV1",
+            "fieldsType",
+            "manager",
+            "operation",
+            "f:spec",
+            "f:a",
+            ".",
+            "k:{\"name\":\"a\"}",
+            "v:\"a\"",
+            "containers",
+            "name",
+            "labels",
+            "a",
+            "uid",
+            "template",
+        ]);
+        leaf.prop_recursive(6, 96, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..5).prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
     proptest! {
+        /// Whatever the stored object and its managedFields look like, apply and update
+        /// answer rather than panic.
+        #[test]
+        fn never_panics(current in json(), applied in json(), force in any::<bool>()) {
+            let _ = server_side_apply("Pod", Some(&current), &applied, "m", force, "t");
+            let _ = server_side_apply("Job", None, &applied, "m", force, "t");
+            let _ = record_update(Some(&current), &applied, "m", "t");
+            let _ = record_update(None, &current, "m", "t");
+            let stored = json!({"kind": "Pod", "metadata": {"name": "p", "managedFields": [
+                {"manager": "x", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": current.clone()},
+                {"manager": "m", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": applied.clone()}
+            ]}, "spec": current});
+            let _ = server_side_apply("Pod", Some(&stored), &json!({"spec": applied.clone()}), "m", force, "t");
+            let _ = record_update(Some(&stored), &json!({"kind": "Pod", "spec": applied}), "m", "t");
+        }
+
         /// Applying B over A leaves exactly B's fields; applying it again changes nothing.
         #[test]
         fn apply_converges_and_is_idempotent(
