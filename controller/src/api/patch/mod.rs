@@ -233,7 +233,33 @@ pub fn apply(
             "the patched object is not a JSON object".into(),
         ));
     }
+    // Patches can nest deeper each time (a JSON patch adds a whole nested value under any
+    // existing path); everything that later walks the object recursively relies on this
+    // bound, the same one manifests get.
+    if depth(&patched) > MAX_DEPTH {
+        return Err(PatchError::Invalid(format!(
+            "the patched object nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
     Ok(patched)
+}
+
+/// How deeply objects may nest, patched or applied.
+pub const MAX_DEPTH: usize = drover_proto::manifest::yaml::MAX_DEPTH;
+
+/// The nesting depth of `value` (a scalar is 0), without recursion.
+pub fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match value {
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, level + 1))),
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Server-side apply of `applied` (the manifest as JSON) to `current` (`None`: it does not
@@ -247,6 +273,11 @@ pub fn server_side_apply(
     force: bool,
     now: &str,
 ) -> Result<Value, PatchError> {
+    if depth(applied) > MAX_DEPTH {
+        return Err(PatchError::Invalid(format!(
+            "the applied configuration nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
     apply::server_side_apply(kind, current, applied, manager, force, now)
 }
 
@@ -310,6 +341,29 @@ mod tests {
                 PatchType::Json,
                 br#"[{"op": "replace", "path": "", "value": 1}]"#
             ),
+            Err(PatchError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn deep_results_are_refused() {
+        let mut deep = json!(1);
+        for _ in 0..MAX_DEPTH {
+            deep = json!({"a": deep});
+        }
+        assert_eq!(depth(&deep), MAX_DEPTH);
+        let current = json!({"metadata": {"name": "p"}});
+        let body =
+            serde_json::to_vec(&json!([{"op": "add", "path": "/x", "value": deep}])).unwrap();
+        assert!(matches!(
+            apply("Pod", &current, PatchType::Json, &body),
+            Err(PatchError::Invalid(_))
+        ));
+        let ok =
+            serde_json::to_vec(&json!([{"op": "add", "path": "/x", "value": deep["a"]}])).unwrap();
+        assert!(apply("Pod", &current, PatchType::Json, &ok).is_ok());
+        assert!(matches!(
+            server_side_apply("Pod", None, &json!({"x": deep}), "m", false, "t"),
             Err(PatchError::Invalid(_))
         ));
     }
