@@ -24,6 +24,7 @@
 use serde_json::Value;
 
 mod apply;
+mod conflicts;
 pub mod fields;
 mod json;
 pub mod managed;
@@ -32,6 +33,8 @@ pub mod merge_keys;
 mod strategic;
 
 pub use apply::BEFORE_FIRST_APPLY;
+pub use conflicts::{conflict_parts, conflicts_message};
+pub use managed::{field_manager, MAX_FIELD_MANAGER};
 
 /// The patch types the API accepts, by request `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,95 +86,6 @@ impl std::fmt::Display for PatchError {
 }
 
 impl std::error::Error for PatchError {}
-
-/// Splits a conflict entry into the cause's message (`conflict with "kubectl" using v1`)
-/// and field (`.spec.parallelism`), as `metav1.Status` `details.causes` carry them.
-pub fn conflict_parts(conflict: &str) -> (&str, &str) {
-    // The manager is a quoted string that may itself hold ": "; what follows it (subresource,
-    // apiVersion, time) never does, so the first ": " after the closing quote separates.
-    let after_name = conflict
-        .find('"')
-        .and_then(|open| closing_quote(&conflict[open + 1..]).map(|close| open + 1 + close + 1))
-        .unwrap_or(0);
-    match conflict[after_name..].find(": ") {
-        Some(at) => (
-            &conflict[..after_name + at],
-            &conflict[after_name + at + 2..],
-        ),
-        None => (conflict, ""),
-    }
-}
-
-/// The byte offset of the quote that ends a Rust-escaped string starting at `text`.
-fn closing_quote(text: &str) -> Option<usize> {
-    let mut escaped = false;
-    for (at, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return Some(at),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The message of a conflicts error, worded as Kubernetes words it (kubectl shows it, and
-/// adds its advice about `--force-conflicts`).
-pub fn conflicts_message(conflicts: &[String]) -> String {
-    if let [only] = conflicts {
-        return format!("Apply failed with 1 conflict: {only}");
-    }
-    // Grouped by manager, managers sorted, paths in the order found.
-    let mut by_manager: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for conflict in conflicts {
-        let (cause, field) = conflict_parts(conflict);
-        let manager = cause.strip_prefix("conflict with ").unwrap_or(cause);
-        by_manager.entry(manager).or_default().push(field);
-    }
-    let mut lines = Vec::new();
-    for (manager, fields) in by_manager {
-        lines.push(format!("conflicts with {manager}:"));
-        lines.extend(fields.into_iter().map(|field| format!("- {field}")));
-    }
-    format!(
-        "Apply failed with {} conflicts: {}",
-        conflicts.len(),
-        lines.join("\n")
-    )
-}
-
-/// The longest field manager name Kubernetes accepts.
-pub const MAX_FIELD_MANAGER: usize = 128;
-
-/// The field manager of a request: its `fieldManager` query parameter, else (for writes
-/// other than apply, which requires the parameter) the program name of its User-Agent
-/// (`kubectl/v1.32.0 (linux/amd64) …` → `kubectl`), as Kubernetes picks it.
-pub fn field_manager(query: Option<&str>, user_agent: Option<&str>) -> Result<String, PatchError> {
-    if let Some(manager) = query {
-        if manager.chars().count() > MAX_FIELD_MANAGER {
-            return Err(PatchError::Invalid(format!(
-                "fieldManager must be at most {MAX_FIELD_MANAGER} characters"
-            )));
-        }
-        if manager.chars().any(char::is_control) {
-            return Err(PatchError::Invalid(
-                "fieldManager must consist of printable characters".into(),
-            ));
-        }
-        return Ok(manager.to_string());
-    }
-    let program = user_agent
-        .unwrap_or_default()
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    Ok(program
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_FIELD_MANAGER)
-        .collect())
-}
 
 /// Parses a server-side apply body: JSON, or a single YAML document.
 pub fn parse_apply_body(body: &[u8]) -> Result<Value, PatchError> {
