@@ -31,6 +31,7 @@ pub mod managed;
 mod merge;
 pub mod merge_keys;
 mod strategic;
+mod update;
 
 pub use apply::BEFORE_FIRST_APPLY;
 pub use conflicts::{conflict_parts, conflicts_message};
@@ -200,7 +201,7 @@ pub fn server_side_apply(
 /// no one else's, and fields that are gone are owned by no one. Returns `after` with its
 /// `managedFields` (those of `before`, updated) set; `kind` is read from `after`.
 pub fn record_update(before: Option<&Value>, after: &Value, manager: &str, now: &str) -> Value {
-    apply::record_update(before, after, manager, now)
+    update::record_update(before, after, manager, now)
 }
 
 #[cfg(test)]
