@@ -1,13 +1,12 @@
 //! Server-side apply: merges a manager's manifest into the live object, removes what the
 //! manager stopped setting (unless someone else also owns it), refuses to change fields
-//! other managers own (unless forced), and keeps `metadata.managedFields` up to date. Also
-//! records the fields plain updates and patches change, so appliers see them as owned.
+//! other managers own (unless forced), and keeps `metadata.managedFields` up to date.
 
 use serde_json::{Map, Value};
 
 use super::fields::{self, is_server_field, value_at, Element, FieldSet};
 use super::managed::{self, Entry};
-use super::merge_keys::{list_strategy, ListStrategy};
+use super::merge_keys::{is_atomic_map, list_strategy, ListStrategy};
 use super::PatchError;
 
 /// The manager Kubernetes credits with the fields of an object that predates managed
@@ -82,11 +81,9 @@ pub fn server_side_apply(
                 conflicts
                     .iter()
                     .map(|(at, path)| {
-                        let other = &entries[*at];
                         format!(
-                            "conflict with \"{}\" using {}: {}",
-                            other.manager,
-                            other.api_version,
+                            "conflict with {}: {}",
+                            describe_manager(&entries[*at]),
                             fields::display(path)
                         )
                     })
@@ -108,7 +105,7 @@ pub fn server_side_apply(
         .fold(FieldSet::default(), |all, (_, e)| all.union(&e.set));
     let mut object = current.clone();
     for path in previous.difference(&wanted).paths() {
-        if others.owns_anything_at(&path) || wanted.owns_anything_at(&path) {
+        if others.owns_anything_at(&path) || wanted.owns_anything_at(&path) || is_key_field(&path) {
             continue;
         }
         if fields::remove_at(&mut object, &path) {
@@ -138,6 +135,22 @@ pub fn server_side_apply(
     let mut object = object;
     managed::write(&mut object, &entries);
     Ok(object)
+}
+
+/// A manager as Kubernetes names it in conflicts: `"kubectl"` for an applier, `"edit" using
+/// v1 at <time>` for an updater (whose apiVersion and time say which write it was).
+fn describe_manager(entry: &Entry) -> String {
+    let mut out = format!("{:?}", entry.manager);
+    if !entry.subresource.is_empty() {
+        out.push_str(&format!(" with subresource {:?}", entry.subresource));
+    }
+    if entry.operation == "Update" {
+        out.push_str(&format!(" using {}", entry.api_version));
+        if !entry.time.is_empty() {
+            out.push_str(&format!(" at {}", entry.time));
+        }
+    }
+    out
 }
 
 /// The fields other managers own that `applied` would change: `(entry, path)` pairs.
@@ -178,6 +191,19 @@ fn has_children(set: &FieldSet, path: &[Element]) -> bool {
         }
     }
     !node.children.is_empty()
+}
+
+/// Whether `path` is a key field of a list element (`…[name="c"].name`): an element that
+/// stays (someone else still owns part of it) keeps what identifies it; one that goes takes
+/// its key with it.
+fn is_key_field(path: &[Element]) -> bool {
+    let [.., element, field] = path else {
+        return false;
+    };
+    let (Some(key), Some(field)) = (element.strip_prefix("k:"), field.strip_prefix("f:")) else {
+        return false;
+    };
+    serde_json::from_str::<Map<String, Value>>(key).is_ok_and(|keys| keys.contains_key(field))
 }
 
 /// A set owning exactly `path`.
@@ -233,7 +259,7 @@ fn strip_managed(object: &Value) -> Value {
 /// replaced. `null`s in `applied` mean "not set".
 fn merge(kind: &str, live: Value, applied: &Value, path: &mut Vec<String>) -> Value {
     match (live, applied) {
-        (Value::Object(mut live), Value::Object(applied)) => {
+        (Value::Object(mut live), Value::Object(applied)) if !is_atomic_map(kind, path) => {
             for (key, value) in applied {
                 if value.is_null() {
                     continue;
@@ -246,7 +272,18 @@ fn merge(kind: &str, live: Value, applied: &Value, path: &mut Vec<String>) -> Va
             }
             Value::Object(live)
         }
-        (_, Value::Object(_)) => merge(kind, Value::Object(Map::new()), applied, path),
+        // New, of another type, or atomic: built afresh from the applied map (nulls dropped).
+        (_, Value::Object(applied)) => {
+            let mut fresh = Map::new();
+            for (key, value) in applied {
+                if !value.is_null() {
+                    path.push(key.clone());
+                    fresh.insert(key.clone(), merge(kind, Value::Null, value, path));
+                    path.pop();
+                }
+            }
+            Value::Object(fresh)
+        }
         (live, Value::Array(items)) => {
             let mut live = match live {
                 Value::Array(live) => live,
@@ -288,180 +325,9 @@ fn merge(kind: &str, live: Value, applied: &Value, path: &mut Vec<String>) -> Va
     }
 }
 
-/// See [`super::record_update`].
-pub fn record_update(before: Option<&Value>, after: &Value, manager: &str, now: &str) -> Value {
-    let kind = after
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let mut entries = match before {
-        Some(before) => managed::read(before),
-        None => managed::read(after),
-    };
-    let changed = match before {
-        Some(before) => changed_fields(kind, before, after, &mut Vec::new()),
-        None => created(FieldSet::of_object(kind, after)),
-    };
-    for entry in &mut entries {
-        // Fields that are gone are owned by no one; changed ones now belong to `manager`.
-        entry.set = entry.set.retain_present(after);
-        if !entry.is(manager, "Update") {
-            entry.set = entry.set.difference(&changed);
-        }
-    }
-    let api_version = after
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    // An update that changed nothing leaves the entries (and their times) alone.
-    if !changed.is_empty() && !manager.is_empty() {
-        match entries.iter_mut().find(|e| e.is(manager, "Update")) {
-            Some(entry) => {
-                entry.set = entry.set.union(&changed);
-                entry.time = now.to_string();
-                entry.api_version = api_version;
-            }
-            None => entries.push(Entry {
-                manager: manager.to_string(),
-                operation: "Update".into(),
-                subresource: String::new(),
-                api_version,
-                time: now.to_string(),
-                set: changed,
-            }),
-        }
-    }
-    let mut after = after.clone();
-    managed::write(&mut after, &entries);
-    after
-}
-
-/// Fields whose values are maps with keys of the user's choosing: Kubernetes' schema makes
-/// them owned nodes of their own (`"."`) when an update creates them; structs such as
-/// `spec` are only containers of their fields.
-const FREE_FORM_MAPS: &[&str] = &[
-    "f:labels",
-    "f:annotations",
-    "f:nodeSelector",
-    "f:matchLabels",
-    "f:limits",
-    "f:requests",
-];
-
-/// A newly created subtree as an update owns it: besides its leaves and list elements,
-/// the free-form maps it creates.
-fn created(set: FieldSet) -> FieldSet {
-    created_at(set, "")
-}
-
-fn created_at(mut set: FieldSet, element: &str) -> FieldSet {
-    if FREE_FORM_MAPS.contains(&element) && !set.children.is_empty() {
-        set.owned = true;
-    }
-    set.children = set
-        .children
-        .into_iter()
-        .map(|(element, child)| {
-            let child = created_at(child, &element);
-            (element, child)
-        })
-        .collect();
-    set
-}
-
-/// The fields `after` sets differently from `before` (server fields left out).
-fn changed_fields(kind: &str, before: &Value, after: &Value, path: &mut Vec<String>) -> FieldSet {
-    let mut set = FieldSet::default();
-    match (before, after) {
-        (Value::Object(old), Value::Object(new)) => {
-            for (key, value) in new {
-                if value.is_null() {
-                    continue;
-                }
-                let segments: Vec<&str> = path
-                    .iter()
-                    .map(String::as_str)
-                    .chain([key.as_str()])
-                    .collect();
-                if is_server_field(&segments) {
-                    continue;
-                }
-                path.push(key.clone());
-                let child = match old.get(key) {
-                    Some(old) => changed_fields(kind, old, value, path),
-                    None => created_at(subtree(kind, value, path), &fields::field_element(key)),
-                };
-                path.pop();
-                if !child.is_empty() {
-                    set.children.insert(fields::field_element(key), child);
-                }
-            }
-        }
-        (Value::Array(old), Value::Array(new)) => match list_strategy(kind, path) {
-            ListStrategy::Keyed(key)
-                if new.iter().all(|i| fields::key_element(key, i).is_some()) =>
-            {
-                for item in new {
-                    let Some(element) = fields::key_element(key, item) else {
-                        continue;
-                    };
-                    let child = match old.iter().find(|o| o.get(key) == item.get(key)) {
-                        Some(old) => changed_fields(kind, old, item, path),
-                        None => created(subtree(kind, item, path)),
-                    };
-                    if !child.is_empty() {
-                        set.children.insert(element, child);
-                    }
-                }
-            }
-            ListStrategy::Set => {
-                for item in new.iter().filter(|item| !old.contains(item)) {
-                    set.children.insert(
-                        fields::value_element(item),
-                        FieldSet {
-                            owned: true,
-                            children: Default::default(),
-                        },
-                    );
-                }
-            }
-            _ if old != new => set.owned = true,
-            _ => {}
-        },
-        (old, new) if old != new => {
-            let element = path.last().map(|last| fields::field_element(last));
-            set = created_at(subtree(kind, new, path), element.as_deref().unwrap_or(""));
-        }
-        _ => {}
-    }
-    set
-}
-
-/// The set of a value at `path`, as `FieldSet::of_object` would own it there.
-fn subtree(kind: &str, value: &Value, path: &[String]) -> FieldSet {
-    // Build the object around the value so the list strategies see the full path.
-    let mut wrapped = value.clone();
-    for segment in path.iter().rev() {
-        wrapped = Value::Object(Map::from_iter([(segment.clone(), wrapped)]));
-    }
-    let mut set = FieldSet::of_object(kind, &wrapped);
-    for segment in path {
-        match set.children.remove(&fields::field_element(segment)) {
-            Some(child) => set = child,
-            None => {
-                return FieldSet {
-                    owned: true,
-                    children: Default::default(),
-                }
-            }
-        }
-    }
-    set
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::update::record_update;
     use super::*;
     use serde_json::json;
 
@@ -603,8 +469,8 @@ mod tests {
         assert_eq!(
             err,
             PatchError::Conflicts(vec![
-                "conflict with \"kubectl\" using batch/v1: .metadata.labels.app".into(),
-                "conflict with \"kubectl\" using batch/v1: .spec.parallelism".into(),
+                "conflict with \"kubectl\": .metadata.labels.app".into(),
+                "conflict with \"kubectl\": .spec.parallelism".into(),
             ])
         );
         let PatchError::Conflicts(conflicts) = err else {
@@ -612,10 +478,7 @@ mod tests {
         };
         assert_eq!(
             super::super::conflict_parts(&conflicts[1]),
-            (
-                "conflict with \"kubectl\" using batch/v1",
-                ".spec.parallelism"
-            )
+            ("conflict with \"kubectl\"", ".spec.parallelism")
         );
     }
 
@@ -659,9 +522,7 @@ mod tests {
         let err = ssa(Some(&out), &manifest(1, "busybox"), "kubectl", false).unwrap_err();
         assert_eq!(
             err,
-            PatchError::Conflicts(vec![
-                "conflict with \"ci\" using batch/v1: .spec.parallelism".into()
-            ])
+            PatchError::Conflicts(vec!["conflict with \"ci\": .spec.parallelism".into()])
         );
         // kubectl dropping parallelism leaves ci's value alone.
         let mut without = manifest(1, "busybox");
@@ -692,13 +553,83 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_element_keeps_what_others_own_in_it() {
+        let mut first = manifest(1, "busybox");
+        first["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "side", "image": "nginx", "args": ["x"]}));
+        let live = stored(ssa(None, &first, "kubectl", false).unwrap());
+        // Someone else sets an env var on the side container.
+        let mut edited = live.clone();
+        edited["spec"]["template"]["spec"]["containers"][1]["env"] =
+            json!([{"name": "E", "value": "1"}]);
+        let edited = record_update(Some(&live), &edited, "editor", T2);
+        // kubectl stops applying the side container: its fields go, the editor's stay.
+        let out = ssa(Some(&edited), &manifest(1, "busybox"), "kubectl", false).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([
+                {"name": "main", "image": "busybox"},
+                {"name": "side", "env": [{"name": "E", "value": "1"}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn keyed_lists_without_keys_are_owned_whole() {
+        let mut applied = manifest(1, "busybox");
+        applied["spec"]["template"]["spec"]["containers"] = json!([{"image": "nameless"}]);
+        let out = ssa(None, &applied, "kubectl", false).unwrap();
+        assert_eq!(
+            entry(&out, "kubectl").unwrap()["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+                ["f:containers"],
+            json!({})
+        );
+        let live = stored(ssa(None, &manifest(1, "busybox"), "kubectl", false).unwrap());
+        let out = ssa(Some(&live), &applied, "kubectl", false).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"image": "nameless"}])
+        );
+    }
+
+    #[test]
+    fn atomic_maps_are_owned_and_replaced_whole() {
+        let mut first = manifest(1, "busybox");
+        first["spec"]["template"]["spec"]["nodeSelector"] = json!({"disk": "ssd", "zone": "a"});
+        let live = stored(ssa(None, &first, "kubectl", false).unwrap());
+        assert_eq!(
+            entry(&live, "kubectl").unwrap()["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+                ["f:nodeSelector"],
+            json!({})
+        );
+        let mut second = manifest(1, "busybox");
+        second["spec"]["template"]["spec"]["nodeSelector"] = json!({"zone": "b"});
+        let out = ssa(Some(&live), &second, "kubectl", false).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["nodeSelector"],
+            json!({"zone": "b"})
+        );
+        // Another manager setting one key conflicts over the whole map.
+        let other = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+            "spec": {"template": {"spec": {"nodeSelector": {"zone": "b", "extra": "x"}}}}});
+        assert_eq!(
+            ssa(Some(&out), &other, "ci", false).unwrap_err(),
+            PatchError::Conflicts(vec![
+                "conflict with \"kubectl\": .spec.template.spec.nodeSelector".into()
+            ])
+        );
+    }
+
+    #[test]
     fn objects_without_managed_fields_belong_to_before_first_apply() {
         let live = stored(manifest(1, "busybox"));
         let err = ssa(Some(&live), &manifest(2, "busybox"), "kubectl", false).unwrap_err();
         assert_eq!(
             err,
             PatchError::Conflicts(vec![
-                "conflict with \"before-first-apply\" using batch/v1: .spec.parallelism".into()
+                "conflict with \"before-first-apply\" using batch/v1 at 2026-12-01T15:00:00Z: .spec.parallelism".into()
             ])
         );
         // The same values take shared ownership without conflict.
@@ -769,7 +700,7 @@ mod tests {
         assert_eq!(
             err,
             PatchError::Conflicts(vec![
-                "conflict with \"kubectl-edit\" using batch/v1: .spec.template.spec.containers[name=\"main\"].image".into()
+                "conflict with \"kubectl-edit\" using batch/v1 at 2026-12-01T15:00:00Z: .spec.template.spec.containers[name=\"main\"].image".into()
             ])
         );
     }
@@ -791,6 +722,26 @@ mod tests {
     }
 
     #[test]
+    fn updates_keep_managed_fields_unless_they_rewrite_them() {
+        let live = stored(ssa(None, &manifest(1, "busybox"), "kubectl", false).unwrap());
+        let mut edited = live.clone();
+        edited["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        edited["spec"]["parallelism"] = json!(2);
+        let out = record_update(Some(&live), &edited, "editor", T2);
+        assert!(entry(&out, "kubectl").is_some());
+        assert!(entry(&out, "editor").is_some());
+        // An explicit rewrite, as kubectl's migration to server-side apply sends it.
+        let mut rewritten = live.clone();
+        rewritten["metadata"]["managedFields"][0]["manager"] = json!("renamed");
+        let out = record_update(Some(&live), &rewritten, "kubectl", T2);
+        assert!(entry(&out, "kubectl").is_none());
+        assert!(entry(&out, "renamed").is_some());
+    }
+
+    #[test]
     fn creates_own_everything_they_set() {
         let out = record_update(None, &stored(manifest(1, "busybox")), "kubectl-create", T1);
         let create = entry(&out, "kubectl-create").unwrap();
@@ -809,5 +760,108 @@ mod tests {
             ssa(Some(&out), &manifest(2, "busybox"), "kubectl", false),
             Err(PatchError::Conflicts(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::super::update::record_update;
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn job(
+        labels: &std::collections::BTreeMap<String, String>,
+        containers: &[(String, String)],
+    ) -> Value {
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "j", "labels": labels},
+            "spec": {"template": {"spec": {
+                "containers": containers.iter().map(|(n, i)| json!({"name": n, "image": i})).collect::<Vec<_>>()
+            }}}
+        })
+    }
+
+    fn labels() -> impl Strategy<Value = std::collections::BTreeMap<String, String>> {
+        prop::collection::btree_map("[a-d]", "[xy]", 0..4)
+    }
+
+    fn containers() -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::btree_map("[a-d]", "[xy]", 1..4).prop_map(|m| m.into_iter().collect())
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            (0i64..3).prop_map(Value::from),
+            prop::sample::select(vec!["a", "b", "FieldsV1", "Apply", "Update", "m"])
+                .prop_map(Value::from),
+        ];
+        let keys = prop::sample::select(vec![
+            "metadata",
+            "spec",
+            "status",
+            "managedFields",
+            "fieldsV1",
+            "fieldsType",
+            "manager",
+            "operation",
+            "f:spec",
+            "f:a",
+            ".",
+            "k:{\"name\":\"a\"}",
+            "v:\"a\"",
+            "containers",
+            "name",
+            "labels",
+            "a",
+            "uid",
+            "template",
+        ]);
+        leaf.prop_recursive(6, 96, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..5).prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the stored object and its managedFields look like, apply and update
+        /// answer rather than panic.
+        #[test]
+        fn never_panics(current in json(), applied in json(), force in any::<bool>()) {
+            let _ = server_side_apply("Pod", Some(&current), &applied, "m", force, "t");
+            let _ = server_side_apply("Job", None, &applied, "m", force, "t");
+            let _ = record_update(Some(&current), &applied, "m", "t");
+            let _ = record_update(None, &current, "m", "t");
+            let stored = json!({"kind": "Pod", "metadata": {"name": "p", "managedFields": [
+                {"manager": "x", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": current.clone()},
+                {"manager": "m", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": applied.clone()}
+            ]}, "spec": current});
+            let _ = server_side_apply("Pod", Some(&stored), &json!({"spec": applied.clone()}), "m", force, "t");
+            let _ = record_update(Some(&stored), &json!({"kind": "Pod", "spec": applied}), "m", "t");
+        }
+
+        /// Applying B over A leaves exactly B's fields; applying it again changes nothing.
+        #[test]
+        fn apply_converges_and_is_idempotent(
+            la in labels(), ca in containers(), lb in labels(), cb in containers()
+        ) {
+            let first = server_side_apply("Job", None, &job(&la, &ca), "m", false, "t1").unwrap();
+            let second = server_side_apply("Job", Some(&first), &job(&lb, &cb), "m", false, "t2").unwrap();
+            prop_assert_eq!(&second["metadata"]["labels"], &job(&lb, &cb)["metadata"]["labels"]);
+            let mut names: Vec<&str> = second["spec"]["template"]["spec"]["containers"]
+                .as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+            names.sort_unstable();
+            let wanted: Vec<&str> = cb.iter().map(|(n, _)| n.as_str()).collect();
+            prop_assert_eq!(names, wanted);
+            let third = server_side_apply("Job", Some(&second), &job(&lb, &cb), "m", false, "t3").unwrap();
+            prop_assert_eq!(third, second);
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::merge_keys::{list_strategy, ListStrategy};
+use super::merge_keys::{is_atomic_map, list_strategy, ListStrategy};
 
 /// One step of a field path, in its `FieldsV1` spelling: `f:name` (a field), `k:{…}` (a
 /// list element by its key), `v:…` (a set element by its value).
@@ -227,7 +227,7 @@ impl FieldSet {
 /// The set a value owns at `path`.
 fn of_value(kind: &str, value: &Value, path: &mut Vec<String>) -> FieldSet {
     match value {
-        Value::Object(map) if !map.is_empty() => {
+        Value::Object(map) if !map.is_empty() && !is_atomic_map(kind, path) => {
             let mut set = FieldSet::default();
             for (key, child) in map {
                 if child.is_null() {
@@ -288,17 +288,36 @@ pub fn value_element(item: &Value) -> Element {
     format!("v:{item}")
 }
 
-/// Whether list element `item` is the one `element` names.
-fn matches(element: &str, item: &Value) -> bool {
-    if let Some(key) = element.strip_prefix("k:") {
-        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(key) else {
-            return false;
-        };
-        !fields.is_empty() && fields.iter().all(|(k, v)| item.get(k) == Some(v))
-    } else if let Some(value) = element.strip_prefix("v:") {
-        serde_json::from_str::<Value>(value).is_ok_and(|v| &v == item)
-    } else {
-        false
+/// A list element selector, parsed once for a whole list.
+enum Selector {
+    /// `k:{…}`: the element whose fields have these values.
+    Key(Map<String, Value>),
+    /// `v:…`: the element equal to this.
+    Value(Value),
+    /// Not a list element selector: matches nothing.
+    Nothing,
+}
+
+impl Selector {
+    fn parse(element: &str) -> Selector {
+        if let Some(key) = element.strip_prefix("k:") {
+            match serde_json::from_str::<Value>(key) {
+                Ok(Value::Object(fields)) if !fields.is_empty() => Selector::Key(fields),
+                _ => Selector::Nothing,
+            }
+        } else if let Some(value) = element.strip_prefix("v:") {
+            serde_json::from_str(value).map_or(Selector::Nothing, Selector::Value)
+        } else {
+            Selector::Nothing
+        }
+    }
+
+    fn matches(&self, item: &Value) -> bool {
+        match self {
+            Selector::Key(fields) => fields.iter().all(|(k, v)| item.get(k) == Some(v)),
+            Selector::Value(value) => value == item,
+            Selector::Nothing => false,
+        }
     }
 }
 
@@ -307,7 +326,8 @@ pub fn child_value<'v>(value: &'v Value, element: &str) -> Option<&'v Value> {
     if let Some(name) = element.strip_prefix("f:") {
         return value.as_object()?.get(name);
     }
-    value.as_array()?.iter().find(|item| matches(element, item))
+    let selector = Selector::parse(element);
+    value.as_array()?.iter().find(|item| selector.matches(item))
 }
 
 /// The value at `path`.
@@ -326,9 +346,10 @@ pub fn remove_at(value: &mut Value, path: &[Element]) -> bool {
         let next = if let Some(name) = element.strip_prefix("f:") {
             current.as_object_mut().and_then(|map| map.get_mut(name))
         } else {
-            current
-                .as_array_mut()
-                .and_then(|items| items.iter_mut().find(|item| matches(element, item)))
+            current.as_array_mut().and_then(|items| {
+                let selector = Selector::parse(element);
+                items.iter_mut().find(|item| selector.matches(item))
+            })
         };
         match next {
             Some(next) => current = next,
@@ -341,7 +362,8 @@ pub fn remove_at(value: &mut Value, path: &[Element]) -> bool {
             .is_some_and(|map| map.remove(name).is_some())
     } else if let Some(items) = current.as_array_mut() {
         let before = items.len();
-        items.retain(|item| !matches(last, item));
+        let selector = Selector::parse(last);
+        items.retain(|item| !selector.matches(item));
         items.len() != before
     } else {
         false

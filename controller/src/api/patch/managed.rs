@@ -1,9 +1,10 @@
-//! `metadata.managedFields`: one entry per field manager and operation, each with the set
-//! of fields it owns.
+//! `metadata.managedFields` (one entry per field manager and operation, each with the set
+//! of fields it owns), and how a request names its field manager.
 
 use serde_json::{Map, Value};
 
 use super::fields::FieldSet;
+use super::PatchError;
 
 /// One `managedFields` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,4 +96,36 @@ pub fn write(object: &mut Value, entries: &[Entry]) {
     } else {
         metadata.insert("managedFields".into(), Value::Array(entries));
     }
+}
+
+/// The longest field manager name Kubernetes accepts.
+pub const MAX_FIELD_MANAGER: usize = 128;
+
+/// The field manager of a request: its `fieldManager` query parameter, else (for writes
+/// other than apply, which requires the parameter) the program name of its User-Agent
+/// (`kubectl/v1.32.0 (linux/amd64) …` → `kubectl`), as Kubernetes picks it.
+pub fn field_manager(query: Option<&str>, user_agent: Option<&str>) -> Result<String, PatchError> {
+    if let Some(manager) = query {
+        if manager.chars().count() > MAX_FIELD_MANAGER {
+            return Err(PatchError::Invalid(format!(
+                "fieldManager must be at most {MAX_FIELD_MANAGER} characters"
+            )));
+        }
+        if manager.chars().any(char::is_control) {
+            return Err(PatchError::Invalid(
+                "fieldManager must consist of printable characters".into(),
+            ));
+        }
+        return Ok(manager.to_string());
+    }
+    let program = user_agent
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    Ok(program
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FIELD_MANAGER)
+        .collect())
 }

@@ -42,15 +42,30 @@ pub fn list_strategy<S: AsRef<str>>(kind: &str, path: &[S]) -> ListStrategy {
     }
     match (kind, path.as_slice()) {
         (_, ["status", "conditions"]) => ListStrategy::Keyed("type"),
-        (
-            "Pod",
-            ["status", "containerStatuses" | "initContainerStatuses" | "ephemeralContainerStatuses"],
-        ) => ListStrategy::Keyed("name"),
         ("Pod", ["status", "podIPs" | "hostIPs"]) => ListStrategy::Keyed("ip"),
         ("Node", ["status", "addresses"]) => ListStrategy::Keyed("type"),
-        ("Node", ["status", "volumesAttached"]) => ListStrategy::Keyed("name"),
+        ("Node", ["spec", "podCIDRs"]) => ListStrategy::Set,
+        // Kubernetes gives container statuses no merge key: a patch replaces them whole
+        // (`kubectl patch --local` shows it), and so does Drover, to behave the same.
         _ => ListStrategy::Atomic,
     }
+}
+
+/// Whether the object at `path` is atomic for server-side apply (Kubernetes'
+/// `x-kubernetes-map-type: atomic`): one manager owns it whole, and applying it replaces it
+/// rather than merging it key by key. Strategic merge patch still merges these maps, as it
+/// does in Kubernetes.
+pub fn is_atomic_map<S: AsRef<str>>(kind: &str, path: &[S]) -> bool {
+    let path: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
+    if let Some(prefix) = pod_spec_prefix(kind) {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if matches!(rest, ["nodeSelector"]) {
+                return true;
+            }
+        }
+    }
+    // Label selectors of workloads.
+    kind != "Pod" && matches!(path.as_slice(), ["spec", "selector"])
 }
 
 /// Lists of object metadata, wherever metadata appears (the object's own, or a template's).
@@ -140,9 +155,11 @@ mod tests {
         assert_eq!(p(&["spec", "hostAliases"]), ListStrategy::Keyed("ip"));
         assert_eq!(p(&["spec", "tolerations"]), ListStrategy::Atomic);
         assert_eq!(p(&["status", "conditions"]), ListStrategy::Keyed("type"));
+        assert_eq!(p(&["status", "containerStatuses"]), ListStrategy::Atomic);
+        assert_eq!(p(&["status", "podIPs"]), ListStrategy::Keyed("ip"));
         assert_eq!(
-            p(&["status", "containerStatuses"]),
-            ListStrategy::Keyed("name")
+            list_strategy("Node", &["status", "addresses"]),
+            ListStrategy::Keyed("type")
         );
         assert_eq!(
             list_strategy("Node", &["spec", "taints"]),
@@ -152,6 +169,18 @@ mod tests {
             list_strategy("Job", &["status", "conditions"]),
             ListStrategy::Keyed("type")
         );
+    }
+
+    #[test]
+    fn atomic_maps() {
+        assert!(is_atomic_map("DaemonSet", &["spec", "selector"]));
+        assert!(is_atomic_map(
+            "Job",
+            &["spec", "template", "spec", "nodeSelector"]
+        ));
+        assert!(is_atomic_map("Pod", &["spec", "nodeSelector"]));
+        assert!(!is_atomic_map("Pod", &["metadata", "labels"]));
+        assert!(!is_atomic_map("Job", &["spec", "template"]));
     }
 
     #[test]

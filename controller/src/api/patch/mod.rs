@@ -1,18 +1,41 @@
 //! PATCH bodies applied to an object's JSON: JSON Patch (RFC 6902), JSON Merge Patch
 //! (RFC 7386), strategic merge patch (Kubernetes' merge keys for the fields Drover serves)
 //! and server-side apply. Pure functions of (current object, patch) → new object.
+//!
+//! How the PATCH handler uses them:
+//! - [`PatchType::from_content_type`] picks the type (`None`: 415 Unsupported Media Type).
+//! - JSON, merge and strategic merge: [`apply`]`(kind, &current, type, body)`, then
+//!   [`record_update`]`(Some(&current), &patched, manager, now)` so the fields the patch
+//!   changed are owned by its manager (the `fieldManager` query parameter, else the
+//!   User-Agent's program name, as Kubernetes does). Creates and updates call
+//!   [`record_update`] too (`None` as `before` for a create).
+//! - Apply: [`parse_apply_body`], then [`server_side_apply`] with `current: None` when the
+//!   object does not exist (apply creates it), `force` from `?force=true`.
+//!   [`PatchError::Conflicts`] is a 409 `metav1.Status` with reason `Conflict`, message
+//!   [`conflicts_message`], and one `FieldManagerConflict` cause per entry
+//!   ([`conflict_parts`] gives its message and field).
+//! - [`PatchError::Invalid`] is a 422 (or 400 for a body that does not parse).
+//!
+//! These functions leave server fields as `current` has them where they can, but a JSON or
+//! merge patch can rewrite anything: the handler still restores or rejects changes to
+//! `metadata.uid`, `name`, `namespace`, `resourceVersion` (a precondition when set) and
+//! `status` on the main resource, and validates the result as it validates an update.
 
 use serde_json::Value;
 
 mod apply;
+mod conflicts;
 pub mod fields;
 mod json;
 pub mod managed;
 mod merge;
 pub mod merge_keys;
 mod strategic;
+mod update;
 
 pub use apply::BEFORE_FIRST_APPLY;
+pub use conflicts::{conflict_parts, conflicts_message};
+pub use managed::{field_manager, MAX_FIELD_MANAGER};
 
 /// The patch types the API accepts, by request `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,26 +70,23 @@ pub enum PatchError {
     /// The body is malformed or does not apply (HTTP 400/422).
     Invalid(String),
     /// Server-side apply: fields another manager owns would change (HTTP 409). Each entry
-    /// reads `conflict with "<manager>" using <apiVersion>: <.field.path>`, as Kubernetes
-    /// words its conflict causes; see [`conflict_parts`] and [`conflicts_message`].
+    /// reads `conflict with <manager>: <.field.path>`, where the manager is `"kubectl"` for
+    /// an applier and `"kubectl-edit" using v1 at <time>` for an updater, as Kubernetes
+    /// words them; see [`conflict_parts`] (a `metav1.Status` cause each) and
+    /// [`conflicts_message`] (the Status message).
     Conflicts(Vec<String>),
 }
 
-/// Splits a conflict entry into the cause's message (`conflict with "kubectl" using v1`)
-/// and field (`.spec.parallelism`), as `metav1.Status` `details.causes` carry them.
-pub fn conflict_parts(conflict: &str) -> (&str, &str) {
-    conflict.split_once(": ").unwrap_or((conflict, ""))
+impl std::fmt::Display for PatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchError::Invalid(message) => f.write_str(message),
+            PatchError::Conflicts(conflicts) => f.write_str(&conflicts_message(conflicts)),
+        }
+    }
 }
 
-/// The message of a conflicts error, worded as Kubernetes words it (kubectl shows it, and
-/// its advice about `--force-conflicts` reads it).
-pub fn conflicts_message(conflicts: &[String]) -> String {
-    let count = match conflicts.len() {
-        1 => "1 conflict".to_string(),
-        n => format!("{n} conflicts"),
-    };
-    format!("Apply failed with {count}: {}", conflicts.join("\n"))
-}
+impl std::error::Error for PatchError {}
 
 /// Parses a server-side apply body: JSON, or a single YAML document.
 pub fn parse_apply_body(body: &[u8]) -> Result<Value, PatchError> {
@@ -128,7 +148,33 @@ pub fn apply(
             "the patched object is not a JSON object".into(),
         ));
     }
+    // Patches can nest deeper each time (a JSON patch adds a whole nested value under any
+    // existing path); everything that later walks the object recursively relies on this
+    // bound, the same one manifests get.
+    if depth(&patched) > MAX_DEPTH {
+        return Err(PatchError::Invalid(format!(
+            "the patched object nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
     Ok(patched)
+}
+
+/// How deeply objects may nest, patched or applied.
+pub const MAX_DEPTH: usize = drover_proto::manifest::yaml::MAX_DEPTH;
+
+/// The nesting depth of `value` (a scalar is 0), without recursion.
+pub fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match value {
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, level + 1))),
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Server-side apply of `applied` (the manifest as JSON) to `current` (`None`: it does not
@@ -142,6 +188,11 @@ pub fn server_side_apply(
     force: bool,
     now: &str,
 ) -> Result<Value, PatchError> {
+    if depth(applied) > MAX_DEPTH {
+        return Err(PatchError::Invalid(format!(
+            "the applied configuration nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
     apply::server_side_apply(kind, current, applied, manager, force, now)
 }
 
@@ -150,7 +201,7 @@ pub fn server_side_apply(
 /// no one else's, and fields that are gone are owned by no one. Returns `after` with its
 /// `managedFields` (those of `before`, updated) set; `kind` is read from `after`.
 pub fn record_update(before: Option<&Value>, after: &Value, manager: &str, now: &str) -> Value {
-    apply::record_update(before, after, manager, now)
+    update::record_update(before, after, manager, now)
 }
 
 #[cfg(test)]
@@ -210,6 +261,29 @@ mod tests {
     }
 
     #[test]
+    fn deep_results_are_refused() {
+        let mut deep = json!(1);
+        for _ in 0..MAX_DEPTH {
+            deep = json!({"a": deep});
+        }
+        assert_eq!(depth(&deep), MAX_DEPTH);
+        let current = json!({"metadata": {"name": "p"}});
+        let body =
+            serde_json::to_vec(&json!([{"op": "add", "path": "/x", "value": deep}])).unwrap();
+        assert!(matches!(
+            apply("Pod", &current, PatchType::Json, &body),
+            Err(PatchError::Invalid(_))
+        ));
+        let ok =
+            serde_json::to_vec(&json!([{"op": "add", "path": "/x", "value": deep["a"]}])).unwrap();
+        assert!(apply("Pod", &current, PatchType::Json, &ok).is_ok());
+        assert!(matches!(
+            server_side_apply("Pod", None, &json!({"x": deep}), "m", false, "t"),
+            Err(PatchError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn apply_bodies_are_json_or_one_yaml_document() {
         let json = parse_apply_body(br#"{"apiVersion": "v1", "kind": "Pod"}"#).unwrap();
         assert_eq!(json, json!({"apiVersion": "v1", "kind": "Pod"}));
@@ -237,14 +311,56 @@ mod tests {
     }
 
     #[test]
+    fn field_managers() {
+        assert_eq!(
+            field_manager(Some("kubectl"), Some("curl/8")).unwrap(),
+            "kubectl"
+        );
+        assert_eq!(
+            field_manager(
+                None,
+                Some("kubectl/v1.32.0 (linux/amd64) kubernetes/70d3cc9")
+            )
+            .unwrap(),
+            "kubectl"
+        );
+        assert_eq!(field_manager(None, None).unwrap(), "");
+        assert_eq!(
+            field_manager(None, Some(&"x".repeat(300))).unwrap().len(),
+            MAX_FIELD_MANAGER
+        );
+        assert!(field_manager(Some(&"x".repeat(129)), None).is_err());
+        assert!(field_manager(Some("a\nb"), None).is_err());
+    }
+
+    #[test]
     fn conflict_messages_read_like_kubernetes() {
-        let one = vec!["conflict with \"kubectl\" using batch/v1: .spec.parallelism".to_string()];
+        let one = vec!["conflict with \"kubectl\": .spec.parallelism".to_string()];
         assert_eq!(
             conflicts_message(&one),
-            "Apply failed with 1 conflict: conflict with \"kubectl\" using batch/v1: .spec.parallelism"
+            "Apply failed with 1 conflict: conflict with \"kubectl\": .spec.parallelism"
         );
-        let two = vec![one[0].clone(), one[0].clone()];
-        assert!(conflicts_message(&two).starts_with("Apply failed with 2 conflicts: "));
+        let three = vec![
+            "conflict with \"b\" using v1 at 2026-12-01T15:00:00Z: .spec.x".to_string(),
+            "conflict with \"a\": .spec.y".to_string(),
+            "conflict with \"b\" using v1 at 2026-12-01T15:00:00Z: .spec.z".to_string(),
+        ];
+        assert_eq!(
+            conflicts_message(&three),
+            "Apply failed with 3 conflicts: conflicts with \"a\":\n- .spec.y\n\
+             conflicts with \"b\" using v1 at 2026-12-01T15:00:00Z:\n- .spec.x\n- .spec.z"
+        );
+        assert_eq!(
+            conflict_parts(&three[0]),
+            (
+                "conflict with \"b\" using v1 at 2026-12-01T15:00:00Z",
+                ".spec.x"
+            )
+        );
         assert_eq!(conflict_parts("no colon"), ("no colon", ""));
+        assert_eq!(
+            conflict_parts(r#"conflict with "odd: \"name\"": .metadata.labels[a: b]"#),
+            (r#"conflict with "odd: \"name\"""#, ".metadata.labels[a: b]")
+        );
     }
 }
