@@ -491,7 +491,7 @@ fn kubectl_creates_lists_and_deletes_namespaces() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
     let kubectl = Kubectl {
-        server: server.api.clone(),
+        server: server.kubeconfig().to_string_lossy().into_owned(),
         cache: dir.path().join("kube-cache"),
         home: dir.path().to_path_buf(),
     };
@@ -542,7 +542,7 @@ fn kubectl_drain_deletes_the_pods_of_a_cordoned_node() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
     let kubectl = Kubectl {
-        server: server.api.clone(),
+        server: server.kubeconfig().to_string_lossy().into_owned(),
         cache: dir.path().join("kube-cache"),
         home: dir.path().to_path_buf(),
     };
@@ -560,9 +560,10 @@ fn kubectl_drain_deletes_the_pods_of_a_cordoned_node() {
     ]);
     // Cordon with a PUT (kubectl cordon PATCHes; this test does not depend on patches).
     let node_url = format!("{}/api/v1/nodes/server-node", server.api);
-    let (_, mut node) = call("GET", &node_url, "", None);
+    let (_, mut node) = call(&server, "GET", &node_url, "", None);
     node["spec"]["unschedulable"] = json!(true);
     let (code, cordoned) = call(
+        &server,
         "PUT",
         &node_url,
         "application/json",
@@ -580,6 +581,7 @@ fn kubectl_drain_deletes_the_pods_of_a_cordoned_node() {
     ]);
     assert!(out.contains("node/server-node drained"), "{out}");
     let (code, _) = call(
+        &server,
         "GET",
         &format!("{}/api/v1/namespaces/default/pods/sleeper", server.api),
         "",
