@@ -348,12 +348,23 @@ impl Server {
 
     /// Runs `/usr/bin/kubectl --kubeconfig <the admin kubeconfig>` with `args`.
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("/usr/bin/kubectl")
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .args(args)
+        self.kubectl_command(args)
             .output()
             .expect("run /usr/bin/kubectl")
+    }
+
+    /// `/usr/bin/kubectl --kubeconfig <the admin kubeconfig> args…`, not started yet (for
+    /// commands that stream: `get -w`, `logs -f`, `wait`). Its discovery cache is the
+    /// server's own, so tests never share one.
+    pub fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("/usr/bin/kubectl");
+        command
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.data_dir.with_file_name("kube-cache"))
+            .args(args);
+        command
     }
 
     /// Kills the server (SIGKILL); its embedded broker goes with it.
