@@ -23,6 +23,7 @@ mod logs;
 pub mod patch;
 pub mod resources;
 pub mod table;
+pub mod watch;
 
 #[derive(Clone)]
 struct ApiState {

@@ -1,0 +1,676 @@
+//! Kubernetes watch streams (`?watch=true`): the store's change feed kept in a bounded
+//! history and fanned out to watchers, each event rendered once and shared.
+//!
+//! Semantics follow the apiserver's watch cache: a watch from resourceVersion N replays
+//! every later change in order, or gets one `ERROR` event with a 410 `Expired` Status when
+//! N is older than the history (the client then re-lists); a watch without a
+//! resourceVersion (or `0`) starts with ADDED events for the objects of a list and goes on
+//! from that list's resourceVersion; an object that stops or starts matching a watcher's
+//! selector is sent to it as DELETED or ADDED; bookmarks come about once a minute and 2 s
+//! before the watch's deadline; a watcher that falls too far behind is closed.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::api::resources::Resource;
+use crate::store::{Change, ChangeSink, ChangeType, StoredObject};
+
+/// Tuning of a [`WatchHub`].
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Changes kept for watches that resume from an older resourceVersion.
+    pub history: usize,
+    /// How far (in changes) a live watcher may fall behind before it is closed.
+    pub lag: usize,
+    /// How often an idle watcher that allows bookmarks gets one.
+    pub bookmark_every: Duration,
+    /// The deadline of a watch that names no `timeoutSeconds` (the apiserver's default:
+    /// between this and twice this, so that clients do not all reconnect at once).
+    pub default_timeout: Duration,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            // 10,000 changes: minutes of a busy fleet's status churn (the apiserver sizes its
+            // history to cover 75 s). Entries share the store's objects while those are
+            // current; superseded ones cost their object plus, once a watcher renders it,
+            // one JSON copy -- a few KiB each, so tens of MiB at worst.
+            history: 10_000,
+            // A watcher this far behind is not reading; holding more would only delay the
+            // re-list it needs anyway.
+            lag: 1024,
+            bookmark_every: Duration::from_secs(60),
+            default_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// The watch side of the store: takes every change (it is the store's [`ChangeSink`]),
+/// keeps the recent ones and hands them to watchers. Cheap to clone.
+#[derive(Clone)]
+pub struct WatchHub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    history: Mutex<History>,
+    live: broadcast::Sender<Arc<Event>>,
+    settings: HubSettings,
+    slow_closed: AtomicU64,
+}
+
+struct History {
+    events: VecDeque<Arc<Event>>,
+    /// Every change after this resourceVersion is in `events`.
+    floor: u64,
+    /// The newest change published (or the store's version at start).
+    latest: u64,
+}
+
+/// One change, rendered lazily: once, by the first watcher that sends it, for all of them.
+struct Event {
+    change: Change,
+    object: OnceLock<Bytes>,
+    previous: OnceLock<Bytes>,
+    line: OnceLock<Bytes>,
+}
+
+impl Event {
+    /// The object as sent, carrying the change's resourceVersion (newer than the object's
+    /// own for a delete).
+    fn object_json(&self) -> &Bytes {
+        self.object
+            .get_or_init(|| render_object(&self.change.object, self.change.resource_version))
+    }
+
+    /// The object before the change, as a watcher it stopped matching receives it.
+    fn previous_json(&self) -> &Bytes {
+        self.previous.get_or_init(|| match &self.change.previous {
+            Some(previous) => render_object(previous, self.change.resource_version),
+            None => self.object_json().clone(),
+        })
+    }
+
+    /// The event line for a watcher that sees it as `kind`.
+    fn line_as(&self, kind: ChangeType) -> Bytes {
+        if kind == self.change.kind {
+            return self
+                .line
+                .get_or_init(|| event_line(kind.as_str(), self.object_json()))
+                .clone();
+        }
+        let object = match kind {
+            ChangeType::Deleted => self.previous_json(),
+            ChangeType::Added | ChangeType::Modified => self.object_json(),
+        };
+        event_line(kind.as_str(), object)
+    }
+}
+
+fn render_object(object: &StoredObject, resource_version: u64) -> Bytes {
+    let mut json = crate::object::to_json(object);
+    if let Some(metadata) = json.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert(
+            "resourceVersion".into(),
+            Value::String(resource_version.to_string()),
+        );
+    }
+    Bytes::from(serde_json::to_vec(&json).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+fn event_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
+}
+
+fn json_line(value: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// A `metav1.Status` failure.
+pub fn status_json(code: u16, reason: &str, message: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    })
+}
+
+/// The resourceVersion a watch asked for is older than the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    /// What was asked.
+    pub asked: u64,
+    /// The oldest resourceVersion a watch may start from.
+    pub oldest: u64,
+}
+
+impl WatchHub {
+    /// A hub whose history starts at `resource_version` (the store's, from
+    /// [`crate::store::Store::resource_version`]): earlier versions are expired.
+    pub fn new(resource_version: u64) -> WatchHub {
+        WatchHub::with_settings(resource_version, HubSettings::default())
+    }
+
+    /// A hub with its own tuning.
+    pub fn with_settings(resource_version: u64, settings: HubSettings) -> WatchHub {
+        let (live, _) = broadcast::channel(settings.lag.max(1));
+        WatchHub {
+            inner: Arc::new(Inner {
+                history: Mutex::new(History {
+                    events: VecDeque::with_capacity(settings.history.min(1024)),
+                    floor: resource_version,
+                    latest: resource_version,
+                }),
+                live,
+                settings,
+                slow_closed: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        // A panic while holding the lock leaves the history consistent (every step is a
+        // single push or pop), so a poisoned lock is still usable.
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a change and hands it to live watchers. Changes must come in commit order;
+    /// one not newer than the last is ignored.
+    pub fn publish(&self, change: Change) {
+        let mut history = self.history();
+        if change.resource_version <= history.latest {
+            tracing::warn!(
+                resource_version = change.resource_version,
+                latest = history.latest,
+                "watch: change out of order, ignored"
+            );
+            return;
+        }
+        history.latest = history.latest.max(change.resource_version);
+        let event = Arc::new(Event {
+            change,
+            object: OnceLock::new(),
+            previous: OnceLock::new(),
+            line: OnceLock::new(),
+        });
+        history.events.push_back(Arc::clone(&event));
+        while history.events.len() > self.inner.settings.history {
+            if let Some(oldest) = history.events.pop_front() {
+                history.floor = oldest.change.resource_version;
+            }
+        }
+        // Sent under the lock, so that a new watcher's replay and subscription meet
+        // without a gap or a duplicate. No receivers is not an error.
+        let _ = self.inner.live.send(event);
+    }
+
+    /// The newest resourceVersion the hub has seen.
+    pub fn resource_version(&self) -> u64 {
+        self.history().latest
+    }
+
+    /// Watchers closed so far for falling behind.
+    pub fn slow_watchers_closed(&self) -> u64 {
+        self.inner.slow_closed.load(Ordering::Relaxed)
+    }
+
+    /// Watchers now streaming.
+    pub fn watchers(&self) -> usize {
+        self.inner.live.receiver_count()
+    }
+
+    /// The changes after `resource_version` and the live feed that follows them.
+    fn subscribe(&self, resource_version: u64) -> Result<Subscription, Expired> {
+        let history = self.history();
+        if resource_version < history.floor {
+            return Err(Expired {
+                asked: resource_version,
+                oldest: history.floor,
+            });
+        }
+        let first = history
+            .events
+            .partition_point(|e| e.change.resource_version <= resource_version);
+        let replay = history.events.range(first..).cloned().collect();
+        Ok((replay, self.inner.live.subscribe()))
+    }
+}
+
+impl ChangeSink for WatchHub {
+    fn publish(&self, change: Change) {
+        WatchHub::publish(self, change);
+    }
+}
+
+/// The changes a new watcher replays, and the live feed that follows them.
+type Subscription = (VecDeque<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
+/// Decides whether a stored object is in a watch (label and field selectors).
+pub type Matcher = Arc<dyn Fn(&StoredObject) -> bool + Send + Sync>;
+
+/// A matcher that takes everything.
+pub fn everything() -> Matcher {
+    Arc::new(|_| true)
+}
+
+/// The watch parameters of a list request (`metav1.ListOptions`), as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchParams {
+    /// `true`/`1`: watch instead of list.
+    pub watch: Option<String>,
+    /// Where to start.
+    pub resource_version: Option<String>,
+    /// `NotOlderThan` (with `sendInitialEvents`).
+    pub resource_version_match: Option<String>,
+    /// Whether BOOKMARK events are wanted.
+    pub allow_watch_bookmarks: Option<String>,
+    /// Deadline of the watch.
+    pub timeout_seconds: Option<String>,
+    /// Start with the current objects, then an initial-events-end bookmark.
+    pub send_initial_events: Option<String>,
+}
+
+/// A query parameter read as Kubernetes reads a boolean: present and not `false`/`0`.
+fn flag(value: &Option<String>) -> Option<bool> {
+    value
+        .as_deref()
+        .map(|v| !(v == "0" || v.eq_ignore_ascii_case("false")))
+}
+
+impl WatchParams {
+    /// Whether the request is a watch (`?watch=true`, `?watch=1`, `?watch`).
+    pub fn is_watch(&self) -> bool {
+        flag(&self.watch).unwrap_or(false)
+    }
+}
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// ADDED events for the objects of a list ([`Snapshot`]), then the changes after it;
+    /// `end_bookmark`: then a BOOKMARK marking the end of the initial events.
+    Snapshot {
+        /// `sendInitialEvents=true`.
+        end_bookmark: bool,
+    },
+    /// The changes after this resourceVersion.
+    After(u64),
+    /// The changes from now on.
+    Now,
+}
+
+/// One watch request.
+#[derive(Clone)]
+pub struct WatchQuery {
+    /// The resource watched.
+    pub resource: &'static Resource,
+    /// Only this namespace; `None`: all.
+    pub namespace: Option<String>,
+    /// Label and field selectors.
+    pub matches: Matcher,
+    /// Where it starts.
+    pub start: Start,
+    /// Whether BOOKMARK events are sent.
+    pub allow_bookmarks: bool,
+    /// When the stream ends; `None`: the hub's default.
+    pub timeout: Option<Duration>,
+}
+
+/// A request the watch cannot serve (400): its Status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadWatch(pub String);
+
+impl IntoResponse for BadWatch {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(status_json(400, "BadRequest", &self.0)),
+        )
+            .into_response()
+    }
+}
+
+impl WatchQuery {
+    /// Reads the watch parameters as the apiserver does.
+    pub fn new(
+        resource: &'static Resource,
+        namespace: Option<String>,
+        matches: Matcher,
+        params: &WatchParams,
+    ) -> Result<WatchQuery, BadWatch> {
+        let version = match params.resource_version.as_deref().unwrap_or("") {
+            "" => None,
+            text => Some(
+                text.parse::<u64>()
+                    .map_err(|_| BadWatch(format!("invalid resource version: {text:?}")))?,
+            ),
+        };
+        let allow_bookmarks = flag(&params.allow_watch_bookmarks).unwrap_or(false);
+        let not_older_than = match params.resource_version_match.as_deref().unwrap_or("") {
+            "" => false,
+            "NotOlderThan" => true,
+            other => {
+                return Err(BadWatch(format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"NotOlderThan\""
+                )))
+            }
+        };
+        let start = match flag(&params.send_initial_events) {
+            Some(initial) => {
+                if !not_older_than {
+                    return Err(BadWatch(
+                        "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+                    ));
+                }
+                if initial && !allow_bookmarks {
+                    return Err(BadWatch(
+                        "allowWatchBookmarks: Forbidden: sendInitialEvents requires allowWatchBookmarks".into(),
+                    ));
+                }
+                match (initial, version) {
+                    (true, _) => Start::Snapshot { end_bookmark: true },
+                    (false, None | Some(0)) => Start::Now,
+                    (false, Some(v)) => Start::After(v),
+                }
+            }
+            None => {
+                if not_older_than {
+                    return Err(BadWatch(
+                        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided".into(),
+                    ));
+                }
+                match version {
+                    None | Some(0) => Start::Snapshot {
+                        end_bookmark: false,
+                    },
+                    Some(v) => Start::After(v),
+                }
+            }
+        };
+        let timeout = match params.timeout_seconds.as_deref().unwrap_or("") {
+            "" => None,
+            text => match text.parse::<u64>() {
+                Ok(0) => None,
+                Ok(seconds) => Some(Duration::from_secs(seconds)),
+                Err(_) => return Err(BadWatch(format!("invalid timeoutSeconds: {text:?}"))),
+            },
+        };
+        Ok(WatchQuery {
+            resource,
+            namespace,
+            matches,
+            start,
+            allow_bookmarks,
+            timeout,
+        })
+    }
+
+    /// Whether [`respond`] needs a [`Snapshot`] (the caller lists first).
+    pub fn wants_snapshot(&self) -> bool {
+        matches!(self.start, Start::Snapshot { .. })
+    }
+
+    fn in_scope(&self, object: &StoredObject) -> bool {
+        object.kind.as_str() == self.resource.kind
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| ns == object.namespace)
+            && (self.matches)(object)
+    }
+
+    /// How this watcher sees a change, if at all.
+    fn sees(&self, change: &Change) -> Option<ChangeType> {
+        let now = self.in_scope(&change.object);
+        match change.kind {
+            ChangeType::Modified => {
+                let before = change.previous.as_deref().is_some_and(|p| self.in_scope(p));
+                match (before, now) {
+                    (true, true) => Some(ChangeType::Modified),
+                    (false, true) => Some(ChangeType::Added),
+                    (true, false) => Some(ChangeType::Deleted),
+                    (false, false) => None,
+                }
+            }
+            kind => now.then_some(kind),
+        }
+    }
+
+    fn bookmark(&self, resource_version: u64, initial_events_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": resource_version.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        json_line(&json!({
+            "type": "BOOKMARK",
+            "object": {
+                "kind": self.resource.kind,
+                "apiVersion": self.resource.api_version(),
+                "metadata": metadata,
+            },
+        }))
+    }
+}
+
+/// The objects of a list and the resourceVersion it was taken at (the store's, read in the
+/// same turn of the control loop).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The objects, in the order they are to be sent; those out of the watch's scope are
+    /// skipped.
+    pub objects: Vec<Arc<StoredObject>>,
+    /// The list's resourceVersion.
+    pub resource_version: u64,
+}
+
+/// Streams a watch: newline-delimited JSON events, one chunk each, until the deadline, the
+/// client leaves, or the watcher falls too far behind. `snapshot` is needed when
+/// [`WatchQuery::wants_snapshot`]; without it the watch starts from now.
+pub fn respond(hub: &WatchHub, query: WatchQuery, snapshot: Option<Snapshot>) -> Response {
+    let stream = match Watcher::start(hub, query, snapshot) {
+        Ok(watcher) => Body::from_stream(futures_util::stream::unfold(
+            watcher,
+            |mut watcher| async move {
+                let line = watcher.next().await?;
+                Some((Ok::<Bytes, std::convert::Infallible>(line), watcher))
+            },
+        )),
+        Err(expired) => {
+            let message = format!(
+                "too old resource version: {} ({})",
+                expired.asked, expired.oldest
+            );
+            Body::from(json_line(&json!({
+                "type": "ERROR",
+                "object": status_json(410, "Expired", &message),
+            })))
+        }
+    };
+    let mut response = Response::new(stream);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    response
+}
+
+/// One watcher's state between events.
+struct Watcher {
+    hub: WatchHub,
+    query: WatchQuery,
+    /// Lines to send before any change (initial events, their end bookmark).
+    pending: VecDeque<Bytes>,
+    /// Changes from the history, then the live feed.
+    replay: VecDeque<Arc<Event>>,
+    live: broadcast::Receiver<Arc<Event>>,
+    /// Every change up to here has been sent or skipped: what a bookmark may promise.
+    progress: u64,
+    deadline: Instant,
+    next_bookmark: Option<Instant>,
+}
+
+impl Watcher {
+    fn start(
+        hub: &WatchHub,
+        query: WatchQuery,
+        snapshot: Option<Snapshot>,
+    ) -> Result<Watcher, Expired> {
+        let mut pending = VecDeque::new();
+        let from = match (query.start, snapshot) {
+            (Start::Snapshot { end_bookmark }, Some(snapshot)) => {
+                for object in snapshot.objects.iter().filter(|o| query.in_scope(o)) {
+                    pending.push_back(event_line(
+                        ChangeType::Added.as_str(),
+                        &render_object(object, object.resource_version),
+                    ));
+                }
+                if end_bookmark {
+                    pending.push_back(query.bookmark(snapshot.resource_version, true));
+                }
+                snapshot.resource_version
+            }
+            (Start::Snapshot { .. }, None) => {
+                tracing::warn!(
+                    resource = query.resource.plural,
+                    "watch: no initial list given; starting from now"
+                );
+                hub.resource_version()
+            }
+            (Start::After(version), _) => version,
+            (Start::Now, _) => hub.resource_version(),
+        };
+        let (replay, live) = hub.subscribe(from)?;
+        let now = Instant::now();
+        let timeout = query.timeout.unwrap_or_else(|| {
+            let base = hub.inner.settings.default_timeout;
+            base + base.mul_f64(jitter())
+        });
+        let deadline = now + timeout;
+        let mut watcher = Watcher {
+            hub: hub.clone(),
+            query,
+            pending,
+            replay,
+            live,
+            progress: from,
+            deadline,
+            next_bookmark: None,
+        };
+        watcher.schedule_bookmark(now);
+        Ok(watcher)
+    }
+
+    /// About once a period, and 2 s before the deadline so that a client resuming after
+    /// the timeout starts as late as possible (as the apiserver does).
+    fn schedule_bookmark(&mut self, now: Instant) {
+        if !self.query.allow_bookmarks {
+            return;
+        }
+        let periodic = now + self.hub.inner.settings.bookmark_every;
+        let before_deadline = self.deadline.checked_sub(Duration::from_secs(2));
+        self.next_bookmark = match before_deadline {
+            Some(last) if last < periodic => (last > now).then_some(last),
+            _ => Some(periodic),
+        };
+    }
+
+    fn line_for(&mut self, event: &Event) -> Option<Bytes> {
+        self.progress = self.progress.max(event.change.resource_version);
+        let kind = self.query.sees(&event.change)?;
+        Some(event.line_as(kind))
+    }
+
+    async fn next(&mut self) -> Option<Bytes> {
+        if let Some(line) = self.pending.pop_front() {
+            return Some(line);
+        }
+        while let Some(event) = self.replay.pop_front() {
+            if let Some(line) = self.line_for(&event) {
+                return Some(line);
+            }
+        }
+        loop {
+            let bookmark = self.next_bookmark;
+            tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(self.deadline) => return None,
+                received = self.live.recv() => match received {
+                    Ok(event) => {
+                        if event.change.resource_version <= self.progress {
+                            continue;
+                        }
+                        if let Some(line) = self.line_for(&event) {
+                            return Some(line);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        let closed = self.hub.inner.slow_closed.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::warn!(
+                            resource = self.query.resource.plural,
+                            missed,
+                            closed_so_far = closed,
+                            "watch: watcher too slow, closed (its client re-lists)"
+                        );
+                        return None;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = sleep_until_some(bookmark), if bookmark.is_some() => {
+                    self.schedule_bookmark(Instant::now());
+                    return Some(self.query.bookmark(self.progress, false));
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A fraction in [0, 1) that differs between watches, so default deadlines spread out.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1000) / 1000.0
+}
+
+#[cfg(test)]
+mod tests;
