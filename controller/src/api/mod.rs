@@ -39,6 +39,7 @@ pub fn router(
     metrics: Arc<Metrics>,
     publisher: Publisher,
     logs: LogRouter,
+    watch: watch::WatchHub,
 ) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -64,6 +65,7 @@ pub fn router(
             publisher,
             logs,
         })
+        .merge(watch::temporary::routes(watch))
 }
 
 fn error_response(error: ApiError) -> Response {

@@ -481,14 +481,50 @@ impl WatchQuery {
 }
 
 /// The objects of a list and the resourceVersion it was taken at (the store's, read in the
-/// same turn of the control loop).
+/// same turn of the control loop as the objects).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// The objects, in the order they are to be sent; those out of the watch's scope are
-    /// skipped.
-    pub objects: Vec<Arc<StoredObject>>,
+    /// The objects as the list renders them, already filtered by the watch's namespace and
+    /// selectors, in the order they are to be sent as ADDED.
+    pub items: Vec<Value>,
     /// The list's resourceVersion.
     pub resource_version: u64,
+}
+
+impl Snapshot {
+    /// The snapshot of a list response (`{"metadata":{"resourceVersion":"R"},"items":[…]}`);
+    /// `None` without a numeric resourceVersion.
+    pub fn from_list(mut list: Value) -> Option<Snapshot> {
+        let resource_version = list
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)?
+            .parse()
+            .ok()?;
+        let items = match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        Some(Snapshot {
+            items,
+            resource_version,
+        })
+    }
+
+    /// The snapshot of stored objects: those in the watch's scope, rendered.
+    pub fn of_objects(
+        query: &WatchQuery,
+        objects: &[Arc<StoredObject>],
+        resource_version: u64,
+    ) -> Snapshot {
+        Snapshot {
+            items: objects
+                .iter()
+                .filter(|o| query.in_scope(o))
+                .map(|o| crate::object::to_json(o))
+                .collect(),
+            resource_version,
+        }
+    }
 }
 
 /// Streams a watch: newline-delimited JSON events, one chunk each, until the deadline, the
@@ -551,11 +587,8 @@ impl Watcher {
         let mut pending = VecDeque::new();
         let from = match (query.start, snapshot) {
             (Start::Snapshot { end_bookmark }, Some(snapshot)) => {
-                for object in snapshot.objects.iter().filter(|o| query.in_scope(o)) {
-                    pending.push_back(event_line(
-                        ChangeType::Added.as_str(),
-                        &render_object(object, object.resource_version),
-                    ));
+                for item in snapshot.items {
+                    pending.push_back(json_line(&json!({"type": "ADDED", "object": item})));
                 }
                 if end_bookmark {
                     pending.push_back(query.bookmark(snapshot.resource_version, true));
@@ -671,6 +704,8 @@ fn jitter() -> f64 {
         .map_or(0, |d| d.subsec_nanos());
     f64::from(nanos % 1000) / 1000.0
 }
+
+pub mod temporary;
 
 #[cfg(test)]
 mod tests;

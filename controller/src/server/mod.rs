@@ -149,8 +149,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
-    let store = Store::open(&args.data_dir)
+    let mut store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+    // Watches see every store write from here on; older versions are expired (410).
+    let watch_hub = crate::api::watch::WatchHub::new(store.resource_version()?);
+    store.set_change_sink(Box::new(watch_hub.clone()));
 
     let pki = crate::pki::Pki::load_or_create(&args.data_dir.join("pki"), &args.tls_san)
         .context("cannot set up the server's CA and certificates")?;
@@ -266,7 +269,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for the API on {}", args.api_listen))?;
     info!(listen = %args.api_listen, "API listening");
-    let app = crate::api::router(inputs, metrics, publisher, logs);
+    let app = crate::api::router(inputs, metrics, publisher, logs, watch_hub);
     let api_task = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);

@@ -273,15 +273,13 @@ async fn without_a_version_a_watch_starts_with_the_objects_of_the_list() {
     store.put(&object(Kind::Node, "", "n1", "web")).unwrap();
     let q = WatchQuery::new(pods(), None, app_is("web"), &params(&[])).unwrap();
     assert!(q.wants_snapshot());
-    let snapshot = Snapshot {
-        objects: store
-            .list(Kind::Pod, None)
-            .unwrap()
-            .into_iter()
-            .chain(store.list(Kind::Node, None).unwrap())
-            .collect(),
-        resource_version: store.resource_version().unwrap(),
-    };
+    let objects: Vec<_> = store
+        .list(Kind::Pod, None)
+        .unwrap()
+        .into_iter()
+        .chain(store.list(Kind::Node, None).unwrap())
+        .collect();
+    let snapshot = Snapshot::of_objects(&q, &objects, store.resource_version().unwrap());
     let mut events = Events::of(respond(&hub, q, Some(snapshot)));
     let c = store.put(&pod("c", "web")).unwrap();
     assert_eq!(events.next_event().await, ev("ADDED", "a", 1));
@@ -300,10 +298,13 @@ async fn send_initial_events_ends_them_with_an_annotated_bookmark() {
         ("resourceVersionMatch", "NotOlderThan"),
         ("allowWatchBookmarks", "true"),
     ]);
-    let snapshot = Snapshot {
-        objects: store.list(Kind::Pod, None).unwrap(),
-        resource_version: store.resource_version().unwrap(),
-    };
+    let list = json!({
+        "kind": "PodList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": store.resource_version().unwrap().to_string()},
+        "items": [crate::object::to_json(&store.list(Kind::Pod, None).unwrap()[0])],
+    });
+    let snapshot = Snapshot::from_list(list).unwrap();
     let mut events = Events::of(respond(&hub, q, Some(snapshot)));
     assert_eq!(events.next_event().await, ev("ADDED", "a", 1));
     assert_eq!(
