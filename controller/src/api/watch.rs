@@ -66,6 +66,7 @@ pub struct WatchHub {
 
 struct Inner {
     history: Mutex<History>,
+    render: Renderer,
     live: broadcast::Sender<Arc<Event>>,
     settings: HubSettings,
     slow_closed: AtomicU64,
@@ -80,55 +81,60 @@ struct History {
 }
 
 /// One change, rendered lazily: once, by the first watcher that sends it, for all of them.
+/// Only the line is kept (not the JSON tree, several times bigger); the rare watcher that
+/// sees the change differently (a selector transition, a Table) renders its own.
 struct Event {
     change: Change,
-    object: OnceLock<Bytes>,
-    previous: OnceLock<Bytes>,
     line: OnceLock<Bytes>,
 }
 
 impl Event {
     /// The object as sent, carrying the change's resourceVersion (newer than the object's
-    /// own for a delete).
-    fn object_json(&self) -> &Bytes {
-        self.object
-            .get_or_init(|| render_object(&self.change.object, self.change.resource_version))
-    }
-
-    /// The object before the change, as a watcher it stopped matching receives it.
-    fn previous_json(&self) -> &Bytes {
-        self.previous.get_or_init(|| match &self.change.previous {
-            Some(previous) => render_object(previous, self.change.resource_version),
-            None => self.object_json().clone(),
-        })
-    }
-
-    /// The event line for a watcher that sees it as `kind`.
-    fn line_as(&self, kind: ChangeType) -> Bytes {
-        if kind == self.change.kind {
-            return self
-                .line
-                .get_or_init(|| event_line(kind.as_str(), self.object_json()))
-                .clone();
-        }
-        let object = match kind {
-            ChangeType::Deleted => self.previous_json(),
-            ChangeType::Added | ChangeType::Modified => self.object_json(),
+    /// own for a delete); `before`: the object before the change.
+    fn object(&self, render: &Renderer, before: bool) -> Value {
+        let object = match (&self.change.previous, before) {
+            (Some(previous), true) => previous,
+            _ => &self.change.object,
         };
-        event_line(kind.as_str(), object)
+        let mut json = render(object);
+        if let Some(metadata) = json.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.insert(
+                "resourceVersion".into(),
+                Value::String(self.change.resource_version.to_string()),
+            );
+        }
+        json
+    }
+
+    /// The event line for a watcher that sees it as `kind`, its objects shown by `present`.
+    fn line_as(&self, kind: ChangeType, render: &Renderer, present: Option<&Presenter>) -> Bytes {
+        // A watcher told DELETED because the object no longer matches gets it as it last
+        // matched, as the apiserver's cacher does.
+        let before = kind == ChangeType::Deleted && self.change.kind == ChangeType::Modified;
+        match present {
+            None if kind == self.change.kind => self
+                .line
+                .get_or_init(|| {
+                    let object =
+                        serde_json::to_vec(&self.object(render, false)).unwrap_or_default();
+                    event_line(kind.as_str(), &object)
+                })
+                .clone(),
+            None => {
+                json_line(&json!({"type": kind.as_str(), "object": self.object(render, before)}))
+            }
+            Some(present) => json_line(
+                &json!({"type": kind.as_str(), "object": present(&self.object(render, before))}),
+            ),
+        }
     }
 }
 
-fn render_object(object: &StoredObject, resource_version: u64) -> Bytes {
-    let mut json = crate::object::to_json(object);
-    if let Some(metadata) = json.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.insert(
-            "resourceVersion".into(),
-            Value::String(resource_version.to_string()),
-        );
-    }
-    Bytes::from(serde_json::to_vec(&json).unwrap_or_else(|_| b"{}".to_vec()))
-}
+/// How the hub renders a stored object (the API's JSON of it).
+pub type Renderer = Arc<dyn Fn(&StoredObject) -> Value + Send + Sync>;
+
+/// How one watcher shows an object, e.g. as a one-row Table for `kubectl get -w`.
+pub type Presenter = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 
 fn event_line(kind: &str, object: &[u8]) -> Bytes {
     let mut line = Vec::with_capacity(object.len() + 32);
@@ -177,6 +183,16 @@ impl WatchHub {
 
     /// A hub with its own tuning.
     pub fn with_settings(resource_version: u64, settings: HubSettings) -> WatchHub {
+        WatchHub::with_renderer(resource_version, settings, Arc::new(crate::object::to_json))
+    }
+
+    /// A hub that renders objects with `render` (by default [`crate::object::to_json`]),
+    /// so that watch events show objects exactly as get and list do.
+    pub fn with_renderer(
+        resource_version: u64,
+        settings: HubSettings,
+        render: Renderer,
+    ) -> WatchHub {
         let (live, _) = broadcast::channel(settings.lag.max(1));
         WatchHub {
             inner: Arc::new(Inner {
@@ -185,6 +201,7 @@ impl WatchHub {
                     floor: resource_version,
                     latest: resource_version,
                 }),
+                render,
                 live,
                 settings,
                 slow_closed: AtomicU64::new(0),
@@ -216,8 +233,6 @@ impl WatchHub {
         history.latest = history.latest.max(change.resource_version);
         let event = Arc::new(Event {
             change,
-            object: OnceLock::new(),
-            previous: OnceLock::new(),
             line: OnceLock::new(),
         });
         history.events.push_back(Arc::clone(&event));
@@ -342,6 +357,8 @@ pub struct WatchQuery {
     pub allow_bookmarks: bool,
     /// When the stream ends; `None`: the hub's default.
     pub timeout: Option<Duration>,
+    /// How objects are shown (e.g. as Tables); `None`: as they are.
+    pub present: Option<Presenter>,
 }
 
 /// A request the watch cannot serve (400): its Status.
@@ -430,6 +447,7 @@ impl WatchQuery {
             start,
             allow_bookmarks,
             timeout,
+            present: None,
         })
     }
 
@@ -510,8 +528,10 @@ impl Snapshot {
         })
     }
 
-    /// The snapshot of stored objects: those in the watch's scope, rendered.
+    /// The snapshot of stored objects: those in the watch's scope, rendered as `hub`
+    /// renders them.
     pub fn of_objects(
+        hub: &WatchHub,
         query: &WatchQuery,
         objects: &[Arc<StoredObject>],
         resource_version: u64,
@@ -520,7 +540,7 @@ impl Snapshot {
             items: objects
                 .iter()
                 .filter(|o| query.in_scope(o))
-                .map(|o| crate::object::to_json(o))
+                .map(|o| (hub.inner.render)(o))
                 .collect(),
             resource_version,
         }
@@ -588,7 +608,11 @@ impl Watcher {
         let from = match (query.start, snapshot) {
             (Start::Snapshot { end_bookmark }, Some(snapshot)) => {
                 for item in snapshot.items {
-                    pending.push_back(json_line(&json!({"type": "ADDED", "object": item})));
+                    let object = match &query.present {
+                        Some(present) => present(&item),
+                        None => item,
+                    };
+                    pending.push_back(json_line(&json!({"type": "ADDED", "object": object})));
                 }
                 if end_bookmark {
                     pending.push_back(query.bookmark(snapshot.resource_version, true));
@@ -643,7 +667,7 @@ impl Watcher {
     fn line_for(&mut self, event: &Event) -> Option<Bytes> {
         self.progress = self.progress.max(event.change.resource_version);
         let kind = self.query.sees(&event.change)?;
-        Some(event.line_as(kind))
+        Some(event.line_as(kind, &self.hub.inner.render, self.query.present.as_ref()))
     }
 
     async fn next(&mut self) -> Option<Bytes> {

@@ -279,7 +279,7 @@ async fn without_a_version_a_watch_starts_with_the_objects_of_the_list() {
         .into_iter()
         .chain(store.list(Kind::Node, None).unwrap())
         .collect();
-    let snapshot = Snapshot::of_objects(&q, &objects, store.resource_version().unwrap());
+    let snapshot = Snapshot::of_objects(&hub, &q, &objects, store.resource_version().unwrap());
     let mut events = Events::of(respond(&hub, q, Some(snapshot)));
     let c = store.put(&pod("c", "web")).unwrap();
     assert_eq!(events.next_event().await, ev("ADDED", "a", 1));
@@ -412,7 +412,9 @@ async fn each_change_is_rendered_once_for_all_watchers() {
     let line = event.line.get().expect("rendered");
     assert_eq!(
         line.as_ptr(),
-        event.line_as(ChangeType::Added).as_ptr(),
+        event
+            .line_as(ChangeType::Added, &hub.inner.render, None)
+            .as_ptr(),
         "shared, not copied"
     );
 }
@@ -531,4 +533,33 @@ async fn read_until(received: &mut Vec<u8>, socket: &mut tokio::net::TcpStream, 
     })
     .await
     .expect("in time");
+}
+
+#[tokio::test]
+async fn a_watcher_can_be_shown_objects_its_own_way_and_the_hub_renders_as_told() {
+    let mut store = Store::in_memory().unwrap();
+    let hub = WatchHub::with_renderer(
+        0,
+        HubSettings::default(),
+        Arc::new(|o: &StoredObject| {
+            let mut json = crate::object::to_json(o);
+            json["rendered"] = json!(true);
+            json
+        }),
+    );
+    store.set_change_sink(Box::new(hub.clone()));
+    let mut q = query(&[("resourceVersion", "0")]);
+    q.present = Some(Arc::new(
+        |o: &Value| json!({"kind": "Table", "rows": [{"object": o}]}),
+    ));
+    let mut tables = Events::of(respond(&hub, q, None));
+    let mut plain = Events::of(respond(&hub, query(&[("resourceVersion", "0")]), None));
+    store.put(&pod("a", "web")).unwrap();
+    let table = tables.next().await.unwrap();
+    assert_eq!(table["type"], "ADDED");
+    assert_eq!(table["object"]["kind"], "Table");
+    assert_eq!(table["object"]["rows"][0]["object"]["rendered"], true);
+    let event = plain.next().await.unwrap();
+    assert_eq!(event["object"]["kind"], "Pod");
+    assert_eq!(event["object"]["rendered"], true);
 }
