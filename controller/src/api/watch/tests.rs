@@ -563,3 +563,47 @@ async fn a_watcher_can_be_shown_objects_its_own_way_and_the_hub_renders_as_told(
     assert_eq!(event["object"]["kind"], "Pod");
     assert_eq!(event["object"]["rendered"], true);
 }
+
+/// Publish → every watcher's stream yields the event, without HTTP:
+/// `cargo test -p drover --lib api::watch::tests::measure -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn measure_publish_to_100_watchers() {
+    let (mut store, hub) = store();
+    let (arrivals, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..100 {
+        let mut events = Events::of(respond(&hub, query(&[("resourceVersion", "0")]), None));
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                let _ = arrivals.send((summary(&event).1, Instant::now()));
+            }
+        });
+    }
+    let mut latencies = Vec::new();
+    for run in 0..50 {
+        let name = format!("p{run}");
+        let started = Instant::now();
+        store.put(&pod(&name, "web")).unwrap();
+        let mut got = 0;
+        while got < 100 {
+            let (seen, at) = tokio::time::timeout(Duration::from_secs(10), arrived.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if seen == name {
+                got += 1;
+                latencies.push(at - started);
+            }
+        }
+    }
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "store.put → 100 watchers' streams, {} samples: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        latencies.len(),
+        ms(latencies[latencies.len() / 2]),
+        ms(latencies[latencies.len() * 99 / 100]),
+        ms(latencies[latencies.len() - 1]),
+    );
+}
