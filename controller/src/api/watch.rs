@@ -583,6 +583,33 @@ pub fn respond(hub: &WatchHub, query: WatchQuery, snapshot: Option<Snapshot>) ->
     response
 }
 
+/// Serves a watch request from a list handler: `list` (not run unless the watch starts
+/// with the current objects) is the list response the handler would give for the same
+/// namespace and selectors, with `metadata.resourceVersion` set to the store's
+/// [`crate::store::Store::resource_version`] read in the same control-loop turn as the
+/// objects; an `Err` is answered as it is.
+pub async fn serve<F>(hub: &WatchHub, query: WatchQuery, list: F) -> Response
+where
+    F: std::future::Future<Output = Result<Value, Response>>,
+{
+    if !query.wants_snapshot() {
+        return respond(hub, query, None);
+    }
+    match list.await.map(Snapshot::from_list) {
+        Ok(Some(snapshot)) => respond(hub, query, Some(snapshot)),
+        Ok(None) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(status_json(
+                500,
+                "InternalError",
+                "the list for the watch's initial events has no resourceVersion",
+            )),
+        )
+            .into_response(),
+        Err(response) => response,
+    }
+}
+
 /// One watcher's state between events.
 struct Watcher {
     hub: WatchHub,

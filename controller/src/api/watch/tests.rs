@@ -607,3 +607,41 @@ async fn measure_publish_to_100_watchers() {
         ms(latencies[latencies.len() - 1]),
     );
 }
+
+#[tokio::test]
+async fn serve_lists_only_when_the_watch_starts_with_the_current_objects() {
+    let (mut store, hub) = store();
+    let a = store.put(&pod("a", "web")).unwrap();
+    let list = json!({
+        "kind": "PodList",
+        "metadata": {"resourceVersion": a.resource_version.to_string()},
+        "items": [crate::object::to_json(&a)],
+    });
+    let mut events = Events::of(serve(&hub, query(&[]), async { Ok(list) }).await);
+    assert_eq!(events.next_event().await, ev("ADDED", "a", 1));
+    let b = store.put(&pod("b", "web")).unwrap();
+    assert_eq!(
+        events.next_event().await,
+        ev("ADDED", "b", b.resource_version)
+    );
+
+    let q = query(&[("resourceVersion", "1")]);
+    let mut events = Events::of(
+        serve(&hub, q, async {
+            panic!("no list is needed to resume from a version")
+        })
+        .await,
+    );
+    assert_eq!(
+        events.next_event().await,
+        ev("ADDED", "b", b.resource_version)
+    );
+
+    let failed = serve(&hub, query(&[]), async {
+        Err(StatusCode::FORBIDDEN.into_response())
+    })
+    .await;
+    assert_eq!(failed.status(), StatusCode::FORBIDDEN);
+    let unversioned = serve(&hub, query(&[]), async { Ok(json!({"items": []})) }).await;
+    assert_eq!(unversioned.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
