@@ -29,8 +29,11 @@ use crate::store::{Change, ChangeSink, ChangeType, StoredObject};
 /// Tuning of a [`WatchHub`].
 #[derive(Debug, Clone)]
 pub struct HubSettings {
-    /// Changes kept for watches that resume from an older resourceVersion.
+    /// Most changes kept for watches that resume from an older resourceVersion.
     pub history: usize,
+    /// Most memory (estimated) those changes may hold; whichever limit is reached first
+    /// drops the oldest.
+    pub history_bytes: usize,
     /// How far (in changes) a live watcher may fall behind before it is closed.
     pub lag: usize,
     /// How often an idle watcher that allows bookmarks gets one.
@@ -43,14 +46,16 @@ pub struct HubSettings {
 impl Default for HubSettings {
     fn default() -> Self {
         HubSettings {
-            // 10,000 changes: minutes of a busy fleet's status churn (the apiserver sizes its
-            // history to cover 75 s). Entries share the store's objects while those are
-            // current; superseded ones cost their object plus, once a watcher renders it,
-            // one JSON copy -- a few KiB each, so tens of MiB at worst.
+            // The apiserver sizes its history to cover about 75 s of changes. Here memory
+            // decides first: a superseded pod is ~16 KiB in memory (its JSON trees are ten
+            // times its rendering), so 16 MiB keeps the last ~1,000 pod changes -- minutes
+            // of a fleet's status churn -- and the count only bounds tiny objects.
             history: 10_000,
-            // A watcher this far behind is not reading; holding more would only delay the
-            // re-list it needs anyway.
-            lag: 1024,
+            history_bytes: 16 << 20,
+            // A watcher this far behind is not reading (the socket's buffers absorb bursts
+            // before it falls behind at all); holding more would only delay the re-list it
+            // needs anyway. The feed's ring keeps this many changes alive too.
+            lag: 256,
             bookmark_every: Duration::from_secs(60),
             default_timeout: Duration::from_secs(1800),
         }
@@ -74,6 +79,8 @@ struct Inner {
 
 struct History {
     events: VecDeque<Arc<Event>>,
+    /// Estimated memory of `events`.
+    bytes: usize,
     /// Every change after this resourceVersion is in `events`.
     floor: u64,
     /// The newest change published (or the store's version at start).
@@ -86,6 +93,8 @@ struct History {
 struct Event {
     change: Change,
     line: OnceLock<Bytes>,
+    /// Estimated memory, counted against [`HubSettings::history_bytes`].
+    footprint: usize,
 }
 
 impl Event {
@@ -152,6 +161,51 @@ fn json_line(value: &Value) -> Bytes {
     Bytes::from(line)
 }
 
+/// Roughly what an object holds in memory, its rendered line included: a walk over its
+/// JSON trees, cheaper than the serialization the store's write has just done. Counted
+/// whole even while the store shares the object, so the history stays within its budget.
+fn footprint(object: &StoredObject) -> usize {
+    /// Allocator overhead per allocation.
+    const ALLOC: usize = 16;
+    /// A B-tree node holds up to 11 entries and is allocated whole, however few it holds.
+    fn btree(len: usize, entry: usize) -> usize {
+        len.div_ceil(11) * (11 * entry + 32 + ALLOC)
+    }
+    fn string(s: &str) -> usize {
+        if s.is_empty() {
+            0
+        } else {
+            s.len() + ALLOC
+        }
+    }
+    /// Heap owned by a JSON value (a `Value` itself is 32 bytes, inline in its parent).
+    fn tree(value: &Value) -> usize {
+        match value {
+            Value::String(s) => string(s),
+            Value::Array(items) => items.len() * 32 + ALLOC + items.iter().map(tree).sum::<usize>(),
+            Value::Object(map) => {
+                btree(map.len(), 24 + 32)
+                    + map.iter().map(|(k, v)| string(k) + tree(v)).sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    let map = |m: &std::collections::BTreeMap<String, String>| {
+        btree(m.len(), 48) + m.iter().map(|(k, v)| string(k) + string(v)).sum::<usize>()
+    };
+    let trees = tree(&object.spec) + tree(&object.status) + tree(&object.owner_references);
+    std::mem::size_of::<StoredObject>()
+        + ALLOC
+        + string(&object.namespace)
+        + string(&object.name)
+        + string(&object.uid)
+        + map(&object.labels)
+        + map(&object.annotations)
+        + trees
+        // The line, once rendered: about a tenth of the trees.
+        + trees / 10
+}
+
 /// A `metav1.Status` failure.
 pub fn status_json(code: u16, reason: &str, message: &str) -> Value {
     json!({
@@ -198,6 +252,7 @@ impl WatchHub {
             inner: Arc::new(Inner {
                 history: Mutex::new(History {
                     events: VecDeque::with_capacity(settings.history.min(1024)),
+                    bytes: 0,
                     floor: resource_version,
                     latest: resource_version,
                 }),
@@ -231,14 +286,21 @@ impl WatchHub {
             return;
         }
         history.latest = history.latest.max(change.resource_version);
+        let footprint = footprint(&change.object);
         let event = Arc::new(Event {
             change,
             line: OnceLock::new(),
+            footprint,
         });
         history.events.push_back(Arc::clone(&event));
-        while history.events.len() > self.inner.settings.history {
+        history.bytes += footprint;
+        let settings = &self.inner.settings;
+        while history.events.len() > settings.history
+            || (history.bytes > settings.history_bytes && history.events.len() > 1)
+        {
             if let Some(oldest) = history.events.pop_front() {
                 history.floor = oldest.change.resource_version;
+                history.bytes -= oldest.footprint;
             }
         }
         // Sent under the lock, so that a new watcher's replay and subscription meet

@@ -187,6 +187,24 @@ async fn a_watch_older_than_the_history_gets_410_expired_as_one_error_event() {
 }
 
 #[tokio::test]
+async fn the_history_keeps_within_its_memory_budget() {
+    let one = footprint(&pod("p0", "web"));
+    let (mut store, hub) = store_with(HubSettings {
+        history_bytes: one * 2 + one / 2,
+        ..HubSettings::default()
+    });
+    for i in 0..5 {
+        store.put(&pod(&format!("p{i}"), "web")).unwrap();
+    }
+    assert_eq!(hub.history().events.len(), 2);
+    assert!(hub.history().bytes <= one * 2 + one / 2);
+    let mut events = Events::of(respond(&hub, query(&[("resourceVersion", "2")]), None));
+    assert_eq!(events.next().await.unwrap()["object"]["code"], 410);
+    let mut events = Events::of(respond(&hub, query(&[("resourceVersion", "3")]), None));
+    assert_eq!(events.next_event().await, ev("ADDED", "p3", 4));
+}
+
+#[tokio::test]
 async fn a_watch_from_before_the_server_started_is_expired() {
     let mut store = Store::in_memory().unwrap();
     store.put(&pod("a", "web")).unwrap();
@@ -644,4 +662,86 @@ async fn serve_lists_only_when_the_watch_starts_with_the_current_objects() {
     assert_eq!(failed.status(), StatusCode::FORBIDDEN);
     let unversioned = serve(&hub, query(&[]), async { Ok(json!({"items": []})) }).await;
     assert_eq!(unversioned.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+/// What a full history of a pod's status changes costs:
+/// `cargo test -p drover --lib api::watch::tests::measure_history -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a test"]
+fn measure_history_memory() {
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+    let mut template = pod("a", "web");
+    template.spec = json!({
+        "nodeName": "worker-17",
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "containers": [{
+            "name": "main", "image": "registry.example.com/team/app:1.2.3",
+            "command": ["/bin/app", "--listen", ":8080"],
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "two"}],
+            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+            "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
+        }],
+        "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+    });
+    template.status = json!({
+        "phase": "Running", "hostIP": "10.0.0.17", "podIP": "10.0.0.17",
+        "startTime": "2026-12-01T12:00:00Z",
+        "conditions": [
+            {"type": "Initialized", "status": "True", "lastTransitionTime": "2026-12-01T12:00:00Z"},
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-01T12:00:01Z"},
+            {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-12-01T12:00:01Z"},
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-01T12:00:00Z"},
+        ],
+        "containerStatuses": [{
+            "name": "main", "ready": true, "restartCount": 3, "started": true,
+            "image": "registry.example.com/team/app:1.2.3", "imageID": "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "containerID": "docker://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "state": {"running": {"startedAt": "2026-12-01T12:00:01Z"}},
+            "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": "2026-12-01T11:00:01Z", "finishedAt": "2026-12-01T12:00:00Z"}},
+        }],
+    });
+    let rendered = serde_json::to_vec(&crate::object::to_json(&template))
+        .unwrap()
+        .len();
+    let hub = WatchHub::with_settings(
+        0,
+        HubSettings {
+            history_bytes: usize::MAX,
+            ..HubSettings::default()
+        },
+    );
+    let before = rss_kib();
+    let mut previous: Option<Arc<StoredObject>> = None;
+    for rv in 1..=10_000u64 {
+        let mut object = template.clone();
+        object.resource_version = rv;
+        let object = Arc::new(object);
+        hub.publish(Change {
+            kind: ChangeType::Modified,
+            resource_version: rv,
+            object: Arc::clone(&object),
+            previous: previous.replace(object),
+        });
+    }
+    let objects = rss_kib();
+    for event in hub.history().events.iter() {
+        event.line_as(ChangeType::Modified, &hub.inner.render, None);
+    }
+    let lines = rss_kib();
+    println!(
+        "10,000 changes of a {rendered}-byte pod: +{:.1} MiB for the objects, +{:.1} MiB once every line is rendered; estimated {:.1} MiB",
+        (objects - before) as f64 / 1024.0,
+        (lines - before) as f64 / 1024.0,
+        (footprint(&template) * 10_000) as f64 / 1048576.0,
+    );
 }
