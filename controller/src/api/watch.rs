@@ -724,7 +724,11 @@ impl Watcher {
             let base = hub.inner.settings.default_timeout;
             base + base.mul_f64(jitter())
         });
-        let deadline = now + timeout;
+        // timeoutSeconds comes from the client: one past what an Instant holds means
+        // "never" rather than an overflow.
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         let mut watcher = Watcher {
             hub: hub.clone(),
             query,

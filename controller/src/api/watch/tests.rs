@@ -478,6 +478,8 @@ fn parameters_are_read_as_the_apiserver_reads_them() {
     assert!(!params(&[("watch", "false")]).is_watch());
     assert!(!params(&[("watch", "0")]).is_watch());
     assert!(!params(&[]).is_watch());
+    let huge = query(&[("timeoutSeconds", &u64::MAX.to_string())]);
+    assert!(Watcher::start(&WatchHub::new(0), huge, None).is_ok());
     let q = query(&[("timeoutSeconds", "30"), ("allowWatchBookmarks", "1")]);
     assert_eq!(q.timeout, Some(Duration::from_secs(30)));
     assert!(q.allow_bookmarks);
