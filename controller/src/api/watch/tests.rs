@@ -747,3 +747,130 @@ fn measure_history_memory() {
         (footprint(&template) * 10_000) as f64 / 1048576.0,
     );
 }
+
+mod ordering {
+    use futures_util::FutureExt;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const APPS: [&str; 3] = ["web", "db", "cache"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put { name: u8, app: usize },
+        Delete { name: u8 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..4, 0usize..3).prop_map(|(name, app)| Op::Put { name, app }),
+            1 => (0u8..4).prop_map(|name| Op::Delete { name }),
+        ]
+    }
+
+    /// (type, name, resourceVersion, app) as the watcher should see them.
+    type Seen = (&'static str, String, u64);
+
+    fn expected(
+        changes: &[(ChangeType, String, u64, Option<usize>, Option<usize>)],
+        from: u64,
+        selector: Option<usize>,
+    ) -> Vec<Seen> {
+        let matches = |app: Option<usize>| app.is_some() && (selector.is_none() || app == selector);
+        changes
+            .iter()
+            .filter(|c| c.2 > from)
+            .filter_map(|(kind, name, rv, before, after)| {
+                let kind = match kind {
+                    ChangeType::Added => matches(*after).then_some("ADDED"),
+                    ChangeType::Deleted => matches(*before).then_some("DELETED"),
+                    ChangeType::Modified => match (matches(*before), matches(*after)) {
+                        (true, true) => Some("MODIFIED"),
+                        (false, true) => Some("ADDED"),
+                        (true, false) => Some("DELETED"),
+                        (false, false) => None,
+                    },
+                }?;
+                Some((kind, name.clone(), *rv))
+            })
+            .collect()
+    }
+
+    fn drain(watcher: &mut Watcher) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        // Everything was published before reading, so each event is ready at once; a
+        // pending read means the stream has nothing more.
+        while let Some(Some(line)) = watcher.next().now_or_never() {
+            let event: Value = serde_json::from_slice(&line).unwrap();
+            let (kind, name, rv) = summary(&event);
+            let kind = ["ADDED", "MODIFIED", "DELETED"]
+                .into_iter()
+                .find(|k| *k == kind)
+                .unwrap();
+            seen.push((kind, name, rv.parse().unwrap()));
+        }
+        seen
+    }
+
+    fn watcher(hub: &WatchHub, from: u64, selector: Option<usize>) -> Watcher {
+        let matches: Matcher = match selector {
+            Some(app) => app_is(APPS[app]),
+            None => everything(),
+        };
+        let mut q = WatchQuery::new(pods(), None, matches, &params(&[])).unwrap();
+        // Not `resourceVersion=0`, which asks for the current objects first.
+        q.start = Start::After(from);
+        Watcher::start(hub, q, None).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Watchers live from the start and watchers resuming later from any version see
+        /// exactly the changes after their version, in order, as their selector sees them.
+        #[test]
+        fn every_watcher_sees_every_later_change_in_order(
+            ops in proptest::collection::vec(op(), 1..60),
+            late in proptest::collection::vec((0u64..80, proptest::option::of(0usize..3)), 1..4),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let _guard = runtime.enter();
+            let (mut store, hub) = store();
+            let mut live: Vec<(Option<usize>, Watcher)> = [None, Some(0), Some(1)]
+                .into_iter()
+                .map(|s| (s, watcher(&hub, 0, s)))
+                .collect();
+            let mut apps: BTreeMap<String, usize> = BTreeMap::new();
+            let mut changes = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Put { name, app } => {
+                        let name = format!("p{name}");
+                        let before = apps.insert(name.clone(), app);
+                        let stored = store.put(&pod(&name, APPS[app])).unwrap();
+                        let kind = if before.is_some() { ChangeType::Modified } else { ChangeType::Added };
+                        changes.push((kind, name, stored.resource_version, before, Some(app)));
+                    }
+                    Op::Delete { name } => {
+                        let name = format!("p{name}");
+                        if let Some(before) = apps.remove(&name) {
+                            store.delete(Kind::Pod, "default", &name).unwrap();
+                            let rv = store.resource_version().unwrap();
+                            changes.push((ChangeType::Deleted, name, rv, Some(before), Some(before)));
+                        }
+                    }
+                }
+            }
+            for (selector, w) in &mut live {
+                prop_assert_eq!(drain(w), expected(&changes, 0, *selector));
+            }
+            let latest = store.resource_version().unwrap();
+            for (from, selector) in late {
+                let from = from.min(latest);
+                let mut w = watcher(&hub, from, selector);
+                prop_assert_eq!(drain(&mut w), expected(&changes, from, selector), "from {}", from);
+            }
+        }
+    }
+}
