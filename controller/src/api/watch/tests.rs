@@ -769,14 +769,13 @@ mod ordering {
         ]
     }
 
-    /// (type, name, resourceVersion, app) as the watcher should see them.
+    /// (type, name, resourceVersion) as the watcher should see them.
     type Seen = (&'static str, String, u64);
 
-    fn expected(
-        changes: &[(ChangeType, String, u64, Option<usize>, Option<usize>)],
-        from: u64,
-        selector: Option<usize>,
-    ) -> Vec<Seen> {
+    /// (type, name, resourceVersion, app before, app after) of a change made.
+    type Made = (ChangeType, String, u64, Option<usize>, Option<usize>);
+
+    fn expected(changes: &[Made], from: u64, selector: Option<usize>) -> Vec<Seen> {
         let matches = |app: Option<usize>| app.is_some() && (selector.is_none() || app == selector);
         changes
             .iter()
