@@ -35,6 +35,7 @@ pub mod selectors;
 pub mod status;
 pub mod table;
 pub mod tls;
+pub mod watch;
 
 #[derive(Clone)]
 struct ApiState {
@@ -42,6 +43,7 @@ struct ApiState {
     metrics: Arc<Metrics>,
     publisher: Publisher,
     logs: LogRouter,
+    watch: watch::WatchHub,
 }
 
 /// The API's routes.
@@ -50,6 +52,7 @@ pub fn router(
     metrics: Arc<Metrics>,
     publisher: Publisher,
     logs: LogRouter,
+    watch: watch::WatchHub,
 ) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -86,6 +89,7 @@ pub fn router(
             metrics: metrics.clone(),
             publisher,
             logs,
+            watch,
         })
         .layer(axum::middleware::from_fn_with_state(
             metrics,

@@ -236,6 +236,93 @@ fn body_value(body: &Bytes) -> Result<Value, KubeError> {
     parse_body_text(text)
 }
 
+/// A watch of a collection: the list it starts from (when it starts with the current
+/// objects) comes from the control loop like any list, then changes from the hub.
+async fn watch(
+    state: &ApiState,
+    target: Target,
+    uri: &Uri,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
+    use super::watch::{serve, WatchParams, WatchQuery};
+    let resource = target.resource;
+    if !resource.allows("watch") {
+        return failure(&KubeError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let params = match Query::<WatchParams>::try_from_uri(uri) {
+        Ok(Query(params)) => params,
+        Err(e) => return failure(&KubeError::bad_request(e.to_string())),
+    };
+    let options = match list_options(query) {
+        Ok(options) => options,
+        Err(e) => return failure(&e),
+    };
+    let labels = match drover_proto::selector::LabelSelector::parse(
+        options.label_selector.as_deref().unwrap_or(""),
+    ) {
+        Ok(selector) => selector,
+        Err(e) => return failure(&KubeError::bad_request(e)),
+    };
+    let fields = match options.field_selector.as_deref() {
+        Some(text) => match super::selectors::FieldSelector::parse(text)
+            .and_then(|f| f.check(resource.kind).map(|()| f))
+        {
+            Ok(fields) => Some(fields),
+            Err(e) => return failure(&KubeError::bad_request(e)),
+        },
+        None => None,
+    };
+    let kind = resource.kind;
+    let matches: super::watch::Matcher = std::sync::Arc::new(move |object| {
+        labels.matches(&object.labels)
+            && fields
+                .as_ref()
+                .is_none_or(|f| f.matches(kind, &crate::object::to_json(object)))
+    });
+    let namespace = target.namespace.clone();
+    let mut watch_query = match WatchQuery::new(resource, namespace.clone(), matches, &params) {
+        Ok(q) => q,
+        Err(bad) => return bad.into_response(),
+    };
+    if wants_table(headers) {
+        let include = match query.get("includeObject").map(String::as_str) {
+            Some("None") => super::table::IncludeObject::None,
+            Some("Object") => super::table::IncludeObject::Object,
+            _ => super::table::IncludeObject::Metadata,
+        };
+        // Columns come with the first event only, as kube-apiserver sends them.
+        let first = std::sync::atomic::AtomicBool::new(true);
+        watch_query.present = Some(std::sync::Arc::new(move |object: &Value| {
+            let with_columns = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+            super::table::table_of_one(resource, object, chrono::Utc::now(), include, with_columns)
+        }));
+    }
+    let open = state.metrics.watch_opened();
+    let list = async {
+        let request = KubeRequest::List {
+            resource,
+            namespace,
+            options: ListOptions {
+                limit: None,
+                continue_token: None,
+                ..options
+            },
+        };
+        ask(state, request).await.map_err(|e| failure(&e))
+    };
+    let response = serve(&state.watch, watch_query, list).await;
+    // Counted as open for as long as its stream is.
+    let (parts, body) = response.into_parts();
+    let stream = futures_util::StreamExt::map(body.into_data_stream(), move |chunk| {
+        let _still_open = &open;
+        chunk
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
+}
+
 /// Whether the client asked for a `meta.k8s.io` Table (what plain `kubectl get` asks for).
 fn wants_table(headers: &HeaderMap) -> bool {
     headers
@@ -278,6 +365,9 @@ async fn serve(
             }
             Err(e) => failure(&KubeError::bad_request(e.to_string())),
         };
+    }
+    if method == Method::GET && target.name.is_none() && flag(&query, "watch") {
+        return watch(&state, target, &uri, &query, &headers).await;
     }
     // An eviction, though answered with a Status, creates (201) as in Kubernetes.
     let eviction = target.subresource.as_deref() == Some("eviction");

@@ -152,6 +152,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     })?;
     let mut store = Store::open(&args.data_dir)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+    // Watches see every store write from here on; older versions are expired (410).
+    let watch_hub = crate::api::watch::WatchHub::new(store.resource_version()?);
+    store.set_change_sink(Box::new(watch_hub.clone()));
 
     let mut sans = args.tls_san.clone();
     if !args.api_listen.ip().is_unspecified() {
@@ -287,7 +290,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         tracing::warn!(listen = %api_addr, kubeconfig = %kubeconfig.display(), "API listening (HTTPS) on a non-loopback address: reachable from the network (every request but health and version needs a token)");
     }
-    let app = crate::api::router(inputs.clone(), metrics, publisher, logs)
+    let app = crate::api::router(inputs.clone(), metrics, publisher, logs, watch_hub)
         .merge(crate::api::kubeconfigs::router(inputs, api_tokens.clone()))
         .merge(crate::api::reviews::router());
     let app = crate::api::auth::protect(app, api_tokens);

@@ -4,11 +4,13 @@
 //! back, even across deletes and restarts.
 
 mod api_tokens;
+mod changes;
 mod namespaces;
 mod schema;
 mod security;
 
 pub use api_tokens::{ApiTokenTable, StoredApiToken};
+pub use changes::{Change, ChangeSink, ChangeType};
 pub use namespaces::StoredNamespace;
 pub use security::StoredCredential;
 
@@ -116,6 +118,8 @@ pub struct Store {
     objects: BTreeMap<ObjectKey, Arc<StoredObject>>,
     by_uid: HashMap<String, ObjectKey>,
     api_tokens: ApiTokenTable,
+    /// Told of every object write once it is committed.
+    sink: Option<Box<dyn ChangeSink>>,
 }
 
 /// Most events kept per object; older ones are dropped.
@@ -164,6 +168,7 @@ impl Store {
             objects: BTreeMap::new(),
             by_uid: HashMap::new(),
             api_tokens: ApiTokenTable::default(),
+            sink: None,
         };
         store.reload_api_tokens()?;
         let loaded: Vec<StoredObject> = {
@@ -181,7 +186,8 @@ impl Store {
         Ok(store)
     }
 
-    fn remember(&mut self, object: StoredObject) {
+    /// Keeps `object` in memory; returns it shared, with the object it replaced.
+    fn remember(&mut self, object: StoredObject) -> (Arc<StoredObject>, Option<Arc<StoredObject>>) {
         let key = (object.kind, object.namespace.clone(), object.name.clone());
         if let Some(previous) = self.objects.get(&key) {
             if previous.uid != object.uid {
@@ -189,7 +195,9 @@ impl Store {
             }
         }
         self.by_uid.insert(object.uid.clone(), key.clone());
-        self.objects.insert(key, Arc::new(object));
+        let object = Arc::new(object);
+        let previous = self.objects.insert(key, Arc::clone(&object));
+        (object, previous)
     }
 
     fn next_resource_version(tx: &rusqlite::Transaction) -> Result<u64, StoreError> {
@@ -316,7 +324,16 @@ impl Store {
         tx.commit()?;
         let mut stored = object.clone();
         stored.resource_version = rv;
-        self.remember(stored.clone());
+        let (shared, previous) = self.remember(stored.clone());
+        self.publish(|| Change {
+            kind: match previous {
+                Some(_) => ChangeType::Modified,
+                None => ChangeType::Added,
+            },
+            resource_version: rv,
+            object: shared,
+            previous,
+        });
         Ok(stored)
     }
 
@@ -331,16 +348,25 @@ impl Store {
             return Ok(None);
         };
         let tx = self.db.transaction()?;
-        Self::next_resource_version(&tx)?;
+        let rv = Self::next_resource_version(&tx)?;
         tx.execute("DELETE FROM objects WHERE uid = ?1", params![object.uid])?;
         tx.execute(
             "DELETE FROM events WHERE object_uid = ?1",
             params![object.uid],
         )?;
         tx.commit()?;
-        self.objects
+        let removed = self
+            .objects
             .remove(&(kind, namespace.to_string(), name.to_string()));
         self.by_uid.remove(&object.uid);
+        if let Some(removed) = removed {
+            self.publish(|| Change {
+                kind: ChangeType::Deleted,
+                resource_version: rv,
+                object: removed,
+                previous: None,
+            });
+        }
         Ok(Some(object))
     }
 
@@ -669,7 +695,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn pod(name: &str) -> StoredObject {
+    pub(super) fn pod(name: &str) -> StoredObject {
         StoredObject {
             kind: Kind::Pod,
             namespace: "default".into(),
