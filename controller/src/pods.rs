@@ -174,8 +174,20 @@ fn condition(kind: &str, ok: bool) -> Value {
     json!({"type": kind, "status": if ok { "True" } else { "False" }})
 }
 
-/// The pod's `status` from an agent report.
-pub fn status_from_report(report: &WirePodStatus, host_ip: Option<&str>) -> Value {
+/// The pod's `status` from an agent report. `spec` (the pod's) gives each container's
+/// image: Kubernetes clients require `image` and `imageID` in every container status, so a
+/// process container (no image) shows both empty.
+pub fn status_from_report(report: &WirePodStatus, spec: &Value, host_ip: Option<&str>) -> Value {
+    let image_of = |name: &str| {
+        spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["image"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     let all_ready = !report.containers.is_empty() && report.containers.iter().all(|c| c.ready);
     let phase = match report.phase {
         WirePhase::Pending => "Pending",
@@ -189,6 +201,8 @@ pub fn status_from_report(report: &WirePodStatus, host_ip: Option<&str>) -> Valu
         .map(|c| {
             let mut status = json!({
                 "name": c.name,
+                "image": image_of(&c.name),
+                "imageID": "",
                 "ready": c.ready,
                 "restartCount": c.restart_count,
                 "started": matches!(c.state, WireContainerState::Running { .. }),
@@ -326,7 +340,7 @@ mod tests {
             }],
             removed: false,
         };
-        let status = status_from_report(&report, Some("10.0.0.2"));
+        let status = status_from_report(&report, &json!({}), Some("10.0.0.2"));
         assert_eq!(status["phase"], "Failed");
         assert_eq!(status["hostIP"], "10.0.0.2");
         assert_eq!(

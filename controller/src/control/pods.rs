@@ -275,7 +275,7 @@ impl Control {
             self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
             return Ok(true);
         }
-        pod.status = status_from_report(status, host_ip);
+        pod.status = status_from_report(status, &pod.spec, host_ip);
         pod.agent_revision = status.revision;
         self.store.put(&pod)?;
         Ok(true)
