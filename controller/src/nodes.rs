@@ -66,6 +66,7 @@ pub fn registered(
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
         owner_references: json!([]),
+        managed_fields: serde_json::Value::Null,
         spec: json!({}),
         status: json!({}),
         created_at: now,

@@ -43,6 +43,13 @@ pub fn to_json(object: &StoredObject) -> Value {
     {
         metadata.insert("ownerReferences".into(), object.owner_references.clone());
     }
+    if object
+        .managed_fields
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        metadata.insert("managedFields".into(), object.managed_fields.clone());
+    }
     let status = if object.status.is_null() {
         json!({})
     } else {

@@ -286,6 +286,7 @@ mod tests {
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             owner_references: json!([]),
+            managed_fields: serde_json::Value::Null,
             spec,
             status: json!({}),
             created_at: Utc::now(),

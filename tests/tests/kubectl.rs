@@ -229,13 +229,64 @@ spec:
     );
     let out = kubectl(&server, &["apply", "--server-side", "-f", &job]);
     assert!(out.contains("job.batch/ssa serverside-applied"), "{out}");
-    let stored = json(&kubectl(&server, &["get", "job", "ssa", "-o", "json"]));
+    let stored = json(&kubectl(
+        &server,
+        &["get", "job", "ssa", "-o", "json", "--show-managed-fields"],
+    ));
     assert!(
         stored["metadata"]["managedFields"]
             .as_array()
             .is_some_and(|m| m.iter().any(|e| e["manager"] == "kubectl")),
         "{stored}"
     );
+    // Re-applying the same manifest changes nothing, not even the resourceVersion; another
+    // manager changing a field kubectl applied is a conflict unless it forces.
+    kubectl(&server, &["apply", "--server-side", "-f", &job]);
+    let again = json(&kubectl(
+        &server,
+        &["get", "job", "ssa", "-o", "json", "--show-managed-fields"],
+    ));
+    assert_eq!(again["metadata"]["generation"], 1);
+    assert_eq!(
+        again["metadata"]["managedFields"], stored["metadata"]["managedFields"],
+        "a no-op apply must not even touch its time"
+    );
+    let resumed = write(
+        dir.path(),
+        "resume.yaml",
+        &std::fs::read_to_string(&job)
+            .unwrap()
+            .replace("suspend: true", "suspend: false"),
+    );
+    let conflict = kubectl_fails(
+        &server,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "other",
+            "-f",
+            &resumed,
+        ],
+    );
+    assert!(
+        conflict.contains("conflict") && conflict.contains(".spec.suspend"),
+        "{conflict}"
+    );
+    kubectl(
+        &server,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "other",
+            "--force-conflicts",
+            "-f",
+            &resumed,
+        ],
+    );
+    let forced = json(&kubectl(&server, &["get", "job", "ssa", "-o", "json"]));
+    assert_eq!(forced["spec"]["suspend"], false);
     // The defaults the API server applies are visible.
     for field in [
         "completions",
@@ -467,6 +518,7 @@ spec:
         seen.iter().any(|(t, _)| t == "DELETED").then_some(())
     });
     let _ = watch.kill();
+    let _ = watch.wait();
     assert_eq!(seen[0].0, "ADDED", "{seen:?}");
     for phase in ["Running", "Succeeded"] {
         assert!(
@@ -585,6 +637,7 @@ spec:
     let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "first");
     let _ = follow.kill();
+    let _ = follow.wait();
 }
 
 #[test]

@@ -560,6 +560,7 @@ impl Control {
                 labels: meta.labels.clone(),
                 annotations: meta.annotations.clone(),
                 owner_references: json!([]),
+                managed_fields: serde_json::Value::Null,
                 status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
                     crate::pods::scheduled_status()
                 } else {

@@ -217,6 +217,7 @@ impl Control {
             labels: template.metadata.labels.clone(),
             annotations,
             owner_references: controller_reference(cj),
+            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&job_spec)?,
             status: json!({}),
             created_at: now,

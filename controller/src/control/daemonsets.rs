@@ -266,6 +266,7 @@ impl Control {
             labels,
             annotations: template.metadata.annotations.clone(),
             owner_references: controller_reference(ds),
+            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&spec)?,
             status: scheduled_status(),
             created_at: now,

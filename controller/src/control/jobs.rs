@@ -419,6 +419,7 @@ impl Control {
             labels,
             annotations,
             owner_references: controller_reference(job),
+            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&pod_spec)?,
             status: if pinned {
                 crate::pods::scheduled_status()

@@ -247,6 +247,8 @@ const SERVER_METADATA: &[&str] = &[
 struct Prepared {
     manifest: Manifest,
     owner_references: Value,
+    /// `metadata.managedFields` as sent (server-side apply computes them), or null.
+    managed_fields: Value,
     status: Value,
     resource_version: Option<String>,
 }
@@ -350,10 +352,13 @@ fn prepare(
         None => {}
     }
     let mut owner_references = json!([]);
+    let mut managed_fields = Value::Null;
     for field in SERVER_METADATA {
         if let Some(value) = metadata.remove(*field) {
-            if *field == "ownerReferences" && value.is_array() {
-                owner_references = value;
+            match *field {
+                "ownerReferences" if value.is_array() => owner_references = value,
+                "managedFields" if value.is_array() => managed_fields = value,
+                _ => {}
             }
         }
     }
@@ -382,9 +387,29 @@ fn prepare(
     Ok(Prepared {
         manifest,
         owner_references,
+        managed_fields,
         status,
         resource_version,
     })
+}
+
+/// The `managedFields` a write leaves: those server-side apply computed (sent in the body),
+/// or `before`'s with the fields this write changed recorded for its field manager.
+fn managed_fields(
+    before: Option<&Value>,
+    after: &StoredObject,
+    sent: Value,
+    options: &WriteOptions,
+    now: DateTime<Utc>,
+) -> Value {
+    if sent.is_array() {
+        return sent;
+    }
+    let manager = options.field_manager.as_deref().unwrap_or("unknown");
+    let after = crate::object::to_json(after);
+    let mut recorded =
+        patch::record_update(before, &after, manager, &crate::object::timestamp(now));
+    recorded["metadata"]["managedFields"].take()
 }
 
 fn patch_error(resource: &Resource, name: &str, e: PatchError) -> KubeError {
@@ -687,6 +712,7 @@ impl Control {
             labels: meta.labels.clone(),
             annotations: meta.annotations.clone(),
             owner_references: prepared.owner_references,
+            managed_fields: Value::Null,
             status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
                 crate::pods::scheduled_status()
             } else {
@@ -697,6 +723,9 @@ impl Control {
             deletion_timestamp: None,
             agent_revision: 0,
         };
+        let mut object = object;
+        object.managed_fields =
+            managed_fields(None, &object, prepared.managed_fields, options, now);
         if options.dry_run {
             return Ok(self.kube_render(&object));
         }
@@ -751,6 +780,7 @@ impl Control {
         if kind == Kind::Node {
             return self.update_node(resource, current, &body, options, now);
         }
+        let current_before = current.clone();
         let prepared = prepare(resource, namespace, Some(name), body)?;
         let meta = prepared.manifest.metadata();
         let mut spec = prepared.manifest.spec_json();
@@ -785,6 +815,14 @@ impl Control {
         current.labels = meta.labels.clone();
         current.annotations = meta.annotations.clone();
         current.owner_references = prepared.owner_references;
+        let before = crate::object::to_json(&current_before);
+        current.managed_fields = managed_fields(
+            Some(&before),
+            &current,
+            prepared.managed_fields,
+            options,
+            now,
+        );
         if options.dry_run {
             return Ok(self.kube_render(&current));
         }

@@ -750,6 +750,7 @@ fn stored(kind: Kind, name: &str, spec: serde_json::Value) -> crate::store::Stor
         labels: Default::default(),
         annotations: Default::default(),
         owner_references: serde_json::json!([]),
+        managed_fields: serde_json::Value::Null,
         spec,
         status: serde_json::Value::Null,
         created_at: t(0),

@@ -91,6 +91,7 @@ fn object(
         labels: Default::default(),
         annotations: Default::default(),
         owner_references: serde_json::json!([]),
+        managed_fields: serde_json::Value::Null,
         spec,
         status,
         created_at: chrono::Utc::now(),

@@ -44,6 +44,8 @@ pub struct StoredObject {
     pub annotations: BTreeMap<String, String>,
     /// Owner references (a JSON array).
     pub owner_references: Value,
+    /// `metadata.managedFields` (a JSON array), or null when no writer recorded any.
+    pub managed_fields: Value,
     /// Spec.
     pub spec: Value,
     /// Status.
@@ -214,6 +216,7 @@ impl Store {
         let labels: String = row.get("labels")?;
         let annotations: String = row.get("annotations")?;
         let owners: String = row.get("owner_references")?;
+        let managed: String = row.get("managed_fields")?;
         let spec: String = row.get("spec")?;
         let status: String = row.get("status")?;
         let created: String = row.get("created_at")?;
@@ -237,6 +240,7 @@ impl Store {
                 labels: serde_json::from_str(&labels).map_err(corrupt)?,
                 annotations: serde_json::from_str(&annotations).map_err(corrupt)?,
                 owner_references: serde_json::from_str(&owners).map_err(corrupt)?,
+                managed_fields: serde_json::from_str(&managed).map_err(corrupt)?,
                 spec: serde_json::from_str(&spec).map_err(corrupt)?,
                 status: serde_json::from_str(&status).map_err(corrupt)?,
                 created_at: parse_time(&created)?,
@@ -293,14 +297,15 @@ impl Store {
         tx.prepare_cached(
             "INSERT INTO objects (kind, namespace, name, uid, resource_version, generation, labels, annotations,
                                   owner_references, spec, status, created_at, updated_at, agent_revision,
-                                  deletion_timestamp)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                                  deletion_timestamp, managed_fields)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (kind, namespace, name) DO UPDATE SET
                 uid = excluded.uid, resource_version = excluded.resource_version,
                 generation = excluded.generation, labels = excluded.labels,
                 annotations = excluded.annotations, owner_references = excluded.owner_references,
                 spec = excluded.spec, status = excluded.status, updated_at = excluded.updated_at,
-                agent_revision = excluded.agent_revision, deletion_timestamp = excluded.deletion_timestamp",
+                agent_revision = excluded.agent_revision, deletion_timestamp = excluded.deletion_timestamp,
+                managed_fields = excluded.managed_fields",
         )?
         .execute(params![
                 object.kind.as_str(),
@@ -320,6 +325,7 @@ impl Store {
                 object
                     .deletion_timestamp
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                to_json(&object.managed_fields),
  ])?;
         tx.commit()?;
         let mut stored = object.clone();
@@ -706,6 +712,7 @@ mod tests {
             labels: BTreeMap::from([("app".into(), "web".into())]),
             annotations: BTreeMap::new(),
             owner_references: Value::Array(vec![]),
+            managed_fields: serde_json::Value::Null,
             spec: serde_json::json!({"containers": []}),
             status: Value::Null,
             created_at: Utc::now(),

@@ -13,6 +13,15 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
             "ALTER TABLE events ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0",
         )?;
     }
+    // Stores made before managedFields were kept gain the column.
+    let has_managed: bool = db
+        .prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'managed_fields'")?
+        .exists([])?;
+    if !has_managed {
+        db.execute_batch(
+            "ALTER TABLE objects ADD COLUMN managed_fields TEXT NOT NULL DEFAULT 'null'",
+        )?;
+    }
     Ok(())
 }
 

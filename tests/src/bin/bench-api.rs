@@ -47,6 +47,7 @@ fn object(
             .collect(),
         annotations: Default::default(),
         owner_references: json!([]),
+        managed_fields: serde_json::Value::Null,
         spec,
         status,
         created_at: Utc::now(),

@@ -26,6 +26,7 @@ fn object(kind: Kind, namespace: &str, name: &str, app: &str) -> StoredObject {
         labels: BTreeMap::from([("app".into(), app.into())]),
         annotations: BTreeMap::new(),
         owner_references: Value::Array(vec![]),
+        managed_fields: serde_json::Value::Null,
         spec: json!({"containers": []}),
         status: Value::Null,
         created_at: Utc::now(),
