@@ -151,7 +151,11 @@ pub fn attributes(method: &Method, path: &str, query: &str) -> Attributes {
 }
 
 /// Resources that hold credentials: even a viewer may not list them.
-const SECRET_RESOURCES: &[(&str, &str)] = &[("drover.io", "kubeconfigs"), ("", "tokens")];
+const SECRET_RESOURCES: &[(&str, &str)] = &[
+    ("drover.io", "kubeconfigs"),
+    ("drover.io", "jointokens"),
+    ("", "tokens"),
+];
 
 /// Whether `role` may do what `attributes` describe.
 pub fn allowed(role: Role, attributes: &Attributes) -> bool {
@@ -466,6 +470,9 @@ mod tests {
             (Method::GET, "/api/v1/tokens"),
             (Method::GET, "/apis/drover.io/v1/kubeconfigs"),
             (Method::POST, "/apis/drover.io/v1/kubeconfigs"),
+            (Method::GET, "/apis/drover.io/v1/jointokens"),
+            (Method::POST, "/apis/drover.io/v1/jointokens"),
+            (Method::DELETE, "/apis/drover.io/v1/jointokens/abc"),
         ];
         for (method, path) in no {
             assert!(

@@ -194,11 +194,63 @@ impl Client {
 
     /// GET with query parameters.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        self.get_as(path, query, "application/json")
+    }
+
+    /// GET asking for the representation `accept` names (e.g. a Table).
+    pub fn get_as(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        accept: &str,
+    ) -> anyhow::Result<Value> {
         let request = self
             .agent
             .get(self.url(path))
+            .header("Accept", accept)
             .query_pairs(query.iter().copied());
         self.finish(self.authorized(request).call())
+    }
+
+    /// GET that answers `None` for 404 Not Found instead of an error.
+    pub fn get_if_exists(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let request = self.agent.get(self.url(path));
+        match self.authorized(request).call() {
+            Ok(r) if r.status().as_u16() == 404 => Ok(None),
+            other => self.finish(other).map(Some),
+        }
+    }
+
+    /// PUT a JSON body.
+    pub fn put(&self, path: &str, query: &[(&str, &str)], body: &Value) -> anyhow::Result<Value> {
+        let request = self
+            .agent
+            .put(self.url(path))
+            .query_pairs(query.iter().copied());
+        self.finish(self.authorized(request).send_json(body))
+    }
+
+    /// PATCH with a body of `content_type` (merge, JSON or strategic merge patch).
+    pub fn patch(&self, path: &str, content_type: &str, body: &Value) -> anyhow::Result<Value> {
+        let request = self
+            .agent
+            .patch(self.url(path))
+            .header("Content-Type", content_type);
+        self.finish(self.authorized(request).send(body.to_string()))
+    }
+
+    /// POST a JSON body with query parameters.
+    pub fn post_query(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        let request = self
+            .agent
+            .post(self.url(path))
+            .query_pairs(query.iter().copied());
+        self.finish(self.authorized(request).send_json(body))
     }
 
     /// DELETE with query parameters.
