@@ -347,3 +347,97 @@ fn errors_are_one_line_and_exit_non_zero() {
     assert!(!unreachable.status.success());
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the drover server"));
 }
+
+#[test]
+fn taint_rollout_create_from_cronjob_tokens_and_events_go_through_the_kubernetes_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let node = "server-node";
+    assert!(server
+        .cli_ok(&[
+            "taint",
+            "node",
+            node,
+            "gpu=yes:NoSchedule",
+            "edge:PreferNoSchedule"
+        ])
+        .contains("tainted"));
+    let taints = server.node(node).unwrap()["spec"]["taints"].clone();
+    assert_eq!(taints.as_array().map(Vec::len), Some(2), "{taints}");
+    server.cli_ok(&["taint", "node", node, "gpu-", "edge:PreferNoSchedule-"]);
+    assert!(server.node(node).unwrap()["spec"]["taints"].is_null());
+    let out = server.cli(&["taint", "node", node, "gpu-"]);
+    assert!(!out.status.success());
+
+    let examples = examples();
+    server.cli_ok(&[
+        "apply",
+        "-f",
+        examples
+            .join("daemonset-heartbeat-logger.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    let first = server.items("ds")[0].clone();
+    assert!(server
+        .cli_ok(&["rollout", "restart", "ds/load-logger"])
+        .contains("restarted"));
+    let restarted = server.items("ds")[0].clone();
+    assert_eq!(restarted["metadata"]["generation"], 2);
+    assert!(!restarted["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"]
+        .is_null());
+    wait_for("two revisions", Duration::from_secs(10), || {
+        let history = server.cli_ok(&["rollout", "history", "ds/load-logger"]);
+        (history
+            .lines()
+            .filter(|l| l.starts_with(['1', '2']))
+            .count()
+            == 2)
+            .then_some(())
+    });
+    server.cli_ok(&["rollout", "undo", "ds/load-logger", "--to-revision", "1"]);
+    let undone = server.items("ds")[0].clone();
+    assert_eq!(undone["spec"]["template"], first["spec"]["template"]);
+
+    server.cli_ok(&[
+        "apply",
+        "-f",
+        examples.join("cronjob-hello.yaml").to_str().unwrap(),
+    ]);
+    assert!(server
+        .cli_ok(&["create", "job", "hello-now", "--from=cronjob/hello"])
+        .contains("job.batch/hello-now created"));
+    let job = server
+        .items("jobs")
+        .into_iter()
+        .find(|j| j["metadata"]["name"] == "hello-now")
+        .unwrap();
+    assert_eq!(
+        job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    server.cli_ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/hello-now",
+        "--timeout",
+        "30s",
+    ]);
+    let events = server.cli_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=hello-now",
+    ]);
+    assert!(events.contains("hello-now"), "{events}");
+
+    let token = server.create_token(&["--ttl", "1h"]);
+    let listed = server.cli_ok(&["token", "list"]);
+    assert!(listed.lines().count() >= 2, "{listed}");
+    assert!(
+        !listed.contains(&token),
+        "secrets are never listed: {listed}"
+    );
+}
