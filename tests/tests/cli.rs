@@ -433,6 +433,19 @@ fn taint_rollout_create_from_cronjob_tokens_and_events_go_through_the_kubernetes
     ]);
     assert!(events.contains("hello-now"), "{events}");
 
+    // A manual run of a per-node CronJob is one pod per node, as its scheduled runs are.
+    server.apply(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: sweep\n  annotations: {drover.io/per-node: \"true\"}\nspec:\n  schedule: \"0 0 1 1 *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            command: [\"true\"]\n",
+    );
+    server.cli_ok(&["create", "job", "sweep-now", "--from=cronjob/sweep"]);
+    let sweep: Value =
+        serde_json::from_str(&server.cli_ok(&["get", "job", "sweep-now", "-o", "json"])).unwrap();
+    assert_eq!(
+        sweep["metadata"]["annotations"]["drover.io/per-node-targets"],
+        node
+    );
+    assert_eq!(sweep["spec"]["completions"], 1);
+
     let token = server.create_token(&["--ttl", "1h"]);
     let listed = server.cli_ok(&["token", "list"]);
     assert!(listed.lines().count() >= 2, "{listed}");

@@ -661,7 +661,7 @@ impl Control {
         }
         let meta = manifest.metadata();
         let spec = manifest.spec_json();
-        let object = StoredObject {
+        let mut object = StoredObject {
             kind,
             namespace: manifest.namespace().to_string(),
             name: manifest.name().to_string(),
@@ -682,6 +682,8 @@ impl Control {
             deletion_timestamp: None,
             agent_revision: 0,
         };
+        self.expand_manual_run(&mut object)
+            .map_err(|e| KubeError::new(500, "InternalError", format!("{e:#}")))?;
         if options.dry_run {
             return Ok(self.render(&object));
         }
