@@ -54,6 +54,37 @@ impl Target {
     }
 }
 
+/// A failure the server explained (a `metav1.Status`), shown as kubectl shows it:
+/// `Error from server (NotFound): pods "web" not found`, or the message alone for `Invalid`
+/// (`The Pod "web" is invalid: ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerError {
+    /// The Status's `reason` (`NotFound`, `AlreadyExists`...), when it has one.
+    pub reason: Option<String>,
+    /// Its message.
+    pub message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.reason.as_deref() {
+            Some("Invalid") | None => write!(f, "{}", self.message),
+            Some(reason) => write!(f, "Error from server ({reason}): {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// How `drover` prints an error on stderr: a server's as kubectl prints it, others after
+/// `error: `.
+pub fn error_line(error: &anyhow::Error) -> String {
+    match error.downcast_ref::<ServerError>() {
+        Some(server) if server.reason.is_some() => server.to_string(),
+        _ => format!("error: {error:#}"),
+    }
+}
+
 /// A connection to the controller's API.
 pub struct Client {
     target: Target,
@@ -186,7 +217,14 @@ impl Client {
                 message.unwrap_or_else(|| "forbidden".into())
             ),
             _ => match message {
-                Some(message) => bail!("{message}"),
+                Some(message) => Err(ServerError {
+                    reason: body
+                        .as_ref()
+                        .and_then(|b| b["reason"].as_str())
+                        .map(str::to_string),
+                    message,
+                }
+                .into()),
                 None => bail!("the server answered HTTP {status}"),
             },
         }
@@ -292,5 +330,36 @@ impl Client {
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let request = self.agent.post(self.url(path));
         self.finish(self.authorized(request).send_json(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_read_as_kubectl_prints_them() {
+        let not_found = anyhow::Error::from(ServerError {
+            reason: Some("NotFound".into()),
+            message: "pods \"web\" not found".into(),
+        });
+        assert_eq!(
+            error_line(&not_found),
+            "Error from server (NotFound): pods \"web\" not found"
+        );
+        let invalid = anyhow::Error::from(ServerError {
+            reason: Some("Invalid".into()),
+            message: "The Pod \"web\" is invalid: spec: Forbidden".into(),
+        });
+        assert_eq!(
+            error_line(&invalid),
+            "The Pod \"web\" is invalid: spec: Forbidden"
+        );
+        assert_eq!(error_line(&anyhow::anyhow!("local")), "error: local");
+        let bare = anyhow::Error::from(ServerError {
+            reason: None,
+            message: "node \"n\" did not answer".into(),
+        });
+        assert_eq!(error_line(&bare), "error: node \"n\" did not answer");
     }
 }

@@ -23,7 +23,7 @@ use clap::Args;
 
 pub use apply::apply;
 pub use broker_config::{broker_config, BrokerConfigCommand};
-pub use client::{Client, Target};
+pub use client::{error_line, Client, ServerError, Target};
 pub use describe::{describe, DescribeArgs};
 pub use get::{get, GetArgs, Output};
 pub use jobs::{create, wait, CreateCommand, WaitArgs};
@@ -101,18 +101,21 @@ pub fn delete(client: &Client, args: DeleteArgs) -> anyhow::Result<()> {
         let name = name.context("delete needs a name, e.g. `drover delete pod web`")?;
         targets.push((resource, args.namespace.clone(), name));
     }
-    let mut failed = false;
+    // Like kubectl: every object is tried; each failure is printed, the last one is the
+    // command's error.
+    let mut last_error = None;
     for (resource, namespace, name) in targets {
         match client.delete(&resource::object(resource, &namespace, &name), &[]) {
             Ok(_) => println!("{} deleted", resource::short_ref(resource, &name)),
             Err(e) => {
-                eprintln!("error: {e}");
-                failed = true;
+                if let Some(previous) = last_error.replace(e) {
+                    eprintln!("{}", error_line(&previous));
+                }
             }
         }
     }
-    if failed {
-        bail!("some objects were not deleted");
+    if let Some(e) = last_error {
+        return Err(e);
     }
     Ok(())
 }
