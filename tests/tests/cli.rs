@@ -23,10 +23,10 @@ fn every_example_applies_and_reapplying_is_unchanged() {
     let examples = examples();
     let out = server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
     for line in [
-        "cronjob/hello created",
-        "daemonset/load-logger created",
-        "daemonset/httpd created",
-        "job/pi created",
+        "cronjob.batch/hello created",
+        "daemonset.apps/load-logger created",
+        "daemonset.apps/httpd created",
+        "job.batch/pi created",
         "pod/hello created",
     ] {
         assert!(out.contains(line), "{out}");
@@ -75,7 +75,7 @@ fn a_spec_change_bumps_generation_and_a_label_change_does_not() {
     std::fs::write(&file, ds.replacen("app: load-logger", "app: renamed", 1)).unwrap();
     assert!(server
         .cli_ok(&["apply", "-f", file.to_str().unwrap()])
-        .contains("daemonset/load-logger configured"));
+        .contains("daemonset.apps/load-logger configured"));
     let relabelled = server.items("ds")[0].clone();
     assert_eq!(relabelled["metadata"]["generation"], 1);
     assert_eq!(relabelled["metadata"]["labels"]["app"], "renamed");
@@ -268,7 +268,7 @@ fn delete_by_name_by_file_and_nodes() {
     server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
     assert!(server
         .cli_ok(&["delete", "pod", "hello"])
-        .contains("pod/hello deleted"));
+        .contains("pod \"hello\" deleted"));
     wait_for("the pod to be gone", Duration::from_secs(10), || {
         server.pod("hello").is_none().then_some(())
     });
@@ -368,7 +368,9 @@ fn taint_rollout_create_from_cronjob_tokens_and_events_go_through_the_kubernetes
         .contains("tainted"));
     let taints = server.node(node).unwrap()["spec"]["taints"].clone();
     assert_eq!(taints.as_array().map(Vec::len), Some(2), "{taints}");
-    server.cli_ok(&["taint", "node", node, "gpu-", "edge:PreferNoSchedule-"]);
+    assert!(server
+        .cli_ok(&["taint", "node", node, "gpu-", "edge:PreferNoSchedule-"])
+        .contains("untainted"));
     assert!(server.node(node).unwrap()["spec"]["taints"].is_null());
     let out = server.cli(&["taint", "node", node, "gpu-"]);
     assert!(!out.status.success());

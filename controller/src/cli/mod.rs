@@ -106,7 +106,7 @@ pub fn delete(client: &Client, args: DeleteArgs) -> anyhow::Result<()> {
     let mut last_error = None;
     for (resource, namespace, name) in targets {
         match client.delete(&resource::object(resource, &namespace, &name), &[]) {
-            Ok(_) => println!("{} deleted", resource::short_ref(resource, &name)),
+            Ok(_) => println!("{} deleted", resource::quoted_ref(resource, &name)),
             Err(e) => {
                 if let Some(previous) = last_error.replace(e) {
                     eprintln!("{}", error_line(&previous));

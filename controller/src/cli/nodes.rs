@@ -203,7 +203,15 @@ pub fn taint(client: &Client, args: TaintArgs) -> anyhow::Result<()> {
         MERGE_PATCH,
         &json!({"spec": {"taints": value}}),
     )?;
-    println!("node/{} tainted", args.name);
+    // kubectl's words: only additions taint, only removals untaint, both modify.
+    let added = taints.iter().any(|t| !current.contains(t));
+    let removed = current.iter().any(|t| !taints.contains(t));
+    let verb = match (added, removed) {
+        (true, true) => "modified",
+        (false, true) => "untainted",
+        _ => "tainted",
+    };
+    println!("node/{} {verb}", args.name);
     Ok(())
 }
 

@@ -62,10 +62,15 @@ pub fn object(resource: &Resource, namespace: &str, name: &str) -> String {
     format!("{}/{name}", collection(resource, Some(namespace)))
 }
 
-/// What kubectl calls an object in its messages: `pod/web`, `job.batch/pi`... Drover keeps
-/// the group off (`job/pi`), as its output always has.
+/// How kubectl names an object in what `apply` and `create` print: `pod/web`,
+/// `job.batch/pi`, `daemonset.apps/web`.
 pub fn short_ref(resource: &Resource, name: &str) -> String {
-    format!("{}/{name}", resource.singular)
+    format!("{}/{name}", super::print_table::kind_prefix(resource))
+}
+
+/// How kubectl names an object in what `delete` prints: `pod "web"`, `job.batch "pi"`.
+pub fn quoted_ref(resource: &Resource, name: &str) -> String {
+    format!("{} \"{name}\"", super::print_table::kind_prefix(resource))
 }
 
 #[cfg(test)]
@@ -101,5 +106,7 @@ mod tests {
         assert_eq!(collection(jobs, None), "/apis/batch/v1/jobs");
         let nodes = resolve("nodes").unwrap();
         assert_eq!(object(nodes, "default", "n1"), "/api/v1/nodes/n1");
+        assert_eq!(short_ref(jobs, "pi"), "job.batch/pi");
+        assert_eq!(quoted_ref(resolve("po").unwrap(), "web"), "pod \"web\"");
     }
 }
