@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::{resource, table, yaml, Client};
+use super::{resource, yaml, Client};
 use crate::api::table::duration::since;
 use crate::api::table::{node_status, pod_status};
 
@@ -97,33 +97,63 @@ pub fn describe(client: &Client, args: DescribeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print!("{}", align_tabs(&out));
-    println!("Events:");
-    let rows: Vec<Vec<String>> = events
-        .iter()
-        .map(|e| {
-            let count = e["count"].as_u64().unwrap_or(1);
-            let last = since(&e["lastTimestamp"], now);
-            let age_text = if count > 1 {
-                format!(
-                    "{last} (x{count} over {})",
-                    since(&e["firstTimestamp"], now)
-                )
-            } else {
-                last
-            };
-            vec![
-                e["type"].as_str().unwrap_or("").into(),
-                e["reason"].as_str().unwrap_or("").into(),
-                age_text,
-                e["source"]["component"].as_str().unwrap_or("").into(),
-                e["message"].as_str().unwrap_or("").into(),
-            ]
-        })
-        .collect();
-    for line in table::render(&["Type", "Reason", "Age", "From", "Message"], &rows).lines() {
-        println!("  {line}");
-    }
+    print!("{}", events_section(&events, now));
     Ok(())
+}
+
+/// The Events section as `kubectl describe` prints it: oldest last-seen first, columns two
+/// spaces apart under a row of dashes, `AGE (xN over FIRST)` for repeated events.
+pub fn events_section(events: &[Value], now: chrono::DateTime<Utc>) -> String {
+    let mut events = events.to_vec();
+    events.sort_by(|a, b| {
+        a["lastTimestamp"]
+            .as_str()
+            .unwrap_or("")
+            .cmp(b["lastTimestamp"].as_str().unwrap_or(""))
+    });
+    let mut lines = vec![
+        ["Type", "Reason", "Age", "From", "Message"].map(String::from),
+        ["----", "------", "----", "----", "-------"].map(String::from),
+    ];
+    for e in &events {
+        let count = e["count"].as_u64().unwrap_or(1);
+        let last = since(&e["lastTimestamp"], now);
+        let age = if count > 1 {
+            format!(
+                "{last} (x{count} over {})",
+                since(&e["firstTimestamp"], now)
+            )
+        } else {
+            last
+        };
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+        lines.push([
+            text(&e["type"]),
+            text(&e["reason"]),
+            age,
+            text(&e["source"]["component"]),
+            text(&e["message"]),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for line in &lines {
+        for (i, cell) in line.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::from("Events:\n");
+    for line in &lines {
+        let mut text = String::from("  ");
+        for (i, cell) in line.iter().enumerate() {
+            text.push_str(cell);
+            if i + 1 < line.len() {
+                text.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 trait CloneOrEmpty {
@@ -174,4 +204,32 @@ fn events_of(client: &Client, namespaced: bool, object: &Value) -> anyhow::Resul
         &[("fieldSelector", &selector)],
     )?;
     Ok(events["items"].as_array().cloned().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_print_as_kubectl_describe_prints_them() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:10:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let events = vec![
+            json!({"type": "Warning", "reason": "BackOff", "count": 3, "source": {"component": "kubelet"},
+                   "firstTimestamp": "2026-01-01T00:05:00Z", "lastTimestamp": "2026-01-01T00:09:00Z",
+                   "message": "Back-off restarting failed container"}),
+            json!({"type": "Normal", "reason": "Scheduled", "count": 1, "source": {"component": "drover"},
+                   "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+                   "message": "Successfully assigned default/web to pi-1"}),
+        ];
+        assert_eq!(
+            events_section(&events, now),
+            "Events:\n\
+             \x20 Type     Reason     Age               From     Message\n\
+             \x20 ----     ------     ----              ----     -------\n\
+             \x20 Normal   Scheduled  10m               drover   Successfully assigned default/web to pi-1\n\
+             \x20 Warning  BackOff    60s (x3 over 5m)  kubelet  Back-off restarting failed container\n"
+        );
+    }
 }

@@ -19,6 +19,8 @@ pub enum Output {
     Json,
     /// Kubernetes-shaped YAML.
     Yaml,
+    /// `kind.group/name` of each object.
+    Name,
 }
 
 /// `get` flags.
@@ -98,6 +100,18 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
             resource::collection(resource, namespace)
         }
     };
+    if args.output == Some(Output::Name) {
+        let value = client.get(&path, &query)?;
+        let objects = match name {
+            Some(_) => vec![value],
+            None => value["items"].as_array().cloned().unwrap_or_default(),
+        };
+        for object in objects {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            println!("{}", resource::short_ref(resource, name));
+        }
+        return Ok(());
+    }
     if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
         let value = client.get(&path, &query)?;
         let value = match name {
