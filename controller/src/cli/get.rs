@@ -75,10 +75,25 @@ pub fn as_kubectl_list(list: &Value, api_version: &str, kind: &str) -> Value {
     })
 }
 
+/// JSON as `kubectl -o json` prints it: four-space indents.
+pub fn kubectl_json(value: &Value) -> anyhow::Result<String> {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, formatter,
+    ))?;
+    // Go's encoder escapes these (outside strings they never occur in JSON).
+    Ok(String::from_utf8(out)?
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
+}
+
 fn print_structured(value: &Value, output: Output) -> anyhow::Result<()> {
     match output {
         Output::Yaml => print!("{}", yaml::to_yaml(value)),
-        _ => println!("{}", serde_json::to_string_pretty(value)?),
+        _ => println!("{}", kubectl_json(value)?),
     }
     Ok(())
 }
@@ -133,6 +148,18 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_indented_as_kubectl_indents_it() {
+        assert_eq!(
+            kubectl_json(&json!({"a": [1]})).unwrap(),
+            "{\n    \"a\": [\n        1\n    ]\n}"
+        );
+        assert_eq!(
+            kubectl_json(&json!("2>/dev/null && x")).unwrap(),
+            "\"2\\u003e/dev/null \\u0026\\u0026 x\""
+        );
+    }
 
     #[test]
     fn lists_print_as_kubectl_lists() {
