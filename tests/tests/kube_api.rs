@@ -14,25 +14,33 @@ fn server(dir: &Path) -> Server {
     server
 }
 
-/// A request whose 4xx/5xx answers are returned, not raised: (status, body as JSON).
-fn call(method: &str, url: &str, content_type: &str, body: Option<&str>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+/// A request as admin whose 4xx/5xx answers are returned, not raised: (status, body as
+/// JSON).
+fn call(
+    server: &Server,
+    method: &str,
+    url: &str,
+    content_type: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let agent = server.http_any_status();
+    let bearer = format!("Bearer {}", server.token());
     let response = match (method, body) {
-        ("GET", _) => agent.get(url).call(),
-        ("DELETE", _) => agent.delete(url).call(),
+        ("GET", _) => agent.get(url).header("Authorization", &bearer).call(),
+        ("DELETE", _) => agent.delete(url).header("Authorization", &bearer).call(),
         ("POST", Some(b)) => agent
             .post(url)
+            .header("Authorization", &bearer)
             .header("Content-Type", content_type)
             .send(b.as_bytes()),
         ("PUT", Some(b)) => agent
             .put(url)
+            .header("Authorization", &bearer)
             .header("Content-Type", content_type)
             .send(b.as_bytes()),
         ("PATCH", Some(b)) => agent
             .patch(url)
+            .header("Authorization", &bearer)
             .header("Content-Type", content_type)
             .send(b.as_bytes()),
         other => panic!("unsupported request {other:?}"),
@@ -53,20 +61,21 @@ fn raw_http_verbs_statuses_and_lists() {
     let server = server(dir.path());
     let pods = format!("{}/api/v1/namespaces/default/pods", server.api);
 
-    let (code, created) = call("POST", &pods, "application/json", Some(POD));
+    let (code, created) = call(&server, "POST", &pods, "application/json", Some(POD));
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["metadata"]["namespace"], "default");
-    let (code, again) = call("POST", &pods, "application/json", Some(POD));
+    let (code, again) = call(&server, "POST", &pods, "application/json", Some(POD));
     assert_eq!(code, 409);
     assert_eq!(again["kind"], "Status");
     assert_eq!(again["reason"], "AlreadyExists");
     assert_eq!(again["message"], "pods \"web\" already exists");
     assert_eq!(again["details"]["kind"], "pods");
 
-    let (code, missing) = call("GET", &format!("{pods}/nope"), "", None);
+    let (code, missing) = call(&server, "GET", &format!("{pods}/nope"), "", None);
     assert_eq!(code, 404);
     assert_eq!(missing["message"], "pods \"nope\" not found");
     let (code, unknown) = call(
+        &server,
         "GET",
         &format!("{}/api/v1/deployments", server.api),
         "",
@@ -79,6 +88,7 @@ fn raw_http_verbs_statuses_and_lists() {
     );
 
     let (code, list) = call(
+        &server,
         "GET",
         &format!("{}/api/v1/pods?labelSelector=app%3Dweb", server.api),
         "",
@@ -89,6 +99,7 @@ fn raw_http_verbs_statuses_and_lists() {
     assert!(list["metadata"]["resourceVersion"].as_str().is_some());
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let (code, bad) = call(
+        &server,
         "GET",
         &format!("{pods}?fieldSelector=spec.image%3Dx"),
         "",
@@ -100,6 +111,7 @@ fn raw_http_verbs_statuses_and_lists() {
     let job = r#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"j"},
       "spec":{"template":{"spec":{"restartPolicy":"Sometimes","containers":[{"name":"c","image":"alpine"}]}}}}"#;
     let (code, invalid) = call(
+        &server,
         "POST",
         &format!("{}/apis/batch/v1/namespaces/default/jobs", server.api),
         "application/json",
@@ -114,10 +126,11 @@ fn raw_http_verbs_statuses_and_lists() {
     );
 
     // A stale resourceVersion conflicts.
-    let (_, current) = call("GET", &format!("{pods}/web"), "", None);
+    let (_, current) = call(&server, "GET", &format!("{pods}/web"), "", None);
     let mut stale = current.clone();
     stale["metadata"]["resourceVersion"] = json!("1");
     let (code, conflict) = call(
+        &server,
         "PUT",
         &format!("{pods}/web"),
         "application/json",
@@ -126,11 +139,18 @@ fn raw_http_verbs_statuses_and_lists() {
     assert_eq!(code, 409, "{conflict}");
     assert_eq!(conflict["reason"], "Conflict");
 
-    let (code, nodes) = call("GET", &format!("{}/api/v1/nodes", server.api), "", None);
+    let (code, nodes) = call(
+        &server,
+        "GET",
+        &format!("{}/api/v1/nodes", server.api),
+        "",
+        None,
+    );
     assert_eq!(code, 200);
     assert_eq!(nodes["kind"], "NodeList");
     assert!(nodes["items"][0]["status"]["conditions"][0]["lastHeartbeatTime"].is_string());
     let (code, namespaces) = call(
+        &server,
         "GET",
         &format!("{}/api/v1/namespaces", server.api),
         "",
@@ -142,103 +162,18 @@ fn raw_http_verbs_statuses_and_lists() {
         .unwrap()
         .iter()
         .any(|n| n["metadata"]["name"] == "default"));
-    let (code, unsupported) = call("PATCH", &format!("{pods}/web"), "text/plain", Some("{}"));
+    let (code, unsupported) = call(
+        &server,
+        "PATCH",
+        &format!("{pods}/web"),
+        "text/plain",
+        Some("{}"),
+    );
     assert_eq!(code, 415, "{unsupported}");
 }
 
-/// Discovery as kubectl caches it, so kubectl works before the server serves discovery.
-fn discovery_cache(dir: &Path, api: &str) -> std::path::PathBuf {
-    let host = api.trim_start_matches("http://").replace(':', "_");
-    let root = dir.join("kube-cache");
-    let base = root.join("discovery").join(host);
-    let verbs = json!([
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch"
-    ]);
-    let read = json!(["get", "list", "watch"]);
-    let groups = json!({
-        "kind": "APIGroupList", "apiVersion": "v1",
-        "groups": [
-            {"name": "", "versions": [{"groupVersion": "v1", "version": "v1"}], "preferredVersion": {"groupVersion": "v1", "version": "v1"}},
-            {"name": "batch", "versions": [{"groupVersion": "batch/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}},
-            {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}},
-        ],
-    });
-    let resource = |name: &str,
-                    singular: &str,
-                    kind: &str,
-                    namespaced: bool,
-                    verbs: &Value,
-                    short: &[&str]| {
-        json!({"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs, "shortNames": short})
-    };
-    let lists = [
-        (
-            "v1",
-            vec![
-                resource("pods", "pod", "Pod", true, &verbs, &["po"]),
-                resource("pods/log", "", "Pod", true, &json!(["get"]), &[]),
-                resource("nodes", "node", "Node", false, &verbs, &["no"]),
-                resource(
-                    "namespaces",
-                    "namespace",
-                    "Namespace",
-                    false,
-                    &verbs,
-                    &["ns"],
-                ),
-                resource("events", "event", "Event", true, &read, &["ev"]),
-            ],
-        ),
-        (
-            "batch/v1",
-            vec![
-                resource("jobs", "job", "Job", true, &verbs, &[]),
-                resource("cronjobs", "cronjob", "CronJob", true, &verbs, &["cj"]),
-            ],
-        ),
-        (
-            "apps/v1",
-            vec![
-                resource(
-                    "daemonsets",
-                    "daemonset",
-                    "DaemonSet",
-                    true,
-                    &verbs,
-                    &["ds"],
-                ),
-                resource(
-                    "controllerrevisions",
-                    "controllerrevision",
-                    "ControllerRevision",
-                    true,
-                    &read,
-                    &[],
-                ),
-            ],
-        ),
-    ];
-    std::fs::create_dir_all(&base).unwrap();
-    std::fs::write(base.join("servergroups.json"), groups.to_string()).unwrap();
-    for (gv, resources) in lists {
-        let dir = base.join(gv);
-        std::fs::create_dir_all(&dir).unwrap();
-        let list = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources});
-        std::fs::write(dir.join("serverresources.json"), list.to_string()).unwrap();
-    }
-    root
-}
-
 struct Kubectl {
-    server: String,
-    cache: std::path::PathBuf,
+    kubeconfig: std::path::PathBuf,
     home: std::path::PathBuf,
 }
 
@@ -246,11 +181,8 @@ impl Kubectl {
     fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new("/usr/bin/kubectl")
             .env("HOME", &self.home)
-            .env("KUBECONFIG", self.home.join("none"))
-            .arg("--server")
-            .arg(&self.server)
-            .arg("--cache-dir")
-            .arg(&self.cache)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
             .args(args)
             .output()
             .expect("run kubectl")
@@ -277,8 +209,7 @@ fn kubectl_gets_creates_selects_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
     let kubectl = Kubectl {
-        server: server.api.clone(),
-        cache: discovery_cache(dir.path(), &server.api),
+        kubeconfig: server.kubeconfig(),
         home: dir.path().to_path_buf(),
     };
     let manifest = dir.path().join("pod.yaml");
