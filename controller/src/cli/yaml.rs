@@ -72,13 +72,45 @@ fn is_empty_collection(value: &Value) -> bool {
     }
 }
 
+/// A multi-line string as kubectl's printer writes it, a literal block (`|`, `|-` without a
+/// final line break, `|+` with several), when one can hold it exactly.
+fn literal_block(value: &Value, indent: usize) -> Option<String> {
+    let s = value.as_str()?;
+    let plain_lines = s.contains('\n')
+        && !s.starts_with([' ', '\n'])
+        && !s.ends_with(' ')
+        && !s.contains(" \n")
+        && !s.chars().any(|c| c != '\n' && c.is_control());
+    if !plain_lines {
+        return None;
+    }
+    let body = s.trim_end_matches('\n');
+    let chomp = match s.len() - body.len() {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    let pad = " ".repeat(indent);
+    let mut out = format!("|{chomp}\n");
+    for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("{pad}{line}\n"));
+        }
+    }
+    Some(out)
+}
+
 fn write(value: &Value, indent: usize, out: &mut String) {
     let pad = " ".repeat(indent);
     match value {
         Value::Object(map) => {
             for (key, v) in map {
                 let key = scalar(&Value::String(key.clone()));
-                if is_empty_collection(v) {
+                if let Some(block) = literal_block(v, indent + 2) {
+                    out.push_str(&format!("{pad}{key}: {block}"));
+                } else if is_empty_collection(v) {
                     out.push_str(&format!("{pad}{key}: {}\n", scalar(v)));
                 } else {
                     out.push_str(&format!("{pad}{key}:\n"));
@@ -89,7 +121,9 @@ fn write(value: &Value, indent: usize, out: &mut String) {
         }
         Value::Array(items) => {
             for item in items {
-                if is_empty_collection(item) {
+                if let Some(block) = literal_block(item, indent + 2) {
+                    out.push_str(&format!("{pad}- {block}"));
+                } else if is_empty_collection(item) {
                     out.push_str(&format!("{pad}- {}\n", scalar(item)));
                 } else {
                     let mut nested = String::new();
@@ -121,6 +155,15 @@ mod tests {
     use super::*;
     use drover_proto::manifest::yaml::load_documents;
     use serde_json::json;
+
+    #[test]
+    fn multi_line_strings_are_literal_blocks_as_kubectl_prints_them() {
+        let value = json!({"data": {"script": "echo a\necho b\n", "raw": "x\ny"}, "args": ["-c", "a\n\nb\n\n"]});
+        assert_eq!(
+            to_yaml(&value),
+            "args:\n- -c\n- |+\n  a\n\n  b\n\ndata:\n  raw: |-\n    x\n    y\n  script: |\n    echo a\n    echo b\n"
+        );
+    }
 
     #[test]
     fn quote_styles_follow_kubectl() {
@@ -158,6 +201,7 @@ mod tests {
             "spec": {
                 "containers": [
                     {"name": "a", "command": ["sh", "-c", "echo hi: there # not a comment"], "env": []},
+                    {"name": "m", "args": ["one\ntwo\n", "no end\n\nafter a gap", "kept\n\n", " lead\nx", "tab\there\n"]},
                     {"name": "b", "args": ["true", "", "0x10", "- dash"]}
                 ],
                 "nested": [[1, 2], {"k": null}],
