@@ -125,7 +125,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", cli::error_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -1065,8 +1065,53 @@ impl Drop for EngineCleanup {
     }
 }
 
-/// Applies a one-pod manifest over the HTTP API and returns how long until the API shows
-/// pod `name` `Running` (polled every 0.5 ms, failing after `timeout`).
+/// The Kubernetes API path of the collection `manifest`'s object belongs to:
+/// `/api/v1/namespaces/default/pods`, `/apis/batch/v1/namespaces/default/jobs`.
+pub fn collection_path(manifest: &drover_proto::manifest::Manifest) -> String {
+    let kind = manifest.kind();
+    let group_version = match kind.api_version() {
+        v if v.contains('/') => format!("/apis/{v}"),
+        v => format!("/api/{v}"),
+    };
+    if kind.namespaced() {
+        format!(
+            "{group_version}/namespaces/{}/{}",
+            manifest.namespace(),
+            kind.plural()
+        )
+    } else {
+        format!("{group_version}/{}", kind.plural())
+    }
+}
+
+/// Creates every object of manifest `text` with POSTs to the Kubernetes API (no CLI
+/// process: for benchmarks that time the server, not the CLI's start).
+pub fn create_objects(server: &Server, text: &str) {
+    let manifests = drover_proto::manifest::parse_manifests("bench.yaml", text)
+        .unwrap_or_else(|e| panic!("invalid manifest: {e:?}"));
+    for manifest in &manifests {
+        let mut metadata = serde_json::json!({"name": manifest.name()});
+        if manifest.kind().namespaced() {
+            metadata["namespace"] = serde_json::json!(manifest.namespace());
+        }
+        let meta = manifest.metadata();
+        metadata["labels"] = serde_json::json!(meta.labels);
+        metadata["annotations"] = serde_json::json!(meta.annotations);
+        let body = serde_json::json!({
+            "apiVersion": manifest.kind().api_version(),
+            "kind": manifest.kind().as_str(),
+            "metadata": metadata,
+            "spec": manifest.spec_json(),
+        });
+        server
+            .api_post(&collection_path(manifest))
+            .send_json(body)
+            .expect("create");
+    }
+}
+
+/// Creates a one-pod manifest over the Kubernetes API and returns how long until the API
+/// shows pod `name` `Running` (polled every 0.5 ms, failing after `timeout`).
 pub fn time_apply_to_running(
     server: &Server,
     name: &str,
@@ -1074,10 +1119,7 @@ pub fn time_apply_to_running(
     timeout: Duration,
 ) -> Duration {
     let start = Instant::now();
-    server
-        .api_post("/drover/v0/apply")
-        .send_json(serde_json::json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
-        .expect("apply");
+    create_objects(server, manifest);
     while !pod_running(server, name) {
         assert!(start.elapsed() < timeout, "pod {name} never ran");
         std::thread::sleep(Duration::from_micros(500));
@@ -1088,7 +1130,8 @@ pub fn time_apply_to_running(
 /// Whether the API shows pod `name` (default namespace) `Running`: a cheap poll for
 /// benchmarks, without starting the CLI.
 pub fn pod_running(server: &Server, name: &str) -> bool {
-    let Ok(mut response) = server.api_get(&format!("/drover/v0/pods/{name}")).call() else {
+    let path = format!("/api/v1/namespaces/default/pods/{name}");
+    let Ok(mut response) = server.api_get(&path).call() else {
         return false;
     };
     let Ok(pod) = response.body_mut().read_json::<Value>() else {

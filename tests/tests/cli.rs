@@ -23,10 +23,10 @@ fn every_example_applies_and_reapplying_is_unchanged() {
     let examples = examples();
     let out = server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
     for line in [
-        "cronjob/hello created",
-        "daemonset/load-logger created",
-        "daemonset/httpd created",
-        "job/pi created",
+        "cronjob.batch/hello created",
+        "daemonset.apps/load-logger created",
+        "daemonset.apps/httpd created",
+        "job.batch/pi created",
         "pod/hello created",
     ] {
         assert!(out.contains(line), "{out}");
@@ -75,7 +75,7 @@ fn a_spec_change_bumps_generation_and_a_label_change_does_not() {
     std::fs::write(&file, ds.replacen("app: load-logger", "app: renamed", 1)).unwrap();
     assert!(server
         .cli_ok(&["apply", "-f", file.to_str().unwrap()])
-        .contains("daemonset/load-logger configured"));
+        .contains("daemonset.apps/load-logger configured"));
     let relabelled = server.items("ds")[0].clone();
     assert_eq!(relabelled["metadata"]["generation"], 1);
     assert_eq!(relabelled["metadata"]["labels"]["app"], "renamed");
@@ -268,7 +268,7 @@ fn delete_by_name_by_file_and_nodes() {
     server.cli_ok(&["apply", "-f", examples.to_str().unwrap()]);
     assert!(server
         .cli_ok(&["delete", "pod", "hello"])
-        .contains("pod/hello deleted"));
+        .contains("pod \"hello\" deleted"));
     wait_for("the pod to be gone", Duration::from_secs(10), || {
         server.pod("hello").is_none().then_some(())
     });
@@ -342,7 +342,11 @@ fn errors_are_one_line_and_exit_non_zero() {
         assert!(!out.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{stderr}");
+        // The server's refusals read as kubectl prints them; the CLI's own start `error: `.
+        assert!(
+            stderr.starts_with("error: ") || stderr.starts_with("Error from server (NotFound): "),
+            "{stderr}"
+        );
     }
     let unreachable = std::process::Command::new(binary("drover"))
         .args(["--server", "http://127.0.0.1:1", "get", "nodes"])
@@ -350,4 +354,113 @@ fn errors_are_one_line_and_exit_non_zero() {
         .unwrap();
     assert!(!unreachable.status.success());
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the drover server"));
+}
+
+#[test]
+fn taint_rollout_create_from_cronjob_tokens_and_events_go_through_the_kubernetes_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let node = "server-node";
+    assert!(server
+        .cli_ok(&[
+            "taint",
+            "node",
+            node,
+            "gpu=yes:NoSchedule",
+            "edge:PreferNoSchedule"
+        ])
+        .contains("tainted"));
+    let taints = server.node(node).unwrap()["spec"]["taints"].clone();
+    assert_eq!(taints.as_array().map(Vec::len), Some(2), "{taints}");
+    assert!(server
+        .cli_ok(&["taint", "node", node, "gpu-", "edge:PreferNoSchedule-"])
+        .contains("untainted"));
+    assert!(server.node(node).unwrap()["spec"]["taints"].is_null());
+    let out = server.cli(&["taint", "node", node, "gpu-"]);
+    assert!(!out.status.success());
+
+    let examples = examples();
+    server.cli_ok(&[
+        "apply",
+        "-f",
+        examples
+            .join("daemonset-heartbeat-logger.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+    let first = server.items("ds")[0].clone();
+    assert!(server
+        .cli_ok(&["rollout", "restart", "ds/load-logger"])
+        .contains("restarted"));
+    let restarted = server.items("ds")[0].clone();
+    assert_eq!(restarted["metadata"]["generation"], 2);
+    assert!(!restarted["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"]
+        .is_null());
+    wait_for("two revisions", Duration::from_secs(10), || {
+        let history = server.cli_ok(&["rollout", "history", "ds/load-logger"]);
+        (history
+            .lines()
+            .filter(|l| l.starts_with(['1', '2']))
+            .count()
+            == 2)
+            .then_some(())
+    });
+    server.cli_ok(&["rollout", "undo", "ds/load-logger", "--to-revision", "1"]);
+    let undone = server.items("ds")[0].clone();
+    assert_eq!(undone["spec"]["template"], first["spec"]["template"]);
+
+    server.cli_ok(&[
+        "apply",
+        "-f",
+        examples.join("cronjob-hello.yaml").to_str().unwrap(),
+    ]);
+    assert!(server
+        .cli_ok(&["create", "job", "hello-now", "--from=cronjob/hello"])
+        .contains("job.batch/hello-now created"));
+    let job = server
+        .items("jobs")
+        .into_iter()
+        .find(|j| j["metadata"]["name"] == "hello-now")
+        .unwrap();
+    assert_eq!(
+        job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    server.cli_ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/hello-now",
+        "--timeout",
+        "30s",
+    ]);
+    let events = server.cli_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=hello-now",
+    ]);
+    assert!(events.contains("hello-now"), "{events}");
+
+    // A manual run of a per-node CronJob is one pod per node, as its scheduled runs are.
+    server.apply(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: sweep\n  annotations: {drover.io/per-node: \"true\"}\nspec:\n  schedule: \"0 0 1 1 *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            command: [\"true\"]\n",
+    );
+    server.cli_ok(&["create", "job", "sweep-now", "--from=cronjob/sweep"]);
+    let sweep: Value =
+        serde_json::from_str(&server.cli_ok(&["get", "job", "sweep-now", "-o", "json"])).unwrap();
+    assert_eq!(
+        sweep["metadata"]["annotations"]["drover.io/per-node-targets"],
+        node
+    );
+    assert_eq!(sweep["spec"]["completions"], 1);
+
+    let token = server.create_token(&["--ttl", "1h"]);
+    let listed = server.cli_ok(&["token", "list"]);
+    assert!(listed.lines().count() >= 2, "{listed}");
+    assert!(
+        !listed.contains(&token),
+        "secrets are never listed: {listed}"
+    );
 }

@@ -129,15 +129,16 @@ fn a_job_with_backoff_limit_2_fails_after_exactly_3_failed_pods() {
         .clone();
     assert_eq!(reason, "BackoffLimitExceeded");
     assert_eq!(pods_of(&server, "doomed").len(), 3);
-    // kubectl semantics: waiting for Complete on a failed Job times out, exit code 1.
+    // Waiting for Complete on a failed Job can never succeed: exit code 1 at once, with why.
     let out = server.cli(&[
         "wait",
         "--for=condition=Complete",
         "job/doomed",
         "--timeout",
-        "1s",
+        "60s",
     ]);
     assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BackoffLimitExceeded"));
 }
 
 #[test]

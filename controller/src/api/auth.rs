@@ -151,7 +151,11 @@ pub fn attributes(method: &Method, path: &str, query: &str) -> Attributes {
 }
 
 /// Resources that hold credentials: even a viewer may not list them.
-const SECRET_RESOURCES: &[(&str, &str)] = &[("drover.io", "kubeconfigs"), ("", "tokens")];
+const SECRET_RESOURCES: &[(&str, &str)] = &[
+    ("drover.io", "kubeconfigs"),
+    ("drover.io", "jointokens"),
+    ("", "tokens"),
+];
 
 /// Questions about oneself, which every authenticated user may ask (kube-apiserver's
 /// `system:basic-user`).
@@ -494,6 +498,9 @@ mod tests {
                 Method::POST,
                 "/apis/authorization.k8s.io/v1/subjectaccessreviews",
             ),
+            (Method::GET, "/apis/drover.io/v1/jointokens"),
+            (Method::POST, "/apis/drover.io/v1/jointokens"),
+            (Method::DELETE, "/apis/drover.io/v1/jointokens/abc"),
         ];
         for (method, path) in no {
             assert!(

@@ -1,5 +1,6 @@
-//! `/apis/drover.io/v1/kubeconfigs`: API tokens for new users (admin only, see
-//! [`super::auth`]). The token is returned once, at creation; the store keeps its hash.
+//! `/apis/drover.io/v1/kubeconfigs`: API tokens for new users, and
+//! `/apis/drover.io/v1/jointokens`: tokens devices enroll with (both admin only, see
+//! [`super::auth`]). A token is returned once, at creation; the store keeps its hash.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,6 +19,9 @@ use crate::store::ApiTokenTable;
 /// The collection's path.
 pub const PATH: &str = "/apis/drover.io/v1/kubeconfigs";
 
+/// The join tokens' collection path.
+pub const JOIN_TOKENS: &str = "/apis/drover.io/v1/jointokens";
+
 #[derive(Clone)]
 struct KubeconfigState {
     inputs: mpsc::Sender<Input>,
@@ -29,6 +33,8 @@ pub fn router(inputs: mpsc::Sender<Input>, tokens: ApiTokenTable) -> Router {
     Router::new()
         .route(PATH, get(list).post(create))
         .route(&format!("{PATH}/{{name}}"), delete(remove))
+        .route(JOIN_TOKENS, get(list_join_tokens).post(create_join_token))
+        .route(&format!("{JOIN_TOKENS}/{{id}}"), delete(delete_join_token))
         .with_state(KubeconfigState { inputs, tokens })
 }
 
@@ -152,14 +158,91 @@ async fn remove(State(state): State<KubeconfigState>, Path(name): Path<String>) 
 }
 
 fn status_success(name: &str) -> Response {
+    status_success_of(name, "kubeconfigs")
+}
+
+fn status_success_of(name: &str, kind: &str) -> Response {
     Json(json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": {"name": name, "group": "drover.io", "kind": "kubeconfigs"},
+        "details": {"name": name, "group": "drover.io", "kind": kind},
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct JoinTokenSpec {
+    /// e.g. `24h`; absent: never expires.
+    ttl: Option<String>,
+    uses: Option<u32>,
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+async fn create_join_token(
+    State(state): State<KubeconfigState>,
+    Json(spec): Json<JoinTokenSpec>,
+) -> Response {
+    let bad = |message: String| {
+        failure(ApiError {
+            status: 400,
+            message,
+        })
+    };
+    let ttl = match spec
+        .ttl
+        .as_deref()
+        .map(humantime::parse_duration)
+        .transpose()
+    {
+        Ok(ttl) => ttl,
+        Err(e) => return bad(format!("invalid ttl: {e}")),
+    };
+    let mut labels = Vec::new();
+    for label in &spec.labels {
+        match drover_agent::config::parse_label(label) {
+            Ok(pair) => labels.push(pair),
+            Err(message) => return bad(message),
+        }
+    }
+    let request = ApiRequest::CreateToken {
+        ttl,
+        uses: spec.uses,
+        labels,
+    };
+    match ask(&state, request).await {
+        Ok(mut token) => {
+            token["apiVersion"] = json!("drover.io/v1");
+            token["kind"] = json!("JoinToken");
+            (StatusCode::CREATED, Json(token)).into_response()
+        }
+        Err(e) => failure(e),
+    }
+}
+
+async fn list_join_tokens(State(state): State<KubeconfigState>) -> Response {
+    match ask(&state, ApiRequest::ListTokens).await {
+        Ok(list) => Json(json!({
+            "apiVersion": "drover.io/v1",
+            "kind": "JoinTokenList",
+            "metadata": {},
+            "items": list["items"],
+        }))
+        .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn delete_join_token(
+    State(state): State<KubeconfigState>,
+    Path(id): Path<String>,
+) -> Response {
+    match ask(&state, ApiRequest::DeleteToken { id: id.clone() }).await {
+        Ok(_) => status_success_of(&id, "jointokens"),
+        Err(e) => failure(e),
+    }
 }
 
 #[cfg(test)]

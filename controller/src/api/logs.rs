@@ -1,4 +1,4 @@
-//! `GET /drover/v0/pods/{name}/log` and `…/namespaces/{ns}/pods/{name}/log`: asks the pod's agent over MQTT and streams the answer.
+//! `GET /api/v1/namespaces/{ns}/pods/{name}/log`: asks the pod's agent over MQTT and streams the answer.
 
 use std::time::Duration;
 

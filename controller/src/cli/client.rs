@@ -54,6 +54,37 @@ impl Target {
     }
 }
 
+/// A failure the server explained (a `metav1.Status`), shown as kubectl shows it:
+/// `Error from server (NotFound): pods "web" not found`, or the message alone for `Invalid`
+/// (`The Pod "web" is invalid: ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerError {
+    /// The Status's `reason` (`NotFound`, `AlreadyExists`...), when it has one.
+    pub reason: Option<String>,
+    /// Its message.
+    pub message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.reason.as_deref() {
+            Some("Invalid") | None => write!(f, "{}", self.message),
+            Some(reason) => write!(f, "Error from server ({reason}): {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// How `drover` prints an error on stderr: a server's as kubectl prints it, others after
+/// `error: `.
+pub fn error_line(error: &anyhow::Error) -> String {
+    match error.downcast_ref::<ServerError>() {
+        Some(server) if server.reason.is_some() => server.to_string(),
+        _ => format!("error: {error:#}"),
+    }
+}
+
 /// A connection to the controller's API.
 pub struct Client {
     target: Target,
@@ -186,7 +217,14 @@ impl Client {
                 message.unwrap_or_else(|| "forbidden".into())
             ),
             _ => match message {
-                Some(message) => bail!("{message}"),
+                Some(message) => Err(ServerError {
+                    reason: body
+                        .as_ref()
+                        .and_then(|b| b["reason"].as_str())
+                        .map(str::to_string),
+                    message,
+                }
+                .into()),
                 None => bail!("the server answered HTTP {status}"),
             },
         }
@@ -194,11 +232,63 @@ impl Client {
 
     /// GET with query parameters.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        self.get_as(path, query, "application/json")
+    }
+
+    /// GET asking for the representation `accept` names (e.g. a Table).
+    pub fn get_as(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        accept: &str,
+    ) -> anyhow::Result<Value> {
         let request = self
             .agent
             .get(self.url(path))
+            .header("Accept", accept)
             .query_pairs(query.iter().copied());
         self.finish(self.authorized(request).call())
+    }
+
+    /// GET that answers `None` for 404 Not Found instead of an error.
+    pub fn get_if_exists(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let request = self.agent.get(self.url(path));
+        match self.authorized(request).call() {
+            Ok(r) if r.status().as_u16() == 404 => Ok(None),
+            other => self.finish(other).map(Some),
+        }
+    }
+
+    /// PUT a JSON body.
+    pub fn put(&self, path: &str, query: &[(&str, &str)], body: &Value) -> anyhow::Result<Value> {
+        let request = self
+            .agent
+            .put(self.url(path))
+            .query_pairs(query.iter().copied());
+        self.finish(self.authorized(request).send_json(body))
+    }
+
+    /// PATCH with a body of `content_type` (merge, JSON or strategic merge patch).
+    pub fn patch(&self, path: &str, content_type: &str, body: &Value) -> anyhow::Result<Value> {
+        let request = self
+            .agent
+            .patch(self.url(path))
+            .header("Content-Type", content_type);
+        self.finish(self.authorized(request).send(body.to_string()))
+    }
+
+    /// POST a JSON body with query parameters.
+    pub fn post_query(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        let request = self
+            .agent
+            .post(self.url(path))
+            .query_pairs(query.iter().copied());
+        self.finish(self.authorized(request).send_json(body))
     }
 
     /// DELETE with query parameters.
@@ -240,5 +330,36 @@ impl Client {
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let request = self.agent.post(self.url(path));
         self.finish(self.authorized(request).send_json(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_read_as_kubectl_prints_them() {
+        let not_found = anyhow::Error::from(ServerError {
+            reason: Some("NotFound".into()),
+            message: "pods \"web\" not found".into(),
+        });
+        assert_eq!(
+            error_line(&not_found),
+            "Error from server (NotFound): pods \"web\" not found"
+        );
+        let invalid = anyhow::Error::from(ServerError {
+            reason: Some("Invalid".into()),
+            message: "The Pod \"web\" is invalid: spec: Forbidden".into(),
+        });
+        assert_eq!(
+            error_line(&invalid),
+            "The Pod \"web\" is invalid: spec: Forbidden"
+        );
+        assert_eq!(error_line(&anyhow::anyhow!("local")), "error: local");
+        let bare = anyhow::Error::from(ServerError {
+            reason: None,
+            message: "node \"n\" did not answer".into(),
+        });
+        assert_eq!(error_line(&bare), "error: node \"n\" did not answer");
     }
 }

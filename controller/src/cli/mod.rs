@@ -1,292 +1,36 @@
-//! The kubectl-like verbs of `drover`.
+//! The kubectl-like verbs of `drover`, all through the Kubernetes API the server serves.
 
-mod age;
+mod apply;
 pub mod broker_config;
 mod client;
-mod columns;
+mod describe;
+mod get;
+mod jobs;
 mod kubeconfig;
+mod nodes;
 pub mod print_table;
+mod resource;
 mod rollout;
 mod table;
 mod token;
 pub mod yaml;
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use chrono::Utc;
-use clap::{Args, ValueEnum};
-use drover_proto::manifest::{parse_manifests, Kind};
-use serde_json::{json, Value};
+use clap::Args;
 
+pub use apply::apply;
 pub use broker_config::{broker_config, BrokerConfigCommand};
-pub use client::{Client, Target};
+pub use client::{error_line, Client, ServerError, Target};
+pub use describe::{describe, DescribeArgs};
+pub use get::{get, GetArgs, Output};
+pub use jobs::{create, wait, CreateCommand, WaitArgs};
 pub use kubeconfig::{kubeconfig, KubeconfigCommand};
-pub use rollout::{
-    create, rollout, taint, wait, CreateCommand, RolloutCommand, TaintArgs, WaitArgs,
-};
+pub use nodes::{cordon, label, taint, LabelArgs, TaintArgs};
+pub use rollout::{rollout, RolloutCommand};
 pub use token::{token, TokenCommand};
-
-/// Output formats of `get`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    /// More columns.
-    Wide,
-    /// Kubernetes-shaped JSON.
-    Json,
-    /// Kubernetes-shaped YAML.
-    Yaml,
-}
-
-/// `get` flags.
-#[derive(Debug, Args)]
-pub struct GetArgs {
-    /// Resource type: nodes/no, pods/po, jobs, cronjobs/cj, daemonsets/ds
-    pub resource: String,
-    /// Only this object
-    pub name: Option<String>,
-    /// Output format
-    #[arg(short, long, value_enum)]
-    pub output: Option<Output>,
-    /// Label selector, e.g. app=web,tier!=db
-    #[arg(short = 'l', long)]
-    pub selector: Option<String>,
-    /// Namespace
-    #[arg(short, long, default_value = "default")]
-    pub namespace: String,
-    /// List objects in every namespace
-    #[arg(short = 'A', long)]
-    pub all_namespaces: bool,
-}
-
-fn kind(resource: &str) -> anyhow::Result<Kind> {
-    resource.parse::<Kind>().map_err(anyhow::Error::msg)
-}
-
-/// Splits `kind/name` or `kind name` forms.
-fn kind_and_name(resource: &str, name: Option<String>) -> anyhow::Result<(Kind, Option<String>)> {
-    match resource.split_once('/') {
-        Some((k, n)) => {
-            if name.is_some() {
-                bail!("there is no need to give a name after {resource}");
-            }
-            Ok((kind(k)?, Some(n.to_string())))
-        }
-        None => Ok((kind(resource)?, name)),
-    }
-}
-
-fn object_path(kind: Kind, name: &str) -> String {
-    format!("/drover/v0/{}/{name}", kind.plural())
-}
-
-fn print_structured(value: &Value, output: Output) -> anyhow::Result<()> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        Output::Yaml => print!("{}", yaml::to_yaml(value)),
-        Output::Wide => unreachable!("tables are printed by the caller"),
-    }
-    Ok(())
-}
-
-/// `drover get`.
-pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
-    let (kind, name) = kind_and_name(&args.resource, args.name)?;
-    let now = Utc::now();
-    let items = match &name {
-        Some(name) => {
-            let object = client.get(&object_path(kind, name), &[("namespace", &args.namespace)])?;
-            if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
-                return print_structured(&object, output);
-            }
-            vec![object]
-        }
-        None => {
-            let mut query = vec![];
-            if !args.all_namespaces {
-                query.push(("namespace", args.namespace.as_str()));
-            }
-            if let Some(selector) = &args.selector {
-                query.push(("labelSelector", selector.as_str()));
-            }
-            let list = client.get(&format!("/drover/v0/{}", kind.plural()), &query)?;
-            if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
-                return print_structured(&list, output);
-            }
-            list["items"].as_array().cloned().unwrap_or_default()
-        }
-    };
-    if items.is_empty() {
-        if kind.namespaced() && !args.all_namespaces {
-            eprintln!("No resources found in {} namespace.", args.namespace);
-        } else {
-            eprintln!("No resources found");
-        }
-        return Ok(());
-    }
-    let (headers, rows) = columns::table(
-        kind,
-        &items,
-        args.output == Some(Output::Wide),
-        args.all_namespaces,
-        now,
-    );
-    print!("{}", table::render(&headers, &rows));
-    Ok(())
-}
-
-/// `describe` flags.
-#[derive(Debug, Args)]
-pub struct DescribeArgs {
-    /// Resource type
-    pub resource: String,
-    /// Object name
-    pub name: Option<String>,
-    /// Namespace
-    #[arg(short, long, default_value = "default")]
-    pub namespace: String,
-}
-
-fn describe_value(out: &mut String, key: &str, value: &Value, indent: usize) {
-    let pad = " ".repeat(indent);
-    match value {
-        Value::Object(map) if map.is_empty() => out.push_str(&format!("{pad}{key}:\t<none>\n")),
-        Value::Object(map) => {
-            out.push_str(&format!("{pad}{key}:\n"));
-            for (k, v) in map {
-                describe_value(out, k, v, indent + 2);
-            }
-        }
-        Value::Array(items) if items.is_empty() => out.push_str(&format!("{pad}{key}:\t<none>\n")),
-        Value::Array(items) => {
-            out.push_str(&format!("{pad}{key}:\n"));
-            for item in items {
-                let mut nested = yaml::to_yaml(item);
-                nested = nested
-                    .lines()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        if i == 0 {
-                            format!("{pad}  - {l}\n")
-                        } else {
-                            format!("{pad}    {l}\n")
-                        }
-                    })
-                    .collect();
-                out.push_str(&nested);
-            }
-        }
-        Value::String(s) => out.push_str(&format!("{pad}{key}:\t{s}\n")),
-        other => out.push_str(&format!("{pad}{key}:\t{other}\n")),
-    }
-}
-
-/// `drover describe`.
-pub fn describe(client: &Client, args: DescribeArgs) -> anyhow::Result<()> {
-    let (kind, name) = kind_and_name(&args.resource, args.name)?;
-    let name = name.context("describe needs a name, e.g. `drover describe node pi-1`")?;
-    let path = object_path(kind, &name);
-    let query = [("namespace", args.namespace.as_str())];
-    let object = client.get(&path, &query)?;
-    let events = client.get(&format!("{path}/events"), &query)?;
-    let now = Utc::now();
-    let mut out = String::new();
-    let meta = &object["metadata"];
-    out.push_str(&format!("Name:\t{name}\n"));
-    if kind.namespaced() {
-        out.push_str(&format!(
-            "Namespace:\t{}\n",
-            meta["namespace"].as_str().unwrap_or("")
-        ));
-    }
-    out.push_str(&format!("Kind:\t{}\n", kind.as_str()));
-    out.push_str(&format!("UID:\t{}\n", meta["uid"].as_str().unwrap_or("")));
-    describe_value(&mut out, "Labels", &meta["labels"].clone_or_empty(), 0);
-    describe_value(
-        &mut out,
-        "Annotations",
-        &meta["annotations"].clone_or_empty(),
-        0,
-    );
-    out.push_str(&format!(
-        "CreationTimestamp:\t{}\n",
-        meta["creationTimestamp"].as_str().unwrap_or("")
-    ));
-    match kind {
-        Kind::Node => out.push_str(&format!("Status:\t{}\n", columns::node_status(&object))),
-        Kind::Pod => out.push_str(&format!("Status:\t{}\n", columns::pod_status(&object))),
-        _ => {}
-    }
-    describe_value(&mut out, "Spec", &object["spec"], 0);
-    describe_value(&mut out, "Status", &object["status"], 0);
-    let events = events["items"].as_array().cloned().unwrap_or_default();
-    if events.is_empty() {
-        out.push_str("Events:\t<none>\n");
-        print!("{}", align_tabs(&out));
-        return Ok(());
-    }
-    print!("{}", align_tabs(&out));
-    println!("Events:");
-    let rows: Vec<Vec<String>> = events
-        .iter()
-        .map(|e| {
-            let count = e["count"].as_u64().unwrap_or(1);
-            let last = age::since(&e["lastTimestamp"], now);
-            let age_text = if count > 1 {
-                format!(
-                    "{last} (x{count} over {})",
-                    age::since(&e["firstTimestamp"], now)
-                )
-            } else {
-                last
-            };
-            vec![
-                e["type"].as_str().unwrap_or("").into(),
-                e["reason"].as_str().unwrap_or("").into(),
-                age_text,
-                e["source"]["component"].as_str().unwrap_or("").into(),
-                e["message"].as_str().unwrap_or("").into(),
-            ]
-        })
-        .collect();
-    for line in table::render(&["Type", "Reason", "Age", "From", "Message"], &rows).lines() {
-        println!("  {line}");
-    }
-    Ok(())
-}
-
-trait CloneOrEmpty {
-    fn clone_or_empty(&self) -> Value;
-}
-
-impl CloneOrEmpty for Value {
-    fn clone_or_empty(&self) -> Value {
-        if self.is_null() {
-            json!({})
-        } else {
-            self.clone()
-        }
-    }
-}
-
-/// Aligns `key:\tvalue` lines of top-level keys into one column.
-fn align_tabs(text: &str) -> String {
-    let width = text
-        .lines()
-        .filter(|l| !l.starts_with(' '))
-        .filter_map(|l| l.split_once('\t').map(|(k, _)| k.len()))
-        .max()
-        .unwrap_or(0);
-    text.lines()
-        .map(|l| match l.split_once('\t') {
-            Some((k, v)) if !l.starts_with(' ') => format!("{k:width$}  {v}\n"),
-            Some((k, v)) => format!("{k}  {v}\n"),
-            None => format!("{l}\n"),
-        })
-        .collect()
-}
 
 /// Reads manifest files: a file, every `.yaml`/`.yml`/`.json` in a directory (sorted), or
 /// standard input for `-`.
@@ -328,24 +72,6 @@ pub fn read_manifest_files(paths: &[String]) -> anyhow::Result<Vec<(String, Stri
     Ok(files)
 }
 
-/// `drover apply -f`.
-pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
-    let files = read_manifest_files(paths)?;
-    let body = json!({
-        "files": files.iter().map(|(name, content)| json!({"name": name, "content": content})).collect::<Vec<_>>()
-    });
-    let answer = client.post("/drover/v0/apply", &body)?;
-    for item in answer["items"].as_array().cloned().unwrap_or_default() {
-        let kind = item["kind"].as_str().unwrap_or("").to_ascii_lowercase();
-        println!(
-            "{kind}/{} {}",
-            item["name"].as_str().unwrap_or(""),
-            item["result"].as_str().unwrap_or("")
-        );
-    }
-    Ok(())
-}
-
 /// `delete` flags.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
@@ -363,92 +89,41 @@ pub struct DeleteArgs {
 
 /// `drover delete`.
 pub fn delete(client: &Client, args: DeleteArgs) -> anyhow::Result<()> {
-    let mut targets: Vec<(Kind, String, String)> = Vec::new();
+    let mut targets = Vec::new();
     if !args.files.is_empty() {
-        for (source, text) in read_manifest_files(&args.files)? {
-            let manifests = parse_manifests(&source, &text).map_err(|errors| {
-                anyhow::anyhow!(errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"))
-            })?;
-            targets.extend(
-                manifests
-                    .iter()
-                    .map(|m| (m.kind(), m.namespace().to_string(), m.name().to_string())),
-            );
+        for m in apply::parse_files(&args.files)? {
+            let resource = resource::of_kind(m.kind().as_str())?;
+            targets.push((resource, m.namespace().to_string(), m.name().to_string()));
         }
     } else {
-        let resource = args.resource.context("delete needs KIND NAME or -f FILE")?;
-        let (kind, name) = kind_and_name(&resource, args.name)?;
+        let given = args.resource.context("delete needs KIND NAME or -f FILE")?;
+        let (resource, name) = resource::with_name(&given, args.name)?;
         let name = name.context("delete needs a name, e.g. `drover delete pod web`")?;
-        targets.push((kind, args.namespace.clone(), name));
+        targets.push((resource, args.namespace.clone(), name));
     }
-    let mut failed = false;
-    for (kind, namespace, name) in targets {
-        match client.delete(&object_path(kind, &name), &[("namespace", &namespace)]) {
-            Ok(_) => println!("{}/{name} deleted", kind.as_str().to_ascii_lowercase()),
+    // Like kubectl: every object is tried; each failure is printed, the last one is the
+    // command's error.
+    let mut last_error = None;
+    for (resource, namespace, name) in targets {
+        match client.delete(&resource::object(resource, &namespace, &name), &[]) {
+            Ok(_) => println!("{} deleted", resource::quoted_ref(resource, &name)),
             Err(e) => {
-                eprintln!("error: {e}");
-                failed = true;
+                if let Some(previous) = last_error.replace(e) {
+                    eprintln!("{}", error_line(&previous));
+                }
             }
         }
     }
-    if failed {
-        bail!("some objects were not deleted");
+    if let Some(e) = last_error {
+        return Err(e);
     }
-    Ok(())
-}
-
-/// `label` flags.
-#[derive(Debug, Args)]
-pub struct LabelArgs {
-    /// Resource type (only nodes)
-    pub resource: String,
-    /// Node name
-    pub name: String,
-    /// key=value to set, key- to remove
-    #[arg(required = true)]
-    pub changes: Vec<String>,
-    /// Allow changing the value of an existing label
-    #[arg(long)]
-    pub overwrite: bool,
-}
-
-/// `drover label node NAME key=value key-`.
-pub fn label(client: &Client, args: LabelArgs) -> anyhow::Result<()> {
-    if kind(&args.resource)? != Kind::Node {
-        bail!("only nodes can be labelled with `drover label`; change other objects' labels in their manifest and apply it");
-    }
-    let mut set = BTreeMap::new();
-    let mut remove = Vec::new();
-    for change in &args.changes {
-        if let Some((k, v)) = change.split_once('=') {
-            set.insert(k.to_string(), v.to_string());
-        } else if let Some(k) = change.strip_suffix('-') {
-            remove.push(k.to_string());
-        } else {
-            bail!("invalid label change \"{change}\": use key=value or key-");
-        }
-    }
-    let answer = client.post(
-        &format!("/drover/v0/nodes/{}/labels", args.name),
-        &json!({"set": set, "remove": remove, "overwrite": args.overwrite}),
-    )?;
-    let verb = if answer["changed"] == true {
-        "labeled"
-    } else {
-        "not labeled"
-    };
-    println!("node/{} {verb}", args.name);
     Ok(())
 }
 
 /// `logs` flags.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Pod name (or pod/NAME)
+    /// Pod name (or pod/NAME, job/NAME)
     pub pod: String,
     /// Container (needed when the pod has several)
     #[arg(short, long)]
@@ -470,30 +145,30 @@ pub struct LogsArgs {
 /// `drover logs`.
 pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
     let name = match args.pod.split_once('/') {
-        Some((kind_name, name)) if kind(kind_name)? == Kind::Pod => name.to_string(),
-        Some((kind_name, job)) if kind(kind_name)? == Kind::Job => {
-            // Like kubectl: one of the Job's pods.
-            let selector = format!("batch.kubernetes.io/job-name={job}");
-            let pods = client.get(
-                "/drover/v0/pods",
-                &[("namespace", &args.namespace), ("labelSelector", &selector)],
-            )?;
-            pods["items"]
-                .as_array()
-                .and_then(|items| items.first())
-                .and_then(|p| p["metadata"]["name"].as_str())
-                .map(str::to_string)
-                .with_context(|| format!("job \"{job}\" has no pods"))?
-        }
-        Some((kind_name, _)) => {
-            bail!("logs of a {kind_name} are not supported; name a pod or a job")
-        }
         None => args.pod.clone(),
+        Some((kind_name, name)) => match resource::resolve(kind_name)?.kind {
+            "Pod" => name.to_string(),
+            "Job" => {
+                // Like kubectl: one of the Job's pods.
+                let selector = format!("batch.kubernetes.io/job-name={name}");
+                let pods = client.get(
+                    &resource::collection(resource::resolve("pods")?, Some(&args.namespace)),
+                    &[("labelSelector", &selector)],
+                )?;
+                pods["items"]
+                    .as_array()
+                    .and_then(|items| items.first())
+                    .and_then(|p| p["metadata"]["name"].as_str())
+                    .map(str::to_string)
+                    .with_context(|| format!("job \"{name}\" has no pods"))?
+            }
+            _ => bail!("logs of a {kind_name} are not supported; name a pod or a job"),
+        },
     };
     let tail = args.tail.map(|t| t.to_string());
-    let mut query = vec![("namespace", args.namespace.as_str())];
+    let mut query = vec![];
     if let Some(container) = &args.container {
-        query.push(("container", container));
+        query.push(("container", container.as_str()));
     }
     if let Some(tail) = &tail {
         query.push(("tailLines", tail));
@@ -505,25 +180,8 @@ pub fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<()> {
         query.push(("previous", "true"));
     }
     client.stream(
-        &format!("/drover/v0/pods/{name}/log"),
+        &format!("/api/v1/namespaces/{}/pods/{name}/log", args.namespace),
         &query,
         &mut std::io::stdout().lock(),
     )
-}
-
-/// `drover cordon` / `uncordon`.
-pub fn cordon(client: &Client, name: &str, unschedulable: bool) -> anyhow::Result<()> {
-    let verb = if unschedulable { "cordon" } else { "uncordon" };
-    let answer = client.post(&format!("/drover/v0/nodes/{name}/{verb}"), &json!({}))?;
-    let done = if unschedulable {
-        "cordoned"
-    } else {
-        "uncordoned"
-    };
-    if answer["changed"] == true {
-        println!("node/{name} {done}");
-    } else {
-        println!("node/{name} already {done}");
-    }
-    Ok(())
 }

@@ -1,13 +1,60 @@
-//! `drover rollout` and `drover taint`.
+//! `drover rollout`: DaemonSet rollouts through the Kubernetes API, as kubectl does them
+//! (restart annotates the template, history and undo read the ControllerRevisions).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
-use drover_proto::manifest::Kind;
+use chrono::Utc;
+use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::{kind, table, Client};
+use super::{resource, table, Client};
+
+fn daemonset_path(namespace: &str, name: &str) -> String {
+    format!("/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}")
+}
+
+/// The DaemonSet's revisions (ControllerRevisions it controls), oldest first.
+pub fn owned_revisions(ds: &Value, revisions: &Value) -> Vec<Value> {
+    let uid = &ds["metadata"]["uid"];
+    let mut owned: Vec<Value> = revisions["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|o| &o["uid"] == uid))
+        })
+        .cloned()
+        .collect();
+    owned.sort_by_key(|r| r["revision"].as_u64().unwrap_or(0));
+    owned
+}
+
+/// The template `undo` goes back to: revision `to_revision`, or the one before the latest.
+pub fn undo_template(
+    name: &str,
+    revisions: &[Value],
+    to_revision: Option<u64>,
+) -> anyhow::Result<(u64, Value)> {
+    let target = match to_revision {
+        Some(wanted) => revisions.iter().find(|r| r["revision"] == wanted),
+        None => revisions.iter().rev().nth(1),
+    };
+    let Some(revision) = target else {
+        match to_revision {
+            Some(r) => bail!("unable to find specified revision {r} in history"),
+            None => bail!("no rollout history found for daemonset \"{name}\""),
+        }
+    };
+    let mut template = revision["data"]["spec"]["template"].clone();
+    // The revision keeps the strategic-merge directive that replaces the whole template.
+    if let Some(map) = template.as_object_mut() {
+        map.remove("$patch");
+    }
+    Ok((revision["revision"].as_u64().unwrap_or(0), template))
+}
 
 /// `rollout` verbs.
 #[derive(Debug, Subcommand)]
@@ -56,7 +103,7 @@ fn daemonset_name(resource: &str) -> anyhow::Result<String> {
     let (kind_name, name) = resource
         .split_once('/')
         .context("name the DaemonSet as ds/NAME")?;
-    if kind(kind_name)? != Kind::DaemonSet {
+    if resource::resolve(kind_name)?.kind != "DaemonSet" {
         bail!("rollouts are supported for daemonsets (ds/NAME)");
     }
     Ok(name.to_string())
@@ -100,10 +147,7 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
             let deadline = Instant::now() + timeout;
             let mut last = String::new();
             loop {
-                let ds = client.get(
-                    &format!("/drover/v0/daemonsets/{name}"),
-                    &[("namespace", &namespace)],
-                )?;
+                let ds = client.get(&daemonset_path(&namespace, &name), &[])?;
                 match progress(&ds) {
                     None => {
                         println!("daemon set \"{name}\" successfully rolled out");
@@ -127,9 +171,13 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
             namespace,
         } => {
             let name = daemonset_name(&resource)?;
-            client.post(
-                &format!("/drover/v0/daemonsets/{name}/restart?namespace={namespace}"),
-                &json!({}),
+            let now = crate::object::timestamp(Utc::now());
+            client.patch(
+                &daemonset_path(&namespace, &name),
+                "application/merge-patch+json",
+                &json!({"spec": {"template": {"metadata": {"annotations": {
+                    "kubectl.kubernetes.io/restartedAt": now
+                }}}}}),
             )?;
             println!("daemonset.apps/{name} restarted");
             Ok(())
@@ -139,18 +187,15 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
             namespace,
         } => {
             let name = daemonset_name(&resource)?;
-            let history = client.get(
-                &format!("/drover/v0/daemonsets/{name}/revisions"),
-                &[("namespace", &namespace)],
+            let ds = client.get(&daemonset_path(&namespace, &name), &[])?;
+            let revisions = client.get(
+                &format!("/apis/apps/v1/namespaces/{namespace}/controllerrevisions"),
+                &[],
             )?;
-            let rows: Vec<Vec<String>> = history["items"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
+            let rows: Vec<Vec<String>> = owned_revisions(&ds, &revisions)
                 .iter()
                 .map(|r| {
-                    let cause = r["template"]["metadata"]["annotations"]
-                        ["kubernetes.io/change-cause"]
+                    let cause = r["metadata"]["annotations"]["kubernetes.io/change-cause"]
                         .as_str()
                         .unwrap_or("<none>")
                         .to_string();
@@ -167,74 +212,23 @@ pub fn rollout(client: &Client, command: RolloutCommand) -> anyhow::Result<()> {
             namespace,
         } => {
             let name = daemonset_name(&resource)?;
-            client.post(
-                &format!("/drover/v0/daemonsets/{name}/undo?namespace={namespace}"),
-                &json!({"toRevision": to_revision}),
+            let path = daemonset_path(&namespace, &name);
+            let mut ds = client.get(&path, &[])?;
+            let revisions = client.get(
+                &format!("/apis/apps/v1/namespaces/{namespace}/controllerrevisions"),
+                &[],
             )?;
+            let (_, template) =
+                undo_template(&name, &owned_revisions(&ds, &revisions), to_revision)?;
+            ds["spec"]["template"] = template;
+            if let Some(map) = ds.as_object_mut() {
+                map.remove("status");
+            }
+            client.put(&path, &[], &ds)?;
             println!("daemonset.apps/{name} rolled back");
             Ok(())
         }
     }
-}
-
-/// `taint` flags.
-#[derive(Debug, Args)]
-pub struct TaintArgs {
-    /// Resource type (only nodes)
-    pub resource: String,
-    /// Node name
-    pub name: String,
-    /// key=value:Effect or key:Effect to add; key-, key:Effect- to remove
-    #[arg(required = true)]
-    pub taints: Vec<String>,
-}
-
-fn effect(text: &str) -> anyhow::Result<Value> {
-    match text {
-        "NoSchedule" | "PreferNoSchedule" | "NoExecute" => Ok(json!(text)),
-        other => {
-            bail!("invalid taint effect \"{other}\": use NoSchedule, PreferNoSchedule or NoExecute")
-        }
-    }
-}
-
-/// `drover taint node NAME …`.
-pub fn taint(client: &Client, args: TaintArgs) -> anyhow::Result<()> {
-    if kind(&args.resource)? != Kind::Node {
-        bail!("only nodes can be tainted");
-    }
-    let mut add = Vec::new();
-    let mut remove = Vec::new();
-    for spec in &args.taints {
-        if let Some(target) = spec.strip_suffix('-') {
-            let (key_value, effect_text) = match target.split_once(':') {
-                Some((kv, e)) => (kv, Some(effect(e)?)),
-                None => (target, None),
-            };
-            let key = key_value.split_once('=').map_or(key_value, |(k, _)| k);
-            remove.push(json!({"key": key, "effect": effect_text}));
-        } else {
-            let (key_value, effect_text) = spec.split_once(':').with_context(|| {
-                format!("invalid taint \"{spec}\": use key=value:Effect or key:Effect")
-            })?;
-            let (key, value) = match key_value.split_once('=') {
-                Some((k, v)) => (k, Some(v)),
-                None => (key_value, None),
-            };
-            add.push(json!({"key": key, "value": value, "effect": effect(effect_text)?}));
-        }
-    }
-    let answer = client.post(
-        &format!("/drover/v0/nodes/{}/taints", args.name),
-        &json!({"add": add, "remove": remove}),
-    )?;
-    let verb = if answer["changed"] == true {
-        "tainted"
-    } else {
-        "not tainted (no change)"
-    };
-    println!("node/{} {verb}", args.name);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -264,100 +258,25 @@ mod tests {
     }
 }
 
-/// `create` verbs.
-#[derive(Debug, Subcommand)]
-pub enum CreateCommand {
-    /// Create a Job now from a CronJob's template: create job NAME --from=cronjob/X
-    Job {
-        /// Name of the new Job
-        name: String,
-        /// cronjob/NAME
-        #[arg(long = "from")]
-        from: String,
-        /// Namespace
-        #[arg(short, long, default_value = "default")]
-        namespace: String,
-    },
-}
+#[cfg(test)]
+mod revision_tests {
+    use super::*;
 
-/// `drover create job NAME --from=cronjob/X`.
-pub fn create(client: &Client, command: CreateCommand) -> anyhow::Result<()> {
-    let CreateCommand::Job {
-        name,
-        from,
-        namespace,
-    } = command;
-    let (kind_name, cronjob) = from.split_once('/').context("--from takes cronjob/NAME")?;
-    if kind(kind_name)? != Kind::CronJob {
-        bail!("--from must name a cronjob (cronjob/NAME)");
+    fn revision(owner: &str, number: u64, image: &str) -> Value {
+        json!({"metadata": {"ownerReferences": [{"uid": owner}]}, "revision": number,
+               "data": {"spec": {"template": {"$patch": "replace", "spec": {"image": image}}}}})
     }
-    client.post(
-        "/drover/v0/jobs/from-cronjob",
-        &json!({"name": name, "cronjob": cronjob, "namespace": namespace}),
-    )?;
-    println!("job.batch/{name} created");
-    Ok(())
-}
 
-/// `wait` flags.
-#[derive(Debug, Args)]
-pub struct WaitArgs {
-    /// job/NAME
-    pub resource: String,
-    /// condition=Complete or condition=Failed
-    #[arg(long = "for")]
-    pub condition: String,
-    /// Give up after this long
-    #[arg(long, default_value = "30s", value_parser = drover_agent::config::parse_duration)]
-    pub timeout: Duration,
-    /// Namespace
-    #[arg(short, long, default_value = "default")]
-    pub namespace: String,
-}
-
-/// `drover wait --for=condition=X job/NAME`: exits 0 once the condition is true, 1 on
-/// timeout (kubectl's behaviour).
-pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<()> {
-    let wanted = args
-        .condition
-        .strip_prefix("condition=")
-        .context("--for takes condition=NAME (e.g. condition=Complete)")?;
-    let (wanted, value) = wanted.split_once('=').unwrap_or((wanted, "True"));
-    let (kind_name, name) = args
-        .resource
-        .split_once('/')
-        .context("name the object as KIND/NAME, e.g. job/pi")?;
-    let kind = kind(kind_name)?;
-    let deadline = Instant::now() + args.timeout;
-    loop {
-        let object = client.get(
-            &format!("/drover/v0/{}/{name}", kind.plural()),
-            &[("namespace", &args.namespace)],
-        )?;
-        let met = object["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| {
-                c["type"]
-                    .as_str()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(wanted))
-                    && c["status"] == value
-            });
-        if met {
-            let singular = kind.as_str().to_ascii_lowercase();
-            match kind.api_version().split_once('/') {
-                Some((group, _)) => println!("{singular}.{group}/{name} condition met"),
-                None => println!("{singular}/{name} condition met"),
-            }
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "timed out waiting for the condition on {}/{name}",
-                kind.plural()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    #[test]
+    fn undo_goes_to_the_previous_or_named_revision_of_this_daemonset() {
+        let ds = json!({"metadata": {"uid": "me"}});
+        let all = json!({"items": [revision("me", 2, "b"), revision("other", 9, "x"), revision("me", 1, "a")]});
+        let owned = owned_revisions(&ds, &all);
+        assert_eq!(owned.len(), 2);
+        let (number, template) = undo_template("d", &owned, None).unwrap();
+        assert_eq!((number, template), (1, json!({"spec": {"image": "a"}})));
+        assert_eq!(undo_template("d", &owned, Some(2)).unwrap().0, 2);
+        assert!(undo_template("d", &owned, Some(7)).is_err());
+        assert!(undo_template("d", &owned[..1], None).is_err());
     }
 }

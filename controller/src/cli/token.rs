@@ -4,6 +4,7 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::Client;
+use crate::api::kubeconfigs::JOIN_TOKENS;
 
 /// Join token commands.
 #[derive(Debug, Subcommand)]
@@ -34,13 +35,13 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create { ttl, uses, labels } => {
             let answer = client.post(
-                "/drover/v0/tokens",
+                JOIN_TOKENS,
                 &json!({"ttl": ttl, "uses": uses, "labels": labels}),
             )?;
             println!("{}", answer["token"].as_str().unwrap_or_default());
         }
         TokenCommand::List => {
-            let answer = client.get("/drover/v0/tokens", &[])?;
+            let answer = client.get(JOIN_TOKENS, &[])?;
             let rows: Vec<Vec<String>> = answer["items"]
                 .as_array()
                 .map(Vec::as_slice)
@@ -54,7 +55,7 @@ pub fn token(client: &Client, command: TokenCommand) -> anyhow::Result<()> {
             );
         }
         TokenCommand::Delete { id } => {
-            client.delete(&format!("/drover/v0/tokens/{id}"), &[])?;
+            client.delete(&format!("{JOIN_TOKENS}/{id}"), &[])?;
             println!("token/{id} deleted");
         }
     }

@@ -6,11 +6,10 @@ use chrono::{DateTime, Utc};
 use drover_proto::manifest::{
     parse_manifests, validate_label_key, validate_label_value, Kind, Manifest,
 };
-use drover_proto::selector::LabelSelector;
 use serde_json::{json, Value};
 
 use super::Control;
-use crate::object::{event_json, list_json, timestamp, to_json};
+use crate::object::{timestamp, to_json};
 use crate::store::StoredObject;
 
 /// A request from the HTTP API.
@@ -26,24 +25,6 @@ pub enum ApiRequest {
         /// Kind.
         kind: Kind,
         /// Namespace (namespaced kinds).
-        namespace: String,
-        /// Name.
-        name: String,
-    },
-    /// Objects of a kind.
-    List {
-        /// Kind.
-        kind: Kind,
-        /// `None`: all namespaces.
-        namespace: Option<String>,
-        /// kubectl `-l` syntax.
-        selector: Option<String>,
-    },
-    /// An object's events.
-    Events {
-        /// Kind.
-        kind: Kind,
-        /// Namespace.
         namespace: String,
         /// Name.
         name: String,
@@ -67,47 +48,6 @@ pub enum ApiRequest {
         remove: Vec<String>,
         /// Allow changing an existing label's value.
         overwrite: bool,
-    },
-    /// Add or remove node taints.
-    TaintNode {
-        /// Node.
-        name: String,
-        /// Taints to add (replacing one with the same key and effect).
-        add: Vec<drover_proto::manifest::Taint>,
-        /// (key, effect) of taints to remove; no effect removes every effect of the key.
-        remove: Vec<(String, Option<drover_proto::manifest::TaintEffect>)>,
-    },
-    /// Restart every pod of a DaemonSet through its update strategy.
-    RolloutRestart {
-        /// Namespace.
-        namespace: String,
-        /// DaemonSet.
-        name: String,
-    },
-    /// A DaemonSet's revisions.
-    RolloutHistory {
-        /// Namespace.
-        namespace: String,
-        /// DaemonSet.
-        name: String,
-    },
-    /// Go back to an earlier revision (default: the previous one).
-    RolloutUndo {
-        /// Namespace.
-        namespace: String,
-        /// DaemonSet.
-        name: String,
-        /// Revision to restore.
-        to_revision: Option<u64>,
-    },
-    /// Create a Job from a CronJob's template now.
-    CreateJobFromCronJob {
-        /// Namespace.
-        namespace: String,
-        /// New Job's name.
-        name: String,
-        /// CronJob.
-        cronjob: String,
     },
     /// Cordon or uncordon a node.
     SetUnschedulable {
@@ -248,37 +188,6 @@ impl Control {
                 let object = self.find(kind, &namespace, &name)?;
                 Ok(self.render(&object))
             }
-            ApiRequest::List {
-                kind,
-                namespace,
-                selector,
-            } => {
-                let selector = LabelSelector::parse(selector.as_deref().unwrap_or(""))
-                    .map_err(ApiError::bad_request)?;
-                let namespace = if kind.namespaced() { namespace } else { None };
-                let items = self
-                    .store
-                    .list(kind, namespace.as_deref())?
-                    .iter()
-                    .filter(|o| selector.matches(&o.labels))
-                    .map(|o| self.render(o))
-                    .collect();
-                Ok(list_json(items))
-            }
-            ApiRequest::Events {
-                kind,
-                namespace,
-                name,
-            } => {
-                let object = self.find(kind, &namespace, &name)?;
-                let events: Vec<Value> = self
-                    .store
-                    .events(&object.uid)?
-                    .iter()
-                    .map(event_json)
-                    .collect();
-                Ok(json!({"items": events}))
-            }
             ApiRequest::Delete {
                 kind,
                 namespace,
@@ -326,80 +235,6 @@ impl Control {
                 self.schedule_pending(now)?;
                 self.workloads_changed();
                 Ok(answer)
-            }
-            ApiRequest::TaintNode { name, add, remove } => {
-                let answer = self.taint_node(&name, add, remove)?;
-                self.schedule_pending(now)?;
-                self.workloads_changed();
-                Ok(answer)
-            }
-            ApiRequest::RolloutRestart { namespace, name } => {
-                let mut ds = self.find(Kind::DaemonSet, &namespace, &name)?;
-                ds.spec["template"]["metadata"]["annotations"]
-                    ["kubectl.kubernetes.io/restartedAt"] = json!(crate::object::timestamp(now));
-                ds.generation += 1;
-                self.store.put(&ds)?;
-                self.workloads_changed();
-                Ok(json!({"changed": true}))
-            }
-            ApiRequest::RolloutHistory { namespace, name } => {
-                let ds = self.find(Kind::DaemonSet, &namespace, &name)?;
-                let revisions: Vec<Value> = self
-                    .store
-                    .revisions(&ds.uid)?
-                    .into_iter()
-                    .map(|(revision, hash, template)| json!({"revision": revision, "hash": hash, "template": template}))
-                    .collect();
-                Ok(json!({"items": revisions}))
-            }
-            ApiRequest::RolloutUndo {
-                namespace,
-                name,
-                to_revision,
-            } => {
-                let mut ds = self.find(Kind::DaemonSet, &namespace, &name)?;
-                let revisions = self.store.revisions(&ds.uid)?;
-                let target = match to_revision {
-                    Some(wanted) => revisions.iter().find(|r| r.0 == wanted),
-                    None => revisions.iter().rev().nth(1),
-                };
-                let Some((revision, _, template)) = target else {
-                    return Err(ApiError::bad_request(match to_revision {
-                        Some(r) => format!("unable to find specified revision {r} in history"),
-                        None => {
-                            "no rollout history found for daemonset \"".to_string() + &name + "\""
-                        }
-                    }));
-                };
-                let revision = *revision;
-                ds.spec["template"] = template.clone();
-                ds.generation += 1;
-                self.store.put(&ds)?;
-                self.workloads_changed();
-                Ok(json!({"revision": revision}))
-            }
-            ApiRequest::CreateJobFromCronJob {
-                namespace,
-                name,
-                cronjob,
-            } => {
-                let cj = self.find(Kind::CronJob, &namespace, &cronjob)?;
-                if !drover_proto::manifest::is_dns_label(&name) {
-                    return Err(ApiError::bad_request(format!(
-                        "invalid Job name \"{name}\": must be an RFC 1123 label"
-                    )));
-                }
-                if self.store.get(Kind::Job, &namespace, &name)?.is_some() {
-                    return Err(ApiError::conflict(format!(
-                        "jobs \"{name}\" already exists"
-                    )));
-                }
-                let spec: drover_proto::manifest::CronJobSpec =
-                    serde_json::from_value(cj.spec.clone())
-                        .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
-                let job = self.create_job_from(&cj, &spec, &name, None, now)?;
-                self.workloads_changed();
-                Ok(self.render(&job))
             }
             ApiRequest::SetUnschedulable {
                 name,

@@ -196,16 +196,7 @@ impl Control {
             }
         }
         if cj.annotations.get(PER_NODE).map(String::as_str) == Some("true") {
-            // One pod per eligible node, each pinned to its node by its index.
-            let nodes = self.node_views()?;
-            let mut pod_like = drover_proto::manifest::DaemonSetSpec::default();
-            pod_like.template.spec = job_spec.template.spec.clone();
-            let targets: Vec<String> = eligible_nodes(&pod_like, &nodes).into_iter().collect();
-            let count = targets.len() as i32;
-            job_spec.completion_mode = Some(CompletionMode::Indexed);
-            job_spec.completions = Some(count);
-            job_spec.parallelism = Some(count.max(1));
-            annotations.insert(PER_NODE_TARGETS.into(), targets.join(","));
+            self.expand_per_node(&mut job_spec, &mut annotations)?;
         }
         let job = StoredObject {
             kind: Kind::Job,
@@ -225,5 +216,59 @@ impl Control {
             agent_revision: 0,
         };
         Ok(self.store.put(&job)?)
+    }
+
+    /// Makes a Job one pod per eligible node, each pinned to its node by its index.
+    fn expand_per_node(
+        &self,
+        job_spec: &mut drover_proto::manifest::JobSpec,
+        annotations: &mut std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        let nodes = self.node_views()?;
+        let mut pod_like = drover_proto::manifest::DaemonSetSpec::default();
+        pod_like.template.spec = job_spec.template.spec.clone();
+        let targets: Vec<String> = eligible_nodes(&pod_like, &nodes).into_iter().collect();
+        let count = targets.len() as i32;
+        job_spec.completion_mode = Some(CompletionMode::Indexed);
+        job_spec.completions = Some(count);
+        job_spec.parallelism = Some(count.max(1));
+        annotations.insert(PER_NODE_TARGETS.into(), targets.join(","));
+        Ok(())
+    }
+
+    /// A Job created through the API as `kubectl create job --from=cronjob/X` builds it (a
+    /// manual run controlled by a CronJob) gets what the CronJob's own runs get: one pod per
+    /// node when the CronJob is per-node.
+    pub(super) fn expand_manual_run(&self, job: &mut StoredObject) -> anyhow::Result<()> {
+        let manual = job
+            .annotations
+            .get("cronjob.kubernetes.io/instantiate")
+            .is_some_and(|v| v == "manual");
+        if job.kind != Kind::Job || !manual || job.annotations.contains_key(PER_NODE_TARGETS) {
+            return Ok(());
+        }
+        let owner = job.owner_references.as_array().and_then(|refs| {
+            refs.iter()
+                .find(|r| r["kind"] == "CronJob" && r["controller"] == true)
+                .and_then(|r| r["uid"].as_str())
+                .map(str::to_string)
+        });
+        let Some(owner) = owner else {
+            return Ok(());
+        };
+        let per_node = self
+            .store
+            .list(Kind::CronJob, Some(&job.namespace))?
+            .iter()
+            .any(|cj| {
+                cj.uid == owner && cj.annotations.get(PER_NODE).map(String::as_str) == Some("true")
+            });
+        if !per_node {
+            return Ok(());
+        }
+        let mut spec: drover_proto::manifest::JobSpec = serde_json::from_value(job.spec.clone())?;
+        self.expand_per_node(&mut spec, &mut job.annotations)?;
+        job.spec = serde_json::to_value(&spec)?;
+        Ok(())
     }
 }

@@ -701,7 +701,7 @@ impl Control {
         }
         let meta = manifest.metadata();
         let spec = manifest.spec_json();
-        let object = StoredObject {
+        let mut object = StoredObject {
             kind,
             namespace: manifest.namespace().to_string(),
             name: manifest.name().to_string(),
@@ -723,7 +723,8 @@ impl Control {
             deletion_timestamp: None,
             agent_revision: 0,
         };
-        let mut object = object;
+        self.expand_manual_run(&mut object)
+            .map_err(|e| KubeError::new(500, "InternalError", format!("{e:#}")))?;
         object.managed_fields =
             managed_fields(None, &object, prepared.managed_fields, options, now);
         if options.dry_run {

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use drover_e2e::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const AGENTS: usize = 50;
 
@@ -16,7 +16,7 @@ fn get(server: &Server, path: &str) -> Option<Value> {
 }
 
 fn running_pods(server: &Server) -> Vec<String> {
-    get(server, "/drover/v0/pods?namespace=default")
+    get(server, "/api/v1/namespaces/default/pods")
         .and_then(|list| list["items"].as_array().cloned())
         .unwrap_or_default()
         .into_iter()
@@ -26,7 +26,7 @@ fn running_pods(server: &Server) -> Vec<String> {
 }
 
 fn node_ready(server: &Server, name: &str) -> bool {
-    get(server, &format!("/drover/v0/nodes/{name}"))
+    get(server, &format!("/api/v1/nodes/{name}"))
         .is_some_and(|n| n["status"]["conditions"][0]["status"] == "True")
 }
 
@@ -56,10 +56,7 @@ fn main() {
     }
     let manifest = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: bench}\nspec:\n  selector: {matchLabels: {app: bench}}\n  template:\n    metadata: {labels: {app: bench}}\n    spec:\n      nodeSelector: {role: sensor}\n      containers:\n      - name: c\n        command: [sleep, '3600']\n";
     let start = Instant::now();
-    server
-        .api_post("/drover/v0/apply")
-        .send_json(json!({"files": [{"name": "ds.yaml", "content": manifest}]}))
-        .expect("apply");
+    create_objects(&server, manifest);
     loop {
         if running_pods(&server).len() == AGENTS {
             break;

@@ -9,7 +9,7 @@ use drover_e2e::*;
 
 fn ready_condition(server: &Server, name: &str) -> Option<String> {
     let mut response = server
-        .api_get(&format!("/drover/v0/nodes/{name}"))
+        .api_get(&format!("/api/v1/nodes/{name}"))
         .call()
         .ok()?;
     let node = response.body_mut().read_json::<serde_json::Value>().ok()?;

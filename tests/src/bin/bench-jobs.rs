@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use drover_e2e::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const AGENTS: usize = 10;
 const PODS: u32 = 2000;
@@ -31,13 +31,10 @@ fn main() {
         "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: burst}}\nspec:\n  completions: {PODS}\n  parallelism: {PARALLELISM}\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        command: ['true']\n"
     );
     let start = Instant::now();
-    server
-        .api_post("/drover/v0/apply")
-        .send_json(json!({"files": [{"name": "job.yaml", "content": manifest}]}))
-        .expect("apply");
+    create_objects(&server, &manifest);
     let job = loop {
         let job: Value = server
-            .api_get("/drover/v0/jobs/burst")
+            .api_get("/apis/batch/v1/namespaces/default/jobs/burst")
             .call()
             .expect("get job")
             .body_mut()

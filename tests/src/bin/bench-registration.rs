@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// Ready condition status of every node in the list.
 fn readiness(server: &Server) -> Option<BTreeMap<String, String>> {
-    let mut response = server.api_get("/drover/v0/nodes").call().ok()?;
+    let mut response = server.api_get("/api/v1/nodes").call().ok()?;
     let list = response.body_mut().read_json::<Value>().ok()?;
     let items = list["items"].as_array()?;
     Some(
@@ -38,8 +38,10 @@ fn readiness(server: &Server) -> Option<BTreeMap<String, String>> {
 
 /// A node's events as (reason, count), oldest first as the API lists them.
 fn event_reasons(server: &Server, node: &str) -> Vec<(String, u64)> {
+    let selector = format!("involvedObject.kind=Node,involvedObject.name={node}");
     let Ok(mut response) = server
-        .api_get(&format!("/drover/v0/nodes/{node}/events"))
+        .api_get("/api/v1/namespaces/default/events")
+        .query("fieldSelector", &selector)
         .call()
     else {
         return Vec::new();

@@ -1,0 +1,175 @@
+//! `drover get`: Tables computed by the server, printed as kubectl prints them; `-o json|yaml`
+//! print the objects.
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use super::print_table::{print, PrintOptions};
+use super::{resource, yaml, Client};
+
+/// What kubectl sends to be answered with a Table, falling back to plain JSON.
+pub const TABLE_ACCEPT: &str = "application/json;as=Table;v=v1;g=meta.k8s.io, application/json";
+
+/// Output formats of `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// More columns.
+    Wide,
+    /// Kubernetes-shaped JSON.
+    Json,
+    /// Kubernetes-shaped YAML.
+    Yaml,
+    /// `kind.group/name` of each object.
+    Name,
+}
+
+/// `get` flags.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Resource type: nodes/no, pods/po, jobs, cronjobs/cj, daemonsets/ds, events/ev, ...
+    pub resource: String,
+    /// Only this object
+    pub name: Option<String>,
+    /// Output format
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+    /// Label selector, e.g. app=web,tier!=db
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Field selector, e.g. spec.nodeName=pi-1,status.phase=Running
+    #[arg(long)]
+    pub field_selector: Option<String>,
+    /// Namespace
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// List objects in every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// A LABELS column last
+    #[arg(long)]
+    pub show_labels: bool,
+}
+
+/// A typed list as kubectl prints it with `-o json|yaml`: a `v1 List` whose items carry
+/// their own `apiVersion` and `kind`.
+pub fn as_kubectl_list(list: &Value, api_version: &str, kind: &str) -> Value {
+    let items: Vec<Value> = list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut item| {
+            if let Some(map) = item.as_object_mut() {
+                map.entry("apiVersion")
+                    .or_insert_with(|| json!(api_version));
+                map.entry("kind").or_insert_with(|| json!(kind));
+            }
+            item
+        })
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "items": items,
+        "kind": "List",
+        "metadata": {"resourceVersion": ""},
+    })
+}
+
+/// JSON as `kubectl -o json` prints it: four-space indents.
+pub fn kubectl_json(value: &Value) -> anyhow::Result<String> {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, formatter,
+    ))?;
+    // Go's encoder escapes these (outside strings they never occur in JSON).
+    Ok(String::from_utf8(out)?
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
+}
+
+fn print_structured(value: &Value, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Yaml => print!("{}", yaml::to_yaml(value)),
+        _ => println!("{}", kubectl_json(value)?),
+    }
+    Ok(())
+}
+
+/// `drover get`.
+pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
+    let (resource, name) = resource::with_name(&args.resource, args.name)?;
+    let mut query = vec![];
+    if let Some(selector) = &args.selector {
+        query.push(("labelSelector", selector.as_str()));
+    }
+    if let Some(selector) = &args.field_selector {
+        query.push(("fieldSelector", selector.as_str()));
+    }
+    let path = match &name {
+        Some(name) => resource::object(resource, &args.namespace, name),
+        None => {
+            let namespace = (!args.all_namespaces).then_some(args.namespace.as_str());
+            resource::collection(resource, namespace)
+        }
+    };
+    if args.output == Some(Output::Name) {
+        let value = client.get(&path, &query)?;
+        let objects = match name {
+            Some(_) => vec![value],
+            None => value["items"].as_array().cloned().unwrap_or_default(),
+        };
+        for object in objects {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            println!("{}", resource::short_ref(resource, name));
+        }
+        return Ok(());
+    }
+    if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
+        let value = client.get(&path, &query)?;
+        let value = match name {
+            Some(_) => value,
+            None => as_kubectl_list(&value, &resource.api_version(), resource.kind),
+        };
+        return print_structured(&value, output);
+    }
+    let table = client.get_as(&path, &query, TABLE_ACCEPT)?;
+    let mut options = PrintOptions::for_listing(resource, &args.namespace, args.all_namespaces);
+    options.wide = args.output == Some(Output::Wide);
+    options.show_labels = args.show_labels;
+    let printed = print(&table, &options);
+    eprint!("{}", printed.stderr);
+    print!("{}", printed.stdout);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_indented_as_kubectl_indents_it() {
+        assert_eq!(
+            kubectl_json(&json!({"a": [1]})).unwrap(),
+            "{\n    \"a\": [\n        1\n    ]\n}"
+        );
+        assert_eq!(
+            kubectl_json(&json!("2>/dev/null && x")).unwrap(),
+            "\"2\\u003e/dev/null \\u0026\\u0026 x\""
+        );
+    }
+
+    #[test]
+    fn lists_print_as_kubectl_lists() {
+        let list = json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": "7"},
+                          "items": [{"metadata": {"name": "pi"}}]});
+        let printed = as_kubectl_list(&list, "batch/v1", "Job");
+        assert_eq!(
+            printed,
+            json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
+                   "items": [{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"}}]})
+        );
+    }
+}
