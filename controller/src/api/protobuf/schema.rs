@@ -103,6 +103,30 @@ pub static OBJECT_META: Message = Message {
     ],
 };
 
+/// A template's metadata. kubectl names a CronJob's job template after the CronJob;
+/// Kubernetes ignores template names (a Job's name comes from its CronJob), and so does
+/// Drover, whose templates take labels and annotations only.
+pub static TEMPLATE_META: Message = Message {
+    name: "ObjectMeta",
+    fields: &[
+        f(1, "name", Skip),
+        f(2, "generateName", Str),
+        f(3, "namespace", Str),
+        f(4, "selfLink", Str),
+        f(5, "uid", Str),
+        f(6, "resourceVersion", Str),
+        f(7, "generation", Int),
+        f(8, "creationTimestamp", Skip),
+        f(9, "deletionTimestamp", Skip),
+        p(10, "deletionGracePeriodSeconds", Int),
+        f(11, "labels", StrMap),
+        f(12, "annotations", StrMap),
+        r(13, "ownerReferences", Msg(&OWNER_REFERENCE)),
+        r(14, "finalizers", Str),
+        r(17, "managedFields", Skip),
+    ],
+};
+
 pub static OWNER_REFERENCE: Message = Message {
     name: "OwnerReference",
     fields: &[
@@ -159,7 +183,7 @@ pub static POD: Message = Message {
 pub static POD_TEMPLATE_SPEC: Message = Message {
     name: "PodTemplateSpec",
     fields: &[
-        f(1, "metadata", Msg(&OBJECT_META)),
+        f(1, "metadata", Msg(&TEMPLATE_META)),
         f(2, "spec", Msg(&POD_SPEC)),
     ],
 };
@@ -410,7 +434,7 @@ pub static CRON_JOB_SPEC: Message = Message {
 pub static JOB_TEMPLATE_SPEC: Message = Message {
     name: "JobTemplateSpec",
     fields: &[
-        f(1, "metadata", Msg(&OBJECT_META)),
+        f(1, "metadata", Msg(&TEMPLATE_META)),
         f(2, "spec", Msg(&JOB_SPEC)),
     ],
 };

@@ -103,8 +103,8 @@ fn kubectl_create_job_and_cronjob_with_an_image() {
             "metadata": {"name": "cj2"},
             "spec": {
                 "schedule": "*/5 * * * *",
+                // The template's name (kubectl sets it to the CronJob's) is dropped.
                 "jobTemplate": {
-                    "metadata": {"name": "cj2"},
                     "spec": {"template": {"spec": {
                         "containers": [{"name": "cj2", "image": "alpine", "command": ["date"]}],
                         "restartPolicy": "OnFailure",
