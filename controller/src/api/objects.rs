@@ -487,6 +487,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn protobuf_bodies_are_decoded_or_refused_with_the_right_status() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            super::super::protobuf::MEDIA_TYPE.parse().unwrap(),
+        );
+        assert!(readable_body(&headers).is_ok());
+        // `kubectl create namespace team` (kubectl 1.32).
+        let namespace = b"k8s\0\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\x08\x0a\x06\x0a\x04team";
+        let value = request_body(&headers, &Bytes::from_static(namespace)).unwrap();
+        assert_eq!(value["metadata"]["name"], "team");
+        let deployment = b"k8s\0\x0a\x15\x0a\x07apps/v1\x12\x0aDeployment";
+        let err = request_body(&headers, &Bytes::from_static(deployment)).unwrap_err();
+        assert_eq!(err.code, 415);
+        let truncated = b"k8s\0\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\x08\x0a";
+        let err = request_body(&headers, &Bytes::from_static(truncated)).unwrap_err();
+        assert_eq!(err.code, 400);
+    }
+
+    #[test]
     fn paths_name_resources_namespaces_objects_and_subresources() {
         let t = parse_path("", "v1", "namespaces/default/pods/web/log").unwrap();
         assert_eq!(t.resource.plural, "pods");
