@@ -122,6 +122,13 @@ fn read_message(
         let at = |e: String| format!("{}: {e}", field.name);
         match field.kind {
             Kind::Skip => continue,
+            Kind::Refuse if !field.pointer && value.is_zero() => continue,
+            Kind::Refuse => {
+                return Err(format!(
+                    "{} (field {number} of {}) is not supported by Drover",
+                    field.name, message.name
+                ))
+            }
             Kind::Inline(inner) => {
                 let Wire::Bytes(b) = value else {
                     return Err(at("expected a message".into()));
@@ -174,6 +181,9 @@ fn single(kind: Kind, value: Wire<'_>, depth: usize) -> Result<Value, String> {
             let mut object = Map::new();
             read_message(inner, b, depth + 1, &mut object)?;
             Value::Object(object)
+        }
+        (Kind::Refuse | Kind::Skip | Kind::Inline(_) | Kind::StrMap | Kind::QuantityMap, _) => {
+            return Err("a field read elsewhere".into())
         }
         _ => return Err("unexpected wire type".into()),
     })

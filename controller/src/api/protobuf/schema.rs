@@ -21,6 +21,9 @@ pub enum Kind {
     QuantityMap,
     /// Sent by clients, set by the server (status, timestamps): read past.
     Skip,
+    /// A Kubernetes setting Drover does not model, listed so that the error names it:
+    /// refused when set (a pointer field when present, another when not zero).
+    Refuse,
 }
 
 /// One field of a message.
@@ -78,7 +81,7 @@ const fn r(number: u32, name: &'static str, kind: Kind) -> Field {
     }
 }
 
-use Kind::{Bool, Inline, Int, Msg, Quantity, QuantityMap, Skip, Str, StrMap};
+use Kind::{Bool, Inline, Int, Msg, Quantity, QuantityMap, Refuse, Skip, Str, StrMap};
 
 // meta/v1 (apimachinery pkg/apis/meta/v1/generated.proto).
 
@@ -210,6 +213,27 @@ pub static POD_SPEC: Message = Message {
         p(29, "runtimeClassName", Str),
         p(30, "enableServiceLinks", Bool),
         p(31, "preemptionPolicy", Str),
+        // Refused by name.
+        p(5, "activeDeadlineSeconds", Refuse),
+        f(12, "hostPID", Refuse),
+        f(13, "hostIPC", Refuse),
+        r(15, "imagePullSecrets", Refuse),
+        f(17, "subdomain", Refuse),
+        r(20, "initContainers", Refuse),
+        p(21, "automountServiceAccountToken", Refuse),
+        r(23, "hostAliases", Refuse),
+        f(24, "priorityClassName", Refuse),
+        p(26, "dnsConfig", Refuse),
+        p(27, "shareProcessNamespace", Refuse),
+        r(28, "readinessGates", Refuse),
+        r(33, "topologySpreadConstraints", Refuse),
+        r(34, "ephemeralContainers", Refuse),
+        p(35, "setHostnameAsFQDN", Refuse),
+        p(36, "os", Refuse),
+        p(37, "hostUsers", Refuse),
+        r(38, "schedulingGates", Refuse),
+        r(39, "resourceClaims", Refuse),
+        p(40, "resources", Refuse),
     ],
 };
 
@@ -229,6 +253,18 @@ pub static CONTAINER: Message = Message {
         f(14, "imagePullPolicy", Str),
         p(15, "securityContext", Msg(&SECURITY_CONTEXT)),
         f(20, "terminationMessagePolicy", Str),
+        // Refused by name.
+        p(10, "livenessProbe", Refuse),
+        p(11, "readinessProbe", Refuse),
+        p(12, "lifecycle", Refuse),
+        f(16, "stdin", Refuse),
+        f(17, "stdinOnce", Refuse),
+        f(18, "tty", Refuse),
+        r(19, "envFrom", Refuse),
+        r(21, "volumeDevices", Refuse),
+        p(22, "startupProbe", Refuse),
+        r(23, "resizePolicy", Refuse),
+        p(24, "restartPolicy", Refuse),
     ],
 };
 
@@ -258,6 +294,7 @@ pub static VOLUME_MOUNT: Message = Message {
         f(1, "name", Str),
         f(2, "readOnly", Bool),
         f(3, "mountPath", Str),
+        p(3, "valueFrom", Refuse),
     ],
 };
 
@@ -367,6 +404,11 @@ pub static JOB_SPEC: Message = Message {
         p(12, "backoffLimitPerIndex", Int),
         p(13, "maxFailedIndexes", Int),
         p(16, "successPolicy", Msg(&SUCCESS_POLICY)),
+        // Refused by name.
+        p(4, "selector", Refuse),
+        p(5, "manualSelector", Refuse),
+        p(14, "podReplacementPolicy", Refuse),
+        p(15, "managedBy", Refuse),
     ],
 };
 

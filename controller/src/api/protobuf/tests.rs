@@ -201,16 +201,20 @@ fn kubectl_delete_options() {
 }
 
 /// A length-delimited field.
-fn ld(number: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![(number << 3) | 2];
-    let mut len = value.len();
-    while len >= 0x80 {
-        out.push((len as u8 & 0x7f) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
+fn ld(number: u32, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_varint(&mut out, u64::from(number << 3 | 2));
+    push_varint(&mut out, value.len() as u64);
     out.extend_from_slice(value);
     out
+}
+
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
@@ -257,8 +261,27 @@ fn an_eviction_with_options() {
 
 #[test]
 fn a_setting_drover_does_not_take_is_named() {
-    // A container with a livenessProbe (field 10): refused, not dropped.
+    // A container with a livenessProbe (field 10): refused by name, not dropped.
     let container = [ld(1, b"c"), ld(10, &ld(1, b"x"))].concat();
+    let pod = envelope("v1", "Pod", &ld(2, &ld(2, &container)));
+    let message = decode(&pod).unwrap_err().to_string();
+    assert!(
+        message.contains("livenessProbe (field 10 of Container) is not supported"),
+        "{message}"
+    );
+    // A pointer field is set when present, even at zero (`automountServiceAccountToken:
+    // false`); a plain one at zero is unset (`hostPID: false`).
+    let spec = [ld(2, &ld(1, b"c")), vec![0xa8, 0x01, 0x00]].concat();
+    let pod = envelope("v1", "Pod", &ld(2, &spec));
+    assert!(decode(&pod)
+        .unwrap_err()
+        .to_string()
+        .contains("automountServiceAccountToken"));
+    let spec = [ld(2, &ld(1, b"c")), vec![0x60, 0x00]].concat();
+    let pod = envelope("v1", "Pod", &ld(2, &spec));
+    assert!(decode(&pod).is_ok());
+    // A field not in the table at all (a future one, say): refused by number.
+    let container = [ld(1, b"c"), ld(99, &ld(1, b"x"))].concat();
     let pod = envelope(
         "v1",
         "Pod",
@@ -268,12 +291,12 @@ fn a_setting_drover_does_not_take_is_named() {
         panic!("not a 400");
     };
     assert!(
-        message.contains("unknown field 10 in Container"),
+        message.contains("unknown field 99 in Container"),
         "{message}"
     );
     assert!(message.contains("spec: containers:"), "{message}");
     // The same field left at its zero value (as Go writes unset fields) is fine.
-    let container = [ld(1, b"c"), ld(10, b"")].concat();
+    let container = [ld(1, b"c"), ld(99, b"")].concat();
     let pod = envelope("v1", "Pod", &ld(2, &ld(2, &container)));
     assert_eq!(
         decode(&pod).unwrap()["spec"],
