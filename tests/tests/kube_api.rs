@@ -380,14 +380,6 @@ fn kubectl_replace_list_all_namespaces_and_delete_by_label() {
     assert_eq!(cj["spec"]["schedule"], "0 4 * * *");
     assert_eq!(cj["metadata"]["generation"], 2);
 
-    // Typed clients (`create job --from`) send protobuf, which Drover does not read: 415.
-    let protobuf = kubectl.run(&["create", "job", "manual", "--from=cronjob/nightly"]);
-    assert!(!protobuf.status.success());
-    assert!(
-        String::from_utf8_lossy(&protobuf.stderr).contains("protobuf"),
-        "{}",
-        String::from_utf8_lossy(&protobuf.stderr)
-    );
     let all = kubectl.json(&["get", "cronjobs", "-A", "-o", "json"]);
     assert_eq!(all["items"][0]["metadata"]["namespace"], "default");
     let out = kubectl.ok(&["delete", "cronjobs", "-l", "team=a"]);
@@ -588,4 +580,90 @@ fn kubectl_drain_deletes_the_pods_of_a_cordoned_node() {
         None,
     );
     assert_eq!(code, 404);
+}
+
+#[test]
+fn kubectls_typed_clients_send_protobuf() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let kubectl = Kubectl {
+        server: server.kubeconfig().to_string_lossy().into_owned(),
+        cache: dir.path().join("kube-cache"),
+        home: dir.path().to_path_buf(),
+    };
+    let cronjob = dir.path().join("cj.yaml");
+    std::fs::write(
+        &cronjob,
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: hello\nspec:\n  schedule: '0 3 * * *'\n  jobTemplate:\n    metadata:\n      labels: {tier: batch}\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            command: ['sh', '-c', 'echo hi']\n            env: [{name: A, value: b}]\n            resources: {limits: {cpu: 100m, memory: 64Mi}}\n",
+    )
+    .unwrap();
+    kubectl.ok(&[
+        "create",
+        "--validate=false",
+        "-f",
+        cronjob.to_str().unwrap(),
+    ]);
+    let cj = kubectl.json(&["get", "cronjob", "hello", "-o", "json"]);
+
+    // `create job --from` POSTs the Job as protobuf.
+    let out = kubectl.ok(&["create", "job", "from-cron", "--from=cronjob/hello"]);
+    assert!(out.contains("job.batch/from-cron created"), "{out}");
+    let job = kubectl.json(&["get", "job", "from-cron", "-o", "json"]);
+    let owner = &job["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "CronJob");
+    assert_eq!(owner["name"], "hello");
+    assert_eq!(owner["uid"], cj["metadata"]["uid"]);
+    assert_eq!(owner["controller"], true);
+    assert_eq!(
+        job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    assert_eq!(job["metadata"]["labels"]["tier"], "batch");
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["env"], json!([{"name": "A", "value": "b"}]));
+    assert_eq!(container["resources"]["limits"]["memory"], "64Mi");
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/from-cron",
+        "--timeout=60s",
+    ]);
+
+    // `create cronjob` and `create job --image` likewise.
+    let out = kubectl.ok(&[
+        "create",
+        "cronjob",
+        "every5",
+        "--image=alpine",
+        "--schedule=*/5 * * * *",
+        "--",
+        "date",
+    ]);
+    assert!(out.contains("cronjob.batch/every5 created"), "{out}");
+    let cj = kubectl.json(&["get", "cronjob", "every5", "-o", "json"]);
+    assert_eq!(cj["spec"]["schedule"], "*/5 * * * *");
+    let pod = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "OnFailure");
+    assert_eq!(pod["containers"][0]["image"], "alpine");
+    assert_eq!(pod["containers"][0]["command"], json!(["date"]));
+    let out = kubectl.ok(&[
+        "create",
+        "job",
+        "plain",
+        "--image=alpine",
+        "--dry-run=server",
+        "--",
+        "echo",
+        "hi",
+    ]);
+    assert!(
+        out.contains("job.batch/plain created (server dry run)"),
+        "{out}"
+    );
+
+    // `create namespace`.
+    let out = kubectl.ok(&["create", "namespace", "from-protobuf"]);
+    assert!(out.contains("namespace/from-protobuf created"), "{out}");
+    let ns = kubectl.json(&["get", "namespace", "from-protobuf", "-o", "json"]);
+    assert_eq!(ns["status"]["phase"], "Active");
 }

@@ -194,7 +194,7 @@ fn delete_options(
     Ok(options)
 }
 
-/// Refuses bodies in encodings Drover does not read (protobuf, CBOR), naming them.
+/// Refuses bodies in encodings Drover does not read (CBOR, say), naming them.
 fn readable_body(headers: &HeaderMap) -> Result<(), KubeError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -206,26 +206,31 @@ fn readable_body(headers: &HeaderMap) -> Result<(), KubeError> {
         || media == "application/yaml"
         || media.ends_with("+json")
         || media.ends_with("+yaml")
+        || media == super::protobuf::MEDIA_TYPE
     {
         return Ok(());
     }
     Err(KubeError::new(
         415,
         "UnsupportedMediaType",
-        format!("the body of the request was in an unknown format ({media}) - Drover accepts application/json and application/yaml, not protobuf"),
+        format!("the body of the request was in an unknown format ({media}) - Drover accepts application/json, application/yaml and (for the kinds kubectl sends so) application/vnd.kubernetes.protobuf"),
     ))
 }
 
-/// A DELETE's, eviction's or new namespace's body: JSON, YAML, or the protobuf typed
-/// clients send.
-fn options_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, KubeError> {
+/// A body: JSON, YAML, or the protobuf kubectl's typed clients send (see
+/// [`super::protobuf`] for the kinds it reads).
+fn request_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, KubeError> {
     let protobuf = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with(super::protobuf::MEDIA_TYPE));
     if protobuf {
-        return super::protobuf::decode(body)
-            .map_err(|m| KubeError::new(415, "UnsupportedMediaType", m));
+        return super::protobuf::decode(body).map_err(|e| match e {
+            super::protobuf::DecodeError::Unsupported(m) => {
+                KubeError::new(415, "UnsupportedMediaType", m)
+            }
+            super::protobuf::DecodeError::Invalid(m) => KubeError::bad_request(m),
+        });
     }
     body_value(body)
 }
@@ -481,10 +486,7 @@ fn request_of(
             "watch is not served on this path yet",
         ));
     }
-    // Bodies `options_body` reads in protobuf too.
-    let eviction = subresource.as_deref() == Some("eviction");
-    let namespace_create = verb == "create" && resource.kind == "Namespace";
-    if matches!(verb, "create" | "update") && !body.is_empty() && !eviction && !namespace_create {
+    if matches!(verb, "create" | "update") && !body.is_empty() {
         readable_body(headers)?;
     }
     let status_only = subresource.as_deref() == Some("status");
@@ -501,7 +503,7 @@ fn request_of(
             options: list_options(query)?,
         },
         "create" if subresource.as_deref() == Some("eviction") => {
-            let eviction = options_body(headers, body)?;
+            let eviction = request_body(headers, body)?;
             let options = delete_options(query, eviction.get("deleteOptions"))?;
             KubeRequest::Evict {
                 namespace: namespace.unwrap_or_else(|| "default".into()),
@@ -512,18 +514,14 @@ fn request_of(
         "create" => KubeRequest::Create {
             resource,
             namespace,
-            body: if namespace_create {
-                options_body(headers, body)?
-            } else {
-                body_value(body)?
-            },
+            body: request_body(headers, body)?,
             options: write_options(query),
         },
         "update" => KubeRequest::Update {
             resource,
             namespace,
             name,
-            body: body_value(body)?,
+            body: request_body(headers, body)?,
             status_only,
             options: write_options(query),
         },
@@ -551,7 +549,7 @@ fn request_of(
         }
         "delete" => {
             let sent = (!body.is_empty())
-                .then(|| options_body(headers, body))
+                .then(|| request_body(headers, body))
                 .transpose()?;
             KubeRequest::Delete {
                 resource,
@@ -562,7 +560,7 @@ fn request_of(
         }
         _ => {
             let sent = (!body.is_empty())
-                .then(|| options_body(headers, body))
+                .then(|| request_body(headers, body))
                 .transpose()?;
             KubeRequest::DeleteCollection {
                 resource,
@@ -577,6 +575,26 @@ fn request_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protobuf_bodies_are_decoded_or_refused_with_the_right_status() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            super::super::protobuf::MEDIA_TYPE.parse().unwrap(),
+        );
+        assert!(readable_body(&headers).is_ok());
+        // `kubectl create namespace team` (kubectl 1.32).
+        let namespace = b"k8s\0\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\x08\x0a\x06\x0a\x04team";
+        let value = request_body(&headers, &Bytes::from_static(namespace)).unwrap();
+        assert_eq!(value["metadata"]["name"], "team");
+        let deployment = b"k8s\0\x0a\x15\x0a\x07apps/v1\x12\x0aDeployment";
+        let err = request_body(&headers, &Bytes::from_static(deployment)).unwrap_err();
+        assert_eq!(err.code, 415);
+        let truncated = b"k8s\0\x0a\x0f\x0a\x02v1\x12\x09Namespace\x12\x08\x0a";
+        let err = request_body(&headers, &Bytes::from_static(truncated)).unwrap_err();
+        assert_eq!(err.code, 400);
+    }
 
     #[test]
     fn paths_name_resources_namespaces_objects_and_subresources() {

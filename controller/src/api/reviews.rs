@@ -106,8 +106,10 @@ fn parse_review(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
-        protobuf::review_spec(body).map(|spec| json!({"spec": spec}))
+    if content_type.starts_with(super::protobuf::MEDIA_TYPE) {
+        super::protobuf::decode(body)
+            .ok()
+            .filter(|review| review["kind"] == "SelfSubjectAccessReview")
     } else {
         serde_json::from_slice(body).ok()
     }
@@ -147,107 +149,6 @@ async fn can_i(
     (StatusCode::CREATED, Json(review)).into_response()
 }
 
-/// Just enough of Kubernetes' protobuf encoding to read a review's spec: the `k8s\0`
-/// envelope (`runtime.Unknown`, its `raw` field) and the spec's string fields. Answers go
-/// out as JSON, which kubectl also accepts.
-mod protobuf {
-    use serde_json::{json, Map, Value};
-
-    const MAGIC: &[u8] = b"k8s\0";
-
-    /// (field number, bytes) of every length-delimited field; other wire types are
-    /// skipped. `None` on malformed input.
-    fn fields(mut data: &[u8]) -> Option<Vec<(u64, &[u8])>> {
-        let mut out = Vec::new();
-        while !data.is_empty() {
-            let key = varint(&mut data)?;
-            match key & 7 {
-                0 => {
-                    varint(&mut data)?;
-                }
-                1 => data = data.get(8..)?,
-                2 => {
-                    let len = usize::try_from(varint(&mut data)?).ok()?;
-                    let (value, rest) = (data.get(..len)?, data.get(len..)?);
-                    out.push((key >> 3, value));
-                    data = rest;
-                }
-                5 => data = data.get(4..)?,
-                _ => return None,
-            }
-        }
-        Some(out)
-    }
-
-    fn varint(data: &mut &[u8]) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&byte, rest) = data.split_first()?;
-            *data = rest;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    fn field(data: &[u8], number: u64) -> Option<&[u8]> {
-        fields(data)?
-            .into_iter()
-            .find(|(n, _)| *n == number)
-            .map(|(_, v)| v)
-    }
-
-    fn strings(data: &[u8], names: &[(u64, &str)]) -> Option<Value> {
-        let mut out = Map::new();
-        for (number, value) in fields(data)? {
-            if let Some((_, name)) = names.iter().find(|(n, _)| *n == number) {
-                out.insert(name.to_string(), json!(std::str::from_utf8(value).ok()?));
-            }
-        }
-        Some(Value::Object(out))
-    }
-
-    /// The spec of an enveloped `SelfSubjectAccessReview`, as its JSON would read.
-    pub fn review_spec(body: &[u8]) -> Option<Value> {
-        let unknown = body.strip_prefix(MAGIC)?;
-        let review = field(unknown, 2)?;
-        let spec = field(review, 2)?;
-        let mut out = Map::new();
-        if let Some(r) = field(spec, 1) {
-            let names = [
-                (1, "namespace"),
-                (2, "verb"),
-                (3, "group"),
-                (4, "version"),
-                (5, "resource"),
-                (6, "subresource"),
-                (7, "name"),
-            ];
-            out.insert("resourceAttributes".into(), strings(r, &names)?);
-        }
-        if let Some(n) = field(spec, 2) {
-            out.insert(
-                "nonResourceAttributes".into(),
-                strings(n, &[(1, "path"), (2, "verb")])?,
-            );
-        }
-        Some(Value::Object(out))
-    }
-
-    #[cfg(test)]
-    pub fn encode(fields: &[(u64, Vec<u8>)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (number, value) in fields {
-            out.push(((number << 3) | 2) as u8);
-            out.push(value.len() as u8);
-            out.extend_from_slice(value);
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,25 +184,26 @@ mod tests {
 
     #[test]
     fn kubectls_protobuf_review_is_read() {
-        use protobuf::encode;
-        let attributes = encode(&[
-            (1, b"default".to_vec()),
-            (2, b"create".to_vec()),
-            (5, b"pods".to_vec()),
-        ]);
-        let spec = encode(&[(1, attributes)]);
-        let review = encode(&[(1, Vec::new()), (2, spec)]);
-        let mut body = b"k8s\0".to_vec();
-        body.extend(encode(&[(1, b"\n\x07ignored".to_vec()), (2, review)]));
-        assert_eq!(
-            protobuf::review_spec(&body),
-            Some(
-                json!({"resourceAttributes": {"namespace": "default", "verb": "create", "resource": "pods"}})
-            )
+        // `kubectl auth can-i create pods`, as kubectl 1.32 sent it.
+        let body: Vec<u8> = (0..CAN_I.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&CAN_I[i..i + 2], 16).unwrap())
+            .collect();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            super::super::protobuf::MEDIA_TYPE.parse().unwrap(),
         );
-        // Truncated, unenveloped or garbage input is refused, never a panic.
-        for bad in [&body[..body.len() - 1], &body[4..], b"k8s\0\xff\xff", b""] {
-            assert_eq!(protobuf::review_spec(bad), None);
+        let review = parse_review(&headers, &body).unwrap();
+        assert_eq!(
+            review["spec"],
+            json!({"resourceAttributes": {"namespace": "default", "verb": "create", "resource": "pods"}})
+        );
+        // Truncated or unenveloped input is refused, never a panic.
+        for bad in [&body[..body.len() - 3], &body[4..], b"k8s\0\xff\xff", b""] {
+            assert_eq!(parse_review(&headers, bad), None);
         }
     }
+
+    const CAN_I: &str = "6b3873000a320a17617574686f72697a6174696f6e2e6b38732e696f2f7631121753656c665375626a656374416363657373526576696577123f0a100a0012001a0022002a0032003800420012210a1f0a0764656661756c7412066372656174651a0022002a04706f647332003a001a08080012001a0020001a002200";
 }
