@@ -35,8 +35,22 @@ fn pod(name: &str) -> String {
 }
 
 /// Opens a watch; its events' (pod name, arrival) come on `arrivals`.
-fn open_watch(api: &str, arrivals: mpsc::Sender<(String, Instant)>) {
-    let response = ureq::get(format!("{api}/drover/v0/watch/pods?watch=true"))
+fn open_watch(server: &Server, arrivals: mpsc::Sender<(String, Instant)>) {
+    // From now on: no initial events to read past.
+    let now = server
+        .api_get("/api/v1/namespaces/default/pods?limit=1")
+        .call()
+        .expect("list")
+        .body_mut()
+        .read_json::<Value>()
+        .expect("list json")["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
+    let response = server
+        .api_get(&format!(
+            "/api/v1/namespaces/default/pods?watch=true&resourceVersion={now}"
+        ))
         .call()
         .expect("watch");
     std::thread::spawn(move || {
@@ -58,24 +72,21 @@ fn open_watch(api: &str, arrivals: mpsc::Sender<(String, Instant)>) {
     });
 }
 
-fn apply(api: &str, manifest: &str) {
-    ureq::post(format!("{api}/api/v1/apply"))
-        .send_json(serde_json::json!({"files": [{"name": "bench.yaml", "content": manifest}]}))
-        .expect("apply");
+fn apply(server: &Server, manifest: &str) {
+    create_objects(server, manifest);
 }
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start_alone(dir.path());
-    let api = server.api.clone();
     // Warm up allocator and SQLite before measuring memory.
     for i in 0..20 {
-        apply(&api, &pod(&format!("warm{i}")));
+        apply(&server, &pod(&format!("warm{i}")));
     }
     let before = rss_kib(server.proc.pid());
     let (arrivals, arrived) = mpsc::channel();
     for _ in 0..WATCHERS {
-        open_watch(&api, arrivals.clone());
+        open_watch(&server, arrivals.clone());
     }
     let idle = rss_kib(server.proc.pid());
 
@@ -86,7 +97,7 @@ fn main() {
     for run in 0..RUNS {
         let name = format!("bench{run}");
         let started = Instant::now();
-        apply(&api, &pod(&name));
+        apply(&server, &pod(&name));
         round_trips.push(started.elapsed());
         let mut got = 0;
         let deadline = started + Duration::from_secs(10);
