@@ -196,15 +196,7 @@ pub fn status(
     message: &str,
     details: Option<serde_json::Value>,
 ) -> Response {
-    let mut body = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code.as_u16(),
-    });
+    let mut body = super::status::failure_body(code.as_u16(), reason, message);
     if let Some(details) = details {
         body["details"] = details;
     }

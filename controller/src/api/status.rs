@@ -8,17 +8,23 @@ use serde_json::{json, Map, Value};
 
 use crate::control::KubeError;
 
-/// The Status JSON of a failure.
-pub fn failure_json(error: &KubeError) -> Value {
-    let mut status = json!({
+/// A failure's Status JSON without details: what every refusal of the API, its
+/// authentication and its watches looks like.
+pub fn failure_body(code: u16, reason: &str, message: &str) -> Value {
+    json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
-        "message": error.message,
-        "reason": error.reason,
-        "code": error.code,
-    });
+        "message": message,
+        "reason": reason,
+        "code": code,
+    })
+}
+
+/// The Status JSON of a failure.
+pub fn failure_json(error: &KubeError) -> Value {
+    let mut status = failure_body(error.code, error.reason, &error.message);
     if let Some(details) = &error.details {
         let mut d = Map::new();
         if !details.name.is_empty() {

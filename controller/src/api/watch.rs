@@ -208,15 +208,7 @@ fn footprint(object: &StoredObject) -> usize {
 
 /// A `metav1.Status` failure.
 pub fn status_json(code: u16, reason: &str, message: &str) -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    })
+    super::status::failure_body(code, reason, message)
 }
 
 /// The resourceVersion a watch asked for is older than the history.

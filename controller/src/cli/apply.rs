@@ -49,6 +49,19 @@ fn map_field(value: &Value) -> Value {
     }
 }
 
+/// `spec` as the server shows it once stored: with the defaults Kubernetes shows (a Job's
+/// generated selector, a DaemonSet's update strategy, …), so that what the user left out
+/// and the server filled in is no difference.
+fn with_defaults(desired: &Value, spec: &Value, existing: &Value) -> Value {
+    let mut object = json!({
+        "metadata": {"uid": existing["metadata"]["uid"], "name": existing["metadata"]["name"]},
+        "spec": spec,
+    });
+    let kind = desired["kind"].as_str().unwrap_or_default();
+    crate::control::show_defaults(kind, &mut object);
+    object["spec"].take()
+}
+
 /// Compares what the user wrote with what is stored. Errors when a pod's spec would change:
 /// Drover never updates a running pod's spec.
 pub fn decide(desired: &Value, existing: Option<&Value>) -> Result<Action, String> {
@@ -65,7 +78,7 @@ pub fn decide(desired: &Value, existing: Option<&Value>) -> Result<Action, Strin
                 map.insert("nodeName".into(), node.clone());
             }
         }
-        if spec != existing["spec"] {
+        if with_defaults(desired, &spec, existing) != existing["spec"] {
             return Err(format!(
                 "Pod \"{}\": the spec of a pod cannot change once it is created; delete the pod and apply it again",
                 desired["metadata"]["name"].as_str().unwrap_or_default()
@@ -74,7 +87,7 @@ pub fn decide(desired: &Value, existing: Option<&Value>) -> Result<Action, Strin
     }
     let labels = map_field(&desired["metadata"]["labels"]);
     let annotations = map_field(&desired["metadata"]["annotations"]);
-    if spec == existing["spec"]
+    if with_defaults(desired, &spec, existing) == existing["spec"]
         && labels == map_field(&existing["metadata"]["labels"])
         && annotations == map_field(&existing["metadata"]["annotations"])
     {
@@ -180,10 +193,13 @@ mod tests {
                "spec": {"template": {"spec": {"memory": memory}}}})
     }
 
+    /// The object as the server shows it: its metadata, status and defaults added.
     fn stored(mut object: Value) -> Value {
         object["metadata"]["resourceVersion"] = json!("12");
         object["metadata"]["uid"] = json!("u");
         object["status"] = json!({"numberReady": 1});
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        crate::control::show_defaults(&kind, &mut object);
         object
     }
 

@@ -173,7 +173,7 @@ fn show_pod_spec_defaults(spec: &mut Value) {
 /// Shows the defaults an object has in Kubernetes: those `accept_kubernetes_defaults`
 /// drops, and a bare pod's `restartPolicy` and grace period (a pod's spec never changes,
 /// so these are never written back).
-pub(super) fn show_defaults(kind: &str, object: &mut Value) {
+pub(crate) fn show_defaults(kind: &str, object: &mut Value) {
     let uid = object["metadata"]["uid"].clone();
     let name = object["metadata"]["name"].clone();
     for pointer in pod_spec_pointers(kind) {

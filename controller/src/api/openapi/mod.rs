@@ -111,15 +111,7 @@ fn accepts_json(headers: &HeaderMap) -> bool {
 }
 
 fn status(code: StatusCode, reason: &str, message: &str) -> Response {
-    let body = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code.as_u16(),
-    });
+    let body = crate::api::status::failure_body(code.as_u16(), reason, message);
     (
         code,
         [(header::CONTENT_TYPE, "application/json")],
