@@ -519,10 +519,14 @@ fn kubectl_creates_lists_and_deletes_namespaces() {
     let out = kubectl.ok(&["delete", "namespace", "team", "--wait=false"]);
     assert!(out.contains("namespace \"team\" deleted"), "{out}");
     // Its pods go too, gracefully (the node confirms each).
-    wait_for("the namespace's pods to go", Duration::from_secs(20), || {
-        let in_team = kubectl.json(&["get", "pods", "-n", "team", "-o", "json"]);
-        (in_team["items"] == json!([])).then_some(())
-    });
+    wait_for(
+        "the namespace's pods to go",
+        Duration::from_secs(20),
+        || {
+            let in_team = kubectl.json(&["get", "pods", "-n", "team", "-o", "json"]);
+            (in_team["items"] == json!([])).then_some(())
+        },
+    );
     // `kubectl create namespace` sends protobuf.
     let out = kubectl.ok(&["create", "namespace", "edge"]);
     assert!(out.contains("namespace/edge created"), "{out}");
