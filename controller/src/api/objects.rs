@@ -386,15 +386,12 @@ async fn serve(
         Err(e) => return failure(&e),
     };
     match ask(&state, request).await {
-        Ok(value) if table => {
-            let items: Vec<Value> = match value.get("items").and_then(Value::as_array) {
-                Some(items) => items.clone(),
-                None => vec![value.clone()],
+        Ok(mut value) if table => {
+            // A list's items are moved into the Table, not copied.
+            let (items, metadata) = match value.get_mut("items").map(Value::take) {
+                Some(Value::Array(items)) => (items, value["metadata"].take()),
+                _ => (vec![value], serde_json::json!({})),
             };
-            let metadata = value
-                .get("items")
-                .map(|_| value["metadata"].clone())
-                .unwrap_or_else(|| serde_json::json!({}));
             let include = match query.get("includeObject").map(String::as_str) {
                 Some("None") => super::table::IncludeObject::None,
                 Some("Object") => super::table::IncludeObject::Object,
