@@ -1124,8 +1124,9 @@ mod kubectl {
         ]
     }
 
+    // Kubernetes' own strategic merge code (`kubectl patch --local`) is the reference;
+    // scripts/test installs kubectl.
     #[test]
-    #[ignore = "needs kubectl"]
     fn matches_kubectl() {
         let mut failures = Vec::new();
         for (name, object, patch) in cases() {
@@ -1144,8 +1145,9 @@ mod kubectl {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
+    // Kubernetes' own strategic merge code (`kubectl patch --local`) is the reference;
+    // scripts/test installs kubectl.
     #[test]
-    #[ignore = "needs kubectl"]
     fn rejects_what_kubectl_rejects() {
         let mut failures = Vec::new();
         for patch in [
@@ -1166,7 +1168,7 @@ mod kubectl {
     }
 }
 
-/// Random patches through both implementations (ignored: needs kubectl, and takes a while).
+/// Random patches through both implementations, against kubectl (which scripts/test installs).
 #[cfg(test)]
 mod kubectl_random {
     use super::kubectl::kubectl_patch;
@@ -1307,7 +1309,6 @@ mod kubectl_random {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
         #[test]
-        #[ignore = "needs kubectl"]
         fn random_patches_match_kubectl(live in live(), patch in patch()) {
             let added = patch["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
             let deleted = &patch["metadata"]["$deleteFromPrimitiveList/finalizers"];
