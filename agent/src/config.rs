@@ -72,6 +72,26 @@ pub struct AgentConfig {
     #[arg(long, env = "DROVER_CONTAINER_LOG_MAX_SIZE", value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub container_log_max_size: u64,
 
+    /// Stop process pods when the agent stops and restart them when it starts again (counted
+    /// as restarts), instead of leaving them running for the next agent run to adopt
+    #[arg(long, env = "DROVER_STOP_PODS_ON_EXIT")]
+    pub stop_pods_on_exit: bool,
+
+    /// Finished pods kept on the node (records and logs) once the controller has their final
+    /// status; the oldest beyond this are removed
+    #[arg(
+        long,
+        env = "DROVER_MAX_FINISHED_PODS",
+        value_name = "COUNT",
+        default_value_t = 100
+    )]
+    pub max_finished_pods: usize,
+
+    /// Finished pods are removed from the node this long after they ended (once the
+    /// controller has their final status)
+    #[arg(long, env = "DROVER_MAX_FINISHED_AGE", value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub max_finished_age: Duration,
+
     /// Docker Engine API socket of Docker or Podman (default: $DOCKER_HOST, $CONTAINER_HOST,
     /// /run/docker.sock, /var/run/docker.sock, /run/podman/podman.sock,
     /// $XDG_RUNTIME_DIR/podman/podman.sock)

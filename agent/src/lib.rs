@@ -16,7 +16,7 @@ pub mod sysinfo;
 pub mod tls;
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use drover_proto::manifest::is_dns_subdomain;
@@ -89,6 +89,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     tracing::info!(node = %info.name, uid = %info.uid, start = identity.starts, "agent starting");
     let (outbound, outbound_rx) = tokio::sync::mpsc::unbounded_channel();
     let (pod_inputs, pod_inputs_rx) = tokio::sync::mpsc::channel(1024);
+    let cgroups = runtime::cgroup::Cgroups::detect(Path::new("/"));
+    let mut stop_pods_on_exit = config.stop_pods_on_exit;
+    if !stop_pods_on_exit
+        && cgroups.restart_needs_stopped_pods(std::env::var_os("INVOCATION_ID").is_some())
+    {
+        tracing::warn!("systemd started the agent at the root of its cgroup (DelegateSubgroup=agent needs systemd 254 or later): pods left running would keep systemd from starting the agent again, so process pods stop with the agent (as with --stop-pods-on-exit); with this systemd, also set KillMode=mixed");
+        stop_pods_on_exit = true;
+    }
     let pods = pods::PodManager::start(
         pods::PodSettings {
             node: info.name.clone(),
@@ -99,8 +107,12 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
                 reset_after: config.crash_backoff_reset,
             },
             log_max_bytes: config.container_log_max_size,
-            cgroups: runtime::cgroup::Cgroups::detect(Path::new("/")),
+            cgroups,
             engine: runtime::container::EngineSlot::Discovering,
+            keeper: PathBuf::from("/proc/self/exe"),
+            stop_pods_on_exit,
+            max_finished_pods: config.max_finished_pods,
+            max_finished_age: config.max_finished_age,
         },
         outbound,
     )

@@ -17,6 +17,10 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // A process pod's keeper is this binary, started before anything else is set up.
+    if let Some(code) = drover_agent::runtime::keeper::main_if_keeper() {
+        return code;
+    }
     let matches = match config_file::parse(Cli::command(), std::env::args_os().collect(), &[]) {
         Ok(Parsed::Run(matches)) => matches,
         Ok(Parsed::Print(text)) => {

@@ -105,6 +105,10 @@ fn run_daemon<F: std::future::Future<Output = anyhow::Result<()>>>(
 }
 
 fn main() -> ExitCode {
+    // A process pod's keeper is this binary, started before anything else is set up.
+    if let Some(code) = drover_agent::runtime::keeper::main_if_keeper() {
+        return code;
+    }
     use drover_agent::config_file::{parse, Parsed};
     let matches = match parse(
         Cli::command(),

@@ -887,6 +887,11 @@ pub fn pod_processes(uid: &str) -> Vec<u32> {
             continue;
         };
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        // The keeper that holds a container for the agent is not one of the pod's processes.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).next() == Some(b"drover-keeper".as_slice()) {
+            continue;
+        }
         if environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
             // A zombie is already dead: only count processes that still run.
             let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -899,6 +904,38 @@ pub fn pod_processes(uid: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The keepers of pod `uid`'s containers (one per running process container).
+pub fn pod_keepers(uid: &str) -> Vec<u32> {
+    let marker = format!("DROVER_POD_UID={uid}");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).next() == Some(b"drover-keeper".as_slice())
+                && environ.split(|b| *b == 0).any(|v| v == marker.as_bytes())
+        })
+        .collect()
+}
+
+/// The main process of pod `uid`'s container, the one its keeper started (for a
+/// one-container process pod); `None` when it does not run.
+pub fn pod_main_process(uid: &str) -> Option<u32> {
+    pod_processes(uid).into_iter().find(|pid| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let parent = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_string();
+        let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap_or_default();
+        cmdline.split(|b| *b == 0).next() == Some(b"drover-keeper".as_slice())
+    })
 }
 
 impl Server {

@@ -1,6 +1,7 @@
-//! Offline autonomy and agent restarts: pods keep running without the controller or the
-//! broker, what happens meanwhile is reported once they are back, and an agent restart
-//! leaves no unmanaged process behind.
+//! Offline autonomy: pods keep running without the controller or the broker, and what
+//! happens meanwhile is reported once they are back. With `--stop-pods-on-exit` (the old
+//! behaviour), an agent restart restarts process pods and leaves no unmanaged process
+//! behind; by default pods outlive it (tests/tests/agent_restart.rs).
 
 use std::time::Duration;
 
@@ -12,6 +13,12 @@ fn setup(dir: &std::path::Path) -> (Server, Agent) {
     (server, agent)
 }
 
+fn setup_stopping_pods_on_exit(dir: &std::path::Path) -> (Server, Agent) {
+    let server = Server::start_alone(dir);
+    let agent = server.join(dir, "edge", &["--stop-pods-on-exit"]);
+    (server, agent)
+}
+
 fn uid(pod: &serde_json::Value) -> String {
     pod["metadata"]["uid"].as_str().unwrap().to_string()
 }
@@ -20,6 +27,49 @@ fn uid(pod: &serde_json::Value) -> String {
 fn an_agent_started_while_the_broker_is_down_runs_its_cached_pods() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, mut agent) = setup(dir.path());
+    server.apply(&process_pod(
+        "keeper",
+        "edge",
+        "Always",
+        "while true; do echo alive; sleep 0.2; done",
+        1,
+    ));
+    let pod = server.wait_pod("keeper", "Running", Duration::from_secs(10), |p| {
+        phase(p) == "Running"
+    });
+    let uid = uid(&pod);
+    let before = pod_processes(&uid);
+
+    server.kill();
+    agent.proc.kill();
+    agent.restart();
+    // No broker: the agent adopts the pod from its records, and it ran on all along.
+    wait_for(
+        "the restarted agent to adopt the pod",
+        Duration::from_secs(10),
+        || agent_log_contains(&agent, "adopted the process pods").then_some(()),
+    );
+    assert_eq!(pod_processes(&uid), before, "the same processes run");
+
+    server.start_again();
+    let pod = server.wait_pod(
+        "keeper",
+        "reported after reconnecting",
+        Duration::from_secs(15),
+        |p| phase(p) == "Running" && container(p)["ready"] == true,
+    );
+    assert_eq!(container(&pod)["restartCount"], 0);
+    assert_eq!(pod_processes(&uid), before);
+}
+
+fn agent_log_contains(agent: &Agent, text: &str) -> bool {
+    std::fs::read_to_string(&agent.proc.log).is_ok_and(|log| log.contains(text))
+}
+
+#[test]
+fn a_cached_pod_restarts_when_the_agent_stops_pods_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, mut agent) = setup_stopping_pods_on_exit(dir.path());
     server.apply(&process_pod(
         "keeper",
         "edge",
@@ -122,9 +172,9 @@ fn results_produced_while_offline_are_reported_exactly_once() {
 }
 
 #[test]
-fn kill_9_of_the_agent_restarts_process_pods_and_leaves_no_orphans() {
+fn kill_9_of_an_agent_stopping_pods_on_exit_restarts_them_and_leaves_no_orphans() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, mut agent) = setup(dir.path());
+    let (server, mut agent) = setup_stopping_pods_on_exit(dir.path());
     server.apply(&process_pod(
         "family",
         "edge",
@@ -185,9 +235,9 @@ fn kill_9_of_the_agent_restarts_process_pods_and_leaves_no_orphans() {
 }
 
 #[test]
-fn a_clean_agent_stop_stops_its_pods_and_a_start_brings_them_back() {
+fn a_clean_stop_of_an_agent_stopping_pods_on_exit_stops_them_and_a_start_brings_them_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, mut agent) = setup(dir.path());
+    let (server, mut agent) = setup_stopping_pods_on_exit(dir.path());
     server.apply(&process_pod(
         "svc",
         "edge",

@@ -39,30 +39,57 @@ pub fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// The last intact version in `data`.
-pub fn last_entry(data: &[u8]) -> Option<&[u8]> {
+#[cfg(test)]
+fn last_entry(data: &[u8]) -> Option<&[u8]> {
+    scan(data).0
+}
+
+/// The last intact version in `data`, and where a complete entry failed its checksum if
+/// one did. An entry cut short is what a crash mid-append leaves and is no damage; a
+/// complete one with the wrong checksum is (a flipped bit, a bad block), and everything
+/// from it on is ignored.
+fn scan(data: &[u8]) -> (Option<&[u8]>, Option<usize>) {
     let mut at = 0;
     let mut last = None;
     while data.len() - at >= HEADER {
-        let len = u32::from_le_bytes(data[at..at + 4].try_into().ok()?) as usize;
-        let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().ok()?);
+        let (Ok(len), Ok(crc)) = (
+            data[at..at + 4].try_into().map(u32::from_le_bytes),
+            data[at + 4..at + 8].try_into().map(u32::from_le_bytes),
+        ) else {
+            break;
+        };
+        let len = len as usize;
         let start = at + HEADER;
         if len > MAX_ENTRY || data.len() - start < len {
             break;
         }
         let bytes = &data[start..start + len];
         if crc32fast::hash(bytes) != crc {
-            break;
+            return (last, Some(at));
         }
         last = Some(bytes);
         at = start + len;
     }
-    last
+    (last, None)
 }
 
-/// The last intact version of the record at `path`; `Ok(None)` when the file has none.
-pub fn read_last(path: &Path) -> io::Result<Option<Vec<u8>>> {
+/// A record file as read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Read {
+    /// The last intact version, if any.
+    pub last: Option<Vec<u8>>,
+    /// The byte offset of an entry that failed its checksum.
+    pub damaged_at: Option<usize>,
+}
+
+/// Reads the record at `path`: its last intact version and any damage found.
+pub fn read(path: &Path) -> io::Result<Read> {
     let data = fs::read(path)?;
-    Ok(last_entry(&data).map(<[u8]>::to_vec))
+    let (last, damaged_at) = scan(&data);
+    Ok(Read {
+        last: last.map(<[u8]>::to_vec),
+        damaged_at,
+    })
 }
 
 /// Deletes the record.
@@ -87,7 +114,7 @@ mod tests {
             append(&path, version).unwrap();
         }
         assert_eq!(
-            read_last(&path).unwrap().as_deref(),
+            read(&path).unwrap().last.as_deref(),
             Some(b"three".as_slice())
         );
     }
@@ -108,6 +135,16 @@ mod tests {
         corrupt[last] ^= 0xff;
         data.extend_from_slice(&corrupt);
         assert_eq!(last_entry(&data), Some(b"good".as_slice()));
+        assert_eq!(scan(&data).1, Some(entry(b"good").len()), "reported where");
+        for cut in 0..second.len() {
+            let mut torn = entry(b"good");
+            torn.extend_from_slice(&second[..cut]);
+            assert_eq!(
+                scan(&torn).1,
+                None,
+                "a torn tail is no damage (cut at {cut})"
+            );
+        }
         // A huge length does not allocate or read out of bounds.
         let mut huge = entry(b"good");
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
@@ -126,6 +163,6 @@ mod tests {
         }
         let size = fs::metadata(&path).unwrap().len();
         assert!(size <= COMPACT_FLOOR + 1008, "{size}");
-        assert_eq!(read_last(&path).unwrap(), Some(payload));
+        assert_eq!(read(&path).unwrap().last, Some(payload));
     }
 }

@@ -30,7 +30,7 @@ use crate::runtime::container::{
     driver, plan, volumes, ContainerEngine, ContainerEvent, EngineSlot,
 };
 use crate::runtime::logfile::LogPaths;
-use crate::runtime::process::{self, Launch, ProcessExit, RunKey};
+use crate::runtime::process::{self, Adopted, Kept, Launch, ProcessExit, RunKey};
 use crate::supervisor::{Action, BackoffPolicy, ContainerPhase, Millis, PodSupervisor};
 use records::PodRecord;
 pub use records::Records;
@@ -81,6 +81,16 @@ pub struct PodSettings {
     /// The container engine for pods with images (or why there is none); usually
     /// [`EngineSlot::Discovering`] at start, then set by [`PodInput::Engine`].
     pub engine: EngineSlot,
+    /// The binary that keeps process pods ([`crate::runtime::keeper`]): the agent's own.
+    pub keeper: PathBuf,
+    /// Process pods stop when the agent stops and restart when it starts (the behaviour
+    /// before they outlived it), instead of running on and being adopted.
+    pub stop_pods_on_exit: bool,
+    /// Finished pods whose final status the controller has are forgotten (record, logs,
+    /// volumes) beyond this many, oldest first.
+    pub max_finished_pods: usize,
+    /// ...and once they finished this long ago.
+    pub max_finished_age: Duration,
 }
 
 /// How long unacknowledged reports wait before they are sent again.
@@ -89,11 +99,15 @@ const RESEND_AFTER: Duration = Duration::from_secs(5);
 const COALESCE: Duration = Duration::from_millis(2);
 /// The longest an agent shutdown waits for pod processes to exit after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often process pods' logs are checked against their size cap.
+const LOG_CAP_CHECK: Duration = Duration::from_secs(2);
 
 struct Entry {
     sup: PodSupervisor,
     /// Process group of each container's current run.
     pids: Vec<Option<u32>>,
+    /// The keeper of each process container's current run, while it runs.
+    kept: Vec<Option<Kept>>,
     /// Current run number of each container.
     runs: Vec<u64>,
     /// Engine container of each container's current run.
@@ -131,6 +145,12 @@ pub struct PodManager {
     generation: u64,
     /// Engine container starts waiting for the engine to be found.
     awaiting_engine: Vec<(String, usize)>,
+    /// A full report went out and its acknowledgement has not arrived.
+    awaiting_full_ack: bool,
+    /// Pods whose latest record could not be written: not reported until it is.
+    unsaved: HashSet<String>,
+    /// Finished pods forgotten while a desired state may still list them to run.
+    forgotten: std::collections::BTreeSet<String>,
 }
 
 fn now_ms() -> Millis {
@@ -149,6 +169,7 @@ fn new_entry(sup: PodSupervisor, acked: u64) -> Entry {
     Entry {
         sup,
         pids: vec![None; count],
+        kept: vec![None; count],
         runs: vec![0; count],
         engine_ids: vec![None; count],
         previous_ids: vec![None; count],
@@ -271,7 +292,11 @@ impl PodManager {
             shutting_down: false,
             unsynced: false,
             generation: 0,
+            awaiting_full_ack: false,
+            unsaved: HashSet::new(),
+            forgotten: Default::default(),
         };
+        manager.forgotten = manager.records.load_forgotten();
         manager.recover(now_ms());
         if known_engine {
             manager.on_engine(manager.settings.engine.clone(), Vec::new(), now_ms());
@@ -294,17 +319,42 @@ impl PodManager {
         self.generation
     }
 
-    /// Restores pods from their records. Processes of a previous agent run are stopped
-    /// and the containers restarted as their restart policy says (counted as restarts).
-    /// Engine containers recorded as running are left for [`PodManager::on_engine`].
+    /// Restores pods from their records. Process containers of a previous agent run are
+    /// adopted: still running, they are watched again (no restart); ended meanwhile, their
+    /// exit is taken as it happened. With `stop_pods_on_exit`, or without a keeper to adopt
+    /// (a record from an older agent), what is left is stopped and the container restarts
+    /// as its restart policy says. Engine containers recorded as running are left for
+    /// [`PodManager::on_engine`].
     fn recover(&mut self, now: Millis) {
-        for record in self.records.load_pods() {
+        let mut adopted = 0;
+        let (records, damaged) = self.records.load_pods();
+        for damage in damaged {
+            // An older version cannot say which of the pod's processes run now: none may
+            // run unsupervised beside what that version starts.
+            let killed = process::kill_pod_processes(&damage.uid);
+            if killed > 0 {
+                warn!(pod_uid = %damage.uid, killed, "stopped the processes of a pod whose record is damaged");
+            }
+            self.events.push(WireEvent {
+                pod_uid: damage.uid,
+                warning: true,
+                reason: "RecordDamaged".into(),
+                message: damage.message,
+                at_ms: now,
+            });
+        }
+        for record in records {
             let uid = record.sup.spec.uid.clone();
             let mut sup = record.sup;
             sup.set_backoff(self.settings.backoff);
             let count = sup.containers.len();
-            self.pods.insert(uid.clone(), new_entry(sup, record.acked));
+            let mut entry = new_entry(sup, record.acked);
+            for (index, run) in record.runs.iter().enumerate().take(count) {
+                entry.runs[index] = *run;
+            }
+            self.pods.insert(uid.clone(), entry);
             let mut actions = Vec::new();
+            let mut ended = Vec::new();
             for index in 0..count {
                 let Some(entry) = self.pods.get_mut(&uid) else {
                     break;
@@ -312,17 +362,52 @@ impl PodManager {
                 match entry.sup.containers[index].phase.clone() {
                     ContainerPhase::Running { .. } if in_engine(entry, index) => {}
                     ContainerPhase::Running { .. } => {
-                        if let Some(Some(pgid)) = record.pids.get(index) {
-                            let killed = process::kill_leftovers(*pgid, &uid);
-                            if killed > 0 {
-                                info!(pod = %entry.sup.spec.name, killed, "stopped processes left by the previous agent run");
+                        let kept = record.kept.get(index).copied().flatten();
+                        match kept.filter(|_| !self.settings.stop_pods_on_exit) {
+                            Some(kept) => {
+                                let key = RunKey {
+                                    uid: uid.clone(),
+                                    index,
+                                    run: entry.runs[index],
+                                };
+                                let container = &entry.sup.spec.containers[index];
+                                let Ok(logs) =
+                                    LogPaths::new(&self.logs_root, &uid, &container.name)
+                                else {
+                                    continue;
+                                };
+                                let launch = Launch {
+                                    pod: &entry.sup.spec,
+                                    container,
+                                    node: &self.settings.node,
+                                    logs,
+                                    cgroups: &self.settings.cgroups,
+                                    keeper: &self.settings.keeper,
+                                    die_with_agent: false,
+                                };
+                                match process::adopt(&launch, key, kept, self.exits.clone()) {
+                                    Adopted::Running => {
+                                        adopted += 1;
+                                        entry.pids[index] = Some(kept.pid);
+                                        entry.kept[index] = Some(kept);
+                                    }
+                                    Adopted::Ended(exit) => ended.push(exit),
+                                }
+                            }
+                            None => {
+                                if let Some(Some(pgid)) = record.pids.get(index) {
+                                    let killed = process::kill_leftovers(*pgid, &uid);
+                                    if killed > 0 {
+                                        info!(pod = %entry.sup.spec.name, killed, "stopped processes left by the previous agent run");
+                                    }
+                                }
+                                actions.extend(entry.sup.lost_to_agent_restart(
+                                    index,
+                                    "the drover agent restarted; process pods stop and start with it (--stop-pods-on-exit)",
+                                    now,
+                                ));
                             }
                         }
-                        actions.extend(entry.sup.lost_to_agent_restart(
-                            index,
-                            "the drover agent restarted; process pods stop and start with it",
-                            now,
-                        ));
                     }
                     ContainerPhase::Waiting { retry_at: None, .. } => {
                         actions.push(Action::Start(index))
@@ -335,6 +420,15 @@ impl PodManager {
             }
             self.execute(&uid, actions, now);
             self.note_change(&uid);
+            for exit in ended {
+                self.on_exit(exit, now);
+            }
+        }
+        if adopted > 0 {
+            info!(
+                containers = adopted,
+                "adopted the process pods of the previous agent run"
+            );
         }
     }
 
@@ -455,7 +549,19 @@ impl PodManager {
             .map(|p| p.uid.clone())
             .chain(desired.finished.iter().cloned())
             .collect();
+        let before = self.forgotten.len();
+        self.forgotten
+            .retain(|uid| desired.pods.iter().any(|p| &p.uid == uid));
+        if self.forgotten.len() != before {
+            if let Err(e) = self.records.save_forgotten(&self.forgotten) {
+                warn!(error = %e, "cannot store the forgotten finished pods");
+            }
+        }
         for pod in desired.pods {
+            if self.forgotten.contains(&pod.uid) {
+                // It finished here and its final status is stored: it never runs again.
+                continue;
+            }
             if !drover_proto::manifest::is_valid_uid(&pod.uid) {
                 // Its UID would name the pod's files: refuse the pod, not just the paths.
                 warn!(pod = %format!("{}/{}", pod.namespace, pod.name), uid = ?pod.uid, "ignoring a desired pod with an invalid UID");
@@ -549,14 +655,16 @@ impl PodManager {
                                 container,
                                 node: &self.settings.node,
                                 logs,
-                                log_cap: self.settings.log_max_bytes,
                                 cgroups: &self.settings.cgroups,
+                                keeper: &self.settings.keeper,
+                                die_with_agent: self.settings.stop_pods_on_exit,
                             };
                             process::spawn(&launch, key, self.exits.clone())
                         });
                     let more = match spawned {
-                        Ok(pid) => {
-                            entry.pids[index] = Some(pid);
+                        Ok(kept) => {
+                            entry.pids[index] = Some(kept.pid);
+                            entry.kept[index] = Some(kept);
                             entry.sup.started(index, now)
                         }
                         Err(message) => {
@@ -636,17 +744,36 @@ impl PodManager {
         // Final results must survive a power loss before they are reported; they are made
         // durable together, just before the next report goes out.
         self.unsynced |= entry.sup.is_terminal() || entry.sup.is_removed();
+        self.save_record(uid);
+        self.dirty.insert(uid.to_string());
+        if self.flush_at.is_none() {
+            self.flush_at = Some(Instant::now() + COALESCE);
+        }
+    }
+
+    /// Writes a pod's record; one that cannot be written is kept from the reports and
+    /// written again at the next flush, so nothing is reported that a restart would forget.
+    fn save_record(&mut self, uid: &str) {
+        let Some(entry) = self.pods.get(uid) else {
+            self.unsaved.remove(uid);
+            return;
+        };
         let record = PodRecord {
             sup: entry.sup.clone(),
             pids: entry.pids.clone(),
             acked: entry.acked,
+            runs: entry.runs.clone(),
+            kept: entry.kept.clone(),
         };
-        if let Err(e) = self.records.save_pod(&record, false) {
-            warn!(uid, error = %e, "cannot save the pod record");
-        }
-        self.dirty.insert(uid.to_string());
-        if self.flush_at.is_none() {
-            self.flush_at = Some(Instant::now() + COALESCE);
+        match self.records.save_pod(&record, false) {
+            Ok(()) => {
+                self.unsaved.remove(uid);
+            }
+            Err(e) => {
+                if self.unsaved.insert(uid.to_string()) {
+                    warn!(uid, error = %e, "cannot save the pod record; its status is held back until it is saved");
+                }
+            }
         }
     }
 
@@ -659,17 +786,26 @@ impl PodManager {
             return;
         }
         entry.pids[exit.key.index] = None;
+        entry.kept[exit.key.index] = None;
         if self.shutting_down {
             return;
         }
-        debug!(pod = %entry.sup.spec.name, container = exit.key.index, code = exit.exit_code, "container exited");
-        let actions = entry.sup.exited(
-            exit.key.index,
-            exit.exit_code,
-            exit.signal,
-            exit.oom_killed,
-            now,
-        );
+        let actions = match exit.cannot_run {
+            Some(message) => {
+                warn!(pod = %entry.sup.spec.name, container = exit.key.index, %message, "container cannot run");
+                entry.sup.start_failed(exit.key.index, message, now)
+            }
+            None => {
+                debug!(pod = %entry.sup.spec.name, container = exit.key.index, code = exit.exit_code, "container exited");
+                entry.sup.exited(
+                    exit.key.index,
+                    exit.exit_code,
+                    exit.signal,
+                    exit.oom_killed,
+                    now,
+                )
+            }
+        };
         self.execute(&uid, actions, now);
         self.note_change(&uid);
     }
@@ -746,6 +882,12 @@ impl PodManager {
     }
 
     fn on_ack(&mut self, ack: StatusAck) {
+        if std::mem::take(&mut self.awaiting_full_ack) {
+            info!(
+                pods = self.pods.len(),
+                "the controller acknowledged the status of every pod"
+            );
+        }
         for (uid, revision) in ack.pods {
             let Some(entry) = self.pods.get_mut(&uid) else {
                 continue;
@@ -757,28 +899,98 @@ impl PodManager {
             if entry.sup.is_removed() && entry.acked >= entry.sup.revision {
                 // The controller has the final word on this pod: forget it.
                 self.pods.remove(&uid);
-                self.records.forget_pod(&uid);
-                match crate::pod_paths::pod_dir(&self.logs_root, &uid) {
-                    Ok(dir) => {
-                        let _ = std::fs::remove_dir_all(dir);
-                    }
-                    Err(e) => warn!(error = %e, "not removing the pod's logs"),
-                }
-                volumes::remove(&self.volumes_dir, &uid);
+                self.forget_files(&uid);
             }
             // The acknowledgement is not written to the record: after an agent restart the
             // statuses are sent once more, and the controller ignores revisions it has.
         }
+        self.forget_finished(now_ms());
+    }
+
+    /// Forgets the finished pods beyond `max_finished_pods` (oldest first) and those that
+    /// finished more than `max_finished_age` ago, once the controller has their final
+    /// status: their records, logs, volumes and engine containers go, and their UIDs are
+    /// kept (durably, first) until no desired state lists them to run.
+    fn forget_finished(&mut self, now: Millis) {
+        let mut finished: Vec<(Millis, String)> = self
+            .pods
+            .iter()
+            .filter(|(_, e)| {
+                e.sup.is_terminal()
+                    && !e.sup.is_stopping()
+                    && e.acked >= e.sup.revision
+                    && e.kept.iter().all(Option::is_none)
+            })
+            .map(|(uid, e)| (e.sup.finished_at().unwrap_or(now), uid.clone()))
+            .collect();
+        let max_age = self.settings.max_finished_age.as_millis() as Millis;
+        let excess = finished
+            .len()
+            .saturating_sub(self.settings.max_finished_pods);
+        finished.sort();
+        let doomed: Vec<String> = finished
+            .iter()
+            .enumerate()
+            .filter(|(i, (at, _))| *i < excess || now - *at > max_age)
+            .map(|(_, (_, uid))| uid.clone())
+            .collect();
+        if doomed.is_empty() {
+            return;
+        }
+        let mut forgotten = self.forgotten.clone();
+        forgotten.extend(doomed.iter().cloned());
+        if let Err(e) = self.records.save_forgotten(&forgotten) {
+            warn!(error = %e, "cannot store the forgotten finished pods; keeping their records");
+            return;
+        }
+        self.forgotten = forgotten;
+        debug!(count = doomed.len(), "forgetting finished pods");
+        for uid in doomed {
+            if let Some(mut entry) = self.pods.remove(&uid) {
+                if let Some(engine) = engine_of(&self.settings.engine) {
+                    let ids: Vec<String> = entry
+                        .engine_ids
+                        .iter_mut()
+                        .chain(entry.previous_ids.iter_mut())
+                        .filter_map(Option::take)
+                        .collect();
+                    remove_containers(&engine, ids);
+                }
+            }
+            self.forget_files(&uid);
+        }
+    }
+
+    /// Removes what the agent keeps of a pod on disk.
+    fn forget_files(&mut self, uid: &str) {
+        self.follows.stop_pod(uid);
+        self.dirty.remove(uid);
+        self.unsaved.remove(uid);
+        self.records.forget_pod(uid);
+        match crate::pod_paths::pod_dir(&self.logs_root, uid) {
+            Ok(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Err(e) => warn!(error = %e, "not removing the pod's logs"),
+        }
+        volumes::remove(&self.volumes_dir, uid);
     }
 
     /// Sends the dirty pods' status (everything, when `full`).
     fn flush(&mut self, full: bool) {
         self.flush_at = None;
-        // Durable before reported (and also while offline: results wait on disk).
+        for uid in self.unsaved.clone() {
+            self.save_record(&uid);
+        }
+        // Durable before reported (and also while offline: results wait on disk). Until the
+        // records are durable nothing goes out; the resend timer tries again.
         if self.unsynced {
             match self.records.sync() {
                 Ok(()) => self.unsynced = false,
-                Err(e) => warn!(error = %e, "cannot make pod records durable"),
+                Err(e) => {
+                    warn!(error = %e, "cannot make pod records durable; reports wait");
+                    return;
+                }
             }
         }
         if !self.connected {
@@ -790,6 +1002,9 @@ impl PodManager {
             self.dirty.iter().cloned().collect()
         };
         self.dirty.clear();
+        let (held, uids): (Vec<String>, Vec<String>) =
+            uids.into_iter().partition(|uid| self.unsaved.contains(uid));
+        self.dirty.extend(held);
         let pods: Vec<WirePodStatus> = uids
             .iter()
             .filter_map(|uid| self.pods.get(uid).map(|e| e.sup.status()))
@@ -817,6 +1032,7 @@ impl PodManager {
             };
             let _ = self.outbound.send(Outbound::Status(report));
         }
+        self.awaiting_full_ack |= full;
     }
 
     fn resend_unacknowledged(&mut self) {
@@ -826,7 +1042,7 @@ impl PodManager {
             .filter(|(_, e)| e.sup.revision > e.acked)
             .map(|(uid, _)| uid.clone())
             .collect();
-        if !pending.is_empty() {
+        if !pending.is_empty() || !self.unsaved.is_empty() || self.unsynced {
             self.dirty.extend(pending);
             self.flush(false);
         }
@@ -893,11 +1109,14 @@ impl PodManager {
         );
     }
 
-    /// Stops every pod process (SIGTERM, then SIGKILL) because the agent is stopping; the
-    /// records keep them as running, so the next start restarts them. Engine containers
-    /// keep running: the next start re-adopts them.
+    /// Leaves the pods running for the next agent run to adopt; with `stop_pods_on_exit`,
+    /// stops every pod process (SIGTERM, then SIGKILL) instead, and the records keep them as
+    /// running, so the next start restarts them. Engine containers keep running either way.
     async fn shut_down(&mut self, exits: &mut mpsc::UnboundedReceiver<ProcessExit>) {
         self.shutting_down = true;
+        if !self.settings.stop_pods_on_exit {
+            return;
+        }
         let groups: Vec<u32> = self
             .pods
             .values()
@@ -931,6 +1150,23 @@ impl PodManager {
         }
     }
 
+    /// Process pods write their logs themselves: cut those that grew past the cap.
+    fn enforce_log_caps(&self) {
+        for (uid, entry) in &self.pods {
+            for (index, container) in entry.sup.spec.containers.iter().enumerate() {
+                if entry.kept[index].is_none() {
+                    continue;
+                }
+                let Ok(logs) = LogPaths::new(&self.logs_root, uid, &container.name) else {
+                    continue;
+                };
+                if let Err(e) = logs.enforce_cap(self.settings.log_max_bytes) {
+                    debug!(pod = %entry.sup.spec.name, error = %e, "cannot rotate a log");
+                }
+            }
+        }
+    }
+
     /// Runs until `shutdown` resolves.
     pub async fn run(
         mut self,
@@ -944,6 +1180,8 @@ impl PodManager {
         };
         let mut resend = tokio::time::interval(RESEND_AFTER);
         resend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut log_caps = tokio::time::interval(LOG_CAP_CHECK);
+        log_caps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             let next_wake = self.wakes.first().map(|(at, _)| {
@@ -960,7 +1198,11 @@ impl PodManager {
                 Some(event) = container_events.recv() => self.on_container_event(event, now_ms()),
                 _ = sleep_until_opt(next_wake) => self.on_wake(now_ms()),
                 _ = sleep_until_opt(self.flush_at) => self.flush(false),
-                _ = resend.tick() => self.resend_unacknowledged(),
+                _ = resend.tick() => {
+                    self.resend_unacknowledged();
+                    self.forget_finished(now_ms());
+                }
+                _ = log_caps.tick() => self.enforce_log_caps(),
             }
         }
         self.shut_down(&mut exits).await;

@@ -13,6 +13,7 @@ use tracing::warn;
 
 use super::journal;
 use crate::pod_paths::UnsafeName;
+use crate::runtime::process::Kept;
 use crate::supervisor::PodSupervisor;
 
 /// What the agent keeps about one pod.
@@ -24,12 +25,45 @@ pub struct PodRecord {
     pub pids: Vec<Option<u32>>,
     /// Highest revision the controller acknowledged.
     pub acked: u64,
+    /// Each container's current run number.
+    pub runs: Vec<u64>,
+    /// Each process container's running keeper, to adopt it after an agent restart.
+    pub kept: Vec<Option<Kept>>,
+}
+
+/// A record as agents before process pods outlived them wrote it.
+#[derive(Deserialize)]
+struct PodRecordV1 {
+    sup: PodSupervisor,
+    pids: Vec<Option<u32>>,
+    acked: u64,
+}
+
+impl PodRecord {
+    /// Reads a record, also one an older agent wrote (its processes are not adoptable).
+    fn decode(bytes: &[u8]) -> Option<PodRecord> {
+        if let Ok((record, rest)) = postcard::take_from_bytes::<PodRecord>(bytes) {
+            if rest.is_empty() {
+                return Some(record);
+            }
+        }
+        let old: PodRecordV1 = postcard::from_bytes(bytes).ok()?;
+        let count = old.sup.containers.len();
+        Some(PodRecord {
+            sup: old.sup,
+            pids: old.pids,
+            acked: old.acked,
+            runs: vec![0; count],
+            kept: vec![None; count],
+        })
+    }
 }
 
 /// The files below `<data-dir>/state`.
 pub struct Records {
     desired: PathBuf,
     pods: PathBuf,
+    forgotten: PathBuf,
 }
 
 impl Records {
@@ -40,6 +74,7 @@ impl Records {
         crate::private_fs::create_dir_all(&pods)?;
         Ok(Records {
             desired: state.join("desired.bin"),
+            forgotten: state.join("forgotten.bin"),
             pods,
         })
     }
@@ -68,7 +103,11 @@ impl Records {
 
     /// The stored desired state, if any and readable.
     pub fn load_desired(&self) -> Option<DesiredState> {
-        let bytes = journal::read_last(&self.desired).ok()??;
+        let read = journal::read(&self.desired).ok()?;
+        if let Some(at) = read.damaged_at {
+            tracing::error!(path = %self.desired.display(), "the stored desired state is damaged (checksum mismatch at byte {at}); its previous intact version is used until the controller sends the current one");
+        }
+        let bytes = read.last?;
         match decode(&bytes) {
             Ok(Message::Desired(d)) => Some(d),
             _ => {
@@ -76,6 +115,33 @@ impl Records {
                 None
             }
         }
+    }
+
+    /// Stores the UIDs of finished pods whose records were removed, durably: until the
+    /// desired state stops listing such a pod to run, its UID is what keeps it from running
+    /// again.
+    pub fn save_forgotten(&self, uids: &std::collections::BTreeSet<String>) -> io::Result<()> {
+        let bytes = postcard::to_stdvec(uids).map_err(io::Error::other)?;
+        journal::append(&self.forgotten, &bytes)?;
+        self.sync()
+    }
+
+    /// The UIDs stored by [`Records::save_forgotten`].
+    pub fn load_forgotten(&self) -> std::collections::BTreeSet<String> {
+        let read = match journal::read(&self.forgotten) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Default::default(),
+            Err(e) => {
+                tracing::error!(path = %self.forgotten.display(), error = %e, "cannot read the finished pods the agent forgot");
+                return Default::default();
+            }
+        };
+        if let Some(at) = read.damaged_at {
+            tracing::error!(path = %self.forgotten.display(), "the list of forgotten finished pods is damaged (checksum mismatch at byte {at}); its previous intact version is used");
+        }
+        read.last
+            .and_then(|bytes| postcard::from_bytes(&bytes).ok())
+            .unwrap_or_default()
     }
 
     fn pod_path(&self, uid: &str) -> Result<PathBuf, UnsafeName> {
@@ -107,28 +173,62 @@ impl Records {
         }
     }
 
-    /// Every readable record; unreadable ones are reported and skipped.
-    pub fn load_pods(&self) -> Vec<PodRecord> {
+    /// Every readable record; unreadable ones are reported and skipped. A record whose
+    /// newest version fails its checksum is reported (by pod UID, the file's name) and read
+    /// at its last intact version, if any.
+    pub fn load_pods(&self) -> (Vec<PodRecord>, Vec<DamagedRecord>) {
         let Ok(entries) = fs::read_dir(&self.pods) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut records = Vec::new();
+        let mut damaged = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("rec") {
                 continue;
             }
-            match journal::read_last(&path)
-                .ok()
-                .flatten()
-                .and_then(|b| postcard::from_bytes::<PodRecord>(&b).ok())
-            {
+            let uid = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let read = match journal::read(&path) {
+                Ok(read) => read,
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "cannot read a pod record");
+                    continue;
+                }
+            };
+            let record = read.last.as_deref().and_then(PodRecord::decode);
+            if let Some(at) = read.damaged_at {
+                let message = match &record {
+                    Some(_) => format!("the agent's record of this pod is damaged (checksum mismatch at byte {at} of {}); its previous intact version was used", path.display()),
+                    None => format!("the agent's record of this pod is damaged (checksum mismatch at byte {at} of {}) and has no intact version", path.display()),
+                };
+                tracing::error!(pod_uid = %uid, "{message}");
+                damaged.push(DamagedRecord {
+                    uid: uid.clone(),
+                    message,
+                });
+            }
+            match record {
                 Some(record) => records.push(record),
-                None => warn!(path = %path.display(), "ignoring an unreadable pod record"),
+                None if read.damaged_at.is_none() => {
+                    warn!(path = %path.display(), "ignoring an unreadable pod record")
+                }
+                None => {}
             }
         }
-        records
+        (records, damaged)
     }
+}
+
+/// A pod record that failed its checksum, for the pod's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedRecord {
+    /// The pod's UID (the record's file name).
+    pub uid: String,
+    /// What was found and what was done.
+    pub message: String,
 }
 
 #[cfg(test)]
@@ -151,6 +251,97 @@ mod tests {
         assert_eq!(mode_of(&data.join("state")), 0o700);
         assert_eq!(mode_of(&data.join("state/pods")), 0o700);
         assert_eq!(mode_of(&data.join("state/desired.bin")), 0o600);
+    }
+
+    fn supervisor() -> PodSupervisor {
+        use drover_proto::msg::{DesiredContainer, DesiredPod};
+        let pod = DesiredPod {
+            uid: "uid-1".into(),
+            name: "web".into(),
+            containers: vec![DesiredContainer {
+                name: "main".into(),
+                command: vec!["true".into()],
+                ..DesiredContainer::default()
+            }],
+            ..DesiredPod::default()
+        };
+        PodSupervisor::new(pod, crate::supervisor::BackoffPolicy::default(), 0).0
+    }
+
+    #[test]
+    fn records_read_back_with_their_keepers() {
+        let data = tempfile::tempdir().unwrap();
+        let records = Records::open(data.path()).unwrap();
+        let kept = Kept {
+            pid: 42,
+            started: 1234,
+        };
+        let record = PodRecord {
+            sup: supervisor(),
+            pids: vec![Some(42)],
+            acked: 3,
+            runs: vec![2],
+            kept: vec![Some(kept)],
+        };
+        records.save_pod(&record, false).unwrap();
+        let (back, damaged) = records.load_pods();
+        assert!(damaged.is_empty());
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].kept, vec![Some(kept)]);
+        assert_eq!(back[0].runs, vec![2]);
+        assert_eq!(back[0].acked, 3);
+    }
+
+    #[test]
+    fn a_record_of_an_older_agent_is_read_without_keepers() {
+        #[derive(Serialize)]
+        struct Old {
+            sup: PodSupervisor,
+            pids: Vec<Option<u32>>,
+            acked: u64,
+        }
+        let bytes = postcard::to_stdvec(&Old {
+            sup: supervisor(),
+            pids: vec![Some(7)],
+            acked: 5,
+        })
+        .unwrap();
+        let record = PodRecord::decode(&bytes).unwrap();
+        assert_eq!(record.pids, vec![Some(7)]);
+        assert_eq!(record.acked, 5);
+        assert_eq!(record.kept, vec![None], "nothing to adopt");
+        assert_eq!(record.runs, vec![0]);
+        assert!(PodRecord::decode(b"\xff\xff").is_none());
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_record_is_reported_by_pod_uid() {
+        let data = tempfile::tempdir().unwrap();
+        let records = Records::open(data.path()).unwrap();
+        let mut record = PodRecord {
+            sup: supervisor(),
+            pids: vec![None],
+            acked: 1,
+            runs: vec![1],
+            kept: vec![None],
+        };
+        records.save_pod(&record, false).unwrap();
+        record.acked = 2;
+        records.save_pod(&record, false).unwrap();
+        let path = data.path().join("state/pods/uid-1.rec");
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        fs::write(&path, bytes).unwrap();
+        let (back, damaged) = records.load_pods();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].acked, 1, "the previous intact version");
+        assert_eq!(damaged.len(), 1);
+        assert_eq!(damaged[0].uid, "uid-1");
+        assert!(
+            damaged[0].message.contains("checksum mismatch"),
+            "{damaged:?}"
+        );
     }
 
     #[test]

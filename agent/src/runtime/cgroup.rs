@@ -30,6 +30,10 @@ pub enum Cgroups {
     V2 {
         /// `<agent cgroup>/drover`, with `memory` and `cpu` enabled for its children.
         base: PathBuf,
+        /// The agent found itself at the root of its delegated cgroup and moved into the
+        /// `agent` leaf. Whatever is placed at that root later (systemd starting the agent
+        /// again, without `DelegateSubgroup=agent`) is refused while pod cgroups exist.
+        moved_out_of_root: bool,
     },
     /// v1: a directory per container in each of the two hierarchies.
     V1 {
@@ -82,7 +86,12 @@ impl Cgroups {
         if has("memory") && has("cpu") {
             if let Some(own) = own_path(root, None) {
                 match prepare_v2(&join(&unified, &own)) {
-                    Ok(base) => return Cgroups::V2 { base },
+                    Ok((base, moved_out_of_root)) => {
+                        return Cgroups::V2 {
+                            base,
+                            moved_out_of_root,
+                        }
+                    }
                     Err(e) => {
                         return Cgroups::Unavailable {
                             reason: format!("cannot create cgroups below the agent's own cgroup {own} ({e}); give the agent a delegated cgroup (systemd: Delegate=yes)"),
@@ -147,7 +156,7 @@ impl Cgroups {
         let quota = cpu_millis.map(|m| (m * CPU_PERIOD_US / 1000).max(1000));
         match self {
             Cgroups::Unavailable { .. } => Ok(None),
-            Cgroups::V2 { base } => {
+            Cgroups::V2 { base, .. } => {
                 let dir = base.join(name);
                 fs::create_dir_all(&dir)?;
                 if let Some(bytes) = memory_bytes {
@@ -190,6 +199,29 @@ impl Cgroups {
     }
 }
 
+impl Cgroups {
+    /// The cgroup of a container run a previous agent run created, if it is still there
+    /// (to read its OOM kills and remove it when the run ends).
+    pub fn existing(&self, name: &str) -> Option<ContainerCgroup> {
+        let (dirs, oom_file) = match self {
+            Cgroups::Unavailable { .. } => return None,
+            Cgroups::V2 { base, .. } => {
+                let dir = base.join(name);
+                (vec![dir.clone()], dir.join("memory.events"))
+            }
+            Cgroups::V1 { memory, cpu } => (
+                vec![memory.join(name), cpu.join(name)],
+                memory.join(name).join("memory.oom_control"),
+            ),
+        };
+        dirs.iter().any(|d| d.is_dir()).then_some(ContainerCgroup {
+            dirs,
+            procs: Vec::new(),
+            oom_file,
+        })
+    }
+}
+
 fn open_procs(dir: &Path) -> io::Result<OwnedFd> {
     Ok(fs::OpenOptions::new()
         .write(true)
@@ -197,21 +229,49 @@ fn open_procs(dir: &Path) -> io::Result<OwnedFd> {
         .into())
 }
 
-/// Moves the agent into a leaf (`<own>/agent`) so that `<own>` may enable controllers for
-/// its children (cgroup v2 allows no processes in an inner cgroup), and prepares
-/// `<own>/drover` for containers.
-fn prepare_v2(own: &Path) -> io::Result<PathBuf> {
-    let agent = own.join("agent");
-    fs::create_dir_all(&agent)?;
-    let procs = fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
-    for pid in procs.lines().filter(|l| !l.trim().is_empty()) {
-        fs::write(agent.join("cgroup.procs"), pid)?;
-    }
-    fs::write(own.join("cgroup.subtree_control"), "+memory +cpu")?;
-    let base = own.join("drover");
+/// Prepares `<root>/drover` for containers, `<root>` being the agent's delegated cgroup.
+/// The agent must be in a leaf (`<root>/agent`) so that `<root>` may enable controllers for
+/// its children (cgroup v2 allows no processes in an inner cgroup): systemd puts it there
+/// with `DelegateSubgroup=agent`, and an agent started again by an agent's parent is there
+/// already; otherwise the agent moves itself (and returns `true`).
+fn prepare_v2(own: &Path) -> io::Result<(PathBuf, bool)> {
+    let in_leaf = own.file_name().is_some_and(|n| n == "agent")
+        && own
+            .parent()
+            .is_some_and(|p| p.join("cgroup.subtree_control").exists());
+    let (root, moved) = match (in_leaf, own.parent()) {
+        (true, Some(parent)) => (parent.to_path_buf(), false),
+        _ => {
+            let agent = own.join("agent");
+            fs::create_dir_all(&agent)?;
+            let procs = fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter(|l| !l.trim().is_empty()) {
+                fs::write(agent.join("cgroup.procs"), pid)?;
+            }
+            (own.to_path_buf(), true)
+        }
+    };
+    fs::write(root.join("cgroup.subtree_control"), "+memory +cpu")?;
+    let base = root.join("drover");
     fs::create_dir_all(&base)?;
     fs::write(base.join("cgroup.subtree_control"), "+memory +cpu")?;
-    Ok(base)
+    Ok((base, moved))
+}
+
+impl Cgroups {
+    /// Whether pods that outlive the agent would keep systemd from starting it again: the
+    /// agent had to leave the root of its cgroup ([`prepare_v2`]) and runs under systemd,
+    /// which places a restarted agent at that root unless `DelegateSubgroup=agent` (systemd
+    /// 254 and later) says otherwise.
+    pub fn restart_needs_stopped_pods(&self, under_systemd: bool) -> bool {
+        matches!(
+            self,
+            Cgroups::V2 {
+                moved_out_of_root: true,
+                ..
+            }
+        ) && under_systemd
+    }
 }
 
 impl ContainerCgroup {
@@ -331,7 +391,11 @@ mod tests {
             "123\n",
         );
         let cgroups = Cgroups::detect(r);
-        let Cgroups::V2 { base } = &cgroups else {
+        let Cgroups::V2 {
+            base,
+            moved_out_of_root: true,
+        } = &cgroups
+        else {
             panic!("{cgroups:?}")
         };
         let own = r.join("sys/fs/cgroup/system.slice/drover-agent.service");
@@ -371,5 +435,44 @@ mod tests {
         )
         .unwrap();
         assert!(cg.oom_killed());
+        assert!(cgroups.restart_needs_stopped_pods(true));
+        assert!(!cgroups.restart_needs_stopped_pods(false));
+    }
+
+    #[test]
+    fn an_agent_systemd_placed_in_its_leaf_stays_there() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        write(
+            r,
+            "proc/self/cgroup",
+            "0::/system.slice/drover-agent.service/agent\n",
+        );
+        write(
+            r,
+            "sys/fs/cgroup/cgroup.controllers",
+            "cpuset cpu io memory pids\n",
+        );
+        let unit = "sys/fs/cgroup/system.slice/drover-agent.service";
+        write(r, &format!("{unit}/cgroup.subtree_control"), "");
+        write(r, &format!("{unit}/agent/cgroup.procs"), "123\n");
+        let cgroups = Cgroups::detect(r);
+        let Cgroups::V2 {
+            base,
+            moved_out_of_root: false,
+        } = &cgroups
+        else {
+            panic!("{cgroups:?}")
+        };
+        assert_eq!(base, &r.join(unit).join("drover"));
+        assert!(
+            !r.join(unit).join("agent/agent").exists(),
+            "no leaf below the leaf"
+        );
+        assert_eq!(
+            fs::read_to_string(r.join(unit).join("cgroup.subtree_control")).unwrap(),
+            "+memory +cpu"
+        );
+        assert!(!cgroups.restart_needs_stopped_pods(true));
     }
 }

@@ -2,9 +2,8 @@
 //! `current.log.1` at a size cap; the previous run's log is `previous.log`.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use crate::pod_paths::UnsafeName;
 use crate::private_fs;
@@ -39,6 +38,47 @@ impl LogPaths {
         self.dir.join("previous.log")
     }
 
+    /// Where the keeper of the current run writes how it ended ([`super::keeper`]).
+    pub fn status(&self) -> PathBuf {
+        self.dir.join("status")
+    }
+
+    /// The current log, opened for a process to write its stdout and stderr into: appended
+    /// to, so that [`LogPaths::enforce_cap`] can cut it while the process writes.
+    pub fn open_for_process(&self) -> io::Result<File> {
+        private_fs::create_dir_all(&self.dir)?;
+        private_fs::append_file(&self.current())
+    }
+
+    /// Creates the current run's status file, empty.
+    pub fn create_status(&self) -> io::Result<File> {
+        private_fs::create_dir_all(&self.dir)?;
+        private_fs::create_file(&self.status())
+    }
+
+    /// Keeps the current log within `cap`: once it is larger, its content becomes the
+    /// rotated part and the file starts over. The process keeps writing to it (it appends,
+    /// so its next write lands at the new end); what it writes between the copy and the
+    /// cut is lost, as with logrotate's copytruncate. Returns whether it rotated.
+    pub fn enforce_cap(&self, cap: u64) -> io::Result<bool> {
+        let current = self.current();
+        let size = match fs::metadata(&current) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if size <= cap.max(1024) {
+            return Ok(false);
+        }
+        let mut rotated = private_fs::create_file(&self.rotated())?;
+        io::copy(&mut File::open(&current)?, &mut rotated)?;
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&current)?
+            .set_len(0)?;
+        Ok(true)
+    }
+
     /// Prepares for a new run: the last run's log (both parts) becomes `previous.log`.
     pub fn start_run(&self, restart: bool) -> io::Result<()> {
         // The directory and file are created on first output (a pod that prints nothing
@@ -57,6 +97,7 @@ impl LogPaths {
                 }
                 let _ = fs::remove_file(part);
             }
+            let _ = fs::remove_file(self.status());
         }
         Ok(())
     }
@@ -109,65 +150,6 @@ pub fn tail(data: &[u8], lines: u32) -> &[u8] {
     data
 }
 
-/// A size-capped log file shared by a process's stdout and stderr.
-#[derive(Debug, Clone)]
-pub struct LogWriter {
-    inner: Arc<Mutex<Inner>>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    /// Opened on the first output: a process that prints nothing costs no file.
-    file: Option<File>,
-    size: u64,
-    cap: u64,
-    paths: LogPaths,
-}
-
-fn open_append(path: &Path) -> io::Result<(File, u64)> {
-    let mut file = private_fs::append_file(path)?;
-    let size = file.seek(SeekFrom::End(0))?;
-    Ok((file, size))
-}
-
-impl LogWriter {
-    /// A writer appending to the current log.
-    pub fn open(paths: &LogPaths, cap: u64) -> io::Result<LogWriter> {
-        Ok(LogWriter {
-            inner: Arc::new(Mutex::new(Inner {
-                file: None,
-                size: 0,
-                cap: cap.max(1024),
-                paths: paths.clone(),
-            })),
-        })
-    }
-
-    /// Appends bytes, rotating when the cap is reached.
-    pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| io::Error::other("log writer poisoned"))?;
-        if inner.file.is_none() {
-            private_fs::create_dir_all(&inner.paths.dir)?;
-            let (file, size) = open_append(&inner.paths.current())?;
-            inner.file = Some(file);
-            inner.size = size;
-        }
-        if inner.size + bytes.len() as u64 > inner.cap && inner.size > 0 {
-            fs::rename(inner.paths.current(), inner.paths.rotated())?;
-            inner.file = Some(open_append(&inner.paths.current())?.0);
-            inner.size = 0;
-        }
-        if let Some(file) = inner.file.as_mut() {
-            file.write_all(bytes)?;
-        }
-        inner.size += bytes.len() as u64;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,35 +178,48 @@ mod tests {
         }
     }
 
+    fn write_as_a_process(paths: &LogPaths, text: &[u8]) {
+        use std::io::Write;
+        paths.open_for_process().unwrap().write_all(text).unwrap();
+    }
+
     #[test]
     fn log_files_their_rotated_part_and_directories_are_private() {
         use crate::private_fs::mode_of;
         let root = tempfile::tempdir().unwrap();
         let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
-        let writer = LogWriter::open(&paths, 1024).unwrap();
-        for _ in 0..100 {
-            writer.write(b"0123456789abcdef\n").unwrap();
-        }
+        write_as_a_process(&paths, &[b'x'; 2000]);
+        assert!(paths.enforce_cap(1024).unwrap());
+        paths.create_status().unwrap();
         assert_eq!(mode_of(&root.path().join("uid")), 0o700);
         assert_eq!(mode_of(&root.path().join("uid/c")), 0o700);
         assert_eq!(mode_of(&paths.current()), 0o600);
         assert_eq!(mode_of(&paths.rotated()), 0o600);
+        assert_eq!(mode_of(&paths.status()), 0o600);
     }
 
     #[test]
-    fn logs_rotate_at_the_cap_and_move_to_previous_on_restart() {
+    fn logs_are_cut_at_the_cap_while_the_writer_keeps_appending() {
+        use std::io::Write;
         let root = tempfile::tempdir().unwrap();
         let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
         paths.start_run(false).unwrap();
-        let writer = LogWriter::open(&paths, 1024).unwrap();
+        let mut writer = paths.open_for_process().unwrap();
         for i in 0..300 {
-            writer.write(format!("line {i:04}\n").as_bytes()).unwrap();
+            writer
+                .write_all(format!("line {i:04}\n").as_bytes())
+                .unwrap();
+            paths.enforce_cap(1024).unwrap();
         }
-        let total = fs::metadata(paths.current()).unwrap().len()
-            + fs::metadata(paths.rotated()).unwrap().len();
-        assert!(total <= 2048, "bounded by two parts: {total}");
-        let current = paths.read(false, 1).unwrap();
-        assert_eq!(current, b"line 0299\n");
+        let current = fs::metadata(paths.current()).unwrap().len();
+        let rotated = fs::metadata(paths.rotated()).unwrap().len();
+        assert!(
+            current <= 1024 && rotated <= 1024 + 10,
+            "{current} {rotated}"
+        );
+        assert_eq!(paths.read(false, 1).unwrap(), b"line 0299\n");
+        // The file was cut under the open descriptor, yet holds no hole of zeros.
+        assert!(!paths.read(false, 0).unwrap().contains(&0));
         paths.start_run(true).unwrap();
         assert!(!paths.current().exists());
         let previous = paths.read(true, 0).unwrap();
@@ -234,19 +229,13 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_run_creates_no_file_and_reads_as_empty() {
+    fn a_log_under_its_cap_is_left_alone() {
         let root = tempfile::tempdir().unwrap();
         let paths = LogPaths::new(root.path(), "uid", "c").unwrap();
-        paths.start_run(false).unwrap();
-        let _writer = LogWriter::open(&paths, 1024).unwrap();
-        assert!(!paths.current().exists());
-        assert!(!root.path().join("uid").exists(), "no directory either");
-        assert!(paths.read(false, 0).unwrap().is_empty());
-        paths.start_run(true).unwrap();
-        assert!(
-            paths.read(true, 0).unwrap().is_empty(),
-            "the silent run is the previous one"
-        );
+        assert!(!paths.enforce_cap(1024).unwrap(), "no file yet");
+        write_as_a_process(&paths, b"short\n");
+        assert!(!paths.enforce_cap(1024).unwrap());
+        assert!(!paths.rotated().exists());
     }
 
     #[test]

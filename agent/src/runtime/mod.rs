@@ -4,5 +4,6 @@
 pub mod cgroup;
 pub mod container;
 pub mod env;
+pub mod keeper;
 pub mod logfile;
 pub mod process;

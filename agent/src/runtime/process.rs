@@ -1,20 +1,25 @@
-//! Containers as host processes: one process group per container, output to its log file,
-//! the whole group signalled on stop and killed when the main process ends (no process of
-//! a pod outlives it).
+//! Containers as host processes: one process group per container, led by its keeper
+//! ([`super::keeper`]), output straight into its log file, the whole group signalled on
+//! stop and killed when the main process ends (no process of a pod outlives it). Neither
+//! the processes nor their output depend on the agent, so they outlive its restarts; a
+//! new agent adopts them ([`adopt`]).
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::process::Stdio;
+use std::time::Duration;
 
 use drover_proto::msg::{DesiredContainer, DesiredPod};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use super::cgroup::Cgroups;
+use super::cgroup::{Cgroups, ContainerCgroup};
 use super::env::expand;
-use super::logfile::{LogPaths, LogWriter};
+use super::keeper::{self, KeptStatus};
+use super::logfile::LogPaths;
 use crate::supervisor::StopSignal;
 
 /// PATH given to process pods (they do not inherit the agent's environment).
@@ -46,6 +51,19 @@ pub struct ProcessExit {
     pub signal: i32,
     /// The kernel's OOM killer acted in the container's cgroup.
     pub oom_killed: bool,
+    /// The command never started (the keeper could not exec it): why.
+    pub cannot_run: Option<String>,
+}
+
+/// What identifies a running container process across agent restarts: its keeper's pid
+/// (also the pod's process group) and that process's start time, so a reused pid is not
+/// taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Kept {
+    /// The keeper's pid, which is the process group of the container.
+    pub pid: u32,
+    /// Its start time in clock ticks since boot (`/proc/<pid>/stat`, field 22).
+    pub started: u64,
 }
 
 /// What a new process needs to know beyond its container.
@@ -58,10 +76,12 @@ pub struct Launch<'a> {
     pub node: &'a str,
     /// Its log files.
     pub logs: LogPaths,
-    /// Log size cap per part.
-    pub log_cap: u64,
     /// Where resource limits are applied.
     pub cgroups: &'a Cgroups,
+    /// The keeper's binary: the agent's own (`/proc/self/exe`).
+    pub keeper: &'a Path,
+    /// Whether the pod dies with the agent (the old behaviour, `--stop-pods-on-exit`).
+    pub die_with_agent: bool,
 }
 
 fn environment(launch: &Launch) -> Vec<(String, String)> {
@@ -84,12 +104,47 @@ fn environment(launch: &Launch) -> Vec<(String, String)> {
     env
 }
 
-/// Starts a run; its end is sent to `exits`. Returns the process id (also its group id).
+/// Finds `program` as execvp would, to refuse a missing command with Kubernetes' message
+/// before the keeper starts (the keeper reports what is left, such as a bad format).
+fn check_command(
+    program: &str,
+    env: &[(String, String)],
+    working_dir: Option<&str>,
+) -> Result<(), String> {
+    if let Some(dir) = working_dir {
+        if !Path::new(dir).is_dir() {
+            return Err(format!(
+                "working directory \"{dir}\": no such file or directory"
+            ));
+        }
+    }
+    let found = if program.contains('/') {
+        let path = Path::new(working_dir.unwrap_or("/")).join(program);
+        path.exists()
+    } else {
+        let search = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+        search
+            .split(':')
+            .filter(|dir| !dir.is_empty())
+            .any(|dir| Path::new(dir).join(program).is_file())
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(format!("exec \"{program}\": no such file or directory"))
+    }
+}
+
+/// Starts a run through a keeper; its end is sent to `exits`.
 pub fn spawn(
     launch: &Launch,
     key: RunKey,
     exits: mpsc::UnboundedSender<ProcessExit>,
-) -> Result<u32, String> {
+) -> Result<Kept, String> {
     let container = launch.container;
     if let Some(image) = &container.image {
         return Err(format!(
@@ -107,22 +162,35 @@ pub fn spawn(
         return Err("the container has no command".into());
     }
     let program = argv.remove(0);
+    check_command(&program, &env, container.working_dir.as_deref())?;
     launch
         .logs
         .start_run(key.run > 1)
         .map_err(|e| format!("cannot prepare the log directory: {e}"))?;
-    let writer = LogWriter::open(&launch.logs, launch.log_cap)
+    let log = launch
+        .logs
+        .open_for_process()
         .map_err(|e| format!("cannot open the log file: {e}"))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("cannot open the log file: {e}"))?;
+    let status = launch
+        .logs
+        .create_status()
+        .map_err(|e| format!("cannot create the container's status file: {e}"))?;
 
-    let mut command = Command::new(&program);
+    let mut command = Command::new(launch.keeper);
     command
+        .arg0(keeper::KEEPER_NAME)
+        .arg(keeper::KEEPER_ARG)
+        .arg(&program)
         .args(&argv)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(container.working_dir.as_deref().unwrap_or("/"))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err))
         .process_group(0)
         .kill_on_drop(false);
     if let Some(uid) = container.run_as_user {
@@ -131,94 +199,171 @@ pub fn spawn(
     if let Some(gid) = container.run_as_group {
         command.gid(gid);
     }
-    let limited = container.memory_limit_bytes.is_some() || container.cpu_limit_millis.is_some();
-    let cgroup = if limited {
-        let name = crate::pod_paths::cgroup_name(&launch.pod.uid, &container.name, key.run)
-            .map_err(|e| format!("cannot create the container's cgroup: {e}"))?;
-        launch
-            .cgroups
-            .create(
-                &name,
-                container.memory_limit_bytes,
-                container.cpu_limit_millis,
-            )
-            .map_err(|e| format!("cannot create the container's cgroup: {e}"))?
-    } else {
-        None
-    };
+    let cgroup = container_cgroup(launch, &key, true)?;
     prepare_child(
         &mut command,
         cgroup.as_ref().map(|c| c.procs_fds()).unwrap_or_default(),
+        status.as_raw_fd(),
+        launch.die_with_agent,
     );
     let mut child = command
         .spawn()
-        .map_err(|e| describe_spawn_error(&program, container.working_dir.as_deref(), &e))?;
+        .map_err(|e| keeper::describe_spawn_error(launch.keeper.as_os_str(), &e))?;
+    drop(status);
     let pid = child
         .id()
         .ok_or("the process exited before it could be watched")?;
-
-    let mut copies = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        copies.push(tokio::spawn(copy_to_log(stdout, writer.clone())));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        copies.push(tokio::spawn(copy_to_log(stderr, writer)));
-    }
+    let started = start_time(pid).unwrap_or(0);
+    let status_path = launch.logs.status();
     tokio::spawn(async move {
-        let status = child.wait().await;
-        // The main process is gone: nothing else of the container may keep running.
-        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        for copy in copies {
-            let _ = copy.await;
-        }
-        let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
-        if let Some(cgroup) = cgroup {
-            cgroup.remove();
-        }
-        let (exit_code, signal) = match status {
-            Ok(status) => {
-                use std::os::unix::process::ExitStatusExt;
-                match (status.code(), status.signal()) {
-                    (Some(code), _) => (code, 0),
-                    (None, Some(sig)) => (128 + sig, sig),
-                    (None, None) => (255, 0),
-                }
-            }
-            Err(_) => (255, 0),
-        };
-        let _ = exits.send(ProcessExit {
-            key,
-            exit_code,
-            signal,
-            oom_killed,
-        });
+        let _ = child.wait().await;
+        let _ = exits.send(finish(key, pid, &status_path, cgroup));
     });
-    Ok(pid)
+    Ok(Kept { pid, started })
 }
 
-fn describe_spawn_error(program: &str, working_dir: Option<&str>, error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::NotFound => match working_dir {
-            Some(dir) if !std::path::Path::new(dir).is_dir() => {
-                format!("working directory \"{dir}\": no such file or directory")
-            }
-            _ => format!("exec \"{program}\": no such file or directory"),
-        },
-        io::ErrorKind::PermissionDenied => format!("exec \"{program}\": permission denied"),
-        _ => format!("exec \"{program}\": {error}"),
+/// What became of a container process a previous agent run started.
+#[derive(Debug)]
+pub enum Adopted {
+    /// It still runs and is watched again; its end goes to `exits` as for a new one.
+    Running,
+    /// It ended while the agent was away.
+    Ended(ProcessExit),
+}
+
+/// Takes over the watch of a container process a previous agent run started.
+pub fn adopt(
+    launch: &Launch,
+    key: RunKey,
+    kept: Kept,
+    exits: mpsc::UnboundedSender<ProcessExit>,
+) -> Adopted {
+    let status_path = launch.logs.status();
+    let cgroup = container_cgroup(launch, &key, false).ok().flatten();
+    // Opened first, then checked: the pidfd names one process even if the pid is reused.
+    let pidfd = pidfd_open(kept.pid);
+    let same = kept.started != 0 && start_time(kept.pid) == Some(kept.started);
+    match (pidfd, same) {
+        (Ok(fd), true) => {
+            tokio::spawn(async move {
+                wait_pidfd(fd, kept).await;
+                let _ = exits.send(finish(key, kept.pid, &status_path, cgroup));
+            });
+            Adopted::Running
+        }
+        (Err(nix::errno::Errno::ENOSYS), true) => {
+            // Kernels before 5.3 have no pidfd: the process is watched through /proc.
+            tokio::spawn(async move {
+                while start_time(kept.pid) == Some(kept.started) {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                let _ = exits.send(finish(key, kept.pid, &status_path, cgroup));
+            });
+            Adopted::Running
+        }
+        _ => Adopted::Ended(finish(key, kept.pid, &status_path, cgroup)),
     }
 }
 
-async fn copy_to_log(mut stream: impl tokio::io::AsyncRead + Unpin, writer: LogWriter) {
-    let mut buffer = vec![0u8; 8192];
-    loop {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if writer.write(&buffer[..n]).is_err() {
-                    // The log is lost but the process must not block on a full pipe.
-                    continue;
-                }
+fn container_cgroup(
+    launch: &Launch,
+    key: &RunKey,
+    create: bool,
+) -> Result<Option<ContainerCgroup>, String> {
+    let container = launch.container;
+    let limited = container.memory_limit_bytes.is_some() || container.cpu_limit_millis.is_some();
+    if !limited {
+        return Ok(None);
+    }
+    let name = crate::pod_paths::cgroup_name(&launch.pod.uid, &container.name, key.run)
+        .map_err(|e| format!("cannot create the container's cgroup: {e}"))?;
+    if !create {
+        return Ok(launch.cgroups.existing(&name));
+    }
+    launch
+        .cgroups
+        .create(
+            &name,
+            container.memory_limit_bytes,
+            container.cpu_limit_millis,
+        )
+        .map_err(|e| format!("cannot create the container's cgroup: {e}"))
+}
+
+/// After the keeper ended: how the container ended, from the keeper's status file. Without
+/// one the keeper was killed, and the container with it (SIGKILL).
+fn finish(
+    key: RunKey,
+    pgid: u32,
+    status_path: &Path,
+    cgroup: Option<ContainerCgroup>,
+) -> ProcessExit {
+    // Whatever of the pod the keeper could not take with it.
+    let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+    let status = std::fs::read_to_string(status_path)
+        .ok()
+        .and_then(|text| KeptStatus::parse(&text));
+    let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
+    if let Some(cgroup) = cgroup {
+        cgroup.remove();
+    }
+    let (exit_code, signal, cannot_run) = match status {
+        Some(KeptStatus::Exited { code, signal }) => (code, signal, None),
+        Some(KeptStatus::CannotRun(message)) => (128, 0, Some(message)),
+        None => (137, 9, None),
+    };
+    ProcessExit {
+        key,
+        exit_code,
+        signal,
+        oom_killed,
+        cannot_run,
+    }
+}
+
+/// A process's start time in clock ticks since boot, if it exists and is not a zombie.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+fn parse_start_time(stat: &str) -> Option<u64> {
+    // Fields after the command name (which may contain spaces) start after ") ".
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    // `rest` starts at field 3 (state); the start time is field 22.
+    fields.nth(18)?.parse().ok()
+}
+
+fn pidfd_open(pid: u32) -> Result<OwnedFd, nix::errno::Errno> {
+    #[allow(unsafe_code)]
+    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid as nix::libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: the descriptor was just returned to this process and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Waits until the process behind a pidfd ends (the descriptor becomes readable).
+async fn wait_pidfd(fd: OwnedFd, kept: Kept) {
+    #[allow(unsafe_code)]
+    // SAFETY: the AsyncFd owns the OwnedFd, which stays open and unchanged until it drops.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    };
+    match registered {
+        Ok(fd) => {
+            let _ = fd.readable().await;
+        }
+        Err(_) => {
+            while start_time(kept.pid) == Some(kept.started) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
@@ -237,6 +382,16 @@ pub fn signal_group(pgid: u32, signal: StopSignal) {
 /// group `pgid` that carries the pod's UID in its environment (a reused group id of some
 /// other process is left alone).
 pub fn kill_leftovers(pgid: u32, pod_uid: &str) -> usize {
+    kill_marked(Some(pgid), pod_uid)
+}
+
+/// Kills every process that carries the pod's UID in its environment, whatever its group:
+/// for a pod whose record cannot say which of its processes run.
+pub fn kill_pod_processes(pod_uid: &str) -> usize {
+    kill_marked(None, pod_uid)
+}
+
+fn kill_marked(pgid: Option<u32>, pod_uid: &str) -> usize {
     let marker = format!("{POD_UID_ENV}={pod_uid}");
     let mut killed = 0;
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -261,7 +416,7 @@ pub fn kill_leftovers(pgid: u32, pod_uid: &str) -> usize {
             .split_whitespace()
             .nth(2)
             .and_then(|g| g.parse::<u32>().ok());
-        if group != Some(pgid) {
+        if pgid.is_some_and(|pgid| group != Some(pgid)) {
             continue;
         }
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -276,23 +431,71 @@ pub fn kill_leftovers(pgid: u32, pod_uid: &str) -> usize {
     killed
 }
 
-/// Between fork and exec, the child: asks the kernel to kill it if the agent dies (kill -9
-/// included), so a crashed agent leaves no unmanaged pod process (leftovers in the group are
-/// killed at the next start, [`kill_leftovers`]); and enters its cgroups, so that nothing it
-/// starts escapes the limits.
+/// Between fork and exec, the keeper: enters the container's cgroups, so that nothing it
+/// starts escapes the limits; finds its status file on [`keeper::STATUS_FD`]; and, only in
+/// the old behaviour, asks the kernel to kill it when the agent dies.
 #[allow(unsafe_code)]
-fn prepare_child(command: &mut Command, cgroup_procs: Vec<i32>) {
-    // SAFETY: the closure runs in the child between fork and exec. It only calls prctl(2)
-    // and write(2), both async-signal-safe, on descriptors the parent opened and keeps open
-    // until the child has been spawned; it allocates nothing.
+fn prepare_child(
+    command: &mut Command,
+    cgroup_procs: Vec<i32>,
+    status_fd: i32,
+    die_with_agent: bool,
+) {
+    // SAFETY: the closure runs in the child between fork and exec. It only calls prctl(2),
+    // write(2), dup2(2) and fcntl(2), all async-signal-safe, on descriptors the parent
+    // opened and keeps open until the child has been spawned; it allocates nothing.
     unsafe {
         command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            if die_with_agent {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            }
             for fd in &cgroup_procs {
                 let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
                 nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
             }
+            if status_fd == keeper::STATUS_FD {
+                if nix::libc::fcntl(status_fd, nix::libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if nix::libc::dup2(status_fd, keeper::STATUS_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_are_read_past_a_command_name_with_spaces() {
+        let stat =
+            "4242 (a b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_time(stat), Some(987654));
+        let zombie = "4242 (x) Z 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0";
+        assert_eq!(parse_start_time(zombie), None);
+        assert_eq!(parse_start_time("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_start_time() {
+        assert!(start_time(std::process::id()).is_some_and(|t| t > 0));
+    }
+
+    #[test]
+    fn missing_commands_and_working_directories_are_named() {
+        let env = vec![("PATH".to_string(), "/nonexistent:/bin:/usr/bin".to_string())];
+        assert_eq!(check_command("sh", &env, None), Ok(()));
+        assert_eq!(
+            check_command("no-such-command-here", &env, None),
+            Err("exec \"no-such-command-here\": no such file or directory".into())
+        );
+        assert_eq!(check_command("/bin/sh", &env, Some("/")), Ok(()));
+        assert_eq!(
+            check_command("sh", &env, Some("/no/such/dir")),
+            Err("working directory \"/no/such/dir\": no such file or directory".into())
+        );
     }
 }

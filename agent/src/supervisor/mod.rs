@@ -397,10 +397,22 @@ impl PodSupervisor {
             started_at,
             finished_at: now,
         };
-        self.terminated(index, exit, now)
+        // The container did not fail: it goes again at once, and its crash back-off is
+        // neither advanced nor reset.
+        self.terminated_as(index, exit, now, false)
     }
 
     fn terminated(&mut self, index: usize, exit: Exit, now: Millis) -> Vec<Action> {
+        self.terminated_as(index, exit, now, true)
+    }
+
+    fn terminated_as(
+        &mut self,
+        index: usize,
+        exit: Exit,
+        now: Millis,
+        its_own_exit: bool,
+    ) -> Vec<Action> {
         let policy = self.spec.restart_policy;
         let stopping = self.stopping.is_some();
         let name = self.spec.name.clone();
@@ -410,13 +422,17 @@ impl PodSupervisor {
         };
         let mut actions = Vec::new();
         if !stopping && will_restart(policy, exit.exit_code) {
-            let ran = seconds(exit.finished_at - exit.started_at);
-            if ran >= backoff.reset_after {
-                c.crashes = 0;
-            }
-            c.crashes += 1;
+            let delay = if its_own_exit {
+                let ran = seconds(exit.finished_at - exit.started_at);
+                if ran >= backoff.reset_after {
+                    c.crashes = 0;
+                }
+                c.crashes += 1;
+                backoff.delay(c.crashes)
+            } else {
+                Duration::ZERO
+            };
             c.last_exit = Some(exit);
-            let delay = backoff.delay(c.crashes);
             if delay.is_zero() {
                 // restartCount counts restarts done, as kubelet does: this one happens now.
                 c.restart_count += 1;
@@ -578,6 +594,19 @@ impl PodSupervisor {
         } else {
             WirePhase::Pending
         }
+    }
+
+    /// When the last of its containers ended, if every one has.
+    pub fn finished_at(&self) -> Option<Millis> {
+        self.containers
+            .iter()
+            .map(|c| match &c.phase {
+                ContainerPhase::Terminated(exit) => Some(exit.finished_at),
+                _ => None,
+            })
+            .collect::<Option<Vec<Millis>>>()?
+            .into_iter()
+            .max()
     }
 
     /// Whether the pod will never run anything again.

@@ -294,6 +294,23 @@ fn an_agent_restart_counts_as_a_restart_or_fails_a_never_pod() {
 }
 
 #[test]
+fn agent_restarts_never_put_a_container_into_back_off() {
+    let mut p = running(WireRestartPolicy::Always);
+    // A crash, then two agent restarts soon after: each restart starts it again at once.
+    p.exited(0, 1, 0, false, S);
+    let crashes = p.containers[0].crashes;
+    for at in [2 * S, 3 * S] {
+        let _ = p.wake(at);
+        p.started(0, at);
+        let actions = p.lost_to_agent_restart(0, "agent restarted", at + 1);
+        assert_eq!(starts(&actions), vec![0], "{actions:?}");
+        assert!(!actions.iter().any(|a| matches!(a, Action::WakeAt(_))));
+        p.started(0, at + 1);
+    }
+    assert_eq!(p.containers[0].crashes, crashes, "not counted as crashes");
+}
+
+#[test]
 fn the_supervisor_survives_serialization() {
     let mut p = running(WireRestartPolicy::Always);
     p.exited(0, 1, 0, false, S);

@@ -11,8 +11,8 @@ pub struct DesiredState {
     /// Pods to run.
     pub pods: Vec<DesiredPod>,
     /// UIDs of the node's finished pods whose final status the controller has: the agent
-    /// keeps their records and logs, and runs nothing for them. (A finished pod the agent
-    /// does not know is not started.)
+    /// keeps their records and logs (within its limits on finished pods), and runs nothing
+    /// for them. (A finished pod the agent does not know is not started.)
     pub finished: Vec<String>,
 }
 
