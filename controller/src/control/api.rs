@@ -198,7 +198,7 @@ impl Control {
                     Kind::Pod => self.delete_pod(object, now)?,
                     Kind::Node => {
                         self.store.delete(kind, "", &name)?;
-                        self.delete_pods_of_node(&name)?;
+                        self.delete_pods_of_node(&name, now)?;
                         self.forget_node(&name)?;
                         self.workloads_changed();
                         object

@@ -1030,6 +1030,7 @@ impl Control {
         }
         if kind == Kind::Pod && options.grace_period_seconds == Some(0) {
             // Forced: gone from the API now; the node stops it when it next hears.
+            self.count_removed_job_pod(&object, now)?;
             self.store.delete(kind, &ns, name)?;
             if let Some(node) = crate::pods::node_name(&object) {
                 let node = node.to_string();

@@ -164,6 +164,7 @@ impl Control {
                 Ok(pod)
             }
             other => {
+                self.count_removed_job_pod(&pod, now)?;
                 self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
                 if let Some(node) = other {
                     self.ensure_desired(&node)?;
@@ -174,10 +175,15 @@ impl Control {
     }
 
     /// Deletes every pod bound to a node that left the fleet.
-    pub(super) fn delete_pods_of_node(&mut self, node: &str) -> anyhow::Result<()> {
+    pub(super) fn delete_pods_of_node(
+        &mut self,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         for pod in self.store.list(Kind::Pod, None)? {
             if node_name(&pod) == Some(node) {
                 info!(pod = %pod.name, node, "deleting a pod of a removed node");
+                self.count_removed_job_pod(&pod, now)?;
                 self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
             }
         }
