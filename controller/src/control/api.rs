@@ -309,6 +309,16 @@ impl Control {
                 Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
             }
         }
+        for m in &manifests {
+            if let Manifest::CronJob(cronjob) = m {
+                for (field, message) in crate::reconcile::cronjob::schedule_errors(&cronjob.spec) {
+                    errors.push(format!(
+                        "CronJob \"{}\": {field}: Invalid value: {message}",
+                        m.name()
+                    ));
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(ApiError {
                 status: 422,

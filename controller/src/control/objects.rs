@@ -384,6 +384,19 @@ fn prepare(
             }],
         )
     })?;
+    if let Manifest::CronJob(cronjob) = &manifest {
+        let causes: Vec<Cause> = crate::reconcile::cronjob::schedule_errors(&cronjob.spec)
+            .into_iter()
+            .map(|(field, message)| Cause {
+                reason: "FieldValueInvalid",
+                message: format!("Invalid value: {message}"),
+                field: field.into(),
+            })
+            .collect();
+        if !causes.is_empty() {
+            return Err(KubeError::invalid(resource, &name, causes));
+        }
+    }
     Ok(Prepared {
         manifest,
         owner_references,
