@@ -15,7 +15,7 @@ use crate::metrics::Dropped;
 use crate::pods::{
     node_name, pod_spec, scheduled_status, status_from_report, unschedulable_status,
 };
-use crate::reconcile::node_lifecycle::Readiness;
+use crate::reconcile::node_lifecycle::{pod_status_for_node, Readiness};
 use crate::reconcile::scheduler::{pick_node, NodeView};
 use crate::store::StoredObject;
 
@@ -282,6 +282,14 @@ impl Control {
             return Ok(true);
         }
         pod.status = status_from_report(status, &pod.spec, host_ip);
+        if !self.node_ready(node) {
+            // A report that arrives before its node counts as Ready again vouches for
+            // nothing yet: the pod is marked ready when the node is.
+            let terminating = pod.deletion_timestamp.is_some();
+            if let Some(marked) = pod_status_for_node(&pod.status, false, terminating) {
+                pod.status = marked;
+            }
+        }
         pod.agent_revision = status.revision;
         self.store.put(&pod)?;
         Ok(true)
