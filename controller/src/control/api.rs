@@ -195,7 +195,12 @@ impl Control {
             } => {
                 let object = self.find(kind, &namespace, &name)?;
                 let deleted = match kind {
-                    Kind::Pod => self.delete_pod(object, now)?,
+                    Kind::Pod => {
+                        let deleted = self.delete_pod(object, now)?;
+                        // Its Job counts it, and replaces it, from now on.
+                        self.workloads_changed();
+                        deleted
+                    }
                     Kind::Node => {
                         self.store.delete(kind, "", &name)?;
                         self.delete_pods_of_node(&name, now)?;

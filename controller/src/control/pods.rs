@@ -217,7 +217,7 @@ impl Control {
                 .ok()
                 .flatten()
                 .is_some_and(|p| p.owner_references.as_array().is_some_and(|r| !r.is_empty()));
-            match self.apply_pod_status(node, status, host_ip.as_deref()) {
+            match self.apply_pod_status(node, status, host_ip.as_deref(), now) {
                 Ok(true) => acks.push((status.uid.clone(), status.revision)),
                 Ok(false) => {}
                 Err(e) => {
@@ -265,6 +265,7 @@ impl Control {
         node: &str,
         status: &drover_proto::msg::WirePodStatus,
         host_ip: Option<&str>,
+        now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let Some(mut pod) = self.store.get_by_uid(&status.uid)? else {
             // Deleted meanwhile: acknowledging lets the agent forget it.
@@ -278,6 +279,7 @@ impl Control {
             return Ok(true);
         }
         if status.removed && pod.deletion_timestamp.is_some() {
+            self.count_removed_job_pod(&pod, now)?;
             self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
             return Ok(true);
         }
