@@ -654,5 +654,6 @@ spec:
     });
     assert_eq!(event["message"], "Active job went missing: by-hand");
     assert_eq!(event["involvedObject"]["kind"], "CronJob");
+    assert_eq!(event["type"], "Normal", "as Kubernetes records it");
     assert!(active(&server).is_empty());
 }
