@@ -67,20 +67,19 @@ fn record_from_status(status: &Value) -> JobRecord {
 }
 
 fn condition(kind: &str, at: DateTime<Utc>, reason: &str, message: &str) -> Value {
-    json!({
-        "type": kind,
-        "status": "True",
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": timestamp(at),
-        "lastProbeTime": timestamp(at),
-    })
+    condition_with_status(kind, "True", at, reason, message)
 }
 
-fn false_condition(kind: &str, at: DateTime<Utc>, reason: &str, message: &str) -> Value {
+fn condition_with_status(
+    kind: &str,
+    status: &str,
+    at: DateTime<Utc>,
+    reason: &str,
+    message: &str,
+) -> Value {
     json!({
         "type": kind,
-        "status": "False",
+        "status": status,
         "reason": reason,
         "message": message,
         "lastTransitionTime": timestamp(at),
@@ -103,8 +102,9 @@ fn status_json(status: &JobStatus, indexed: bool) -> Value {
     if let Some(at) = c.suspended {
         conditions.push(condition("Suspended", at, "JobSuspended", "Job suspended"));
     } else if let Some(at) = c.resumed {
-        conditions.push(false_condition(
+        conditions.push(condition_with_status(
             "Suspended",
+            "False",
             at,
             "JobResumed",
             "Job resumed",
