@@ -241,3 +241,72 @@ fn a_rolling_update_never_exceeds_max_unavailable() {
         "{history}"
     );
 }
+
+#[test]
+fn a_no_schedule_taint_keeps_the_running_daemon_pod_and_places_no_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), ServerOptions::default());
+    server.wait_ready_status("server-node", "True", Duration::from_secs(10));
+    server.apply(
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: keeper
+spec:
+  selector:
+    matchLabels: {app: keeper}
+  template:
+    metadata:
+      labels: {app: keeper}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        command: [sleep, '600']
+",
+    );
+    let name = |p: &Value| p["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let first = wait_for("the daemon pod", Duration::from_secs(20), || {
+        running_on(&server, "server-node")
+    });
+    let kubectl_ok = |args: &[&str]| {
+        let out = server.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    kubectl_ok(&["taint", "node", "server-node", "dedicated=x:NoSchedule"]);
+    wait_for(
+        "the DaemonSet to see the taint",
+        Duration::from_secs(10),
+        || {
+            let out = server.cli_ok(&["get", "ds", "keeper", "-o", "json"]);
+            let ds: Value = serde_json::from_str(&out).unwrap();
+            (ds["status"]["desiredNumberScheduled"] == 0).then_some(())
+        },
+    );
+    holds_for("the running pod stays", Duration::from_secs(3), || {
+        running_on(&server, "server-node").is_some_and(|p| name(&p) == name(&first))
+    });
+    kubectl_ok(&["delete", "pod", &name(&first), "--wait=false"]);
+    wait_for("the pod to go", Duration::from_secs(20), || {
+        server.pod(&name(&first)).is_none().then_some(())
+    });
+    holds_for(
+        "no new pod on the tainted node",
+        Duration::from_secs(3),
+        || {
+            pods_by_node(&server)
+                .get("server-node")
+                .is_none_or(Vec::is_empty)
+        },
+    );
+    kubectl_ok(&["taint", "node", "server-node", "dedicated=x:NoSchedule-"]);
+    wait_for(
+        "a pod once the taint is gone",
+        Duration::from_secs(20),
+        || running_on(&server, "server-node"),
+    );
+}

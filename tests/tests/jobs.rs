@@ -438,3 +438,222 @@ fn chrono_like_seconds(text: &str) -> i64 {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
+
+/// A server with its own agent, Ready.
+fn one_node(dir: &std::path::Path) -> Server {
+    let server = Server::start(dir, ServerOptions::default());
+    server.wait_ready_status("server-node", "True", Duration::from_secs(10));
+    server
+}
+
+fn condition_of(job: &Value, kind: &str) -> Option<Value> {
+    job["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .cloned()
+}
+
+fn live_running_pod(server: &Server, job: &str, except: &[String]) -> Option<String> {
+    pods_of(server, job)
+        .into_iter()
+        .filter(|p| phase(p) == "Running" && p["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        .find(|name| !except.contains(name))
+}
+
+fn kubectl_ok(server: &Server, args: &[&str]) -> String {
+    let out = server.kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn running_pods_a_user_deletes_count_as_failed_and_use_up_the_backoff_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_node(dir.path());
+    server.apply(&job("victim", "  backoffLimit: 1\n", "sleep 60", ""));
+    let mut deleted = Vec::new();
+    for failures in 1..=2u64 {
+        let pod = wait_for("a running pod", Duration::from_secs(30), || {
+            live_running_pod(&server, "victim", &deleted)
+        });
+        kubectl_ok(&server, &["delete", "pod", &pod, "--wait=false"]);
+        deleted.push(pod);
+        let job = wait_for("the deletion counted", Duration::from_secs(30), || {
+            job_object(&server, "victim").filter(|j| j["status"]["failed"] == failures)
+        });
+        if failures == 1 {
+            assert!(
+                !condition(&job, "Failed"),
+                "one failure is within the limit: {job}"
+            );
+        }
+    }
+    let failed = wait_for("the Job to fail", Duration::from_secs(30), || {
+        job_object(&server, "victim").filter(|j| condition(j, "Failed"))
+    });
+    assert_eq!(failed["status"]["failed"], 2);
+    assert_eq!(
+        condition_of(&failed, "Failed").unwrap()["reason"],
+        "BackoffLimitExceeded"
+    );
+}
+
+#[test]
+fn pods_stopped_at_the_active_deadline_count_as_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_node(dir.path());
+    server.apply(&job(
+        "late",
+        "  activeDeadlineSeconds: 2\n  completions: 2\n  parallelism: 2\n",
+        "sleep 60",
+        "",
+    ));
+    let failed = wait_for("the Job to fail", Duration::from_secs(30), || {
+        job_object(&server, "late").filter(|j| condition(j, "Failed"))
+    });
+    assert_eq!(
+        condition_of(&failed, "Failed").unwrap()["reason"],
+        "DeadlineExceeded"
+    );
+    assert_eq!(failed["status"]["failed"], 2, "{failed}");
+    assert_eq!(failed["status"]["succeeded"], 0);
+}
+
+#[test]
+fn a_resumed_job_keeps_suspended_false_with_reason_job_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_node(dir.path());
+    server.apply(&job("paused", "  suspend: true\n", "true", ""));
+    wait_for("Suspended", Duration::from_secs(10), || {
+        job_object(&server, "paused").filter(|j| condition(j, "Suspended"))
+    });
+    kubectl_ok(
+        &server,
+        &[
+            "patch",
+            "job",
+            "paused",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"suspend":false}}"#,
+        ],
+    );
+    let done = wait_for("the Job to complete", Duration::from_secs(30), || {
+        job_object(&server, "paused").filter(|j| condition(j, "Complete"))
+    });
+    let suspended = condition_of(&done, "Suspended").expect("Suspended stays");
+    assert_eq!(suspended["status"], "False", "{suspended}");
+    assert_eq!(suspended["reason"], "JobResumed");
+    assert_eq!(suspended["message"], "Job resumed");
+}
+
+#[test]
+fn a_matched_success_policy_names_its_rule_and_two_completed_indexes_read_0_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_node(dir.path());
+    server.apply(&job(
+        "early",
+        "  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  successPolicy:\n    rules:\n    - succeededIndexes: \"2\"\n    - succeededIndexes: \"0,1\"\n",
+        "if [ \"$JOB_COMPLETION_INDEX\" = 2 ]; then sleep 60; fi",
+        "",
+    ));
+    let done = wait_for("the Job to complete", Duration::from_secs(30), || {
+        job_object(&server, "early").filter(|j| condition(j, "Complete"))
+    });
+    assert_eq!(done["status"]["completedIndexes"], "0,1");
+    assert_eq!(
+        done["status"]["failed"], 0,
+        "the stopped index is not a failure"
+    );
+    for kind in ["SuccessCriteriaMet", "Complete"] {
+        let c = condition_of(&done, kind).unwrap();
+        assert_eq!(c["reason"], "SuccessPolicy", "{c}");
+        assert_eq!(c["message"], "Matched rules at index 1", "{c}");
+    }
+}
+
+#[test]
+fn a_fail_job_rule_match_says_which_container_pod_exit_code_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_node(dir.path());
+    server.apply(&job(
+        "fatal",
+        "  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes:\n        operator: In\n        values: [42]\n",
+        "exit 42",
+        "",
+    ));
+    let failed = wait_for("the Job to fail", Duration::from_secs(30), || {
+        job_object(&server, "fatal").filter(|j| condition(j, "Failed"))
+    });
+    let pods = pods_of(&server, "fatal");
+    assert_eq!(pods.len(), 1);
+    let pod = pods[0]["metadata"]["name"].as_str().unwrap();
+    let c = condition_of(&failed, "Failed").unwrap();
+    assert_eq!(c["reason"], "PodFailurePolicy");
+    assert_eq!(
+        c["message"],
+        format!(
+            "Container main for pod default/{pod} failed with exit code 42 matching FailJob rule at index 0"
+        )
+        .as_str()
+    );
+}
+
+#[test]
+fn an_active_job_deleted_from_under_its_cronjob_is_reported_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_node(dir.path());
+    server.apply(
+        "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: rare
+spec:
+  schedule: '0 0 1 1 *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: main
+            command: [sleep, '60']
+",
+    );
+    kubectl_ok(
+        &server,
+        &["create", "job", "by-hand", "--from=cronjob/rare"],
+    );
+    let active = |server: &Server| -> Vec<String> {
+        let out = server.cli_ok(&["get", "cronjob", "rare", "-o", "json"]);
+        let cj: Value = serde_json::from_str(&out).unwrap();
+        cj["status"]["active"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_for(
+        "the Job in the active list",
+        Duration::from_secs(10),
+        || (active(&server) == ["by-hand"]).then_some(()),
+    );
+    kubectl_ok(&server, &["delete", "job", "by-hand", "--wait=false"]);
+    let event = wait_for("the MissingJob event", Duration::from_secs(10), || {
+        server
+            .items("events")
+            .into_iter()
+            .find(|e| e["reason"] == "MissingJob" && e["involvedObject"]["name"] == "rare")
+    });
+    assert_eq!(event["message"], "Active job went missing: by-hand");
+    assert_eq!(event["involvedObject"]["kind"], "CronJob");
+    assert_eq!(event["type"], "Normal", "as Kubernetes records it");
+    assert!(active(&server).is_empty());
+}

@@ -921,6 +921,58 @@ spec:
 }
 
 #[test]
+fn a_cronjob_schedule_or_time_zone_the_controller_cannot_run_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let cronjob = |schedule: &str| {
+        format!(
+            "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tick
+spec:
+  schedule: '{schedule}'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: main
+            command: ['true']
+"
+        )
+    };
+    let bad = write(dir.path(), "bad.yaml", &cronjob("61 * * * *"));
+    let err = kubectl_fails(&server, &["apply", "-f", &bad]);
+    assert!(
+        err.contains("is invalid: spec.schedule: Invalid value: \"61 * * * *\""),
+        "{err}"
+    );
+    let good = write(dir.path(), "good.yaml", &cronjob("0 * * * *"));
+    kubectl(&server, &["apply", "-f", &good]);
+    let err = kubectl_fails(
+        &server,
+        &[
+            "patch",
+            "cronjob",
+            "tick",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"timeZone":"Mars/Base"}}"#,
+        ],
+    );
+    assert!(
+        err.contains(
+            "is invalid: spec.timeZone: Invalid value: \"Mars/Base\": unknown time zone Mars/Base"
+        ),
+        "{err}"
+    );
+    let stored = json(&kubectl(&server, &["get", "cronjob", "tick", "-o", "json"]));
+    assert!(stored["spec"]["timeZone"].is_null(), "nothing was stored");
+}
+
+#[test]
 fn create_job_from_cronjob() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());

@@ -158,3 +158,39 @@ fn a_controller_restart_keeps_nodes_and_they_stay_ready() {
         server.ready_status("edge-c").as_deref() == Some("True")
     });
 }
+
+#[test]
+fn pods_on_a_node_that_is_not_ready_are_not_ready_until_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let mut agent = server.join(dir.path(), "edge", &[]);
+    server.apply(&process_pod("watched", "edge", "Always", "sleep 600", 1));
+    let ready = |p: &serde_json::Value| {
+        p["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready")
+            .map(|c| c["status"].as_str().unwrap_or("").to_string())
+    };
+    server.wait_pod("watched", "Ready", Duration::from_secs(10), |p| {
+        ready(p).as_deref() == Some("True") && container(p)["ready"] == true
+    });
+    agent.proc.signal("KILL");
+    server.wait_ready_status("edge", "Unknown", GRACE + Duration::from_secs(1));
+    server.wait_pod("watched", "not Ready", Duration::from_secs(5), |p| {
+        ready(p).as_deref() == Some("False") && container(p)["ready"] == false
+    });
+    let table = server.cli_ok(&["get", "pods"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("watched") && l.contains("0/1")),
+        "{table}"
+    );
+    agent.restart();
+    server.wait_ready_status("edge", "True", Duration::from_secs(10));
+    server.wait_pod("watched", "Ready again", Duration::from_secs(15), |p| {
+        ready(p).as_deref() == Some("True") && container(p)["ready"] == true
+    });
+}

@@ -195,10 +195,15 @@ impl Control {
             } => {
                 let object = self.find(kind, &namespace, &name)?;
                 let deleted = match kind {
-                    Kind::Pod => self.delete_pod(object, now)?,
+                    Kind::Pod => {
+                        let deleted = self.delete_pod(object, now)?;
+                        // Its Job counts it, and replaces it, from now on.
+                        self.workloads_changed();
+                        deleted
+                    }
                     Kind::Node => {
                         self.store.delete(kind, "", &name)?;
-                        self.delete_pods_of_node(&name)?;
+                        self.delete_pods_of_node(&name, now)?;
                         self.forget_node(&name)?;
                         self.workloads_changed();
                         object
@@ -307,6 +312,16 @@ impl Control {
             match parse_manifests(source, text) {
                 Ok(m) => manifests.extend(m),
                 Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
+            }
+        }
+        for m in &manifests {
+            if let Manifest::CronJob(cronjob) = m {
+                for (field, message) in crate::reconcile::cronjob::schedule_errors(&cronjob.spec) {
+                    errors.push(format!(
+                        "CronJob \"{}\": {field}: Invalid value: {message}",
+                        m.name()
+                    ));
+                }
             }
         }
         if !errors.is_empty() {

@@ -95,12 +95,19 @@ impl Control {
             .filter(|j| owned_by(j, &cj.uid))
             .collect();
         let runs: Vec<CronRun> = owned.iter().map(|j| run_of(j)).collect();
+        let recorded_active: Vec<String> = cj.status["active"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect();
         let outcome = reconcile(&CronInput {
             name: &cj.name,
             spec: &spec,
             created: cj.created_at,
             last_schedule: parse_time(&cj.status["lastScheduleTime"]),
             runs: &runs,
+            recorded_active: &recorded_active,
             now,
         });
         for action in outcome.actions {
@@ -135,6 +142,10 @@ impl Control {
                             now,
                         )?;
                     }
+                }
+                CronAction::Normal { reason, message } => {
+                    self.store
+                        .record_event(cj, "Normal", reason, &message, SOURCE, now)?;
                 }
                 CronAction::Warning { reason, message } => {
                     self.store

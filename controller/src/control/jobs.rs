@@ -12,7 +12,8 @@ use super::Control;
 use crate::object::timestamp;
 use crate::pods::node_name;
 use crate::reconcile::job::{
-    reconcile, Dependencies, JobConditions, JobInput, JobPod, JobPodPhase, JobRecord, JobStatus,
+    pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod, JobPodPhase, JobRecord,
+    JobStatus,
 };
 use crate::store::StoredObject;
 
@@ -37,15 +38,20 @@ fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
 fn record_from_status(status: &Value) -> JobRecord {
     let mut conditions = JobConditions::default();
     for c in status["conditions"].as_array().into_iter().flatten() {
+        let at = parse_time(&c["lastTransitionTime"]).unwrap_or_else(Utc::now);
         if c["status"] != "True" {
+            if c["type"] == "Suspended" && c["reason"] == "JobResumed" {
+                conditions.resumed = Some(at);
+            }
             continue;
         }
-        let at = parse_time(&c["lastTransitionTime"]).unwrap_or_else(Utc::now);
         let reason = c["reason"].as_str().unwrap_or("").to_string();
         let message = c["message"].as_str().unwrap_or("").to_string();
         match c["type"].as_str() {
             Some("Suspended") => conditions.suspended = Some(at),
-            Some("SuccessCriteriaMet") => conditions.success_criteria_met = Some((at, reason)),
+            Some("SuccessCriteriaMet") => {
+                conditions.success_criteria_met = Some((at, reason, message))
+            }
             Some("FailureTarget") => conditions.failure_target = Some((at, reason, message)),
             Some("Complete") => conditions.complete = Some(at),
             Some("Failed") => conditions.failed = Some((at, reason, message)),
@@ -61,9 +67,19 @@ fn record_from_status(status: &Value) -> JobRecord {
 }
 
 fn condition(kind: &str, at: DateTime<Utc>, reason: &str, message: &str) -> Value {
+    condition_with_status(kind, "True", at, reason, message)
+}
+
+fn condition_with_status(
+    kind: &str,
+    status: &str,
+    at: DateTime<Utc>,
+    reason: &str,
+    message: &str,
+) -> Value {
     json!({
         "type": kind,
-        "status": "True",
+        "status": status,
         "reason": reason,
         "message": message,
         "lastTransitionTime": timestamp(at),
@@ -85,28 +101,34 @@ fn status_json(status: &JobStatus, indexed: bool) -> Value {
     }
     if let Some(at) = c.suspended {
         conditions.push(condition("Suspended", at, "JobSuspended", "Job suspended"));
+    } else if let Some(at) = c.resumed {
+        conditions.push(condition_with_status(
+            "Suspended",
+            "False",
+            at,
+            "JobResumed",
+            "Job resumed",
+        ));
     }
     if let Some((at, reason, message)) = &c.failure_target {
         conditions.push(condition("FailureTarget", *at, reason, message));
     }
-    if let Some((at, reason)) = &c.success_criteria_met {
-        conditions.push(condition(
-            "SuccessCriteriaMet",
-            *at,
-            reason,
-            "Reached expected number of succeeded pods",
-        ));
+    if let Some((at, reason, message)) = &c.success_criteria_met {
+        conditions.push(condition("SuccessCriteriaMet", *at, reason, message));
     }
     if let Some((at, reason, message)) = &c.failed {
         conditions.push(condition("Failed", *at, reason, message));
     }
     if let Some(at) = c.complete {
-        conditions.push(condition(
-            "Complete",
-            at,
-            "CompletionsReached",
-            "Reached expected number of succeeded pods",
-        ));
+        // Kubernetes copies the reason and message of the criteria that were met.
+        let (reason, message) = c.success_criteria_met.as_ref().map_or(
+            (
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            ),
+            |(_, reason, message)| (reason.as_str(), message.as_str()),
+        );
+        conditions.push(condition("Complete", at, reason, message));
     }
     let mut value = json!({
         "active": status.active,
@@ -280,6 +302,7 @@ impl Control {
         let record = record_from_status(&job.status);
         let dependencies = self.dependencies(job, jobs);
         let outcome = reconcile(&JobInput {
+            namespace: &job.namespace,
             spec: &spec,
             record: &record,
             pods: &views,
@@ -431,6 +454,43 @@ impl Control {
             agent_revision: 0,
         };
         Ok(self.store.put(&pod)?)
+    }
+
+    /// Counts a Job pod that leaves the store before the Job controller could see it
+    /// terminating (forced deletion, a node that cannot confirm, a removed node): what a
+    /// Kubernetes Job's tracking finalizer guarantees.
+    pub(super) fn count_removed_job_pod(
+        &mut self,
+        pod: &StoredObject,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let Some(job_uid) = pod.labels.get("batch.kubernetes.io/controller-uid") else {
+            return Ok(());
+        };
+        let Some(job) = self.store.get_by_uid(job_uid)? else {
+            return Ok(());
+        };
+        if job.kind != Kind::Job || !owned_by(pod, &job.uid) || job.deletion_timestamp.is_some() {
+            return Ok(());
+        }
+        let Ok(spec) = serde_json::from_value::<JobSpec>(job.spec.clone()) else {
+            return Ok(());
+        };
+        let mut view = job_pod(pod);
+        view.terminating = true;
+        if self
+            .store
+            .job_results(&job.uid)?
+            .iter()
+            .any(|e| e.pod_uid == view.uid)
+        {
+            return Ok(());
+        }
+        if let Some(entry) = pod_result(&spec, &view, now) {
+            self.store.record_job_results(&job.uid, &[entry])?;
+            self.dirty = true;
+        }
+        Ok(())
     }
 
     /// Deletes a Job with its pods and results.

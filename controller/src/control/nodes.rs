@@ -11,7 +11,7 @@ use super::{Control, NodeState};
 use crate::metrics::Dropped;
 use crate::mqtt::Outgoing;
 use crate::nodes::{apply_readiness, recorded_ready_status, registered};
-use crate::reconcile::node_lifecycle::{Liveness, Readiness, UnknownCause};
+use crate::reconcile::node_lifecycle::{pod_status_for_node, Liveness, Readiness, UnknownCause};
 
 const SOURCE: &str = "node-controller";
 
@@ -176,6 +176,7 @@ impl Control {
             return Ok(());
         }
         let stored = self.store.put(&object)?;
+        self.mark_pods_of_node(node, readiness == Readiness::Ready)?;
         let (status, _, message) = readiness.condition();
         info!(node, ready = status, message, "node readiness changed");
         let (kind, reason) = match readiness {
@@ -190,6 +191,27 @@ impl Control {
             SOURCE,
             now,
         )?;
+        Ok(())
+    }
+
+    /// Pods on a node that is not Ready are not ready; back on it, they are again.
+    fn mark_pods_of_node(&mut self, node: &str, node_ready: bool) -> anyhow::Result<()> {
+        let mut changed = false;
+        for pod in self.store.list(Kind::Pod, None)? {
+            if crate::pods::node_name(&pod) != Some(node) {
+                continue;
+            }
+            let terminating = pod.deletion_timestamp.is_some();
+            if let Some(status) = pod_status_for_node(&pod.status, node_ready, terminating) {
+                let mut pod = std::sync::Arc::unwrap_or_clone(pod);
+                pod.status = status;
+                self.store.put(&pod)?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.workloads_changed();
+        }
         Ok(())
     }
 

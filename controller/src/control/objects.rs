@@ -384,6 +384,19 @@ fn prepare(
             }],
         )
     })?;
+    if let Manifest::CronJob(cronjob) = &manifest {
+        let causes: Vec<Cause> = crate::reconcile::cronjob::schedule_errors(&cronjob.spec)
+            .into_iter()
+            .map(|(field, message)| Cause {
+                reason: "FieldValueInvalid",
+                message: format!("Invalid value: {message}"),
+                field: field.into(),
+            })
+            .collect();
+        if !causes.is_empty() {
+            return Err(KubeError::invalid(resource, &name, causes));
+        }
+    }
     Ok(Prepared {
         manifest,
         owner_references,
@@ -1030,6 +1043,7 @@ impl Control {
         }
         if kind == Kind::Pod && options.grace_period_seconds == Some(0) {
             // Forced: gone from the API now; the node stops it when it next hears.
+            self.count_removed_job_pod(&object, now)?;
             self.store.delete(kind, &ns, name)?;
             if let Some(node) = crate::pods::node_name(&object) {
                 let node = node.to_string();

@@ -15,7 +15,7 @@ use crate::metrics::Dropped;
 use crate::pods::{
     node_name, pod_spec, scheduled_status, status_from_report, unschedulable_status,
 };
-use crate::reconcile::node_lifecycle::Readiness;
+use crate::reconcile::node_lifecycle::{pod_status_for_node, Readiness};
 use crate::reconcile::scheduler::{pick_node, NodeView};
 use crate::store::StoredObject;
 
@@ -164,6 +164,7 @@ impl Control {
                 Ok(pod)
             }
             other => {
+                self.count_removed_job_pod(&pod, now)?;
                 self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
                 if let Some(node) = other {
                     self.ensure_desired(&node)?;
@@ -174,10 +175,15 @@ impl Control {
     }
 
     /// Deletes every pod bound to a node that left the fleet.
-    pub(super) fn delete_pods_of_node(&mut self, node: &str) -> anyhow::Result<()> {
+    pub(super) fn delete_pods_of_node(
+        &mut self,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         for pod in self.store.list(Kind::Pod, None)? {
             if node_name(&pod) == Some(node) {
                 info!(pod = %pod.name, node, "deleting a pod of a removed node");
+                self.count_removed_job_pod(&pod, now)?;
                 self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
             }
         }
@@ -211,7 +217,7 @@ impl Control {
                 .ok()
                 .flatten()
                 .is_some_and(|p| p.owner_references.as_array().is_some_and(|r| !r.is_empty()));
-            match self.apply_pod_status(node, status, host_ip.as_deref()) {
+            match self.apply_pod_status(node, status, host_ip.as_deref(), now) {
                 Ok(true) => acks.push((status.uid.clone(), status.revision)),
                 Ok(false) => {}
                 Err(e) => {
@@ -259,6 +265,7 @@ impl Control {
         node: &str,
         status: &drover_proto::msg::WirePodStatus,
         host_ip: Option<&str>,
+        now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let Some(mut pod) = self.store.get_by_uid(&status.uid)? else {
             // Deleted meanwhile: acknowledging lets the agent forget it.
@@ -272,10 +279,19 @@ impl Control {
             return Ok(true);
         }
         if status.removed && pod.deletion_timestamp.is_some() {
+            self.count_removed_job_pod(&pod, now)?;
             self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
             return Ok(true);
         }
         pod.status = status_from_report(status, &pod.spec, host_ip);
+        if !self.node_ready(node) {
+            // A report that arrives before its node counts as Ready again vouches for
+            // nothing yet: the pod is marked ready when the node is.
+            let terminating = pod.deletion_timestamp.is_some();
+            if let Some(marked) = pod_status_for_node(&pod.status, false, terminating) {
+                pod.status = marked;
+            }
+        }
         pod.agent_revision = status.revision;
         self.store.put(&pod)?;
         Ok(true)

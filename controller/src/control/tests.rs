@@ -737,6 +737,48 @@ mod workloads {
         h.control.settle(t(62));
         assert_eq!(h.control.store.list(Kind::Job, None).unwrap().len(), 1);
     }
+
+    #[test]
+    fn a_job_pod_deleted_before_any_node_could_confirm_still_counts_as_failed() {
+        let mut h = harness();
+        let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, command: ['true']}]\n";
+        h.api(
+            ApiRequest::Apply {
+                files: vec![("job.yaml".into(), job.into())],
+            },
+            t(0),
+        )
+        .unwrap();
+        h.control.settle(t(0));
+        let pods = h.control.store.list(Kind::Pod, None).unwrap();
+        assert_eq!(pods.len(), 1, "one pod, unscheduled: no node");
+        // Gone from the store at once: no node can confirm its stop.
+        h.api(
+            ApiRequest::Delete {
+                kind: Kind::Pod,
+                namespace: "default".into(),
+                name: pods[0].name.clone(),
+            },
+            t(1),
+        )
+        .unwrap();
+        h.control.settle(t(1));
+        let job = h
+            .control
+            .store
+            .get(Kind::Job, "default", "j")
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.status["failed"], 1, "{}", job.status);
+        h.control.settle(t(2));
+        let job = h
+            .control
+            .store
+            .get(Kind::Job, "default", "j")
+            .unwrap()
+            .unwrap();
+        assert_eq!(crate::control::jobs::job_finished(&job), Some(false));
+    }
 }
 
 fn stored(kind: Kind, name: &str, spec: serde_json::Value) -> crate::store::StoredObject {

@@ -56,16 +56,8 @@ const MACROS: [(&str, &str); 7] = [
 impl Schedule {
     /// Parses a 5-field schedule or macro.
     pub fn parse(schedule: &str, zone: Zone) -> Result<Schedule, String> {
-        let text = schedule.trim();
-        let expanded = MACROS
-            .iter()
-            .find(|(m, _)| *m == text)
-            .map_or(text, |(_, e)| *e);
-        if expanded.split_whitespace().count() != 5 {
-            return Err(format!("\"{schedule}\" is not a 5-field cron schedule"));
-        }
-        let cron = Cron::from_str(expanded)
-            .map_err(|e| format!("invalid schedule \"{schedule}\": {e}"))?;
+        let cron =
+            parse_cron(schedule).map_err(|e| format!("invalid schedule \"{schedule}\": {e}"))?;
         Ok(Schedule { cron, zone })
     }
 
@@ -126,6 +118,37 @@ impl Schedule {
     }
 }
 
+/// What the API refuses in a CronJob's `schedule` and `timeZone`, checked with the parser
+/// the reconciler runs so nothing accepted can fail to schedule later: (field, message) in
+/// Kubernetes' wording (`"61 * * * *": …`, `"Mars/Base": unknown time zone Mars/Base`).
+pub fn schedule_errors(spec: &CronJobSpec) -> Vec<(&'static str, String)> {
+    let mut errors = Vec::new();
+    if let Some(name) = spec.time_zone.as_deref() {
+        if Zone::from_spec(Some(name)).is_err() {
+            errors.push((
+                "spec.timeZone",
+                format!("{name:?}: unknown time zone {name}"),
+            ));
+        }
+    }
+    if let Err(e) = parse_cron(&spec.schedule) {
+        errors.push(("spec.schedule", format!("{:?}: {e}", spec.schedule)));
+    }
+    errors
+}
+
+fn parse_cron(schedule: &str) -> Result<Cron, String> {
+    let text = schedule.trim();
+    let expanded = MACROS
+        .iter()
+        .find(|(m, _)| *m == text)
+        .map_or(text, |(_, e)| *e);
+    if expanded.split_whitespace().count() != 5 {
+        return Err("not a 5-field cron schedule".into());
+    }
+    Cron::from_str(expanded).map_err(|e| e.to_string())
+}
+
 /// The Job name of a run: `<cronjob>-<scheduled unix time / 60>`.
 pub fn job_name(cronjob: &str, scheduled: DateTime<Utc>) -> String {
     format!("{cronjob}-{}", scheduled.timestamp().div_euclid(60))
@@ -172,6 +195,13 @@ pub enum CronAction {
         /// Why.
         reason: &'static str,
     },
+    /// Record a normal event.
+    Normal {
+        /// Reason.
+        reason: &'static str,
+        /// Message.
+        message: String,
+    },
     /// Record a warning event.
     Warning {
         /// Reason.
@@ -193,6 +223,8 @@ pub struct CronInput<'a> {
     pub last_schedule: Option<DateTime<Utc>>,
     /// Its Jobs.
     pub runs: &'a [CronRun],
+    /// `status.active` as last recorded (Job names).
+    pub recorded_active: &'a [String],
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -220,6 +252,7 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
         created,
         last_schedule,
         runs,
+        recorded_active,
         now,
     } = *input;
     let active: Vec<String> = runs
@@ -240,6 +273,18 @@ pub fn reconcile(input: &CronInput) -> CronOutcome {
         active,
         wake_at: None,
     };
+
+    // A Job deleted while active leaves the list, with the event Kubernetes records (as a
+    // Normal event, not a warning: the CronJob itself is healthy).
+    for missing in recorded_active
+        .iter()
+        .filter(|name| !runs.iter().any(|r| &r.name == *name))
+    {
+        outcome.actions.push(CronAction::Normal {
+            reason: "MissingJob",
+            message: format!("Active job went missing: {missing}"),
+        });
+    }
 
     // History: the newest finished Jobs within the limits stay.
     for (state, limit) in [

@@ -201,6 +201,23 @@ pub fn eligible_nodes(spec: &DaemonSetSpec, nodes: &[NodeView]) -> BTreeSet<Stri
         .collect()
 }
 
+/// The nodes where a DaemonSet's pods that already run may go on running: those that match
+/// its selector and affinity and whose `NoExecute` taints it tolerates. A `NoSchedule`
+/// taint keeps new pods off, but, as in Kubernetes, evicts nobody.
+pub fn nodes_to_stay_on(spec: &DaemonSetSpec, nodes: &[NodeView]) -> BTreeSet<String> {
+    let mut pod_spec = spec.template.spec.clone();
+    pod_spec.tolerations.extend(daemon_tolerations());
+    nodes
+        .iter()
+        .filter(|n| {
+            let mut view = (*n).clone();
+            view.taints.retain(|t| t.effect == TaintEffect::NoExecute);
+            unfit_reason(&pod_spec, &view).is_none()
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
 fn available(pod: &DsPod, min_ready: chrono::Duration, now: DateTime<Utc>) -> bool {
     !pod.terminating
         && pod
@@ -219,6 +236,7 @@ pub fn reconcile(input: &DsInput) -> DsOutcome {
         now,
     } = *input;
     let eligible = eligible_nodes(spec, nodes);
+    let may_stay = nodes_to_stay_on(spec, nodes);
     let known: BTreeSet<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     let min_ready = chrono::Duration::seconds(i64::from(spec.min_ready_seconds.unwrap_or(0)));
     let mut actions = Vec::new();
@@ -250,11 +268,21 @@ pub fn reconcile(input: &DsInput) -> DsOutcome {
         if !live.is_empty() && known.contains(node) {
             status.number_misscheduled += 1;
         }
+        // Where it may stay, the oldest running pod does (nothing replaces it once it ends).
+        let mut staying = None;
+        if may_stay.contains(*node) {
+            staying = live
+                .iter()
+                .find(|p| matches!(p.phase, PodPhase::Running | PodPhase::Pending))
+                .map(|p| p.name.as_str());
+        }
         for pod in live {
-            actions.push(DsAction::Delete {
-                pod: pod.name.clone(),
-                reason: DeleteReason::NotEligible,
-            });
+            if Some(pod.name.as_str()) != staying {
+                actions.push(DsAction::Delete {
+                    pod: pod.name.clone(),
+                    reason: DeleteReason::NotEligible,
+                });
+            }
         }
     }
 

@@ -87,8 +87,11 @@ pub struct LedgerEntry {
 pub struct JobConditions {
     /// `Suspended`.
     pub suspended: Option<DateTime<Utc>>,
-    /// `SuccessCriteriaMet`, with reason.
-    pub success_criteria_met: Option<(DateTime<Utc>, String)>,
+    /// `Suspended` with status False (`JobResumed`): Kubernetes keeps the condition after a
+    /// resume rather than dropping it.
+    pub resumed: Option<DateTime<Utc>>,
+    /// `SuccessCriteriaMet`, with reason and message (`Complete` repeats them).
+    pub success_criteria_met: Option<(DateTime<Utc>, String, String)>,
     /// `FailureTarget`, with reason and message.
     pub failure_target: Option<(DateTime<Utc>, String, String)>,
     /// `Complete`.
@@ -141,6 +144,8 @@ impl Default for JobSettings {
 
 /// Everything the reconciler looks at.
 pub struct JobInput<'a> {
+    /// The Job's namespace, which is its pods' (messages name pods `namespace/name`).
+    pub namespace: &'a str,
     /// Spec.
     pub spec: &'a JobSpec,
     /// What was recorded.
@@ -195,7 +200,8 @@ pub struct JobOutcome {
     pub delete_job: bool,
 }
 
-/// `"1,3-5,7"` from a set of indexes.
+/// `"1,3-5,7"` from a set of indexes; as Kubernetes writes them, a range only from three
+/// consecutive indexes on (`0,1`, `0-2`).
 pub fn compact_indexes(indexes: &BTreeSet<u32>) -> String {
     let mut parts = Vec::new();
     let mut iter = indexes.iter().copied().peekable();
@@ -205,11 +211,14 @@ pub fn compact_indexes(indexes: &BTreeSet<u32>) -> String {
             end += 1;
             iter.next();
         }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
+        match end - start {
+            0 => parts.push(start.to_string()),
+            1 => {
+                parts.push(start.to_string());
+                parts.push(end.to_string());
+            }
+            _ => parts.push(format!("{start}-{end}")),
+        }
     }
     parts.join(",")
 }
@@ -234,17 +243,26 @@ pub fn parse_indexes(text: &str) -> Option<BTreeSet<u32>> {
     Some(set)
 }
 
-/// How a terminal pod counts under the Job's `podFailurePolicy`.
-pub fn classify(spec: &JobSpec, pod: &JobPod) -> Outcome {
+/// The first `podFailurePolicy` rule a failed pod matches: its index, action and
+/// Kubernetes' message naming what matched (`ns/pod` is the pod's namespace and name).
+pub fn policy_match(
+    spec: &JobSpec,
+    namespace: &str,
+    pod: &JobPod,
+) -> Option<(usize, PodFailurePolicyAction, String)> {
     if pod.phase == JobPodPhase::Succeeded {
-        return Outcome::Succeeded;
+        return None;
     }
-    let Some(policy) = &spec.pod_failure_policy else {
-        return Outcome::Failed;
+    let policy = spec.pod_failure_policy.as_ref()?;
+    let action_name = |action: PodFailurePolicyAction| match action {
+        PodFailurePolicyAction::FailJob => "FailJob",
+        PodFailurePolicyAction::Ignore => "Ignore",
+        PodFailurePolicyAction::Count => "Count",
+        PodFailurePolicyAction::FailIndex => "FailIndex",
     };
-    for rule in &policy.rules {
+    for (i, rule) in policy.rules.iter().enumerate() {
         let matched = if let Some(codes) = &rule.on_exit_codes {
-            pod.exit_codes.iter().any(|(container, code)| {
+            pod.exit_codes.iter().find(|(container, code)| {
                 let right_container = codes
                     .container_name
                     .as_deref()
@@ -257,21 +275,63 @@ pub fn classify(spec: &JobSpec, pod: &JobPod) -> Outcome {
                         ExitCodeOperator::NotIn => !listed,
                     }
             })
-        } else {
-            rule.on_pod_conditions.iter().any(|c| {
-                c.status.as_deref().unwrap_or("True") == "True" && pod.conditions.contains(&c.kind)
+            .map(|(container, code)| {
+                format!(
+                    "Container {container} for pod {namespace}/{} failed with exit code {code} matching {} rule at index {i}",
+                    pod.name,
+                    action_name(rule.action)
+                )
             })
+        } else {
+            rule.on_pod_conditions
+                .iter()
+                .find(|c| {
+                    c.status.as_deref().unwrap_or("True") == "True"
+                        && pod.conditions.contains(&c.kind)
+                })
+                .map(|c| {
+                    format!(
+                        "Pod {namespace}/{} has condition {} matching {} rule at index {i}",
+                        pod.name,
+                        c.kind,
+                        action_name(rule.action)
+                    )
+                })
         };
-        if matched {
-            return match rule.action {
-                PodFailurePolicyAction::FailJob => Outcome::FailJob,
-                PodFailurePolicyAction::Ignore => Outcome::Ignored,
-                PodFailurePolicyAction::Count => Outcome::Failed,
-                PodFailurePolicyAction::FailIndex => Outcome::FailIndex,
-            };
+        if let Some(message) = matched {
+            return Some((i, rule.action, message));
         }
     }
-    Outcome::Failed
+    None
+}
+
+/// How a finished (or deleted) pod counts under the Job's `podFailurePolicy`.
+pub fn classify(spec: &JobSpec, pod: &JobPod) -> Outcome {
+    if pod.phase == JobPodPhase::Succeeded {
+        return Outcome::Succeeded;
+    }
+    match policy_match(spec, "", pod).map(|(_, action, _)| action) {
+        Some(PodFailurePolicyAction::FailJob) => Outcome::FailJob,
+        Some(PodFailurePolicyAction::Ignore) => Outcome::Ignored,
+        Some(PodFailurePolicyAction::FailIndex) => Outcome::FailIndex,
+        Some(PodFailurePolicyAction::Count) | None => Outcome::Failed,
+    }
+}
+
+/// The result a pod counts for, once it has one. A finished pod counts by its phase. A pod
+/// deleted by anyone but the Job controller (a user, its node's removal) counts as failed
+/// from the moment of deletion, as Kubernetes counts deleted pods: it may vanish from the
+/// store before its node ever reports it finished, and would then never count.
+pub fn pod_result(spec: &JobSpec, pod: &JobPod, now: DateTime<Utc>) -> Option<LedgerEntry> {
+    if pod.deleted_by_controller || !(is_terminal(pod) || pod.terminating) {
+        return None;
+    }
+    Some(LedgerEntry {
+        pod_uid: pod.uid.clone(),
+        index: pod.index,
+        outcome: classify(spec, pod),
+        at: pod.finished_at.unwrap_or(now),
+    })
 }
 
 /// Replacement delay after `n` failures since the last success.
@@ -292,6 +352,7 @@ fn is_terminal(pod: &JobPod) -> bool {
 /// Reconciles one Job.
 pub fn reconcile(input: &JobInput) -> JobOutcome {
     let JobInput {
+        namespace,
         spec,
         record,
         pods,
@@ -305,15 +366,8 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
 
     // 1. Record new results (once per pod UID).
     let counted: BTreeSet<&str> = ledger.iter().map(|e| e.pod_uid.as_str()).collect();
-    for pod in pods {
-        if is_terminal(pod) && !pod.deleted_by_controller && !counted.contains(pod.uid.as_str()) {
-            out.record.push(LedgerEntry {
-                pod_uid: pod.uid.clone(),
-                index: pod.index,
-                outcome: classify(spec, pod),
-                at: pod.finished_at.unwrap_or(now),
-            });
-        }
+    for pod in pods.iter().filter(|p| !counted.contains(p.uid.as_str())) {
+        out.record.extend(pod_result(spec, pod, now));
     }
     let all: Vec<LedgerEntry> = ledger.iter().chain(out.record.iter()).cloned().collect();
 
@@ -445,6 +499,7 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
     if spec.suspend == Some(true) {
         if record.conditions.suspended.is_none() {
             record.conditions.suspended = Some(now);
+            record.conditions.resumed = None;
         }
         out.delete.extend(live.iter().map(|p| p.name.clone()));
         status.record = record;
@@ -454,6 +509,7 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
     if record.conditions.suspended.is_some() {
         // Resumed: the deadline counts from now.
         record.conditions.suspended = None;
+        record.conditions.resumed = Some(now);
         record.start_time = None;
     }
     if record.start_time.is_none() {
@@ -479,13 +535,21 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
                 "Job was active longer than specified deadline".to_string(),
             ))
         } else if let Some(e) = all.iter().find(|e| e.outcome == Outcome::FailJob) {
-            Some((
-                "PodFailurePolicy",
-                format!(
-                    "Pod {} matched a FailJob rule of the podFailurePolicy",
-                    e.pod_uid
-                ),
-            ))
+            // The pod may be gone by now (its result outlives it): then only its UID is known.
+            let message = pods
+                .iter()
+                .find(|p| p.uid == e.pod_uid)
+                .and_then(|p| policy_match(spec, namespace, p))
+                .map_or_else(
+                    || {
+                        format!(
+                            "Pod {} matched a FailJob rule of the podFailurePolicy",
+                            e.pod_uid
+                        )
+                    },
+                    |(_, _, message)| message,
+                );
+            Some(("PodFailurePolicy", message))
         } else if max_failed.is_some_and(|m| failed_indexes.len() as u32 > m) {
             Some((
                 "MaxFailedIndexesExceeded",
@@ -511,7 +575,7 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         };
         if let Some((reason, message)) = failure {
             record.conditions.failure_target = Some((now, reason.into(), message));
-        } else if success_met(
+        } else if let Some((reason, message)) = success_met(
             spec,
             indexed,
             work_queue,
@@ -520,21 +584,30 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
             &succeeded_indexes,
             live.len(),
         ) {
-            let reason = if spec.success_policy.is_some() && succeeded < completions_target {
-                "SuccessPolicy"
-            } else {
-                "CompletionsReached"
-            };
-            record.conditions.success_criteria_met = Some((now, reason.into()));
+            record.conditions.success_criteria_met = Some((now, reason.into(), message));
         } else if let Some(d) = deadline {
             wake(d, &mut out);
         }
     }
 
-    // 6. A decided Job stops its pods, then finishes.
+    // 6. A decided Job stops its pods, then finishes. Pods stopped because it failed count
+    // as failures, as in Kubernetes (a Job past its deadline shows the pods it cut short).
     if record.conditions.failure_target.is_some()
         || record.conditions.success_criteria_met.is_some()
     {
+        if record.conditions.failure_target.is_some() {
+            for pod in &live {
+                if !all.iter().any(|e| e.pod_uid == pod.uid) {
+                    out.record.push(LedgerEntry {
+                        pod_uid: pod.uid.clone(),
+                        index: pod.index,
+                        outcome: Outcome::Failed,
+                        at: now,
+                    });
+                    status.failed += 1;
+                }
+            }
+        }
         out.delete.extend(live.iter().map(|p| p.name.clone()));
         if live.is_empty() && terminating == 0 {
             if let Some((_, reason, message)) = record.conditions.failure_target.clone() {
@@ -610,6 +683,7 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
     out
 }
 
+/// Whether the Job has succeeded: the reason and message of `SuccessCriteriaMet`.
 fn success_met(
     spec: &JobSpec,
     indexed: bool,
@@ -618,9 +692,11 @@ fn success_met(
     succeeded: u32,
     succeeded_indexes: &BTreeSet<u32>,
     live: usize,
-) -> bool {
+) -> Option<(&'static str, String)> {
+    // Kubernetes checks the policy first: a matching rule names itself even when every
+    // index has succeeded.
     if let Some(policy) = &spec.success_policy {
-        let met = policy.rules.iter().any(|rule| {
+        let matched = policy.rules.iter().position(|rule| {
             let wanted = rule
                 .succeeded_indexes
                 .as_deref()
@@ -632,17 +708,23 @@ fn success_met(
                 None => wanted.is_subset(succeeded_indexes),
             }
         });
-        if met {
-            return true;
+        if let Some(i) = matched {
+            return Some(("SuccessPolicy", format!("Matched rules at index {i}")));
         }
     }
-    if indexed {
-        return succeeded_indexes.len() as u32 >= completions;
-    }
-    if work_queue {
-        return succeeded > 0 && live == 0;
-    }
-    succeeded >= completions
+    let met = if indexed {
+        succeeded_indexes.len() as u32 >= completions
+    } else if work_queue {
+        succeeded > 0 && live == 0
+    } else {
+        succeeded >= completions
+    };
+    met.then(|| {
+        (
+            "CompletionsReached",
+            "Reached expected number of succeeded pods".to_string(),
+        )
+    })
 }
 
 #[cfg(test)]

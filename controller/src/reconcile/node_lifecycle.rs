@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use drover_proto::msg::{Heartbeat, OfflineReason, Presence, PresenceState, Session};
+use serde_json::{json, Value};
 
 /// Taint key of a node whose agent cannot be reached.
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -177,6 +178,38 @@ impl Readiness {
             Readiness::Unknown(_) => Some(TAINT_UNREACHABLE),
         }
     }
+}
+
+/// A pod's status as its node's readiness leaves it: on a node that is not Ready, the
+/// `Ready` condition and every container's `ready` are false, as Kubernetes' node lifecycle
+/// controller marks them (nobody can vouch for them); once it is Ready again, they are what
+/// the agent reports — a running container is ready unless its pod is stopping — until its
+/// next report says otherwise. Finished pods keep their status. None when nothing changes.
+pub fn pod_status_for_node(status: &Value, node_ready: bool, terminating: bool) -> Option<Value> {
+    if !matches!(status["phase"].as_str(), Some("Pending" | "Running")) {
+        return None;
+    }
+    let mut updated = status.clone();
+    let mut all_ready = true;
+    let mut any = false;
+    for c in updated["containerStatuses"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let ready = node_ready && !terminating && c["state"].get("running").is_some();
+        c["ready"] = json!(ready);
+        all_ready &= ready;
+        any = true;
+    }
+    let ready = node_ready && any && all_ready;
+    for c in updated["conditions"].as_array_mut().into_iter().flatten() {
+        let restored = node_ready && c["type"] == "ContainersReady";
+        if c["type"] == "Ready" || restored {
+            c["status"] = json!(if ready { "True" } else { "False" });
+        }
+    }
+    (updated != *status).then_some(updated)
 }
 
 #[cfg(test)]
@@ -350,5 +383,75 @@ mod tests {
         let l = Liveness::assumed_alive(t(100));
         assert_eq!(l.readiness(t(140), GRACE), Readiness::Ready);
         assert!(matches!(l.readiness(t(141), GRACE), Readiness::Unknown(_)));
+    }
+
+    fn running_pod() -> Value {
+        json!({
+            "phase": "Running",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Initialized", "status": "True"},
+                {"type": "ContainersReady", "status": "True"},
+                {"type": "Ready", "status": "True"},
+            ],
+            "containerStatuses": [
+                {"name": "a", "ready": true, "state": {"running": {"startedAt": "x"}}},
+                {"name": "b", "ready": true, "state": {"running": {"startedAt": "x"}}},
+            ],
+        })
+    }
+
+    fn condition(status: &Value, kind: &str) -> String {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == kind)
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn pods_on_a_node_that_is_not_ready_are_not_ready_and_ready_again_when_it_is() {
+        let running = running_pod();
+        assert_eq!(pod_status_for_node(&running, true, false), None);
+        let marked = pod_status_for_node(&running, false, false).unwrap();
+        assert_eq!(condition(&marked, "Ready"), "False");
+        assert_eq!(
+            condition(&marked, "ContainersReady"),
+            "True",
+            "the kubelet's condition, which Kubernetes leaves alone"
+        );
+        assert!(marked["containerStatuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ready"] == false));
+        assert_eq!(pod_status_for_node(&marked, false, false), None);
+        assert_eq!(pod_status_for_node(&marked, true, false), Some(running));
+    }
+
+    #[test]
+    fn finished_and_stopping_pods_are_not_made_ready() {
+        let mut finished = running_pod();
+        finished["phase"] = json!("Succeeded");
+        assert_eq!(pod_status_for_node(&finished, false, false), None);
+        let marked = pod_status_for_node(&running_pod(), false, false).unwrap();
+        let stopping = pod_status_for_node(&marked, true, true).unwrap_or(marked);
+        assert_eq!(
+            condition(&stopping, "Ready"),
+            "False",
+            "a stopping pod stays not ready"
+        );
+        let mut waiting = running_pod();
+        waiting["containerStatuses"][1]["state"] =
+            json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        waiting["containerStatuses"][1]["ready"] = json!(false);
+        waiting["conditions"][2]["status"] = json!("False");
+        waiting["conditions"][3]["status"] = json!("False");
+        let marked = pod_status_for_node(&waiting, false, false).unwrap();
+        assert_eq!(pod_status_for_node(&marked, true, false), Some(waiting));
     }
 }

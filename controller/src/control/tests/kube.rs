@@ -172,6 +172,53 @@ fn invalid_objects_name_the_field_in_causes() {
 }
 
 #[test]
+fn a_cronjob_schedule_or_time_zone_the_controller_cannot_run_is_refused_on_create_and_update() {
+    let mut h = harness();
+    let cronjob = |schedule: &str, zone: Option<&str>| {
+        let mut cj = json!({
+            "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "cj"},
+            "spec": {"schedule": schedule, "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "c", "image": "alpine"}]}}}}},
+        });
+        if let Some(zone) = zone {
+            cj["spec"]["timeZone"] = json!(zone);
+        }
+        cj
+    };
+    let e = h
+        .create("CronJob", cronjob("61 * * * *", None))
+        .unwrap_err();
+    assert_eq!((e.code, e.reason), (422, "Invalid"));
+    let causes = e.details.unwrap().causes;
+    assert_eq!(causes[0].field, "spec.schedule");
+    assert!(
+        causes[0]
+            .message
+            .starts_with("Invalid value: \"61 * * * *\""),
+        "{}",
+        causes[0].message
+    );
+    h.create("CronJob", cronjob("0 * * * *", None)).unwrap();
+    let e = h
+        .kube(KubeRequest::Update {
+            resource: res("CronJob"),
+            namespace: ns(),
+            name: "cj".into(),
+            body: cronjob("0 * * * *", Some("Mars/Base")),
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+        .unwrap_err();
+    assert_eq!((e.code, e.reason), (422, "Invalid"));
+    let causes = e.details.unwrap().causes;
+    assert_eq!(causes[0].field, "spec.timeZone");
+    assert_eq!(
+        causes[0].message,
+        "Invalid value: \"Mars/Base\": unknown time zone Mars/Base"
+    );
+}
+
+#[test]
 fn a_stale_resource_version_conflicts() {
     let mut h = harness();
     h.create("Pod", pod("web", json!({"v": "1"}))).unwrap();

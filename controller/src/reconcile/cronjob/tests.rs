@@ -41,6 +41,7 @@ fn reconcile_at(
         created: utc(created),
         last_schedule: last.map(utc),
         runs,
+        recorded_active: &[],
         now: utc(now),
     })
 }
@@ -346,4 +347,68 @@ fn the_largest_starting_deadline_does_not_panic_and_does_not_limit() {
             assert_eq!(created_jobs(&outcome).len(), 1);
         }
     }
+}
+
+#[test]
+fn an_active_job_that_went_missing_is_reported_once_gone() {
+    let s = spec("0 * * * *");
+    let runs = [run("tick-1", RunState::Active, None)];
+    let recorded = ["tick-1".to_string(), "tick-2".to_string()];
+    let outcome = reconcile(&CronInput {
+        name: "tick",
+        spec: &s,
+        created: utc("2026-11-28T10:00:30Z"),
+        last_schedule: Some(utc("2026-11-28T11:00:00Z")),
+        runs: &runs,
+        recorded_active: &recorded,
+        now: utc("2026-11-28T11:30:00Z"),
+    });
+    let events: Vec<&CronAction> = outcome
+        .actions
+        .iter()
+        .filter(|a| matches!(a, CronAction::Normal { .. }))
+        .collect();
+    assert_eq!(
+        events,
+        [&CronAction::Normal {
+            reason: "MissingJob",
+            message: "Active job went missing: tick-2".into(),
+        }]
+    );
+    assert_eq!(outcome.active, ["tick-1"]);
+}
+
+#[test]
+fn the_api_refuses_what_the_parser_cannot_schedule() {
+    let cases: &[(&str, Option<&str>, &[&str])] = &[
+        ("*/5 * * * *", Some("Europe/Berlin"), &[]),
+        ("@hourly", None, &[]),
+        ("61 * * * *", None, &["spec.schedule"]),
+        ("0 25 * * *", Some("Etc/UTC"), &["spec.schedule"]),
+        ("* * * * *", Some("Mars/Base"), &["spec.timeZone"]),
+        (
+            "61 * * * *",
+            Some("Mars/Base"),
+            &["spec.timeZone", "spec.schedule"],
+        ),
+    ];
+    for (schedule, zone, fields) in cases {
+        let spec = CronJobSpec {
+            schedule: (*schedule).into(),
+            time_zone: zone.map(str::to_string),
+            ..Default::default()
+        };
+        let errors = schedule_errors(&spec);
+        let got: Vec<&str> = errors.iter().map(|(f, _)| *f).collect();
+        assert_eq!(got, *fields, "{schedule} {zone:?}: {errors:?}");
+    }
+    let spec = CronJobSpec {
+        schedule: "* * * * *".into(),
+        time_zone: Some("Mars/Base".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        schedule_errors(&spec)[0].1,
+        "\"Mars/Base\": unknown time zone Mars/Base"
+    );
 }

@@ -143,22 +143,51 @@ fn a_node_that_joins_gets_its_pod_and_one_that_leaves_loses_it() {
     );
 }
 
+fn tainted(name: &str, effect: TaintEffect) -> NodeView {
+    let mut n = node(name);
+    n.taints.push(Taint {
+        key: "dedicated".into(),
+        value: None,
+        effect,
+        time_added: None,
+    });
+    n
+}
+
 #[test]
-fn relabelled_and_tainted_nodes_lose_their_pods() {
+fn relabelled_and_no_execute_tainted_nodes_lose_their_pods() {
     let pods = [pod("p-a", "a", "new", 0), pod("p-b", "b", "new", 0)];
     let mut relabelled = node("a");
     relabelled.labels.insert("role".into(), "gateway".into());
-    let mut tainted = node("b");
-    tainted.taints.push(Taint {
-        key: "dedicated".into(),
-        value: None,
-        effect: TaintEffect::NoSchedule,
-        time_added: None,
-    });
-    let outcome = run(&spec(None), &[relabelled, tainted], &pods, t(1));
+    let nodes = [relabelled, tainted("b", TaintEffect::NoExecute)];
+    let outcome = run(&spec(None), &nodes, &pods, t(1));
     assert_eq!(deletes(&outcome).len(), 2);
     assert_eq!(outcome.status.number_misscheduled, 2);
     assert_eq!(outcome.status.desired_number_scheduled, 0);
+}
+
+#[test]
+fn a_no_schedule_taint_keeps_the_running_pod_but_places_no_new_one() {
+    let nodes = [
+        tainted("a", TaintEffect::NoSchedule),
+        tainted("b", TaintEffect::NoSchedule),
+    ];
+    let pods = [pod("p-a", "a", "new", 0), pod("p-a2", "a", "new", 1)];
+    let outcome = run(&spec(None), &nodes, &pods, t(2));
+    assert_eq!(
+        deletes(&outcome),
+        vec![("p-a2".to_string(), DeleteReason::NotEligible)],
+        "the oldest stays; a second pod does not"
+    );
+    assert!(creates(&outcome).is_empty(), "nothing new on either node");
+    assert_eq!(outcome.status.desired_number_scheduled, 0);
+    assert_eq!(outcome.status.number_misscheduled, 1);
+    // Once it has failed, it goes and nothing replaces it.
+    let mut failed = pod("p-a", "a", "new", 0);
+    failed.phase = PodPhase::Failed;
+    let outcome = run(&spec(None), &nodes, &[failed], t(3));
+    assert_eq!(deletes(&outcome).len(), 1);
+    assert!(creates(&outcome).is_empty());
 }
 
 #[test]

@@ -67,6 +67,7 @@ impl World {
     /// One reconcile: records results, creates pods (Running at once), deletes pods.
     fn step(&mut self, now: DateTime<Utc>) -> JobOutcome {
         let outcome = reconcile(&JobInput {
+            namespace: "default",
             spec: &self.spec,
             record: &self.record,
             pods: &self.pods,
@@ -525,4 +526,168 @@ fn the_largest_active_deadline_is_no_deadline_and_no_panic() {
     assert_eq!(outcome.create.len(), 1);
     world.step(t(1_000_000));
     assert!(world.record.conditions.failed.is_none());
+}
+
+#[test]
+fn pods_stopped_at_the_deadline_count_as_failed() {
+    let mut spec = job(Some(2), Some(2), None, RestartPolicy::Never);
+    spec.active_deadline_seconds = Some(10);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    let outcome = w.step(t(10));
+    assert_eq!(outcome.delete.len(), 2);
+    assert_eq!(outcome.status.failed, 2);
+    assert_eq!(outcome.record.len(), 2);
+    // Counted once: the stopped pods' own reports add nothing.
+    let outcome = w.step(t(11));
+    assert!(outcome.record.is_empty());
+    assert_eq!(outcome.status.failed, 2);
+    assert_eq!(w.failed_reason().as_deref(), Some("DeadlineExceeded"));
+}
+
+#[test]
+fn pods_stopped_on_success_are_not_counted() {
+    let mut spec = indexed(3, 3);
+    spec.success_policy = Some(SuccessPolicy {
+        rules: vec![SuccessPolicyRule {
+            succeeded_indexes: Some("0".into()),
+            succeeded_count: None,
+        }],
+    });
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish("pod-001", 0, t(1));
+    let outcome = w.step(t(1));
+    assert_eq!(outcome.delete.len(), 2);
+    assert_eq!(outcome.status.failed, 0);
+}
+
+#[test]
+fn a_running_pod_a_user_deletes_counts_as_failed_and_uses_up_the_backoff_limit() {
+    let mut w = World::new(job(Some(1), None, Some(1), RestartPolicy::Never));
+    w.settings.backoff_initial = Duration::ZERO;
+    w.step(t(0));
+    w.pods[0].terminating = true;
+    let outcome = w.step(t(1));
+    assert_eq!(outcome.status.failed, 1);
+    assert_eq!(outcome.record[0].outcome, Outcome::Failed);
+    assert_eq!(outcome.create.len(), 1, "replaced");
+    assert_eq!(outcome.status.terminating, 1);
+    // Its own report later changes nothing.
+    w.pods[0].phase = JobPodPhase::Failed;
+    assert!(w.step(t(2)).record.is_empty());
+    let name = w.running()[0].clone();
+    w.pods
+        .iter_mut()
+        .find(|p| p.name == name)
+        .unwrap()
+        .terminating = true;
+    w.step(t(3));
+    assert_eq!(
+        w.record.conditions.failure_target.as_ref().unwrap().1,
+        "BackoffLimitExceeded"
+    );
+}
+
+#[test]
+fn pods_the_controller_deletes_are_never_counted() {
+    let mut w = World::new(job(Some(1), None, None, RestartPolicy::Never));
+    w.step(t(0));
+    w.pods[0].terminating = true;
+    w.pods[0].deleted_by_controller = true;
+    assert_eq!(w.step(t(1)).status.failed, 0);
+}
+
+#[test]
+fn a_resumed_job_keeps_suspended_as_resumed() {
+    let mut spec = job(Some(1), None, None, RestartPolicy::Never);
+    spec.suspend = Some(true);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    assert_eq!(w.record.conditions.suspended, Some(t(0)));
+    w.spec.suspend = Some(false);
+    w.step(t(5));
+    assert_eq!(w.record.conditions.suspended, None);
+    assert_eq!(w.record.conditions.resumed, Some(t(5)));
+    w.spec.suspend = Some(true);
+    w.step(t(6));
+    assert_eq!(w.record.conditions.suspended, Some(t(6)));
+    assert_eq!(w.record.conditions.resumed, None);
+}
+
+#[test]
+fn a_matched_success_policy_names_its_rule() {
+    let mut spec = indexed(3, 3);
+    spec.success_policy = Some(SuccessPolicy {
+        rules: vec![
+            SuccessPolicyRule {
+                succeeded_indexes: Some("2".into()),
+                succeeded_count: None,
+            },
+            SuccessPolicyRule {
+                succeeded_indexes: None,
+                succeeded_count: Some(1),
+            },
+        ],
+    });
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish("pod-001", 0, t(1));
+    w.step(t(1));
+    let (_, reason, message) = w.record.conditions.success_criteria_met.clone().unwrap();
+    assert_eq!(reason, "SuccessPolicy");
+    assert_eq!(message, "Matched rules at index 1");
+}
+
+#[test]
+fn completions_reached_without_a_matching_rule() {
+    let mut w = World::new(job(Some(1), None, None, RestartPolicy::Never));
+    w.step(t(0));
+    w.finish_all_running(0, t(1));
+    w.step(t(1));
+    let (_, reason, message) = w.record.conditions.success_criteria_met.clone().unwrap();
+    assert_eq!(reason, "CompletionsReached");
+    assert_eq!(message, "Reached expected number of succeeded pods");
+}
+
+#[test]
+fn a_fail_job_match_says_which_container_pod_code_and_rule() {
+    let mut spec = job(Some(1), None, Some(6), RestartPolicy::Never);
+    spec.pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![PodFailurePolicyRule {
+            action: PodFailurePolicyAction::FailJob,
+            on_exit_codes: Some(OnExitCodes {
+                container_name: None,
+                operator: ExitCodeOperator::In,
+                values: vec![42],
+            }),
+            on_pod_conditions: vec![],
+        }],
+    });
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish("pod-001", 42, t(1));
+    w.step(t(1));
+    let (_, reason, message) = w.record.conditions.failure_target.clone().unwrap();
+    assert_eq!(reason, "PodFailurePolicy");
+    assert_eq!(
+        message,
+        "Container main for pod default/pod-001 failed with exit code 42 matching FailJob rule at index 0"
+    );
+}
+
+#[test]
+fn index_lists_use_ranges_from_three_indexes_on() {
+    let cases: &[(&[u32], &str)] = &[
+        (&[0], "0"),
+        (&[0, 1], "0,1"),
+        (&[0, 1, 2], "0-2"),
+        (&[0, 1, 3, 4, 5, 7], "0,1,3-5,7"),
+        (&[5, 6, 9, 10], "5,6,9,10"),
+    ];
+    for (indexes, text) in cases {
+        let set: BTreeSet<u32> = indexes.iter().copied().collect();
+        assert_eq!(compact_indexes(&set), *text);
+        assert_eq!(parse_indexes(text), Some(set));
+    }
 }
