@@ -92,6 +92,11 @@ pub struct AgentConfig {
     #[arg(long, env = "DROVER_MAX_FINISHED_AGE", value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
     pub max_finished_age: Duration,
 
+    /// Free space the data directory's filesystem must keep; below it the node is under
+    /// DiskPressure and starts no new pod (running pods keep running)
+    #[arg(long, env = "DROVER_MIN_FREE_DISK", value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub min_free_disk: u64,
+
     /// Docker Engine API socket of Docker or Podman (default: $DOCKER_HOST, $CONTAINER_HOST,
     /// /run/docker.sock, /var/run/docker.sock, /run/podman/podman.sock,
     /// $XDG_RUNTIME_DIR/podman/podman.sock)

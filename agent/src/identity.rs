@@ -41,11 +41,16 @@ impl Identity {
             uid: previous.uid,
             starts: previous.starts + 1,
         };
-        write_atomically(
-            &path,
-            format!("uid={}\nstarts={}\n", identity.uid, identity.starts).as_bytes(),
-            true,
-        )?;
+        let text = format!("uid={}\nstarts={}\n", identity.uid, identity.starts);
+        match write_atomically(&path, text.as_bytes(), true) {
+            Ok(()) => {}
+            // A full disk has no block for a new file, but the identity's own block can
+            // take the new count: the agent must start on a full disk to keep its pods.
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) && path.exists() => {
+                overwrite_in_place(&path, text.as_bytes())?
+            }
+            Err(e) => return Err(e),
+        }
         Ok(identity)
     }
 }
@@ -69,6 +74,15 @@ fn parse(text: &str) -> Option<Identity> {
 /// A random RFC 4122 version-4 UUID.
 pub fn new_uid() -> io::Result<String> {
     drover_proto::random::new_uid().map_err(io::Error::other)
+}
+
+/// Rewrites a small file in its own storage (no new block is needed while it does not grow
+/// past it), durably. Not atomic across a crash; only for when [`write_atomically`] cannot.
+fn overwrite_in_place(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    file.sync_all()
 }
 
 /// Replaces `path` with `bytes` so that a crash of the agent leaves either the old or the

@@ -85,6 +85,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
         container_runtime: String::new(),
         container_runtime_problem: String::new(),
+        disk_pressure: false,
     };
     tracing::info!(node = %info.name, uid = %info.uid, start = identity.starts, "agent starting");
     let (outbound, outbound_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -118,6 +119,12 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     )
     .context("cannot start the pod manager")?;
     let (info_updates, info_watch) = tokio::sync::watch::channel(info.clone());
+    tokio::spawn(disk::watch_pressure(
+        config.data_dir.clone(),
+        config.min_free_disk,
+        info_updates.clone(),
+        pod_inputs.clone(),
+    ));
     tokio::spawn(find_engine(
         config.container_engine_socket.clone(),
         info.name.clone(),
@@ -256,6 +263,7 @@ pub async fn shutdown_signal() {
         _ => std::future::pending::<()>().await,
     }
 }
+pub mod disk;
 pub mod pods;
 pub mod runtime;
 pub mod supervisor;

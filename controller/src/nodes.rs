@@ -116,7 +116,93 @@ pub fn registered(
             "containerRuntimeVersion": info.container_runtime,
         },
     });
+    apply_disk_pressure(&mut node, info.disk_pressure, now);
     node
+}
+
+/// Kubernetes' taint on a node whose disk is nearly full: no new pod goes there.
+pub const TAINT_DISK_PRESSURE: &str = "node.kubernetes.io/disk-pressure";
+
+/// Writes the node's `DiskPressure` condition, and its `disk-pressure` NoSchedule taint
+/// while the agent reports its disk nearly full.
+fn apply_disk_pressure(node: &mut StoredObject, pressure: bool, now: DateTime<Utc>) {
+    let (status, reason, message) = if pressure {
+        (
+            "True",
+            "KubeletHasDiskPressure",
+            "drover agent has disk pressure: its data directory is nearly full",
+        )
+    } else {
+        (
+            "False",
+            "KubeletHasNoDiskPressure",
+            "drover agent has sufficient disk space available",
+        )
+    };
+    let transition = conditions(node)
+        .iter()
+        .find(|c| c["type"] == "DiskPressure" && c["status"] == status)
+        .map_or_else(
+            || json!(timestamp(now)),
+            |c| c["lastTransitionTime"].clone(),
+        );
+    upsert_condition(
+        node,
+        json!({
+            "type": "DiskPressure",
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": transition,
+        }),
+    );
+    let mut taints = taints(node);
+    taints.retain(|t| t["key"] != TAINT_DISK_PRESSURE);
+    if pressure {
+        taints.push(json!({"key": TAINT_DISK_PRESSURE, "effect": "NoSchedule", "timeAdded": timestamp(now)}));
+    }
+    set_taints(node, taints);
+}
+
+fn conditions(node: &StoredObject) -> Vec<Value> {
+    node.status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Replaces the condition of the same type, or adds it; the Ready condition comes first.
+fn upsert_condition(node: &mut StoredObject, condition: Value) {
+    let mut all = conditions(node);
+    all.retain(|c| c["type"] != condition["type"]);
+    all.push(condition);
+    all.sort_by_key(|c| c["type"] != "Ready");
+    if let Some(obj) = node.status.as_object_mut() {
+        obj.insert("conditions".into(), Value::Array(all));
+    } else {
+        node.status = json!({"conditions": all});
+    }
+}
+
+fn taints(node: &StoredObject) -> Vec<Value> {
+    node.spec
+        .get("taints")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn set_taints(node: &mut StoredObject, taints: Vec<Value>) {
+    if let Some(spec) = node.spec.as_object_mut() {
+        if taints.is_empty() {
+            spec.remove("taints");
+        } else {
+            spec.insert("taints".into(), Value::Array(taints));
+        }
+    } else if !taints.is_empty() {
+        node.spec = json!({"taints": taints});
+    }
 }
 
 /// The readiness currently recorded on a node object.
@@ -153,19 +239,10 @@ pub fn apply_readiness(node: &mut StoredObject, readiness: Readiness, now: DateT
         "message": message,
         "lastTransitionTime": transition,
     });
-    if let Some(obj) = node.status.as_object_mut() {
-        obj.insert("conditions".into(), json!([condition]));
-    } else {
-        node.status = json!({"conditions": [condition]});
-    }
+    upsert_condition(node, condition);
 
     let wanted = readiness.taint_key();
-    let mut taints: Vec<Value> = node
-        .spec
-        .get("taints")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut taints: Vec<Value> = taints(node);
     let before = taints.len();
     taints.retain(|t| {
         let key = t["key"].as_str().unwrap_or("");
@@ -178,13 +255,7 @@ pub fn apply_readiness(node: &mut StoredObject, readiness: Readiness, now: DateT
             taints_changed = true;
         }
     }
-    if let Some(spec) = node.spec.as_object_mut() {
-        if taints.is_empty() {
-            spec.remove("taints");
-        } else {
-            spec.insert("taints".into(), Value::Array(taints));
-        }
-    }
+    set_taints(node, taints);
     !unchanged || taints_changed
 }
 
@@ -211,6 +282,7 @@ mod tests {
             heartbeat_interval_ms: 10_000,
             container_runtime: "docker://28.2.2".into(),
             container_runtime_problem: String::new(),
+            disk_pressure: false,
         }
     }
 
@@ -259,6 +331,40 @@ mod tests {
             "true"
         );
         assert_eq!(local.labels["kubernetes.io/hostname"], "pi-1");
+    }
+
+    #[test]
+    fn disk_pressure_is_a_condition_and_a_no_schedule_taint_beside_readiness() {
+        let now = Utc::now();
+        let mut full = info();
+        full.disk_pressure = true;
+        let mut node = registered(None, &full, false, now);
+        assert!(apply_readiness(&mut node, Readiness::Ready, now));
+        let condition = |node: &StoredObject, kind: &str| {
+            node.status["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+        };
+        assert_eq!(
+            condition(&node, "DiskPressure").map(|c| c["status"].clone()),
+            Some(json!("True"))
+        );
+        assert_eq!(node.status["conditions"][0]["type"], "Ready", "Ready first");
+        assert_eq!(
+            node.spec["taints"],
+            json!([{"key": TAINT_DISK_PRESSURE, "effect": "NoSchedule", "timeAdded": timestamp(now)}])
+        );
+        let node = registered(Some(&node), &info(), false, now);
+        assert_eq!(
+            condition(&node, "DiskPressure").map(|c| c["status"].clone()),
+            Some(json!("False"))
+        );
+        assert_eq!(
+            recorded_ready_status(&node).as_deref(),
+            Some("True"),
+            "kept"
+        );
+        assert!(node.spec.get("taints").is_none(), "{}", node.spec);
     }
 
     #[test]

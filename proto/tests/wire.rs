@@ -46,6 +46,7 @@ fn node_info() -> impl Strategy<Value = NodeInfo> {
                     heartbeat_interval_ms: hb,
                     container_runtime: "docker://28.2.2".into(),
                     container_runtime_problem: String::new(),
+                    disk_pressure: false,
                 }
             },
         )

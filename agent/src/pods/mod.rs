@@ -54,6 +54,8 @@ pub enum PodInput {
         /// The node's containers, for re-adoption.
         listed: Vec<ListedContainer>,
     },
+    /// The data directory's disk became (nearly) full, or has space again.
+    DiskPressure(bool),
 }
 
 /// What the pod manager sends to the controller.
@@ -99,6 +101,9 @@ const RESEND_AFTER: Duration = Duration::from_secs(5);
 const COALESCE: Duration = Duration::from_millis(2);
 /// The longest an agent shutdown waits for pod processes to exit after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Why a container waits while the disk is full.
+const DISK_PRESSURE_MESSAGE: &str =
+    "the node's disk is nearly full (DiskPressure): the container starts once there is space";
 /// How often process pods' logs are checked against their size cap.
 const LOG_CAP_CHECK: Duration = Duration::from_secs(2);
 
@@ -151,6 +156,9 @@ pub struct PodManager {
     unsaved: HashSet<String>,
     /// Finished pods forgotten while a desired state may still list them to run.
     forgotten: std::collections::BTreeSet<String>,
+    /// The disk is nearly full: containers wait in `awaiting_disk` instead of starting.
+    disk_pressure: bool,
+    awaiting_disk: Vec<(String, usize)>,
 }
 
 fn now_ms() -> Millis {
@@ -295,6 +303,8 @@ impl PodManager {
             awaiting_full_ack: false,
             unsaved: HashSet::new(),
             forgotten: Default::default(),
+            disk_pressure: false,
+            awaiting_disk: Vec::new(),
         };
         manager.forgotten = manager.records.load_forgotten();
         manager.recover(now_ms());
@@ -621,6 +631,12 @@ impl PodManager {
                 return;
             };
             match action {
+                Action::Start(index) if self.disk_pressure => {
+                    // A new run needs log and status files: it waits for space, and what
+                    // runs keeps running.
+                    entry.sup.message = DISK_PRESSURE_MESSAGE.to_string();
+                    self.awaiting_disk.push((uid.to_string(), index));
+                }
                 Action::Start(index) if in_engine(entry, index) => {
                     entry.runs[index] += 1;
                     let key = RunKey {
@@ -648,7 +664,7 @@ impl PodManager {
                     };
                     let container = &entry.sup.spec.containers[index];
                     let spawned = LogPaths::new(&self.logs_root, uid, &container.name)
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| process::SpawnError::from(e.to_string()))
                         .and_then(|logs| {
                             let launch = Launch {
                                 pod: &entry.sup.spec,
@@ -667,9 +683,16 @@ impl PodManager {
                             entry.kept[index] = Some(kept);
                             entry.sup.started(index, now)
                         }
-                        Err(message) => {
-                            warn!(pod = %entry.sup.spec.name, container = %entry.sup.spec.containers[index].name, %message, "container cannot run");
-                            entry.sup.start_failed(index, message, now)
+                        Err(e) if e.no_space => {
+                            // Not the container's failure: it starts once there is space.
+                            warn!(pod = %entry.sup.spec.name, message = %e.message, "container waits for disk space");
+                            entry.sup.message = DISK_PRESSURE_MESSAGE.to_string();
+                            self.awaiting_disk.push((uid.to_string(), index));
+                            Vec::new()
+                        }
+                        Err(e) => {
+                            warn!(pod = %entry.sup.spec.name, container = %entry.sup.spec.containers[index].name, message = %e.message, "container cannot run");
+                            entry.sup.start_failed(index, e.message, now)
                         }
                     };
                     queue.extend(more);
@@ -1074,6 +1097,30 @@ impl PodManager {
                 }
             }
             PodInput::Engine { slot, listed } => self.on_engine(slot, listed, now),
+            PodInput::DiskPressure(pressure) => self.on_disk_pressure(pressure, now),
+        }
+    }
+
+    fn on_disk_pressure(&mut self, pressure: bool, now: Millis) {
+        self.disk_pressure = pressure;
+        if pressure {
+            return;
+        }
+        for (uid, index) in std::mem::take(&mut self.awaiting_disk) {
+            let Some(entry) = self.pods.get_mut(&uid) else {
+                continue;
+            };
+            if entry.sup.message == DISK_PRESSURE_MESSAGE {
+                entry.sup.message.clear();
+            }
+            let still_starting = matches!(
+                entry.sup.containers.get(index).map(|c| &c.phase),
+                Some(ContainerPhase::Waiting { retry_at: None, .. })
+            );
+            if still_starting && !entry.sup.is_stopping() {
+                self.execute(&uid, vec![Action::Start(index)], now);
+            }
+            self.note_change(&uid);
         }
     }
 
@@ -1201,6 +1248,10 @@ impl PodManager {
                 _ = resend.tick() => {
                     self.resend_unacknowledged();
                     self.forget_finished(now_ms());
+                    if !self.disk_pressure && !self.awaiting_disk.is_empty() {
+                        // Held by a write that found the disk full before pressure was seen.
+                        self.on_disk_pressure(false, now_ms());
+                    }
                 }
                 _ = log_caps.tick() => self.enforce_log_caps(),
             }

@@ -16,8 +16,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::FromRawFd;
+use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitCode};
 
@@ -30,6 +31,9 @@ pub const KEEPER_ARG: &str = "__drover-keeper";
 pub const KEEPER_NAME: &str = "drover-keeper";
 /// The descriptor on which the keeper finds its status file.
 pub const STATUS_FD: i32 = 3;
+/// Bytes the agent reserves in a status file (blank lines until the keeper writes it): the
+/// keeper then writes into storage it has, even on a full disk. Longer messages are cut.
+pub const STATUS_ROOM: usize = 512;
 
 /// How a kept process ended, as the keeper writes it into its status file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +99,7 @@ fn keep(program: OsString, args: Vec<OsString>) -> ExitCode {
         return ExitCode::from(127);
     }
     // SAFETY: as above; from here the File owns the descriptor.
-    let mut status_file = unsafe { File::from_raw_fd(STATUS_FD) };
+    let status_file = unsafe { File::from_raw_fd(STATUS_FD) };
     // The pod must not inherit the status file.
     // SAFETY: fcntl on a descriptor this process owns.
     unsafe { nix::libc::fcntl(STATUS_FD, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC) };
@@ -140,13 +144,26 @@ fn keep(program: OsString, args: Vec<OsString>) -> ExitCode {
             },
         },
     };
+    let text = status.render();
     let _ = status_file
-        .set_len(0)
-        .and_then(|()| status_file.write_all(status.render().as_bytes()));
+        .write_all_at(fit(&text).as_bytes(), 0)
+        .and_then(|()| status_file.set_len(fit(&text).len() as u64));
     drop(status_file);
     // The main process is gone: nothing of the pod may keep running, the keeper included.
     let _ = killpg(getpgrp(), Signal::SIGKILL);
     ExitCode::SUCCESS
+}
+
+/// The status text within [`STATUS_ROOM`], still one line.
+fn fit(text: &str) -> String {
+    if text.len() <= STATUS_ROOM {
+        return text.to_string();
+    }
+    let mut end = STATUS_ROOM - 1;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n", &text[..end])
 }
 
 /// Kubernetes' wording for a command that cannot start.
@@ -189,6 +206,23 @@ mod tests {
         ] {
             assert_eq!(KeptStatus::parse(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_long_message_fits_the_reserved_room() {
+        let status = KeptStatus::CannotRun("é".repeat(400));
+        let text = fit(&status.render());
+        assert!(text.len() <= STATUS_ROOM);
+        assert!(matches!(
+            KeptStatus::parse(&text),
+            Some(KeptStatus::CannotRun(_))
+        ));
+        let blank = "\n".repeat(STATUS_ROOM);
+        assert_eq!(
+            KeptStatus::parse(&blank),
+            None,
+            "a reserved file reads as running"
+        );
     }
 
     #[test]

@@ -50,10 +50,14 @@ impl LogPaths {
         private_fs::append_file(&self.current())
     }
 
-    /// Creates the current run's status file, empty.
+    /// Creates the current run's status file, with room reserved for the keeper's status
+    /// so that it can write it on a full disk.
     pub fn create_status(&self) -> io::Result<File> {
+        use std::io::Write;
         private_fs::create_dir_all(&self.dir)?;
-        private_fs::create_file(&self.status())
+        let mut file = private_fs::create_file(&self.status())?;
+        file.write_all(&[b'\n'; super::keeper::STATUS_ROOM])?;
+        Ok(file)
     }
 
     /// Keeps the current log within `cap`: once it is larger, its content becomes the

@@ -139,17 +139,49 @@ fn check_command(
     }
 }
 
+/// Why a run could not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnError {
+    /// For users.
+    pub message: String,
+    /// The disk is full: the run may start once there is space (not the container's fault).
+    pub no_space: bool,
+}
+
+impl From<String> for SpawnError {
+    fn from(message: String) -> SpawnError {
+        SpawnError {
+            message,
+            no_space: false,
+        }
+    }
+}
+
+impl From<&str> for SpawnError {
+    fn from(message: &str) -> SpawnError {
+        SpawnError::from(message.to_string())
+    }
+}
+
+fn file_error(what: &str, e: io::Error) -> SpawnError {
+    SpawnError {
+        message: format!("{what}: {e}"),
+        no_space: e.raw_os_error() == Some(nix::libc::ENOSPC),
+    }
+}
+
 /// Starts a run through a keeper; its end is sent to `exits`.
 pub fn spawn(
     launch: &Launch,
     key: RunKey,
     exits: mpsc::UnboundedSender<ProcessExit>,
-) -> Result<Kept, String> {
+) -> Result<Kept, SpawnError> {
     let container = launch.container;
     if let Some(image) = &container.image {
         return Err(format!(
             "image \"{image}\" needs a container engine, which this agent does not support yet; set runtimeClassName: process to run the container's command as a host process"
-        ));
+        )
+        .into());
     }
     let env = environment(launch);
     let mut argv: Vec<String> = container
@@ -166,18 +198,18 @@ pub fn spawn(
     launch
         .logs
         .start_run(key.run > 1)
-        .map_err(|e| format!("cannot prepare the log directory: {e}"))?;
+        .map_err(|e| file_error("cannot prepare the log directory", e))?;
     let log = launch
         .logs
         .open_for_process()
-        .map_err(|e| format!("cannot open the log file: {e}"))?;
+        .map_err(|e| file_error("cannot open the log file", e))?;
     let log_err = log
         .try_clone()
-        .map_err(|e| format!("cannot open the log file: {e}"))?;
+        .map_err(|e| file_error("cannot open the log file", e))?;
     let status = launch
         .logs
         .create_status()
-        .map_err(|e| format!("cannot create the container's status file: {e}"))?;
+        .map_err(|e| file_error("cannot create the container's status file", e))?;
 
     let mut command = Command::new(launch.keeper);
     command

@@ -122,6 +122,8 @@ impl Control {
         }
         self.ensure_desired(node)?;
         self.workloads_changed();
+        // A change of the node (its disk has space again, say) may let pending pods go there.
+        self.schedule_pending(now)?;
         Ok(())
     }
 

@@ -105,6 +105,7 @@ fn info(name: &str) -> NodeInfo {
         heartbeat_interval_ms: 10_000,
         container_runtime: "docker://28.2.2".into(),
         container_runtime_problem: String::new(),
+        disk_pressure: false,
     }
 }
 

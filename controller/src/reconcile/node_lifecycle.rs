@@ -248,6 +248,7 @@ mod tests {
             heartbeat_interval_ms: 10_000,
             container_runtime: "docker://28.2.2".into(),
             container_runtime_problem: String::new(),
+            disk_pressure: false,
         }
     }
 

@@ -47,6 +47,8 @@ pub struct NodeInfo {
     pub container_runtime: String,
     /// Why the node has no container engine (empty when it has one).
     pub container_runtime_problem: String,
+    /// The agent's data directory is (nearly) full: no new pod starts on the node.
+    pub disk_pressure: bool,
 }
 
 /// Why an agent went offline.

@@ -27,6 +27,7 @@ fn info(name: &str) -> NodeInfo {
         heartbeat_interval_ms: 10_000,
         container_runtime: String::new(),
         container_runtime_problem: String::new(),
+        disk_pressure: false,
     }
 }
 
