@@ -35,7 +35,7 @@ fn describe_value(out: &mut String, key: &str, value: &Value, indent: usize) {
         Value::Array(items) => {
             out.push_str(&format!("{pad}{key}:\n"));
             for item in items {
-                let mut nested = yaml::to_yaml(item);
+                let mut nested = yaml::to_yaml(item).unwrap_or_else(|_| item.to_string());
                 nested = nested
                     .lines()
                     .enumerate()
