@@ -527,3 +527,37 @@ fn get_o_yaml_quotes_what_kubectl_quotes_and_leaves_out_managed_fields() {
     let with = server.cli_ok(&["get", "job/pi", "-o", "yaml", "--show-managed-fields"]);
     assert!(with.contains("  managedFields:\n"), "{with}");
 }
+
+#[test]
+fn what_get_o_yaml_printed_applies_again_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let pod = finished_pi_job(&server);
+    let file = dir.path().join("export.yaml");
+    let apply = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        server.cli_ok(&["apply", "-f", file.to_str().unwrap()])
+    };
+    // A Job's pod carries ownerReferences, a Job managedFields and a generated selector.
+    let exported = server.cli_ok(&["get", "pod", &pod, "-o", "yaml"]);
+    assert!(exported.contains("ownerReferences:"), "{exported}");
+    assert_eq!(apply(&exported), format!("pod/{pod} unchanged\n"));
+    let exported = server.cli_ok(&["get", "job", "pi", "-o", "yaml", "--show-managed-fields"]);
+    assert_eq!(apply(&exported), "job.batch/pi unchanged\n");
+    // kubectl's export too, and whole listings (a v1 List).
+    let exported = kubectl_ok(&server, &["get", "pod", &pod, "-o", "yaml"]);
+    assert_eq!(apply(&exported), format!("pod/{pod} unchanged\n"));
+    let listing = server.cli_ok(&["get", "pods", "-o", "yaml"]);
+    let out = apply(&listing);
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" unchanged")).count(),
+        server.items("pods").len(),
+        "{out}"
+    );
+    let out = apply(&kubectl_ok(&server, &["get", "jobs", "-o", "yaml"]));
+    assert_eq!(out, "job.batch/pi unchanged\n");
+    // Still the same objects: nothing was re-created.
+    let after: Value =
+        serde_json::from_str(&server.cli_ok(&["get", "pod", &pod, "-o", "json"])).unwrap();
+    assert_eq!(after["metadata"]["ownerReferences"][0]["kind"], "Job");
+}
