@@ -561,3 +561,86 @@ fn what_get_o_yaml_printed_applies_again_unchanged() {
         serde_json::from_str(&server.cli_ok(&["get", "pod", &pod, "-o", "json"])).unwrap();
     assert_eq!(after["metadata"]["ownerReferences"][0]["kind"], "Job");
 }
+
+#[test]
+fn version_prints_the_client_and_the_servers_git_version_as_kubectl_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let out = server.cli_ok(&["version"]);
+    let theirs = kubectl_ok(&server, &["version"]);
+    let server_line = theirs
+        .lines()
+        .find(|l| l.starts_with("Server Version: "))
+        .expect("kubectl's Server Version line");
+    assert_eq!(
+        out,
+        format!(
+            "Client Version: v{}\n{server_line}\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // The client's version needs no server; without one, `version` fails after it.
+    let unreachable = |args: &[&str]| {
+        std::process::Command::new(binary("drover"))
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
+            .args(["--server", "https://127.0.0.1:1"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let client = unreachable(&["version", "--client"]);
+    assert!(client.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout),
+        format!("Client Version: v{}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let down = unreachable(&["version"]);
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stdout).starts_with("Client Version: "));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach the drover server"));
+}
+
+#[test]
+fn completion_scripts_are_valid_for_their_shell() {
+    let script = |shell: &str| {
+        let out = std::process::Command::new(binary("drover"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "completion {shell}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = script("bash");
+    assert!(bash.contains("complete -F _drover"), "{bash}");
+    // Every verb completes, the ones added last too.
+    for verb in [
+        "apply",
+        "describe",
+        "taint",
+        "wait",
+        "completion",
+        "version",
+    ] {
+        assert!(
+            bash.contains(&format!("drover,{verb})")),
+            "no {verb} in the bash script"
+        );
+    }
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", &bash])
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(script("zsh").starts_with("#compdef drover\n"));
+    assert!(script("fish").contains("complete -c drover "));
+    let bad = std::process::Command::new(binary("drover"))
+        .args(["completion", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

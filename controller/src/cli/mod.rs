@@ -13,6 +13,7 @@ mod resource;
 mod rollout;
 mod table;
 mod token;
+mod version;
 pub mod yaml;
 
 use std::io::Read;
@@ -31,6 +32,7 @@ pub use kubeconfig::{kubeconfig, KubeconfigCommand};
 pub use nodes::{cordon, label, taint, LabelArgs, TaintArgs};
 pub use rollout::{rollout, RolloutCommand};
 pub use token::{token, TokenCommand};
+pub use version::version;
 
 /// Reads manifest files: a file, every `.yaml`/`.yml`/`.json` in a directory (sorted), or
 /// standard input for `-`.
