@@ -644,3 +644,97 @@ fn completion_scripts_are_valid_for_their_shell() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// `drover describe ARGS` and `kubectl describe ARGS` print the same text. Ages in the
+/// Events may tick between the two reads, so they are read again until the deadline.
+/// kubectl finds no node Lease on a drover server where drover shows the heartbeat; those
+/// lines are left out.
+fn describes_as_kubectl(server: &Server, args: &[&str]) {
+    let lease = [
+        "Lease:",
+        "  HolderIdentity:",
+        "  AcquireTime:",
+        "  RenewTime:",
+    ];
+    let normal = |text: String| -> String {
+        text.lines()
+            .filter(|l| !lease.iter().any(|p| l.starts_with(p)))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let mut command = vec!["describe"];
+    command.extend_from_slice(args);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ours = normal(server.cli_ok(&command));
+        let theirs = normal(kubectl_ok(server, &command));
+        if ours == theirs {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            assert_eq!(
+                ours, theirs,
+                "drover describe {args:?} (left) and kubectl's"
+            );
+        }
+    }
+}
+
+#[test]
+fn describe_prints_what_kubectl_describe_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let pi_pod = finished_pi_job(&server);
+    for example in [
+        "pod-hello.yaml",
+        "daemonset-heartbeat-logger.yaml",
+        "cronjob-hello.yaml",
+    ] {
+        server.cli_ok(&["apply", "-f", examples().join(example).to_str().unwrap()]);
+    }
+    wait_for("the hello pod to run", Duration::from_secs(20), || {
+        server.pod("hello").filter(|p| phase(p) == "Running")
+    });
+    let described = server.cli_ok(&["describe", "pod", "hello"]);
+    for header in [
+        "Name:",
+        "Namespace:",
+        "Node:",
+        "Start Time:",
+        "Labels:",
+        "Annotations:",
+        "Status:",
+        "IP:",
+        "IPs:",
+        "Containers:",
+        "    Image:",
+        "    State:",
+        "    Ready:",
+        "    Restart Count:",
+        "Conditions:",
+        "Volumes:",
+        "Events:",
+    ] {
+        assert!(
+            described.lines().any(|l| l.starts_with(header)),
+            "{header} in {described}"
+        );
+    }
+    assert_eq!(described.matches("Status:").count(), 1, "{described}");
+    for object in [
+        &["pod", "hello"][..],
+        &["pod", &pi_pod],
+        &["job", "pi"],
+        &["ds", "load-logger"],
+        &["cronjob", "hello"],
+        &["node", "server-node"],
+        &["namespace", "default"],
+    ] {
+        describes_as_kubectl(&server, object);
+    }
+    let controlled = server.cli_ok(&["describe", "pod", &pi_pod]);
+    assert!(
+        controlled.contains("\nControlled By:  Job/pi\n"),
+        "{controlled}"
+    );
+}

@@ -110,10 +110,9 @@ pub fn kubectl_json(value: &Value) -> anyhow::Result<String> {
 
 fn print_structured(value: &Value, output: Output) -> anyhow::Result<()> {
     match output {
-        Output::Yaml => print!("{}", yaml::to_yaml(value)?),
-        _ => println!("{}", kubectl_json(value)?),
+        Output::Yaml => super::emit(&yaml::to_yaml(value)?),
+        _ => super::emit(&format!("{}\n", kubectl_json(value)?)),
     }
-    Ok(())
 }
 
 /// `drover get`.
@@ -139,11 +138,13 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
             Some(_) => vec![value],
             None => value["items"].as_array().cloned().unwrap_or_default(),
         };
+        let mut text = String::new();
         for object in objects {
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
-            println!("{}", resource::short_ref(resource, name));
+            text.push_str(&resource::short_ref(resource, name));
+            text.push('\n');
         }
-        return Ok(());
+        return super::emit(&text);
     }
     if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
         let value = client.get(&path, &query)?;
@@ -162,8 +163,7 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
     options.show_labels = args.show_labels;
     let printed = print(&table, &options);
     eprint!("{}", printed.stderr);
-    print!("{}", printed.stdout);
-    Ok(())
+    super::emit(&printed.stdout)
 }
 
 #[cfg(test)]

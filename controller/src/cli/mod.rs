@@ -34,6 +34,16 @@ pub use rollout::{rollout, RolloutCommand};
 pub use token::{token, TokenCommand};
 pub use version::version;
 
+/// Writes `text` to standard output. A reader that has gone (`drover describe … | head`) is
+/// no error: the rest is not wanted.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Reads manifest files: a file, every `.yaml`/`.yml`/`.json` in a directory (sorted), or
 /// standard input for `-`.
 pub fn read_manifest_files(paths: &[String]) -> anyhow::Result<Vec<(String, String)>> {
