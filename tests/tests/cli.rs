@@ -738,3 +738,49 @@ fn describe_prints_what_kubectl_describe_prints() {
         "{controlled}"
     );
 }
+
+#[test]
+fn taint_says_what_kubectl_taint_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let node = "server-node";
+    // Each step ends where the next begins; the sequence leaves the node untainted, so
+    // drover and kubectl run it from the same start.
+    let steps: &[&[&str]] = &[
+        &["gpu=yes:NoSchedule"],
+        &["gpu=no:NoSchedule"],
+        &["gpu=no:NoSchedule", "--overwrite"],
+        &["edge:PreferNoSchedule", "gpu-"],
+        &["edge:PreferNoSchedule-"],
+        &["gpu-"],
+    ];
+    let run = |kubectl: bool| -> Vec<(bool, String, String)> {
+        steps
+            .iter()
+            .map(|step| {
+                let mut args = vec!["taint", "node", node];
+                args.extend_from_slice(step);
+                let out = if kubectl {
+                    server.kubectl(&args)
+                } else {
+                    server.cli(&args)
+                };
+                (
+                    out.status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            })
+            .collect()
+    };
+    let ours = run(false);
+    assert!(server.node(node).unwrap()["spec"]["taints"].is_null());
+    let theirs = run(true);
+    for (step, (ours, theirs)) in steps.iter().zip(ours.iter().zip(&theirs)) {
+        assert_eq!((ours.0, &ours.1), (theirs.0, &theirs.1), "taint {step:?}");
+    }
+    assert_eq!(ours[0].1, format!("node/{node} tainted\n"));
+    assert_eq!(ours[4].1, format!("node/{node} untainted\n"));
+    // The refusal is kubectl's word for word.
+    assert_eq!(ours[1].2, theirs[1].2);
+}
