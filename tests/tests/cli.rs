@@ -784,3 +784,62 @@ fn taint_says_what_kubectl_taint_says() {
     // The refusal is kubectl's word for word.
     assert_eq!(ours[1].2, theirs[1].2);
 }
+
+#[test]
+fn get_jobs_cronjobs_and_daemonsets_print_kubectls_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    // parallelism 1 and no completions: one pod must succeed, shown as kubectl shows it.
+    server.apply(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  parallelism: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        command: [\"true\"]\n",
+    );
+    for example in ["cronjob-hello.yaml", "daemonset-heartbeat-logger.yaml"] {
+        server.cli_ok(&["apply", "-f", examples().join(example).to_str().unwrap()]);
+    }
+    server.cli_ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/once",
+        "--timeout",
+        "30s",
+    ]);
+    let jobs = server.cli_ok(&["get", "job", "once"]);
+    let row = jobs.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.split_whitespace().nth(2) == Some("1/1"),
+        "COMPLETIONS 1/1: {jobs}"
+    );
+    let wide = server.cli_ok(&["get", "job", "once", "-o", "wide"]);
+    assert!(
+        wide.lines()
+            .next()
+            .is_some_and(|h| h.ends_with("CONTAINERS   IMAGES   SELECTOR")),
+        "{wide}"
+    );
+    let cronjobs = server.cli_ok(&["get", "cronjobs"]);
+    // The schedule has spaces: read the cell under the header.
+    let at = cronjobs.find("SUSPEND").expect("a SUSPEND column");
+    let row = cronjobs.lines().nth(1).unwrap_or_default();
+    assert_eq!(row.get(at..at + 5), Some("False"), "{cronjobs}");
+    // Ages may tick between the two reads: read again until they agree.
+    for kind in ["jobs", "cronjobs", "daemonsets"] {
+        for wide in [false, true] {
+            let mut args = vec!["get", kind];
+            if wide {
+                args.extend(["-o", "wide"]);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let ours = server.cli_ok(&args);
+                let theirs = kubectl_ok(&server, &args);
+                if ours == theirs {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "drover get {args:?}:\n{ours}\nkubectl:\n{theirs}"
+                );
+            }
+        }
+    }
+}
