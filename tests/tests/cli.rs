@@ -843,3 +843,38 @@ fn get_jobs_cronjobs_and_daemonsets_print_kubectls_columns() {
         }
     }
 }
+
+#[test]
+fn waiting_for_complete_on_a_failed_job_fails_at_once_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    server.apply(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: doomed\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        command: [\"false\"]\n",
+    );
+    server.cli_ok(&[
+        "wait",
+        "--for=condition=Failed",
+        "job/doomed",
+        "--timeout",
+        "30s",
+    ]);
+    let started = std::time::Instant::now();
+    let out = server.cli(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/doomed",
+        "--timeout",
+        "300s",
+    ]);
+    // kubectl waits out its timeout here; drover knows the condition can no longer hold.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: job/doomed failed (BackoffLimitExceeded: Job has reached the specified backoff limit): the condition Complete will never be met\n"
+    );
+}
