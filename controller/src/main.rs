@@ -150,13 +150,9 @@ fn main() -> ExitCode {
 /// Writes the completion script for `shell`. It is generated into memory first: the
 /// generator panics on a failed write, and `drover completion bash | head` is no error.
 fn completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
-    use std::io::Write;
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "drover", &mut script);
-    match std::io::stdout().lock().write_all(&script) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    cli::emit(&String::from_utf8_lossy(&script))
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -645,10 +645,26 @@ fn completion_scripts_are_valid_for_their_shell() {
     assert!(!bad.status.success());
 }
 
-/// `drover describe ARGS` and `kubectl describe ARGS` print the same text. Ages in the
-/// Events may tick between the two reads, so they are read again until the deadline.
-/// kubectl finds no node Lease on a drover server where drover shows the heartbeat; those
-/// lines are left out.
+/// `drover ARGS` and `kubectl ARGS` print the same text once `normal` has taken out what
+/// may differ. Ages may tick between the two reads, so they are read again until the
+/// deadline.
+fn prints_as_kubectl(server: &Server, args: &[&str], normal: impl Fn(String) -> String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ours = normal(server.cli_ok(args));
+        let theirs = normal(kubectl_ok(server, args));
+        if ours == theirs {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            assert_eq!(ours, theirs, "drover {args:?} (left) and kubectl's");
+        }
+    }
+}
+
+/// `drover describe ARGS` prints what `kubectl describe ARGS` prints. kubectl finds no
+/// node Lease on a drover server where drover shows the heartbeat; those lines are left
+/// out.
 fn describes_as_kubectl(server: &Server, args: &[&str]) {
     let lease = [
         "Lease:",
@@ -656,28 +672,14 @@ fn describes_as_kubectl(server: &Server, args: &[&str]) {
         "  AcquireTime:",
         "  RenewTime:",
     ];
-    let normal = |text: String| -> String {
+    let mut command = vec!["describe"];
+    command.extend_from_slice(args);
+    prints_as_kubectl(server, &command, |text| {
         text.lines()
             .filter(|l| !lease.iter().any(|p| l.starts_with(p)))
             .map(|l| format!("{l}\n"))
             .collect()
-    };
-    let mut command = vec!["describe"];
-    command.extend_from_slice(args);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ours = normal(server.cli_ok(&command));
-        let theirs = normal(kubectl_ok(server, &command));
-        if ours == theirs {
-            return;
-        }
-        if std::time::Instant::now() > deadline {
-            assert_eq!(
-                ours, theirs,
-                "drover describe {args:?} (left) and kubectl's"
-            );
-        }
-    }
+    });
 }
 
 #[test]
@@ -821,26 +823,9 @@ fn get_jobs_cronjobs_and_daemonsets_print_kubectls_columns() {
     let at = cronjobs.find("SUSPEND").expect("a SUSPEND column");
     let row = cronjobs.lines().nth(1).unwrap_or_default();
     assert_eq!(row.get(at..at + 5), Some("False"), "{cronjobs}");
-    // Ages may tick between the two reads: read again until they agree.
     for kind in ["jobs", "cronjobs", "daemonsets"] {
-        for wide in [false, true] {
-            let mut args = vec!["get", kind];
-            if wide {
-                args.extend(["-o", "wide"]);
-            }
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                let ours = server.cli_ok(&args);
-                let theirs = kubectl_ok(&server, &args);
-                if ours == theirs {
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "drover get {args:?}:\n{ours}\nkubectl:\n{theirs}"
-                );
-            }
-        }
+        prints_as_kubectl(&server, &["get", kind], |text| text);
+        prints_as_kubectl(&server, &["get", kind, "-o", "wide"], |text| text);
     }
 }
 

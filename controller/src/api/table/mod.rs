@@ -264,7 +264,7 @@ pub fn partial_object_metadata(item: &Value) -> Value {
 }
 
 /// A string field, empty when absent or not a string.
-fn text(v: &Value) -> &str {
+pub(crate) fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 

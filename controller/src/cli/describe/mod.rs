@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::{resource, Client};
 use crate::api::resources::Resource;
 use crate::api::table::duration::{parse, since};
+use crate::api::table::text;
 
 /// `describe` flags.
 #[derive(Debug, Args)]
@@ -109,9 +110,12 @@ fn write_lines(lines: &[Vec<&str>], widths: &[usize], from: usize, to: usize, ou
     }
 }
 
-/// A string field, or `""`.
-pub(crate) fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
+/// A quantity or other scalar as text: strings as they are, numbers as JSON writes them.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// `text`, or `<none>` when empty (kubectl's `stringOrNone`).

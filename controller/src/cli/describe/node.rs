@@ -3,7 +3,9 @@
 use drover_proto::quantity::{parse_bytes, parse_cpu_millis};
 use serde_json::Value;
 
-use super::{annotations, events, labels, since, sorted_entries, text, time, Described, Out};
+use super::{
+    annotations, events, labels, scalar, since, sorted_entries, text, time, Described, Out,
+};
 use crate::api::table::node_roles;
 
 /// `kubectl describe node`.
@@ -87,7 +89,7 @@ pub fn describe(out: &mut Out, d: &Described) {
         }
         out.line(0, title);
         for (resource, quantity) in entries {
-            out.line(1, &format!("{resource}:\t{}", quantity_text(quantity)));
+            out.line(1, &format!("{resource}:\t{}", scalar(quantity)));
         }
     }
     let info = &status["nodeInfo"];
@@ -130,13 +132,6 @@ fn taints(out: &mut Out, taints: &Value) {
             None => text(&t["key"]).to_string(),
         };
         out.line(0, &format!("{head}\t{key_value}:{}", text(&t["effect"])));
-    }
-}
-
-fn quantity_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::{
-    annotations, controlled_by, events, labels, or_none, since, text, time, tolerations, Described,
-    Out,
+    annotations, controlled_by, events, labels, or_none, scalar, since, text, time, tolerations,
+    Described, Out,
 };
 
 /// `kubectl describe pod`.
@@ -306,11 +306,7 @@ fn resources(out: &mut Out, resources: &Value) {
         }
         out.line(2, title);
         for (name, quantity) in entries {
-            let quantity = match quantity {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            out.line(3, &format!("{name}:\t{quantity}"));
+            out.line(3, &format!("{name}:\t{}", scalar(quantity)));
         }
     }
 }
@@ -328,9 +324,8 @@ fn probe(p: &Value) -> String {
         number("failureThreshold", 3)
     );
     let port = |v: &Value| match v {
-        Value::String(s) => s.clone(),
         Value::Null => String::new(),
-        other => other.to_string(),
+        other => scalar(other),
     };
     if let Some(command) = p["exec"]["command"].as_array() {
         let words: Vec<&str> = command.iter().map(text).collect();
@@ -473,9 +468,8 @@ fn volumes(out: &mut Out, indent: &str, volumes: &Value) {
             );
             out.line(2, &format!("Medium:\t{}", text(&dir["medium"])));
             let limit = match &dir["sizeLimit"] {
-                Value::String(s) => s.clone(),
                 Value::Null => "<unset>".into(),
-                other => other.to_string(),
+                other => scalar(other),
             };
             out.line(2, &format!("SizeLimit:\t{limit}"));
         } else if v["configMap"].is_object() {
