@@ -50,7 +50,7 @@ pub fn local_url(listen: SocketAddr) -> String {
 }
 
 /// A kubeconfig with one cluster, user and context, as YAML.
-pub fn render(server: &str, ca_pem: &str, user: &str, token: &str) -> String {
+pub fn render(server: &str, ca_pem: &str, user: &str, token: &str) -> anyhow::Result<String> {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
     let context = format!("{user}@{CLUSTER}");
     let config = json!({
@@ -214,13 +214,13 @@ pub fn ensure_admin(
         Some((config, _, _))
             if config.server == server && config.ca_pem.as_deref() == Some(ca_pem) => {}
         Some((_, known, token)) => {
-            write(&path, &render(server, ca_pem, &known.name, &token))?;
+            write(&path, &render(server, ca_pem, &known.name, &token)?)?;
             info!(path = %path.display(), "admin kubeconfig updated (new server address or CA)");
         }
         None => {
             let token = new_token()?;
             store.put_api_token(&stored(ADMIN, crate::api::auth::Role::Admin, &token), true)?;
-            write(&path, &render(server, ca_pem, ADMIN, &token))?;
+            write(&path, &render(server, ca_pem, ADMIN, &token)?)?;
             info!(path = %path.display(), "admin kubeconfig written (a new admin token)");
             return Ok(path);
         }
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_rendered_kubeconfig_reads_back() {
-        let text = render("https://127.0.0.1:6443", CA, "viewer", "abc123");
+        let text = render("https://127.0.0.1:6443", CA, "viewer", "abc123").unwrap();
         let config = parse(&text, Path::new("k.yaml")).unwrap();
         assert_eq!(config.server, "https://127.0.0.1:6443");
         assert_eq!(config.ca_pem.as_deref(), Some(CA));

@@ -76,6 +76,22 @@ enum Command {
     /// topics: broker-config mosquitto --out DIR
     #[command(subcommand)]
     BrokerConfig(BrokerConfigCommand),
+    /// Print the client's version and the server's (its /version gitVersion)
+    Version {
+        /// Only the client's version: do not contact the server
+        #[arg(long)]
+        client: bool,
+    },
+    /// Print a shell completion script: completion bash|zsh|fish
+    ///
+    /// bash: `source <(drover completion bash)` (e.g. in ~/.bashrc); zsh: write it to a file
+    /// named _drover in a directory on $fpath; fish: `drover completion fish >
+    /// ~/.config/fish/completions/drover.fish`.
+    Completion {
+        /// Shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Mark a node unschedulable
     Cordon {
         /// Node name
@@ -135,6 +151,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes the completion script for `shell`. It is generated into memory first: the
+/// generator panics on a failed write, and `drover completion bash | head` is no error.
+fn completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "drover", &mut script);
+    cli::emit(&String::from_utf8_lossy(&script))
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let client = || {
         Target::resolve(cli.kubeconfig.as_deref(), cli.server.as_deref()).and_then(Client::connect)
@@ -164,6 +188,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => cli::token(&client()?, command),
         Command::Kubeconfig(command) => cli::kubeconfig(&client()?, command),
         Command::BrokerConfig(command) => cli::broker_config(command),
+        Command::Version { client: only } => cli::version(client, only),
+        Command::Completion { shell } => completion(shell),
         Command::Cordon { name } => cli::cordon(&client()?, &name, true),
         Command::Uncordon { name } => cli::cordon(&client()?, &name, false),
     }

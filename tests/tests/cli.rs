@@ -464,3 +464,402 @@ fn taint_rollout_create_from_cronjob_tokens_and_events_go_through_the_kubernetes
         "secrets are never listed: {listed}"
     );
 }
+
+/// `kubectl ARGS` against `server`, panicking with its stderr on failure.
+fn kubectl_ok(server: &Server, args: &[&str]) -> String {
+    let out = server.kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The finished pi Job of the examples and the name of one of its pods: objects that no
+/// longer change between two reads.
+fn finished_pi_job(server: &Server) -> String {
+    server.cli_ok(&[
+        "apply",
+        "-f",
+        examples().join("job-pi.yaml").to_str().unwrap(),
+    ]);
+    server.cli_ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/pi",
+        "--timeout",
+        "60s",
+    ]);
+    server
+        .items("pods")
+        .iter()
+        .find_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        .expect("a pod of the pi Job")
+}
+
+#[test]
+fn get_o_yaml_quotes_what_kubectl_quotes_and_leaves_out_managed_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let pod = finished_pi_job(&server);
+    for object in [format!("pod/{pod}"), "job/pi".to_string()] {
+        let ours = server.cli_ok(&["get", &object, "-o", "yaml"]);
+        let theirs = kubectl_ok(&server, &["get", &object, "-o", "yaml"]);
+        assert!(
+            ours.contains("  creationTimestamp: \"20"),
+            "timestamps are quoted strings: {ours}"
+        );
+        assert!(!ours.contains("managedFields"), "{ours}");
+        assert!(!theirs.contains("managedFields"), "{theirs}");
+        // Every value kubectl double-quotes (timestamps, "True", resourceVersion) is
+        // printed the same; IP addresses are the one known difference (docs/api.md).
+        for line in theirs
+            .lines()
+            .filter(|l| l.contains(": \"") && !l.contains("IP: "))
+        {
+            assert!(
+                ours.lines().any(|l| l == line),
+                "kubectl prints {line:?}, drover:\n{ours}"
+            );
+        }
+    }
+    let with = server.cli_ok(&["get", "job/pi", "-o", "yaml", "--show-managed-fields"]);
+    assert!(with.contains("  managedFields:\n"), "{with}");
+}
+
+#[test]
+fn what_get_o_yaml_printed_applies_again_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let pod = finished_pi_job(&server);
+    let file = dir.path().join("export.yaml");
+    let apply = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        server.cli_ok(&["apply", "-f", file.to_str().unwrap()])
+    };
+    // A Job's pod carries ownerReferences, a Job managedFields and a generated selector.
+    let exported = server.cli_ok(&["get", "pod", &pod, "-o", "yaml"]);
+    assert!(exported.contains("ownerReferences:"), "{exported}");
+    assert_eq!(apply(&exported), format!("pod/{pod} unchanged\n"));
+    let exported = server.cli_ok(&["get", "job", "pi", "-o", "yaml", "--show-managed-fields"]);
+    assert_eq!(apply(&exported), "job.batch/pi unchanged\n");
+    // kubectl's export too, and whole listings (a v1 List).
+    let exported = kubectl_ok(&server, &["get", "pod", &pod, "-o", "yaml"]);
+    assert_eq!(apply(&exported), format!("pod/{pod} unchanged\n"));
+    let listing = server.cli_ok(&["get", "pods", "-o", "yaml"]);
+    let out = apply(&listing);
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" unchanged")).count(),
+        server.items("pods").len(),
+        "{out}"
+    );
+    let out = apply(&kubectl_ok(&server, &["get", "jobs", "-o", "yaml"]));
+    assert_eq!(out, "job.batch/pi unchanged\n");
+    // Still the same objects: nothing was re-created.
+    let after: Value =
+        serde_json::from_str(&server.cli_ok(&["get", "pod", &pod, "-o", "json"])).unwrap();
+    assert_eq!(after["metadata"]["ownerReferences"][0]["kind"], "Job");
+}
+
+#[test]
+fn version_prints_the_client_and_the_servers_git_version_as_kubectl_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let out = server.cli_ok(&["version"]);
+    let theirs = kubectl_ok(&server, &["version"]);
+    let server_line = theirs
+        .lines()
+        .find(|l| l.starts_with("Server Version: "))
+        .expect("kubectl's Server Version line");
+    assert_eq!(
+        out,
+        format!(
+            "Client Version: v{}\n{server_line}\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // The client's version needs no server; without one, `version` fails after it.
+    let unreachable = |args: &[&str]| {
+        std::process::Command::new(binary("drover"))
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
+            .args(["--server", "https://127.0.0.1:1"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let client = unreachable(&["version", "--client"]);
+    assert!(client.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout),
+        format!("Client Version: v{}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let down = unreachable(&["version"]);
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stdout).starts_with("Client Version: "));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach the drover server"));
+}
+
+#[test]
+fn completion_scripts_are_valid_for_their_shell() {
+    let script = |shell: &str| {
+        let out = std::process::Command::new(binary("drover"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "completion {shell}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = script("bash");
+    assert!(bash.contains("complete -F _drover"), "{bash}");
+    // Every verb completes, the ones added last too.
+    for verb in [
+        "apply",
+        "describe",
+        "taint",
+        "wait",
+        "completion",
+        "version",
+    ] {
+        assert!(
+            bash.contains(&format!("drover,{verb})")),
+            "no {verb} in the bash script"
+        );
+    }
+    let checked = std::process::Command::new("bash")
+        .args(["-n", "-c", &bash])
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(script("zsh").starts_with("#compdef drover\n"));
+    assert!(script("fish").contains("complete -c drover "));
+    let bad = std::process::Command::new(binary("drover"))
+        .args(["completion", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
+/// `drover ARGS` and `kubectl ARGS` print the same text once `normal` has taken out what
+/// may differ. Ages may tick between the two reads, so they are read again until the
+/// deadline.
+fn prints_as_kubectl(server: &Server, args: &[&str], normal: impl Fn(String) -> String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ours = normal(server.cli_ok(args));
+        let theirs = normal(kubectl_ok(server, args));
+        if ours == theirs {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            assert_eq!(ours, theirs, "drover {args:?} (left) and kubectl's");
+        }
+    }
+}
+
+/// `drover describe ARGS` prints what `kubectl describe ARGS` prints. kubectl finds no
+/// node Lease on a drover server where drover shows the heartbeat; those lines are left
+/// out.
+fn describes_as_kubectl(server: &Server, args: &[&str]) {
+    let lease = [
+        "Lease:",
+        "  HolderIdentity:",
+        "  AcquireTime:",
+        "  RenewTime:",
+    ];
+    let mut command = vec!["describe"];
+    command.extend_from_slice(args);
+    prints_as_kubectl(server, &command, |text| {
+        text.lines()
+            .filter(|l| !lease.iter().any(|p| l.starts_with(p)))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    });
+}
+
+#[test]
+fn describe_prints_what_kubectl_describe_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let pi_pod = finished_pi_job(&server);
+    for example in [
+        "pod-hello.yaml",
+        "daemonset-heartbeat-logger.yaml",
+        "cronjob-hello.yaml",
+    ] {
+        server.cli_ok(&["apply", "-f", examples().join(example).to_str().unwrap()]);
+    }
+    wait_for("the hello pod to run", Duration::from_secs(20), || {
+        server.pod("hello").filter(|p| phase(p) == "Running")
+    });
+    let described = server.cli_ok(&["describe", "pod", "hello"]);
+    for header in [
+        "Name:",
+        "Namespace:",
+        "Node:",
+        "Start Time:",
+        "Labels:",
+        "Annotations:",
+        "Status:",
+        "IP:",
+        "IPs:",
+        "Containers:",
+        "    Image:",
+        "    State:",
+        "    Ready:",
+        "    Restart Count:",
+        "Conditions:",
+        "Volumes:",
+        "Events:",
+    ] {
+        assert!(
+            described.lines().any(|l| l.starts_with(header)),
+            "{header} in {described}"
+        );
+    }
+    assert_eq!(described.matches("Status:").count(), 1, "{described}");
+    for object in [
+        &["pod", "hello"][..],
+        &["pod", &pi_pod],
+        &["job", "pi"],
+        &["ds", "load-logger"],
+        &["cronjob", "hello"],
+        &["node", "server-node"],
+        &["namespace", "default"],
+    ] {
+        describes_as_kubectl(&server, object);
+    }
+    let controlled = server.cli_ok(&["describe", "pod", &pi_pod]);
+    assert!(
+        controlled.contains("\nControlled By:  Job/pi\n"),
+        "{controlled}"
+    );
+}
+
+#[test]
+fn taint_says_what_kubectl_taint_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let node = "server-node";
+    // Each step ends where the next begins; the sequence leaves the node untainted, so
+    // drover and kubectl run it from the same start.
+    let steps: &[&[&str]] = &[
+        &["gpu=yes:NoSchedule"],
+        &["gpu=no:NoSchedule"],
+        &["gpu=no:NoSchedule", "--overwrite"],
+        &["edge:PreferNoSchedule", "gpu-"],
+        &["edge:PreferNoSchedule-"],
+        &["gpu-"],
+    ];
+    let run = |kubectl: bool| -> Vec<(bool, String, String)> {
+        steps
+            .iter()
+            .map(|step| {
+                let mut args = vec!["taint", "node", node];
+                args.extend_from_slice(step);
+                let out = if kubectl {
+                    server.kubectl(&args)
+                } else {
+                    server.cli(&args)
+                };
+                (
+                    out.status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            })
+            .collect()
+    };
+    let ours = run(false);
+    assert!(server.node(node).unwrap()["spec"]["taints"].is_null());
+    let theirs = run(true);
+    for (step, (ours, theirs)) in steps.iter().zip(ours.iter().zip(&theirs)) {
+        assert_eq!((ours.0, &ours.1), (theirs.0, &theirs.1), "taint {step:?}");
+    }
+    assert_eq!(ours[0].1, format!("node/{node} tainted\n"));
+    assert_eq!(ours[4].1, format!("node/{node} untainted\n"));
+    // The refusal is kubectl's word for word.
+    assert_eq!(ours[1].2, theirs[1].2);
+}
+
+#[test]
+fn get_jobs_cronjobs_and_daemonsets_print_kubectls_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    // parallelism 1 and no completions: one pod must succeed, shown as kubectl shows it.
+    server.apply(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  parallelism: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        command: [\"true\"]\n",
+    );
+    for example in ["cronjob-hello.yaml", "daemonset-heartbeat-logger.yaml"] {
+        server.cli_ok(&["apply", "-f", examples().join(example).to_str().unwrap()]);
+    }
+    server.cli_ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/once",
+        "--timeout",
+        "30s",
+    ]);
+    let jobs = server.cli_ok(&["get", "job", "once"]);
+    let row = jobs.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.split_whitespace().nth(2) == Some("1/1"),
+        "COMPLETIONS 1/1: {jobs}"
+    );
+    let wide = server.cli_ok(&["get", "job", "once", "-o", "wide"]);
+    assert!(
+        wide.lines()
+            .next()
+            .is_some_and(|h| h.ends_with("CONTAINERS   IMAGES   SELECTOR")),
+        "{wide}"
+    );
+    let cronjobs = server.cli_ok(&["get", "cronjobs"]);
+    // The schedule has spaces: read the cell under the header.
+    let at = cronjobs.find("SUSPEND").expect("a SUSPEND column");
+    let row = cronjobs.lines().nth(1).unwrap_or_default();
+    assert_eq!(row.get(at..at + 5), Some("False"), "{cronjobs}");
+    for kind in ["jobs", "cronjobs", "daemonsets"] {
+        prints_as_kubectl(&server, &["get", kind], |text| text);
+        prints_as_kubectl(&server, &["get", kind, "-o", "wide"], |text| text);
+    }
+}
+
+#[test]
+fn waiting_for_complete_on_a_failed_job_fails_at_once_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    server.apply(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: doomed\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        command: [\"false\"]\n",
+    );
+    server.cli_ok(&[
+        "wait",
+        "--for=condition=Failed",
+        "job/doomed",
+        "--timeout",
+        "30s",
+    ]);
+    let started = std::time::Instant::now();
+    let out = server.cli(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/doomed",
+        "--timeout",
+        "300s",
+    ]);
+    // kubectl waits out its timeout here; drover knows the condition can no longer hold.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: job/doomed failed (BackoffLimitExceeded: Job has reached the specified backoff limit): the condition Complete will never be met\n"
+    );
+}

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use anyhow::bail;
-use drover_proto::manifest::{parse_manifests, Manifest};
+use drover_proto::manifest::{parse_manifests_with, Manifest};
 use serde_json::{json, Value};
 
 use super::{read_manifest_files, resource, Client};
@@ -103,12 +103,14 @@ pub fn decide(desired: &Value, existing: Option<&Value>) -> Result<Action, Strin
     Ok(Action::Update(updated))
 }
 
-/// Every manifest of the files, or every error found in them.
+/// Every manifest of the files, or every error found in them. What `get -o yaml` printed
+/// applies again, as with kubectl: a `List` is its items, and the metadata, status and
+/// defaults the server fills in are left to the server.
 pub fn parse_files(paths: &[String]) -> anyhow::Result<Vec<Manifest>> {
     let mut manifests = Vec::new();
     let mut errors = Vec::new();
     for (source, text) in read_manifest_files(paths)? {
-        match parse_manifests(&source, &text) {
+        match parse_manifests_with(&source, &text, crate::control::as_manifest) {
             Ok(m) => manifests.extend(m),
             Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
         }
@@ -232,6 +234,65 @@ mod tests {
             assert_eq!(body["spec"], want["spec"]);
             assert!(body.get("status").is_none());
         }
+    }
+
+    /// Objects as `get -o yaml` prints them: server metadata, status and shown defaults.
+    fn exported() -> Vec<Value> {
+        let server_metadata = json!({
+            "uid": "u", "resourceVersion": "9", "generation": 1,
+            "creationTimestamp": "2026-12-01T10:00:00Z",
+            "managedFields": [{"manager": "drover", "operation": "Update", "fieldsV1": {"f:spec": {}}}],
+        });
+        let with_metadata = |mut object: Value| {
+            for (key, value) in server_metadata.as_object().unwrap() {
+                object["metadata"][key] = value.clone();
+            }
+            let kind = object["kind"].as_str().unwrap().to_string();
+            crate::control::show_defaults(&kind, &mut object);
+            object
+        };
+        let pod = with_metadata(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "pi-x7k2p", "namespace": "default", "labels": {"job-name": "pi"},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "pi",
+                                              "uid": "j", "controller": true, "blockOwnerDeletion": true}]},
+            "spec": {"containers": [{"name": "pi", "command": ["sh", "-c", "echo 3.14"]}],
+                     "nodeName": "pi-1", "restartPolicy": "Never"},
+            "status": {"phase": "Succeeded", "startTime": "2026-12-01T10:00:01Z"}}));
+        let job = with_metadata(json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "pi", "namespace": "default"},
+            "spec": {"template": {"spec": {"containers": [{"name": "pi", "command": ["true"]}],
+                                           "restartPolicy": "Never"}}},
+            "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}));
+        vec![pod, job]
+    }
+
+    #[test]
+    fn what_get_o_yaml_printed_applies_again_unchanged() {
+        for object in exported() {
+            // As a Kubernetes cluster would also show it.
+            let mut shown = object.clone();
+            if let Some(c) = shown.pointer_mut("/spec/containers/0") {
+                c["terminationMessagePath"] = json!("/dev/termination-log");
+            }
+            let text = super::super::yaml::to_yaml(&shown).unwrap();
+            let manifests =
+                parse_manifests_with("x.yaml", &text, crate::control::as_manifest).unwrap();
+            assert_eq!(
+                decide(&desired_object(&manifests[0]), Some(&object)),
+                Ok(Action::Unchanged),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_listing_printed_by_get_o_yaml_applies_as_its_items() {
+        let list = super::super::get::as_kubectl_list(&json!({"items": exported()}), "v1", "Pod");
+        let text = super::super::yaml::to_yaml(&list).unwrap();
+        let manifests =
+            parse_manifests_with("list.yaml", &text, crate::control::as_manifest).unwrap();
+        let names: Vec<&str> = manifests.iter().map(Manifest::name).collect();
+        assert_eq!(names, ["pi-x7k2p", "pi"]);
     }
 
     #[test]

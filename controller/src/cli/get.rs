@@ -48,6 +48,24 @@ pub struct GetArgs {
     /// A LABELS column last
     #[arg(long)]
     pub show_labels: bool,
+    /// Keep metadata.managedFields in -o json|yaml (left out by default, as kubectl does)
+    #[arg(long)]
+    pub show_managed_fields: bool,
+}
+
+/// Takes `metadata.managedFields` out of an object or of a list's items, as kubectl's
+/// printer does unless `--show-managed-fields`: they are the server's bookkeeping and only
+/// make an export longer.
+pub fn without_managed_fields(value: &mut Value) {
+    let strip = |object: &mut Value| {
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("managedFields");
+        }
+    };
+    match value.get_mut("items").and_then(Value::as_array_mut) {
+        Some(items) => items.iter_mut().for_each(strip),
+        None => strip(value),
+    }
 }
 
 /// A typed list as kubectl prints it with `-o json|yaml`: a `v1 List` whose items carry
@@ -92,10 +110,9 @@ pub fn kubectl_json(value: &Value) -> anyhow::Result<String> {
 
 fn print_structured(value: &Value, output: Output) -> anyhow::Result<()> {
     match output {
-        Output::Yaml => print!("{}", yaml::to_yaml(value)),
-        _ => println!("{}", kubectl_json(value)?),
+        Output::Yaml => super::emit(&yaml::to_yaml(value)?),
+        _ => super::emit(&format!("{}\n", kubectl_json(value)?)),
     }
-    Ok(())
 }
 
 /// `drover get`.
@@ -121,18 +138,23 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
             Some(_) => vec![value],
             None => value["items"].as_array().cloned().unwrap_or_default(),
         };
+        let mut text = String::new();
         for object in objects {
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
-            println!("{}", resource::short_ref(resource, name));
+            text.push_str(&resource::short_ref(resource, name));
+            text.push('\n');
         }
-        return Ok(());
+        return super::emit(&text);
     }
     if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
         let value = client.get(&path, &query)?;
-        let value = match name {
+        let mut value = match name {
             Some(_) => value,
             None => as_kubectl_list(&value, &resource.api_version(), resource.kind),
         };
+        if !args.show_managed_fields {
+            without_managed_fields(&mut value);
+        }
         return print_structured(&value, output);
     }
     let table = client.get_as(&path, &query, TABLE_ACCEPT)?;
@@ -141,8 +163,7 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
     options.show_labels = args.show_labels;
     let printed = print(&table, &options);
     eprint!("{}", printed.stderr);
-    print!("{}", printed.stdout);
-    Ok(())
+    super::emit(&printed.stdout)
 }
 
 #[cfg(test)]
@@ -158,6 +179,21 @@ mod tests {
         assert_eq!(
             kubectl_json(&json!("2>/dev/null && x")).unwrap(),
             "\"2\\u003e/dev/null \\u0026\\u0026 x\""
+        );
+    }
+
+    #[test]
+    fn managed_fields_are_left_out_of_objects_and_list_items() {
+        let object =
+            || json!({"metadata": {"name": "pi", "managedFields": [{"manager": "kubectl"}]}});
+        let mut one = object();
+        without_managed_fields(&mut one);
+        assert_eq!(one, json!({"metadata": {"name": "pi"}}));
+        let mut list = json!({"kind": "List", "items": [object(), object()]});
+        without_managed_fields(&mut list);
+        assert_eq!(
+            list["items"],
+            json!([{"metadata": {"name": "pi"}}, {"metadata": {"name": "pi"}}])
         );
     }
 

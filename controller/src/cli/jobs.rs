@@ -85,7 +85,8 @@ pub fn create(client: &Client, command: CreateCommand) -> anyhow::Result<()> {
 pub struct WaitArgs {
     /// job/NAME
     pub resource: String,
-    /// condition=Complete or condition=Failed
+    /// condition=Complete or condition=Failed; a Job that finished the other way ends the
+    /// wait at once (exit 1, with its reason)
     #[arg(long = "for")]
     pub condition: String,
     /// Give up after this long
@@ -97,7 +98,8 @@ pub struct WaitArgs {
 }
 
 /// `drover wait --for=condition=X job/NAME`: exits 0 once the condition is true, 1 on
-/// timeout (kubectl's behaviour).
+/// timeout (kubectl's behaviour), and 1 at once when it never can be (where kubectl waits
+/// out its timeout).
 pub fn wait(client: &Client, args: WaitArgs) -> anyhow::Result<()> {
     let wanted = args
         .condition

@@ -43,7 +43,7 @@ pub fn kubeconfig(client: &Client, command: KubeconfigCommand) -> anyhow::Result
                 .ok_or_else(|| anyhow::anyhow!("the server returned no token"))?;
             print!(
                 "{}",
-                crate::kubeconfig::render(client.server(), ca_pem, &name, token)
+                crate::kubeconfig::render(client.server(), ca_pem, &name, token)?
             );
         }
         KubeconfigCommand::List => {

@@ -13,6 +13,7 @@ mod resource;
 mod rollout;
 mod table;
 mod token;
+mod version;
 pub mod yaml;
 
 use std::io::Read;
@@ -31,6 +32,17 @@ pub use kubeconfig::{kubeconfig, KubeconfigCommand};
 pub use nodes::{cordon, label, taint, LabelArgs, TaintArgs};
 pub use rollout::{rollout, RolloutCommand};
 pub use token::{token, TokenCommand};
+pub use version::version;
+
+/// Writes `text` to standard output. A reader that has gone (`drover describe … | head`) is
+/// no error: the rest is not wanted.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
 
 /// Reads manifest files: a file, every `.yaml`/`.yml`/`.json` in a directory (sorted), or
 /// standard input for `-`.

@@ -124,6 +124,9 @@ pub struct TaintArgs {
     /// key=value:Effect or key:Effect to add; key-, key:Effect- to remove
     #[arg(required = true)]
     pub taints: Vec<String>,
+    /// Replace a taint of the same key and effect (without it, that is an error)
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 fn effect(text: &str) -> anyhow::Result<TaintEffect> {
@@ -134,15 +137,41 @@ fn effect(text: &str) -> anyhow::Result<TaintEffect> {
     })
 }
 
-/// The node's taints after `specs`: removals (`key-`, `key:Effect-`; a removal that matches
-/// nothing is an error) then additions (replacing a taint of the same key and effect).
+/// A taint to remove: by key, or by key and effect.
+struct Removal {
+    key: String,
+    effect: Option<TaintEffect>,
+    spec: String,
+}
+
+impl Removal {
+    fn matches(&self, taint: &Taint) -> bool {
+        taint.key == self.key && self.effect.is_none_or(|e| e == taint.effect)
+    }
+}
+
+/// What `taint` does to a node: its taints afterwards, and kubectl's word for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaintChange {
+    /// The node's taints afterwards.
+    pub taints: Vec<Taint>,
+    /// `tainted`, `untainted` or `modified`.
+    pub verb: &'static str,
+}
+
+/// The node's taints after `specs`, decided as kubectl decides them: the added taints
+/// first, then the node's others; adding a key and effect the node has is an error without
+/// `overwrite`, as is a removal that matches nothing. The word is kubectl's: `modified`
+/// when taints were both added and removed (or with `overwrite`), `tainted` when only
+/// added, `untainted` when only removed.
 pub fn compute_taints(
     current: &[Taint],
     specs: &[String],
     node: &str,
-) -> anyhow::Result<Vec<Taint>> {
-    let mut taints = current.to_vec();
-    let mut add = Vec::new();
+    overwrite: bool,
+) -> anyhow::Result<TaintChange> {
+    let mut add: Vec<Taint> = Vec::new();
+    let mut remove = Vec::new();
     for spec in specs {
         if let Some(target) = spec.strip_suffix('-') {
             let (key_value, effect) = match target.split_once(':') {
@@ -150,11 +179,11 @@ pub fn compute_taints(
                 None => (target, None),
             };
             let key = key_value.split_once('=').map_or(key_value, |(k, _)| k);
-            let before = taints.len();
-            taints.retain(|t| !(t.key == key && effect.is_none_or(|e| e == t.effect)));
-            if taints.len() == before {
-                bail!("taint \"{key}\" not found on node \"{node}\"");
-            }
+            remove.push(Removal {
+                key: key.to_string(),
+                effect,
+                spec: target.to_string(),
+            });
         } else {
             let (key_value, effect_text) = spec.split_once(':').with_context(|| {
                 format!("invalid taint \"{spec}\": use key=value:Effect or key:Effect")
@@ -175,11 +204,59 @@ pub fn compute_taints(
             });
         }
     }
-    for taint in add {
-        taints.retain(|t| !(t.key == taint.key && t.effect == taint.effect));
-        taints.push(taint);
+    let same = |a: &Taint, b: &Taint| a.key == b.key && a.effect == b.effect;
+    let conflicting: Vec<&str> = add
+        .iter()
+        .filter(|a| {
+            remove
+                .iter()
+                .any(|r| r.key == a.key && r.effect == Some(a.effect))
+        })
+        .map(|a| a.key.as_str())
+        .collect();
+    if !conflicting.is_empty() {
+        bail!(
+            "can not both modify and remove the following taint(s) in the same command: {}",
+            conflicting.join(", ")
+        );
     }
-    Ok(taints)
+    if !overwrite {
+        let existing: Vec<&str> = add
+            .iter()
+            .filter(|a| current.iter().any(|c| same(a, c)))
+            .map(|a| a.key.as_str())
+            .collect();
+        if !existing.is_empty() {
+            bail!(
+                "node {node} already has {} taint(s) with same effect(s) and --overwrite is false",
+                existing.join(",")
+            );
+        }
+    }
+    let mut taints = add;
+    for old in current {
+        if !taints.iter().any(|t| same(t, old)) {
+            taints.push(old.clone());
+        }
+    }
+    let added = taints.len() != current.len();
+    let mut removed = false;
+    for removal in &remove {
+        let before = taints.len();
+        taints.retain(|t| !removal.matches(t));
+        removed = taints.len() != before;
+        if !removed {
+            bail!("taint \"{}\" not found on node \"{node}\"", removal.spec);
+        }
+    }
+    let verb = if (added && removed) || overwrite {
+        "modified"
+    } else if added {
+        "tainted"
+    } else {
+        "untainted"
+    };
+    Ok(TaintChange { taints, verb })
 }
 
 /// `drover taint node NAME …`.
@@ -188,30 +265,18 @@ pub fn taint(client: &Client, args: TaintArgs) -> anyhow::Result<()> {
     let node = client.get(&node_path(&args.name), &[])?;
     let current: Vec<Taint> =
         serde_json::from_value(node["spec"]["taints"].clone()).unwrap_or_default();
-    let taints = compute_taints(&current, &args.taints, &args.name)?;
-    if taints == current {
-        println!("node/{} not tainted (no change)", args.name);
-        return Ok(());
-    }
-    let value = if taints.is_empty() {
+    let change = compute_taints(&current, &args.taints, &args.name, args.overwrite)?;
+    let value = if change.taints.is_empty() {
         Value::Null
     } else {
-        serde_json::to_value(&taints)?
+        serde_json::to_value(&change.taints)?
     };
     client.patch(
         &node_path(&args.name),
         MERGE_PATCH,
         &json!({"spec": {"taints": value}}),
     )?;
-    // kubectl's words: only additions taint, only removals untaint, both modify.
-    let added = taints.iter().any(|t| !current.contains(t));
-    let removed = current.iter().any(|t| !taints.contains(t));
-    let verb = match (added, removed) {
-        (true, true) => "modified",
-        (false, true) => "untainted",
-        _ => "tainted",
-    };
-    println!("node/{} {verb}", args.name);
+    println!("node/{} {}", args.name, change.verb);
     Ok(())
 }
 
@@ -233,37 +298,83 @@ mod tests {
     }
 
     #[test]
-    fn taints_are_added_replaced_and_removed() {
+    fn taints_are_added_replaced_and_removed_with_kubectls_words() {
         let current = vec![
             taint("gpu", Some("yes"), TaintEffect::NoSchedule),
             taint("gpu", None, TaintEffect::NoExecute),
         ];
-        let replaced = compute_taints(
-            &current,
-            &specs(&["gpu=no:NoSchedule", "zone:PreferNoSchedule"]),
-            "n",
-        )
-        .unwrap();
+        let change = |list: &[&str], overwrite: bool| {
+            compute_taints(&current, &specs(list), "n", overwrite).unwrap()
+        };
         assert_eq!(
-            replaced,
-            vec![
-                taint("gpu", None, TaintEffect::NoExecute),
-                taint("gpu", Some("no"), TaintEffect::NoSchedule),
-                taint("zone", None, TaintEffect::PreferNoSchedule),
-            ]
+            change(&["zone:PreferNoSchedule"], false),
+            TaintChange {
+                taints: vec![
+                    taint("zone", None, TaintEffect::PreferNoSchedule),
+                    current[0].clone(),
+                    current[1].clone(),
+                ],
+                verb: "tainted"
+            }
         );
-        let one_effect = compute_taints(&current, &specs(&["gpu:NoExecute-"]), "n").unwrap();
-        assert_eq!(one_effect, current[..1].to_vec());
-        assert!(compute_taints(&current, &specs(&["gpu-"]), "n")
-            .unwrap()
-            .is_empty());
+        assert_eq!(
+            change(&["gpu=no:NoSchedule"], true),
+            TaintChange {
+                taints: vec![
+                    taint("gpu", Some("no"), TaintEffect::NoSchedule),
+                    current[1].clone()
+                ],
+                verb: "modified"
+            }
+        );
+        assert_eq!(
+            change(&["gpu:NoExecute-"], false),
+            TaintChange {
+                taints: current[..1].to_vec(),
+                verb: "untainted"
+            }
+        );
+        assert_eq!(
+            change(&["gpu-"], false),
+            TaintChange {
+                taints: vec![],
+                verb: "untainted"
+            }
+        );
+        assert_eq!(
+            change(&["zone:NoSchedule", "gpu:NoExecute-"], false).verb,
+            "modified"
+        );
+    }
+
+    #[test]
+    fn adding_a_taint_the_node_has_needs_overwrite_as_with_kubectl() {
+        let current = vec![taint("gpu", Some("yes"), TaintEffect::NoSchedule)];
+        let error = compute_taints(&current, &specs(&["gpu=no:NoSchedule"]), "pi-1", false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "node pi-1 already has gpu taint(s) with same effect(s) and --overwrite is false"
+        );
+        // Another effect is another taint.
+        assert!(compute_taints(&current, &specs(&["gpu:NoExecute"]), "pi-1", false).is_ok());
     }
 
     #[test]
     fn bad_taints_are_refused() {
         for bad in ["gpu", "gpu=x:Sometimes", "missing-", "bad key:NoSchedule"] {
-            assert!(compute_taints(&[], &specs(&[bad]), "n").is_err(), "{bad}");
+            assert!(
+                compute_taints(&[], &specs(&[bad]), "n", false).is_err(),
+                "{bad}"
+            );
         }
+        assert!(
+            compute_taints(&[], &specs(&["a:NoSchedule", "a:NoSchedule-"]), "n", false)
+                .unwrap_err()
+                .to_string()
+                .contains("can not both modify and remove")
+        );
     }
 
     #[test]

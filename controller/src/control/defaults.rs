@@ -158,6 +158,22 @@ pub(super) fn accept_kubernetes_defaults(kind: &str, object: &mut Value) {
     }
 }
 
+/// An object as the API shows it (`get -o yaml`), made what a manifest of it says: without
+/// the metadata and status the server keeps and the defaults it shows, which the server
+/// takes in a body too (and replaces by its own).
+pub(crate) fn as_manifest(object: &mut Value) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in super::objects::SERVER_METADATA {
+            metadata.remove(*field);
+        }
+    }
+    if let Some(root) = object.as_object_mut() {
+        root.remove("status");
+    }
+    let kind = object["kind"].as_str().unwrap_or_default().to_string();
+    accept_kubernetes_defaults(&kind, object);
+}
+
 fn show_pod_spec_defaults(spec: &mut Value) {
     let Some(spec) = spec.as_object_mut() else {
         return;

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 pub use api::{ApiError, ApiRequest, ApiResult};
-pub(crate) use defaults::show_defaults;
+pub(crate) use defaults::{as_manifest, show_defaults};
 pub use enroll::Security;
 pub use kube_error::{reason_of, Cause, Details, KubeError, KubeResult};
 pub use objects::{

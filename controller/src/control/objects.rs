@@ -233,7 +233,7 @@ fn scope(resource: &Resource, namespace: &Option<String>) -> String {
 }
 
 /// Server-managed metadata a manifest does not take: kept aside, then put back.
-const SERVER_METADATA: &[&str] = &[
+pub(super) const SERVER_METADATA: &[&str] = &[
     "ownerReferences",
     "managedFields",
     "finalizers",

@@ -11,7 +11,7 @@ pub use job_bounds::{
     job_spec_bounds, MAX_FAILED_INDEXES, MAX_INDEXED_COMPLETIONS, MAX_PARALLELISM,
 };
 pub use kind::Kind;
-pub use parse::{parse_manifests, Manifest, ManifestError};
+pub use parse::{parse_manifests, parse_manifests_with, Manifest, ManifestError};
 pub use types::*;
 pub use validate::{
     is_dns_label, is_dns_subdomain, is_valid_uid, runs_in_engine, validate_label_key,

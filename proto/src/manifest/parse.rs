@@ -117,6 +117,17 @@ impl std::error::Error for ManifestError {}
 /// Parses every document of a YAML stream. Either all objects are valid and returned, or
 /// every error found is returned (so a file with an error stores nothing).
 pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<ManifestError>> {
+    parse_manifests_with(source, text, |_| {})
+}
+
+/// Like [`parse_manifests`], for what `kubectl get -o yaml` prints: a `v1 List`'s items are
+/// objects of their own, and `prepare` sees each object's JSON before it is read (a client
+/// takes out what the server fills in there). Positions still point into `text`.
+pub fn parse_manifests_with(
+    source: &str,
+    text: &str,
+    prepare: impl Fn(&mut Value),
+) -> Result<Vec<Manifest>, Vec<ManifestError>> {
     let documents = load_documents(text).map_err(|e| {
         vec![ManifestError {
             source: source.to_string(),
@@ -129,13 +140,16 @@ pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<Ma
     })?;
     let mut manifests = Vec::new();
     let mut errors = Vec::new();
-    for (index, document) in documents.iter().enumerate() {
-        if document.value.is_null() {
-            continue;
-        }
-        match manifest_from_document(source, index + 1, document) {
-            Ok(m) => manifests.push(m),
-            Err(e) => errors.push(e),
+    for (index, document) in documents.into_iter().enumerate() {
+        for mut object in list_items(document) {
+            if object.value.is_null() {
+                continue;
+            }
+            prepare(&mut object.value);
+            match manifest_from_document(source, index + 1, &object) {
+                Ok(m) => manifests.push(m),
+                Err(e) => errors.push(e),
+            }
         }
     }
     if errors.is_empty() {
@@ -143,6 +157,50 @@ pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<Ma
     } else {
         Err(errors)
     }
+}
+
+/// The objects of a document: a `v1 List`'s items, each with the positions under it, or the
+/// document itself.
+fn list_items(document: Document) -> Vec<Document> {
+    let is_list = document.value["apiVersion"] == "v1"
+        && document.value["kind"] == "List"
+        && document.value["items"].is_array();
+    if !is_list {
+        return vec![document];
+    }
+    let Document {
+        mut value,
+        positions,
+        start,
+    } = document;
+    let Some(items) = value.get_mut("items").and_then(Value::as_array_mut) else {
+        return Vec::new();
+    };
+    std::mem::take(items)
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let prefix = format!("items[{i}]");
+            let positions: std::collections::HashMap<String, Position> = positions
+                .iter()
+                .filter_map(|(path, at)| {
+                    let rest = path.strip_prefix(&prefix)?;
+                    let rest = match rest.strip_prefix('.') {
+                        Some(field) => field,
+                        None if rest.is_empty() || rest.starts_with('[') => rest,
+                        None => return None,
+                    };
+                    Some((rest.to_string(), *at))
+                })
+                .collect();
+            let start = positions.get("").copied().unwrap_or(start);
+            Document {
+                value,
+                positions,
+                start,
+            }
+        })
+        .collect()
 }
 
 fn manifest_from_document(
@@ -357,6 +415,33 @@ spec:
     fn yaml_syntax_errors_have_positions() {
         let errors = parse_manifests("f.yaml", "apiVersion: v1\nkind: [Pod\n").unwrap_err();
         assert!(errors[0].message.starts_with("invalid YAML"));
+    }
+
+    #[test]
+    fn a_lists_items_are_objects_whose_errors_point_into_the_list() {
+        let item = |name: &str| {
+            POD.replace("name: web", &format!("name: {name}"))
+                .lines()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replacen("  apiVersion", "- apiVersion", 1)
+        };
+        let list = format!(
+            "apiVersion: v1\nkind: List\nitems:\n{}\n{}\nmetadata:\n  resourceVersion: \"\"\n",
+            item("a"),
+            item("b")
+        );
+        let names: Vec<String> = parse_manifests("l.yaml", &list)
+            .unwrap()
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let err = first_error(&list.replacen("name: b", "name: B", 1));
+        assert_eq!(err.path, "metadata.name");
+        assert_eq!(err.object.as_deref(), Some("Pod \"B\""));
+        assert_eq!(err.position.line, 15);
     }
 
     #[test]

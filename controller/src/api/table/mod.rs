@@ -17,7 +17,7 @@ mod pods;
 pub mod samples;
 mod workloads;
 
-pub use nodes::status as node_status;
+pub use nodes::{roles as node_roles, status as node_status};
 pub use pods::status as pod_status;
 pub use workloads::job_status;
 
@@ -264,7 +264,7 @@ pub fn partial_object_metadata(item: &Value) -> Value {
 }
 
 /// A string field, empty when absent or not a string.
-fn text(v: &Value) -> &str {
+pub(crate) fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
@@ -304,7 +304,7 @@ pub fn format_labels(labels: &Value) -> String {
 
 /// A `LabelSelector` as Kubernetes prints it (`metav1.FormatLabelSelector`):
 /// `app=web,tier in (a,b),!gone`, `<none>` for an empty one.
-fn format_selector(selector: &Value) -> String {
+pub fn format_selector(selector: &Value) -> String {
     let Some(selector) = selector.as_object() else {
         return "<none>".into();
     };

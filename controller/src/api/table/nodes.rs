@@ -64,7 +64,7 @@ pub fn status(node: &Value) -> String {
 }
 
 /// Roles from `node-role.kubernetes.io/<role>` and `kubernetes.io/role=<role>` labels.
-fn roles(node: &Value) -> String {
+pub fn roles(node: &Value) -> String {
     let mut roles: Vec<&str> = node["metadata"]["labels"]
         .as_object()
         .map(|labels| {
