@@ -79,10 +79,7 @@ mod tests {
             "not yet: within the margin"
         );
         assert!(!under_pressure(1250, min, true));
-        assert!(
-            under_pressure(0, 0, false) == false,
-            "no minimum, no pressure"
-        );
+        assert!(!under_pressure(0, 0, false), "no minimum, no pressure");
     }
 
     #[test]
