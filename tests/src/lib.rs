@@ -193,6 +193,7 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Extra arguments it was started with.
     args: Vec<String>,
+    env: Vec<(String, String)>,
     api_port: u16,
     /// One client for all raw API calls: connections are kept alive across polls.
     http: std::sync::OnceLock<ureq::Agent>,
@@ -207,6 +208,8 @@ pub struct ServerOptions {
     pub disable_agent: bool,
     /// Node name of the local agent.
     pub node_name: Option<String>,
+    /// Extra environment of the server process (e.g. libfaketime's).
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -263,6 +266,7 @@ impl Server {
             },
             data_dir,
             args,
+            env: options.env.clone(),
             api_port,
             http: std::sync::OnceLock::new(),
         };
@@ -288,6 +292,7 @@ impl Server {
             .arg("--api-listen")
             .arg(format!("127.0.0.1:{}", self.api_port))
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("DROVER_SERVER_CONFIG", "/dev/null")
             .env("DROVER_LOG", "debug");
         Proc::spawn(command, log)

@@ -40,6 +40,7 @@ pub use objects::{
 
 use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
+use crate::reconcile::clock::{Mono, MonoClock};
 use crate::reconcile::node_lifecycle::{Liveness, Readiness};
 use crate::store::Store;
 
@@ -109,6 +110,28 @@ pub struct Control {
     /// Generations of each node's desired states published and not yet handed back by the
     /// broker (the controller subscribes to what it publishes), oldest first.
     awaited_echoes: HashMap<String, std::collections::VecDeque<u64>>,
+    /// The monotonic clock's reading for the input being handled ([`Control::set_monotonic`]);
+    /// without one, durations follow the wall clock.
+    mono: Option<Mono>,
+}
+
+impl Control {
+    /// Gives the monotonic clock's current reading, which durations (node silence) are
+    /// measured on; the wall time passed with each input stays for what users read.
+    pub fn set_monotonic(&mut self, now: Mono) {
+        if self.mono.is_none() {
+            // Until now silence was measured on the wall clock: every node's grace period
+            // starts again on the monotonic one, as at a controller start.
+            for state in self.nodes.values_mut() {
+                state.liveness.last_heard_at = now;
+            }
+        }
+        self.mono = Some(now);
+    }
+
+    fn mono(&self, now: DateTime<Utc>) -> Mono {
+        self.mono.unwrap_or_else(|| Mono::following_wall(now))
+    }
 }
 
 /// How often readiness deadlines are checked.
@@ -141,6 +164,7 @@ impl Control {
             dirty: true,
             desired_dirty: Default::default(),
             awaited_echoes: HashMap::new(),
+            mono: None,
         };
         control.load_nodes(now)?;
         control.load_credentials()?;
@@ -256,11 +280,13 @@ impl Control {
 pub async fn run(mut control: Control, mut inputs: mpsc::Receiver<Input>) {
     let mut ticker = tokio::time::interval(TICK);
     let mut last_settle = std::time::Instant::now();
+    let clock = MonoClock::start();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             input = inputs.recv() => match input {
                 Some(input) => {
+                    control.set_monotonic(clock.now());
                     control.handle(input, Utc::now());
                     // Under load, changes pile up and the controllers run once for all of
                     // them, but never less often than every SETTLE_AT_LEAST.
@@ -271,7 +297,10 @@ pub async fn run(mut control: Control, mut inputs: mpsc::Receiver<Input>) {
                 }
                 None => return,
             },
-            _ = ticker.tick() => control.tick(Utc::now()),
+            _ = ticker.tick() => {
+                control.set_monotonic(clock.now());
+                control.tick(Utc::now())
+            }
         }
     }
 }

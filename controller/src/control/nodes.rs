@@ -27,7 +27,7 @@ impl Control {
             self.nodes.insert(
                 node.name.clone(),
                 NodeState {
-                    liveness: Liveness::assumed_alive(now),
+                    liveness: Liveness::assumed_alive(now, self.mono(now)),
                     recorded,
                 },
             );
@@ -46,14 +46,15 @@ impl Control {
             self.metrics.dropped(Dropped::UnknownNode);
             return;
         }
+        let mono = self.mono(now);
         let state = self
             .nodes
             .entry(node.to_string())
             .or_insert_with(|| NodeState {
-                liveness: Liveness::assumed_alive(now),
+                liveness: Liveness::assumed_alive(now, mono),
                 recorded: None,
             });
-        if !state.liveness.on_presence(&presence, now) {
+        if !state.liveness.on_presence(&presence, now, mono) {
             self.metrics.dropped(Dropped::Stale);
             return;
         }
@@ -128,11 +129,12 @@ impl Control {
     }
 
     pub(super) fn on_heartbeat(&mut self, node: &str, heartbeat: Heartbeat, now: DateTime<Utc>) {
+        let mono = self.mono(now);
         let Some(state) = self.nodes.get_mut(node) else {
             self.metrics.dropped(Dropped::UnknownNode);
             return;
         };
-        if !state.liveness.on_heartbeat(&heartbeat, now) {
+        if !state.liveness.on_heartbeat(&heartbeat, now, mono) {
             self.metrics.dropped(Dropped::Stale);
             return;
         }
@@ -146,7 +148,7 @@ impl Control {
         };
         let readiness = state
             .liveness
-            .readiness(now, self.settings.node_monitor_grace_period);
+            .readiness(self.mono(now), self.settings.node_monitor_grace_period);
         if state.recorded == Some(readiness) {
             return;
         }

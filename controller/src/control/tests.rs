@@ -216,6 +216,34 @@ fn silence_past_grace_marks_unknown_and_a_heartbeat_restores_ready() {
 }
 
 #[test]
+fn wall_clock_steps_of_an_hour_flap_no_node_and_hide_no_silence() {
+    use crate::reconcile::clock::Mono;
+    let mono = |s: u64| Mono::at(Duration::from_secs(s));
+    let mut h = harness();
+    h.control.set_monotonic(mono(0));
+    h.online("pi", session(1, 1), t(0));
+    // An hour ahead: nothing was silent for an hour.
+    h.control.set_monotonic(mono(5));
+    h.control.tick(t(3605));
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+    let beat = |sequence| {
+        Message::Heartbeat(Heartbeat {
+            session: session(1, 1),
+            sequence,
+        })
+    };
+    h.control.set_monotonic(mono(10));
+    h.send("pi", NodeTopic::Heartbeat, beat(1), t(3610));
+    // An hour back: a node that goes silent is still noticed one grace period later.
+    h.control.set_monotonic(mono(50));
+    h.control.tick(t(-3550));
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+    h.control.set_monotonic(mono(51));
+    h.control.tick(t(-3549));
+    assert_eq!(h.ready("pi").as_deref(), Some("Unknown"));
+}
+
+#[test]
 fn duplicate_messages_are_harmless() {
     let mut h = harness();
     h.online("pi", session(1, 1), t(0));

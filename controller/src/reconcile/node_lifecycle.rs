@@ -11,6 +11,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use super::clock::Mono;
 use drover_proto::msg::{Heartbeat, OfflineReason, Presence, PresenceState, Session};
 use serde_json::{json, Value};
 
@@ -22,8 +24,10 @@ pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
 /// What the controller has heard from a node's agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Liveness {
-    /// When the controller last heard from the agent (controller clock).
+    /// When the controller last heard from the agent (controller's wall clock, for users).
     pub last_heard: DateTime<Utc>,
+    /// The same moment on the controller's monotonic clock, which silence is measured on.
+    pub last_heard_at: Mono,
     /// The agent's connection as last reported.
     pub connection: Connection,
     /// The newest session seen.
@@ -68,9 +72,10 @@ pub enum UnknownCause {
 impl Liveness {
     /// Liveness for a node known from the store but not heard from yet: it gets one grace
     /// period (from `now`, e.g. controller start) to speak up.
-    pub fn assumed_alive(now: DateTime<Utc>) -> Liveness {
+    pub fn assumed_alive(now: DateTime<Utc>, mono: Mono) -> Liveness {
         Liveness {
             last_heard: now,
+            last_heard_at: mono,
             connection: Connection::Online,
             session: None,
             sequence: 0,
@@ -90,7 +95,7 @@ impl Liveness {
     }
 
     /// Applies a presence message; false when it was stale and ignored.
-    pub fn on_presence(&mut self, presence: &Presence, now: DateTime<Utc>) -> bool {
+    pub fn on_presence(&mut self, presence: &Presence, now: DateTime<Utc>, mono: Mono) -> bool {
         if !self.accepts(presence.session) {
             return false;
         }
@@ -98,6 +103,7 @@ impl Liveness {
             PresenceState::Online(_) => {
                 self.connection = Connection::Online;
                 self.last_heard = now;
+                self.last_heard_at = mono;
             }
             PresenceState::Offline(OfflineReason::Shutdown) => {
                 self.connection = Connection::ShutDown
@@ -111,7 +117,7 @@ impl Liveness {
 
     /// Applies a heartbeat; false when it was stale (an older session, a sequence number
     /// already seen, or a session that already ended) and ignored.
-    pub fn on_heartbeat(&mut self, heartbeat: &Heartbeat, now: DateTime<Utc>) -> bool {
+    pub fn on_heartbeat(&mut self, heartbeat: &Heartbeat, now: DateTime<Utc>, mono: Mono) -> bool {
         let ended =
             self.session == Some(heartbeat.session) && self.connection != Connection::Online;
         let replayed =
@@ -124,16 +130,17 @@ impl Liveness {
         // notice that follows it, so an accepted heartbeat means the agent is connected.
         self.connection = Connection::Online;
         self.last_heard = now;
+        self.last_heard_at = mono;
         true
     }
 
-    /// The node's readiness at `now`.
-    pub fn readiness(&self, now: DateTime<Utc>, grace: Duration) -> Readiness {
+    /// The node's readiness at `now` (monotonic).
+    pub fn readiness(&self, now: Mono, grace: Duration) -> Readiness {
         match self.connection {
             Connection::ShutDown => Readiness::NotReady,
             Connection::Lost => Readiness::Unknown(UnknownCause::ConnectionLost),
             Connection::Online => {
-                let silent = (now - self.last_heard).to_std().unwrap_or(Duration::ZERO);
+                let silent = now.since(self.last_heard_at);
                 if silent > grace {
                     Readiness::Unknown(UnknownCause::SilentPastGrace)
                 } else {
@@ -144,10 +151,8 @@ impl Liveness {
     }
 
     /// When readiness may next change without new messages (for timers).
-    pub fn next_deadline(&self, grace: Duration) -> Option<DateTime<Utc>> {
-        (self.connection == Connection::Online).then(|| {
-            self.last_heard + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX)
-        })
+    pub fn next_deadline(&self, grace: Duration) -> Option<Mono> {
+        (self.connection == Connection::Online).then(|| self.last_heard_at.plus(grace))
     }
 }
 
@@ -223,6 +228,10 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
     }
 
+    fn m(seconds: i64) -> Mono {
+        Mono::following_wall(t(seconds))
+    }
+
     fn session(agent_start: u64, connection: u64) -> Session {
         Session {
             agent_start,
@@ -271,8 +280,8 @@ mod tests {
     }
 
     fn registered_at(at: DateTime<Utc>) -> Liveness {
-        let mut l = Liveness::assumed_alive(at);
-        assert!(l.on_presence(&online(session(1, 1)), at));
+        let mut l = Liveness::assumed_alive(at, Mono::following_wall(at));
+        assert!(l.on_presence(&online(session(1, 1)), at, Mono::following_wall(at)));
         l
     }
 
@@ -280,36 +289,40 @@ mod tests {
     fn ready_while_heartbeats_arrive_within_grace() {
         let mut l = registered_at(t(0));
         for s in (10..=200).step_by(10) {
-            assert!(l.on_heartbeat(&beat(session(1, 1), s as u64), t(s)));
-            assert_eq!(l.readiness(t(s + 39), GRACE), Readiness::Ready);
+            assert!(l.on_heartbeat(&beat(session(1, 1), s as u64), t(s), m(s)));
+            assert_eq!(l.readiness(m(s + 39), GRACE), Readiness::Ready);
         }
     }
 
     #[test]
     fn unknown_exactly_after_the_grace_period() {
         let l = registered_at(t(0));
-        assert_eq!(l.readiness(t(40), GRACE), Readiness::Ready);
+        assert_eq!(l.readiness(m(40), GRACE), Readiness::Ready);
         assert_eq!(
-            l.readiness(t(41), GRACE),
+            l.readiness(m(41), GRACE),
             Readiness::Unknown(UnknownCause::SilentPastGrace)
         );
-        assert_eq!(l.next_deadline(GRACE), Some(t(40)));
+        assert_eq!(l.next_deadline(GRACE), Some(m(40)));
     }
 
     #[test]
     fn clean_shutdown_is_not_ready_at_once() {
         let mut l = registered_at(t(0));
-        l.on_presence(&offline(session(1, 1), OfflineReason::Shutdown), t(1));
-        assert_eq!(l.readiness(t(1), GRACE), Readiness::NotReady);
-        assert_eq!(l.readiness(t(1), GRACE).taint_key(), Some(TAINT_NOT_READY));
+        l.on_presence(&offline(session(1, 1), OfflineReason::Shutdown), t(1), m(1));
+        assert_eq!(l.readiness(m(1), GRACE), Readiness::NotReady);
+        assert_eq!(l.readiness(m(1), GRACE).taint_key(), Some(TAINT_NOT_READY));
         assert_eq!(l.next_deadline(GRACE), None);
     }
 
     #[test]
     fn last_will_makes_the_node_unreachable_at_once() {
         let mut l = registered_at(t(0));
-        l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(2));
-        let r = l.readiness(t(2), GRACE);
+        l.on_presence(
+            &offline(session(1, 1), OfflineReason::ConnectionLost),
+            t(2),
+            m(2),
+        );
+        let r = l.readiness(m(2), GRACE);
         assert_eq!(r, Readiness::Unknown(UnknownCause::ConnectionLost));
         assert_eq!(r.taint_key(), Some(TAINT_UNREACHABLE));
         assert_eq!(r.condition().0, "Unknown");
@@ -318,72 +331,104 @@ mod tests {
     #[test]
     fn a_late_will_from_an_older_session_is_ignored() {
         let mut l = registered_at(t(0));
-        assert!(l.on_presence(&online(session(1, 2)), t(5)));
-        assert!(!l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(6)));
-        assert_eq!(l.readiness(t(6), GRACE), Readiness::Ready);
+        assert!(l.on_presence(&online(session(1, 2)), t(5), m(5)));
+        assert!(!l.on_presence(
+            &offline(session(1, 1), OfflineReason::ConnectionLost),
+            t(6),
+            m(6)
+        ));
+        assert_eq!(l.readiness(m(6), GRACE), Readiness::Ready);
         // A restarted agent supersedes every session of the previous start.
-        assert!(l.on_presence(&online(session(2, 1)), t(7)));
-        assert!(!l.on_presence(&offline(session(1, 9), OfflineReason::Shutdown), t(8)));
-        assert_eq!(l.readiness(t(8), GRACE), Readiness::Ready);
+        assert!(l.on_presence(&online(session(2, 1)), t(7), m(7)));
+        assert!(!l.on_presence(&offline(session(1, 9), OfflineReason::Shutdown), t(8), m(8)));
+        assert_eq!(l.readiness(m(8), GRACE), Readiness::Ready);
     }
 
     #[test]
     fn restarting_agent_becomes_ready_again() {
         let mut l = registered_at(t(0));
-        l.on_presence(&offline(session(1, 1), OfflineReason::Shutdown), t(1));
-        l.on_presence(&online(session(2, 1)), t(3));
-        assert_eq!(l.readiness(t(3), GRACE), Readiness::Ready);
+        l.on_presence(&offline(session(1, 1), OfflineReason::Shutdown), t(1), m(1));
+        l.on_presence(&online(session(2, 1)), t(3), m(3));
+        assert_eq!(l.readiness(m(3), GRACE), Readiness::Ready);
     }
 
     #[test]
     fn stale_heartbeats_do_not_revive_a_node() {
         let mut l = registered_at(t(0));
-        l.on_presence(&online(session(2, 1)), t(1));
-        l.on_presence(&offline(session(2, 1), OfflineReason::Shutdown), t(2));
-        assert!(!l.on_heartbeat(&beat(session(1, 1), 1), t(3)));
-        assert_eq!(l.readiness(t(3), GRACE), Readiness::NotReady);
+        l.on_presence(&online(session(2, 1)), t(1), m(1));
+        l.on_presence(&offline(session(2, 1), OfflineReason::Shutdown), t(2), m(2));
+        assert!(!l.on_heartbeat(&beat(session(1, 1), 1), t(3), m(3)));
+        assert_eq!(l.readiness(m(3), GRACE), Readiness::NotReady);
     }
 
     #[test]
     fn a_heartbeat_from_a_newer_session_revives_a_lost_node() {
         let mut l = registered_at(t(0));
-        l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(1));
+        l.on_presence(
+            &offline(session(1, 1), OfflineReason::ConnectionLost),
+            t(1),
+            m(1),
+        );
         // Controller missed the new Online (e.g. it restarted) but heartbeats keep coming.
-        assert!(l.on_heartbeat(&beat(session(1, 2), 1), t(2)));
-        assert_eq!(l.readiness(t(2), GRACE), Readiness::Ready);
+        assert!(l.on_heartbeat(&beat(session(1, 2), 1), t(2), m(2)));
+        assert_eq!(l.readiness(m(2), GRACE), Readiness::Ready);
     }
 
     #[test]
     fn a_replayed_heartbeat_does_not_keep_a_silent_node_ready() {
         let mut l = registered_at(t(0));
-        assert!(l.on_heartbeat(&beat(session(1, 1), 1), t(10)));
-        assert!(!l.on_heartbeat(&beat(session(1, 1), 1), t(20)), "a replay");
+        assert!(l.on_heartbeat(&beat(session(1, 1), 1), t(10), m(10)));
         assert!(
-            !l.on_heartbeat(&beat(session(1, 1), 0), t(30)),
+            !l.on_heartbeat(&beat(session(1, 1), 1), t(20), m(20)),
+            "a replay"
+        );
+        assert!(
+            !l.on_heartbeat(&beat(session(1, 1), 0), t(30), m(30)),
             "an older one"
         );
-        assert!(matches!(l.readiness(t(51), GRACE), Readiness::Unknown(_)));
-        assert!(l.on_heartbeat(&beat(session(1, 1), 2), t(52)));
-        assert_eq!(l.readiness(t(52), GRACE), Readiness::Ready);
+        assert!(matches!(l.readiness(m(51), GRACE), Readiness::Unknown(_)));
+        assert!(l.on_heartbeat(&beat(session(1, 1), 2), t(52), m(52)));
+        assert_eq!(l.readiness(m(52), GRACE), Readiness::Ready);
     }
 
     #[test]
     fn heartbeats_of_a_session_whose_will_arrived_do_not_revive_it() {
         let mut l = registered_at(t(0));
-        assert!(l.on_heartbeat(&beat(session(1, 1), 1), t(1)));
-        l.on_presence(&offline(session(1, 1), OfflineReason::ConnectionLost), t(2));
-        assert!(!l.on_heartbeat(&beat(session(1, 1), 2), t(3)));
+        assert!(l.on_heartbeat(&beat(session(1, 1), 1), t(1), m(1)));
+        l.on_presence(
+            &offline(session(1, 1), OfflineReason::ConnectionLost),
+            t(2),
+            m(2),
+        );
+        assert!(!l.on_heartbeat(&beat(session(1, 1), 2), t(3), m(3)));
         assert_eq!(
-            l.readiness(t(3), GRACE),
+            l.readiness(m(3), GRACE),
             Readiness::Unknown(UnknownCause::ConnectionLost)
         );
     }
 
     #[test]
     fn a_node_loaded_at_start_gets_one_grace_period() {
-        let l = Liveness::assumed_alive(t(100));
-        assert_eq!(l.readiness(t(140), GRACE), Readiness::Ready);
-        assert!(matches!(l.readiness(t(141), GRACE), Readiness::Unknown(_)));
+        let l = Liveness::assumed_alive(t(100), m(100));
+        assert_eq!(l.readiness(m(140), GRACE), Readiness::Ready);
+        assert!(matches!(l.readiness(m(141), GRACE), Readiness::Unknown(_)));
+    }
+
+    #[test]
+    fn wall_clock_steps_change_no_readiness() {
+        let mut l = registered_at(t(0));
+        // The controller's wall clock steps an hour ahead, then an hour back; the monotonic
+        // clock goes on a second per second.
+        assert!(l.on_heartbeat(&beat(session(1, 1), 1), t(3600), m(10)));
+        assert_eq!(l.readiness(m(45), GRACE), Readiness::Ready);
+        assert!(l.on_heartbeat(&beat(session(1, 1), 2), t(-3600), m(20)));
+        assert_eq!(l.readiness(m(59), GRACE), Readiness::Ready);
+        // A node that then goes silent is still noticed one grace period later.
+        assert_eq!(
+            l.readiness(m(61), GRACE),
+            Readiness::Unknown(UnknownCause::SilentPastGrace)
+        );
+        assert_eq!(l.last_heard, t(-3600), "users read the wall time");
     }
 
     fn running_pod() -> Value {
