@@ -263,6 +263,7 @@ pub async fn shutdown_signal() {
         _ => std::future::pending::<()>().await,
     }
 }
+pub mod clock;
 pub mod disk;
 pub mod pods;
 pub mod runtime;

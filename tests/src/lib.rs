@@ -490,6 +490,8 @@ pub struct Agent {
     extra: Vec<String>,
     /// The agent binary, preceded by a runner such as `qemu-aarch64` if any.
     program: Vec<String>,
+    /// Extra environment (e.g. libfaketime's).
+    env: Vec<(String, String)>,
 }
 
 impl Agent {
@@ -509,6 +511,17 @@ impl Agent {
         extra: &[&str],
         program: Vec<String>,
     ) -> Agent {
+        Agent::start_full(dir, broker, name, extra, program, Vec::new())
+    }
+
+    fn start_full(
+        dir: &Path,
+        broker: &Broker,
+        name: &str,
+        extra: &[&str],
+        program: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Agent {
         let data_dir = dir.join(format!("agent-{name}"));
         let mut agent = Agent {
             proc: Proc::spawn(Command::new("true"), dir.join("unused.log")),
@@ -517,14 +530,28 @@ impl Agent {
             broker: broker.clone(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             program,
+            env,
         };
         agent.proc = agent.spawn(dir.join(format!("agent-{name}.log")));
         agent
     }
 
+    /// Starts an agent as [`Agent::start`] does, with extra environment.
+    pub fn start_with_env(
+        dir: &Path,
+        broker: &Broker,
+        name: &str,
+        extra: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Agent {
+        let program = vec![binary("drover-agent").to_string_lossy().into_owned()];
+        Agent::start_full(dir, broker, name, extra, program, env)
+    }
+
     fn spawn(&self, log: PathBuf) -> Proc {
         let mut command = Command::new(&self.program[0]);
         command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(&self.program[1..])
             .args(["--broker", &self.broker.url, "--node-name", &self.name])
             .args(["--token", &self.broker.token])

@@ -58,3 +58,66 @@ fn controller_clock_steps_flap_no_node_and_hide_no_silent_one() {
     agent.proc.signal("CONT");
     server.wait_ready_status("edge", "True", Duration::from_secs(5));
 }
+
+#[test]
+fn agent_clock_steps_neither_stretch_a_back_off_nor_cut_a_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = dir.path().join("faketime");
+    step_clock(&clock, "+0");
+    let server = Server::start_alone(dir.path());
+    let _agent = Agent::start_with_env(
+        dir.path(),
+        &server.broker,
+        "edge",
+        &["--crash-backoff-initial", "2s"],
+        faketime_env(&clock),
+    );
+    server.wait_ready_status("edge", "True", Duration::from_secs(10));
+    server.apply(&process_pod("crasher", "edge", "Always", "exit 1", 1));
+    server.apply(&process_pod(
+        "stubborn",
+        "edge",
+        "Always",
+        "trap '' TERM; while true; do sleep 0.1; done",
+        4,
+    ));
+    server.wait_pod("crasher", "backing off", Duration::from_secs(15), |p| {
+        container(p)["restartCount"].as_u64() >= Some(1)
+    });
+    server.wait_pod("stubborn", "Running", Duration::from_secs(15), |p| {
+        phase(p) == "Running"
+    });
+    // An hour back: a 2-4 s back-off must not become an hour.
+    step_clock(&clock, "-1h");
+    let restarts = |server: &Server| {
+        server
+            .pod("crasher")
+            .and_then(|p| container(&p)["restartCount"].as_u64())
+            .unwrap_or(0)
+    };
+    let now = restarts(&server);
+    wait_for(
+        "the crasher to restart again",
+        Duration::from_secs(15),
+        || (restarts(&server) >= now + 2).then_some(()),
+    );
+
+    // An hour ahead: the 4 s grace period of a pod that ignores SIGTERM still holds.
+    step_clock(&clock, "+1h");
+    let uid = server.pod("stubborn").unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deleted = std::time::Instant::now();
+    server.cli_ok(&["delete", "pod", "stubborn"]);
+    wait_for(
+        "the pod's processes to end",
+        Duration::from_secs(15),
+        || pod_processes(&uid).is_empty().then_some(()),
+    );
+    let took = deleted.elapsed();
+    assert!(
+        took >= Duration::from_secs(3),
+        "killed after {took:?}, before its grace period"
+    );
+}

@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_proto::msg::{
-    DesiredPod, DesiredState, LogChunk, LogRequest, StatusAck, StatusReport, WireEvent,
-    WirePodStatus,
+    DesiredPod, DesiredState, LogChunk, LogRequest, StatusAck, StatusReport, WireContainerState,
+    WireEvent, WirePodStatus,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::clock::ClockStamp;
 use crate::runtime::cgroup::Cgroups;
 use crate::runtime::container::engine::ListedContainer;
 use crate::runtime::container::plan::PlanContext;
@@ -159,12 +160,39 @@ pub struct PodManager {
     /// The disk is nearly full: containers wait in `awaiting_disk` instead of starting.
     disk_pressure: bool,
     awaiting_disk: Vec<(String, usize)>,
+    /// This boot, which the records' times are on.
+    boot_id: String,
 }
 
+/// The supervisors' clock: boot time, so that a wall-clock step moves no deadline.
 fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
+    crate::clock::mono_ms()
+}
+
+/// A status with its boot-clock times put on the wall clock, for the controller.
+fn on_wall(mut status: WirePodStatus, offset: Millis) -> WirePodStatus {
+    fn state(state: &mut WireContainerState, offset: Millis) {
+        match state {
+            WireContainerState::Waiting { .. } => {}
+            WireContainerState::Running { started_at_ms } => *started_at_ms += offset,
+            WireContainerState::Terminated {
+                started_at_ms,
+                finished_at_ms,
+                ..
+            } => {
+                *started_at_ms += offset;
+                *finished_at_ms += offset;
+            }
+        }
+    }
+    status.start_time_ms += offset;
+    for c in &mut status.containers {
+        state(&mut c.state, offset);
+        if let Some(last) = &mut c.last_state {
+            state(last, offset);
+        }
+    }
+    status
 }
 
 fn without_revision(mut status: WirePodStatus) -> WirePodStatus {
@@ -305,6 +333,7 @@ impl PodManager {
             forgotten: Default::default(),
             disk_pressure: false,
             awaiting_disk: Vec::new(),
+            boot_id: crate::clock::boot_id(),
         };
         manager.forgotten = manager.records.load_forgotten();
         manager.recover(now_ms());
@@ -353,10 +382,24 @@ impl PodManager {
                 at_ms: now,
             });
         }
+        let current = ClockStamp {
+            boot_id: self.boot_id.clone(),
+            wall_offset_ms: crate::clock::wall_offset_ms(),
+        };
         for record in records {
             let uid = record.sup.spec.uid.clone();
             let mut sup = record.sup;
             sup.set_backoff(self.settings.backoff);
+            // Older agents kept wall-clock times; times of another boot are moved to this
+            // boot's clock through the wall time they stood for.
+            let same_boot = record
+                .clock
+                .as_ref()
+                .is_some_and(|c| c.boot_id == current.boot_id);
+            sup.shift_times(match &record.clock {
+                Some(stamp) => stamp.shift_to(&current),
+                None => -current.wall_offset_ms,
+            });
             let count = sup.containers.len();
             let mut entry = new_entry(sup, record.acked);
             for (index, run) in record.runs.iter().enumerate().take(count) {
@@ -372,7 +415,13 @@ impl PodManager {
                 match entry.sup.containers[index].phase.clone() {
                     ContainerPhase::Running { .. } if in_engine(entry, index) => {}
                     ContainerPhase::Running { .. } => {
-                        let kept = record.kept.get(index).copied().flatten();
+                        // Processes do not outlive a reboot.
+                        let kept = record
+                            .kept
+                            .get(index)
+                            .copied()
+                            .flatten()
+                            .filter(|_| same_boot);
                         match kept.filter(|_| !self.settings.stop_pods_on_exit) {
                             Some(kept) => {
                                 let key = RunKey {
@@ -787,6 +836,10 @@ impl PodManager {
             acked: entry.acked,
             runs: entry.runs.clone(),
             kept: entry.kept.clone(),
+            clock: Some(ClockStamp {
+                boot_id: self.boot_id.clone(),
+                wall_offset_ms: crate::clock::wall_offset_ms(),
+            }),
         };
         match self.records.save_pod(&record, false) {
             Ok(()) => {
@@ -1028,11 +1081,15 @@ impl PodManager {
         let (held, uids): (Vec<String>, Vec<String>) =
             uids.into_iter().partition(|uid| self.unsaved.contains(uid));
         self.dirty.extend(held);
+        let offset = crate::clock::wall_offset_ms();
         let pods: Vec<WirePodStatus> = uids
             .iter()
-            .filter_map(|uid| self.pods.get(uid).map(|e| e.sup.status()))
+            .filter_map(|uid| self.pods.get(uid).map(|e| on_wall(e.sup.status(), offset)))
             .collect();
-        let events = std::mem::take(&mut self.events);
+        let mut events = std::mem::take(&mut self.events);
+        for event in &mut events {
+            event.at_ms += offset;
+        }
         if pods.is_empty() && events.is_empty() && !full {
             return;
         }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::journal;
+use crate::clock::ClockStamp;
 use crate::pod_paths::UnsafeName;
 use crate::runtime::process::Kept;
 use crate::supervisor::PodSupervisor;
@@ -29,6 +30,9 @@ pub struct PodRecord {
     pub runs: Vec<u64>,
     /// Each process container's running keeper, to adopt it after an agent restart.
     pub kept: Vec<Option<Kept>>,
+    /// The clock the supervisor's times are on (`None`: the wall clock, as older agents
+    /// kept them).
+    pub clock: Option<ClockStamp>,
 }
 
 /// A record as agents before process pods outlived them wrote it.
@@ -55,6 +59,7 @@ impl PodRecord {
             acked: old.acked,
             runs: vec![0; count],
             kept: vec![None; count],
+            clock: None,
         })
     }
 }
@@ -282,6 +287,7 @@ mod tests {
             acked: 3,
             runs: vec![2],
             kept: vec![Some(kept)],
+            clock: Some(ClockStamp::now()),
         };
         records.save_pod(&record, false).unwrap();
         let (back, damaged) = records.load_pods();
@@ -324,6 +330,7 @@ mod tests {
             acked: 1,
             runs: vec![1],
             kept: vec![None],
+            clock: None,
         };
         records.save_pod(&record, false).unwrap();
         record.acked = 2;

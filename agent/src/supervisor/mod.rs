@@ -17,7 +17,8 @@ use drover_proto::msg::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch: the supervisor's only notion of time.
+/// Milliseconds on the agent's clock, the supervisor's only notion of time: the pod manager
+/// runs it on the boot-time clock ([`crate::clock`]), so durations survive wall-clock steps.
 pub type Millis = i64;
 
 /// Crash back-off settings.
@@ -70,6 +71,11 @@ pub struct Exit {
 }
 
 impl Exit {
+    fn shift(&mut self, by: Millis) {
+        self.started_at += by;
+        self.finished_at += by;
+    }
+
     fn state(&self) -> WireContainerState {
         WireContainerState::Terminated {
             exit_code: self.exit_code,
@@ -593,6 +599,31 @@ impl PodSupervisor {
             WirePhase::Running
         } else {
             WirePhase::Pending
+        }
+    }
+
+    /// Moves every time the supervisor holds by `by` (times from another boot's clock).
+    pub fn shift_times(&mut self, by: Millis) {
+        if by == 0 {
+            return;
+        }
+        self.start_time += by;
+        if let Some(stopping) = &mut self.stopping {
+            stopping.kill_at += by;
+        }
+        for c in &mut self.containers {
+            match &mut c.phase {
+                ContainerPhase::Waiting { retry_at, .. } => {
+                    if let Some(at) = retry_at {
+                        *at += by;
+                    }
+                }
+                ContainerPhase::Running { started_at } => *started_at += by,
+                ContainerPhase::Terminated(exit) => exit.shift(by),
+            }
+            if let Some(exit) = &mut c.last_exit {
+                exit.shift(by);
+            }
         }
     }
 

@@ -311,6 +311,23 @@ fn agent_restarts_never_put_a_container_into_back_off() {
 }
 
 #[test]
+fn shifting_times_moves_every_deadline_and_timestamp_alike() {
+    let mut p = running(WireRestartPolicy::Always);
+    p.exited(0, 1, 0, false, 5 * S);
+    let mut shifted = p.clone();
+    shifted.shift_times(1000 * S);
+    // A wake at the shifted time does what a wake at the original time did.
+    assert_eq!(
+        starts(&p.clone().wake(60 * S)),
+        starts(&shifted.clone().wake(1060 * S))
+    );
+    assert_eq!(
+        shifted.status().start_time_ms,
+        p.status().start_time_ms + 1000 * S
+    );
+}
+
+#[test]
 fn the_supervisor_survives_serialization() {
     let mut p = running(WireRestartPolicy::Always);
     p.exited(0, 1, 0, false, S);
