@@ -1,6 +1,8 @@
-//! Wall-clock steps on the controller (libfaketime, as NTP correcting a clock would step it:
-//! the monotonic clock goes on): an hour ahead or back flaps no node, and a node that goes
-//! silent is still noticed within its grace period. Needs Debian's `faketime`.
+//! Wall-clock steps (libfaketime, as NTP correcting a clock would step it: the monotonic
+//! clock goes on). On the controller, an hour ahead or back flaps no node and fails no Job
+//! before its deadline, and a node that goes silent is still noticed within its grace
+//! period; on an agent, it neither stretches a back-off nor cuts a grace period. Needs
+//! Debian's `faketime`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,8 +29,28 @@ fn step_clock(file: &Path, offset: &str) {
     std::fs::write(file, format!("{offset}\n")).unwrap();
 }
 
+fn job_failed(server: &Server, name: &str) -> bool {
+    let out = server.cli(&["get", "job", name, "-o", "json"]);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|job| {
+        job["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Failed" && c["status"] == "True")
+        })
+    })
+}
+
+fn wait_job_pod_running(server: &Server, job: &str) {
+    wait_for("the Job's pod running", Duration::from_secs(15), || {
+        server
+            .items("pods")
+            .iter()
+            .any(|p| p["metadata"]["labels"]["job-name"] == job && phase(p) == "Running")
+            .then_some(())
+    });
+}
+
 #[test]
-fn controller_clock_steps_flap_no_node_and_hide_no_silent_one() {
+fn controller_clock_steps_flap_no_node_fail_no_deadline_and_hide_no_silent_node() {
     let dir = tempfile::tempdir().unwrap();
     let clock = dir.path().join("faketime");
     step_clock(&clock, "+0");
@@ -41,12 +63,55 @@ fn controller_clock_steps_flap_no_node_and_hide_no_silent_one() {
         },
     );
     let agent = server.join(dir.path(), "edge", &[]);
-    let ready = || server.ready_status("edge").as_deref() == Some("True");
+    server.apply(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: patient
+spec:
+  activeDeadlineSeconds: 600
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: main
+        command: [sleep, '120']
+",
+    );
+    wait_job_pod_running(&server, "patient");
+    let ready_and_not_failed = || {
+        server.ready_status("edge").as_deref() == Some("True") && !job_failed(&server, "patient")
+    };
 
+    // A change to the Job makes the controller look at it again at once.
+    let touch = |value: &str| {
+        let out = server.kubectl(&[
+            "annotate",
+            "job",
+            "patient",
+            &format!("step={value}"),
+            "--overwrite",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
     step_clock(&clock, "+1h");
-    holds_for("Ready after a step an hour ahead", GRACE * 2, ready);
+    touch("ahead");
+    holds_for(
+        "Ready, and the Job within its deadline, after a step an hour ahead",
+        GRACE * 2,
+        ready_and_not_failed,
+    );
     step_clock(&clock, "-1h");
-    holds_for("Ready after a step an hour back", GRACE * 2, ready);
+    touch("back");
+    holds_for(
+        "Ready, and the Job within its deadline, after a step an hour back",
+        GRACE * 2,
+        ready_and_not_failed,
+    );
 
     // Frozen with its connection open, the agent is noticed by the grace period alone.
     agent.proc.signal("STOP");

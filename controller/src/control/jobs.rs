@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::daemonsets::{controller_reference, name_suffix, owned_by};
-use super::Control;
+use super::{Control, JobClock};
 use crate::object::timestamp;
 use crate::pods::node_name;
 use crate::reconcile::job::{
@@ -258,6 +258,8 @@ impl Control {
     /// Reconciles every Job.
     pub(super) fn reconcile_jobs(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
         let jobs = self.store.list(Kind::Job, None)?;
+        self.job_clocks
+            .retain(|uid, _| jobs.iter().any(|job| &job.uid == uid));
         if jobs.is_empty() {
             return Ok(());
         }
@@ -275,6 +277,31 @@ impl Control {
             self.schedule_pending(now)?;
         }
         Ok(())
+    }
+
+    /// How long a Job that started at `start` (wall clock) has been active, on the
+    /// monotonic clock from the moment this controller first saw that start.
+    fn active_for(
+        &mut self,
+        uid: &str,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> chrono::Duration {
+        let mono = self.mono(now);
+        let anchor = self.job_clocks.entry(uid.to_string()).or_insert(JobClock {
+            start,
+            seen_at: mono,
+            seen_wall: now,
+        });
+        if anchor.start != start {
+            *anchor = JobClock {
+                start,
+                seen_at: mono,
+                seen_wall: now,
+            };
+        }
+        let before = (anchor.seen_wall - start).max(chrono::Duration::zero());
+        before + chrono::Duration::from_std(mono.since(anchor.seen_at)).unwrap_or_default()
     }
 
     /// Returns whether pods were created.
@@ -301,6 +328,9 @@ impl Control {
         let ledger = self.store.job_results(&job.uid)?;
         let record = record_from_status(&job.status);
         let dependencies = self.dependencies(job, jobs);
+        let active_for = record
+            .start_time
+            .map(|start| self.active_for(&job.uid, start, now));
         let outcome = reconcile(&JobInput {
             namespace: &job.namespace,
             spec: &spec,
@@ -310,6 +340,7 @@ impl Control {
             dependencies: &dependencies,
             settings: self.settings.job,
             now,
+            active_for,
         });
         // Persist results first: whatever happens next, they are counted exactly once.
         self.store.record_job_results(&job.uid, &outcome.record)?;
@@ -342,6 +373,7 @@ impl Control {
             }
         }
         if let Some(at) = outcome.wake_at {
+            let at = self.mono_wake(at, now);
             if self.jobs_wake.is_none_or(|w| at < w) {
                 self.jobs_wake = Some(at);
             }

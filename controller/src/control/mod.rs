@@ -100,7 +100,7 @@ pub struct Control {
     /// When DaemonSets must be reconciled again without any new input.
     ds_wake: Option<DateTime<Utc>>,
     /// When Jobs must be reconciled again without any new input.
-    jobs_wake: Option<DateTime<Utc>>,
+    jobs_wake: Option<Mono>,
     /// When CronJobs must be reconciled again (their next scheduled time).
     cron_wake: Option<DateTime<Utc>>,
     /// Workload controllers have something to look at.
@@ -113,6 +113,16 @@ pub struct Control {
     /// The monotonic clock's reading for the input being handled ([`Control::set_monotonic`]);
     /// without one, durations follow the wall clock.
     mono: Option<Mono>,
+    /// Where each Job's active time is measured from on the monotonic clock.
+    job_clocks: HashMap<String, JobClock>,
+}
+
+/// A Job's start as this controller first saw it: its recorded (wall-clock) start, and the
+/// monotonic and wall readings at that moment.
+struct JobClock {
+    start: DateTime<Utc>,
+    seen_at: Mono,
+    seen_wall: DateTime<Utc>,
 }
 
 impl Control {
@@ -131,6 +141,14 @@ impl Control {
 
     fn mono(&self, now: DateTime<Utc>) -> Mono {
         self.mono.unwrap_or_else(|| Mono::following_wall(now))
+    }
+
+    /// A wake-up time a reconciler computed on the wall clock, as the same delay from now
+    /// on the monotonic clock (a wall-clock step then neither brings it forward nor delays
+    /// it).
+    fn mono_wake(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> Mono {
+        self.mono(now)
+            .plus((at - now).to_std().unwrap_or(Duration::ZERO))
     }
 }
 
@@ -165,6 +183,7 @@ impl Control {
             desired_dirty: Default::default(),
             awaited_echoes: HashMap::new(),
             mono: None,
+            job_clocks: HashMap::new(),
         };
         control.load_nodes(now)?;
         control.load_credentials()?;
@@ -266,10 +285,12 @@ impl Control {
         if let Err(e) = self.evict_from_lost_nodes(now) {
             warn!(error = %e, "cannot evict pods from lost nodes");
         }
-        if [self.ds_wake, self.jobs_wake, self.cron_wake]
-            .iter()
-            .any(|w| w.is_some_and(|at| at <= now))
-        {
+        let mono = self.mono(now);
+        let due = self.jobs_wake.is_some_and(|at| at <= mono)
+            || [self.ds_wake, self.cron_wake]
+                .iter()
+                .any(|w| w.is_some_and(|at| at <= now));
+        if due {
             self.dirty = true;
         }
         self.settle(now);

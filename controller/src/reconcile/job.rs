@@ -160,6 +160,10 @@ pub struct JobInput<'a> {
     pub settings: JobSettings,
     /// Now.
     pub now: DateTime<Utc>,
+    /// How long the Job has been active since its recorded start, on a monotonic clock
+    /// (a wall-clock step must not fail its deadline early or late); `None`: from the wall
+    /// clock.
+    pub active_for: Option<chrono::Duration>,
 }
 
 /// The Job's status after reconciling.
@@ -360,6 +364,7 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         dependencies,
         settings,
         now,
+        active_for,
     } = *input;
     let mut out = JobOutcome::default();
     let mut record = record.clone();
@@ -512,10 +517,13 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         record.conditions.resumed = Some(now);
         record.start_time = None;
     }
+    let active_for = match record.start_time {
+        Some(start) => active_for.unwrap_or(now - start),
+        None => chrono::Duration::zero(),
+    };
     if record.start_time.is_none() {
         record.start_time = Some(now);
     }
-    let start = record.start_time.unwrap_or(now);
 
     // 5. Has it failed, or succeeded? (A decision, once taken, stays.)
     if record.conditions.failure_target.is_none()
@@ -524,7 +532,9 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         // Checked: `Duration::seconds` and `+` panic on the largest i64 values a spec can
         // hold; a deadline past chrono's range is no deadline.
         let deadline = spec.active_deadline_seconds.and_then(|s| {
-            chrono::Duration::try_seconds(s).and_then(|d| start.checked_add_signed(d))
+            chrono::Duration::try_seconds(s)
+                .and_then(|d| d.checked_sub(&active_for))
+                .and_then(|left| now.checked_add_signed(left))
         });
         let restarts: u32 = live.iter().map(|p| p.restarts).sum();
         let on_failure = spec.template.spec.restart_policy == Some(RestartPolicy::OnFailure);

@@ -66,6 +66,15 @@ impl World {
 
     /// One reconcile: records results, creates pods (Running at once), deletes pods.
     fn step(&mut self, now: DateTime<Utc>) -> JobOutcome {
+        self.step_active_for(now, None)
+    }
+
+    /// A reconcile with the time the Job has been active on the monotonic clock.
+    fn step_active_for(
+        &mut self,
+        now: DateTime<Utc>,
+        active_for: Option<chrono::Duration>,
+    ) -> JobOutcome {
         let outcome = reconcile(&JobInput {
             namespace: "default",
             spec: &self.spec,
@@ -75,6 +84,7 @@ impl World {
             dependencies: &self.dependencies,
             settings: self.settings,
             now,
+            active_for,
         });
         self.ledger.extend(outcome.record.iter().cloned());
         self.record = outcome.status.record.clone();
@@ -241,6 +251,29 @@ fn the_deadline_wins_over_the_backoff_limit() {
         "DeadlineExceeded"
     );
     assert_eq!(w.failed_reason().as_deref(), Some("DeadlineExceeded"));
+}
+
+#[test]
+fn the_deadline_counts_active_time_not_wall_clock_steps() {
+    let mut spec = job(None, None, None, RestartPolicy::Never);
+    spec.active_deadline_seconds = Some(600);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    let secs = chrono::Duration::seconds;
+    // The wall clock jumps an hour ahead 15 s into the run: 15 s active is not 600.
+    let outcome = w.step_active_for(t(3615), Some(secs(15)));
+    assert!(w.record.conditions.failure_target.is_none());
+    assert_eq!(
+        outcome.wake_at,
+        Some(t(3615 + 585)),
+        "woken when 600 s are up"
+    );
+    // An hour back: 600 s active is the deadline, whatever the wall clock says.
+    w.step_active_for(t(-3000), Some(secs(600)));
+    assert_eq!(
+        w.record.conditions.failure_target.as_ref().unwrap().1,
+        "DeadlineExceeded"
+    );
 }
 
 #[test]
