@@ -92,6 +92,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     let (pod_inputs, pod_inputs_rx) = tokio::sync::mpsc::channel(1024);
     let cgroups = runtime::cgroup::Cgroups::detect(Path::new("/"));
     let mut stop_pods_on_exit = config.stop_pods_on_exit;
+    let keeper = PathBuf::from("/proc/self/exe");
+    let keeper = if runtime::keeper::can_keep(&keeper) {
+        Some(keeper)
+    } else {
+        tracing::warn!("this agent's binary cannot be started again here (an emulator?): process pods run as the agent's children and stop with it");
+        stop_pods_on_exit = true;
+        None
+    };
     if !stop_pods_on_exit
         && cgroups.restart_needs_stopped_pods(std::env::var_os("INVOCATION_ID").is_some())
     {
@@ -110,7 +118,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             log_max_bytes: config.container_log_max_size,
             cgroups,
             engine: runtime::container::EngineSlot::Discovering,
-            keeper: PathBuf::from("/proc/self/exe"),
+            keeper,
             stop_pods_on_exit,
             max_finished_pods: config.max_finished_pods,
             max_finished_age: config.max_finished_age,

@@ -84,8 +84,9 @@ pub struct PodSettings {
     /// The container engine for pods with images (or why there is none); usually
     /// [`EngineSlot::Discovering`] at start, then set by [`PodInput::Engine`].
     pub engine: EngineSlot,
-    /// The binary that keeps process pods ([`crate::runtime::keeper`]): the agent's own.
-    pub keeper: PathBuf,
+    /// The binary that keeps process pods ([`crate::runtime::keeper`]): the agent's own;
+    /// `None` where it cannot run (pods are then the agent's children and stop with it).
+    pub keeper: Option<PathBuf>,
     /// Process pods stop when the agent stops and restart when it starts (the behaviour
     /// before they outlived it), instead of running on and being adopted.
     pub stop_pods_on_exit: bool,
@@ -441,7 +442,7 @@ impl PodManager {
                                     node: &self.settings.node,
                                     logs,
                                     cgroups: &self.settings.cgroups,
-                                    keeper: &self.settings.keeper,
+                                    keeper: self.settings.keeper.as_deref(),
                                     die_with_agent: false,
                                 };
                                 match process::adopt(&launch, key, kept, self.exits.clone()) {
@@ -721,7 +722,7 @@ impl PodManager {
                                 node: &self.settings.node,
                                 logs,
                                 cgroups: &self.settings.cgroups,
-                                keeper: &self.settings.keeper,
+                                keeper: self.settings.keeper.as_deref(),
                                 die_with_agent: self.settings.stop_pods_on_exit,
                             };
                             process::spawn(&launch, key, self.exits.clone())

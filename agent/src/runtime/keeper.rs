@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitCode};
 
@@ -27,6 +28,9 @@ use nix::unistd::getpgrp;
 
 /// The first argument that makes the agent's binary a keeper.
 pub const KEEPER_ARG: &str = "__drover-keeper";
+/// The first argument that makes it say it can be one ([`can_keep`]).
+const PROBE_ARG: &str = "__drover-keeper-probe";
+const PROBE_ANSWER: &str = "drover-keeper ready";
 /// The keeper's `argv[0]`, and its name in `ps`.
 pub const KEEPER_NAME: &str = "drover-keeper";
 /// The descriptor on which the keeper finds its status file.
@@ -50,6 +54,21 @@ pub enum KeptStatus {
 }
 
 impl KeptStatus {
+    /// How a process ended, from its wait status.
+    pub fn of(exit: &std::process::ExitStatus) -> KeptStatus {
+        match (exit.code(), exit.signal()) {
+            (Some(code), _) => KeptStatus::Exited { code, signal: 0 },
+            (None, Some(signal)) => KeptStatus::Exited {
+                code: 128 + signal,
+                signal,
+            },
+            (None, None) => KeptStatus::Exited {
+                code: 255,
+                signal: 0,
+            },
+        }
+    }
+
     /// The status file's text.
     pub fn render(&self) -> String {
         match self {
@@ -80,8 +99,13 @@ impl KeptStatus {
 pub fn main_if_keeper() -> Option<ExitCode> {
     let mut args = std::env::args_os();
     args.next();
-    if args.next().as_deref() != Some(OsStr::new(KEEPER_ARG)) {
-        return None;
+    match args.next() {
+        Some(arg) if arg == OsStr::new(KEEPER_ARG) => {}
+        Some(arg) if arg == OsStr::new(PROBE_ARG) => {
+            println!("{PROBE_ANSWER}");
+            return Some(ExitCode::SUCCESS);
+        }
+        _ => return None,
     }
     let program = args.next()?;
     Some(keep(program, args.collect()))
@@ -127,17 +151,7 @@ fn keep(program: OsString, args: Vec<OsString>) -> ExitCode {
     let status = match Command::new(&program).args(&args).spawn() {
         Err(e) => KeptStatus::CannotRun(describe_spawn_error(&program, &e)),
         Ok(mut child) => match child.wait() {
-            Ok(exit) => match (exit.code(), exit.signal()) {
-                (Some(code), _) => KeptStatus::Exited { code, signal: 0 },
-                (None, Some(signal)) => KeptStatus::Exited {
-                    code: 128 + signal,
-                    signal,
-                },
-                (None, None) => KeptStatus::Exited {
-                    code: 255,
-                    signal: 0,
-                },
-            },
+            Ok(exit) => KeptStatus::of(&exit),
             Err(_) => KeptStatus::Exited {
                 code: 255,
                 signal: 0,
@@ -152,6 +166,22 @@ fn keep(program: OsString, args: Vec<OsString>) -> ExitCode {
     // The main process is gone: nothing of the pod may keep running, the keeper included.
     let _ = killpg(getpgrp(), Signal::SIGKILL);
     ExitCode::SUCCESS
+}
+
+/// Whether `binary` can run as a keeper here. Under an emulator (qemu-user without
+/// binfmt_misc) the agent's own binary cannot be started again, and pods then run as the
+/// agent's children, dying with it.
+pub fn can_keep(binary: &std::path::Path) -> bool {
+    Command::new(binary)
+        .arg0(KEEPER_NAME)
+        .arg(PROBE_ARG)
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|out| {
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == PROBE_ANSWER
+        })
 }
 
 /// The status text within [`STATUS_ROOM`], still one line.

@@ -78,8 +78,9 @@ pub struct Launch<'a> {
     pub logs: LogPaths,
     /// Where resource limits are applied.
     pub cgroups: &'a Cgroups,
-    /// The keeper's binary: the agent's own (`/proc/self/exe`).
-    pub keeper: &'a Path,
+    /// The keeper's binary (the agent's own), or `None` where no keeper can run: then the
+    /// agent is the parent and the pod dies with it.
+    pub keeper: Option<&'a Path>,
     /// Whether the pod dies with the agent (the old behaviour, `--stop-pods-on-exit`).
     pub die_with_agent: bool,
 }
@@ -211,11 +212,18 @@ pub fn spawn(
         .create_status()
         .map_err(|e| file_error("cannot create the container's status file", e))?;
 
-    let mut command = Command::new(launch.keeper);
+    let mut command = match launch.keeper {
+        Some(path) => {
+            let mut command = Command::new(path);
+            command
+                .arg0(keeper::KEEPER_NAME)
+                .arg(keeper::KEEPER_ARG)
+                .arg(&program);
+            command
+        }
+        None => Command::new(&program),
+    };
     command
-        .arg0(keeper::KEEPER_NAME)
-        .arg(keeper::KEEPER_ARG)
-        .arg(&program)
         .args(&argv)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -235,21 +243,29 @@ pub fn spawn(
     prepare_child(
         &mut command,
         cgroup.as_ref().map(|c| c.procs_fds()).unwrap_or_default(),
-        status.as_raw_fd(),
-        launch.die_with_agent,
+        launch.keeper.map(|_| status.as_raw_fd()),
+        launch.die_with_agent || launch.keeper.is_none(),
     );
-    let mut child = command
-        .spawn()
-        .map_err(|e| keeper::describe_spawn_error(launch.keeper.as_os_str(), &e))?;
+    let spawned = command.spawn().map_err(|e| {
+        let program = launch.keeper.map_or(program.as_ref(), Path::as_os_str);
+        keeper::describe_spawn_error(program, &e)
+    });
+    let mut child = spawned?;
     drop(status);
     let pid = child
         .id()
         .ok_or("the process exited before it could be watched")?;
     let started = start_time(pid).unwrap_or(0);
     let status_path = launch.logs.status();
+    let kept_by_keeper = launch.keeper.is_some();
     tokio::spawn(async move {
-        let _ = child.wait().await;
-        let _ = exits.send(finish(key, pid, &status_path, cgroup));
+        let waited = child.wait().await;
+        let status = if kept_by_keeper {
+            read_status(&status_path)
+        } else {
+            waited.ok().map(|exit| KeptStatus::of(&exit))
+        };
+        let _ = exits.send(finish(key, pid, status, cgroup));
     });
     Ok(Kept { pid, started })
 }
@@ -279,7 +295,7 @@ pub fn adopt(
         (Ok(fd), true) => {
             tokio::spawn(async move {
                 wait_pidfd(fd, kept).await;
-                let _ = exits.send(finish(key, kept.pid, &status_path, cgroup));
+                let _ = exits.send(finish(key, kept.pid, read_status(&status_path), cgroup));
             });
             Adopted::Running
         }
@@ -289,11 +305,11 @@ pub fn adopt(
                 while start_time(kept.pid) == Some(kept.started) {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                let _ = exits.send(finish(key, kept.pid, &status_path, cgroup));
+                let _ = exits.send(finish(key, kept.pid, read_status(&status_path), cgroup));
             });
             Adopted::Running
         }
-        _ => Adopted::Ended(finish(key, kept.pid, &status_path, cgroup)),
+        _ => Adopted::Ended(finish(key, kept.pid, read_status(&status_path), cgroup)),
     }
 }
 
@@ -322,19 +338,22 @@ fn container_cgroup(
         .map_err(|e| format!("cannot create the container's cgroup: {e}"))
 }
 
-/// After the keeper ended: how the container ended, from the keeper's status file. Without
-/// one the keeper was killed, and the container with it (SIGKILL).
+fn read_status(path: &Path) -> Option<KeptStatus> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| KeptStatus::parse(&text))
+}
+
+/// After the keeper (or the container's process, without one) ended: how the container
+/// ended. Without a status the keeper was killed, and the container with it (SIGKILL).
 fn finish(
     key: RunKey,
     pgid: u32,
-    status_path: &Path,
+    status: Option<KeptStatus>,
     cgroup: Option<ContainerCgroup>,
 ) -> ProcessExit {
     // Whatever of the pod the keeper could not take with it.
     let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
-    let status = std::fs::read_to_string(status_path)
-        .ok()
-        .and_then(|text| KeptStatus::parse(&text));
     let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cgroup) = cgroup {
         cgroup.remove();
@@ -470,7 +489,7 @@ fn kill_marked(pgid: Option<u32>, pod_uid: &str) -> usize {
 fn prepare_child(
     command: &mut Command,
     cgroup_procs: Vec<i32>,
-    status_fd: i32,
+    status_fd: Option<i32>,
     die_with_agent: bool,
 ) {
     // SAFETY: the closure runs in the child between fork and exec. It only calls prctl(2),
@@ -485,11 +504,14 @@ fn prepare_child(
                 let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
                 nix::unistd::write(fd, b"0").map_err(io::Error::from)?;
             }
-            if status_fd == keeper::STATUS_FD {
-                if nix::libc::fcntl(status_fd, nix::libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
+            let failed = match status_fd {
+                None => false,
+                Some(fd) if fd == keeper::STATUS_FD => {
+                    nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) < 0
                 }
-            } else if nix::libc::dup2(status_fd, keeper::STATUS_FD) < 0 {
+                Some(fd) => nix::libc::dup2(fd, keeper::STATUS_FD) < 0,
+            };
+            if failed {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
