@@ -384,6 +384,29 @@ impl Server {
         self.wait_healthy();
     }
 
+    /// Starts a stopped server again with `extra` arguments this once; waits until it
+    /// serves (`None`) or has exited (its exit code).
+    pub fn start_again_with(&mut self, extra: &[&str]) -> Option<i32> {
+        let saved = self.args.clone();
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        let log = self.proc.log.with_extension("again.log");
+        self.proc = self.spawn(log);
+        self.args = saved;
+        let healthz = format!("{}/healthz", self.api);
+        wait_for(
+            "the server to serve or exit",
+            Duration::from_secs(20),
+            || {
+                if !self.proc.is_running() {
+                    return Some(Some(
+                        self.proc.wait_exit(Duration::from_secs(1)).unwrap_or(-1),
+                    ));
+                }
+                self.http().get(&healthz).call().ok().map(|_| None)
+            },
+        )
+    }
+
     /// Kills the server (SIGKILL) and starts it again with the same data and ports.
     pub fn restart(&mut self) {
         self.proc.kill();

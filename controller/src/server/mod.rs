@@ -89,6 +89,12 @@ pub struct ServerArgs {
     )]
     pub data_dir: PathBuf,
 
+    /// Start even if the store is damaged: drop objects whose checksum does not match (each
+    /// logged; a workload's controller creates again what it owned) and go on without a
+    /// lost write-ahead log, instead of refusing to start
+    #[arg(long)]
+    pub repair_store: bool,
+
     /// Do not run an agent in the server process
     #[arg(long, env = "DROVER_DISABLE_AGENT")]
     pub disable_agent: bool,
@@ -150,7 +156,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
-    let mut store = Store::open(&args.data_dir)
+    let mut store = Store::open_with(&args.data_dir, args.repair_store)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
     // Watches see every store write from here on; older versions are expired (410).
     let watch_hub = crate::api::watch::WatchHub::new(store.resource_version()?);

@@ -107,6 +107,37 @@ pub enum StoreError {
     /// Stored JSON could not be read back.
     #[error("store: corrupt record: {0}")]
     Corrupt(String),
+    /// A stored object is damaged: its checksum does not match, or it cannot be read.
+    #[error("store: {kind} {namespace}/{name} is damaged ({detail}); start the server once with --repair-store to drop it (a workload's controller creates again what it owned)")]
+    Damaged {
+        /// Its kind, as stored.
+        kind: String,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The write-ahead log is gone while SQLite's index of it is there: the last commits
+    /// are lost.
+    #[error("store: {wal} is missing while {shm} is there: the store's last changes are lost; start the server once with --repair-store to go on without them")]
+    LostWal {
+        /// The missing log.
+        wal: String,
+        /// Its index.
+        shm: String,
+    },
+}
+
+/// A row's checksum: CRC-32 of the text of every stored field but `updated_at`, in order.
+fn row_checksum(fields: &[&str]) -> i64 {
+    let mut hasher = crc32fast::Hasher::new();
+    for field in fields {
+        hasher.update(field.as_bytes());
+        hasher.update(&[0x1f]);
+    }
+    i64::from(hasher.finalize())
 }
 
 type ObjectKey = (Kind, String, String);
@@ -140,7 +171,32 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, false)
+    }
+
+    /// Opens the store in `dir`; with `repair`, damaged objects are dropped (each logged)
+    /// and a lost write-ahead log is accepted, instead of refusing to open.
+    pub fn open_with(dir: &Path, repair: bool) -> Result<Store, StoreError> {
         let path = dir.join("drover.db");
+        let wal = dir.join("drover.db-wal");
+        let shm = dir.join("drover.db-shm");
+        // After a crash both stay; a clean close removes both. An index without its log is
+        // a log that was removed, and with it the last commits.
+        if shm.exists() && !wal.exists() && path.exists() {
+            let lost = StoreError::LostWal {
+                wal: wal.display().to_string(),
+                shm: shm.display().to_string(),
+            };
+            if !repair {
+                return Err(lost);
+            }
+            tracing::error!("{lost}: going on without them (--repair-store)");
+            // The index describes the log that is gone.
+            std::fs::remove_file(&shm).map_err(|source| StoreError::Permissions {
+                path: shm.display().to_string(),
+                source,
+            })?;
+        }
         // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
         // database's mode. Those an older version left are tightened.
         let private = |p: &Path| {
@@ -155,15 +211,15 @@ impl Store {
             drover_agent::private_fs::tighten_file_if_present(&side).map_err(private(&side))?;
         }
         let db = Connection::open(&path)?;
-        Store::load(db)
+        Store::load(db, repair)
     }
 
     /// An in-memory store for tests.
     pub fn in_memory() -> Result<Store, StoreError> {
-        Store::load(Connection::open_in_memory()?)
+        Store::load(Connection::open_in_memory()?, false)
     }
 
-    fn load(db: Connection) -> Result<Store, StoreError> {
+    fn load(db: Connection, repair: bool) -> Result<Store, StoreError> {
         schema::prepare(&db)?;
         let mut store = Store {
             db,
@@ -173,15 +229,35 @@ impl Store {
             sink: None,
         };
         store.reload_api_tokens()?;
+        let mut damaged = Vec::new();
         let loaded: Vec<StoredObject> = {
             let mut stmt = store.db.prepare("SELECT * FROM objects")?;
             let rows = stmt.query_map([], Self::row_to_object)?;
             let mut loaded = Vec::new();
             for row in rows {
-                loaded.push(row??);
+                match row? {
+                    Ok(object) => loaded.push(object),
+                    Err(e @ StoreError::Damaged { .. }) if repair => damaged.push(e),
+                    Err(e) => return Err(e),
+                }
             }
             loaded
         };
+        for e in damaged {
+            if let StoreError::Damaged {
+                kind,
+                namespace,
+                name,
+                ..
+            } = &e
+            {
+                tracing::error!("{e}: dropped (--repair-store)");
+                store.db.execute(
+                    "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                    params![kind, namespace, name],
+                )?;
+            }
+        }
         for object in loaded {
             store.remember(object);
         }
@@ -227,13 +303,47 @@ impl Store {
         let generation: i64 = row.get("generation")?;
         let agent_revision: i64 = row.get("agent_revision")?;
         let deletion: Option<String> = row.get("deletion_timestamp")?;
-        Ok((|| {
+        let checksum: Option<i64> = row.get("checksum")?;
+        let damaged = |detail: String| StoreError::Damaged {
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+            detail,
+        };
+        let (rv_text, generation_text, agent_revision_text) = (
+            rv.to_string(),
+            generation.to_string(),
+            agent_revision.to_string(),
+        );
+        let computed = row_checksum(&[
+            &kind,
+            &namespace,
+            &name,
+            &uid,
+            &rv_text,
+            &generation_text,
+            &labels,
+            &annotations,
+            &owners,
+            &spec,
+            &status,
+            &created,
+            &agent_revision_text,
+            deletion.as_deref().unwrap_or(""),
+            &managed,
+        ]);
+        if checksum.is_some_and(|stored| stored != computed) {
+            return Ok(Err(damaged(
+                "its checksum does not match its content".into(),
+            )));
+        }
+        let read = (|| {
             let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
             Ok(StoredObject {
                 kind: Kind::from_resource_name(&kind)
                     .ok_or_else(|| StoreError::Corrupt(format!("kind {kind}")))?,
-                namespace,
-                name,
+                namespace: namespace.clone(),
+                name: name.clone(),
                 uid,
                 resource_version: rv as u64,
                 generation,
@@ -247,7 +357,8 @@ impl Store {
                 deletion_timestamp: deletion.as_deref().map(parse_time).transpose()?,
                 agent_revision: agent_revision as u64,
             })
-        })())
+        })();
+        Ok(read.map_err(|e: StoreError| damaged(e.to_string())))
     }
 
     /// One object.
@@ -294,39 +405,70 @@ impl Store {
         let tx = self.db.transaction()?;
         let rv = Self::next_resource_version(&tx)?;
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let (labels, annotations, owners, spec, status, managed) = (
+            to_json(&object.labels),
+            to_json(&object.annotations),
+            to_json(&object.owner_references),
+            to_json(&object.spec),
+            to_json(&object.status),
+            to_json(&object.managed_fields),
+        );
+        let created = object
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let deletion = object
+            .deletion_timestamp
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let checksum = row_checksum(&[
+            object.kind.as_str(),
+            &object.namespace,
+            &object.name,
+            &object.uid,
+            &(rv as i64).to_string(),
+            &object.generation.to_string(),
+            &labels,
+            &annotations,
+            &owners,
+            &spec,
+            &status,
+            &created,
+            &(object.agent_revision as i64).to_string(),
+            deletion.as_deref().unwrap_or(""),
+            &managed,
+        ]);
         tx.prepare_cached(
             "INSERT INTO objects (kind, namespace, name, uid, resource_version, generation, labels, annotations,
                                   owner_references, spec, status, created_at, updated_at, agent_revision,
-                                  deletion_timestamp, managed_fields)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                                  deletion_timestamp, managed_fields, checksum)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT (kind, namespace, name) DO UPDATE SET
                 uid = excluded.uid, resource_version = excluded.resource_version,
                 generation = excluded.generation, labels = excluded.labels,
                 annotations = excluded.annotations, owner_references = excluded.owner_references,
                 spec = excluded.spec, status = excluded.status, updated_at = excluded.updated_at,
                 agent_revision = excluded.agent_revision, deletion_timestamp = excluded.deletion_timestamp,
-                managed_fields = excluded.managed_fields",
+                managed_fields = excluded.managed_fields, checksum = excluded.checksum,
+                created_at = excluded.created_at",
         )?
         .execute(params![
-                object.kind.as_str(),
-                object.namespace,
-                object.name,
-                object.uid,
-                rv as i64,
-                object.generation,
-                to_json(&object.labels),
-                to_json(&object.annotations),
-                to_json(&object.owner_references),
-                to_json(&object.spec),
-                to_json(&object.status),
-                object.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                now,
-                object.agent_revision as i64,
-                object
-                    .deletion_timestamp
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                to_json(&object.managed_fields),
- ])?;
+            object.kind.as_str(),
+            object.namespace,
+            object.name,
+            object.uid,
+            rv as i64,
+            object.generation,
+            labels,
+            annotations,
+            owners,
+            spec,
+            status,
+            created,
+            now,
+            object.agent_revision as i64,
+            deletion,
+            managed,
+            checksum,
+        ])?;
         tx.commit()?;
         let mut stored = object.clone();
         stored.resource_version = rv;
@@ -855,6 +997,91 @@ mod tests {
     }
 
     #[test]
+    fn a_row_changed_behind_the_stores_back_is_named_at_open_and_dropped_on_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            store.put(&pod("a")).unwrap();
+            store.put(&pod("b")).unwrap();
+        }
+        // Still valid JSON, so only the checksum can tell (as with a flipped bit that
+        // turns one phase into another).
+        let db = Connection::open(dir.path().join("drover.db")).unwrap();
+        db.execute(
+            "UPDATE objects SET status = status || ' ' WHERE name = 'a'",
+            [],
+        )
+        .unwrap();
+        drop(db);
+        let err = Store::open(dir.path()).err().expect("refused");
+        assert!(
+            matches!(&err, StoreError::Damaged { name, namespace, .. } if name == "a" && namespace == "default"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--repair-store"), "{err}");
+        let store = Store::open_with(dir.path(), true).unwrap();
+        assert!(store.get(Kind::Pod, "default", "a").unwrap().is_none());
+        assert!(store.get(Kind::Pod, "default", "b").unwrap().is_some());
+        drop(store);
+        // Dropped for good: the next start is clean.
+        assert!(Store::open(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn rows_written_before_checksums_are_read_and_checked_once_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            store.put(&pod("old")).unwrap();
+        }
+        let db = Connection::open(dir.path().join("drover.db")).unwrap();
+        db.execute("UPDATE objects SET checksum = NULL", [])
+            .unwrap();
+        drop(db);
+        let mut store = Store::open(dir.path()).unwrap();
+        let old = store.get(Kind::Pod, "default", "old").unwrap().unwrap();
+        store.put(&old).unwrap();
+        drop(store);
+        let db = Connection::open(dir.path().join("drover.db")).unwrap();
+        let checksum: Option<i64> = db
+            .query_row("SELECT checksum FROM objects", [], |r| r.get(0))
+            .unwrap();
+        assert!(checksum.is_some());
+    }
+
+    #[test]
+    fn a_lost_write_ahead_log_is_reported() {
+        let live = tempfile::tempdir().unwrap();
+        let mut store = Store::open(live.path()).unwrap();
+        store.put(&pod("last")).unwrap();
+        // What a crash leaves: the database, its log and the log's index, copied while open.
+        let crashed = tempfile::tempdir().unwrap();
+        for file in ["drover.db", "drover.db-wal", "drover.db-shm"] {
+            std::fs::copy(live.path().join(file), crashed.path().join(file)).unwrap();
+        }
+        drop(store);
+        let recovered = Store::open(crashed.path()).expect("a crash alone loses nothing");
+        assert!(recovered
+            .get(Kind::Pod, "default", "last")
+            .unwrap()
+            .is_some());
+        // The same, with the log removed.
+        let lost = tempfile::tempdir().unwrap();
+        let mut store = Store::open(live.path()).unwrap();
+        store.put(&pod("newer")).unwrap();
+        for file in ["drover.db", "drover.db-shm"] {
+            std::fs::copy(live.path().join(file), lost.path().join(file)).unwrap();
+        }
+        drop(store);
+        let err = Store::open(lost.path()).err().expect("refused");
+        assert!(matches!(err, StoreError::LostWal { .. }), "{err}");
+        if let Err(e) = Store::open_with(lost.path(), true) {
+            panic!("{e}");
+        }
+        assert!(Store::open(lost.path()).is_ok(), "repaired for good");
+    }
+
+    #[test]
     fn events_take_resource_versions_and_older_stores_gain_the_column() {
         let db = Connection::open_in_memory().unwrap();
         db.execute_batch(
@@ -863,7 +1090,7 @@ mod tests {
                 count INTEGER NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL);",
         )
         .unwrap();
-        let mut store = Store::load(db).unwrap();
+        let mut store = Store::load(db, false).unwrap();
         let a = store.put(&pod("a")).unwrap();
         let now = Utc::now();
         store

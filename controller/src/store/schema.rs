@@ -13,6 +13,14 @@ pub(super) fn prepare(db: &Connection) -> rusqlite::Result<()> {
             "ALTER TABLE events ADD COLUMN resource_version INTEGER NOT NULL DEFAULT 0",
         )?;
     }
+    // Stores made before rows carried a checksum gain the column; their rows have none
+    // until they are next written.
+    let has_checksum: bool = db
+        .prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'checksum'")?
+        .exists([])?;
+    if !has_checksum {
+        db.execute_batch("ALTER TABLE objects ADD COLUMN checksum INTEGER")?;
+    }
     // Stores made before managedFields were kept gain the column.
     let has_managed: bool = db
         .prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'managed_fields'")?
