@@ -8,7 +8,10 @@ use crate::supervisor::Millis;
 /// Milliseconds since boot (suspend included): the clock the supervisor runs on.
 pub fn mono_ms() -> Millis {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-        .map_or(0, |t| t.tv_sec() * 1000 + t.tv_nsec() / 1_000_000)
+        // time_t and the nanoseconds are 32 bits on armv7.
+        .map_or(0, |t| {
+            t.tv_sec() as Millis * 1000 + t.tv_nsec() as Millis / 1_000_000
+        })
 }
 
 /// Milliseconds since the Unix epoch.
