@@ -92,7 +92,7 @@ fn process_pods_keep_their_processes_across_agent_restarts_and_an_upgrade() {
         "finisher",
         "edge",
         "Never",
-        "sleep 8; exit 3",
+        "sleep 10; exit 3",
         1,
     ));
     let mut uids = BTreeMap::new();
@@ -119,13 +119,25 @@ fn process_pods_keep_their_processes_across_agent_restarts_and_an_upgrade() {
         found.values().all(Option::is_some).then_some(found)
     });
 
+    // The same processes run; only the finisher may have ended meanwhile, on its own.
+    let unchanged = |when: &str| {
+        let now = processes(&uids);
+        for (name, pid) in &now {
+            let ended_on_its_own = name == "finisher" && pid.is_none();
+            assert!(
+                ended_on_its_own || *pid == before[name],
+                "{name} {when}: {:?} became {pid:?}",
+                before[name]
+            );
+        }
+    };
     restart_agent(&mut agent, "TERM");
-    assert_eq!(processes(&uids), before, "after SIGTERM and a start");
+    unchanged("after SIGTERM and a start");
     restart_agent(&mut agent, "KILL");
-    assert_eq!(processes(&uids), before, "after kill -9 and a start");
+    unchanged("after kill -9 and a start");
     upgrade_agent_binary(&program);
     restart_agent(&mut agent, "TERM");
-    assert_eq!(processes(&uids), before, "after a new binary");
+    unchanged("after a new binary");
 
     // Three agent restarts within a minute: no restart, so no back-off either.
     for name in ["svc", "daemon"] {
