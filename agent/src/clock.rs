@@ -43,6 +43,11 @@ pub struct ClockStamp {
 }
 
 impl ClockStamp {
+    /// Whether both were taken in one boot (an unreadable boot id never matches).
+    pub fn same_boot(&self, other: &ClockStamp) -> bool {
+        !self.boot_id.is_empty() && self.boot_id == other.boot_id
+    }
+
     /// This boot, now.
     pub fn now() -> ClockStamp {
         ClockStamp {
@@ -54,7 +59,7 @@ impl ClockStamp {
     /// What to add to times stamped `self` to put them on the clock of `current`: nothing
     /// within one boot; across a reboot, through the wall time they stood for.
     pub fn shift_to(&self, current: &ClockStamp) -> Millis {
-        if self.boot_id == current.boot_id {
+        if self.same_boot(current) {
             0
         } else {
             self.wall_offset_ms - current.wall_offset_ms

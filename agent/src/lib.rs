@@ -92,20 +92,23 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     let (pod_inputs, pod_inputs_rx) = tokio::sync::mpsc::channel(1024);
     let cgroups = runtime::cgroup::Cgroups::detect(Path::new("/"));
     let mut stop_pods_on_exit = config.stop_pods_on_exit;
-    let keeper = PathBuf::from("/proc/self/exe");
-    let keeper = if runtime::keeper::can_keep(&keeper) {
-        Some(keeper)
-    } else {
-        tracing::warn!("this agent's binary cannot be started again here (an emulator?): process pods run as the agent's children and stop with it");
-        stop_pods_on_exit = true;
-        None
-    };
     if !stop_pods_on_exit
         && cgroups.restart_needs_stopped_pods(std::env::var_os("INVOCATION_ID").is_some())
     {
         tracing::warn!("systemd started the agent at the root of its cgroup (DelegateSubgroup=agent needs systemd 254 or later): pods left running would keep systemd from starting the agent again, so process pods stop with the agent (as with --stop-pods-on-exit); with this systemd, also set KillMode=mixed");
         stop_pods_on_exit = true;
     }
+    let keeper = PathBuf::from("/proc/self/exe");
+    let keeper = if stop_pods_on_exit {
+        // Pods that stop with the agent need no keeper: as its children they die with it.
+        None
+    } else if runtime::keeper::can_keep(&keeper) {
+        Some(keeper)
+    } else {
+        tracing::warn!("this agent's binary cannot be started again here (an emulator?): process pods run as the agent's children and stop with it");
+        stop_pods_on_exit = true;
+        None
+    };
     let pods = pods::PodManager::start(
         pods::PodSettings {
             node: info.name.clone(),

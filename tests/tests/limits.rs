@@ -104,5 +104,9 @@ fn memory_and_cpu_limits_are_applied_and_an_oom_kill_is_reported() {
     wait_for("the capped pod to go", Duration::from_secs(15), || {
         server.pod("capped").is_none().then_some(())
     });
-    assert!(!memory.exists() && !cpu.exists(), "cgroups left behind");
+    wait_for(
+        "the container's cgroups to go",
+        Duration::from_secs(5),
+        || (!memory.exists() && !cpu.exists()).then_some(()),
+    );
 }

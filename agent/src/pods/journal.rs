@@ -48,7 +48,14 @@ fn last_entry(data: &[u8]) -> Option<&[u8]> {
 /// one did. An entry cut short is what a crash mid-append leaves and is no damage; a
 /// complete one with the wrong checksum is (a flipped bit, a bad block), and everything
 /// from it on is ignored.
+#[cfg(test)]
 fn scan(data: &[u8]) -> (Option<&[u8]>, Option<usize>) {
+    let (last, damaged_at, _) = scan_to(data);
+    (last, damaged_at)
+}
+
+/// As [`scan`], with where the intact entries end.
+fn scan_to(data: &[u8]) -> (Option<&[u8]>, Option<usize>, usize) {
     let mut at = 0;
     let mut last = None;
     while data.len() - at >= HEADER {
@@ -60,17 +67,21 @@ fn scan(data: &[u8]) -> (Option<&[u8]>, Option<usize>) {
         };
         let len = len as usize;
         let start = at + HEADER;
-        if len > MAX_ENTRY || data.len() - start < len {
+        // No record is empty: a zero length is the zeros a crash can leave past the end.
+        if len == 0 || len > MAX_ENTRY || data.len() - start < len {
             break;
         }
         let bytes = &data[start..start + len];
         if crc32fast::hash(bytes) != crc {
-            return (last, Some(at));
+            // Zeros where the payload should be are an append a crash cut short (the size
+            // grew, the data never came), not damage.
+            let torn = data[start..].iter().all(|b| *b == 0);
+            return (last, (!torn).then_some(at), at);
         }
         last = Some(bytes);
         at = start + len;
     }
-    (last, None)
+    (last, None, at)
 }
 
 /// A record file as read.
@@ -82,10 +93,17 @@ pub struct Read {
     pub damaged_at: Option<usize>,
 }
 
-/// Reads the record at `path`: its last intact version and any damage found.
+/// Reads the record at `path`: its last intact version and any damage found. A file with
+/// anything after its intact entries (a torn append, zeros, damage) is rewritten with its
+/// last intact version alone, so that what is appended next is read again.
 pub fn read(path: &Path) -> io::Result<Read> {
     let data = fs::read(path)?;
-    let (last, damaged_at) = scan(&data);
+    let (last, damaged_at, end) = scan_to(&data);
+    if end < data.len() {
+        if let Some(last) = last {
+            write_atomically(path, &entry(last), true)?;
+        }
+    }
     Ok(Read {
         last: last.map(<[u8]>::to_vec),
         damaged_at,
@@ -151,6 +169,26 @@ mod tests {
         huge.extend_from_slice(&[0; 4]);
         assert_eq!(last_entry(&huge), Some(b"good".as_slice()));
         assert_eq!(last_entry(&[]), None);
+    }
+
+    #[test]
+    fn an_append_after_a_torn_tail_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r");
+        append(&path, b"before the crash").unwrap();
+        let mut torn = fs::read(&path).unwrap();
+        torn.extend_from_slice(&entry(b"cut short")[..6]);
+        torn.extend_from_slice(&[0; 16]);
+        fs::write(&path, torn).unwrap();
+        // Reading at start repairs the file, so the next version is found after it.
+        let read = read(&path).unwrap();
+        assert_eq!(read.last.as_deref(), Some(b"before the crash".as_slice()));
+        assert_eq!(read.damaged_at, None);
+        append(&path, b"after the restart").unwrap();
+        assert_eq!(
+            super::read(&path).unwrap().last.as_deref(),
+            Some(b"after the restart".as_slice())
+        );
     }
 
     #[test]

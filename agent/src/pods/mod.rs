@@ -393,10 +393,7 @@ impl PodManager {
             sup.set_backoff(self.settings.backoff);
             // Older agents kept wall-clock times; times of another boot are moved to this
             // boot's clock through the wall time they stood for.
-            let same_boot = record
-                .clock
-                .as_ref()
-                .is_some_and(|c| c.boot_id == current.boot_id);
+            let same_boot = record.clock.as_ref().is_some_and(|c| c.same_boot(&current));
             sup.shift_times(match &record.clock {
                 Some(stamp) => stamp.shift_to(&current),
                 None => -current.wall_offset_ms,
@@ -478,10 +475,32 @@ impl PodManager {
                     ContainerPhase::Terminated(_) => {}
                 }
             }
+            if let Some(at) = self.pods.get(&uid).and_then(|e| e.sup.pending_kill()) {
+                // Stopping when the agent went: its grace period still ends in a kill.
+                actions.push(Action::WakeAt(at));
+            }
             self.execute(&uid, actions, now);
             self.note_change(&uid);
             for exit in ended {
                 self.on_exit(exit, now);
+            }
+        }
+        if !self.settings.stop_pods_on_exit {
+            let groups: HashMap<String, HashSet<u32>> = self
+                .pods
+                .iter()
+                .filter(|(_, e)| e.sup.spec.containers.iter().all(|c| c.image.is_none()))
+                .map(|(uid, e)| {
+                    let groups = e.kept.iter().flatten().map(|k| k.pid).collect();
+                    (uid.clone(), groups)
+                })
+                .collect();
+            let killed = process::kill_strays(&groups);
+            if killed > 0 {
+                warn!(
+                    killed,
+                    "stopped pod processes no record accounts for (the agent stopped as they started)"
+                );
             }
         }
         if adopted > 0 {
@@ -610,8 +629,10 @@ impl PodManager {
             .chain(desired.finished.iter().cloned())
             .collect();
         let before = self.forgotten.len();
-        self.forgotten
-            .retain(|uid| desired.pods.iter().any(|p| &p.uid == uid));
+        if before > 0 {
+            let listed: HashSet<&str> = desired.pods.iter().map(|p| p.uid.as_str()).collect();
+            self.forgotten.retain(|uid| listed.contains(uid.as_str()));
+        }
         if self.forgotten.len() != before {
             if let Err(e) = self.records.save_forgotten(&self.forgotten) {
                 warn!(error = %e, "cannot store the forgotten finished pods");
@@ -645,6 +666,7 @@ impl PodManager {
                 None => continue,
             };
             self.execute(&uid, actions, now);
+            self.release_held_starts(&uid, now);
             self.note_change(&uid);
         }
     }
@@ -681,6 +703,14 @@ impl PodManager {
                 return;
             };
             match action {
+                Action::Start(index) if self.disk_pressure && entry.sup.is_stopping() => {
+                    let more = entry.sup.start_failed(
+                        index,
+                        "the pod was stopped before its container started".into(),
+                        now,
+                    );
+                    queue.extend(more);
+                }
                 Action::Start(index) if self.disk_pressure => {
                     // A new run needs log and status files: it waits for space, and what
                     // runs keeps running.
@@ -1156,6 +1186,25 @@ impl PodManager {
             }
             PodInput::Engine { slot, listed } => self.on_engine(slot, listed, now),
             PodInput::DiskPressure(pressure) => self.on_disk_pressure(pressure, now),
+        }
+    }
+
+    /// A stopped pod's containers that wait for disk space will never start: they end.
+    fn release_held_starts(&mut self, uid: &str, now: Millis) {
+        let (held, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.awaiting_disk)
+            .into_iter()
+            .partition(|(u, _)| u == uid);
+        self.awaiting_disk = others;
+        for (_, index) in held {
+            let actions = match self.pods.get_mut(uid) {
+                Some(entry) => entry.sup.start_failed(
+                    index,
+                    "the pod was stopped before its container started".into(),
+                    now,
+                ),
+                None => continue,
+            };
+            self.execute(uid, actions, now);
         }
     }
 

@@ -299,6 +299,24 @@ impl ContainerCgroup {
             let _ = fs::remove_dir(dir);
         }
     }
+
+    /// Removes the cgroup once the processes just killed in it have finished exiting (a
+    /// cgroup with tasks cannot be removed), trying for up to two seconds.
+    pub async fn remove_when_empty(self) {
+        for _ in 0..100 {
+            let left: Vec<&PathBuf> = self
+                .dirs
+                .iter()
+                .rev()
+                .filter(|dir| fs::remove_dir(dir).is_err() && dir.exists())
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tracing::debug!(dirs = ?self.dirs, "a container's cgroup is still busy; left in place");
+    }
 }
 
 #[cfg(test)]

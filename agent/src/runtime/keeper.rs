@@ -80,7 +80,12 @@ impl KeptStatus {
     /// Reads a status file's text; `None` while the kept process runs (the file is empty)
     /// or when the text is not the keeper's.
     pub fn parse(text: &str) -> Option<KeptStatus> {
-        let line = text.strip_suffix('\n')?;
+        // The keeper writes over reserved blank lines; a cut it did not get to finish leaves
+        // some of them after its line.
+        let (line, rest) = text.split_once('\n')?;
+        if !rest.bytes().all(|b| b == b'\n') {
+            return None;
+        }
         if let Some(message) = line.strip_prefix("error ") {
             return Some(KeptStatus::CannotRun(message.to_string()));
         }
@@ -136,6 +141,7 @@ fn keep(program: OsString, args: Vec<OsString>) -> ExitCode {
         SaFlags::SA_RESTART,
         SigSet::empty(),
     );
+    // Every signal whose default is to end the process, that a pod may send its group.
     for signal in [
         Signal::SIGTERM,
         Signal::SIGINT,
@@ -143,9 +149,27 @@ fn keep(program: OsString, args: Vec<OsString>) -> ExitCode {
         Signal::SIGQUIT,
         Signal::SIGUSR1,
         Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGPROF,
+        Signal::SIGVTALRM,
+        Signal::SIGXCPU,
+        Signal::SIGXFSZ,
+        Signal::SIGIO,
+        Signal::SIGPWR,
+        Signal::SIGPIPE,
+        Signal::SIGSTKFLT,
     ] {
         // SAFETY: the handler does nothing, which is async-signal-safe.
         let _ = unsafe { sigaction(signal, &note) };
+    }
+    for signal in nix::libc::SIGRTMIN()..=nix::libc::SIGRTMAX() {
+        // SAFETY: as above; sigaction(2) on a real-time signal number the libc reports.
+        unsafe {
+            let mut action: nix::libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = caught as *const () as nix::libc::sighandler_t;
+            action.sa_flags = nix::libc::SA_RESTART;
+            nix::libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
     }
 
     let status = match Command::new(&program).args(&args).spawn() {
@@ -253,6 +277,19 @@ mod tests {
             None,
             "a reserved file reads as running"
         );
+    }
+
+    #[test]
+    fn a_status_written_over_reserved_lines_reads_back() {
+        assert_eq!(
+            KeptStatus::parse("exit 0 0\n\n\n\n"),
+            Some(KeptStatus::Exited { code: 0, signal: 0 })
+        );
+        assert_eq!(
+            KeptStatus::parse("error no\n\n\n"),
+            Some(KeptStatus::CannotRun("no".into()))
+        );
+        assert_eq!(KeptStatus::parse("exit 0 0\nexit 1 0\n"), None);
     }
 
     #[test]

@@ -74,13 +74,15 @@ impl LogPaths {
         if size <= cap.max(1024) {
             return Ok(false);
         }
-        let mut rotated = private_fs::create_file(&self.rotated())?;
-        io::copy(&mut File::open(&current)?, &mut rotated)?;
+        // The cut happens even when the copy fails (a full disk): the log must stay bounded,
+        // and then its older part is what is lost.
+        let copied = private_fs::create_file(&self.rotated())
+            .and_then(|mut rotated| io::copy(&mut File::open(&current)?, &mut rotated));
         fs::OpenOptions::new()
             .write(true)
             .open(&current)?
             .set_len(0)?;
-        Ok(true)
+        copied.map(|_| true)
     }
 
     /// Prepares for a new run: the last run's log (both parts) becomes `previous.log`.

@@ -4,6 +4,7 @@
 //! the processes nor their output depend on the agent, so they outlive its restarts; a
 //! new agent adopts them ([`adopt`]).
 
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -290,26 +291,43 @@ pub fn adopt(
     let cgroup = container_cgroup(launch, &key, false).ok().flatten();
     // Opened first, then checked: the pidfd names one process even if the pid is reused.
     let pidfd = pidfd_open(kept.pid);
-    let same = kept.started != 0 && start_time(kept.pid) == Some(kept.started);
-    match (pidfd, same) {
-        (Ok(fd), true) => {
+    let uid = key.uid.clone();
+    let is_ours = move || is_keeper_of(kept, &uid);
+    if !is_ours() {
+        return Adopted::Ended(finish(key, kept.pid, read_status(&status_path), cgroup));
+    }
+    match pidfd {
+        Ok(fd) => {
             tokio::spawn(async move {
                 wait_pidfd(fd, kept).await;
                 let _ = exits.send(finish(key, kept.pid, read_status(&status_path), cgroup));
             });
-            Adopted::Running
         }
-        (Err(nix::errno::Errno::ENOSYS), true) => {
-            // Kernels before 5.3 have no pidfd: the process is watched through /proc.
+        Err(_) => {
+            // No pidfd (a kernel before 5.3, a seccomp filter, no descriptor left): the
+            // process is watched through /proc.
             tokio::spawn(async move {
-                while start_time(kept.pid) == Some(kept.started) {
+                while is_ours() {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 let _ = exits.send(finish(key, kept.pid, read_status(&status_path), cgroup));
             });
-            Adopted::Running
         }
-        _ => Adopted::Ended(finish(key, kept.pid, read_status(&status_path), cgroup)),
+    }
+    Adopted::Running
+}
+
+/// Whether `kept.pid` is still the keeper that was recorded: same start time, or, where
+/// none could be read at spawn, a process that carries the pod's marker.
+fn is_keeper_of(kept: Kept, pod_uid: &str) -> bool {
+    match start_time(kept.pid) {
+        None => false,
+        Some(_) if kept.started == 0 => {
+            let marker = format!("{POD_UID_ENV}={pod_uid}");
+            std::fs::read(format!("/proc/{}/environ", kept.pid))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == marker.as_bytes()))
+        }
+        Some(started) => started == kept.started,
     }
 }
 
@@ -352,11 +370,12 @@ fn finish(
     status: Option<KeptStatus>,
     cgroup: Option<ContainerCgroup>,
 ) -> ProcessExit {
-    // Whatever of the pod the keeper could not take with it.
-    let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+    // Whatever of the pod the keeper could not take with it: only processes that carry the
+    // pod's marker, since the group's id may belong to someone else by now.
+    kill_leftovers(pgid, &key.uid);
     let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cgroup) = cgroup {
-        cgroup.remove();
+        tokio::spawn(cgroup.remove_when_empty());
     }
     let (exit_code, signal, cannot_run) = match status {
         Some(KeptStatus::Exited { code, signal }) => (code, signal, None),
@@ -434,6 +453,61 @@ pub fn signal_group(pgid: u32, signal: StopSignal) {
 /// other process is left alone).
 pub fn kill_leftovers(pgid: u32, pod_uid: &str) -> usize {
     kill_marked(Some(pgid), pod_uid)
+}
+
+/// Kills the processes of the given pods that are in none of their adopted process groups:
+/// what a run left whose record did not say it started (the agent stopped between the
+/// start and the record). `pods` maps a pod UID to the groups of its adopted keepers; only
+/// process pods belong there (an engine container's processes carry the marker too).
+pub fn kill_strays(pods: &HashMap<String, HashSet<u32>>) -> usize {
+    let mut killed = 0;
+    for (pid, group, uid) in marked_processes() {
+        let Some(adopted) = pods.get(&uid) else {
+            continue;
+        };
+        if !adopted.contains(&group) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            killed += 1;
+        }
+    }
+    killed
+}
+
+/// Every process that carries a pod marker: (pid, process group, pod UID).
+fn marked_processes() -> Vec<(i32, u32, String)> {
+    let prefix = format!("{POD_UID_ENV}=");
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(group) = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let uid = environ
+            .split(|b| *b == 0)
+            .find_map(|var| var.strip_prefix(prefix.as_bytes()))
+            .map(|uid| String::from_utf8_lossy(uid).into_owned());
+        if let Some(uid) = uid {
+            found.push((pid, group, uid));
+        }
+    }
+    found
 }
 
 /// Kills every process that carries the pod's UID in its environment, whatever its group:

@@ -602,6 +602,14 @@ impl PodSupervisor {
         }
     }
 
+    /// When the pod's processes are to be killed, while it is stopping and they are not yet.
+    pub fn pending_kill(&self) -> Option<Millis> {
+        self.stopping
+            .as_ref()
+            .filter(|s| !s.killed)
+            .map(|s| s.kill_at)
+    }
+
     /// Moves every time the supervisor holds by `by` (times from another boot's clock).
     pub fn shift_times(&mut self, by: Millis) {
         if by == 0 {
