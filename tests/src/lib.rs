@@ -436,6 +436,12 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// A Job's status (`null` while it does not exist).
+    pub fn job_status(&self, name: &str) -> Value {
+        let out = self.cli(&["get", "job", name, "-o", "json"]);
+        serde_json::from_slice::<Value>(&out.stdout).map_or(Value::Null, |j| j["status"].clone())
+    }
+
     /// `get KIND -o json` items.
     pub fn items(&self, kind: &str) -> Vec<Value> {
         let text = self.cli_ok(&["get", kind, "-o", "json"]);
@@ -1255,4 +1261,39 @@ pub fn assert_log_follow_streams(server: &Server, pod: &str) {
     assert!(later >= first + 6, "{first} then {later}");
     let _ = follow.kill();
     let _ = follow.wait();
+}
+
+/// A QoS 1 round trip through the server's embedded broker, over TLS, as the controller
+/// (the only identity that may both publish and subscribe to one topic): a benchmark's
+/// floor. The median of `runs`.
+pub fn mqtt_round_trip(server: &Server, runs: usize) -> Duration {
+    let mut raw = RawClient::new(
+        &server.broker.url,
+        &server_ca(server),
+        &Login::controller(server, "bench-rtt"),
+    );
+    raw.connection
+        .eventloop
+        .network_options
+        .set_tcp_nodelay(true);
+    raw.subscribe("bench/rtt").expect("subscribe");
+    let RawClient {
+        client,
+        mut connection,
+    } = raw;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        client
+            .publish("bench/rtt", rumqttc::QoS::AtLeastOnce, false, vec![0u8; 64])
+            .expect("publish");
+        for event in connection.iter() {
+            if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(_))) = event {
+                break;
+            }
+        }
+        times.push(start.elapsed());
+    }
+    times.sort();
+    percentile(&times, 0.5)
 }

@@ -224,11 +224,6 @@ fn a_pod_that_ends_while_the_agent_is_down_is_reported_with_its_exit_code() {
     assert_eq!(container(&ok)["restartCount"], 0);
 }
 
-fn job_status(server: &Server, name: &str) -> Value {
-    let out = server.cli(&["get", "job", name, "-o", "json"]);
-    serde_json::from_slice::<Value>(&out.stdout).map_or(Value::Null, |j| j["status"].clone())
-}
-
 #[test]
 fn agent_restarts_in_the_middle_of_a_job_fail_none_of_its_pods() {
     let dir = tempfile::tempdir().unwrap();
@@ -284,7 +279,7 @@ spec:
         }
     }
     let status = wait_for("the Job to complete", Duration::from_secs(90), || {
-        let status = job_status(&server, "batch");
+        let status = server.job_status("batch");
         (status["succeeded"] == 60).then_some(status)
     });
     assert!(
@@ -374,7 +369,7 @@ spec:
 ",
     );
     wait_for("the Job to complete", Duration::from_secs(60), || {
-        (job_status(&server, "many")["succeeded"] == 10).then_some(())
+        (server.job_status("many")["succeeded"] == 10).then_some(())
     });
     let records = agent.data_dir.join("state/pods");
     let logs = agent.data_dir.join("logs");
@@ -404,5 +399,5 @@ spec:
             !log.contains("starting pod")
         },
     );
-    assert_eq!(job_status(&server, "many")["succeeded"], 10);
+    assert_eq!(server.job_status("many")["succeeded"], 10);
 }

@@ -8,7 +8,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use drover_e2e::*;
-use serde_json::Value;
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -80,11 +79,6 @@ fn condition(server: &Server, node: &str, kind: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn job_status(server: &Server, name: &str) -> Value {
-    let out = server.cli(&["get", "job", name, "-o", "json"]);
-    serde_json::from_slice::<Value>(&out.stdout).map_or(Value::Null, |j| j["status"].clone())
-}
-
 /// How many times the agent's logs say it started each pod.
 fn starts_per_pod(logs: &[PathBuf]) -> std::collections::BTreeMap<String, usize> {
     let mut starts = std::collections::BTreeMap::new();
@@ -133,7 +127,7 @@ spec:
 ",
     );
     wait_for("some pods done", Duration::from_secs(30), || {
-        (job_status(&server, "work")["succeeded"].as_u64() >= Some(2)).then_some(())
+        (server.job_status("work")["succeeded"].as_u64() >= Some(2)).then_some(())
     });
     let filler = fill(&disk.0);
     wait_for("DiskPressure on the node", Duration::from_secs(15), || {
@@ -147,31 +141,17 @@ spec:
         "{node}"
     );
     // Whatever ran finishes; nothing new starts while the disk is full.
-    let held = job_status(&server, "work")["succeeded"]
-        .as_u64()
-        .unwrap_or(0);
+    let held = server.job_status("work")["succeeded"].as_u64().unwrap_or(0);
     holds_for(
         "no more progress on a full disk",
         Duration::from_secs(4),
-        || {
-            job_status(&server, "work")["succeeded"]
-                .as_u64()
-                .unwrap_or(0)
-                <= held + 2
-        },
+        || server.job_status("work")["succeeded"].as_u64().unwrap_or(0) <= held + 2,
     );
-    let progress = job_status(&server, "work")["succeeded"]
-        .as_u64()
-        .unwrap_or(0);
+    let progress = server.job_status("work")["succeeded"].as_u64().unwrap_or(0);
     holds_for(
         "no pod starts on a full disk",
         Duration::from_secs(3),
-        || {
-            job_status(&server, "work")["succeeded"]
-                .as_u64()
-                .unwrap_or(0)
-                == progress
-        },
+        || server.job_status("work")["succeeded"].as_u64().unwrap_or(0) == progress,
     );
 
     // The agent starts again on the full disk.
@@ -186,7 +166,7 @@ spec:
         (condition(&server, "edge", "DiskPressure").as_deref() == Some("False")).then_some(())
     });
     let status = wait_for("the Job to complete", Duration::from_secs(60), || {
-        let status = job_status(&server, "work");
+        let status = server.job_status("work");
         (status["succeeded"] == 12).then_some(status)
     });
     assert!(

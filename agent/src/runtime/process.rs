@@ -264,6 +264,8 @@ pub fn spawn(
         let status = if kept_by_keeper {
             read_status(&status_path)
         } else {
+            // Without a keeper, nothing else takes the rest of the group with the process.
+            kill_leftovers(pid, &key.uid);
             waited.ok().map(|exit| KeptStatus::of(&exit))
         };
         let _ = exits.send(finish(key, pid, status, cgroup));
@@ -370,9 +372,12 @@ fn finish(
     status: Option<KeptStatus>,
     cgroup: Option<ContainerCgroup>,
 ) -> ProcessExit {
-    // Whatever of the pod the keeper could not take with it: only processes that carry the
-    // pod's marker, since the group's id may belong to someone else by now.
-    kill_leftovers(pgid, &key.uid);
+    // A keeper that wrote its status took the rest of its group with it. Otherwise, what is
+    // left goes: only processes that carry the pod's marker, since the group's id may
+    // belong to someone else by now.
+    if status.is_none() {
+        kill_leftovers(pgid, &key.uid);
+    }
     let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cgroup) = cgroup {
         tokio::spawn(cgroup.remove_when_empty());
@@ -475,39 +480,40 @@ pub fn kill_strays(pods: &HashMap<String, HashSet<u32>>) -> usize {
 
 /// Every process that carries a pod marker: (pid, process group, pod UID).
 fn marked_processes() -> Vec<(i32, u32, String)> {
-    let prefix = format!("{POD_UID_ENV}=");
-    let mut found = Vec::new();
+    processes()
+        .into_iter()
+        .filter_map(|(pid, group)| pod_marker(pid).map(|uid| (pid, group, uid)))
+        .collect()
+}
+
+/// Every process: (pid, process group).
+fn processes() -> Vec<(i32, u32)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
+        return Vec::new();
     };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(group) = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-            .and_then(|g| g.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let uid = environ
-            .split(|b| *b == 0)
-            .find_map(|var| var.strip_prefix(prefix.as_bytes()))
-            .map(|uid| String::from_utf8_lossy(uid).into_owned());
-        if let Some(uid) = uid {
-            found.push((pid, group, uid));
-        }
-    }
-    found
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the command name (which may contain spaces) start after ") ".
+            let group = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+                .and_then(|g| g.parse::<u32>().ok())?;
+            Some((pid, group))
+        })
+        .collect()
+}
+
+/// The pod UID a process carries in its environment, if any.
+fn pod_marker(pid: i32) -> Option<String> {
+    let prefix = format!("{POD_UID_ENV}=");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ
+        .split(|b| *b == 0)
+        .find_map(|var| var.strip_prefix(prefix.as_bytes()))
+        .map(|uid| String::from_utf8_lossy(uid).into_owned())
 }
 
 /// Kills every process that carries the pod's UID in its environment, whatever its group:
@@ -517,38 +523,12 @@ pub fn kill_pod_processes(pod_uid: &str) -> usize {
 }
 
 fn kill_marked(pgid: Option<u32>, pod_uid: &str) -> usize {
-    let marker = format!("{POD_UID_ENV}={pod_uid}");
     let mut killed = 0;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command name (which may contain spaces) start after ") ".
-        let Some(after) = stat.rsplit_once(") ").map(|(_, rest)| rest) else {
-            continue;
-        };
-        let group = after
-            .split_whitespace()
-            .nth(2)
-            .and_then(|g| g.parse::<u32>().ok());
-        if pgid.is_some_and(|pgid| group != Some(pgid)) {
+    for (pid, group) in processes() {
+        if pgid.is_some_and(|pgid| pgid != group) {
             continue;
         }
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if environ
-            .split(|b| *b == 0)
-            .any(|var| var == marker.as_bytes())
-        {
+        if pod_marker(pid).as_deref() == Some(pod_uid) {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
             killed += 1;
         }

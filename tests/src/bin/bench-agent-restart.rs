@@ -28,38 +28,6 @@ fn process_start_floor(runs: usize) -> Duration {
     percentile(&times, 0.5)
 }
 
-fn mqtt_round_trip(server: &Server, runs: usize) -> Duration {
-    let mut raw = RawClient::new(
-        &server.broker.url,
-        &server_ca(server),
-        &Login::controller(server, "bench-rtt"),
-    );
-    raw.connection
-        .eventloop
-        .network_options
-        .set_tcp_nodelay(true);
-    raw.subscribe("bench/rtt").expect("subscribe");
-    let RawClient {
-        client,
-        mut connection,
-    } = raw;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        client
-            .publish("bench/rtt", rumqttc::QoS::AtLeastOnce, false, vec![0u8; 64])
-            .expect("publish");
-        for event in connection.iter() {
-            if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(_))) = event {
-                break;
-            }
-        }
-        times.push(start.elapsed());
-    }
-    times.sort();
-    percentile(&times, 0.5)
-}
-
 /// When the agent's log first contains `text`, measured from `start` (polled every
 /// millisecond: `wait_for`'s 20 ms would swamp the figure).
 fn logged_after(agent: &Agent, text: &str, start: Instant) -> Duration {

@@ -26,40 +26,6 @@ fn fork_exec_floor(runs: usize) -> Duration {
     percentile(&times, 0.5)
 }
 
-/// A QoS 1 round trip through the server's embedded broker, over TLS, as the controller
-/// (the only identity that may both publish and subscribe to one topic).
-fn mqtt_round_trip(server: &Server, runs: usize) -> Duration {
-    let mut raw = RawClient::new(
-        &server.broker.url,
-        &server_ca(server),
-        &Login::controller(server, "bench-rtt"),
-    );
-    raw.connection
-        .eventloop
-        .network_options
-        .set_tcp_nodelay(true);
-    raw.subscribe("bench/rtt").expect("subscribe");
-    let RawClient {
-        client,
-        mut connection,
-    } = raw;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        client
-            .publish("bench/rtt", rumqttc::QoS::AtLeastOnce, false, vec![0u8; 64])
-            .expect("publish");
-        for event in connection.iter() {
-            if let Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(_))) = event {
-                break;
-            }
-        }
-        times.push(start.elapsed());
-    }
-    times.sort();
-    percentile(&times, 0.5)
-}
-
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(
