@@ -38,7 +38,9 @@ fn an_agent_started_while_the_broker_is_down_runs_its_cached_pods() {
         phase(p) == "Running"
     });
     let uid = uid(&pod);
-    let before = pod_processes(&uid);
+    let before = wait_for("the pod's main process", Duration::from_secs(5), || {
+        pod_main_process(&uid)
+    });
 
     server.kill();
     agent.proc.kill();
@@ -49,7 +51,11 @@ fn an_agent_started_while_the_broker_is_down_runs_its_cached_pods() {
         Duration::from_secs(10),
         || agent_log_contains(&agent, "adopted the process pods").then_some(()),
     );
-    assert_eq!(pod_processes(&uid), before, "the same processes run");
+    assert_eq!(
+        pod_main_process(&uid),
+        Some(before),
+        "the same process runs"
+    );
 
     server.start_again();
     let pod = server.wait_pod(
@@ -59,7 +65,7 @@ fn an_agent_started_while_the_broker_is_down_runs_its_cached_pods() {
         |p| phase(p) == "Running" && container(p)["ready"] == true,
     );
     assert_eq!(container(&pod)["restartCount"], 0);
-    assert_eq!(pod_processes(&uid), before);
+    assert_eq!(pod_main_process(&uid), Some(before));
 }
 
 fn agent_log_contains(agent: &Agent, text: &str) -> bool {
