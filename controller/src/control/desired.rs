@@ -18,6 +18,13 @@ use crate::pods::{desired_pod, is_terminal, node_name};
 /// connection is forgotten at the next one).
 const AWAITED_ECHOES: usize = 16;
 
+/// A node's pods to run, and its finished pods' (resourceVersion, UID).
+type NodePods = (Vec<DesiredPod>, Vec<(u64, String)>);
+
+/// Finished pods listed in a node's desired state, newest first; well below the wire's
+/// bound on list lengths, and above any agent's sensible `--max-finished-pods`.
+pub const MAX_FINISHED_LISTED: usize = 1000;
+
 impl Control {
     /// Notes that `node`'s desired state may have changed; [`Control::flush_desired`]
     /// publishes it (once, however many changes came before).
@@ -28,6 +35,8 @@ impl Control {
 
     /// Publishes the desired state of every node noted since the last flush whose pods
     /// changed, with a new generation. One pass over the pods serves them all.
+    ///
+    /// At most [`MAX_FINISHED_LISTED`] finished pods are listed per node.
     pub(super) fn flush_desired(&mut self) {
         if self.desired_dirty.is_empty() {
             return;
@@ -41,7 +50,7 @@ impl Control {
                 return;
             }
         };
-        let mut by_node: BTreeMap<&str, (Vec<DesiredPod>, Vec<String>)> = nodes
+        let mut by_node: BTreeMap<&str, NodePods> = nodes
             .iter()
             .map(|n| (n.as_str(), Default::default()))
             .collect();
@@ -55,7 +64,7 @@ impl Control {
             // A finished pod whose final status came from its agent travels as a UID only:
             // snapshots stay small however many pods a node has finished.
             if is_terminal(pod) && pod.agent_revision > 0 {
-                finished.push(pod.uid.clone());
+                finished.push((pod.resource_version, pod.uid.clone()));
                 continue;
             }
             match desired_pod(pod) {
@@ -63,7 +72,13 @@ impl Control {
                 Err(e) => warn!(pod = %pod.name, error = %e, "cannot send a pod to its node"),
             }
         }
-        for (node, (pods, finished)) in by_node {
+        for (node, (pods, mut finished)) in by_node {
+            // The newest finished pods only (the latest written last): a node that finished
+            // thousands keeps the snapshot within the wire's bounds, and its agent forgets
+            // the older ones, whose status the controller keeps.
+            finished.sort_unstable_by(|a, b| b.cmp(a));
+            finished.truncate(MAX_FINISHED_LISTED);
+            let finished = finished.into_iter().map(|(_, uid)| uid).collect();
             if let Err(e) = self.publish_if_changed(
                 node,
                 DesiredState {

@@ -599,6 +599,45 @@ mod pod_status {
     }
 
     #[test]
+    fn a_node_that_finished_thousands_of_pods_is_sent_the_newest_only() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        let template = {
+            let uid = pod_on(&mut h, "pi");
+            h.control.store.get_by_uid(&uid).unwrap().unwrap()
+        };
+        let total = crate::control::desired::MAX_FINISHED_LISTED + 500;
+        let mut newest = String::new();
+        for i in 0..total {
+            let mut pod = template.clone();
+            pod.name = format!("done-{i:05}");
+            pod.uid = format!("uid-{i:05}");
+            pod.status = serde_json::json!({"phase": "Succeeded"});
+            pod.agent_revision = 1;
+            newest = h.control.store.put(&pod).unwrap().uid;
+        }
+        h.drain();
+        h.control.ensure_desired("pi").unwrap();
+        h.control.flush_desired();
+        let desired = h
+            .drain()
+            .into_iter()
+            .find(|o| o.topic.ends_with("/desired"))
+            .unwrap();
+        match unseal(&desired).unwrap() {
+            Message::Desired(d) => {
+                assert_eq!(
+                    d.finished.len(),
+                    crate::control::desired::MAX_FINISHED_LISTED
+                );
+                assert_eq!(d.finished[0], newest, "newest first");
+                assert!(!d.finished.contains(&"uid-00000".to_string()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn reports_from_another_node_are_dropped() {
         let mut h = harness();
         h.online("pi", session(1, 1), t(0));
