@@ -87,23 +87,18 @@ impl LogPaths {
 
     /// Prepares for a new run: the last run's log (both parts) becomes `previous.log`.
     pub fn start_run(&self, restart: bool) -> io::Result<()> {
-        // The directory and file are created on first output (a pod that prints nothing
-        // costs no files); at a restart the last run's log, possibly empty, becomes the
-        // previous one.
-        if !self.dir.exists() {
-            if restart {
-                private_fs::create_dir_all(&self.dir)?;
-                private_fs::create_file(&self.previous())?;
+        // At a restart the last run's log, possibly empty, becomes the previous one; a first
+        // run has none.
+        if !restart {
+            return Ok(());
+        }
+        private_fs::create_dir_all(&self.dir)?;
+        let mut previous = private_fs::create_file(&self.previous())?;
+        for part in [self.rotated(), self.current()] {
+            if let Ok(mut f) = File::open(&part) {
+                io::copy(&mut f, &mut previous)?;
             }
-        } else {
-            let mut previous = private_fs::create_file(&self.previous())?;
-            for part in [self.rotated(), self.current()] {
-                if let Ok(mut f) = File::open(&part) {
-                    io::copy(&mut f, &mut previous)?;
-                }
-                let _ = fs::remove_file(part);
-            }
-            let _ = fs::remove_file(self.status());
+            let _ = fs::remove_file(part);
         }
         Ok(())
     }

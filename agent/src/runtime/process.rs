@@ -197,6 +197,12 @@ pub fn spawn(
     }
     let program = argv.remove(0);
     check_command(&program, &env, container.working_dir.as_deref())?;
+    // The status file first: on a full disk it is what fails, before the last run's log
+    // has been moved to previous.log (a retry would move it again, over the real one).
+    let status = launch
+        .logs
+        .create_status()
+        .map_err(|e| file_error("cannot create the container's status file", e))?;
     launch
         .logs
         .start_run(key.run > 1)
@@ -208,10 +214,6 @@ pub fn spawn(
     let log_err = log
         .try_clone()
         .map_err(|e| file_error("cannot open the log file", e))?;
-    let status = launch
-        .logs
-        .create_status()
-        .map_err(|e| file_error("cannot create the container's status file", e))?;
 
     let mut command = match launch.keeper {
         Some(path) => {
