@@ -130,14 +130,58 @@ pub enum StoreError {
     },
 }
 
-/// A row's checksum: CRC-32 of the text of every stored field but `updated_at`, in order.
-fn row_checksum(fields: &[&str]) -> i64 {
-    let mut hasher = crc32fast::Hasher::new();
-    for field in fields {
-        hasher.update(field.as_bytes());
-        hasher.update(&[0x1f]);
+/// An object's row as stored, every field but `updated_at`: what its checksum covers, in
+/// one place for writing and for reading back.
+struct RowText<'a> {
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    uid: &'a str,
+    resource_version: i64,
+    generation: i64,
+    labels: &'a str,
+    annotations: &'a str,
+    owner_references: &'a str,
+    spec: &'a str,
+    status: &'a str,
+    created_at: &'a str,
+    agent_revision: i64,
+    deletion_timestamp: Option<&'a str>,
+    managed_fields: &'a str,
+}
+
+impl RowText<'_> {
+    /// CRC-32 of the fields' text, in order, each followed by a separator.
+    fn checksum(&self) -> i64 {
+        let numbers = [
+            self.resource_version.to_string(),
+            self.generation.to_string(),
+            self.agent_revision.to_string(),
+        ];
+        let fields = [
+            self.kind,
+            self.namespace,
+            self.name,
+            self.uid,
+            &numbers[0],
+            &numbers[1],
+            self.labels,
+            self.annotations,
+            self.owner_references,
+            self.spec,
+            self.status,
+            self.created_at,
+            &numbers[2],
+            self.deletion_timestamp.unwrap_or(""),
+            self.managed_fields,
+        ];
+        let mut hasher = crc32fast::Hasher::new();
+        for field in fields {
+            hasher.update(field.as_bytes());
+            hasher.update(&[0x1f]);
+        }
+        i64::from(hasher.finalize())
     }
-    i64::from(hasher.finalize())
 }
 
 type ObjectKey = (Kind, String, String);
@@ -310,28 +354,24 @@ impl Store {
             name: name.clone(),
             detail,
         };
-        let (rv_text, generation_text, agent_revision_text) = (
-            rv.to_string(),
-            generation.to_string(),
-            agent_revision.to_string(),
-        );
-        let computed = row_checksum(&[
-            &kind,
-            &namespace,
-            &name,
-            &uid,
-            &rv_text,
-            &generation_text,
-            &labels,
-            &annotations,
-            &owners,
-            &spec,
-            &status,
-            &created,
-            &agent_revision_text,
-            deletion.as_deref().unwrap_or(""),
-            &managed,
-        ]);
+        let computed = RowText {
+            kind: &kind,
+            namespace: &namespace,
+            name: &name,
+            uid: &uid,
+            resource_version: rv,
+            generation,
+            labels: &labels,
+            annotations: &annotations,
+            owner_references: &owners,
+            spec: &spec,
+            status: &status,
+            created_at: &created,
+            agent_revision,
+            deletion_timestamp: deletion.as_deref(),
+            managed_fields: &managed,
+        }
+        .checksum();
         if checksum.is_some_and(|stored| stored != computed) {
             return Ok(Err(damaged(
                 "its checksum does not match its content".into(),
@@ -419,23 +459,24 @@ impl Store {
         let deletion = object
             .deletion_timestamp
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        let checksum = row_checksum(&[
-            object.kind.as_str(),
-            &object.namespace,
-            &object.name,
-            &object.uid,
-            &(rv as i64).to_string(),
-            &object.generation.to_string(),
-            &labels,
-            &annotations,
-            &owners,
-            &spec,
-            &status,
-            &created,
-            &(object.agent_revision as i64).to_string(),
-            deletion.as_deref().unwrap_or(""),
-            &managed,
-        ]);
+        let checksum = RowText {
+            kind: object.kind.as_str(),
+            namespace: &object.namespace,
+            name: &object.name,
+            uid: &object.uid,
+            resource_version: rv as i64,
+            generation: object.generation,
+            labels: &labels,
+            annotations: &annotations,
+            owner_references: &owners,
+            spec: &spec,
+            status: &status,
+            created_at: &created,
+            agent_revision: object.agent_revision as i64,
+            deletion_timestamp: deletion.as_deref(),
+            managed_fields: &managed,
+        }
+        .checksum();
         tx.prepare_cached(
             "INSERT INTO objects (kind, namespace, name, uid, resource_version, generation, labels, annotations,
                                   owner_references, spec, status, created_at, updated_at, agent_revision,
