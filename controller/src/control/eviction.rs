@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{Kind, PodSpec, TaintEffect, TolerationOperator};
+use drover_proto::manifest::{
+    JobSpec, Kind, PodReplacementPolicy, PodSpec, TaintEffect, TolerationOperator,
+};
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -80,6 +82,7 @@ impl Control {
             let Ok(spec) = serde_json::from_value::<PodSpec>(pod.spec.clone()) else {
                 continue;
             };
+            let replacement = self.replacement_policy_of(&pod)?;
             let Some(tolerated) = toleration_for(&spec, key, self.settings.unreachable_toleration)
             else {
                 continue;
@@ -102,8 +105,13 @@ impl Control {
                 "message": format!("Taint manager: deleting due to NoExecute taint {key}"),
                 "lastTransitionTime": crate::object::timestamp(now),
             }));
-            pod.status["phase"] = json!("Failed");
-            pod.status["reason"] = json!("Evicted");
+            if replacement == PodReplacementPolicy::TerminatingOrFailed {
+                // Replaced at once: shown as failed until its node reports what happened.
+                pod.status["phase"] = json!("Failed");
+                pod.status["reason"] = json!("Evicted");
+            }
+            // Under `Failed` the pod stays terminating, in its place, until its node
+            // reports it stopped or the node is deleted: no second copy runs meanwhile.
             pod.status["conditions"] = Value::Array(conditions);
             // Out of the node's desired state: when the node returns, its agent stops the pod.
             pod.deletion_timestamp = Some(now);
@@ -120,6 +128,25 @@ impl Control {
             self.workloads_changed();
         }
         Ok(())
+    }
+}
+
+impl Control {
+    /// The `podReplacementPolicy` of the Job that owns a pod.
+    fn replacement_policy_of(
+        &self,
+        pod: &crate::store::StoredObject,
+    ) -> anyhow::Result<PodReplacementPolicy> {
+        let job = match pod.labels.get("batch.kubernetes.io/controller-uid") {
+            Some(uid) => self.store.get_by_uid(uid)?,
+            None => None,
+        };
+        Ok(job
+            .filter(|job| job.kind == Kind::Job)
+            .and_then(|job| serde_json::from_value::<JobSpec>(job.spec.clone()).ok())
+            .map_or(PodReplacementPolicy::TerminatingOrFailed, |spec| {
+                spec.replacement_policy()
+            }))
     }
 }
 

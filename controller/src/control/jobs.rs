@@ -5,15 +5,15 @@ use chrono::{DateTime, Utc};
 use drover_proto::manifest::{job_spec_bounds, CompletionMode, EnvVar, JobSpec, Kind};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::daemonsets::{controller_reference, name_suffix, owned_by};
 use super::{Control, JobClock};
 use crate::object::timestamp;
 use crate::pods::node_name;
 use crate::reconcile::job::{
-    pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod, JobPodPhase, JobRecord,
-    JobStatus,
+    late_success, pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod,
+    JobPodPhase, JobRecord, JobStatus, Superseded,
 };
 use crate::store::StoredObject;
 
@@ -344,6 +344,9 @@ impl Control {
         });
         // Persist results first: whatever happens next, they are counted exactly once.
         self.store.record_job_results(&job.uid, &outcome.record)?;
+        for superseded in &outcome.superseded {
+            self.note_superseded(job, superseded, now)?;
+        }
         if outcome.delete_job {
             self.delete_job(job, now)?;
             return Ok(false);
@@ -510,17 +513,40 @@ impl Control {
         };
         let mut view = job_pod(pod);
         view.terminating = true;
-        if self
+        if let Some(entry) = self
             .store
             .job_results(&job.uid)?
-            .iter()
-            .any(|e| e.pod_uid == view.uid)
+            .into_iter()
+            .find(|e| e.pod_uid == view.uid)
         {
+            // Its last report may have been a success the Job could not count any more.
+            if let Some(superseded) = late_success(&entry, &view) {
+                self.note_superseded(&job, &superseded, now)?;
+            }
             return Ok(());
         }
-        if let Some(entry) = pod_result(&spec, &view, now) {
+        if let Some(entry) = pod_result(&spec, &view, true, now) {
             self.store.record_job_results(&job.uid, &[entry])?;
             self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Records a superseded result once, with a warning event on the Job.
+    fn note_superseded(
+        &mut self,
+        job: &StoredObject,
+        superseded: &Superseded,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if self
+            .store
+            .record_superseded(&job.uid, &superseded.pod_uid)?
+        {
+            let message = superseded.message(&job.namespace);
+            info!(job = %format!("{}/{}", job.namespace, job.name), "{message}");
+            self.store
+                .record_event(job, "Warning", "SupersededResult", &message, SOURCE, now)?;
         }
         Ok(())
     }
