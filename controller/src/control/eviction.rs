@@ -57,6 +57,21 @@ impl Control {
                 lost.push((node.name.clone(), key, since));
             }
         }
+        // Each taint's age on the monotonic clock: a wall-clock step evicts nothing early.
+        let mono = self.mono(now);
+        self.taint_elapsed.retain(|key| {
+            lost.iter()
+                .any(|(node, taint, _)| key == format!("{node}/{taint}"))
+        });
+        let lost: Vec<(String, &'static str, chrono::Duration)> = lost
+            .into_iter()
+            .map(|(node, taint, since)| {
+                let age = self
+                    .taint_elapsed
+                    .since(&format!("{node}/{taint}"), since, now, mono);
+                (node, taint, age)
+            })
+            .collect();
         if lost.is_empty() {
             return Ok(());
         }
@@ -76,7 +91,7 @@ impl Control {
             let Some(node) = node_name(&pod).map(str::to_string) else {
                 continue;
             };
-            let Some((_, key, since)) = lost.iter().find(|(n, _, _)| *n == node) else {
+            let Some((_, key, age)) = lost.iter().find(|(n, _, _)| *n == node) else {
                 continue;
             };
             let Ok(spec) = serde_json::from_value::<PodSpec>(pod.spec.clone()) else {
@@ -87,8 +102,7 @@ impl Control {
             else {
                 continue;
             };
-            if now < *since + chrono::Duration::from_std(tolerated).unwrap_or(chrono::Duration::MAX)
-            {
+            if *age < chrono::Duration::from_std(tolerated).unwrap_or(chrono::Duration::MAX) {
                 continue;
             }
             info!(pod = %pod.name, node, "evicting a Job pod from a lost node");

@@ -40,7 +40,7 @@ pub use objects::{
 
 use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
-use crate::reconcile::clock::{Mono, MonoClock};
+use crate::reconcile::clock::{Elapsed, Mono, MonoClock};
 use crate::reconcile::node_lifecycle::{Liveness, Readiness};
 use crate::store::Store;
 
@@ -98,7 +98,7 @@ pub struct Control {
     security: Security,
     ds_backoff: daemonsets::DsBackoff,
     /// When DaemonSets must be reconciled again without any new input.
-    ds_wake: Option<DateTime<Utc>>,
+    ds_wake: Option<Mono>,
     /// When Jobs must be reconciled again without any new input.
     jobs_wake: Option<Mono>,
     /// When CronJobs must be reconciled again (their next scheduled time).
@@ -113,16 +113,10 @@ pub struct Control {
     /// The monotonic clock's reading for the input being handled ([`Control::set_monotonic`]);
     /// without one, durations follow the wall clock.
     mono: Option<Mono>,
-    /// Where each Job's active time is measured from on the monotonic clock.
-    job_clocks: HashMap<String, JobClock>,
-}
-
-/// A Job's start as this controller first saw it: its recorded (wall-clock) start, and the
-/// monotonic and wall readings at that moment.
-struct JobClock {
-    start: DateTime<Utc>,
-    seen_at: Mono,
-    seen_wall: DateTime<Utc>,
+    /// Jobs' starts and finishes, measured from on the monotonic clock.
+    job_elapsed: Elapsed,
+    /// Unreachable and not-ready taints' `timeAdded`, measured from on the monotonic clock.
+    taint_elapsed: Elapsed,
 }
 
 impl Control {
@@ -183,7 +177,8 @@ impl Control {
             desired_dirty: Default::default(),
             awaited_echoes: HashMap::new(),
             mono: None,
-            job_clocks: HashMap::new(),
+            job_elapsed: Elapsed::default(),
+            taint_elapsed: Elapsed::default(),
         };
         control.load_nodes(now)?;
         control.load_credentials()?;
@@ -286,10 +281,11 @@ impl Control {
             warn!(error = %e, "cannot evict pods from lost nodes");
         }
         let mono = self.mono(now);
-        let due = self.jobs_wake.is_some_and(|at| at <= mono)
-            || [self.ds_wake, self.cron_wake]
-                .iter()
-                .any(|w| w.is_some_and(|at| at <= now));
+        // Durations run on the monotonic clock; only CronJob schedules are wall time.
+        let due = [self.jobs_wake, self.ds_wake]
+            .iter()
+            .any(|w| w.is_some_and(|at| at <= mono))
+            || self.cron_wake.is_some_and(|at| at <= now);
         if due {
             self.dirty = true;
         }

@@ -210,6 +210,9 @@ pub struct JobInput<'a> {
     /// (a wall-clock step must not fail its deadline early or late); `None`: from the wall
     /// clock.
     pub active_for: Option<chrono::Duration>,
+    /// How long ago the Job finished, on a monotonic clock (for its TTL); `None`: from the
+    /// wall clock.
+    pub finished_for: Option<chrono::Duration>,
 }
 
 /// The Job's status after reconciling.
@@ -435,6 +438,7 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         settings,
         now,
         active_for,
+        finished_for,
     } = *input;
     let mut out = JobOutcome::default();
     let mut record = record.clone();
@@ -564,16 +568,17 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
 
     if finished {
         if let Some(ttl) = spec.ttl_seconds_after_finished {
-            let at = record
+            let finished_at = record
                 .conditions
                 .complete
                 .or(record.conditions.failed.as_ref().map(|f| f.0))
-                .unwrap_or(now)
-                + chrono::Duration::seconds(i64::from(ttl));
-            if now >= at {
+                .unwrap_or(now);
+            let finished_for = finished_for.unwrap_or(now - finished_at);
+            let left = chrono::Duration::seconds(i64::from(ttl)) - finished_for;
+            if left <= chrono::Duration::zero() {
                 out.delete_job = true;
             } else {
-                wake(at, &mut out);
+                wake(now + left, &mut out);
             }
         }
         // A finished Job runs nothing.

@@ -85,6 +85,7 @@ impl World {
             settings: self.settings,
             now,
             active_for,
+            finished_for: None,
         });
         self.ledger.extend(outcome.record.iter().cloned());
         self.record = outcome.status.record.clone();
@@ -907,4 +908,40 @@ fn the_default_replacement_policy_follows_the_pod_failure_policy() {
     );
     spec.pod_failure_policy = Some(PodFailurePolicy { rules: vec![] });
     assert_eq!(spec.replacement_policy(), PodReplacementPolicy::Failed);
+}
+
+#[test]
+fn the_ttl_after_finishing_is_measured_on_the_monotonic_clock() {
+    let mut spec = job(Some(1), None, None, RestartPolicy::Never);
+    spec.ttl_seconds_after_finished = Some(60);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish_all_running(0, t(0));
+    w.step(t(0));
+    w.step(t(0));
+    assert!(w.complete());
+    let at = |wall: DateTime<Utc>, finished_for: i64| {
+        reconcile(&JobInput {
+            namespace: "default",
+            spec: &w.spec,
+            record: &w.record,
+            pods: &w.pods,
+            ledger: &w.ledger,
+            dependencies: &w.dependencies,
+            settings: w.settings,
+            now: wall,
+            active_for: None,
+            finished_for: Some(chrono::Duration::seconds(finished_for)),
+        })
+    };
+    // The wall clock jumped an hour ahead 10 s after the Job finished: not deleted yet.
+    let outcome = at(t(3610), 10);
+    assert!(!outcome.delete_job);
+    assert_eq!(
+        outcome.wake_at,
+        Some(t(3660)),
+        "in 50 s, whatever the wall clock says"
+    );
+    // An hour behind, 60 s after: deleted on time.
+    assert!(at(t(-3540), 60).delete_job);
 }
