@@ -288,3 +288,46 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
             .status();
     }
 }
+
+#[test]
+fn two_agents_for_one_node_through_mosquitto_raise_a_node_name_conflict_warning() {
+    // Mosquitto lets the newer connection take the older one over, so it cannot refuse the
+    // second agent; the controller sees the two take turns and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(dir.path());
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            external_broker: Some(mosquitto.external.clone()),
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let mut first = server.join(dir.path(), "twin-m", &[]);
+    let copy = dir.path().join("agent-twin-m-copy");
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&first.data_dir)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut second = first.twin(copy, "copy");
+    let event = wait_for(
+        "the NodeNameConflict event",
+        Duration::from_secs(20),
+        || {
+            server.items("events").into_iter().find(|e| {
+                e["reason"] == "NodeNameConflict" && e["involvedObject"]["name"] == "twin-m"
+            })
+        },
+    );
+    assert_eq!(event["type"], "Warning");
+    let message = event["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("two agents are connected as node twin-m"),
+        "{message}"
+    );
+    second.proc.kill();
+    first.proc.kill();
+}
