@@ -35,7 +35,16 @@ impl Control {
         Ok(())
     }
 
-    pub(super) fn on_presence(&mut self, node: &str, presence: Presence, now: DateTime<Utc>) {
+    /// A node's presence; `retained` when the broker delivered it from its store (an old
+    /// announcement, e.g. from a broker restored from a snapshot, says nothing about two
+    /// agents running now).
+    pub(super) fn on_presence(
+        &mut self,
+        node: &str,
+        presence: Presence,
+        retained: bool,
+        now: DateTime<Utc>,
+    ) {
         if let PresenceState::Online(info) = &presence.state {
             if info.name != node {
                 self.metrics.dropped(Dropped::Mismatch);
@@ -54,7 +63,10 @@ impl Control {
                 liveness: Liveness::assumed_alive(now, mono),
                 recorded: None,
             });
-        let conflict = state.liveness.name_conflict(&presence);
+        let conflict = state
+            .liveness
+            .name_conflict(&presence)
+            .filter(|_| !retained);
         if !state.liveness.on_presence(&presence, now, mono) {
             self.metrics.dropped(Dropped::Stale);
             if let Some(current) = conflict {
