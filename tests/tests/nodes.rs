@@ -239,7 +239,8 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
     );
 
     // With a copy of it (the node's credentials, as on a cloned SD card): the broker
-    // refuses it while the first is connected.
+    // refuses it while the first is connected. (On this machine the copy adopts the pod
+    // processes its records name, the first agent's, rather than starting them again.)
     let copy = dir.path().join("agent-twin-copy");
     let copied = std::process::Command::new("cp")
         .args(["-a"])
