@@ -102,7 +102,10 @@ async fn retained_desired_state_is_delivered_on_subscribe_and_cleared_by_an_empt
         .await
         .expect("the empty message is forwarded");
     assert!(cleared.payload.is_empty() && !cleared.retain);
-    drop(node);
+    // Dropping the client alone would leave its event loop, and so its connection, alive
+    // until its next event: the broker would rightly refuse the node's id meanwhile.
+    node.client.disconnect().await.expect("queued");
+    assert!(node.closed_within(5 * SECOND).await);
     let mut node = reconnected_client(addr, "drover-agent-a", NODE_A).await;
     node.subscribe("drover/v1/nodes/a/desired", QoS::AtLeastOnce)
         .await;
