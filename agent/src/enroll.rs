@@ -10,7 +10,11 @@ use drover_proto::msg::{controller_key_statement, EnrollReply, EnrollRequest};
 use drover_proto::token::JoinToken;
 use drover_proto::topic::EnrollTopic;
 use drover_proto::{keys::sha256, open_enroll_reply, seal, Message};
-use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, Incoming, MqttOptions, QoS};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, Incoming, MqttOptions,
+    Outgoing, QoS,
+};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::config::BrokerAddress;
@@ -18,6 +22,8 @@ use crate::credentials::Credentials;
 
 /// How long one attempt waits for the controller's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a finished attempt waits for its DISCONNECT to be written.
+const DISCONNECT_FLUSH: Duration = Duration::from_secs(1);
 
 /// Why an enrollment attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -120,15 +126,34 @@ async fn attempt(
     let tls = broker
         .tls
         .then(|| crate::tls::fingerprint_config(token.ca_fingerprint).0);
+    // A broker URL with a user name logs in as that account (a broker whose accounts the
+    // operator manages); otherwise as the token's own enrollment login. Either way, the
+    // controller admits the node only for the token's proof in the request.
+    let (username, password_for_broker, refused_login) = match &broker.username {
+        Some(user) => (
+            user.clone(),
+            broker.password.clone().unwrap_or_default(),
+            format!("the broker refused the user name and password in the broker URL (user {user:?}); enrollment logs in with them when the URL has them"),
+        ),
+        None => (
+            token.mqtt_username(),
+            token.mqtt_password(),
+            "the broker refused the join token: it is unknown, deleted or mistyped (create one with `drover token create`)".to_string(),
+        ),
+    };
     let mut options = MqttOptions::new(token.mqtt_username(), broker.host.clone(), broker.port);
     options
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_session(true)
-        .set_credentials(token.mqtt_username(), token.mqtt_password())
+        .set_credentials(username, password_for_broker)
         .set_transport(
             crate::tls::transport(broker, tls).map_err(|e| EnrollError::Refused(e.to_string()))?,
         );
-    let (client, mut events) = AsyncClient::new(options, 16);
+    let (client, events) = AsyncClient::new(options, 16);
+    // The poller only polls and forwards, as in the link: the exchange below may wait on
+    // the client's request queue without stopping the connection it needs drained.
+    let (event_tx, mut event_rx) = mpsc::channel(16);
+    let poller = spawn_poller(events, event_tx);
     let request_topic = EnrollTopic::Request.for_token(&token.id, node);
     let reply_topic = EnrollTopic::Reply.for_token(&token.id, node);
     let request = Message::EnrollRequest(EnrollRequest {
@@ -140,8 +165,8 @@ async fn attempt(
     let sealed = seal(&request_topic, &request, key)
         .map_err(|e| EnrollError::Refused(format!("cannot encode the request: {e}")))?;
     let exchange = async {
-        loop {
-            match events.poll().await {
+        while let Some(event) = event_rx.recv().await {
+            match event {
                 Ok(Event::Incoming(Incoming::ConnAck(_))) => {
                     client
                         .subscribe(reply_topic.clone(), QoS::AtLeastOnce)
@@ -161,9 +186,7 @@ async fn attempt(
                 Err(ConnectionError::ConnectionRefused(code)) => {
                     return Err(EnrollError::Refused(match code {
                         ConnectReturnCode::BadUserNamePassword
-                        | ConnectReturnCode::NotAuthorized => {
-                            "the broker refused the join token: it is unknown, deleted or mistyped (create one with `drover token create`)".to_string()
-                        }
+                        | ConnectReturnCode::NotAuthorized => refused_login,
                         other => format!("the broker refused the connection: {other:?}"),
                     }))
                 }
@@ -175,6 +198,9 @@ async fn attempt(
                 Err(e) => return Err(EnrollError::Unreachable(e.to_string())),
             }
         }
+        Err(EnrollError::Unreachable(
+            "the broker connection ended".to_string(),
+        ))
     };
     let result = tokio::time::timeout(ANSWER_TIMEOUT, exchange)
         .await
@@ -183,8 +209,36 @@ async fn attempt(
                 "no answer from the controller".to_string(),
             ))
         });
-    let _ = client.try_disconnect();
+    // A clean DISCONNECT, for the poller to write; it is stopped either way.
+    if client.try_disconnect().is_ok() {
+        let _ = tokio::time::timeout(DISCONNECT_FLUSH, async {
+            while let Some(event) = event_rx.recv().await {
+                if matches!(event, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    poller.abort();
     result
+}
+
+/// Owns the event loop: polls it and forwards every event, until the connection fails or
+/// the receiver is gone. An attempt is one connection, so it does not reconnect.
+fn spawn_poller(
+    mut events: EventLoop,
+    forward: mpsc::Sender<Result<Event, ConnectionError>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let event = events.poll().await;
+            let failed = event.is_err();
+            if forward.send(event).await.is_err() || failed {
+                return;
+            }
+        }
+    })
 }
 
 fn interpret(

@@ -194,6 +194,7 @@ pub struct Server {
     /// Extra arguments it was started with.
     args: Vec<String>,
     env: Vec<(String, String)>,
+    nofile: Option<u32>,
     api_port: u16,
     /// One client for all raw API calls: connections are kept alive across polls.
     http: std::sync::OnceLock<ureq::Agent>,
@@ -210,6 +211,8 @@ pub struct ServerOptions {
     pub node_name: Option<String>,
     /// Extra environment of the server process (e.g. libfaketime's).
     pub env: Vec<(String, String)>,
+    /// A lower file-descriptor limit (`RLIMIT_NOFILE`, soft and hard) for the server.
+    pub nofile: Option<u32>,
 }
 
 impl Server {
@@ -267,6 +270,7 @@ impl Server {
             data_dir,
             args,
             env: options.env.clone(),
+            nofile: options.nofile,
             api_port,
             http: std::sync::OnceLock::new(),
         };
@@ -284,7 +288,17 @@ impl Server {
     }
 
     fn spawn(&self, log: PathBuf) -> Proc {
-        let mut command = Command::new(binary("drover"));
+        let mut command = match self.nofile {
+            // The shell lowers the limit and becomes the server (same process id).
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(binary("drover"));
+                sh
+            }
+            None => Command::new(binary("drover")),
+        };
         command
             .arg("server")
             .arg("--data-dir")

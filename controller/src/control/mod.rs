@@ -295,31 +295,47 @@ impl Control {
     }
 }
 
-/// Runs the control loop until the input channel closes.
-pub async fn run(mut control: Control, mut inputs: mpsc::Receiver<Input>) {
+/// Runs the control loop until the input channels close. What comes from the broker has a
+/// channel of its own, short, so that the API and the messages of every node are served in
+/// turn: a deep queue shared by all would put a request behind thousands of one flooding
+/// node's messages (the MQTT adapter queues them per sender instead).
+pub async fn run(
+    mut control: Control,
+    mut inputs: mpsc::Receiver<Input>,
+    mut from_broker: mpsc::Receiver<Input>,
+) {
     let mut ticker = tokio::time::interval(TICK);
     let mut last_settle = std::time::Instant::now();
     let clock = MonoClock::start();
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut broker_open = true;
     loop {
-        tokio::select! {
+        let input = tokio::select! {
             input = inputs.recv() => match input {
-                Some(input) => {
-                    control.set_monotonic(clock.now());
-                    control.handle(input, Utc::now());
-                    // Under load, changes pile up and the controllers run once for all of
-                    // them, but never less often than every SETTLE_AT_LEAST.
-                    if inputs.is_empty() || last_settle.elapsed() >= SETTLE_AT_LEAST {
-                        control.settle(Utc::now());
-                        last_settle = std::time::Instant::now();
-                    }
-                }
+                Some(input) => input,
                 None => return,
+            },
+            input = from_broker.recv(), if broker_open => match input {
+                Some(input) => input,
+                None => {
+                    broker_open = false;
+                    continue;
+                }
             },
             _ = ticker.tick() => {
                 control.set_monotonic(clock.now());
-                control.tick(Utc::now())
+                control.tick(Utc::now());
+                continue;
             }
+        };
+        control.set_monotonic(clock.now());
+        control.handle(input, Utc::now());
+        // Under load, changes pile up and the controllers run once for all of them, but
+        // never less often than every SETTLE_AT_LEAST.
+        if (inputs.is_empty() && from_broker.is_empty()) || last_settle.elapsed() >= SETTLE_AT_LEAST
+        {
+            control.settle(Utc::now());
+            last_settle = std::time::Instant::now();
         }
     }
 }

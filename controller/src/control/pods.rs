@@ -22,7 +22,7 @@ use crate::store::StoredObject;
 const SCHEDULER: &str = "drover-scheduler";
 
 /// Most agent events recorded from one status report; the rest are dropped.
-const MAX_EVENTS_PER_REPORT: usize = 256;
+pub(super) const MAX_EVENTS_PER_REPORT: usize = 256;
 
 impl Control {
     /// Whether a node is currently Ready.

@@ -994,3 +994,144 @@ fn an_older_agent_start_announcing_itself_after_a_newer_one_is_a_node_name_confl
         "the newer agent's node"
     );
 }
+
+mod bounded_reports {
+    use super::*;
+    use crate::control::pods::MAX_EVENTS_PER_REPORT;
+    use crate::logs::LogRouter;
+    use crate::mqtt::deliver_log;
+
+    fn pod_named(h: &mut Harness, name: &str, node: &str) -> String {
+        let text = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  containers: [{{name: c, command: ['true']}}]\n"
+        );
+        h.api(
+            ApiRequest::Apply {
+                files: vec![(format!("{name}.yaml"), text)],
+            },
+            t(0),
+        )
+        .unwrap();
+        h.control
+            .store
+            .get(Kind::Pod, "default", name)
+            .unwrap()
+            .unwrap()
+            .uid
+    }
+
+    fn event(uid: &str, reason: &str) -> WireEvent {
+        WireEvent {
+            pod_uid: uid.into(),
+            warning: true,
+            reason: reason.into(),
+            message: "back-off restarting".into(),
+            at_ms: 1_800_000_001_000,
+        }
+    }
+
+    fn events_report(events: Vec<WireEvent>) -> Message {
+        Message::Status(StatusReport {
+            pods: Vec::new(),
+            full: false,
+            events,
+        })
+    }
+
+    /// How often the pod `uid` had an event of `reason` recorded.
+    fn recorded(h: &Harness, uid: &str, reason: &str) -> u64 {
+        let pod = h.control.store.get_by_uid(uid).unwrap().unwrap();
+        h.control
+            .store
+            .events(&pod.uid)
+            .unwrap()
+            .iter()
+            .filter(|e| e.reason == reason)
+            .map(|e| e.count)
+            .sum()
+    }
+
+    fn dropped(h: &Harness, reason: &str) -> u64 {
+        let text = h.metrics.render(&Default::default());
+        let series = format!("drover_mqtt_messages_dropped_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {series}in {text}"))
+    }
+
+    #[test]
+    fn a_report_records_at_most_256_events() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        let uid = pod_named(&mut h, "p", "pi");
+        // Identical events are counted on one record, so the count is what was recorded.
+        let flood = (0..MAX_EVENTS_PER_REPORT + 300)
+            .map(|_| event(&uid, "BackOff"))
+            .collect();
+        h.send("pi", NodeTopic::Status, events_report(flood), t(1));
+        assert_eq!(recorded(&h, &uid, "BackOff"), MAX_EVENTS_PER_REPORT as u64);
+    }
+
+    #[test]
+    fn events_about_pods_bound_to_another_node_are_dropped_and_counted() {
+        let mut h = harness();
+        h.online("pi", session(1, 1), t(0));
+        h.online("other", session(1, 1), t(0));
+        let own = pod_named(&mut h, "mine", "pi");
+        let foreign = pod_named(&mut h, "theirs", "other");
+        let report = events_report(vec![
+            event(&foreign, "Killing"),
+            event(&own, "Started"),
+            event(&foreign, "Killing"),
+            event(&foreign, "BackOff"),
+        ]);
+        h.send("pi", NodeTopic::Status, report, t(1));
+        assert_eq!(recorded(&h, &own, "Started"), 1);
+        assert_eq!(recorded(&h, &foreign, "Killing"), 0);
+        assert_eq!(recorded(&h, &foreign, "BackOff"), 0);
+        assert_eq!(dropped(&h, "foreign_event"), 3);
+    }
+
+    /// Log data sealed by `node` for request `id`, routed as the MQTT adapter does.
+    fn log_from(h: &Harness, node: &str, id: u64, logs: &LogRouter) {
+        let topic = NodeTopic::LogData.for_node(node);
+        let chunk = Message::LogChunk(LogChunk {
+            id,
+            data: b"line\n".to_vec(),
+            done: false,
+            error: None,
+        });
+        let payload = drover_proto::seal(&topic, &chunk, &node_key(node)).unwrap();
+        match route(
+            &h.security.session,
+            &h.security.credentials,
+            &h.metrics,
+            &topic,
+            &payload,
+        ) {
+            Routed::Log(node, chunk) => deliver_log(logs, &h.metrics, &node, chunk),
+            other => panic!("log data routed to {other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_data_for_no_request_made_to_that_node_is_dropped_and_counted() {
+        let mut h = harness();
+        h.enroll("pi", t(0));
+        h.enroll("other", t(0));
+        let logs = LogRouter::default();
+        let (id, mut chunks) = logs.open("pi");
+        // Another node answering pi's request, and pi answering a request never made.
+        log_from(&h, "other", id, &logs);
+        log_from(&h, "pi", id.wrapping_add(1000), &logs);
+        assert!(chunks.try_recv().is_err(), "foreign log data was delivered");
+        assert_eq!(dropped(&h, "unrequested_log"), 2);
+        // The node asked delivers; once the request is closed, its data is dropped too.
+        log_from(&h, "pi", id, &logs);
+        assert_eq!(chunks.try_recv().unwrap().data, b"line\n");
+        logs.close(id);
+        log_from(&h, "pi", id, &logs);
+        assert_eq!(dropped(&h, "unrequested_log"), 3);
+    }
+}

@@ -47,7 +47,7 @@ impl Dropped {
 
 /// Every drop reason; each is exposed (at 0) before it first happens, so alerts can rely on
 /// the series existing.
-pub const REASONS: [&str; 10] = [
+pub const REASONS: [&str; 11] = [
     "topic",
     "decode",
     "mismatch",
@@ -58,6 +58,7 @@ pub const REASONS: [&str; 10] = [
     "stale_desired",
     "unrequested_log",
     "foreign_event",
+    "backlog",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

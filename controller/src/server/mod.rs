@@ -25,6 +25,12 @@ use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
+mod descriptors;
+
+/// Checked broker messages waiting for the control loop; more wait in the MQTT adapter,
+/// queued per sender (see `mqtt::backlog`).
+const FROM_BROKER_QUEUE: usize = 16;
+
 /// Flags of `drover server`. Each can also be set by its `DROVER_*` environment variable or,
 /// without the leading dashes, as a key of the configuration file (flags > environment >
 /// file > defaults).
@@ -202,12 +208,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None => {
             let password = controller_password(&args.data_dir)?;
             let credentials = Credentials::new(&password);
+            let defaults = crate::broker::BrokerSettings::default();
+            let max_connections = match descriptors::raise_soft_limit() {
+                Some(soft) => descriptors::broker_sockets(soft, defaults.max_connections),
+                None => defaults.max_connections,
+            };
+            info!(
+                max_connections,
+                "embedded MQTT broker connection limit (below the file-descriptor limit)"
+            );
             let embedded = crate::broker::start(
                 crate::broker::BrokerSettings {
                     tls_listen: Some(args.mqtt_listen),
                     tls: Some(pki.server_tls_config()),
                     insecure_listen: args.mqtt_insecure_listen,
-                    ..Default::default()
+                    max_connections,
+                    ..defaults
                 },
                 Arc::new(credentials.clone()),
             )
@@ -238,6 +254,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         metrics.watch_broker(broker.handle());
     }
     let (inputs, input_rx) = mpsc::channel(4096);
+    let (from_broker, from_broker_rx) = mpsc::channel(FROM_BROKER_QUEUE);
     let logs = crate::logs::LogRouter::default();
     let publisher = crate::mqtt::start(
         crate::mqtt::LinkSettings {
@@ -247,7 +264,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
         session.clone(),
         credentials.clone(),
-        inputs.clone(),
+        from_broker,
         logs.clone(),
         metrics.clone(),
     )?;
@@ -287,7 +304,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             &pki.ca_der,
         )?)
     };
-    let control_task = tokio::spawn(crate::control::run(control, input_rx));
+    let control_task = tokio::spawn(crate::control::run(control, input_rx, from_broker_rx));
 
     let listener = crate::api::tls::TlsListener::new(api_listener, &pki.server_tls_config())
         .context("cannot serve TLS on the API listener")?;

@@ -6,7 +6,7 @@
 //! queue during a broker outage cannot stop it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use drover_proto::broker_url::BrokerAddress;
 use drover_proto::msg::LogChunk;
@@ -16,10 +16,34 @@ use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOpti
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::broker::limits::LogThrottle;
 use crate::control::Input;
 use crate::credentials::{Credentials, CONTROLLER_USER};
 use crate::logs::LogRouter;
 use crate::metrics::Metrics;
+
+mod backlog;
+
+use backlog::Backlog;
+
+/// Events taken off the connection at most between two checked messages: enough to keep
+/// the broker's queue to the controller short, few enough that checking never starves.
+const DRAINED_PER_TURN: usize = 256;
+
+/// Dropped messages are counted each, logged at most once per 10 s with a count.
+static DROP_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+static BACKLOG_LOG: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+
+/// Whose queue a message waits in: its node's, a token's enrollment's, or one for the rest.
+fn sender_of(topic: &str) -> String {
+    if let Some((node, _)) = drover_proto::topic::parse_node_topic(topic) {
+        node.to_string()
+    } else if let Some((token, _, _)) = drover_proto::topic::parse_enroll_topic(topic) {
+        format!("enroll/{token}")
+    } else {
+        String::new()
+    }
+}
 
 /// A message for the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,53 +205,118 @@ pub fn start(
     let (subscriptions, subscriber) = mpsc::unbounded_channel::<()>();
     spawn_subscriber(client, subscriber);
     tokio::spawn(async move {
-        let mut was_connected = false;
-        while let Some(event) = event_rx.recv().await {
-            match event {
-                Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                    info!(broker = %broker, "controller connected to the broker");
-                    was_connected = true;
-                    let _ = subscriptions.send(());
-                    if inputs
-                        .send(Input::Mqtt(MqttInput::Connected))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    match route(&session, &credentials, &metrics, &p.topic, &p.payload) {
-                        Routed::Log(node, chunk) => {
-                            if !logs.deliver(&node, chunk) {
-                                metrics.dropped_reason("unrequested_log");
-                            }
+        let mut intake = Intake {
+            backlog: Backlog::new(backlog::PER_SENDER),
+            was_connected: false,
+            broker,
+            subscriptions,
+            metrics: metrics.clone(),
+        };
+        // A checked message the control loop has not taken yet. While it waits, what
+        // arrives is still taken off the connection: were the connection left unread, the
+        // broker's queue to the controller (FIFO, every node's messages) would fill behind
+        // the flooding node's.
+        let mut pending: Option<Input> = None;
+        loop {
+            for _ in 0..DRAINED_PER_TURN {
+                match event_rx.try_recv() {
+                    Ok(event) => {
+                        if !intake.take(event, &inputs).await {
+                            return;
                         }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                }
+            }
+            if pending.is_none() {
+                if let Some(p) = intake.backlog.pop() {
+                    match route(&session, &credentials, &metrics, &p.topic, &p.payload) {
+                        Routed::Log(node, chunk) => deliver_log(&logs, &metrics, &node, chunk),
                         Routed::Control(received) => {
-                            let input = Input::Mqtt(MqttInput::Received {
+                            pending = Some(Input::Mqtt(MqttInput::Received {
                                 message: received,
                                 retained: p.retain,
-                            });
-                            if inputs.send(input).await.is_err() {
-                                return;
-                            }
+                            }));
                         }
                         Routed::Nowhere => {}
                     }
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    if was_connected {
-                        warn!(error = %e, "controller lost the broker; reconnecting");
-                        was_connected = false;
-                    } else {
-                        tracing::debug!(error = %e, "broker unreachable");
+            }
+            match pending.take() {
+                Some(input) => tokio::select! {
+                    permit = inputs.reserve() => match permit {
+                        Ok(permit) => permit.send(input),
+                        Err(_) => return,
+                    },
+                    event = event_rx.recv() => {
+                        pending = Some(input);
+                        let Some(event) = event else { return };
+                        if !intake.take(event, &inputs).await {
+                            return;
+                        }
+                    }
+                },
+                None if intake.backlog.is_empty() => {
+                    let Some(event) = event_rx.recv().await else {
+                        return;
+                    };
+                    if !intake.take(event, &inputs).await {
+                        return;
                     }
                 }
+                None => {}
             }
         }
     });
     Ok(publisher)
+}
+
+/// What the adapter keeps while it takes events off the connection.
+struct Intake {
+    backlog: Backlog<rumqttc::Publish>,
+    was_connected: bool,
+    broker: BrokerAddress,
+    subscriptions: mpsc::UnboundedSender<()>,
+    metrics: Arc<Metrics>,
+}
+
+impl Intake {
+    /// Takes one event off the connection: a message joins its sender's queue (or is
+    /// dropped when that queue is full); false once the control loop is gone.
+    async fn take(
+        &mut self,
+        event: Result<Event, ConnectionError>,
+        inputs: &mpsc::Sender<Input>,
+    ) -> bool {
+        match event {
+            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                info!(broker = %self.broker, "controller connected to the broker");
+                self.was_connected = true;
+                let _ = self.subscriptions.send(());
+                return inputs.send(Input::Mqtt(MqttInput::Connected)).await.is_ok();
+            }
+            Ok(Event::Incoming(Incoming::Publish(p))) => {
+                let (sender, bytes) = (sender_of(&p.topic), p.payload.len());
+                if !self.backlog.push(&sender, p, bytes) {
+                    self.metrics.dropped_reason("backlog");
+                    if let Some(suppressed) = BACKLOG_LOG.allow(Instant::now()) {
+                        warn!(sender, dropped_since_last_report = suppressed + 1, "dropped MQTT messages unchecked: their sender sends more than the controller can check");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if self.was_connected {
+                    warn!(error = %e, "controller lost the broker; reconnecting");
+                    self.was_connected = false;
+                } else {
+                    tracing::debug!(error = %e, "broker unreachable");
+                }
+            }
+        }
+        true
+    }
 }
 
 /// Where a message from the broker goes once checked.
@@ -272,14 +361,31 @@ pub fn route(
         Ok(None) => Routed::Nowhere,
         Err(dropped) => {
             metrics.dropped_reason(dropped.reason());
-            warn!(
-                topic,
-                bytes = payload.len(),
-                reason = dropped.reason(),
-                "dropped an MQTT message"
-            );
+            if let Some(suppressed) = DROP_LOG.allow(Instant::now()) {
+                warn!(
+                    topic,
+                    bytes = payload.len(),
+                    reason = dropped.reason(),
+                    dropped_since_last_report = suppressed + 1,
+                    "dropped an MQTT message (counted by reason in drover_mqtt_messages_dropped_total)"
+                );
+            }
             Routed::Nowhere
         }
+    }
+}
+
+/// Hands log data from `node` to the request it answers; data for no request the
+/// controller made to that node (or for a reader too far behind) is dropped and counted.
+pub fn deliver_log(logs: &LogRouter, metrics: &Metrics, node: &str, chunk: LogChunk) {
+    let id = chunk.id;
+    if !logs.deliver(node, chunk) {
+        metrics.dropped_reason("unrequested_log");
+        tracing::debug!(
+            node,
+            id,
+            "dropped log data for no open request to this node"
+        );
     }
 }
 
