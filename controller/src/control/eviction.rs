@@ -1,45 +1,25 @@
-//! Evicting Job pods from nodes that stay unreachable (spec §5), so they run elsewhere.
-
-use std::time::Duration;
+//! Evicting Job pods from nodes that stay unreachable: the decision is
+//! [`crate::reconcile::eviction`]'s; this carries it out on the store.
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{
-    JobSpec, Kind, PodReplacementPolicy, PodSpec, TaintEffect, TolerationOperator,
-};
+use drover_proto::manifest::{JobSpec, Kind, PodReplacementPolicy, PodSpec};
 use serde_json::{json, Value};
 use tracing::info;
 
 use super::Control;
 use crate::pods::node_name;
+use crate::reconcile::eviction::{evictions, LostNode, PodOnNode};
 use crate::reconcile::node_lifecycle::{TAINT_NOT_READY, TAINT_UNREACHABLE};
-
-/// How long a pod stays on an unreachable node: its own `NoExecute` toleration's
-/// `tolerationSeconds`, or the default.
-fn toleration_for(spec: &PodSpec, key: &str, default: Duration) -> Option<Duration> {
-    for t in &spec.tolerations {
-        let key_matches = match t.operator.unwrap_or(TolerationOperator::Equal) {
-            TolerationOperator::Exists => t.key.as_deref().is_none_or(|k| k.is_empty() || k == key),
-            TolerationOperator::Equal => t.key.as_deref() == Some(key),
-        };
-        if key_matches && t.effect.is_none_or(|e| e == TaintEffect::NoExecute) {
-            // Tolerated for good, or for a while.
-            return t
-                .toleration_seconds
-                .map(|s| Duration::from_secs(s.max(0) as u64));
-        }
-    }
-    Some(default)
-}
 
 impl Control {
     /// Evicts Job pods whose node has been unreachable (or not ready) longer than they
-    /// tolerate. Nothing is evicted when every node is unreachable at once: then the
-    /// controller's own link is the likelier fault.
+    /// tolerate.
     pub(super) fn evict_from_lost_nodes(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        if self.nodes.is_empty() || !self.nodes.keys().any(|n| self.node_ready(n)) {
+        let any_node_ready = self.nodes.keys().any(|n| self.node_ready(n));
+        if !any_node_ready {
             return Ok(());
         }
-        let mut lost: Vec<(String, &'static str, DateTime<Utc>)> = Vec::new();
+        let mut tainted: Vec<(String, &'static str, DateTime<Utc>)> = Vec::new();
         for node in self.store.list(Kind::Node, None)? {
             if self.node_ready(&node.name) {
                 continue;
@@ -54,59 +34,78 @@ impl Control {
                     .as_str()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                     .map_or(now, |t| t.with_timezone(&Utc));
-                lost.push((node.name.clone(), key, since));
+                tainted.push((node.name.clone(), key, since));
             }
         }
         // Each taint's age on the monotonic clock: a wall-clock step evicts nothing early.
         let mono = self.mono(now);
         self.taint_elapsed.retain(|key| {
-            lost.iter()
+            tainted
+                .iter()
                 .any(|(node, taint, _)| key == format!("{node}/{taint}"))
         });
-        let lost: Vec<(String, &'static str, chrono::Duration)> = lost
+        let lost: Vec<LostNode> = tainted
             .into_iter()
-            .map(|(node, taint, since)| {
+            .map(|(name, taint, since)| {
                 let age = self
                     .taint_elapsed
-                    .since(&format!("{node}/{taint}"), since, now, mono);
-                (node, taint, age)
+                    .since(&format!("{name}/{taint}"), since, now, mono);
+                LostNode {
+                    name,
+                    taint,
+                    lost_for: age.to_std().unwrap_or_default(),
+                }
             })
             .collect();
         if lost.is_empty() {
             return Ok(());
         }
-        for pod in self.store.list(Kind::Pod, None)? {
-            let owned_by_job = pod
-                .owner_references
-                .as_array()
-                .is_some_and(|r| r.iter().any(|o| o["kind"] == "Job"));
-            let phase = pod.status["phase"].as_str().unwrap_or("");
-            if !owned_by_job
-                || pod.deletion_timestamp.is_some()
-                || phase == "Succeeded"
-                || phase == "Failed"
-            {
-                continue;
-            }
-            let Some(node) = node_name(&pod).map(str::to_string) else {
-                continue;
-            };
-            let Some((_, key, age)) = lost.iter().find(|(n, _, _)| *n == node) else {
-                continue;
-            };
-            let Ok(spec) = serde_json::from_value::<PodSpec>(pod.spec.clone()) else {
-                continue;
-            };
-            let replacement = self.replacement_policy_of(&pod)?;
-            let Some(tolerated) = toleration_for(&spec, key, self.settings.unreachable_toleration)
+        let pods = self.store.list(Kind::Pod, None)?;
+        // Pods named `namespace/name`, so two namespaces' pods of one name stay apart.
+        let on_lost_nodes: Vec<(String, &crate::store::StoredObject, &str, PodSpec)> = pods
+            .iter()
+            .filter_map(|pod| {
+                let node = node_name(pod)?;
+                lost.iter().any(|n| n.name == node).then_some(())?;
+                let spec = serde_json::from_value::<PodSpec>(pod.spec.clone()).ok()?;
+                let key = format!("{}/{}", pod.namespace, pod.name);
+                Some((key, pod.as_ref(), node, spec))
+            })
+            .collect();
+        let views: Vec<PodOnNode> = on_lost_nodes
+            .iter()
+            .map(|(key, pod, node, spec)| {
+                let phase = pod.status["phase"].as_str().unwrap_or("");
+                PodOnNode {
+                    name: key,
+                    node,
+                    owned_by_job: pod
+                        .owner_references
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|o| o["kind"] == "Job")),
+                    deleting: pod.deletion_timestamp.is_some(),
+                    finished: phase == "Succeeded" || phase == "Failed",
+                    tolerations: &spec.tolerations,
+                }
+            })
+            .collect();
+        let decided = evictions(
+            &lost,
+            &views,
+            any_node_ready,
+            self.settings.unreachable_toleration,
+        );
+        for eviction in decided {
+            let Some((_, pod, node, _)) = on_lost_nodes
+                .iter()
+                .find(|(key, _, _, _)| *key == eviction.pod)
             else {
                 continue;
             };
-            if *age < chrono::Duration::from_std(tolerated).unwrap_or(chrono::Duration::MAX) {
-                continue;
-            }
+            let (node, key) = (node.to_string(), eviction.taint);
+            let replacement = self.replacement_policy_of(pod)?;
             info!(pod = %pod.name, node, "evicting a Job pod from a lost node");
-            let mut pod = std::sync::Arc::unwrap_or_clone(pod);
+            let mut pod = (*pod).clone();
             let mut conditions: Vec<Value> = pod.status["conditions"]
                 .as_array()
                 .cloned()
@@ -161,38 +160,5 @@ impl Control {
             .map_or(PodReplacementPolicy::TerminatingOrFailed, |spec| {
                 spec.replacement_policy()
             }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use drover_proto::manifest::Toleration;
-
-    #[test]
-    fn tolerations_decide_how_long_a_pod_stays() {
-        let default = Duration::from_secs(300);
-        let mut spec = PodSpec::default();
-        assert_eq!(
-            toleration_for(&spec, TAINT_UNREACHABLE, default),
-            Some(default)
-        );
-        spec.tolerations.push(Toleration {
-            key: Some(TAINT_UNREACHABLE.into()),
-            operator: Some(TolerationOperator::Exists),
-            value: None,
-            effect: Some(TaintEffect::NoExecute),
-            toleration_seconds: Some(5),
-        });
-        assert_eq!(
-            toleration_for(&spec, TAINT_UNREACHABLE, default),
-            Some(Duration::from_secs(5))
-        );
-        spec.tolerations[0].toleration_seconds = None;
-        assert_eq!(
-            toleration_for(&spec, TAINT_UNREACHABLE, default),
-            None,
-            "tolerated forever"
-        );
     }
 }

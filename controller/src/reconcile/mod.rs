@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod cronjob;
 pub mod daemonset;
+pub mod eviction;
 pub mod job;
 pub mod node_lifecycle;
 pub mod scheduler;
