@@ -154,11 +154,10 @@ impl Control {
             &ds.uid,
             spec.revision_history_limit.unwrap_or(10).max(0) as u64,
         )?;
-        let owned: Vec<&StoredObject> = pods
-            .iter()
-            .map(|p| p.as_ref())
-            .filter(|p| owned_by(p, &ds.uid))
-            .collect();
+        // Orphans its selector matches are adopted, its pods relabelled out of it
+        // released (the node then gets a new pod), before anything is counted.
+        let claimed = self.claim_pods(ds, &spec.selector, pods)?;
+        let owned: Vec<&StoredObject> = claimed.iter().map(|p| p.as_ref()).collect();
         let views: Vec<DsPod> = owned.iter().filter_map(|p| ds_pod(p)).collect();
         let backoff = self.ds_backoff.get(&ds.uid).cloned().unwrap_or_default();
         let outcome = reconcile(&DsInput {

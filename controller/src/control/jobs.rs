@@ -15,6 +15,7 @@ use crate::reconcile::job::{
     pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod, JobPodPhase, JobRecord,
     JobStatus,
 };
+use crate::reconcile::ownership::job_selector;
 use crate::store::StoredObject;
 
 const SOURCE: &str = "job-controller";
@@ -319,11 +320,10 @@ impl Control {
             warn!(job = %format!("{}/{}", job.namespace, job.name), field, message, "not reconciling a Job whose spec is out of bounds");
             return Ok(false);
         }
-        let owned: Vec<&StoredObject> = pods
-            .iter()
-            .map(|p| p.as_ref())
-            .filter(|p| owned_by(p, &job.uid))
-            .collect();
+        // Orphans with the Job's controller-uid are adopted, its pods relabelled out of
+        // it released, before anything is counted.
+        let claimed = self.claim_pods(job, &job_selector(&job.uid), pods)?;
+        let owned: Vec<&StoredObject> = claimed.iter().map(|p| p.as_ref()).collect();
         let views: Vec<JobPod> = owned.iter().map(|p| job_pod(p)).collect();
         let ledger = self.store.job_results(&job.uid)?;
         let record = record_from_status(&job.status);

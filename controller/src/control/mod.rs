@@ -16,6 +16,7 @@ mod kube_error;
 mod namespaces;
 mod nodes;
 mod objects;
+mod ownership;
 mod pods;
 mod views;
 

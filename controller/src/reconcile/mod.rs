@@ -5,4 +5,5 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod job;
 pub mod node_lifecycle;
+pub mod ownership;
 pub mod scheduler;
