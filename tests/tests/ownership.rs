@@ -1,5 +1,5 @@
 //! Orphan adoption and release, as Kubernetes' controller ref manager does, for DaemonSets
-//! and Jobs.
+//! and Jobs; and a Job pod deleted on a NotReady node replaced with no other input.
 
 use std::time::Duration;
 
@@ -244,4 +244,52 @@ spec:
         Duration::from_secs(10),
         || (server.job_status("adopter")["active"] == 1).then_some(()),
     );
+}
+
+#[test]
+fn a_job_pod_force_deleted_on_a_not_ready_node_is_replaced_on_a_ready_node_without_other_input() {
+    // The case issue 14 cites. The resync is off: the deletion itself must lead to the
+    // replacement, not the periodic resync that would also heal a missed trigger.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        ServerOptions {
+            disable_agent: true,
+            ..Default::default()
+        },
+        &["--resync-period", "0s"],
+    );
+    let mut lost = server.join(dir.path(), "lost", &["--label", "site=a"]);
+    let _spare = server.join(dir.path(), "spare", &[]);
+    server.apply(&job(
+        "steady",
+        "sleep 300",
+        "      nodeSelector: {site: a}\n",
+    ));
+    let first = wait_for("the pod on lost", Duration::from_secs(20), || {
+        server.job_pods("steady").into_iter().find(running)
+    });
+    assert_eq!(first["spec"]["nodeName"], "lost");
+    let first_name = first["metadata"]["name"].as_str().unwrap().to_string();
+    server.cli_ok(&["label", "node", "spare", "site=a"]);
+
+    // The agent stops: its node goes NotReady at once.
+    lost.proc.signal("TERM");
+    assert!(lost.proc.wait_exit(Duration::from_secs(10)).is_some());
+    server.wait_ready_status("lost", "False", Duration::from_secs(10));
+    server.kubectl_ok(&["delete", "pod", &first_name, "--force", "--grace-period=0"]);
+    // Nothing else happens from here on: the replacement must come by itself.
+    let replacement = wait_for(
+        "a replacement running on spare",
+        Duration::from_secs(15),
+        || {
+            server
+                .job_pods("steady")
+                .into_iter()
+                .find(|p| p["spec"]["nodeName"] == "spare" && running(p))
+        },
+    );
+    assert_ne!(replacement["metadata"]["name"], first_name.as_str());
+    let status = server.job_status("steady");
+    assert_eq!(status["failed"], 1, "the deleted pod counts: {status}");
 }

@@ -66,9 +66,8 @@ impl Control {
         let jobs = self.store.list(Kind::Job, None)?;
         // One being deleted (foreground) starts nothing new.
         for cj in cronjobs.iter().filter(|cj| cj.deletion_timestamp.is_none()) {
-            if let Err(e) = self.reconcile_cronjob(cj, &jobs, now) {
-                warn!(cronjob = %cj.name, error = %e, "cannot reconcile");
-            }
+            let result = self.reconcile_cronjob(cj, &jobs, now);
+            self.object_result(cj, result, now);
         }
         Ok(())
     }

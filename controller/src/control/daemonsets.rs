@@ -6,7 +6,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{DaemonSetSpec, Kind, PodTemplate};
 use serde_json::{json, Value};
-use tracing::warn;
 
 use super::Control;
 use crate::pods::{node_name, scheduled_status};
@@ -128,9 +127,8 @@ impl Control {
             .iter()
             .filter(|ds| ds.deletion_timestamp.is_none())
         {
-            if let Err(e) = self.reconcile_daemonset(ds, &nodes, &pods, now, &mut touched) {
-                warn!(daemonset = %ds.name, error = %e, "cannot reconcile");
-            }
+            let result = self.reconcile_daemonset(ds, &nodes, &pods, now, &mut touched);
+            self.object_result(ds, result, now);
         }
         for node in touched {
             self.ensure_desired(&node)?;

@@ -269,10 +269,9 @@ impl Control {
         let mut created = false;
         // One being deleted (foreground) starts nothing new.
         for job in jobs.iter().filter(|job| job.deletion_timestamp.is_none()) {
-            match self.reconcile_job(job, &jobs, &pods, now) {
-                Ok(made) => created |= made,
-                Err(e) => warn!(job = %job.name, error = %e, "cannot reconcile"),
-            }
+            let result = self.reconcile_job(job, &jobs, &pods, now);
+            created |= result.as_ref().is_ok_and(|made| *made);
+            self.object_result(job, result.map(|_| ()), now);
         }
         if created {
             self.schedule_pending(now)?;

@@ -1,5 +1,6 @@
 //! Pure decision logic: functions of (spec, observed state, now) → outcome, no I/O.
 
+pub mod backoff;
 pub mod clock;
 pub mod cronjob;
 pub mod daemonset;
