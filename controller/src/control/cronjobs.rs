@@ -9,7 +9,7 @@ use tracing::warn;
 use super::daemonsets::{controller_reference, owned_by};
 use super::jobs::{job_finished, PER_NODE_TARGETS};
 use super::Control;
-use crate::object::timestamp;
+use crate::object::{timestamp, timestamp_of as parse_time};
 use crate::reconcile::cronjob::{reconcile, CronAction, CronInput, CronRun, RunState};
 use crate::reconcile::daemonset::eligible_nodes;
 use crate::store::StoredObject;
@@ -19,13 +19,6 @@ const SOURCE: &str = "cronjob-controller";
 pub const PER_NODE: &str = "drover.io/per-node";
 /// Annotation with a Job's nominal run time.
 const SCHEDULED_AT: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
-
-fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
-    value
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
 
 fn run_of(job: &StoredObject) -> CronRun {
     let state = match job_finished(job) {

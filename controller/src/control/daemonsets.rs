@@ -71,9 +71,7 @@ fn ready_since(pod: &StoredObject) -> Option<DateTime<Utc>> {
     }
     statuses
         .iter()
-        .filter_map(|c| c["state"]["running"]["startedAt"].as_str())
-        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
+        .filter_map(|c| crate::object::timestamp_of(&c["state"]["running"]["startedAt"]))
         .max()
 }
 

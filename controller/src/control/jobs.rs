@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::daemonsets::{controller_reference, name_suffix, owned_by};
 use super::{Control, JobClock};
-use crate::object::timestamp;
+use crate::object::{timestamp, timestamp_of as parse_time};
 use crate::pods::node_name;
 use crate::reconcile::job::{
     pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod, JobPodPhase, JobRecord,
@@ -27,13 +27,6 @@ pub const DEPENDS_ON: &str = "drover.io/depends-on";
 pub const PER_NODE_TARGETS: &str = "drover.io/per-node-targets";
 /// Annotation on pods the Job controller deleted (they are never counted).
 const DELETED_BY_CONTROLLER: &str = "drover.io/deleted-by-controller";
-
-fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
-    value
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
 
 /// What a Job's stored status says about its start, completion and conditions.
 fn record_from_status(status: &Value) -> JobRecord {
