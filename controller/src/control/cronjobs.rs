@@ -201,22 +201,13 @@ impl Control {
         if cj.annotations.get(PER_NODE).map(String::as_str) == Some("true") {
             self.expand_per_node(&mut job_spec, &mut annotations)?;
         }
+        let uid = drover_proto::random::new_uid()?;
         let job = StoredObject {
-            kind: Kind::Job,
-            namespace: cj.namespace.clone(),
-            name: name.to_string(),
-            uid: drover_proto::random::new_uid()?,
-            resource_version: 0,
-            generation: 1,
             labels: template.metadata.labels.clone(),
             annotations,
             owner_references: controller_reference(cj),
-            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&job_spec)?,
-            status: json!({}),
-            created_at: now,
-            deletion_timestamp: None,
-            agent_revision: 0,
+            ..StoredObject::new(Kind::Job, &cj.namespace, name, uid, now)
         };
         Ok(self.store.put(&job)?)
     }

@@ -251,22 +251,17 @@ impl Control {
         spec.node_name = Some(node.to_string());
         let mut labels = template.metadata.labels.clone();
         labels.insert(REVISION_HASH_LABEL.into(), hash.to_string());
+        let (name, uid) = (
+            format!("{}-{}", ds.name, name_suffix()),
+            drover_proto::random::new_uid()?,
+        );
         let pod = StoredObject {
-            kind: Kind::Pod,
-            namespace: ds.namespace.clone(),
-            name: format!("{}-{}", ds.name, name_suffix()),
-            uid: drover_proto::random::new_uid()?,
-            resource_version: 0,
-            generation: 1,
             labels,
             annotations: template.metadata.annotations.clone(),
             owner_references: controller_reference(ds),
-            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&spec)?,
             status: scheduled_status(),
-            created_at: now,
-            deletion_timestamp: None,
-            agent_revision: 0,
+            ..StoredObject::new(Kind::Pod, &ds.namespace, name, uid, now)
         };
         Ok(self.store.put(&pod)?)
     }

@@ -456,26 +456,18 @@ impl Control {
             None => format!("{}-{}", job.name, name_suffix()),
         };
         let pinned = pod_spec.node_name.is_some();
+        let uid = drover_proto::random::new_uid()?;
         let pod = StoredObject {
-            kind: Kind::Pod,
-            namespace: job.namespace.clone(),
-            name,
-            uid: drover_proto::random::new_uid()?,
-            resource_version: 0,
-            generation: 1,
             labels,
             annotations,
             owner_references: controller_reference(job),
-            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&pod_spec)?,
             status: if pinned {
                 crate::pods::scheduled_status()
             } else {
                 json!({"phase": "Pending"})
             },
-            created_at: now,
-            deletion_timestamp: None,
-            agent_revision: 0,
+            ..StoredObject::new(Kind::Pod, &job.namespace, name, uid, now)
         };
         Ok(self.store.put(&pod)?)
     }

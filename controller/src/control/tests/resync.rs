@@ -14,21 +14,8 @@ fn ms(millis: i64) -> DateTime<Utc> {
 /// A Job written to the store directly: no trigger tells the controllers about it.
 fn stored_job(h: &mut Harness, name: &str, spec: Value) -> String {
     let job = StoredObject {
-        kind: Kind::Job,
-        namespace: "default".into(),
-        name: name.into(),
-        uid: format!("uid-{name}"),
-        resource_version: 0,
-        generation: 1,
-        labels: Default::default(),
-        annotations: Default::default(),
-        owner_references: json!([]),
-        managed_fields: Value::Null,
         spec,
-        status: json!({}),
-        created_at: t(0),
-        deletion_timestamp: None,
-        agent_revision: 0,
+        ..StoredObject::new(Kind::Job, "default", name, format!("uid-{name}"), t(0))
     };
     h.control.store.put(&job).unwrap().uid
 }
