@@ -1,6 +1,7 @@
 //! Drover's shared vocabulary: wire messages and their envelope, the MQTT topic scheme, and
 //! the Kubernetes manifest types with their validation. No I/O lives here.
 
+pub mod backoff;
 pub mod broker_url;
 pub mod keys;
 pub mod manifest;

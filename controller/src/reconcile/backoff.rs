@@ -7,14 +7,7 @@ use std::time::Duration;
 
 use super::clock::Mono;
 
-/// The delay after `n` failures in a row: zero for none, then `initial · 2^(n−1)`, at most
-/// `max`.
-pub fn exponential(initial: Duration, max: Duration, n: u32) -> Duration {
-    if n == 0 {
-        return Duration::ZERO;
-    }
-    initial.saturating_mul(1u32 << (n - 1).min(20)).min(max)
-}
+pub use drover_proto::backoff::exponential;
 
 /// First retry of an object whose reconciliation failed.
 pub const RETRY_INITIAL: Duration = Duration::from_millis(500);
@@ -76,20 +69,6 @@ pub fn resync_due(last: Mono, now: Mono, period: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_delay_doubles_from_the_initial_one_up_to_the_cap() {
-        let (initial, max) = (Duration::from_secs(10), Duration::from_secs(360));
-        let delays: Vec<u64> = (0..8)
-            .map(|n| exponential(initial, max, n).as_secs())
-            .collect();
-        assert_eq!(delays, [0, 10, 20, 40, 80, 160, 320, 360]);
-        assert_eq!(
-            exponential(initial, max, u32::MAX),
-            max,
-            "no overflow however many failures"
-        );
-    }
 
     #[test]
     fn a_failing_object_is_retried_later_each_time_and_starts_over_once_it_succeeds() {
