@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod broker_url;
+pub mod hash;
 pub mod keys;
 pub mod manifest;
 pub mod msg;

@@ -20,9 +20,7 @@ const SOURCE: &str = "daemonset-controller";
 /// A stable short hash of a pod template (FNV-1a over its JSON, whose keys are sorted).
 pub fn template_hash(template: &Value) -> String {
     let text = serde_json::to_string(template).unwrap_or_default();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let hash = drover_proto::hash::fnv1a64(text.as_bytes());
     format!("{:010x}", hash & 0xff_ffff_ffff)
 }
 
