@@ -405,11 +405,7 @@ impl Control {
                 StoredObject {
                     labels: meta.labels.clone(),
                     annotations: meta.annotations.clone(),
-                    status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
-                        crate::pods::scheduled_status()
-                    } else {
-                        json!({})
-                    },
+                    status: crate::pods::initial_status(kind, &spec),
                     spec,
                     ..StoredObject::new(kind, manifest.namespace(), manifest.name(), uid, now)
                 }

@@ -720,11 +720,7 @@ impl Control {
             labels: meta.labels.clone(),
             annotations: meta.annotations.clone(),
             owner_references: prepared.owner_references,
-            status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
-                crate::pods::scheduled_status()
-            } else {
-                json!({})
-            },
+            status: crate::pods::initial_status(kind, &spec),
             spec,
             ..StoredObject::new(kind, manifest.namespace(), manifest.name(), uid, now)
         };
