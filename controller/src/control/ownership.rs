@@ -6,9 +6,11 @@ use std::sync::Arc;
 use drover_proto::manifest::LabelSelector;
 use tracing::info;
 
-use super::daemonsets::controller_reference;
+use super::daemonsets::{controller_reference, owned_by};
 use super::Control;
-use crate::reconcile::ownership::{adopted, claim, owner_refs, released, Candidate, Claim, Owner};
+use crate::reconcile::ownership::{
+    adopted, claim, owner_refs, released, selector_matches, Candidate, Claim, Owner,
+};
 use crate::store::StoredObject;
 
 fn decide(owner: &StoredObject, selector: &LabelSelector, pod: &StoredObject) -> Claim {
@@ -41,6 +43,13 @@ impl Control {
     ) -> anyhow::Result<Vec<Arc<StoredObject>>> {
         let mut owned = Vec::new();
         for pod in pods {
+            // What `claim` leaves alone in any case, without building its view: every Job
+            // and DaemonSet looks at every pod on every pass.
+            if pod.namespace != owner.namespace
+                || !(owned_by(pod, &owner.uid) || selector_matches(selector, &pod.labels))
+            {
+                continue;
+            }
             match decide(owner, selector, pod) {
                 Claim::Owned => owned.push(pod.clone()),
                 Claim::Leave => {}
