@@ -929,4 +929,5 @@ fn a_stored_cronjob_with_an_out_of_bounds_template_starts_no_job() {
 }
 
 mod kube;
+mod ownership;
 mod resync;
