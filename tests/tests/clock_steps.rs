@@ -186,3 +186,87 @@ fn agent_clock_steps_neither_stretch_a_back_off_nor_cut_a_grace_period() {
         "killed after {took:?}, before its grace period"
     );
 }
+
+#[test]
+fn controller_clock_steps_expire_no_ttl_early_and_evict_nothing_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = dir.path().join("faketime");
+    step_clock(&clock, "+0");
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            disable_agent: true,
+            env: faketime_env(&clock),
+            ..Default::default()
+        },
+    );
+    let edge = server.join(dir.path(), "edge", &["--label", "site=edge"]);
+    let _spare = server.join(dir.path(), "spare", &[]);
+    server.wait_ready_status("spare", "True", Duration::from_secs(10));
+    server.apply(
+        "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: kept
+spec:
+  ttlSecondsAfterFinished: 600
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: main
+        command: ['true']
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: tolerant
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      nodeSelector: {site: edge}
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 8}
+      containers:
+      - name: main
+        command: [sleep, '120']
+",
+    );
+    wait_for("the Job kept to complete", Duration::from_secs(15), || {
+        (server.job_status("kept")["succeeded"] == 1).then_some(())
+    });
+    wait_job_pod_running(&server, "tolerant");
+    let evicted = || {
+        server.items("pods").iter().any(|p| {
+            p["metadata"]["labels"]["job-name"] == "tolerant"
+                && p["metadata"]["deletionTimestamp"].is_string()
+        })
+    };
+
+    // The node goes silent, then the controller's clock jumps an hour ahead: the Job's
+    // TTL and the pod's toleration both run on, neither ends.
+    edge.proc.signal("STOP");
+    server.wait_ready_status("edge", "Unknown", GRACE + Duration::from_secs(3));
+    let lost_at = std::time::Instant::now();
+    step_clock(&clock, "+1h");
+    holds_for(
+        "the finished Job kept and the tolerant pod in place, after a step an hour ahead",
+        Duration::from_secs(5),
+        || !server.job_status("kept").is_null() && !evicted(),
+    );
+    // The toleration does end, on time.
+    wait_for("the eviction", Duration::from_secs(10), || {
+        evicted().then_some(())
+    });
+    let took = lost_at.elapsed();
+    assert!(
+        took >= Duration::from_secs(7),
+        "evicted {took:?} after the node was lost, before its 8 s toleration"
+    );
+    assert!(
+        !server.job_status("kept").is_null(),
+        "the TTL is 10 minutes"
+    );
+    edge.proc.signal("CONT");
+}

@@ -322,6 +322,164 @@ fn job_pods_on_a_lost_node_are_evicted_and_replaced_elsewhere() {
     );
 }
 
+/// A one-pod Job pinned to the node "lost" (the only one labelled site=a), running, with
+/// "spare" labelled afterwards so a replacement can land there.
+fn job_on_the_node_about_to_be_lost(
+    dir: &std::path::Path,
+    name: &str,
+    extra_spec: &str,
+    script: &str,
+) -> (Server, Agent, Agent, String) {
+    let server = Server::start_with(
+        dir,
+        ServerOptions {
+            disable_agent: true,
+            ..Default::default()
+        },
+        &["--default-unreachable-toleration", "1s"],
+    );
+    let lost = Agent::start(dir, &server.broker, "lost", &["--label", "site=a"]);
+    let spare = Agent::start(dir, &server.broker, "spare", &[]);
+    server.wait_ready_status("lost", "True", Duration::from_secs(10));
+    server.wait_ready_status("spare", "True", Duration::from_secs(10));
+    server.apply(&job(name, extra_spec, script, "").replace(
+        "      restartPolicy: Never\n",
+        "      restartPolicy: Never\n      nodeSelector: {site: a}\n",
+    ));
+    let first = wait_for("the pod on lost", Duration::from_secs(10), || {
+        pods_of(&server, name)
+            .into_iter()
+            .find(|p| phase(p) == "Running")
+    });
+    assert_eq!(first["spec"]["nodeName"], "lost");
+    server.cli_ok(&["label", "node", "spare", "site=a"]);
+    let uid = first["metadata"]["uid"].as_str().unwrap().to_string();
+    (server, lost, spare, uid)
+}
+
+fn has_condition(pod: &Value, kind: &str) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == kind))
+}
+
+#[test]
+fn a_pod_that_finished_on_a_frozen_node_after_its_replacement_started_is_superseded() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let script = format!("echo run >> {}; sleep 3", marker.display());
+    let (server, lost, _spare, first_uid) =
+        job_on_the_node_about_to_be_lost(dir.path(), "twice", "", &script);
+
+    // The agent freezes; its pod runs on under its keeper and finishes unseen.
+    lost.proc.signal("STOP");
+    wait_for("a replacement on spare", Duration::from_secs(20), || {
+        pods_of(&server, "twice")
+            .into_iter()
+            .find(|p| p["spec"]["nodeName"] == "spare")
+    });
+    wait_for(
+        "the frozen node's pod to finish",
+        Duration::from_secs(10),
+        || pod_processes(&first_uid).is_empty().then_some(()),
+    );
+    lost.proc.signal("CONT");
+
+    let event = wait_for(
+        "the SupersededResult event",
+        Duration::from_secs(20),
+        || {
+            server.items("events").into_iter().find(|e| {
+                e["reason"] == "SupersededResult" && e["involvedObject"]["name"] == "twice"
+            })
+        },
+    );
+    assert_eq!(event["type"], "Warning");
+    let message = event["message"].as_str().unwrap();
+    assert!(
+        message.contains("reported Succeeded after it had been counted as Failed and replaced"),
+        "{message}"
+    );
+    let done = wait_for("the Job to complete", Duration::from_secs(30), || {
+        job_object(&server, "twice").filter(|j| condition(j, "Complete"))
+    });
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    assert_eq!(
+        done["status"]["failed"], 1,
+        "the eviction, counted once: {done}"
+    );
+    let runs = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(runs.lines().count(), 2, "at least once: both copies ran");
+    let superseded = server
+        .items("events")
+        .into_iter()
+        .filter(|e| e["reason"] == "SupersededResult")
+        .count();
+    assert_eq!(superseded, 1, "reported once");
+}
+
+#[test]
+fn with_pod_replacement_policy_failed_a_pod_on_a_lost_node_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let script = format!("echo run >> {}; sleep 3", marker.display());
+    let (server, lost, _spare, first_uid) = job_on_the_node_about_to_be_lost(
+        dir.path(),
+        "once",
+        "  podReplacementPolicy: Failed\n",
+        &script,
+    );
+    let shown = job_object(&server, "once").unwrap();
+    assert_eq!(shown["spec"]["podReplacementPolicy"], "Failed");
+
+    lost.proc.signal("STOP");
+    let evicted = wait_for("the eviction", Duration::from_secs(20), || {
+        pods_of(&server, "once").into_iter().find(|p| {
+            p["metadata"]["uid"] == first_uid.as_str() && has_condition(p, "DisruptionTarget")
+        })
+    });
+    assert!(
+        evicted["metadata"]["deletionTimestamp"].is_string(),
+        "{evicted}"
+    );
+    assert_eq!(
+        phase(&evicted),
+        "Running",
+        "its fate is unknown, not Failed"
+    );
+    let job = job_object(&server, "once").unwrap();
+    assert_eq!(job["status"]["terminating"], 1, "{job}");
+    // The pod finishes where nobody sees it; no replacement starts meanwhile.
+    wait_for(
+        "the frozen node's pod to finish",
+        Duration::from_secs(10),
+        || pod_processes(&first_uid).is_empty().then_some(()),
+    );
+    assert_eq!(
+        pods_of(&server, "once").len(),
+        1,
+        "not replaced while its node is lost"
+    );
+
+    lost.proc.signal("CONT");
+    let done = wait_for("the Job to complete", Duration::from_secs(30), || {
+        job_object(&server, "once").filter(|j| condition(j, "Complete"))
+    });
+    assert_eq!(done["status"]["succeeded"], 1, "{done}");
+    assert!(
+        done["status"]["failed"].as_u64().unwrap_or(0) == 0,
+        "{done}"
+    );
+    let runs = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(runs.lines().count(), 1, "ran once");
+    let created = server
+        .items("events")
+        .into_iter()
+        .filter(|e| e["reason"] == "SuccessfulCreate" && e["involvedObject"]["name"] == "once")
+        .count();
+    assert_eq!(created, 1, "one pod in all");
+}
+
 #[test]
 fn nothing_is_evicted_when_every_node_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();

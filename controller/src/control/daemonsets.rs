@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::Control;
 use crate::pods::{node_name, scheduled_status};
+use crate::reconcile::clock::Mono;
 use crate::reconcile::daemonset::{
     daemon_tolerations, reconcile, DsAction, DsInput, DsPod, DsStatus, FailureBackoff, PodPhase,
     REVISION_HASH_LABEL,
@@ -161,6 +162,7 @@ impl Control {
             pods: &views,
             backoff: &backoff,
             now,
+            mono: self.mono(now),
         });
         for action in outcome.actions {
             match action {
@@ -194,8 +196,9 @@ impl Control {
                     }
                 }
                 DsAction::RecordFailure { node } => {
+                    let mono = self.mono(now);
                     let entry = self.ds_backoff.entry(ds.uid.clone()).or_default();
-                    let next = FailureBackoff::after_failure(entry.get(&node).copied(), now);
+                    let next = FailureBackoff::after_failure(entry.get(&node).copied(), mono);
                     entry.insert(node.clone(), next);
                     self.store.record_event(
                         ds,
@@ -215,6 +218,7 @@ impl Control {
             }
         }
         if let Some(at) = outcome.wake_at {
+            let at = self.mono_wake(at, now);
             self.note_wake(at);
         }
         let status = status_json(&outcome.status, ds.generation);
@@ -226,7 +230,7 @@ impl Control {
         Ok(())
     }
 
-    fn note_wake(&mut self, at: DateTime<Utc>) {
+    fn note_wake(&mut self, at: Mono) {
         if self.ds_wake.is_none_or(|w| at < w) {
             self.ds_wake = Some(at);
         }

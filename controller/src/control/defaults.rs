@@ -93,7 +93,13 @@ fn accept_workload_defaults(kind: &str, object: &mut Value) {
                     spec.remove("completions");
                 }
             }
+            let replacement_default = if spec.contains_key("podFailurePolicy") {
+                "Failed"
+            } else {
+                "TerminatingOrFailed"
+            };
             for (field, default) in [
+                ("podReplacementPolicy", json!(replacement_default)),
                 ("backoffLimit", json!(6)),
                 ("completionMode", json!("NonIndexed")),
                 ("suspend", json!(false)),
@@ -217,6 +223,13 @@ pub(crate) fn show_defaults(kind: &str, object: &mut Value) {
             spec.entry("completionMode").or_insert(json!("NonIndexed"));
             spec.entry("suspend").or_insert(json!(false));
             spec.entry("manualSelector").or_insert(json!(false));
+            let replacement_default = if spec.contains_key("podFailurePolicy") {
+                "Failed"
+            } else {
+                "TerminatingOrFailed"
+            };
+            spec.entry("podReplacementPolicy")
+                .or_insert(json!(replacement_default));
             spec.entry("selector")
                 .or_insert(json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
             if let Some(meta) = spec
@@ -315,6 +328,7 @@ mod tests {
         show_defaults("Job", &mut job);
         assert_eq!(job["spec"]["completions"], 1);
         assert_eq!(job["spec"]["backoffLimit"], 6);
+        assert_eq!(job["spec"]["podReplacementPolicy"], "TerminatingOrFailed");
         assert_eq!(
             job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
             "u1"
@@ -326,6 +340,20 @@ mod tests {
         assert_eq!(job["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst");
         accept_kubernetes_defaults("Job", &mut job);
         assert_eq!(job, bare);
+
+        // With a podFailurePolicy the default is Failed, and a Failed shown is dropped again.
+        let mut with_policy = bare.clone();
+        with_policy["spec"]["podFailurePolicy"] = json!({"rules": []});
+        let mut job = with_policy.clone();
+        show_defaults("Job", &mut job);
+        assert_eq!(job["spec"]["podReplacementPolicy"], "Failed");
+        accept_kubernetes_defaults("Job", &mut job);
+        assert_eq!(job, with_policy);
+        let mut explicit = bare.clone();
+        explicit["spec"]["podReplacementPolicy"] = json!("Failed");
+        let mut job = explicit.clone();
+        accept_kubernetes_defaults("Job", &mut job);
+        assert_eq!(job, explicit, "a policy other than the default is kept");
 
         let bare = json!({"metadata": {}, "spec": {"template": {"spec": {}}}});
         let mut ds = bare.clone();

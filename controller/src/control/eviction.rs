@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{Kind, PodSpec, TaintEffect, TolerationOperator};
+use drover_proto::manifest::{
+    JobSpec, Kind, PodReplacementPolicy, PodSpec, TaintEffect, TolerationOperator,
+};
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -55,6 +57,21 @@ impl Control {
                 lost.push((node.name.clone(), key, since));
             }
         }
+        // Each taint's age on the monotonic clock: a wall-clock step evicts nothing early.
+        let mono = self.mono(now);
+        self.taint_elapsed.retain(|key| {
+            lost.iter()
+                .any(|(node, taint, _)| key == format!("{node}/{taint}"))
+        });
+        let lost: Vec<(String, &'static str, chrono::Duration)> = lost
+            .into_iter()
+            .map(|(node, taint, since)| {
+                let age = self
+                    .taint_elapsed
+                    .since(&format!("{node}/{taint}"), since, now, mono);
+                (node, taint, age)
+            })
+            .collect();
         if lost.is_empty() {
             return Ok(());
         }
@@ -74,18 +91,18 @@ impl Control {
             let Some(node) = node_name(&pod).map(str::to_string) else {
                 continue;
             };
-            let Some((_, key, since)) = lost.iter().find(|(n, _, _)| *n == node) else {
+            let Some((_, key, age)) = lost.iter().find(|(n, _, _)| *n == node) else {
                 continue;
             };
             let Ok(spec) = serde_json::from_value::<PodSpec>(pod.spec.clone()) else {
                 continue;
             };
+            let replacement = self.replacement_policy_of(&pod)?;
             let Some(tolerated) = toleration_for(&spec, key, self.settings.unreachable_toleration)
             else {
                 continue;
             };
-            if now < *since + chrono::Duration::from_std(tolerated).unwrap_or(chrono::Duration::MAX)
-            {
+            if *age < chrono::Duration::from_std(tolerated).unwrap_or(chrono::Duration::MAX) {
                 continue;
             }
             info!(pod = %pod.name, node, "evicting a Job pod from a lost node");
@@ -102,8 +119,13 @@ impl Control {
                 "message": format!("Taint manager: deleting due to NoExecute taint {key}"),
                 "lastTransitionTime": crate::object::timestamp(now),
             }));
-            pod.status["phase"] = json!("Failed");
-            pod.status["reason"] = json!("Evicted");
+            if replacement == PodReplacementPolicy::TerminatingOrFailed {
+                // Replaced at once: shown as failed until its node reports what happened.
+                pod.status["phase"] = json!("Failed");
+                pod.status["reason"] = json!("Evicted");
+            }
+            // Under `Failed` the pod stays terminating, in its place, until its node
+            // reports it stopped or the node is deleted: no second copy runs meanwhile.
             pod.status["conditions"] = Value::Array(conditions);
             // Out of the node's desired state: when the node returns, its agent stops the pod.
             pod.deletion_timestamp = Some(now);
@@ -120,6 +142,25 @@ impl Control {
             self.workloads_changed();
         }
         Ok(())
+    }
+}
+
+impl Control {
+    /// The `podReplacementPolicy` of the Job that owns a pod.
+    fn replacement_policy_of(
+        &self,
+        pod: &crate::store::StoredObject,
+    ) -> anyhow::Result<PodReplacementPolicy> {
+        let job = match pod.labels.get("batch.kubernetes.io/controller-uid") {
+            Some(uid) => self.store.get_by_uid(uid)?,
+            None => None,
+        };
+        Ok(job
+            .filter(|job| job.kind == Kind::Job)
+            .and_then(|job| serde_json::from_value::<JobSpec>(job.spec.clone()).ok())
+            .map_or(PodReplacementPolicy::TerminatingOrFailed, |spec| {
+                spec.replacement_policy()
+            }))
     }
 }
 

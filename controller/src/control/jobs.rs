@@ -5,15 +5,15 @@ use chrono::{DateTime, Utc};
 use drover_proto::manifest::{job_spec_bounds, CompletionMode, EnvVar, JobSpec, Kind};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::daemonsets::{controller_reference, name_suffix, owned_by};
-use super::{Control, JobClock};
+use super::Control;
 use crate::object::{timestamp, timestamp_of as parse_time};
 use crate::pods::node_name;
 use crate::reconcile::job::{
-    pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod, JobPodPhase, JobRecord,
-    JobStatus,
+    late_success, pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod,
+    JobPodPhase, JobRecord, JobStatus, Superseded,
 };
 use crate::reconcile::ownership::job_selector;
 use crate::store::StoredObject;
@@ -252,8 +252,10 @@ impl Control {
     /// Reconciles every Job.
     pub(super) fn reconcile_jobs(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
         let jobs = self.store.list(Kind::Job, None)?;
-        self.job_clocks
-            .retain(|uid, _| jobs.iter().any(|job| &job.uid == uid));
+        self.job_elapsed.retain(|key| {
+            let uid = key.split_once('/').map_or(key, |(uid, _)| uid);
+            jobs.iter().any(|job| job.uid == uid)
+        });
         if jobs.is_empty() {
             return Ok(());
         }
@@ -270,31 +272,6 @@ impl Control {
             self.schedule_pending(now)?;
         }
         Ok(())
-    }
-
-    /// How long a Job that started at `start` (wall clock) has been active, on the
-    /// monotonic clock from the moment this controller first saw that start.
-    fn active_for(
-        &mut self,
-        uid: &str,
-        start: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> chrono::Duration {
-        let mono = self.mono(now);
-        let anchor = self.job_clocks.entry(uid.to_string()).or_insert(JobClock {
-            start,
-            seen_at: mono,
-            seen_wall: now,
-        });
-        if anchor.start != start {
-            *anchor = JobClock {
-                start,
-                seen_at: mono,
-                seen_wall: now,
-            };
-        }
-        let before = (anchor.seen_wall - start).max(chrono::Duration::zero());
-        before + chrono::Duration::from_std(mono.since(anchor.seen_at)).unwrap_or_default()
     }
 
     /// Returns whether pods were created.
@@ -320,9 +297,21 @@ impl Control {
         let ledger = self.store.job_results(&job.uid)?;
         let record = record_from_status(&job.status);
         let dependencies = self.dependencies(job, jobs);
-        let active_for = record
-            .start_time
-            .map(|start| self.active_for(&job.uid, start, now));
+        // Durations on the monotonic clock, from the recorded (wall-clock) instants.
+        let mono = self.mono(now);
+        let active_for = record.start_time.map(|start| {
+            self.job_elapsed
+                .since(&format!("{}/active", job.uid), start, now, mono)
+        });
+        let finished_at = record.conditions.complete.or(record
+            .conditions
+            .failed
+            .as_ref()
+            .map(|f| f.0));
+        let finished_for = finished_at.map(|at| {
+            self.job_elapsed
+                .since(&format!("{}/finished", job.uid), at, now, mono)
+        });
         let outcome = reconcile(&JobInput {
             namespace: &job.namespace,
             spec: &spec,
@@ -333,9 +322,13 @@ impl Control {
             settings: self.settings.job,
             now,
             active_for,
+            finished_for,
         });
         // Persist results first: whatever happens next, they are counted exactly once.
         self.store.record_job_results(&job.uid, &outcome.record)?;
+        for superseded in &outcome.superseded {
+            self.note_superseded(job, superseded, now)?;
+        }
         if outcome.delete_job {
             self.delete_job(job, now)?;
             return Ok(false);
@@ -494,17 +487,40 @@ impl Control {
         };
         let mut view = job_pod(pod);
         view.terminating = true;
-        if self
+        if let Some(entry) = self
             .store
             .job_results(&job.uid)?
-            .iter()
-            .any(|e| e.pod_uid == view.uid)
+            .into_iter()
+            .find(|e| e.pod_uid == view.uid)
         {
+            // Its last report may have been a success the Job could not count any more.
+            if let Some(superseded) = late_success(&entry, &view) {
+                self.note_superseded(&job, &superseded, now)?;
+            }
             return Ok(());
         }
-        if let Some(entry) = pod_result(&spec, &view, now) {
+        if let Some(entry) = pod_result(&spec, &view, true, now) {
             self.store.record_job_results(&job.uid, &[entry])?;
             self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Records a superseded result once, with a warning event on the Job.
+    fn note_superseded(
+        &mut self,
+        job: &StoredObject,
+        superseded: &Superseded,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if self
+            .store
+            .record_superseded(&job.uid, &superseded.pod_uid)?
+        {
+            let message = superseded.message(&job.namespace);
+            info!(job = %format!("{}/{}", job.namespace, job.name), "{message}");
+            self.store
+                .record_event(job, "Warning", "SupersededResult", &message, SOURCE, now)?;
         }
         Ok(())
     }

@@ -42,7 +42,7 @@ pub use objects::{
 use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
 use crate::reconcile::backoff::{resync_due, Retries};
-use crate::reconcile::clock::{Mono, MonoClock};
+use crate::reconcile::clock::{Elapsed, Mono, MonoClock};
 use crate::reconcile::node_lifecycle::{Liveness, Readiness};
 use crate::store::Store;
 
@@ -107,7 +107,7 @@ pub struct Control {
     security: Security,
     ds_backoff: daemonsets::DsBackoff,
     /// When DaemonSets must be reconciled again without any new input.
-    ds_wake: Option<DateTime<Utc>>,
+    ds_wake: Option<Mono>,
     /// When Jobs must be reconciled again without any new input.
     jobs_wake: Option<Mono>,
     /// When CronJobs must be reconciled again (their next scheduled time).
@@ -122,20 +122,14 @@ pub struct Control {
     /// The monotonic clock's reading for the input being handled ([`Control::set_monotonic`]);
     /// without one, durations follow the wall clock.
     mono: Option<Mono>,
-    /// Where each Job's active time is measured from on the monotonic clock.
-    job_clocks: HashMap<String, JobClock>,
+    /// Jobs' starts and finishes, measured from on the monotonic clock.
+    job_elapsed: Elapsed,
+    /// Unreachable and not-ready taints' `timeAdded`, measured from on the monotonic clock.
+    taint_elapsed: Elapsed,
     /// Objects (and passes) whose reconciliation failed, tried again with back-off.
     retries: Retries,
     /// When every object was last reconciled by the periodic resync (or the loop started).
     last_resync: Option<Mono>,
-}
-
-/// A Job's start as this controller first saw it: its recorded (wall-clock) start, and the
-/// monotonic and wall readings at that moment.
-struct JobClock {
-    start: DateTime<Utc>,
-    seen_at: Mono,
-    seen_wall: DateTime<Utc>,
 }
 
 impl Control {
@@ -196,7 +190,8 @@ impl Control {
             desired_dirty: Default::default(),
             awaited_echoes: HashMap::new(),
             mono: None,
-            job_clocks: HashMap::new(),
+            job_elapsed: Elapsed::default(),
+            taint_elapsed: Elapsed::default(),
             retries: Retries::default(),
             last_resync: None,
         };
@@ -344,12 +339,13 @@ impl Control {
         self.retries.retain(|key| {
             key.starts_with("pass:") || store.get_by_uid(key).ok().flatten().is_some()
         });
+        // Durations run on the monotonic clock; only CronJob schedules are wall time.
         let due = resync
             || self.retries.due(mono)
-            || self.jobs_wake.is_some_and(|at| at <= mono)
-            || [self.ds_wake, self.cron_wake]
+            || [self.jobs_wake, self.ds_wake]
                 .iter()
-                .any(|w| w.is_some_and(|at| at <= now));
+                .any(|w| w.is_some_and(|at| at <= mono))
+            || self.cron_wake.is_some_and(|at| at <= now);
         if due {
             self.dirty = true;
         }

@@ -279,6 +279,20 @@ impl Control {
             return Ok(true);
         }
         if status.removed && pod.deletion_timestamp.is_some() {
+            // The report's final state decides how a Job counts the pod (it may have
+            // finished while its node was out of reach); a DisruptionTarget the controller
+            // set stays, for the Job's podFailurePolicy.
+            let disruption = pod.status["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "DisruptionTarget"))
+                .cloned();
+            pod.status = status_from_report(status, &pod.spec, host_ip);
+            if let Some(disruption) = disruption {
+                if let Some(conditions) = pod.status["conditions"].as_array_mut() {
+                    conditions.retain(|c| c["type"] != "DisruptionTarget");
+                    conditions.push(disruption);
+                }
+            }
             self.count_removed_job_pod(&pod, now)?;
             self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
             return Ok(true);

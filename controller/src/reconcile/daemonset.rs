@@ -15,6 +15,7 @@ use drover_proto::manifest::{
     DaemonSetSpec, IntOrPercent, TaintEffect, Toleration, TolerationOperator, UpdateStrategyType,
 };
 
+use super::clock::Mono;
 use super::scheduler::{unfit_reason, NodeView};
 
 /// Label carrying the hash of the template a pod was made from.
@@ -57,8 +58,9 @@ pub struct DsPod {
 pub struct FailureBackoff {
     /// Failures so far.
     pub failures: u32,
-    /// No replacement before this time.
-    pub retry_at: DateTime<Utc>,
+    /// No replacement before this time (monotonic: a wall-clock step neither cuts the
+    /// back-off short nor stretches it).
+    pub retry_at: Mono,
 }
 
 /// First replacement delay after a failed daemon pod.
@@ -68,13 +70,13 @@ pub const FAILURE_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
 
 impl FailureBackoff {
     /// The back-off after one more failure at `now`.
-    pub fn after_failure(previous: Option<FailureBackoff>, now: DateTime<Utc>) -> FailureBackoff {
+    pub fn after_failure(previous: Option<FailureBackoff>, now: Mono) -> FailureBackoff {
         let failures = previous.map_or(0, |b| b.failures) + 1;
         let delay =
             super::backoff::exponential(FAILURE_BACKOFF_INITIAL, FAILURE_BACKOFF_MAX, failures);
         FailureBackoff {
             failures,
-            retry_at: now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
+            retry_at: now.plus(delay),
         }
     }
 }
@@ -161,6 +163,8 @@ pub struct DsInput<'a> {
     pub backoff: &'a HashMap<String, FailureBackoff>,
     /// Now.
     pub now: DateTime<Utc>,
+    /// Now on the monotonic clock, for failure back-offs.
+    pub mono: Mono,
 }
 
 /// The tolerations every daemon pod gets, so that NotReady, unreachable and cordoned nodes
@@ -233,6 +237,7 @@ pub fn reconcile(input: &DsInput) -> DsOutcome {
         pods,
         backoff,
         now,
+        mono,
     } = *input;
     let eligible = eligible_nodes(spec, nodes);
     let may_stay = nodes_to_stay_on(spec, nodes);
@@ -370,7 +375,10 @@ pub fn reconcile(input: &DsInput) -> DsOutcome {
                 continue;
             }
             match backoff.get(node.as_str()) {
-                Some(b) if b.retry_at > now => wake(b.retry_at),
+                Some(b) if b.retry_at > mono => wake(
+                    now + chrono::Duration::from_std(b.retry_at.since(mono))
+                        .unwrap_or(chrono::Duration::MAX),
+                ),
                 _ => actions.push(DsAction::Create { node: node.clone() }),
             }
             continue;

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{
-    CompletionMode, ExitCodeOperator, JobSpec, PodFailurePolicyAction, RestartPolicy,
+    CompletionMode, ExitCodeOperator, JobSpec, PodFailurePolicyAction, PodReplacementPolicy,
+    RestartPolicy,
 };
 
 /// A pod of the Job, as the reconciler sees it.
@@ -67,6 +68,51 @@ pub enum Outcome {
     FailJob,
     /// A failure that fails its index (`FailIndex`).
     FailIndex,
+    /// A success for an index that another pod had already completed: kept in the ledger
+    /// so it is seen once, counted nowhere.
+    Superseded,
+}
+
+/// A result that arrived for a pod whose place was already taken: it is recorded and
+/// reported, and counts for nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superseded {
+    /// Pod UID.
+    pub pod_uid: String,
+    /// Pod name.
+    pub pod_name: String,
+    /// Completion index.
+    pub index: Option<u32>,
+    /// Why it does not count.
+    pub reason: SupersededReason,
+}
+
+/// Why a result is superseded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupersededReason {
+    /// The pod succeeded after it had been counted as failed (when it was deleted or
+    /// evicted from a lost node) and replaced.
+    SucceededAfterCountedAs(Outcome),
+    /// The pod succeeded for an index another pod had already completed.
+    IndexAlreadySucceeded,
+}
+
+impl Superseded {
+    /// The event message (namespace/name as Kubernetes names pods).
+    pub fn message(&self, namespace: &str) -> String {
+        let pod = format!("{namespace}/{}", self.pod_name);
+        let index = self
+            .index
+            .map_or_else(String::new, |i| format!(" (index {i})"));
+        match self.reason {
+            SupersededReason::SucceededAfterCountedAs(counted) => format!(
+                "Pod {pod}{index} reported Succeeded after it had been counted as {counted:?} and replaced; its success is not counted"
+            ),
+            SupersededReason::IndexAlreadySucceeded => format!(
+                "Pod {pod}{index} succeeded after another pod had completed its index; its success is not counted"
+            ),
+        }
+    }
 }
 
 /// One counted result.
@@ -164,6 +210,9 @@ pub struct JobInput<'a> {
     /// (a wall-clock step must not fail its deadline early or late); `None`: from the wall
     /// clock.
     pub active_for: Option<chrono::Duration>,
+    /// How long ago the Job finished, on a monotonic clock (for its TTL); `None`: from the
+    /// wall clock.
+    pub finished_for: Option<chrono::Duration>,
 }
 
 /// The Job's status after reconciling.
@@ -196,6 +245,8 @@ pub struct JobOutcome {
     pub create: Vec<Option<u32>>,
     /// Pods to delete (by name); the controller deleted them, they are never counted.
     pub delete: Vec<String>,
+    /// Results that count for nothing because the pod's place was taken (to report).
+    pub superseded: Vec<Superseded>,
     /// The status.
     pub status: JobStatus,
     /// Reconcile again at this time even if nothing changes.
@@ -322,12 +373,22 @@ pub fn classify(spec: &JobSpec, pod: &JobPod) -> Outcome {
     }
 }
 
-/// The result a pod counts for, once it has one. A finished pod counts by its phase. A pod
-/// deleted by anyone but the Job controller (a user, its node's removal) counts as failed
-/// from the moment of deletion, as Kubernetes counts deleted pods: it may vanish from the
-/// store before its node ever reports it finished, and would then never count.
-pub fn pod_result(spec: &JobSpec, pod: &JobPod, now: DateTime<Utc>) -> Option<LedgerEntry> {
-    if pod.deleted_by_controller || !(is_terminal(pod) || pod.terminating) {
+/// The result a pod counts for, once it has one. A finished pod counts by its phase. Under
+/// `podReplacementPolicy: TerminatingOrFailed`, a pod deleted by anyone but the Job
+/// controller (a user, an eviction from a lost node) counts as failed from the moment of
+/// deletion, as Kubernetes counts deleted pods: it is replaced at once, and may vanish
+/// from the store before its node ever reports it finished. Under `Failed` it counts only
+/// once it has finished (or left the store: `removed`).
+pub fn pod_result(
+    spec: &JobSpec,
+    pod: &JobPod,
+    removed: bool,
+    now: DateTime<Utc>,
+) -> Option<LedgerEntry> {
+    let gone = removed
+        || (pod.terminating
+            && spec.replacement_policy() == PodReplacementPolicy::TerminatingOrFailed);
+    if pod.deleted_by_controller || !(is_terminal(pod) || gone) {
         return None;
     }
     Some(LedgerEntry {
@@ -335,6 +396,18 @@ pub fn pod_result(spec: &JobSpec, pod: &JobPod, now: DateTime<Utc>) -> Option<Le
         index: pod.index,
         outcome: classify(spec, pod),
         at: pod.finished_at.unwrap_or(now),
+    })
+}
+
+/// A pod whose result was counted already and that now reports a success: superseded,
+/// unless the success is what was counted.
+pub fn late_success(entry: &LedgerEntry, pod: &JobPod) -> Option<Superseded> {
+    let counted_otherwise = !matches!(entry.outcome, Outcome::Succeeded | Outcome::Superseded);
+    (pod.phase == JobPodPhase::Succeeded && counted_otherwise).then(|| Superseded {
+        pod_uid: pod.uid.clone(),
+        pod_name: pod.name.clone(),
+        index: pod.index,
+        reason: SupersededReason::SucceededAfterCountedAs(entry.outcome),
     })
 }
 
@@ -359,19 +432,46 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         settings,
         now,
         active_for,
+        finished_for,
     } = *input;
     let mut out = JobOutcome::default();
     let mut record = record.clone();
 
-    // 1. Record new results (once per pod UID).
-    let counted: BTreeSet<&str> = ledger.iter().map(|e| e.pod_uid.as_str()).collect();
-    for pod in pods.iter().filter(|p| !counted.contains(p.uid.as_str())) {
-        out.record.extend(pod_result(spec, pod, now));
+    // 1. Record new results (once per pod UID). An index keeps its first success; a pod
+    // whose result was counted before and that succeeds now (it had been evicted and
+    // replaced) is reported as superseded.
+    let indexed = spec.completion_mode == Some(CompletionMode::Indexed);
+    let counted: BTreeMap<&str, &LedgerEntry> =
+        ledger.iter().map(|e| (e.pod_uid.as_str(), e)).collect();
+    let mut completed: BTreeSet<u32> = ledger
+        .iter()
+        .filter(|e| e.outcome == Outcome::Succeeded)
+        .filter_map(|e| e.index)
+        .collect();
+    for pod in pods {
+        if let Some(entry) = counted.get(pod.uid.as_str()) {
+            out.superseded.extend(late_success(entry, pod));
+            continue;
+        }
+        let Some(mut entry) = pod_result(spec, pod, false, now) else {
+            continue;
+        };
+        if indexed && entry.outcome == Outcome::Succeeded {
+            if let Some(index) = entry.index.filter(|i| !completed.insert(*i)) {
+                entry.outcome = Outcome::Superseded;
+                out.superseded.push(Superseded {
+                    pod_uid: pod.uid.clone(),
+                    pod_name: pod.name.clone(),
+                    index: Some(index),
+                    reason: SupersededReason::IndexAlreadySucceeded,
+                });
+            }
+        }
+        out.record.push(entry);
     }
     let all: Vec<LedgerEntry> = ledger.iter().chain(out.record.iter()).cloned().collect();
 
     // 2. Counts, from the ledger only.
-    let indexed = spec.completion_mode == Some(CompletionMode::Indexed);
     let succeeded_entries: Vec<&LedgerEntry> = all
         .iter()
         .filter(|e| e.outcome == Outcome::Succeeded)
@@ -421,6 +521,14 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         .iter()
         .filter(|p| p.terminating && !is_terminal(p))
         .count() as u32;
+    // The pods that hold a place: under `Failed`, a terminating pod keeps its place (and
+    // its index) until it has stopped.
+    let replace_terminating =
+        spec.replacement_policy() == PodReplacementPolicy::TerminatingOrFailed;
+    let placed: Vec<&JobPod> = pods
+        .iter()
+        .filter(|p| !(is_terminal(p) || (replace_terminating && p.terminating)))
+        .collect();
 
     let completions = spec.completions.map(|c| c.max(0) as u32);
     let work_queue = completions.is_none() && spec.parallelism.is_some();
@@ -454,16 +562,17 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
 
     if finished {
         if let Some(ttl) = spec.ttl_seconds_after_finished {
-            let at = record
+            let finished_at = record
                 .conditions
                 .complete
                 .or(record.conditions.failed.as_ref().map(|f| f.0))
-                .unwrap_or(now)
-                + chrono::Duration::seconds(i64::from(ttl));
-            if now >= at {
+                .unwrap_or(now);
+            let finished_for = finished_for.unwrap_or(now - finished_at);
+            let left = chrono::Duration::seconds(i64::from(ttl)) - finished_for;
+            if left <= chrono::Duration::zero() {
                 out.delete_job = true;
             } else {
-                wake(at, &mut out);
+                wake(now + left, &mut out);
             }
         }
         // A finished Job runs nothing.
@@ -649,9 +758,15 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
             return out;
         }
     }
-    let active = live.len() as u32;
+    let active = placed.len() as u32;
     if indexed {
-        let running: BTreeSet<u32> = live.iter().filter_map(|p| p.index).collect();
+        // Another pod of an index that has succeeded has nothing left to do.
+        out.delete.extend(
+            live.iter()
+                .filter(|p| p.index.is_some_and(|i| succeeded_indexes.contains(&i)))
+                .map(|p| p.name.clone()),
+        );
+        let running: BTreeSet<u32> = placed.iter().filter_map(|p| p.index).collect();
         let pending: Vec<u32> = (0..completions_target)
             .filter(|i| {
                 !succeeded_indexes.contains(i)
@@ -669,7 +784,7 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
     } else {
         let wanted = parallelism.min(completions_target.saturating_sub(succeeded));
         if active > wanted {
-            // Parallelism went down: the newest pods go.
+            // Parallelism went down: the newest pods go (a terminating one is going already).
             let mut excess: Vec<&&JobPod> = live.iter().collect();
             excess.sort_by(|a, b| b.name.cmp(&a.name));
             out.delete.extend(

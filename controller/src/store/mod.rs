@@ -844,6 +844,7 @@ impl Store {
                 "Ignored" => Outcome::Ignored,
                 "FailJob" => Outcome::FailJob,
                 "FailIndex" => Outcome::FailIndex,
+                "Superseded" => Outcome::Superseded,
                 other => return Err(StoreError::Corrupt(format!("job result outcome {other}"))),
             };
             entries.push(LedgerEntry {
@@ -858,11 +859,27 @@ impl Store {
 
     /// Forgets a Job's results (when the Job is deleted).
     pub fn delete_job_results(&mut self, job_uid: &str) -> Result<(), StoreError> {
-        self.db.execute(
+        let tx = self.db.transaction()?;
+        tx.execute(
             "DELETE FROM job_results WHERE job_uid = ?1",
             params![job_uid],
         )?;
+        tx.execute(
+            "DELETE FROM superseded_results WHERE job_uid = ?1",
+            params![job_uid],
+        )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Notes that a pod's late result was superseded; true the first time, so it is
+    /// reported once.
+    pub fn record_superseded(&mut self, job_uid: &str, pod_uid: &str) -> Result<bool, StoreError> {
+        let added = self.db.execute(
+            "INSERT OR IGNORE INTO superseded_results (job_uid, pod_uid) VALUES (?1, ?2)",
+            params![job_uid, pod_uid],
+        )?;
+        Ok(added > 0)
     }
 
     /// The last published desired-state payload of every node.

@@ -90,6 +90,11 @@ fn create(db: &Connection) -> rusqlite::Result<()> {
             at TEXT NOT NULL,
             PRIMARY KEY (job_uid, pod_uid)
         );
+        CREATE TABLE IF NOT EXISTS superseded_results (
+            job_uid TEXT NOT NULL,
+            pod_uid TEXT NOT NULL,
+            PRIMARY KEY (job_uid, pod_uid)
+        );
         CREATE TABLE IF NOT EXISTS namespaces (
             name TEXT PRIMARY KEY,
             uid TEXT NOT NULL,

@@ -646,6 +646,18 @@ pub enum CompletionMode {
     Indexed,
 }
 
+/// `podReplacementPolicy`: when a pod that is going away may be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum PodReplacementPolicy {
+    /// As soon as it is terminating (deleted, evicted from a lost node) or failed: the
+    /// replacement may run while the old pod still runs where nobody can see it.
+    TerminatingOrFailed,
+    /// Only once it has failed: a pod on a lost node is replaced when its node reports it
+    /// stopped, or when the node is deleted.
+    Failed,
+}
+
 /// `spec` of a Job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -684,8 +696,25 @@ pub struct JobSpec {
     /// Success policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_policy: Option<SuccessPolicy>,
+    /// When a terminating pod may be replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_replacement_policy: Option<PodReplacementPolicy>,
     /// Pod template.
     pub template: PodTemplate,
+}
+
+impl JobSpec {
+    /// The replacement policy in effect: Kubernetes' default is `Failed` with a
+    /// `podFailurePolicy` (which must see the pod's final state) and `TerminatingOrFailed`
+    /// without.
+    pub fn replacement_policy(&self) -> PodReplacementPolicy {
+        self.pod_replacement_policy
+            .unwrap_or(if self.pod_failure_policy.is_some() {
+                PodReplacementPolicy::Failed
+            } else {
+                PodReplacementPolicy::TerminatingOrFailed
+            })
+    }
 }
 
 /// `batch/v1 Job`.

@@ -570,6 +570,14 @@ fn validate_job_spec(path: &str, spec: &JobSpec, errors: &mut FieldErrors) {
             }
         }
     }
+    if spec.pod_failure_policy.is_some()
+        && spec.pod_replacement_policy == Some(PodReplacementPolicy::TerminatingOrFailed)
+    {
+        errors.push((
+            format!("{path}.podReplacementPolicy"),
+            "must be Failed when podFailurePolicy is set".into(),
+        ));
+    }
     if spec.success_policy.is_some() && !indexed {
         errors.push((
             format!("{path}.successPolicy"),
@@ -1106,5 +1114,31 @@ spec:
             errors_of(&text)[0].0,
             "spec.podFailurePolicy.rules[0].onExitCodes.values"
         );
+    }
+
+    #[test]
+    fn pod_replacement_policy_must_be_failed_with_a_pod_failure_policy() {
+        let policy = "  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {operator: In, values: [42]}\n";
+        let with = |replacement: &str| {
+            JOB.replace(
+                "  template:",
+                &format!("{policy}  podReplacementPolicy: {replacement}\n  template:"),
+            )
+        };
+        assert_eq!(
+            errors_of(&with("TerminatingOrFailed")),
+            vec![(
+                "spec.podReplacementPolicy".to_string(),
+                "must be Failed when podFailurePolicy is set".to_string()
+            )]
+        );
+        assert!(errors_of(&with("Failed")).is_empty());
+        let alone = JOB.replace(
+            "  template:",
+            "  podReplacementPolicy: TerminatingOrFailed\n  template:",
+        );
+        assert!(errors_of(&alone).is_empty());
+        let unknown = JOB.replace("  template:", "  podReplacementPolicy: Never\n  template:");
+        assert_eq!(errors_of(&unknown)[0].0, "spec.podReplacementPolicy");
     }
 }

@@ -404,10 +404,10 @@ pub static JOB_SPEC: Message = Message {
         p(12, "backoffLimitPerIndex", Int),
         p(13, "maxFailedIndexes", Int),
         p(16, "successPolicy", Msg(&SUCCESS_POLICY)),
+        p(14, "podReplacementPolicy", Str),
         // Refused by name.
         p(4, "selector", Refuse),
         p(5, "manualSelector", Refuse),
-        p(14, "podReplacementPolicy", Refuse),
         p(15, "managedBy", Refuse),
     ],
 };

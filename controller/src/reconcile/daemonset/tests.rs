@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use drover_proto::manifest::*;
 
 use super::*;
+use crate::reconcile::clock::Mono;
 
 fn t(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
@@ -70,6 +71,7 @@ fn run(spec: &DaemonSetSpec, nodes: &[NodeView], pods: &[DsPod], now: DateTime<U
         pods,
         backoff: &HashMap::new(),
         now,
+        mono: Mono::following_wall(now),
     })
 }
 
@@ -244,11 +246,12 @@ fn a_failed_pod_is_replaced_after_a_growing_back_off() {
         .actions
         .contains(&DsAction::RecordFailure { node: "a".into() }));
 
+    let mono = |s: u64| Mono::at(std::time::Duration::from_secs(s));
     let mut backoff = None;
     let mut delays = vec![];
     for _ in 0..12 {
-        let b = FailureBackoff::after_failure(backoff, t(0));
-        delays.push((b.retry_at - t(0)).num_seconds());
+        let b = FailureBackoff::after_failure(backoff, mono(0));
+        delays.push(b.retry_at.since(mono(0)).as_secs());
         backoff = Some(b);
     }
     assert_eq!(
@@ -256,27 +259,28 @@ fn a_failed_pod_is_replaced_after_a_growing_back_off() {
         vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
     );
 
-    let backoffs = HashMap::from([("a".to_string(), FailureBackoff::after_failure(None, t(5)))]);
+    // The back-off runs on the monotonic clock: the wall clock jumping an hour either
+    // way neither ends it early nor stretches it.
+    let backoffs = HashMap::from([(
+        "a".to_string(),
+        FailureBackoff::after_failure(None, mono(100)),
+    )]);
     let spec = spec(None);
-    let waiting = reconcile(&DsInput {
-        spec: &spec,
-        hash: "new",
-        nodes: &[node("a")],
-        pods: &[],
-        backoff: &backoffs,
-        now: t(5),
-    });
+    let at = |wall: DateTime<Utc>, m: u64| {
+        reconcile(&DsInput {
+            spec: &spec,
+            hash: "new",
+            nodes: &[node("a")],
+            pods: &[],
+            backoff: &backoffs,
+            now: wall,
+            mono: mono(m),
+        })
+    };
+    let waiting = at(t(3605), 100);
     assert!(creates(&waiting).is_empty());
-    assert_eq!(waiting.wake_at, Some(t(6)));
-    let replaced = reconcile(&DsInput {
-        spec: &spec,
-        hash: "new",
-        nodes: &[node("a")],
-        pods: &[],
-        backoff: &backoffs,
-        now: t(6),
-    });
-    assert_eq!(creates(&replaced), vec!["a"]);
+    assert_eq!(waiting.wake_at, Some(t(3606)), "one second from now");
+    assert_eq!(creates(&at(t(-3594), 101)), vec!["a"]);
 }
 
 #[test]
@@ -358,6 +362,7 @@ fn simulate_rollout(
             pods: &pods,
             backoff: &HashMap::new(),
             now,
+            mono: Mono::following_wall(now),
         });
         let unavailable = outcome.status.desired_number_scheduled - outcome.status.number_available;
         assert!(

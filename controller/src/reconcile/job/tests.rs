@@ -85,6 +85,7 @@ impl World {
             settings: self.settings,
             now,
             active_for,
+            finished_for: None,
         });
         self.ledger.extend(outcome.record.iter().cloned());
         self.record = outcome.status.record.clone();
@@ -309,7 +310,8 @@ fn an_index_is_counted_once_however_often_it_succeeds() {
         w.pods.iter().map(|p| p.index.unwrap()).collect::<Vec<_>>(),
         vec![0, 1, 2]
     );
-    // Index 1 also succeeds through a second pod (e.g. after an eviction's replacement).
+    // Index 0 succeeds through two pods (e.g. an eviction's replacement, and the evicted
+    // pod itself): the second success is superseded.
     w.finish("pod-001", 0, t(1));
     w.pods.push(JobPod {
         name: "pod-extra".into(),
@@ -317,9 +319,20 @@ fn an_index_is_counted_once_however_often_it_succeeds() {
         index: Some(0),
         ..w.pods[0].clone()
     });
-    let status = w.step(t(2)).status;
-    assert_eq!(status.succeeded, 1);
-    assert_eq!(status.completed_indexes, "0");
+    let outcome = w.step(t(2));
+    assert_eq!(outcome.status.succeeded, 1);
+    assert_eq!(outcome.status.completed_indexes, "0");
+    assert_eq!(outcome.superseded.len(), 1);
+
+    // A pod still running for an index that has succeeded has nothing left to do.
+    w.pods.push(JobPod {
+        name: "pod-late".into(),
+        uid: "uid-late".into(),
+        index: Some(0),
+        phase: JobPodPhase::Running,
+        ..w.pods[0].clone()
+    });
+    assert_eq!(w.step(t(2)).delete, vec!["pod-late".to_string()]);
     w.finish_all_running(0, t(3));
     let status = w.step(t(3)).status;
     assert_eq!(status.succeeded, 3);
@@ -723,4 +736,212 @@ fn index_lists_use_ranges_from_three_indexes_on() {
         assert_eq!(compact_indexes(&set), *text);
         assert_eq!(parse_indexes(text), Some(set));
     }
+}
+
+/// A pod as the eviction from a lost node leaves it under `TerminatingOrFailed`.
+fn evict(w: &mut World, name: &str) {
+    let pod = w.pods.iter_mut().find(|p| p.name == name).unwrap();
+    pod.terminating = true;
+    pod.phase = JobPodPhase::Failed;
+    pod.conditions = vec!["DisruptionTarget".into()];
+}
+
+#[test]
+fn a_success_reported_after_the_pod_was_evicted_and_replaced_is_superseded() {
+    let mut w = World::new(job(Some(1), None, None, RestartPolicy::Never));
+    w.settings.backoff_initial = Duration::ZERO;
+    w.step(t(0));
+    evict(&mut w, "pod-001");
+    let outcome = w.step(t(1));
+    assert_eq!(outcome.record[0].outcome, Outcome::Failed);
+    assert_eq!(outcome.create.len(), 1, "replaced at once");
+    assert!(outcome.superseded.is_empty());
+
+    // The node returns: the pod had finished, and says so.
+    let pod = w.pods.iter_mut().find(|p| p.name == "pod-001").unwrap();
+    pod.phase = JobPodPhase::Succeeded;
+    let outcome = w.step(t(2));
+    assert!(outcome.record.is_empty(), "counted once, as it was");
+    assert_eq!(
+        outcome.superseded,
+        vec![Superseded {
+            pod_uid: "uid-1".into(),
+            pod_name: "pod-001".into(),
+            index: None,
+            reason: SupersededReason::SucceededAfterCountedAs(Outcome::Failed),
+        }]
+    );
+    assert_eq!((outcome.status.succeeded, outcome.status.failed), (0, 1));
+    assert!(!w.complete(), "the replacement still has to succeed");
+    assert_eq!(
+        outcome.superseded[0].message("ns"),
+        "Pod ns/pod-001 reported Succeeded after it had been counted as Failed and replaced; its success is not counted"
+    );
+
+    w.pods.retain(|p| p.name != "pod-001");
+    w.finish("pod-002", 0, t(3));
+    w.step(t(3));
+    let status = w.step(t(4)).status;
+    assert!(w.complete());
+    assert_eq!((status.succeeded, status.failed), (1, 1));
+}
+
+#[test]
+fn an_index_keeps_its_first_success_and_a_second_is_superseded() {
+    let mut w = World::new(indexed(2, 2));
+    w.step(t(0));
+    let mut twin = w.pods[0].clone();
+    twin.name = "pod-twin".into();
+    twin.uid = "uid-twin".into();
+    w.pods.push(twin);
+    w.finish("pod-001", 0, t(1));
+    w.finish("pod-twin", 0, t(1));
+    let outcome = w.step(t(1));
+    let by_uid = |uid: &str| {
+        outcome
+            .record
+            .iter()
+            .find(|e| e.pod_uid == uid)
+            .unwrap()
+            .outcome
+    };
+    assert_eq!(by_uid("uid-1"), Outcome::Succeeded, "the first in the list");
+    assert_eq!(by_uid("uid-twin"), Outcome::Superseded);
+    assert_eq!(outcome.superseded.len(), 1);
+    assert_eq!(
+        outcome.superseded[0].reason,
+        SupersededReason::IndexAlreadySucceeded
+    );
+    assert_eq!(outcome.status.succeeded, 1);
+    assert_eq!(outcome.status.failed, 0);
+    // Seen again: recorded already, nothing new.
+    let outcome = w.step(t(2));
+    assert!(outcome.record.is_empty());
+    assert!(outcome.superseded.is_empty());
+    assert_eq!(outcome.status.completed_indexes, "0");
+}
+
+#[test]
+fn replacement_policy_failed_keeps_a_terminating_pod_in_its_place_until_it_stops() {
+    let mut spec = job(Some(1), None, None, RestartPolicy::Never);
+    spec.pod_replacement_policy = Some(PodReplacementPolicy::Failed);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    // Evicted from a lost node: terminating, its fate unknown.
+    w.pods[0].terminating = true;
+    w.pods[0].conditions = vec!["DisruptionTarget".into()];
+    for s in 1..5 {
+        let outcome = w.step(t(s));
+        assert!(
+            outcome.record.is_empty(),
+            "not counted while it may still run"
+        );
+        assert!(
+            outcome.create.is_empty(),
+            "not replaced while it may still run"
+        );
+        assert_eq!(outcome.status.terminating, 1);
+        assert_eq!(outcome.status.active, 0);
+    }
+    // Its node returns and reports it finished: it counts, and nothing ran twice.
+    w.pods[0].phase = JobPodPhase::Succeeded;
+    w.step(t(5));
+    w.pods.clear();
+    let status = w.step(t(6)).status;
+    assert!(w.complete());
+    assert_eq!((status.succeeded, status.failed), (1, 0));
+    assert_eq!(w.next, 1, "one pod in all");
+}
+
+#[test]
+fn replacement_policy_failed_replaces_a_terminating_pod_once_it_has_failed() {
+    let mut spec = indexed(2, 2);
+    spec.pod_replacement_policy = Some(PodReplacementPolicy::Failed);
+    let mut w = World::new(spec);
+    w.settings.backoff_initial = Duration::ZERO;
+    w.step(t(0));
+    w.pods[1].terminating = true;
+    let outcome = w.step(t(1));
+    assert!(outcome.create.is_empty(), "index 1 is still held");
+    w.pods[1].phase = JobPodPhase::Failed;
+    let outcome = w.step(t(2));
+    assert_eq!(outcome.record[0].outcome, Outcome::Failed);
+    assert_eq!(outcome.create, vec![Some(1)]);
+}
+
+#[test]
+fn a_pod_that_leaves_the_store_counts_under_either_policy() {
+    for policy in [
+        PodReplacementPolicy::Failed,
+        PodReplacementPolicy::TerminatingOrFailed,
+    ] {
+        let mut spec = job(Some(1), None, None, RestartPolicy::Never);
+        spec.pod_replacement_policy = Some(policy);
+        let pod = JobPod {
+            name: "p".into(),
+            uid: "u".into(),
+            index: None,
+            phase: JobPodPhase::Running,
+            ready: true,
+            terminating: true,
+            deleted_by_controller: false,
+            restarts: 0,
+            exit_codes: vec![],
+            conditions: vec![],
+            finished_at: None,
+        };
+        let removed = pod_result(&spec, &pod, true, t(0)).map(|e| e.outcome);
+        assert_eq!(removed, Some(Outcome::Failed), "{policy:?}");
+        let terminating = pod_result(&spec, &pod, false, t(0)).map(|e| e.outcome);
+        let expected =
+            (policy == PodReplacementPolicy::TerminatingOrFailed).then_some(Outcome::Failed);
+        assert_eq!(terminating, expected, "{policy:?}");
+    }
+}
+
+#[test]
+fn the_default_replacement_policy_follows_the_pod_failure_policy() {
+    let mut spec = job(Some(1), None, None, RestartPolicy::Never);
+    assert_eq!(
+        spec.replacement_policy(),
+        PodReplacementPolicy::TerminatingOrFailed
+    );
+    spec.pod_failure_policy = Some(PodFailurePolicy { rules: vec![] });
+    assert_eq!(spec.replacement_policy(), PodReplacementPolicy::Failed);
+}
+
+#[test]
+fn the_ttl_after_finishing_is_measured_on_the_monotonic_clock() {
+    let mut spec = job(Some(1), None, None, RestartPolicy::Never);
+    spec.ttl_seconds_after_finished = Some(60);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    w.finish_all_running(0, t(0));
+    w.step(t(0));
+    w.step(t(0));
+    assert!(w.complete());
+    let at = |wall: DateTime<Utc>, finished_for: i64| {
+        reconcile(&JobInput {
+            namespace: "default",
+            spec: &w.spec,
+            record: &w.record,
+            pods: &w.pods,
+            ledger: &w.ledger,
+            dependencies: &w.dependencies,
+            settings: w.settings,
+            now: wall,
+            active_for: None,
+            finished_for: Some(chrono::Duration::seconds(finished_for)),
+        })
+    };
+    // The wall clock jumped an hour ahead 10 s after the Job finished: not deleted yet.
+    let outcome = at(t(3610), 10);
+    assert!(!outcome.delete_job);
+    assert_eq!(
+        outcome.wake_at,
+        Some(t(3660)),
+        "in 50 s, whatever the wall clock says"
+    );
+    // An hour behind, 60 s after: deleted on time.
+    assert!(at(t(-3540), 60).delete_job);
 }
