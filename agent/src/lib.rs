@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod config;
 pub mod config_file;
 pub mod credentials;
+pub mod data_lock;
 pub mod enroll;
 pub mod identity;
 pub mod link;
@@ -57,6 +58,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             config.data_dir.display()
         )
     })?;
+    // Before anything in the directory is read or counted: a second agent there exits here.
+    let _data_dir_lock = data_lock::lock(&config.data_dir)?;
     let credentials = credentials_for(&config, &broker, &name).await?;
     let identity =
         identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {

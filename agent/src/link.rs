@@ -237,6 +237,7 @@ pub async fn run(
     let mut heartbeat = interval(settings.heartbeat_interval);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut refused_logged = false;
+    let mut in_use_logged = false;
     tokio::pin!(shutdown);
 
     loop {
@@ -266,6 +267,7 @@ pub async fn run(
                     backoff.reset();
                     heartbeat.reset();
                     refused_logged = false;
+                    in_use_logged = false;
                     let current = info.borrow_and_update().clone();
                     match session.on_connected(&current) {
                         Ok((subscriptions, online)) => {
@@ -323,6 +325,15 @@ pub async fn run(
                         if !refused_logged {
                             error!("the broker refused this node's credentials: the node was deleted or revoked; enroll it again with a new join token (drover token create)");
                             refused_logged = true;
+                        }
+                    } else if let ConnectionError::ConnectionRefused(ConnectReturnCode::BadClientId) = &error {
+                        // Also for a moment after a quick restart, until the broker has seen
+                        // the old connection close: the retry then gets in.
+                        if !in_use_logged {
+                            error!("the broker refused node {node}: another agent is connected as {node} (a second agent with this node's name or a copy of its data directory); retrying until it is gone");
+                            in_use_logged = true;
+                        } else {
+                            debug!("the broker still refuses node {node}: another agent is connected as {node}");
                         }
                     } else {
                         debug!(%error, "broker unreachable");

@@ -77,8 +77,14 @@ pub enum MqttInput {
     /// The session (re)connected: subscriptions are in place, retained state must be
     /// republished.
     Connected,
-    /// A message whose seal and topic were checked.
-    Received(ControllerReceived),
+    /// A message whose seal and topic were checked; `retained` when the broker delivered
+    /// it from its store (on subscribing) rather than as it was published.
+    Received {
+        /// The message.
+        message: ControllerReceived,
+        /// The retain flag of the delivery.
+        retained: bool,
+    },
 }
 
 /// How the controller reaches its broker.
@@ -198,7 +204,10 @@ pub fn start(
                             }
                         }
                         Routed::Control(received) => {
-                            let input = Input::Mqtt(MqttInput::Received(received));
+                            let input = Input::Mqtt(MqttInput::Received {
+                                message: received,
+                                retained: p.retain,
+                            });
                             if inputs.send(input).await.is_err() {
                                 return;
                             }

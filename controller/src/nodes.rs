@@ -9,22 +9,29 @@ use serde_json::{json, Value};
 
 use crate::object::timestamp;
 use crate::reconcile::node_lifecycle::{Readiness, TAINT_NOT_READY, TAINT_UNREACHABLE};
+use crate::reconcile::scheduler::{container_runtime_label, LABEL_CONTAINER_RUNTIME};
 use crate::store::StoredObject;
 
-/// Labels the controller sets on every node from what its agent reports.
+/// Labels the controller sets on every node from what its agent reports. The runtime label
+/// is left out while the agent is still looking for its engine, so the node keeps the one
+/// it had.
 pub fn well_known_labels(info: &NodeInfo) -> BTreeMap<String, String> {
-    BTreeMap::from([
+    let mut labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), info.name.clone()),
         ("kubernetes.io/arch".to_string(), info.architecture.clone()),
         (
             "kubernetes.io/os".to_string(),
             info.operating_system.clone(),
         ),
-    ])
+    ]);
+    if let Some(runtime) =
+        container_runtime_label(&info.container_runtime, &info.container_runtime_problem)
+    {
+        labels.insert(LABEL_CONTAINER_RUNTIME.to_string(), runtime);
+    }
+    labels
 }
 
-/// The node object after a registration: created, or updated keeping operator changes
-/// (labels the agent does not set, taints, cordon).
 /// Label prefixes a device may not set on its own node: they say what Kubernetes, the
 /// operator or Drover decide about a node (its name, its role, its runtime), and pods and
 /// DaemonSets are placed by them.
@@ -298,7 +305,7 @@ mod tests {
                 "true".into(),
             ),
             ("topology.kubernetes.io/zone".into(), "x".into()),
-            ("drover.io/container-runtime".into(), "docker".into()),
+            ("drover.io/container-runtime".into(), "podman".into()),
             ("bad key".into(), "x".into()),
             ("gpu".into(), "true".into()),
         ];
@@ -308,7 +315,10 @@ mod tests {
             .labels
             .contains_key("node-role.kubernetes.io/control-plane"));
         assert!(!node.labels.contains_key("topology.kubernetes.io/zone"));
-        assert!(!node.labels.contains_key("drover.io/container-runtime"));
+        assert_eq!(
+            node.labels["drover.io/container-runtime"], "docker",
+            "what the agent's engine report says"
+        );
         assert!(!node.labels.contains_key("bad key"));
         assert_eq!(node.labels["gpu"], "true");
         let local = registered(None, &hostile, true, Utc::now());
@@ -317,6 +327,26 @@ mod tests {
             "true"
         );
         assert_eq!(local.labels["kubernetes.io/hostname"], "pi-1");
+    }
+
+    #[test]
+    fn the_runtime_label_follows_the_engine_and_survives_the_search_for_it() {
+        let now = Utc::now();
+        let node = registered(None, &info(), false, now);
+        assert_eq!(node.labels[LABEL_CONTAINER_RUNTIME], "docker");
+        let mut restarting = info();
+        restarting.container_runtime = String::new();
+        let node = registered(Some(&node), &restarting, false, now);
+        assert_eq!(
+            node.labels[LABEL_CONTAINER_RUNTIME], "docker",
+            "kept while the agent looks for its engine"
+        );
+        let mut missing = restarting.clone();
+        missing.container_runtime_problem = "no container engine socket".into();
+        let node = registered(Some(&node), &missing, false, now);
+        assert_eq!(node.labels[LABEL_CONTAINER_RUNTIME], "none");
+        let fresh = registered(None, &restarting, false, now);
+        assert!(!fresh.labels.contains_key(LABEL_CONTAINER_RUNTIME));
     }
 
     #[test]

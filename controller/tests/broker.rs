@@ -102,8 +102,11 @@ async fn retained_desired_state_is_delivered_on_subscribe_and_cleared_by_an_empt
         .await
         .expect("the empty message is forwarded");
     assert!(cleared.payload.is_empty() && !cleared.retain);
-    drop(node);
-    let mut node = connected_client(addr, "drover-agent-a", NODE_A).await;
+    // Dropping the client alone would leave its event loop, and so its connection, alive
+    // until its next event: the broker would rightly refuse the node's id meanwhile.
+    node.client.disconnect().await.expect("queued");
+    assert!(node.closed_within(5 * SECOND).await);
+    let mut node = reconnected_client(addr, "drover-agent-a", NODE_A).await;
     node.subscribe("drover/v1/nodes/a/desired", QoS::AtLeastOnce)
         .await;
     controller
@@ -320,13 +323,13 @@ fn offline_will() -> LastWill {
 }
 
 #[tokio::test]
-async fn takeover_closes_the_older_connection_without_publishing_its_will() {
+async fn a_node_client_id_held_by_a_live_connection_is_refused_and_the_holder_stays() {
     let (broker, addr) = start_broker(|_| {}).await;
     let mut controller = connected_client(addr, "drover-controller-1", CONTROLLER).await;
     controller
         .subscribe("drover/v1/nodes/a/#", QoS::AtLeastOnce)
         .await;
-    let (mut older, ack) = raw_connect(
+    let (mut holder, ack) = raw_connect(
         addr,
         "drover-agent-a",
         Some(NODE_A),
@@ -335,7 +338,70 @@ async fn takeover_closes_the_older_connection_without_publishing_its_will() {
     )
     .await;
     assert_eq!(ack.map(|a| a.code), Some(ConnectReturnCode::Success));
-    let mut newer_options = options(addr, "drover-agent-a", Some(NODE_A));
+    // A second agent with the node's own credentials (a copy of its data directory).
+    let mut second_options = options(addr, "drover-agent-a", Some(NODE_A));
+    second_options.set_last_will(offline_will());
+    let mut second = client(second_options);
+    assert_eq!(
+        refused_with(second.connected().await),
+        Some(ConnectReturnCode::BadClientId)
+    );
+    // The holder is still served, and no will was published for it.
+    holder
+        .write_all(&encode(&publish(
+            "drover/v1/nodes/a/status",
+            QoS::AtMostOnce,
+            "still here",
+            0,
+        )))
+        .await
+        .expect("written");
+    let first = controller
+        .next_publish(5 * SECOND)
+        .await
+        .expect("the holder's publish arrives");
+    assert_eq!(&first.payload[..], b"still here", "no will of the holder");
+    let stats = broker.handle().stats();
+    assert_eq!(
+        (
+            stats.refused_client_id_in_use,
+            stats.takeovers,
+            stats.wills_published
+        ),
+        (1, 0, 0)
+    );
+    drop(second);
+
+    // Gone (its socket closed, as when its agent is killed): its will, then the id is free.
+    drop(holder);
+    let will = controller
+        .next_publish(5 * SECOND)
+        .await
+        .expect("the holder's will");
+    assert_eq!(&will.payload[..], b"offline");
+    let mut next = client(options(addr, "drover-agent-a", Some(NODE_A)));
+    next.connected()
+        .await
+        .expect("accepted once the holder is gone");
+}
+
+#[tokio::test]
+async fn a_controller_takeover_closes_the_older_connection_without_publishing_its_will() {
+    let (broker, addr) = start_broker(|_| {}).await;
+    let mut watcher = connected_client(addr, "drover-controller-watcher", CONTROLLER).await;
+    watcher
+        .subscribe("drover/v1/nodes/a/#", QoS::AtLeastOnce)
+        .await;
+    let (mut older, ack) = raw_connect(
+        addr,
+        "drover-controller-1",
+        Some(CONTROLLER),
+        30,
+        Some(offline_will()),
+    )
+    .await;
+    assert_eq!(ack.map(|a| a.code), Some(ConnectReturnCode::Success));
+    let mut newer_options = options(addr, "drover-controller-1", Some(CONTROLLER));
     newer_options.set_last_will(offline_will());
     let mut newer = client(newer_options);
     newer
@@ -357,7 +423,7 @@ async fn takeover_closes_the_older_connection_without_publishing_its_will() {
         )
         .await
         .expect("queued");
-    let first = controller
+    let first = watcher
         .next_publish(5 * SECOND)
         .await
         .expect("marker arrives");
@@ -585,9 +651,31 @@ async fn odd_client_ids_and_rapid_reuse_neither_panic_nor_stop_service() {
         );
     }
     // One client id reused hundreds of times as fast as possible, each connection kept open
-    // until the next takes it over.
+    // until the next takes it over (the controller's), or refused while the first holds it
+    // (a node's).
     let started = Instant::now();
     let mut streams = Vec::new();
+    for _ in 0..300 {
+        let (stream, ack) = raw_connect(
+            addr,
+            "drover-controller-reused",
+            Some(CONTROLLER),
+            30,
+            Some(offline_will()),
+        )
+        .await;
+        assert_eq!(ack.map(|a| a.code), Some(ConnectReturnCode::Success));
+        streams.push(stream);
+    }
+    let (_holder, ack) = raw_connect(
+        addr,
+        "drover-agent-a",
+        Some(NODE_A),
+        30,
+        Some(offline_will()),
+    )
+    .await;
+    assert_eq!(ack.map(|a| a.code), Some(ConnectReturnCode::Success));
     for _ in 0..300 {
         let (stream, ack) = raw_connect(
             addr,
@@ -597,20 +685,21 @@ async fn odd_client_ids_and_rapid_reuse_neither_panic_nor_stop_service() {
             Some(offline_will()),
         )
         .await;
-        assert_eq!(ack.map(|a| a.code), Some(ConnectReturnCode::Success));
+        assert_eq!(ack.map(|a| a.code), Some(ConnectReturnCode::BadClientId));
         streams.push(stream);
     }
-    let rate = 300.0 / started.elapsed().as_secs_f64();
+    let rate = 601.0 / started.elapsed().as_secs_f64();
     let handle = broker.handle();
     assert!(
         eventually(5 * SECOND, || handle.stats().takeovers >= 299).await,
         "{:?}",
         handle.stats()
     );
+    assert_eq!(handle.stats().refused_client_id_in_use, 300);
     assert_eq!(
         handle.stats().wills_published,
         0,
-        "no will of a reconnected client"
+        "no will of a reconnected client, nor of the node's holder"
     );
     println!("reused one client id at {rate:.0} connections/s");
     // Still serving real clients.

@@ -599,6 +599,29 @@ impl Agent {
         Proc::spawn(command, log)
     }
 
+    /// Starts a second agent for the same node, with the same flags, on `data_dir` (the
+    /// same directory, or a copy of it). Its log goes to `agent-{name}.{log}.log`.
+    pub fn twin(&self, data_dir: PathBuf, log: &str) -> Agent {
+        let mut twin = Agent {
+            proc: Proc::spawn(
+                Command::new("true"),
+                self.proc.log.with_file_name("unused.log"),
+            ),
+            name: self.name.clone(),
+            data_dir,
+            broker: self.broker.clone(),
+            extra: self.extra.clone(),
+            program: self.program.clone(),
+            env: self.env.clone(),
+        };
+        twin.proc = twin.spawn(
+            self.proc
+                .log
+                .with_file_name(format!("agent-{}.{log}.log", self.name)),
+        );
+        twin
+    }
+
     /// Starts the agent again with the same data directory. Its log goes to
     /// `agent-{name}.restarted.log` (overwritten by a later restart).
     pub fn restart(&mut self) {

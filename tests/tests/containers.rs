@@ -379,6 +379,87 @@ fn a_node_without_an_engine_says_so_and_still_runs_processes() {
     server.wait_pod("as-process", "Succeeded", T, |p| phase(p) == "Succeeded");
 }
 
+/// The node's `drover.io/container-runtime` label, as the Kubernetes API shows it.
+fn runtime_label(server: &Server, node: &str) -> Option<String> {
+    let mut response = server
+        .api_get(&format!("/api/v1/nodes/{node}"))
+        .call()
+        .ok()?;
+    let node: Value = response.body_mut().read_json().ok()?;
+    node["metadata"]["labels"]["drover.io/container-runtime"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn pods_with_images_are_placed_only_on_nodes_with_an_engine() {
+    let (engine, none) = ("ct-place-engine", "ct-place-none");
+    let _cleanup = EngineCleanup(vec![engine.into(), none.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let missing = dir.path().join("no-engine.sock");
+    let _with = server.join(dir.path(), engine, &FAST_BACKOFF);
+    let _without = server.join(
+        dir.path(),
+        none,
+        &["--container-engine-socket", missing.to_str().unwrap()],
+    );
+    for (node, label) in [(engine, "docker"), (none, "none")] {
+        wait_for(&format!("{node} labelled {label}"), T, || {
+            (runtime_label(&server, node).as_deref() == Some(label)).then_some(())
+        });
+    }
+    server.apply(&format!(
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: engine-only
+spec:
+  selector:
+    matchLabels: {{app: engine-only}}
+  template:
+    metadata:
+      labels: {{app: engine-only}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: {image}
+        command: [sh, -c, 'exec sleep 3600']
+",
+        image = test_image()
+    ));
+    let out = server.cli_ok(&["rollout", "status", "ds/engine-only", "--timeout", "30s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let ds = &server.items("ds")[0];
+    assert_eq!(ds["status"]["desiredNumberScheduled"], 1, "{ds}");
+    assert_eq!(ds["status"]["numberAvailable"], 1, "{ds}");
+    let pods = server.items("pods");
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    assert_eq!(pods[0]["spec"]["nodeName"], engine);
+    assert_eq!(phase(&pods[0]), "Running");
+    assert_eq!(engine_containers(&format!("drover.io/node={none}")), vec![]);
+
+    // The scheduler too: the engine node already runs a pod, so only the rule sends a new
+    // pod there rather than to the idle node without an engine.
+    server.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: unpinned}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: {}\n    command: [sh, -c, 'exec sleep 3600']\n",
+        test_image()
+    ));
+    let pod = server.wait_pod("unpinned", "Running", T, |p| phase(p) == "Running");
+    assert_eq!(pod["spec"]["nodeName"], engine, "{pod}");
+    holds_for(
+        "no pod on the node without an engine",
+        Duration::from_secs(1),
+        || {
+            server
+                .items("pods")
+                .iter()
+                .all(|p| p["spec"]["nodeName"] != none)
+        },
+    );
+}
+
 #[test]
 fn the_engine_is_shown_on_the_node() {
     let node = "ct-runtime";

@@ -103,19 +103,23 @@ fn a_silent_agent_goes_unknown_after_the_grace_period() {
 fn garbage_from_an_enrolled_node_is_counted_and_the_controller_stays_up() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_alone(dir.path());
-    let agent = server.join(dir.path(), "noisy", &[]);
+    let mut agent = server.join(dir.path(), "noisy", &[]);
     // The node's own credentials, on its own topics: the broker lets the bytes through,
-    // the controller checks them.
-    let mut raw = RawClient::new(
-        &server.broker.url,
-        &server_ca(&server),
-        &Login {
-            client_id: "drover-agent-noisy".into(),
-            ..Login::node(&agent)
+    // the controller checks them. The broker refuses the node's client id while its agent
+    // holds it, so the agent goes first.
+    let login = Login {
+        client_id: "drover-agent-noisy".into(),
+        ..Login::node(&agent)
+    };
+    agent.proc.kill();
+    let mut raw = wait_for(
+        "the node's credentials accepted",
+        Duration::from_secs(5),
+        || {
+            let mut raw = RawClient::new(&server.broker.url, &server_ca(&server), &login);
+            raw.connected().is_ok().then_some(raw)
         },
     );
-    raw.connected()
-        .expect("the node's credentials are accepted");
     raw.publish(
         "drover/v1/nodes/noisy/status",
         b"\xff\x00garbage".to_vec(),
@@ -136,9 +140,10 @@ fn garbage_from_an_enrolled_node_is_counted_and_the_controller_stays_up() {
             .then_some(())
     });
     assert!(server.output_contains("dropped an MQTT message"));
-    // Still serving; the raw client took the agent's client id, so the agent reconnects
-    // and the node is Ready again.
+    // Still serving: once the raw client is gone, the agent connects again and the node is
+    // Ready again.
     drop(raw);
+    agent.restart();
     server.wait_ready_status("noisy", "True", Duration::from_secs(10));
 }
 
@@ -193,4 +198,137 @@ fn pods_on_a_node_that_is_not_ready_are_not_ready_until_it_is_back() {
     server.wait_pod("watched", "Ready again", Duration::from_secs(15), |p| {
         ready(p).as_deref() == Some("True") && container(p)["ready"] == true
     });
+}
+
+/// How many times `agent` has connected to the broker.
+fn broker_connections(agent: &Agent) -> usize {
+    agent
+        .proc
+        .output()
+        .matches("INFO drover_agent::link: connected")
+        .count()
+}
+
+#[test]
+fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let mut first = server.join(dir.path(), "twin", &[]);
+    server.apply(&process_pod("solo", "twin", "Always", "exec sleep 3600", 1));
+    let pod = server.wait_pod("solo", "Running", Duration::from_secs(10), |p| {
+        phase(p) == "Running"
+    });
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+    let main = wait_for("the pod's main process", Duration::from_secs(5), || {
+        pod_main_process(&uid)
+    });
+    let processes = pod_processes(&uid).len();
+    let connections = broker_connections(&first);
+
+    // On the same data directory: it exits at once, naming the first.
+    let mut same_dir = first.twin(first.data_dir.clone(), "same-dir");
+    let code = same_dir.proc.wait_exit(Duration::from_secs(5));
+    assert_ne!(code, Some(0));
+    let said = same_dir.proc.output();
+    assert!(
+        said.contains(&format!(
+            "another agent (pid {}) is running with the data directory",
+            first.proc.pid()
+        )),
+        "{said}"
+    );
+
+    // With a copy of it (the node's credentials, as on a cloned SD card): the broker
+    // refuses it while the first is connected. (On this machine the copy adopts the pod
+    // processes its records name, the first agent's, rather than starting them again.)
+    let copy = dir.path().join("agent-twin-copy");
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&first.data_dir)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut second = first.twin(copy, "copy");
+    wait_for(
+        "the second agent to be refused",
+        Duration::from_secs(10),
+        || {
+            second
+                .proc
+                .output()
+                .contains("the broker refused node twin: another agent is connected as twin")
+                .then_some(())
+        },
+    );
+    holds_for(
+        "the first agent keeping its connection and its pod",
+        Duration::from_secs(2),
+        || {
+            broker_connections(&first) == connections
+                && pod_main_process(&uid) == Some(main)
+                && pod_processes(&uid).len() == processes
+                && server.ready_status("twin").as_deref() == Some("True")
+        },
+    );
+    assert!(second.proc.is_running(), "it retries");
+    assert_eq!(broker_connections(&second), 0);
+
+    // Once the first is gone, the second gets in.
+    first.proc.kill();
+    wait_for(
+        "the second agent to connect",
+        Duration::from_secs(10),
+        || (broker_connections(&second) == 1).then_some(()),
+    );
+    server.wait_ready_status("twin", "True", Duration::from_secs(10));
+    second.proc.kill();
+    for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn two_agents_for_one_node_through_mosquitto_raise_a_node_name_conflict_warning() {
+    // Mosquitto lets the newer connection take the older one over, so it cannot refuse the
+    // second agent; the controller sees the two take turns and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(dir.path());
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            external_broker: Some(mosquitto.external.clone()),
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let mut first = server.join(dir.path(), "twin-m", &[]);
+    let copy = dir.path().join("agent-twin-m-copy");
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&first.data_dir)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut second = first.twin(copy, "copy");
+    let event = wait_for(
+        "the NodeNameConflict event",
+        Duration::from_secs(20),
+        || {
+            server.items("events").into_iter().find(|e| {
+                e["reason"] == "NodeNameConflict" && e["involvedObject"]["name"] == "twin-m"
+            })
+        },
+    );
+    assert_eq!(event["type"], "Warning");
+    let message = event["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("two agents are connected as node twin-m"),
+        "{message}"
+    );
+    second.proc.kill();
+    first.proc.kill();
 }

@@ -8,6 +8,7 @@
 use drover_proto::manifest::is_dns_subdomain;
 use drover_proto::topic::{parse_enroll_topic, parse_node_topic, EnrollTopic, NodeTopic};
 
+use super::sessions::Claim;
 use super::Identity;
 
 /// Client ids of the controller start with this.
@@ -16,6 +17,15 @@ pub const CONTROLLER_CLIENT_ID_PREFIX: &str = "drover-controller";
 /// The client id the agent of `node` must use.
 pub fn node_client_id(node: &str) -> String {
     format!("drover-agent-{node}")
+}
+
+/// Whether `identity`'s client id is refused while held, or taken over (see
+/// [`super::sessions`]): a node's is exclusive, so that two agents never run one node.
+pub fn client_id_claim(identity: &Identity) -> Claim {
+    match identity {
+        Identity::Node(_) => Claim::Exclusive,
+        Identity::Controller | Identity::Enrollment(_) => Claim::TakeOver,
+    }
 }
 
 /// Whether `identity` may connect as `client_id`. Binding the client id to the identity

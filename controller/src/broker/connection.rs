@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::limits::TokenBucket;
 use super::router::{min_qos, valid_filter, valid_topic, ConnectionId, Delivery};
-use super::sessions::Ending;
+use super::sessions::{Ending, Held};
 use super::{acl, Control, Identity, Outbox, Registered, Shared};
 
 /// CONNECT packets are small (client id, credentials, a presence as will); a client that
@@ -141,14 +141,7 @@ where
             if let Some(suppressed) = shared.throttles.refused.allow(std::time::Instant::now()) {
                 tracing::warn!(client_id = %connect.client_id, ?code, refused_since_last_report = suppressed, "MQTT connection refused");
             }
-            let mut out = BytesMut::new();
-            if ConnAck::new(code, false).write(&mut out).is_ok() {
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    writer.write_all(&out).await?;
-                    writer.flush().await
-                })
-                .await;
-            }
+            refuse(&mut writer, code).await;
             return;
         }
     };
@@ -161,28 +154,43 @@ where
     let (sender, outbox) = mpsc::channel(budget.messages.max(1));
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let control = Arc::new(Control::default());
-    {
+    let registered = {
         let mut state = shared.state();
-        if let Some(older) = state.sessions.register(&connect.client_id, id) {
+        let claimed =
+            state
+                .sessions
+                .register(&connect.client_id, id, acl::client_id_claim(&identity));
+        if let Ok(Some(older)) = claimed {
             if let Some(older) = state.connections.get(&older) {
                 shared.count(|c| &c.takeovers);
                 older.control.close(Ending::TakenOver);
             }
         }
-        state.connections.insert(
-            id,
-            Registered {
-                identity: identity.clone(),
-                client_id: connect.client_id.clone(),
-                will: connect.last_will.clone(),
-                outbox: Outbox {
-                    sender,
-                    queued_bytes: queued_bytes.clone(),
-                    max_bytes: budget.bytes,
+        if claimed.is_ok() {
+            state.connections.insert(
+                id,
+                Registered {
+                    identity: identity.clone(),
+                    client_id: connect.client_id.clone(),
+                    will: connect.last_will.clone(),
+                    outbox: Outbox {
+                        sender,
+                        queued_bytes: queued_bytes.clone(),
+                        max_bytes: budget.bytes,
+                    },
+                    control: control.clone(),
                 },
-                control: control.clone(),
-            },
-        );
+            );
+        }
+        claimed
+    };
+    if let Err(Held(_)) = registered {
+        shared.count(|c| &c.refused_client_id_in_use);
+        if let Some(suppressed) = shared.throttles.refused.allow(std::time::Instant::now()) {
+            tracing::warn!(client_id = %connect.client_id, refused_since_last_report = suppressed, "MQTT connection refused: a live connection holds this node's client id (a second agent for the node?)");
+        }
+        refuse(&mut writer, ConnectReturnCode::BadClientId).await;
+        return;
     }
     shared.count(|c| &c.connected);
     tracing::debug!(client_id = %connect.client_id, ?identity, "MQTT client connected");
@@ -220,6 +228,18 @@ where
         .await;
     drop(connection);
     finish(&shared, id, &connect.client_id, ending);
+}
+
+/// Answers a refused CONNECT with its CONNACK (the connection is then closed).
+async fn refuse<W: AsyncWrite + Unpin>(writer: &mut W, code: ConnectReturnCode) {
+    let mut out = BytesMut::new();
+    if ConnAck::new(code, false).write(&mut out).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            writer.write_all(&out).await?;
+            writer.flush().await
+        })
+        .await;
+    }
 }
 
 /// Reads until a complete CONNECT; `None` (after counting why) if the client sent

@@ -149,6 +149,8 @@ stats! {
     connected,
     refused_bad_credentials,
     refused_client_id,
+    /// A node's client id that a live connection holds (a second agent for the node).
+    refused_client_id_in_use,
     /// A will the identity may not leave, or an unsupported protocol level.
     refused_not_authorized,
     /// Sockets closed at accept because `max_connections` were open.

@@ -215,7 +215,9 @@ impl Control {
                 self.republish_all_desired();
                 self.resync_external_broker();
             }
-            Input::Mqtt(MqttInput::Received(received)) => self.handle_message(received, now),
+            Input::Mqtt(MqttInput::Received { message, retained }) => {
+                self.handle_message(message, retained, now)
+            }
             Input::Metrics(reply) => {
                 let _ = reply.send(self.fleet_snapshot());
             }
@@ -223,10 +225,10 @@ impl Control {
         self.flush_desired();
     }
 
-    fn handle_message(&mut self, received: ControllerReceived, now: DateTime<Utc>) {
+    fn handle_message(&mut self, received: ControllerReceived, retained: bool, now: DateTime<Utc>) {
         match received {
             ControllerReceived::Node { node, message } => match message {
-                Message::Presence(p) => self.on_presence(&node, p, now),
+                Message::Presence(p) => self.on_presence(&node, p, retained, now),
                 Message::Heartbeat(h) => self.on_heartbeat(&node, h, now),
                 Message::Status(report) => self.on_status(&node, report, now),
                 // Log data goes to the log router, not here; nothing else reaches here.

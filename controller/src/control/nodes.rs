@@ -35,7 +35,16 @@ impl Control {
         Ok(())
     }
 
-    pub(super) fn on_presence(&mut self, node: &str, presence: Presence, now: DateTime<Utc>) {
+    /// A node's presence; `retained` when the broker delivered it from its store (an old
+    /// announcement, e.g. from a broker restored from a snapshot, says nothing about two
+    /// agents running now).
+    pub(super) fn on_presence(
+        &mut self,
+        node: &str,
+        presence: Presence,
+        retained: bool,
+        now: DateTime<Utc>,
+    ) {
         if let PresenceState::Online(info) = &presence.state {
             if info.name != node {
                 self.metrics.dropped(Dropped::Mismatch);
@@ -54,8 +63,15 @@ impl Control {
                 liveness: Liveness::assumed_alive(now, mono),
                 recorded: None,
             });
+        let conflict = state
+            .liveness
+            .name_conflict(&presence)
+            .filter(|_| !retained);
         if !state.liveness.on_presence(&presence, now, mono) {
             self.metrics.dropped(Dropped::Stale);
+            if let Some(current) = conflict {
+                self.name_conflict(node, presence.session.agent_start, current.agent_start, now);
+            }
             return;
         }
         if let PresenceState::Online(info) = &presence.state {
@@ -64,6 +80,31 @@ impl Control {
             }
         }
         self.refresh_readiness(node, now);
+    }
+
+    /// Two agents run under one name: an external broker (Mosquitto) lets each take the
+    /// other's connection over, where the embedded one refuses the second. Said as a
+    /// Warning event on the node (counted, not repeated, while they go on).
+    fn name_conflict(&mut self, node: &str, older: u64, newer: u64, now: DateTime<Utc>) {
+        warn!(node, older, newer, "two agents are connected as this node");
+        let message = format!("two agents are connected as node {node}: agent start {older} announced itself after start {newer} (a second agent with this node's name or a copy of its data directory); stop one of them");
+        let recorded = self
+            .store
+            .get(Kind::Node, "", node)
+            .and_then(|stored| match stored {
+                Some(stored) => self.store.record_event(
+                    &stored,
+                    "Warning",
+                    "NodeNameConflict",
+                    &message,
+                    SOURCE,
+                    now,
+                ),
+                None => Ok(()),
+            });
+        if let Err(e) = recorded {
+            warn!(node, error = %e, "cannot record the node name conflict");
+        }
     }
 
     fn register(

@@ -133,6 +133,11 @@ impl Harness {
 
     /// Delivers raw bytes as the MQTT adapter does: checked, then handed to the loop.
     fn deliver(&mut self, topic: &str, payload: &[u8], now: DateTime<Utc>) {
+        self.deliver_as(topic, payload, false, now);
+    }
+
+    /// As [`Harness::deliver`], with the delivery's retain flag.
+    fn deliver_as(&mut self, topic: &str, payload: &[u8], retained: bool, now: DateTime<Utc>) {
         let routed = route(
             &self.security.session,
             &self.security.credentials,
@@ -141,8 +146,13 @@ impl Harness {
             payload,
         );
         if let Routed::Control(received) = routed {
-            self.control
-                .handle(Input::Mqtt(MqttInput::Received(received)), now);
+            self.control.handle(
+                Input::Mqtt(MqttInput::Received {
+                    message: received,
+                    retained,
+                }),
+                now,
+            );
         }
     }
 
@@ -931,3 +941,47 @@ fn a_stored_cronjob_with_an_out_of_bounds_template_starts_no_job() {
 mod kube;
 mod ownership;
 mod resync;
+
+#[test]
+fn an_older_agent_start_announcing_itself_after_a_newer_one_is_a_node_name_conflict() {
+    let mut h = harness();
+    h.online("pi", session(2, 0), t(0));
+    let conflicts = |h: &Harness| {
+        let node = h.control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+        h.control
+            .store
+            .events(&node.uid)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.reason == "NodeNameConflict")
+            .collect::<Vec<_>>()
+    };
+    // An old announcement from the broker's store (a broker restored from a snapshot)
+    // says nothing about two agents running now.
+    let topic = NodeTopic::Presence.for_node("pi");
+    let old = Message::Presence(Presence {
+        session: session(1, 3),
+        state: PresenceState::Online(Box::new(info("pi"))),
+    });
+    let sealed = drover_proto::seal(&topic, &old, &node_key("pi")).unwrap();
+    h.deliver_as(&topic, &sealed, true, t(1));
+    assert!(conflicts(&h).is_empty());
+    // Live announcements of the older start, as the two agents take turns.
+    h.online("pi", session(1, 4), t(2));
+    h.online("pi", session(1, 5), t(3));
+    let events = conflicts(&h);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].kind.as_str(), events[0].count), ("Warning", 2));
+    assert!(
+        events[0].message.starts_with(
+            "two agents are connected as node pi: agent start 1 announced itself after start 2"
+        ),
+        "{}",
+        events[0].message
+    );
+    assert_eq!(
+        h.ready("pi").as_deref(),
+        Some("True"),
+        "the newer agent's node"
+    );
+}

@@ -193,7 +193,8 @@ pub fn resolve(value: Option<&IntOrPercent>, default: i64, total: u32) -> u32 {
     }
 }
 
-/// The nodes a DaemonSet's pods belong on.
+/// The nodes a DaemonSet's pods belong on: those that fit the template (selector,
+/// affinity, taints, a container engine for a template of containers).
 pub fn eligible_nodes(spec: &DaemonSetSpec, nodes: &[NodeView]) -> BTreeSet<String> {
     let mut pod_spec = spec.template.spec.clone();
     pod_spec.tolerations.extend(daemon_tolerations());

@@ -115,6 +115,17 @@ impl Liveness {
         true
     }
 
+    /// Whether `presence` comes from a second agent running under this node's name: an
+    /// online announcement from an older agent start than the newest one seen. A restarted
+    /// agent's old process is gone and cannot announce itself after its successor; two
+    /// agents that an external broker lets take each other's connection over do, in turn.
+    pub fn name_conflict(&self, presence: &Presence) -> Option<Session> {
+        let current = self.session?;
+        (matches!(presence.state, PresenceState::Online(_))
+            && presence.session.agent_start < current.agent_start)
+            .then_some(current)
+    }
+
     /// Applies a heartbeat; false when it was stale (an older session, a sequence number
     /// already seen, or a session that already ended) and ignored.
     pub fn on_heartbeat(&mut self, heartbeat: &Heartbeat, now: DateTime<Utc>, mono: Mono) -> bool {
@@ -283,6 +294,28 @@ mod tests {
         let mut l = Liveness::assumed_alive(at, Mono::following_wall(at));
         assert!(l.on_presence(&online(session(1, 1)), at, Mono::following_wall(at)));
         l
+    }
+
+    #[test]
+    fn an_older_agent_start_announcing_itself_is_a_name_conflict() {
+        let mut l = registered_at(t(0));
+        assert!(
+            l.on_presence(&online(session(2, 0)), t(1), m(1)),
+            "a restart"
+        );
+        assert_eq!(
+            l.name_conflict(&online(session(1, 7))),
+            Some(session(2, 0)),
+            "the first agent is still there"
+        );
+        assert!(!l.on_presence(&online(session(1, 7)), t(2), m(2)), "stale");
+        // Its last will, or a reconnect of the newest agent, is none.
+        assert_eq!(
+            l.name_conflict(&offline(session(1, 1), OfflineReason::ConnectionLost)),
+            None
+        );
+        assert_eq!(l.name_conflict(&online(session(2, 1))), None);
+        assert_eq!(l.name_conflict(&online(session(3, 0))), None);
     }
 
     #[test]

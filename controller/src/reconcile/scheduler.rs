@@ -4,8 +4,38 @@
 use std::collections::{BTreeMap, HashMap};
 
 use drover_proto::manifest::{
-    NodeSelectorOperator, PodSpec, Taint, TaintEffect, Toleration, TolerationOperator,
+    runs_in_engine, NodeSelectorOperator, PodSpec, Taint, TaintEffect, Toleration,
+    TolerationOperator,
 };
+
+/// The node label naming the node's container engine: `docker`, `podman`, or `none` when
+/// its agent found none. The controller sets it from the agent's report; a device cannot.
+pub const LABEL_CONTAINER_RUNTIME: &str = "drover.io/container-runtime";
+
+/// The value of [`LABEL_CONTAINER_RUNTIME`] for what an agent reports: the engine's scheme
+/// (`docker://28.2.2` → `docker`), `none` when the agent says why it has no engine, and
+/// `None` while it is still looking (the node keeps the value it had, so an agent's restart
+/// does not move its pods) and for a scheme that is no label value.
+pub fn container_runtime_label(runtime: &str, problem: &str) -> Option<String> {
+    if runtime.is_empty() {
+        return (!problem.is_empty()).then(|| "none".to_string());
+    }
+    let scheme = runtime
+        .split_once("://")
+        .map_or(runtime, |(scheme, _)| scheme)
+        .to_ascii_lowercase();
+    (!scheme.is_empty() && drover_proto::manifest::validate_label_value(&scheme).is_ok())
+        .then_some(scheme)
+}
+
+/// Whether a node can run `spec`'s containers: a pod whose containers run in the container
+/// engine cannot go to a node labelled `drover.io/container-runtime=none`. A node whose
+/// agent has not reported yet (no label) is given the benefit of the doubt: its agent waits
+/// for the engine, as after any start.
+fn runtime_fits(spec: &PodSpec, node: &NodeView) -> bool {
+    !runs_in_engine(spec)
+        || node.labels.get(LABEL_CONTAINER_RUNTIME).map(String::as_str) != Some("none")
+}
 
 /// What scheduling needs to know about a node.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +134,9 @@ pub fn unfit_reason(spec: &PodSpec, node: &NodeView) -> Option<&'static str> {
     });
     if untolerated {
         return Some("had untolerated taint");
+    }
+    if !runtime_fits(spec, node) {
+        return Some("had no container engine");
     }
     None
 }
@@ -232,6 +265,68 @@ mod tests {
             None,
             "PreferNoSchedule does not block"
         );
+    }
+
+    fn engine_pod() -> PodSpec {
+        PodSpec {
+            containers: vec![drover_proto::manifest::Container {
+                name: "c".into(),
+                image: Some("busybox:1".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_runtime_label_comes_from_the_engine_the_agent_reports() {
+        for (runtime, problem, label) in [
+            ("docker://28.2.2", "", Some("docker")),
+            ("podman://5.4.0", "", Some("podman")),
+            ("Docker://1", "", Some("docker")),
+            (
+                "",
+                "no container engine socket at /run/docker.sock",
+                Some("none"),
+            ),
+            ("", "", None),
+            ("bad scheme://1", "", None),
+        ] {
+            assert_eq!(
+                container_runtime_label(runtime, problem).as_deref(),
+                label,
+                "{runtime:?} {problem:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_container_pod_does_not_fit_a_node_without_an_engine() {
+        let none = node("a", &[(LABEL_CONTAINER_RUNTIME, "none")]);
+        let docker = node("b", &[(LABEL_CONTAINER_RUNTIME, "docker")]);
+        let unreported = node("c", &[]);
+        let spec = engine_pod();
+        assert_eq!(unfit_reason(&spec, &none), Some("had no container engine"));
+        assert_eq!(unfit_reason(&spec, &docker), None);
+        assert_eq!(unfit_reason(&spec, &unreported), None, "not known yet");
+        let nodes = vec![none.clone(), docker];
+        assert_eq!(pick_node(&spec, &nodes, &HashMap::new()).unwrap(), "b");
+        let err = pick_node(&spec, &[none], &HashMap::new()).unwrap_err();
+        assert_eq!(
+            err,
+            "0/1 nodes are available: 1 node(s) had no container engine."
+        );
+    }
+
+    #[test]
+    fn process_pods_fit_a_node_without_an_engine() {
+        let none = node("a", &[(LABEL_CONTAINER_RUNTIME, "none")]);
+        let mut host_process = engine_pod();
+        host_process.containers[0].image = None;
+        assert_eq!(unfit_reason(&host_process, &none), None);
+        let mut process_class = engine_pod();
+        process_class.runtime_class_name = Some("process".into());
+        assert_eq!(unfit_reason(&process_class, &none), None);
     }
 
     #[test]

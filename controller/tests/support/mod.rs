@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use drover::broker::{self, Authenticator, BrokerSettings, EmbeddedBroker, Identity};
 use rumqttc::mqttbytes::v4::{ConnAck, Connect, LastWill, Packet};
 use rumqttc::mqttbytes::QoS;
-use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions};
+use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -180,6 +180,25 @@ pub async fn connected_client(addr: SocketAddr, client_id: &str, login: (&str, &
     let mut c = client(options(addr, client_id, Some(login)));
     c.connected().await.expect("connected");
     c
+}
+
+/// A client connected again right after its previous connection was dropped: the broker
+/// refuses a node's client id until it has seen the old socket close, as an agent
+/// restarting at once may find; like the agent, retry.
+pub async fn reconnected_client(addr: SocketAddr, client_id: &str, login: (&str, &str)) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = client(options(addr, client_id, Some(login)));
+        match c.connected().await {
+            Ok(()) => return c,
+            Err(ConnectionError::ConnectionRefused(ConnectReturnCode::BadClientId))
+                if Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("not connected again: {e:?}"),
+        }
+    }
 }
 
 pub fn encode(packet: &Packet) -> Vec<u8> {

@@ -8,6 +8,7 @@ use drover_proto::manifest::*;
 
 use super::*;
 use crate::reconcile::clock::Mono;
+use crate::reconcile::scheduler::LABEL_CONTAINER_RUNTIME;
 
 fn t(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
@@ -472,4 +473,79 @@ fn an_unavailable_old_pod_is_replaced_at_once() {
         deletes(&outcome),
         vec![("old-a".to_string(), DeleteReason::Outdated)]
     );
+}
+
+fn with_runtime(name: &str, runtime: Option<&str>) -> NodeView {
+    let mut n = node(name);
+    if let Some(runtime) = runtime {
+        n.labels
+            .insert(LABEL_CONTAINER_RUNTIME.into(), runtime.into());
+    }
+    n
+}
+
+fn runtime_nodes() -> [NodeView; 3] {
+    [
+        with_runtime("docker", Some("docker")),
+        with_runtime("none", Some("none")),
+        with_runtime("unreported", None),
+    ]
+}
+
+#[test]
+fn a_daemonset_of_containers_leaves_out_nodes_without_an_engine() {
+    let mut containers = spec(None);
+    containers.template.spec.containers.push(Container {
+        name: "c".into(),
+        image: Some("busybox:1".into()),
+        ..Default::default()
+    });
+    let nodes = runtime_nodes();
+    let outcome = run(&containers, &nodes, &[], t(0));
+    assert_eq!(creates(&outcome), vec!["docker", "unreported"]);
+    assert_eq!(
+        outcome.status.desired_number_scheduled, 2,
+        "excluded as for a selector"
+    );
+    let pods = [
+        pod("p-d", "docker", "new", 0),
+        pod("p-u", "unreported", "new", 0),
+    ];
+    let steady = run(&containers, &nodes, &pods, t(10));
+    assert!(steady.actions.is_empty(), "{:?}", steady.actions);
+    assert_eq!(steady.status.number_available, 2);
+    assert_eq!(steady.status.updated_number_scheduled, 2);
+}
+
+#[test]
+fn a_daemon_container_on_a_node_that_lost_its_engine_is_deleted() {
+    let mut containers = spec(None);
+    containers.template.spec.containers.push(Container {
+        name: "c".into(),
+        image: Some("busybox:1".into()),
+        ..Default::default()
+    });
+    let pods = [pod("p-n", "none", "new", 0)];
+    let outcome = run(&containers, &runtime_nodes(), &pods, t(1));
+    assert_eq!(
+        deletes(&outcome),
+        vec![("p-n".to_string(), DeleteReason::NotEligible)]
+    );
+}
+
+#[test]
+fn a_daemonset_of_host_processes_runs_on_nodes_without_an_engine() {
+    let mut processes = spec(None);
+    processes.template.spec.containers.push(Container {
+        name: "c".into(),
+        command: vec!["sleep".into(), "1000".into()],
+        ..Default::default()
+    });
+    let outcome = run(&processes, &runtime_nodes(), &[], t(0));
+    assert_eq!(creates(&outcome), vec!["docker", "none", "unreported"]);
+    let mut process_class = processes.clone();
+    process_class.template.spec.containers[0].image = Some("busybox:1".into());
+    process_class.template.spec.runtime_class_name = Some("process".into());
+    let outcome = run(&process_class, &runtime_nodes(), &[], t(0));
+    assert_eq!(outcome.status.desired_number_scheduled, 3);
 }
