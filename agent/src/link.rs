@@ -89,9 +89,7 @@ fn qos(q: Qos) -> QoS {
 }
 
 fn seed_from(uid: &str) -> u64 {
-    uid.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
+    drover_proto::hash::fnv1a64(uid.as_bytes())
 }
 
 /// What the sender task does with the client handle.

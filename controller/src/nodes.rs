@@ -63,23 +63,9 @@ pub fn registered(
     trusted: bool,
     now: DateTime<Utc>,
 ) -> StoredObject {
-    let mut node = existing.cloned().unwrap_or_else(|| StoredObject {
-        kind: Kind::Node,
-        namespace: String::new(),
-        name: info.name.clone(),
-        uid: info.uid.clone(),
-        resource_version: 0,
-        generation: 1,
-        labels: BTreeMap::new(),
-        annotations: BTreeMap::new(),
-        owner_references: json!([]),
-        managed_fields: serde_json::Value::Null,
-        spec: json!({}),
-        status: json!({}),
-        created_at: now,
-        deletion_timestamp: None,
-        agent_revision: 0,
-    });
+    let mut node = existing
+        .cloned()
+        .unwrap_or_else(|| StoredObject::new(Kind::Node, "", &info.name, &info.uid, now));
     node.uid = info.uid.clone();
     node.labels.extend(
         info.labels

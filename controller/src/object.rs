@@ -10,6 +10,18 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// An RFC 3339 timestamp (any offset), in UTC.
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The RFC 3339 timestamp a JSON value holds, if it holds one.
+pub fn timestamp_of(value: &Value) -> Option<DateTime<Utc>> {
+    value.as_str().and_then(parse_timestamp)
+}
+
 /// The object as the API returns it.
 pub fn to_json(object: &StoredObject) -> Value {
     let mut metadata = Map::new();

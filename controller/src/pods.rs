@@ -2,7 +2,7 @@
 //! and how its reports read as `status`.
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{runs_in_engine, PodSpec, PullPolicy, RestartPolicy};
+use drover_proto::manifest::{runs_in_engine, Kind, PodSpec, PullPolicy, RestartPolicy};
 use drover_proto::msg::{
     DesiredContainer, DesiredPod, DesiredVolume, VolumeSource, WireContainerState, WireMount,
     WirePhase, WirePodStatus, WirePort, WirePullPolicy, WireRestartPolicy,
@@ -245,6 +245,16 @@ pub fn scheduled_status() -> Value {
         "phase": "Pending",
         "conditions": [condition("PodScheduled", true)],
     })
+}
+
+/// The status a newly created object of `kind` starts with: a pod created bound to a node
+/// (`spec.nodeName`) is scheduled already; anything else starts empty.
+pub fn initial_status(kind: Kind, spec: &Value) -> Value {
+    if kind == Kind::Pod && spec.get("nodeName").is_some() {
+        scheduled_status()
+    } else {
+        json!({})
+    }
 }
 
 /// Status of a pod no node can take.

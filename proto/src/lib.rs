@@ -1,7 +1,9 @@
 //! Drover's shared vocabulary: wire messages and their envelope, the MQTT topic scheme, and
 //! the Kubernetes manifest types with their validation. No I/O lives here.
 
+pub mod backoff;
 pub mod broker_url;
+pub mod hash;
 pub mod keys;
 pub mod manifest;
 pub mod msg;

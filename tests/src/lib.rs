@@ -1334,3 +1334,32 @@ pub fn mqtt_round_trip(server: &Server, runs: usize) -> Duration {
     times.sort();
     percentile(&times, 0.5)
 }
+
+impl Server {
+    /// `kubectl ARGS` as admin; its stdout, panicking with its stderr on failure.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The Job object, if it exists.
+    pub fn job(&self, name: &str) -> Option<Value> {
+        let out = self.cli(&["get", "job", name, "-o", "json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("job json"))
+    }
+
+    /// The pods labelled as the Job's (`batch.kubernetes.io/job-name`), owned or not.
+    pub fn job_pods(&self, job: &str) -> Vec<Value> {
+        self.items("pods")
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["batch.kubernetes.io/job-name"] == job)
+            .collect()
+    }
+}

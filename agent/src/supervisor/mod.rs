@@ -45,11 +45,7 @@ impl Default for BackoffPolicy {
 impl BackoffPolicy {
     /// Delay before restart number `crashes` (1 = first restart, immediate).
     pub fn delay(&self, crashes: u32) -> Duration {
-        if crashes <= 1 {
-            return Duration::ZERO;
-        }
-        let doublings = (crashes - 2).min(20);
-        self.initial.saturating_mul(1u32 << doublings).min(self.max)
+        drover_proto::backoff::exponential(self.initial, self.max, crashes.saturating_sub(1))
     }
 }
 

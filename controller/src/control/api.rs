@@ -399,28 +399,17 @@ impl Control {
                 self.store.put(&current)?;
                 return Ok("configured");
             }
-            None => StoredObject {
-                kind,
-                namespace: manifest.namespace().to_string(),
-                name: manifest.name().to_string(),
-                uid: drover_proto::random::new_uid()
-                    .map_err(|e| ApiError::from(anyhow::Error::from(e)))?,
-                resource_version: 0,
-                generation: 1,
-                labels: meta.labels.clone(),
-                annotations: meta.annotations.clone(),
-                owner_references: json!([]),
-                managed_fields: serde_json::Value::Null,
-                status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
-                    crate::pods::scheduled_status()
-                } else {
-                    json!({})
-                },
-                spec,
-                created_at: now,
-                deletion_timestamp: None,
-                agent_revision: 0,
-            },
+            None => {
+                let uid = drover_proto::random::new_uid()
+                    .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+                StoredObject {
+                    labels: meta.labels.clone(),
+                    annotations: meta.annotations.clone(),
+                    status: crate::pods::initial_status(kind, &spec),
+                    spec,
+                    ..StoredObject::new(kind, manifest.namespace(), manifest.name(), uid, now)
+                }
+            }
         };
         let stored = self.store.put(&object)?;
         if kind == Kind::Pod {

@@ -9,7 +9,7 @@ use tracing::warn;
 use super::daemonsets::{controller_reference, owned_by};
 use super::jobs::{job_finished, PER_NODE_TARGETS};
 use super::Control;
-use crate::object::timestamp;
+use crate::object::{timestamp, timestamp_of as parse_time};
 use crate::reconcile::cronjob::{reconcile, CronAction, CronInput, CronRun, RunState};
 use crate::reconcile::daemonset::eligible_nodes;
 use crate::store::StoredObject;
@@ -19,13 +19,6 @@ const SOURCE: &str = "cronjob-controller";
 pub const PER_NODE: &str = "drover.io/per-node";
 /// Annotation with a Job's nominal run time.
 const SCHEDULED_AT: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
-
-fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
-    value
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
 
 fn run_of(job: &StoredObject) -> CronRun {
     let state = match job_finished(job) {
@@ -66,9 +59,8 @@ impl Control {
         let jobs = self.store.list(Kind::Job, None)?;
         // One being deleted (foreground) starts nothing new.
         for cj in cronjobs.iter().filter(|cj| cj.deletion_timestamp.is_none()) {
-            if let Err(e) = self.reconcile_cronjob(cj, &jobs, now) {
-                warn!(cronjob = %cj.name, error = %e, "cannot reconcile");
-            }
+            let result = self.reconcile_cronjob(cj, &jobs, now);
+            self.object_result(cj, result, now);
         }
         Ok(())
     }
@@ -209,22 +201,13 @@ impl Control {
         if cj.annotations.get(PER_NODE).map(String::as_str) == Some("true") {
             self.expand_per_node(&mut job_spec, &mut annotations)?;
         }
+        let uid = drover_proto::random::new_uid()?;
         let job = StoredObject {
-            kind: Kind::Job,
-            namespace: cj.namespace.clone(),
-            name: name.to_string(),
-            uid: drover_proto::random::new_uid()?,
-            resource_version: 0,
-            generation: 1,
             labels: template.metadata.labels.clone(),
             annotations,
             owner_references: controller_reference(cj),
-            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&job_spec)?,
-            status: json!({}),
-            created_at: now,
-            deletion_timestamp: None,
-            agent_revision: 0,
+            ..StoredObject::new(Kind::Job, &cj.namespace, name, uid, now)
         };
         Ok(self.store.put(&job)?)
     }

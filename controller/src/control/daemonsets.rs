@@ -6,7 +6,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{DaemonSetSpec, Kind, PodTemplate};
 use serde_json::{json, Value};
-use tracing::warn;
 
 use super::Control;
 use crate::pods::{node_name, scheduled_status};
@@ -22,9 +21,7 @@ const SOURCE: &str = "daemonset-controller";
 /// A stable short hash of a pod template (FNV-1a over its JSON, whose keys are sorted).
 pub fn template_hash(template: &Value) -> String {
     let text = serde_json::to_string(template).unwrap_or_default();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let hash = drover_proto::hash::fnv1a64(text.as_bytes());
     format!("{:010x}", hash & 0xff_ffff_ffff)
 }
 
@@ -73,9 +70,7 @@ fn ready_since(pod: &StoredObject) -> Option<DateTime<Utc>> {
     }
     statuses
         .iter()
-        .filter_map(|c| c["state"]["running"]["startedAt"].as_str())
-        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
+        .filter_map(|c| crate::object::timestamp_of(&c["state"]["running"]["startedAt"]))
         .max()
 }
 
@@ -129,9 +124,8 @@ impl Control {
             .iter()
             .filter(|ds| ds.deletion_timestamp.is_none())
         {
-            if let Err(e) = self.reconcile_daemonset(ds, &nodes, &pods, now, &mut touched) {
-                warn!(daemonset = %ds.name, error = %e, "cannot reconcile");
-            }
+            let result = self.reconcile_daemonset(ds, &nodes, &pods, now, &mut touched);
+            self.object_result(ds, result, now);
         }
         for node in touched {
             self.ensure_desired(&node)?;
@@ -155,11 +149,10 @@ impl Control {
             &ds.uid,
             spec.revision_history_limit.unwrap_or(10).max(0) as u64,
         )?;
-        let owned: Vec<&StoredObject> = pods
-            .iter()
-            .map(|p| p.as_ref())
-            .filter(|p| owned_by(p, &ds.uid))
-            .collect();
+        // Orphans its selector matches are adopted, its pods relabelled out of it
+        // released (the node then gets a new pod), before anything is counted.
+        let claimed = self.claim_pods(ds, &spec.selector, pods)?;
+        let owned: Vec<&StoredObject> = claimed.iter().map(|p| p.as_ref()).collect();
         let views: Vec<DsPod> = owned.iter().filter_map(|p| ds_pod(p)).collect();
         let backoff = self.ds_backoff.get(&ds.uid).cloned().unwrap_or_default();
         let outcome = reconcile(&DsInput {
@@ -260,22 +253,17 @@ impl Control {
         spec.node_name = Some(node.to_string());
         let mut labels = template.metadata.labels.clone();
         labels.insert(REVISION_HASH_LABEL.into(), hash.to_string());
+        let (name, uid) = (
+            format!("{}-{}", ds.name, name_suffix()),
+            drover_proto::random::new_uid()?,
+        );
         let pod = StoredObject {
-            kind: Kind::Pod,
-            namespace: ds.namespace.clone(),
-            name: format!("{}-{}", ds.name, name_suffix()),
-            uid: drover_proto::random::new_uid()?,
-            resource_version: 0,
-            generation: 1,
             labels,
             annotations: template.metadata.annotations.clone(),
             owner_references: controller_reference(ds),
-            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&spec)?,
             status: scheduled_status(),
-            created_at: now,
-            deletion_timestamp: None,
-            agent_revision: 0,
+            ..StoredObject::new(Kind::Pod, &ds.namespace, name, uid, now)
         };
         Ok(self.store.put(&pod)?)
     }

@@ -9,12 +9,13 @@ use tracing::{info, warn};
 
 use super::daemonsets::{controller_reference, name_suffix, owned_by};
 use super::Control;
-use crate::object::timestamp;
+use crate::object::{timestamp, timestamp_of as parse_time};
 use crate::pods::node_name;
 use crate::reconcile::job::{
     late_success, pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod,
     JobPodPhase, JobRecord, JobStatus, Superseded,
 };
+use crate::reconcile::ownership::job_selector;
 use crate::store::StoredObject;
 
 const SOURCE: &str = "job-controller";
@@ -26,13 +27,6 @@ pub const DEPENDS_ON: &str = "drover.io/depends-on";
 pub const PER_NODE_TARGETS: &str = "drover.io/per-node-targets";
 /// Annotation on pods the Job controller deleted (they are never counted).
 const DELETED_BY_CONTROLLER: &str = "drover.io/deleted-by-controller";
-
-fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
-    value
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
 
 /// What a Job's stored status says about its start, completion and conditions.
 fn record_from_status(status: &Value) -> JobRecord {
@@ -270,10 +264,9 @@ impl Control {
         let mut created = false;
         // One being deleted (foreground) starts nothing new.
         for job in jobs.iter().filter(|job| job.deletion_timestamp.is_none()) {
-            match self.reconcile_job(job, &jobs, &pods, now) {
-                Ok(made) => created |= made,
-                Err(e) => warn!(job = %job.name, error = %e, "cannot reconcile"),
-            }
+            let result = self.reconcile_job(job, &jobs, &pods, now);
+            created |= result.as_ref().is_ok_and(|made| *made);
+            self.object_result(job, result.map(|_| ()), now);
         }
         if created {
             self.schedule_pending(now)?;
@@ -296,11 +289,10 @@ impl Control {
             warn!(job = %format!("{}/{}", job.namespace, job.name), field, message, "not reconciling a Job whose spec is out of bounds");
             return Ok(false);
         }
-        let owned: Vec<&StoredObject> = pods
-            .iter()
-            .map(|p| p.as_ref())
-            .filter(|p| owned_by(p, &job.uid))
-            .collect();
+        // Orphans with the Job's controller-uid are adopted, its pods relabelled out of
+        // it released, before anything is counted.
+        let claimed = self.claim_pods(job, &job_selector(&job.uid), pods)?;
+        let owned: Vec<&StoredObject> = claimed.iter().map(|p| p.as_ref()).collect();
         let views: Vec<JobPod> = owned.iter().map(|p| job_pod(p)).collect();
         let ledger = self.store.job_results(&job.uid)?;
         let record = record_from_status(&job.status);
@@ -457,26 +449,18 @@ impl Control {
             None => format!("{}-{}", job.name, name_suffix()),
         };
         let pinned = pod_spec.node_name.is_some();
+        let uid = drover_proto::random::new_uid()?;
         let pod = StoredObject {
-            kind: Kind::Pod,
-            namespace: job.namespace.clone(),
-            name,
-            uid: drover_proto::random::new_uid()?,
-            resource_version: 0,
-            generation: 1,
             labels,
             annotations,
             owner_references: controller_reference(job),
-            managed_fields: serde_json::Value::Null,
             spec: serde_json::to_value(&pod_spec)?,
             status: if pinned {
                 crate::pods::scheduled_status()
             } else {
                 json!({"phase": "Pending"})
             },
-            created_at: now,
-            deletion_timestamp: None,
-            agent_revision: 0,
+            ..StoredObject::new(Kind::Pod, &job.namespace, name, uid, now)
         };
         Ok(self.store.put(&pod)?)
     }

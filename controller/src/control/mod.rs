@@ -16,6 +16,7 @@ mod kube_error;
 mod namespaces;
 mod nodes;
 mod objects;
+mod ownership;
 mod pods;
 mod views;
 
@@ -40,6 +41,7 @@ pub use objects::{
 
 use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
+use crate::reconcile::backoff::{resync_due, Retries};
 use crate::reconcile::clock::{Elapsed, Mono, MonoClock};
 use crate::reconcile::node_lifecycle::{Liveness, Readiness};
 use crate::store::Store;
@@ -67,7 +69,13 @@ pub struct ControlSettings {
     pub unreachable_toleration: Duration,
     /// Job replacement back-off.
     pub job: crate::reconcile::job::JobSettings,
+    /// How often every object is reconciled without any input (zero: never), so a missed
+    /// trigger heals by itself.
+    pub resync_period: Duration,
 }
+
+/// The default [`ControlSettings::resync_period`].
+pub const DEFAULT_RESYNC_PERIOD: Duration = Duration::from_secs(30);
 
 impl ControlSettings {
     /// Defaults with the given grace period.
@@ -76,6 +84,7 @@ impl ControlSettings {
             node_monitor_grace_period,
             unreachable_toleration: Duration::from_secs(300),
             job: Default::default(),
+            resync_period: DEFAULT_RESYNC_PERIOD,
         }
     }
 }
@@ -117,6 +126,10 @@ pub struct Control {
     job_elapsed: Elapsed,
     /// Unreachable and not-ready taints' `timeAdded`, measured from on the monotonic clock.
     taint_elapsed: Elapsed,
+    /// Objects (and passes) whose reconciliation failed, tried again with back-off.
+    retries: Retries,
+    /// When every object was last reconciled by the periodic resync (or the loop started).
+    last_resync: Option<Mono>,
 }
 
 impl Control {
@@ -179,6 +192,8 @@ impl Control {
             mono: None,
             job_elapsed: Elapsed::default(),
             taint_elapsed: Elapsed::default(),
+            retries: Retries::default(),
+            last_resync: None,
         };
         control.load_nodes(now)?;
         control.load_credentials()?;
@@ -257,20 +272,53 @@ impl Control {
                 break;
             }
             self.dirty = false;
-            if let Err(e) = self.reconcile_cronjobs(now) {
-                warn!(error = %e, "cannot reconcile cronjobs");
-            }
-            if let Err(e) = self.reconcile_jobs(now) {
-                warn!(error = %e, "cannot reconcile jobs");
-            }
-            if let Err(e) = self.reconcile_daemonsets(now) {
-                warn!(error = %e, "cannot reconcile daemonsets");
-            }
-            if let Err(e) = self.finish_foreground_deletions() {
-                warn!(error = %e, "cannot finish foreground deletions");
-            }
+            let result = self.reconcile_cronjobs(now);
+            self.pass_result("cronjobs", result, now);
+            let result = self.reconcile_jobs(now);
+            self.pass_result("jobs", result, now);
+            let result = self.reconcile_daemonsets(now);
+            self.pass_result("daemonsets", result, now);
+            let result = self
+                .finish_foreground_deletions()
+                .map_err(|e| anyhow::anyhow!("{e}"));
+            self.pass_result("foreground deletions", result, now);
         }
         self.flush_desired();
+    }
+
+    /// Notes how reconciling one object went: a failure is logged and the object is tried
+    /// again after its back-off; a success clears its back-off.
+    pub(super) fn object_result(
+        &mut self,
+        object: &crate::store::StoredObject,
+        result: anyhow::Result<()>,
+        now: DateTime<Utc>,
+    ) {
+        match result {
+            Ok(()) => self.retries.succeeded(&object.uid),
+            Err(e) => {
+                let retry_in = self
+                    .retries
+                    .failed(&object.uid, self.mono(now))
+                    .since(self.mono(now));
+                warn!(kind = object.kind.as_str(), namespace = %object.namespace, name = %object.name, error = %e, ?retry_in, "cannot reconcile");
+            }
+        }
+    }
+
+    /// As [`Control::object_result`], for a whole pass (when listing failed).
+    fn pass_result(&mut self, pass: &str, result: anyhow::Result<()>, now: DateTime<Utc>) {
+        let key = format!("pass:{pass}");
+        match result {
+            Ok(()) => self.retries.succeeded(&key),
+            Err(e) => {
+                let retry_in = self
+                    .retries
+                    .failed(&key, self.mono(now))
+                    .since(self.mono(now));
+                warn!(error = %e, ?retry_in, "cannot reconcile {pass}");
+            }
+        }
     }
 
     /// Re-evaluates time-dependent state (node grace periods).
@@ -283,10 +331,22 @@ impl Control {
             warn!(error = %e, "cannot evict pods from lost nodes");
         }
         let mono = self.mono(now);
+        let last_resync = *self.last_resync.get_or_insert(mono);
+        let resync = resync_due(last_resync, mono, self.settings.resync_period);
+        if resync {
+            self.last_resync = Some(mono);
+        }
+        // Objects that are gone have nothing left to retry.
+        let store = &self.store;
+        self.retries.retain(|key| {
+            key.starts_with("pass:") || store.get_by_uid(key).ok().flatten().is_some()
+        });
         // Durations run on the monotonic clock; only CronJob schedules are wall time.
-        let due = [self.jobs_wake, self.ds_wake]
-            .iter()
-            .any(|w| w.is_some_and(|at| at <= mono))
+        let due = resync
+            || self.retries.due(mono)
+            || [self.jobs_wake, self.ds_wake]
+                .iter()
+                .any(|w| w.is_some_and(|at| at <= mono))
             || self.cron_wake.is_some_and(|at| at <= now);
         if due {
             self.dirty = true;

@@ -714,27 +714,15 @@ impl Control {
         }
         let meta = manifest.metadata();
         let spec = manifest.spec_json();
+        let uid = drover_proto::random::new_uid()
+            .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?;
         let mut object = StoredObject {
-            kind,
-            namespace: manifest.namespace().to_string(),
-            name: manifest.name().to_string(),
-            uid: drover_proto::random::new_uid()
-                .map_err(|e| KubeError::new(500, "InternalError", e.to_string()))?,
-            resource_version: 0,
-            generation: 1,
             labels: meta.labels.clone(),
             annotations: meta.annotations.clone(),
             owner_references: prepared.owner_references,
-            managed_fields: Value::Null,
-            status: if kind == Kind::Pod && spec.get("nodeName").is_some() {
-                crate::pods::scheduled_status()
-            } else {
-                json!({})
-            },
+            status: crate::pods::initial_status(kind, &spec),
             spec,
-            created_at: now,
-            deletion_timestamp: None,
-            agent_revision: 0,
+            ..StoredObject::new(kind, manifest.namespace(), manifest.name(), uid, now)
         };
         self.expand_manual_run(&mut object)
             .map_err(|e| KubeError::new(500, "InternalError", format!("{e:#}")))?;

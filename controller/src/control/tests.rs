@@ -860,22 +860,11 @@ mod workloads {
 }
 
 fn stored(kind: Kind, name: &str, spec: serde_json::Value) -> crate::store::StoredObject {
+    let uid = format!("3f2b8c1e-9d4a-4e6b-8f00-00000000{:04x}", name.len());
     crate::store::StoredObject {
-        kind,
-        namespace: "default".into(),
-        name: name.into(),
-        uid: format!("3f2b8c1e-9d4a-4e6b-8f00-00000000{:04x}", name.len()),
-        resource_version: 0,
-        generation: 1,
-        labels: Default::default(),
-        annotations: Default::default(),
-        owner_references: serde_json::json!([]),
-        managed_fields: serde_json::Value::Null,
         spec,
         status: serde_json::Value::Null,
-        created_at: t(0),
-        deletion_timestamp: None,
-        agent_revision: 0,
+        ..crate::store::StoredObject::new(kind, "default", name, uid, t(0))
     }
 }
 
@@ -950,6 +939,8 @@ fn a_stored_cronjob_with_an_out_of_bounds_template_starts_no_job() {
 }
 
 mod kube;
+mod ownership;
+mod resync;
 
 #[test]
 fn an_older_agent_start_announcing_itself_after_a_newer_one_is_a_node_name_conflict() {

@@ -72,9 +72,8 @@ impl FailureBackoff {
     /// The back-off after one more failure at `now`.
     pub fn after_failure(previous: Option<FailureBackoff>, now: Mono) -> FailureBackoff {
         let failures = previous.map_or(0, |b| b.failures) + 1;
-        let delay = FAILURE_BACKOFF_INITIAL
-            .saturating_mul(1u32 << (failures - 1).min(20))
-            .min(FAILURE_BACKOFF_MAX);
+        let delay =
+            super::backoff::exponential(FAILURE_BACKOFF_INITIAL, FAILURE_BACKOFF_MAX, failures);
         FailureBackoff {
             failures,
             retry_at: now.plus(delay),

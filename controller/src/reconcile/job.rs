@@ -413,13 +413,7 @@ pub fn late_success(entry: &LedgerEntry, pod: &JobPod) -> Option<Superseded> {
 
 /// Replacement delay after `n` failures since the last success.
 pub fn replacement_delay(settings: JobSettings, n: u32) -> Duration {
-    if n == 0 {
-        return Duration::ZERO;
-    }
-    settings
-        .backoff_initial
-        .saturating_mul(1u32 << (n - 1).min(20))
-        .min(settings.backoff_max)
+    super::backoff::exponential(settings.backoff_initial, settings.backoff_max, n)
 }
 
 fn is_terminal(pod: &JobPod) -> bool {

@@ -135,6 +135,11 @@ pub struct ServerArgs {
     #[arg(long, env = "DROVER_JOB_BACKOFF_MAX", value_name = "DURATION", default_value = "6m", value_parser = parse_duration)]
     pub job_backoff_max: Duration,
 
+    /// How often every object is reconciled without any input, so a missed trigger heals
+    /// by itself (0s: never)
+    #[arg(long, env = "DROVER_RESYNC_PERIOD", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub resync_period: Duration,
+
     /// Heartbeat interval of the local agent
     #[arg(long, env = "DROVER_HEARTBEAT_INTERVAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
@@ -290,6 +295,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 backoff_initial: args.job_backoff_initial,
                 backoff_max: args.job_backoff_max,
             },
+            resync_period: args.resync_period,
         },
         security,
         Utc::now(),

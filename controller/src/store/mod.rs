@@ -58,6 +58,37 @@ pub struct StoredObject {
     pub agent_revision: u64,
 }
 
+impl StoredObject {
+    /// An object not stored yet, created at `now`: generation 1, no labels, annotations,
+    /// owner references or managed fields, an empty spec and status. Writers set the rest
+    /// with struct update syntax (`StoredObject { spec, ..StoredObject::new(…) }`).
+    pub fn new(
+        kind: Kind,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        uid: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> StoredObject {
+        StoredObject {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: uid.into(),
+            resource_version: 0,
+            generation: 1,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            owner_references: Value::Array(Vec::new()),
+            managed_fields: Value::Null,
+            spec: Value::Object(Default::default()),
+            status: Value::Object(Default::default()),
+            created_at: now,
+            deletion_timestamp: None,
+            agent_revision: 0,
+        }
+    }
+}
+
 /// A recorded event about an object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {

@@ -66,12 +66,7 @@ pub fn human(d: Duration) -> String {
 }
 
 /// An RFC 3339 timestamp, if `value` holds one.
-pub fn parse(value: &Value) -> Option<DateTime<Utc>> {
-    value
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
+pub use crate::object::timestamp_of as parse;
 
 /// Time since `timestamp` at `now`, or `<unknown>` when there is none (a zero time in Go).
 pub fn since(timestamp: &Value, now: DateTime<Utc>) -> String {
