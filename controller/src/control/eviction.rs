@@ -30,10 +30,7 @@ impl Control {
                     Some(TAINT_NOT_READY) => TAINT_NOT_READY,
                     _ => continue,
                 };
-                let since = taint["timeAdded"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map_or(now, |t| t.with_timezone(&Utc));
+                let since = crate::object::timestamp_of(&taint["timeAdded"]).unwrap_or(now);
                 tainted.push((node.name.clone(), key, since));
             }
         }
