@@ -330,7 +330,7 @@ pub async fn run(
                         // Also for a moment after a quick restart, until the broker has seen
                         // the old connection close: the retry then gets in.
                         if !in_use_logged {
-                            error!("the broker refused node {node}: another agent is connected as {node} (a second agent with this node's name or a copy of its data directory); retrying until it is gone");
+                            error!("the broker refused node {node}: another connection holds {node}'s client id (a second agent with a copy of this node's data directory, or this agent's own earlier connection the broker has not yet seen end, which it drops within 45 s); retrying until it is gone");
                             in_use_logged = true;
                         } else {
                             debug!("the broker still refuses node {node}: another agent is connected as {node}");

@@ -260,8 +260,10 @@ spec:
         evicted().then_some(())
     });
     let took = lost_at.elapsed();
+    // timeAdded is in whole seconds and `lost_at` follows a CLI poll: up to 2 s of slack;
+    // a step that moved the toleration's clock would have evicted at once.
     assert!(
-        took >= Duration::from_secs(7),
+        took >= Duration::from_secs(6),
         "evicted {took:?} after the node was lost, before its 8 s toleration"
     );
     assert!(

@@ -383,6 +383,17 @@ impl Control {
                         });
                     }
                 }
+                if let Some(message) = super::defaults::selector_change(kind, &current.spec, &spec)
+                {
+                    return Err(ApiError {
+                        status: 422,
+                        message: format!(
+                            "{} \"{}\" is invalid: spec.selector: {message}",
+                            kind.as_str(),
+                            current.name
+                        ),
+                    });
+                }
                 let spec_changed = current.spec != spec;
                 if !spec_changed
                     && current.labels == meta.labels

@@ -2,6 +2,7 @@
 //! run`, objects exported from a cluster) and expect to see them: on input a field that
 //! holds its default is dropped instead of refused; on output pods show them.
 
+use drover_proto::manifest::Kind;
 use serde_json::{json, Map, Value};
 
 /// Pod spec fields Drover has no model of, with the only value it accepts.
@@ -260,6 +261,18 @@ pub(crate) fn show_defaults(kind: &str, object: &mut Value) {
     }
 }
 
+/// Why an update may not change a DaemonSet's selector, if it does: pods it selected
+/// would be released and run on beside their replacements (Kubernetes keeps it immutable).
+/// A Job's selector is generated and cannot be written.
+pub(super) fn selector_change(kind: Kind, current: &Value, next: &Value) -> Option<String> {
+    (kind == Kind::DaemonSet && current.get("selector") != next.get("selector")).then(|| {
+        format!(
+            "Invalid value: {}: field is immutable",
+            next.get("selector").unwrap_or(&Value::Null)
+        )
+    })
+}
+
 /// Whether two pod specs differ only in defaults.
 pub(super) fn same_pod_spec(a: &Value, b: &Value) -> bool {
     let normal = |spec: &Value| {
@@ -309,6 +322,16 @@ mod tests {
             job,
             json!({"spec": {"template": {"metadata": {}, "spec": {}}}})
         );
+    }
+
+    #[test]
+    fn a_daemonsets_selector_is_immutable() {
+        let current = json!({"selector": {"matchLabels": {"app": "a"}}});
+        assert!(selector_change(Kind::DaemonSet, &current, &current.clone()).is_none());
+        let next = json!({"selector": {"matchLabels": {"app": "b"}}});
+        let message = selector_change(Kind::DaemonSet, &current, &next).unwrap_or_default();
+        assert!(message.ends_with("field is immutable"), "{message}");
+        assert!(selector_change(Kind::Pod, &current, &next).is_none());
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Control {
 
 impl Control {
     /// The `podReplacementPolicy` of the Job that owns a pod.
-    fn replacement_policy_of(
+    pub(super) fn replacement_policy_of(
         &self,
         pod: &crate::store::StoredObject,
     ) -> anyhow::Result<PodReplacementPolicy> {

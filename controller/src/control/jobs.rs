@@ -26,7 +26,7 @@ pub const DEPENDS_ON: &str = "drover.io/depends-on";
 /// Annotation with the nodes of a per-node Job, one per index.
 pub const PER_NODE_TARGETS: &str = "drover.io/per-node-targets";
 /// Annotation on pods the Job controller deleted (they are never counted).
-const DELETED_BY_CONTROLLER: &str = "drover.io/deleted-by-controller";
+pub(super) const DELETED_BY_CONTROLLER: &str = "drover.io/deleted-by-controller";
 
 /// What a Job's stored status says about its start, completion and conditions.
 fn record_from_status(status: &Value) -> JobRecord {
@@ -290,8 +290,16 @@ impl Control {
             return Ok(false);
         }
         // Orphans with the Job's controller-uid are adopted, its pods relabelled out of
-        // it released, before anything is counted.
-        let claimed = self.claim_pods(job, &job_selector(&job.uid), pods)?;
+        // it released, before anything is counted; a finished Job claims nothing, as in
+        // Kubernetes (its counts are final).
+        let claimed = if job_finished(job).is_some() {
+            pods.iter()
+                .filter(|p| owned_by(p, &job.uid))
+                .cloned()
+                .collect()
+        } else {
+            self.claim_pods(job, &job_selector(&job.uid), pods)?
+        };
         let owned: Vec<&StoredObject> = claimed.iter().map(|p| p.as_ref()).collect();
         let views: Vec<JobPod> = owned.iter().map(|p| job_pod(p)).collect();
         let ledger = self.store.job_results(&job.uid)?;

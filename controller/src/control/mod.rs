@@ -336,10 +336,16 @@ impl Control {
         if resync {
             self.last_resync = Some(mono);
         }
-        // Objects that are gone have nothing left to retry.
+        // Objects that are gone, or going (no pass reconciles them any more), have nothing
+        // left to retry: kept, they would be due at every tick.
         let store = &self.store;
         self.retries.retain(|key| {
-            key.starts_with("pass:") || store.get_by_uid(key).ok().flatten().is_some()
+            key.starts_with("pass:")
+                || store
+                    .get_by_uid(key)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|o| o.deletion_timestamp.is_none())
         });
         // Durations run on the monotonic clock; only CronJob schedules are wall time.
         let due = resync

@@ -805,6 +805,17 @@ impl Control {
                 ));
             }
         }
+        if let Some(message) = super::defaults::selector_change(kind, &current.spec, &spec) {
+            return Err(KubeError::invalid(
+                resource,
+                name,
+                vec![Cause {
+                    reason: "FieldValueInvalid",
+                    message,
+                    field: "spec.selector".into(),
+                }],
+            ));
+        }
         let _ = (&prepared.status, &prepared.resource_version);
         if kind == Kind::Pod {
             // Equal up to defaults (checked above): keep what was stored.

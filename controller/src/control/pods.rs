@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{Kind, Taint};
+use drover_proto::manifest::{Kind, PodReplacementPolicy, Taint};
 use drover_proto::msg::{StatusAck, StatusReport};
 use drover_proto::topic::NodeTopic;
 use drover_proto::Message;
@@ -16,6 +16,7 @@ use crate::pods::{
     node_name, pod_spec, scheduled_status, status_from_report, unschedulable_status,
 };
 use crate::reconcile::node_lifecycle::{pod_status_for_node, Readiness};
+use crate::reconcile::pod_deletion::{deletion, Deletion, NodeState};
 use crate::reconcile::scheduler::{pick_node, NodeView};
 use crate::store::StoredObject;
 
@@ -145,17 +146,30 @@ impl Control {
         }
     }
 
-    /// Deletes a pod: at once when its node cannot confirm the stop, else marks it
-    /// Terminating and removes it from the node's desired state; the agent's report that
-    /// the pod stopped completes the deletion.
+    /// Deletes a pod as [`deletion`] decides: marked Terminating and out of its node's
+    /// desired state (the agent's report that the pod stopped completes the deletion), or
+    /// at once.
     pub(super) fn delete_pod(
         &mut self,
         mut pod: StoredObject,
         now: DateTime<Utc>,
     ) -> anyhow::Result<StoredObject> {
         let node = node_name(&pod).map(str::to_string);
-        match node {
-            Some(node) if self.node_ready(&node) => {
+        let state = match &node {
+            Some(node) if self.node_ready(node) => NodeState::Ready,
+            Some(node) if self.nodes.contains_key(node) => NodeState::Unreachable,
+            _ => NodeState::None,
+        };
+        let held = !pod
+            .annotations
+            .contains_key(super::jobs::DELETED_BY_CONTROLLER)
+            && self.replacement_policy_of(&pod)? == PodReplacementPolicy::Failed
+            && pod
+                .owner_references
+                .as_array()
+                .is_some_and(|r| r.iter().any(|o| o["kind"] == "Job"));
+        match (deletion(state, held), node) {
+            (Deletion::Graceful, Some(node)) => {
                 if pod.deletion_timestamp.is_none() {
                     pod.deletion_timestamp = Some(now);
                     pod = self.store.put(&pod)?;
@@ -163,10 +177,10 @@ impl Control {
                 }
                 Ok(pod)
             }
-            other => {
+            (_, node) => {
                 self.count_removed_job_pod(&pod, now)?;
                 self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
-                if let Some(node) = other {
+                if let Some(node) = node {
                     self.ensure_desired(&node)?;
                 }
                 Ok(pod)

@@ -734,6 +734,52 @@ mod pod_status {
     }
 
     #[test]
+    fn a_job_pod_under_replacement_policy_failed_waits_for_its_unreachable_node() {
+        for (policy, kept) in [("Failed", true), ("TerminatingOrFailed", false)] {
+            let mut h = harness();
+            h.online("pi", session(1, 1), t(0));
+            let job = format!("apiVersion: batch/v1\nkind: Job\nmetadata: {{name: j}}\nspec:\n  podReplacementPolicy: {policy}\n  template:\n    spec:\n      nodeName: pi\n      restartPolicy: Never\n      containers: [{{name: c, command: [sleep, '60']}}]\n");
+            h.api(
+                ApiRequest::Apply {
+                    files: vec![("j.yaml".into(), job)],
+                },
+                t(0),
+            )
+            .unwrap();
+            h.control.settle(t(0));
+            let pods = |h: &Harness| h.control.store.list(Kind::Pod, None).unwrap();
+            let name = pods(&h)[0].name.clone();
+            h.control.tick(t(100));
+            h.api(
+                ApiRequest::Delete {
+                    kind: Kind::Pod,
+                    namespace: "default".into(),
+                    name: name.clone(),
+                },
+                t(100),
+            )
+            .unwrap();
+            // Past the replacement back-off of one failure (10 s).
+            h.control.settle(t(100));
+            h.control.tick(t(111));
+            h.control.settle(t(111));
+            let left = pods(&h);
+            let original = left.iter().find(|p| p.name == name);
+            assert_eq!(original.is_some(), kept, "{policy}");
+            if kept {
+                assert!(original.is_some_and(|p| p.deletion_timestamp.is_some()));
+                assert_eq!(
+                    left.len(),
+                    1,
+                    "{policy}: not replaced while it may still run"
+                );
+            } else {
+                assert_eq!(left.len(), 1, "{policy}: replaced after the back-off");
+            }
+        }
+    }
+
+    #[test]
     fn a_pods_spec_cannot_change_but_its_labels_can() {
         let mut h = harness();
         h.online("pi", session(1, 1), t(0));

@@ -91,7 +91,7 @@ pub struct Superseded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SupersededReason {
     /// The pod succeeded after it had been counted as failed (when it was deleted or
-    /// evicted from a lost node) and replaced.
+    /// evicted from a lost node, and replaced; or stopped because its Job failed).
     SucceededAfterCountedAs(Outcome),
     /// The pod succeeded for an index another pod had already completed.
     IndexAlreadySucceeded,
@@ -106,7 +106,7 @@ impl Superseded {
             .map_or_else(String::new, |i| format!(" (index {i})"));
         match self.reason {
             SupersededReason::SucceededAfterCountedAs(counted) => format!(
-                "Pod {pod}{index} reported Succeeded after it had been counted as {counted:?} and replaced; its success is not counted"
+                "Pod {pod}{index} reported Succeeded after it had been counted as {counted:?}; its success is not counted"
             ),
             SupersededReason::IndexAlreadySucceeded => format!(
                 "Pod {pod}{index} succeeded after another pod had completed its index; its success is not counted"
@@ -783,18 +783,22 @@ pub fn reconcile(input: &JobInput) -> JobOutcome {
         }
     } else {
         let wanted = parallelism.min(completions_target.saturating_sub(succeeded));
-        if active > wanted {
-            // Parallelism went down: the newest pods go (a terminating one is going already).
+        let running = live.len() as u32;
+        if running > wanted {
+            // Parallelism went down: the newest running pods go. A terminating pod that
+            // holds a place (`Failed`) is going already; stopping a running one for it
+            // would leave nothing running while its node is lost.
             let mut excess: Vec<&&JobPod> = live.iter().collect();
             excess.sort_by(|a, b| b.name.cmp(&a.name));
             out.delete.extend(
                 excess
                     .iter()
-                    .take((active - wanted) as usize)
+                    .take((running - wanted) as usize)
                     .map(|p| p.name.clone()),
             );
         } else {
-            out.create.extend((0..wanted - active).map(|_| None));
+            out.create
+                .extend((0..wanted.saturating_sub(active)).map(|_| None));
         }
     }
     status.record = record;

@@ -8,4 +8,5 @@ pub mod eviction;
 pub mod job;
 pub mod node_lifecycle;
 pub mod ownership;
+pub mod pod_deletion;
 pub mod scheduler;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use drover_proto::manifest::{LabelSelector, NodeSelectorOperator};
+use drover_proto::manifest::LabelSelector;
 use serde_json::Value;
 
 /// The owner looking at pods: a Job or a DaemonSet.
@@ -65,28 +65,9 @@ impl Claim {
     }
 }
 
-/// Whether `labels` satisfy a Kubernetes label selector. An empty selector selects nothing
-/// here (a controller with one would otherwise adopt every pod of its namespace; the API
-/// refuses one for DaemonSets).
+/// Whether `labels` satisfy a Kubernetes label selector (an empty one selects nothing).
 pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    if selector.match_labels.is_empty() && selector.match_expressions.is_empty() {
-        return false;
-    }
-    selector
-        .match_labels
-        .iter()
-        .all(|(k, v)| labels.get(k) == Some(v))
-        && selector.match_expressions.iter().all(|r| {
-            let value = labels.get(&r.key);
-            match r.operator {
-                NodeSelectorOperator::In => value.is_some_and(|v| r.values.contains(v)),
-                NodeSelectorOperator::NotIn => value.is_none_or(|v| !r.values.contains(v)),
-                NodeSelectorOperator::Exists => value.is_some(),
-                NodeSelectorOperator::DoesNotExist => value.is_none(),
-                // Not label-selector operators (the API refuses them).
-                NodeSelectorOperator::Gt | NodeSelectorOperator::Lt => false,
-            }
-        })
+    selector.selects(labels)
 }
 
 /// The selector Kubernetes generates for a Job: its pods' `batch.kubernetes.io/controller-uid`.
@@ -157,7 +138,7 @@ pub fn released(refs: &Value, uid: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_proto::manifest::LabelSelectorRequirement;
+    use drover_proto::manifest::{LabelSelectorRequirement, NodeSelectorOperator};
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -833,6 +833,31 @@ pub struct LabelSelector {
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
 
+impl LabelSelector {
+    /// Whether `labels` satisfy the selector. An empty selector selects nothing here (a
+    /// controller with one would otherwise claim every pod of its namespace; validation
+    /// refuses one).
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        if self.match_labels.is_empty() && self.match_expressions.is_empty() {
+            return false;
+        }
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|r| {
+                let value = labels.get(&r.key);
+                match r.operator {
+                    NodeSelectorOperator::In => value.is_some_and(|v| r.values.contains(v)),
+                    NodeSelectorOperator::NotIn => value.is_none_or(|v| !r.values.contains(v)),
+                    NodeSelectorOperator::Exists => value.is_some(),
+                    NodeSelectorOperator::DoesNotExist => value.is_none(),
+                    // Not label-selector operators (validation refuses them).
+                    NodeSelectorOperator::Gt | NodeSelectorOperator::Lt => false,
+                }
+            })
+    }
+}
+
 /// `rollingUpdate`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -684,6 +684,18 @@ fn validate_daemonset_spec(spec: &DaemonSetSpec, errors: &mut FieldErrors) {
             check_requirement(&path, req.operator, &req.values, errors);
         }
     }
+    // A template its own selector does not select would make pods the DaemonSet releases
+    // as soon as it creates them, one more at every pass (Kubernetes refuses it too).
+    let labels_match = selector
+        .match_labels
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    if labels_match && !selector.match_expressions.is_empty() && !selector.selects(labels) {
+        errors.push((
+            "spec.template.metadata.labels".into(),
+            "does not match spec.selector's matchExpressions".into(),
+        ));
+    }
     if let Some(strategy) = &spec.update_strategy {
         if strategy.kind == Some(UpdateStrategyType::OnDelete) && strategy.rolling_update.is_some()
         {
@@ -1114,6 +1126,27 @@ spec:
             errors_of(&text)[0].0,
             "spec.podFailurePolicy.rules[0].onExitCodes.values"
         );
+    }
+
+    #[test]
+    fn a_daemonset_template_must_satisfy_its_selectors_expressions() {
+        let with = |expression: &str| {
+            DS.replace(
+                "    matchLabels: {app: agent}\n",
+                &format!(
+                    "    matchLabels: {{app: agent}}\n    matchExpressions:\n    - {expression}\n"
+                ),
+            )
+        };
+        assert_eq!(
+            errors_of(&with("{key: tier, operator: In, values: [a]}")),
+            vec![(
+                "spec.template.metadata.labels".to_string(),
+                "does not match spec.selector's matchExpressions".to_string()
+            )]
+        );
+        assert!(errors_of(&with("{key: app, operator: In, values: [agent, other]}")).is_empty());
+        assert!(errors_of(&with("{key: tier, operator: DoesNotExist}")).is_empty());
     }
 
     #[test]

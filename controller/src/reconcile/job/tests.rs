@@ -775,7 +775,7 @@ fn a_success_reported_after_the_pod_was_evicted_and_replaced_is_superseded() {
     assert!(!w.complete(), "the replacement still has to succeed");
     assert_eq!(
         outcome.superseded[0].message("ns"),
-        "Pod ns/pod-001 reported Succeeded after it had been counted as Failed and replaced; its success is not counted"
+        "Pod ns/pod-001 reported Succeeded after it had been counted as Failed; its success is not counted"
     );
 
     w.pods.retain(|p| p.name != "pod-001");
@@ -944,4 +944,20 @@ fn the_ttl_after_finishing_is_measured_on_the_monotonic_clock() {
     );
     // An hour behind, 60 s after: deleted on time.
     assert!(at(t(-3540), 60).delete_job);
+}
+
+#[test]
+fn replacement_policy_failed_scales_down_without_stopping_the_pod_that_runs() {
+    let mut spec = job(Some(3), Some(2), None, RestartPolicy::Never);
+    spec.pod_replacement_policy = Some(PodReplacementPolicy::Failed);
+    let mut w = World::new(spec);
+    w.step(t(0));
+    // One pod is on a lost node: terminating, its place held; the other runs.
+    w.pods[0].terminating = true;
+    assert!(w.step(t(1)).create.is_empty());
+    // Parallelism goes down to one: the pod that runs keeps running.
+    w.spec.parallelism = Some(1);
+    let outcome = w.step(t(2));
+    assert!(outcome.delete.is_empty(), "{outcome:?}");
+    assert!(outcome.create.is_empty());
 }
