@@ -397,7 +397,7 @@ fn a_pod_that_finished_on_a_frozen_node_after_its_replacement_started_is_superse
     assert_eq!(event["type"], "Warning");
     let message = event["message"].as_str().unwrap();
     assert!(
-        message.contains("reported Succeeded after it had been counted as Failed and replaced"),
+        message.contains("reported Succeeded after it had been counted as Failed;"),
         "{message}"
     );
     let done = wait_for("the Job to complete", Duration::from_secs(30), || {
