@@ -333,7 +333,7 @@ pub async fn run(
                             error!("the broker refused node {node}: another connection holds {node}'s client id (a second agent with a copy of this node's data directory, or this agent's own earlier connection the broker has not yet seen end, which it drops within 45 s); retrying until it is gone");
                             in_use_logged = true;
                         } else {
-                            debug!("the broker still refuses node {node}: another agent is connected as {node}");
+                            debug!("the broker still refuses node {node}: another connection holds {node}'s client id");
                         }
                     } else {
                         debug!(%error, "broker unreachable");

@@ -257,7 +257,7 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
             second
                 .proc
                 .output()
-                .contains("the broker refused node twin: another agent is connected as twin")
+                .contains("the broker refused node twin: another connection holds twin's client id")
                 .then_some(())
         },
     );
