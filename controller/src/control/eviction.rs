@@ -100,7 +100,9 @@ impl Control {
                 continue;
             };
             let (node, key) = (node.to_string(), eviction.taint);
-            let replacement = self.replacement_policy_of(pod)?;
+            let replacement = self
+                .replacement_policy_of(pod)?
+                .unwrap_or(PodReplacementPolicy::TerminatingOrFailed);
             info!(pod = %pod.name, node, "evicting a Job pod from a lost node");
             let mut pod = (*pod).clone();
             let mut conditions: Vec<Value> = pod.status["conditions"]
@@ -142,20 +144,18 @@ impl Control {
 }
 
 impl Control {
-    /// The `podReplacementPolicy` of the Job that owns a pod.
+    /// The `podReplacementPolicy` of the Job that owns a pod; None for a pod no Job owns.
     pub(super) fn replacement_policy_of(
         &self,
         pod: &crate::store::StoredObject,
-    ) -> anyhow::Result<PodReplacementPolicy> {
+    ) -> anyhow::Result<Option<PodReplacementPolicy>> {
         let job = match pod.labels.get("batch.kubernetes.io/controller-uid") {
             Some(uid) => self.store.get_by_uid(uid)?,
             None => None,
         };
         Ok(job
-            .filter(|job| job.kind == Kind::Job)
+            .filter(|job| job.kind == Kind::Job && super::daemonsets::owned_by(pod, &job.uid))
             .and_then(|job| serde_json::from_value::<JobSpec>(job.spec.clone()).ok())
-            .map_or(PodReplacementPolicy::TerminatingOrFailed, |spec| {
-                spec.replacement_policy()
-            }))
+            .map(|spec| spec.replacement_policy()))
     }
 }

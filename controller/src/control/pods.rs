@@ -163,11 +163,7 @@ impl Control {
         let held = !pod
             .annotations
             .contains_key(super::jobs::DELETED_BY_CONTROLLER)
-            && self.replacement_policy_of(&pod)? == PodReplacementPolicy::Failed
-            && pod
-                .owner_references
-                .as_array()
-                .is_some_and(|r| r.iter().any(|o| o["kind"] == "Job"));
+            && self.replacement_policy_of(&pod)? == Some(PodReplacementPolicy::Failed);
         match (deletion(state, held), node) {
             (Deletion::Graceful, Some(node)) => {
                 if pod.deletion_timestamp.is_none() {
