@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::store::{StoredEvent, StoredObject};
+use crate::store::{EventRecord, StoredEvent, StoredObject};
 
 /// RFC 3339 with seconds, as Kubernetes prints timestamps.
 pub fn timestamp(t: DateTime<Utc>) -> String {
@@ -91,5 +91,55 @@ pub fn event_json(event: &StoredEvent) -> Value {
         "count": event.count,
         "firstTimestamp": timestamp(event.first_seen),
         "lastTimestamp": timestamp(event.last_seen),
+    })
+}
+
+/// A stable UID for something derived from `seed`.
+pub fn derived_uid(seed: &str) -> String {
+    let digest = drover_proto::keys::sha256(seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    drover_proto::random::uid_from_bytes(bytes)
+}
+
+/// A `v1` Event about `object`. Cluster-scoped objects' events live in `default`, as in
+/// Kubernetes.
+pub fn event_object(record: &EventRecord, object: &StoredObject) -> Value {
+    let namespace = if object.kind.namespaced() {
+        object.namespace.as_str()
+    } else {
+        "default"
+    };
+    let mut involved = json!({
+        "apiVersion": object.kind.api_version(),
+        "kind": object.kind.as_str(),
+        "name": object.name,
+        "uid": object.uid,
+    });
+    if object.kind.namespaced() {
+        involved["namespace"] = json!(object.namespace);
+    }
+    let e = &record.event;
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": format!("{}.{:016x}", object.name, record.id),
+            "namespace": namespace,
+            "uid": derived_uid(&format!("event/{}/{}", record.object_uid, record.id)),
+            "resourceVersion": record.resource_version.to_string(),
+            "creationTimestamp": timestamp(e.first_seen),
+        },
+        "involvedObject": involved,
+        "reason": e.reason,
+        "message": e.message,
+        "type": e.kind,
+        "count": e.count,
+        "firstTimestamp": timestamp(e.first_seen),
+        "lastTimestamp": timestamp(e.last_seen),
+        "source": {"component": e.source},
+        "reportingComponent": e.source,
+        "reportingInstance": "",
+        "eventTime": null,
     })
 }

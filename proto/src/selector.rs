@@ -86,6 +86,11 @@ impl LabelSelector {
     }
 
     /// Whether `labels` satisfy every requirement.
+    /// Whether it selects everything (no requirement).
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.requirements.iter().all(|r| match r {
             Requirement::Equals(k, v) => labels.get(k) == Some(v),

@@ -101,7 +101,11 @@ fn a_pods_spec_is_immutable() {
     std::fs::write(&file, pod.replace("value: hello", "value: bonjour")).unwrap();
     let out = server.cli(&["apply", "-f", file.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot change once it is created"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pod updates may not change fields other than metadata"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -397,6 +401,13 @@ fn taint_rollout_create_from_cronjob_tokens_and_events_go_through_the_kubernetes
     assert!(!restarted["spec"]["template"]["metadata"]["annotations"]
         ["kubectl.kubernetes.io/restartedAt"]
         .is_null());
+    // Re-applying the file keeps what `rollout restart` added: no second rollout.
+    let daemonset_file = examples.join("daemonset-heartbeat-logger.yaml");
+    let again = server.cli_ok(&["apply", "-f", daemonset_file.to_str().unwrap()]);
+    assert_eq!(again, "daemonset.apps/load-logger unchanged\n");
+    let reapplied = server.items("ds")[0].clone();
+    assert_eq!(reapplied["metadata"]["generation"], 2);
+    assert_eq!(reapplied["spec"]["template"], restarted["spec"]["template"]);
     wait_for("two revisions", Duration::from_secs(10), || {
         let history = server.cli_ok(&["rollout", "history", "ds/load-logger"]);
         (history
@@ -861,5 +872,63 @@ fn waiting_for_complete_on_a_failed_job_fails_at_once_with_its_reason() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "error: job/doomed failed (BackoffLimitExceeded: Job has reached the specified backoff limit): the condition Complete will never be met\n"
+    );
+}
+
+#[test]
+fn get_of_several_kinds_prints_each_kinds_table_with_kind_prefixed_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let examples = examples();
+    for file in ["pod-hello.yaml", "job-pi.yaml"] {
+        server.cli_ok(&["apply", "-f", examples.join(file).to_str().unwrap()]);
+    }
+    let out = server.cli_ok(&["get", "pods,jobs"]);
+    let groups: Vec<&str> = out.split("\n\n").collect();
+    assert_eq!(groups.len(), 2, "{out}");
+    assert!(groups[0].starts_with("NAME "), "{out}");
+    assert!(
+        groups[0].lines().any(|l| l.starts_with("pod/hello ")),
+        "{out}"
+    );
+    assert!(groups[1].starts_with("NAME "), "{out}");
+    assert!(
+        groups[1].lines().any(|l| l.starts_with("job.batch/pi ")),
+        "{out}"
+    );
+    let names = server.cli_ok(&["get", "jobs,po", "-o", "name"]);
+    let names: Vec<&str> = names.lines().collect();
+    assert_eq!(names[0], "job.batch/pi", "{names:?}");
+    assert!(names.contains(&"pod/hello"), "{names:?}");
+    let json: Value =
+        serde_json::from_str(&server.cli_ok(&["get", "po,jobs", "-o", "json"])).unwrap();
+    assert_eq!(json["kind"], "List");
+    let kinds: Vec<&str> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"Pod") && kinds.contains(&"Job"),
+        "{kinds:?}"
+    );
+    let all = server.cli_ok(&["get", "all"]);
+    assert!(
+        all.contains("pod/hello") && all.contains("job.batch/pi"),
+        "{all}"
+    );
+    // A name is looked up in every kind; the kinds without it are errors after the rest.
+    let out = server.cli(&["get", "pods,jobs", "pi"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("job.batch/pi"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pods \"pi\" not found"), "{stderr}");
+    let empty = server.cli(&["get", "ds,cronjobs"]);
+    assert!(empty.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&empty.stderr),
+        "No resources found in default namespace.\n"
     );
 }

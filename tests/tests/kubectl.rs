@@ -532,6 +532,89 @@ spec:
 }
 
 #[test]
+fn get_events_watch_streams_new_events_as_they_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let spawn_watch = |extra: &[&str]| {
+        let mut args = vec!["get", "events", "--watch"];
+        args.extend_from_slice(extra);
+        let mut child = server
+            .kubectl_command(&args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("kubectl get events -w");
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, lines)
+    };
+    let (mut json_watch, json_lines) = spawn_watch(&[
+        "--output-watch-events",
+        "-o",
+        "json",
+        "--field-selector",
+        "involvedObject.name=watched",
+    ]);
+    let (mut table_watch, table_lines) = spawn_watch(&[]);
+    let pod = write(
+        dir.path(),
+        "watched.yaml",
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: watched
+spec:
+  containers:
+  - name: main
+    command: [sleep, '600']
+",
+    );
+    kubectl(&server, &["apply", "-f", &pod]);
+    wait_running(&server, "watched");
+    let mut json_text = String::new();
+    let events: Vec<Value> = wait_for("an event about the pod", Duration::from_secs(20), || {
+        while let Ok(line) = json_lines.try_recv() {
+            json_text.push_str(&line);
+            json_text.push('\n');
+        }
+        let events: Vec<Value> = serde_json::Deserializer::from_str(&json_text)
+            .into_iter::<Value>()
+            .map_while(Result::ok)
+            .collect();
+        events
+            .iter()
+            .any(|e| e["type"] == "ADDED" && e["object"]["kind"] == "Event")
+            .then_some(events)
+    });
+    for event in &events {
+        assert_eq!(
+            event["object"]["involvedObject"]["name"], "watched",
+            "only the selected object's events: {event}"
+        );
+    }
+    let mut table = Vec::new();
+    wait_for("a row about the pod", Duration::from_secs(20), || {
+        while let Ok(line) = table_lines.try_recv() {
+            table.push(line);
+        }
+        table
+            .iter()
+            .any(|l| l.contains("pod/watched"))
+            .then_some(())
+    });
+    for child in [&mut json_watch, &mut table_watch] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
 fn describe_shows_objects_with_their_events() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());

@@ -18,7 +18,7 @@ use super::status::failure;
 use super::ApiState;
 use crate::control::{
     parse_body_text, DeleteOptions, Input, KubeError, KubeRequest, KubeResult, ListOptions,
-    Propagation, WriteOptions,
+    ListRequest, Propagation, RenderedList, WriteOptions,
 };
 
 /// The routes of every served group version.
@@ -101,13 +101,20 @@ async fn named_group(
 }
 
 async fn ask(state: &ApiState, request: KubeRequest) -> KubeResult {
+    control_answer(state, |reply| Input::Kube(request, reply)).await
+}
+
+async fn ask_list(state: &ApiState, request: ListRequest) -> Result<RenderedList, KubeError> {
+    control_answer(state, |reply| Input::KubeList(request, reply)).await
+}
+
+/// Sends `input` (made with where to reply) to the control loop and awaits its answer.
+async fn control_answer<T>(
+    state: &ApiState,
+    input: impl FnOnce(oneshot::Sender<Result<T, KubeError>>) -> Input,
+) -> Result<T, KubeError> {
     let (reply, answer) = oneshot::channel();
-    if state
-        .inputs
-        .send(Input::Kube(request, reply))
-        .await
-        .is_err()
-    {
+    if state.inputs.send(input(reply)).await.is_err() {
         return Err(KubeError::new(
             503,
             "ServiceUnavailable",
@@ -281,6 +288,8 @@ async fn watch(
         None => None,
     };
     let kind = resource.kind;
+    let event_fields = fields.clone();
+    let event_labels = labels.clone();
     let matches: super::watch::Matcher = std::sync::Arc::new(move |object| {
         labels.matches(&object.labels)
             && fields
@@ -292,12 +301,15 @@ async fn watch(
         Ok(q) => q,
         Err(bad) => return bad.into_response(),
     };
+    // Events carry no labels: a label selector selects them only if it needs none.
+    watch_query.event_matches = Some(std::sync::Arc::new(move |event: &Value| {
+        event_labels.matches(&Default::default())
+            && event_fields
+                .as_ref()
+                .is_none_or(|f| f.matches("Event", event))
+    }));
     if wants_table(headers) {
-        let include = match query.get("includeObject").map(String::as_str) {
-            Some("None") => super::table::IncludeObject::None,
-            Some("Object") => super::table::IncludeObject::Object,
-            _ => super::table::IncludeObject::Metadata,
-        };
+        let include = include_object(query);
         // Columns come with the first event only, as kube-apiserver sends them.
         let first = std::sync::atomic::AtomicBool::new(true);
         watch_query.present = Some(std::sync::Arc::new(move |object: &Value| {
@@ -326,6 +338,15 @@ async fn watch(
         chunk
     });
     Response::from_parts(parts, axum::body::Body::from_stream(stream))
+}
+
+/// What each Table row carries (`?includeObject=`; metadata unless told).
+fn include_object(query: &HashMap<String, String>) -> super::table::IncludeObject {
+    match query.get("includeObject").map(String::as_str) {
+        Some("None") => super::table::IncludeObject::None,
+        Some("Object") => super::table::IncludeObject::Object,
+        _ => super::table::IncludeObject::Metadata,
+    }
 }
 
 /// Whether the client asked for a `meta.k8s.io` Table (what plain `kubectl get` asks for).
@@ -385,6 +406,40 @@ async fn serve(
         Ok(r) => r,
         Err(e) => return failure(&e),
     };
+    let request = match request {
+        KubeRequest::List {
+            resource,
+            namespace,
+            options,
+        } => {
+            let list = ListRequest {
+                resource,
+                namespace,
+                options,
+            };
+            let list = match ask_list(&state, list).await {
+                Ok(list) => list,
+                Err(e) => return failure(&e),
+            };
+            let body = if table {
+                let items = list
+                    .items
+                    .iter()
+                    .filter_map(|text| serde_json::from_str(text).ok());
+                super::table::table_text(
+                    resource,
+                    items,
+                    chrono::Utc::now(),
+                    include_object(&query),
+                    list.metadata,
+                )
+            } else {
+                list.to_json_bytes()
+            };
+            return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+        other => other,
+    };
     match ask(&state, request).await {
         Ok(mut value) if table => {
             // A list's items are moved into the Table, not copied.
@@ -392,16 +447,11 @@ async fn serve(
                 Some(Value::Array(items)) => (items, value["metadata"].take()),
                 _ => (vec![value], serde_json::json!({})),
             };
-            let include = match query.get("includeObject").map(String::as_str) {
-                Some("None") => super::table::IncludeObject::None,
-                Some("Object") => super::table::IncludeObject::Object,
-                _ => super::table::IncludeObject::Metadata,
-            };
             Json(super::table::table(
                 resource,
                 &items,
                 chrono::Utc::now(),
-                include,
+                include_object(&query),
                 metadata,
             ))
             .into_response()

@@ -59,13 +59,27 @@ impl FieldSelector {
     /// Whether `object` (as the API shows it, of kind `kind`) satisfies every requirement.
     /// A missing field counts as the empty string, as in Kubernetes.
     pub fn matches(&self, kind: &str, object: &Value) -> bool {
-        self.requirements.iter().all(|r| {
-            let actual = field_pointer(kind, &r.field)
+        self.matches_by(|field| {
+            field_pointer(kind, field)
                 .and_then(|p| object.pointer(&p))
                 .map(scalar_text)
-                .unwrap_or_default();
-            (actual == r.value) != r.negated
+                .unwrap_or_default()
         })
+    }
+
+    /// Whether the fields, as `field_text` reads them (empty when absent), satisfy every
+    /// requirement; for objects not held as JSON.
+    pub fn matches_by(&self, field_text: impl Fn(&str) -> String) -> bool {
+        self.requirements
+            .iter()
+            .all(|r| (field_text(&r.field) == r.value) != r.negated)
+    }
+
+    /// Whether every requirement names one of `fields`.
+    pub fn names_only(&self, fields: &[&str]) -> bool {
+        self.requirements
+            .iter()
+            .all(|r| fields.contains(&r.field.as_str()))
     }
 }
 

@@ -24,7 +24,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::api::resources::Resource;
-use crate::store::{Change, ChangeSink, ChangeType, StoredObject};
+use crate::store::{Change, ChangeSink, ChangeType, EventRecord, StoredObject};
 
 /// Tuning of a [`WatchHub`].
 #[derive(Debug, Clone)]
@@ -101,6 +101,10 @@ impl Event {
     /// The object as sent, carrying the change's resourceVersion (newer than the object's
     /// own for a delete); `before`: the object before the change.
     fn object(&self, render: &Renderer, before: bool) -> Value {
+        if let Some(record) = &self.change.event {
+            // Carries the record's own resourceVersion, the change's.
+            return crate::object::event_object(record, &self.change.object);
+        }
         let object = match (&self.change.previous, before) {
             (Some(previous), true) => previous,
             _ => &self.change.object,
@@ -206,6 +210,13 @@ fn footprint(object: &StoredObject) -> usize {
         + trees / 10
 }
 
+/// Roughly what a change to an event holds: its record and its rendered line.
+fn event_footprint(record: &EventRecord) -> usize {
+    let e = &record.event;
+    let text = e.kind.len() + e.reason.len() + e.message.len() + e.source.len();
+    std::mem::size_of::<EventRecord>() + 2 * text + 768
+}
+
 /// A `metav1.Status` failure.
 pub fn status_json(code: u16, reason: &str, message: &str) -> Value {
     super::status::failure_body(code, reason, message)
@@ -278,7 +289,11 @@ impl WatchHub {
             return;
         }
         history.latest = history.latest.max(change.resource_version);
-        let footprint = footprint(&change.object);
+        let footprint = match &change.event {
+            // An event's line and record only; the object is the store's.
+            Some(record) => event_footprint(record),
+            None => footprint(&change.object),
+        };
         let event = Arc::new(Event {
             change,
             line: OnceLock::new(),
@@ -344,6 +359,9 @@ type Subscription = (VecDeque<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
 /// Decides whether a stored object is in a watch (label and field selectors).
 pub type Matcher = Arc<dyn Fn(&StoredObject) -> bool + Send + Sync>;
 
+/// Decides whether an Event, as the API shows it, is in a watch.
+pub type EventMatcher = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+
 /// A matcher that takes everything.
 pub fn everything() -> Matcher {
     Arc::new(|_| true)
@@ -405,6 +423,9 @@ pub struct WatchQuery {
     pub namespace: Option<String>,
     /// Label and field selectors.
     pub matches: Matcher,
+    /// Field selectors of an Event watch, tested on the event as shown; `None`: every
+    /// event.
+    pub event_matches: Option<EventMatcher>,
     /// Where it starts.
     pub start: Start,
     /// Whether BOOKMARK events are sent.
@@ -498,6 +519,7 @@ impl WatchQuery {
             resource,
             namespace,
             matches,
+            event_matches: None,
             start,
             allow_bookmarks,
             timeout,
@@ -519,8 +541,24 @@ impl WatchQuery {
             && (self.matches)(object)
     }
 
+    fn event_in_scope(&self, event: &Value) -> bool {
+        self.resource.kind == "Event"
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| event["metadata"]["namespace"] == ns)
+            && self.event_matches.as_ref().is_none_or(|m| m(event))
+    }
+
     /// How this watcher sees a change, if at all.
     fn sees(&self, change: &Change) -> Option<ChangeType> {
+        if let Some(record) = &change.event {
+            if self.resource.kind != "Event" {
+                return None;
+            }
+            let event = crate::object::event_object(record, &change.object);
+            return self.event_in_scope(&event).then_some(change.kind);
+        }
         let now = self.in_scope(&change.object);
         match change.kind {
             ChangeType::Modified => {

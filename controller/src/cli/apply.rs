@@ -1,5 +1,7 @@
 //! `drover apply -f`: manifests are parsed here (so errors point at `file:line:col`), then
-//! every object is created or updated through the Kubernetes API. Every write is first sent
+//! every object is sent as a server-side apply (field manager `drover`, taking over fields
+//! others set), so re-applying a file changes only what the file names: what other writers
+//! added (a `kubectl rollout restart` annotation, a label) stays. Every write is first sent
 //! as a dry run, so a call whose objects the server would refuse stores none of them.
 
 use std::collections::HashSet;
@@ -11,16 +13,32 @@ use serde_json::{json, Value};
 use super::{read_manifest_files, resource, Client};
 use crate::api::resources::Resource;
 
-/// What applying one object does.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// It does not exist: POST this body.
-    Create(Value),
-    /// It exists with the same spec, labels and annotations.
-    Unchanged,
-    /// It exists and differs: PUT this body (the stored object with the new spec, labels and
-    /// annotations, and its resourceVersion, so a concurrent change is a conflict).
-    Update(Value),
+/// The field manager `drover apply` writes as.
+pub const FIELD_MANAGER: &str = "drover";
+
+/// What applying one object did, as kubectl words it.
+pub fn outcome(before: Option<&Value>, after: &Value) -> &'static str {
+    let Some(before) = before else {
+        return "created";
+    };
+    // Who manages a field, the version a write brings and the status controllers keep
+    // changing meanwhile are not changes the file made.
+    let visible = |object: &Value| {
+        let mut object = object.clone();
+        if let Some(metadata) = object["metadata"].as_object_mut() {
+            metadata.remove("managedFields");
+            metadata.remove("resourceVersion");
+        }
+        if let Some(object) = object.as_object_mut() {
+            object.remove("status");
+        }
+        object
+    };
+    if visible(before) == visible(after) {
+        "unchanged"
+    } else {
+        "configured"
+    }
 }
 
 /// The object a manifest describes, as the API takes it.
@@ -39,68 +57,6 @@ pub fn desired_object(manifest: &Manifest) -> Value {
         "metadata": metadata,
         "spec": manifest.spec_json(),
     })
-}
-
-/// A map field that may be absent, `null` or `{}`: all mean "none".
-fn map_field(value: &Value) -> Value {
-    match value {
-        Value::Object(m) if !m.is_empty() => value.clone(),
-        _ => json!({}),
-    }
-}
-
-/// `spec` as the server shows it once stored: with the defaults Kubernetes shows (a Job's
-/// generated selector, a DaemonSet's update strategy, …), so that what the user left out
-/// and the server filled in is no difference.
-fn with_defaults(desired: &Value, spec: &Value, existing: &Value) -> Value {
-    let mut object = json!({
-        "metadata": {"uid": existing["metadata"]["uid"], "name": existing["metadata"]["name"]},
-        "spec": spec,
-    });
-    let kind = desired["kind"].as_str().unwrap_or_default();
-    crate::control::show_defaults(kind, &mut object);
-    object["spec"].take()
-}
-
-/// Compares what the user wrote with what is stored. Errors when a pod's spec would change:
-/// Drover never updates a running pod's spec.
-pub fn decide(desired: &Value, existing: Option<&Value>) -> Result<Action, String> {
-    let Some(existing) = existing else {
-        return Ok(Action::Create(desired.clone()));
-    };
-    let mut spec = desired["spec"].clone();
-    if desired["kind"] == "Pod" {
-        // The scheduler's binding is not part of what the user wrote.
-        if spec.get("nodeName").is_none() {
-            if let (Some(node), Some(map)) =
-                (existing["spec"].get("nodeName"), spec.as_object_mut())
-            {
-                map.insert("nodeName".into(), node.clone());
-            }
-        }
-        if with_defaults(desired, &spec, existing) != existing["spec"] {
-            return Err(format!(
-                "Pod \"{}\": the spec of a pod cannot change once it is created; delete the pod and apply it again",
-                desired["metadata"]["name"].as_str().unwrap_or_default()
-            ));
-        }
-    }
-    let labels = map_field(&desired["metadata"]["labels"]);
-    let annotations = map_field(&desired["metadata"]["annotations"]);
-    if with_defaults(desired, &spec, existing) == existing["spec"]
-        && labels == map_field(&existing["metadata"]["labels"])
-        && annotations == map_field(&existing["metadata"]["annotations"])
-    {
-        return Ok(Action::Unchanged);
-    }
-    let mut updated = existing.clone();
-    if let Some(map) = updated.as_object_mut() {
-        map.remove("status");
-    }
-    updated["spec"] = spec;
-    updated["metadata"]["labels"] = labels;
-    updated["metadata"]["annotations"] = annotations;
-    Ok(Action::Update(updated))
 }
 
 /// Every manifest of the files, or every error found in them. What `get -o yaml` printed
@@ -125,22 +81,17 @@ struct Plan {
     resource: &'static Resource,
     namespace: String,
     name: String,
-    action: Action,
+    body: Value,
+    before: Option<Value>,
 }
 
-fn send(client: &Client, plan: &Plan, query: &[(&str, &str)]) -> anyhow::Result<()> {
-    match &plan.action {
-        Action::Create(body) => {
-            let path = resource::collection(plan.resource, Some(&plan.namespace));
-            client.post_query(&path, query, body)?;
-        }
-        Action::Update(body) => {
-            let path = resource::object(plan.resource, &plan.namespace, &plan.name);
-            client.put(&path, query, body)?;
-        }
-        Action::Unchanged => {}
+fn send(client: &Client, plan: &Plan, dry_run: bool) -> anyhow::Result<Value> {
+    let mut query = vec![("fieldManager", FIELD_MANAGER), ("force", "true")];
+    if dry_run {
+        query.push(("dryRun", "All"));
     }
-    Ok(())
+    let path = resource::object(plan.resource, &plan.namespace, &plan.name);
+    client.patch_query(&path, "application/apply-patch+yaml", &query, &plan.body)
 }
 
 /// `drover apply -f`.
@@ -157,29 +108,24 @@ pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
         let resource = resource::of_kind(manifest.kind().as_str())?;
         let namespace = manifest.namespace().to_string();
         let name = manifest.name().to_string();
-        let existing = client.get_if_exists(&resource::object(resource, &namespace, &name))?;
-        let action =
-            decide(&desired_object(manifest), existing.as_ref()).map_err(anyhow::Error::msg)?;
+        let before = client.get_if_exists(&resource::object(resource, &namespace, &name))?;
         plans.push(Plan {
             resource,
             namespace,
             name,
-            action,
+            body: desired_object(manifest),
+            before,
         });
     }
     for plan in &plans {
-        send(client, plan, &[("dryRun", "All")])?;
+        send(client, plan, true)?;
     }
     for plan in &plans {
-        send(client, plan, &[])?;
-        let result = match plan.action {
-            Action::Create(_) => "created",
-            Action::Update(_) => "configured",
-            Action::Unchanged => "unchanged",
-        };
+        let after = send(client, plan, false)?;
         println!(
-            "{} {result}",
-            resource::short_ref(plan.resource, &plan.name)
+            "{} {}",
+            resource::short_ref(plan.resource, &plan.name),
+            outcome(plan.before.as_ref(), &after)
         );
     }
     Ok(())
@@ -189,50 +135,34 @@ pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn ds(labels: Value, memory: &str) -> Value {
+    fn ds(labels: Value, memory: &str, version: &str, managers: Value) -> Value {
         json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
-               "metadata": {"name": "d", "namespace": "default", "labels": labels},
+               "metadata": {"name": "d", "namespace": "default", "labels": labels,
+                            "resourceVersion": version, "managedFields": managers},
                "spec": {"template": {"spec": {"memory": memory}}}})
     }
 
-    /// The object as the server shows it: its metadata, status and defaults added.
-    fn stored(mut object: Value) -> Value {
-        object["metadata"]["resourceVersion"] = json!("12");
-        object["metadata"]["uid"] = json!("u");
-        object["status"] = json!({"numberReady": 1});
-        let kind = object["kind"].as_str().unwrap_or_default().to_string();
-        crate::control::show_defaults(&kind, &mut object);
-        object
-    }
-
     #[test]
-    fn missing_objects_are_created() {
-        let want = ds(json!({"app": "a"}), "16Mi");
-        assert_eq!(decide(&want, None), Ok(Action::Create(want.clone())));
-    }
-
-    #[test]
-    fn the_same_object_is_unchanged_whatever_the_server_adds() {
-        let want = ds(json!({}), "16Mi");
-        let mut have = stored(ds(json!({}), "16Mi"));
-        have["metadata"].as_object_mut().unwrap().remove("labels");
-        assert_eq!(decide(&want, Some(&have)), Ok(Action::Unchanged));
-    }
-
-    #[test]
-    fn a_label_or_spec_change_is_put_with_the_stored_resource_version() {
-        let have = stored(ds(json!({"app": "a"}), "16Mi"));
-        for want in [
-            ds(json!({"app": "b"}), "16Mi"),
-            ds(json!({"app": "a"}), "32Mi"),
+    fn an_object_is_created_configured_or_unchanged() {
+        let before = ds(json!({"app": "a"}), "16Mi", "3", json!([]));
+        assert_eq!(outcome(None, &before), "created");
+        let mut managed = ds(
+            json!({"app": "a"}),
+            "16Mi",
+            "4",
+            json!([{"manager": FIELD_MANAGER}]),
+        );
+        managed["status"] = json!({"numberReady": 1});
+        assert_eq!(
+            outcome(Some(&before), &managed),
+            "unchanged",
+            "a new field manager or status alone is no change"
+        );
+        for after in [
+            ds(json!({"app": "b"}), "16Mi", "4", json!([])),
+            ds(json!({"app": "a"}), "32Mi", "4", json!([])),
         ] {
-            let Ok(Action::Update(body)) = decide(&want, Some(&have)) else {
-                panic!("not an update");
-            };
-            assert_eq!(body["metadata"]["resourceVersion"], "12");
-            assert_eq!(body["metadata"]["labels"], want["metadata"]["labels"]);
-            assert_eq!(body["spec"], want["spec"]);
-            assert!(body.get("status").is_none());
+            assert_eq!(outcome(Some(&before), &after), "configured");
         }
     }
 
@@ -267,25 +197,6 @@ mod tests {
     }
 
     #[test]
-    fn what_get_o_yaml_printed_applies_again_unchanged() {
-        for object in exported() {
-            // As a Kubernetes cluster would also show it.
-            let mut shown = object.clone();
-            if let Some(c) = shown.pointer_mut("/spec/containers/0") {
-                c["terminationMessagePath"] = json!("/dev/termination-log");
-            }
-            let text = super::super::yaml::to_yaml(&shown).unwrap();
-            let manifests =
-                parse_manifests_with("x.yaml", &text, crate::control::as_manifest).unwrap();
-            assert_eq!(
-                decide(&desired_object(&manifests[0]), Some(&object)),
-                Ok(Action::Unchanged),
-                "{text}"
-            );
-        }
-    }
-
-    #[test]
     fn a_listing_printed_by_get_o_yaml_applies_as_its_items() {
         let list = super::super::get::as_kubectl_list(&json!({"items": exported()}), "v1", "Pod");
         let text = super::super::yaml::to_yaml(&list).unwrap();
@@ -293,19 +204,5 @@ mod tests {
             parse_manifests_with("list.yaml", &text, crate::control::as_manifest).unwrap();
         let names: Vec<&str> = manifests.iter().map(Manifest::name).collect();
         assert_eq!(names, ["pi-x7k2p", "pi"]);
-    }
-
-    #[test]
-    fn a_pods_binding_is_kept_and_its_spec_may_not_change() {
-        let pod = |value: &str| {
-            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                   "spec": {"containers": [{"name": "a", "env": value}]}})
-        };
-        let mut have = stored(pod("x"));
-        have["spec"]["nodeName"] = json!("pi-1");
-        assert_eq!(decide(&pod("x"), Some(&have)), Ok(Action::Unchanged));
-        assert!(decide(&pod("y"), Some(&have))
-            .unwrap_err()
-            .contains("cannot change once it is created"));
     }
 }

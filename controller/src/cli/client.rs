@@ -270,9 +270,21 @@ impl Client {
 
     /// PATCH with a body of `content_type` (merge, JSON or strategic merge patch).
     pub fn patch(&self, path: &str, content_type: &str, body: &Value) -> anyhow::Result<Value> {
+        self.patch_query(path, content_type, &[], body)
+    }
+
+    /// PATCH with query parameters (server-side apply's `fieldManager`, `force`, `dryRun`).
+    pub fn patch_query(
+        &self,
+        path: &str,
+        content_type: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> anyhow::Result<Value> {
         let request = self
             .agent
             .patch(self.url(path))
+            .query_pairs(query.iter().copied())
             .header("Content-Type", content_type);
         self.finish(self.authorized(request).send(body.to_string()))
     }

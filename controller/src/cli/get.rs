@@ -26,7 +26,8 @@ pub enum Output {
 /// `get` flags.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Resource type: nodes/no, pods/po, jobs, cronjobs/cj, daemonsets/ds, events/ev, ...
+    /// Resource type: nodes/no, pods/po, jobs, cronjobs/cj, daemonsets/ds, events/ev, ...;
+    /// several comma-separated (pods,jobs), or the category all
     pub resource: String,
     /// Only this object
     pub name: Option<String>,
@@ -117,14 +118,11 @@ fn print_structured(value: &Value, output: Output) -> anyhow::Result<()> {
 
 /// `drover get`.
 pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
-    let (resource, name) = resource::with_name(&args.resource, args.name)?;
-    let mut query = vec![];
-    if let Some(selector) = &args.selector {
-        query.push(("labelSelector", selector.as_str()));
+    if args.resource.contains(',') || args.resource.eq_ignore_ascii_case("all") {
+        return get_kinds(client, &args);
     }
-    if let Some(selector) = &args.field_selector {
-        query.push(("fieldSelector", selector.as_str()));
-    }
+    let (resource, name) = resource::with_name(&args.resource, args.name.clone())?;
+    let query = selectors(&args);
     let path = match &name {
         Some(name) => resource::object(resource, &args.namespace, name),
         None => {
@@ -164,6 +162,108 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
     let printed = print(&table, &options);
     eprint!("{}", printed.stderr);
     super::emit(&printed.stdout)
+}
+
+fn selectors(args: &GetArgs) -> Vec<(&'static str, &str)> {
+    let mut query = vec![];
+    if let Some(selector) = &args.selector {
+        query.push(("labelSelector", selector.as_str()));
+    }
+    if let Some(selector) = &args.field_selector {
+        query.push(("fieldSelector", selector.as_str()));
+    }
+    query
+}
+
+/// `get pods,jobs` or `get all`: each kind's table after the other, names prefixed with
+/// their kind, as kubectl prints several kinds; `-o json|yaml` one `List` of every item;
+/// `-o name` every name. With a name, each kind is asked for it, and the kinds that have
+/// none are errors after what was found.
+fn get_kinds(client: &Client, args: &GetArgs) -> anyhow::Result<()> {
+    if args.resource.contains('/') {
+        anyhow::bail!("there is no need to give a name in {}", args.resource);
+    }
+    let resources = resource::resolve_many(&args.resource)?;
+    let query = selectors(args);
+    let namespace = (!args.all_namespaces).then_some(args.namespace.as_str());
+    let path = |resource: &crate::api::resources::Resource| match &args.name {
+        Some(name) => resource::object(resource, &args.namespace, name),
+        None => resource::collection(resource, namespace),
+    };
+    let mut missing = Vec::new();
+    let mut found = |result: anyhow::Result<Value>| match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            missing.push(super::error_line(&e));
+            None
+        }
+    };
+    match args.output {
+        Some(output @ (Output::Json | Output::Yaml | Output::Name)) => {
+            let mut items = Vec::new();
+            for resource in &resources {
+                let Some(value) = found(client.get(&path(resource), &query)) else {
+                    continue;
+                };
+                let value = match args.name {
+                    Some(_) => json!({"items": [value]}),
+                    None => value,
+                };
+                let list = as_kubectl_list(&value, &resource.api_version(), resource.kind);
+                for item in list["items"].as_array().into_iter().flatten() {
+                    items.push((*resource, item.clone()));
+                }
+            }
+            if output == Output::Name {
+                let mut text = String::new();
+                for (resource, item) in &items {
+                    let name = item["metadata"]["name"].as_str().unwrap_or_default();
+                    text.push_str(&resource::short_ref(resource, name));
+                    text.push('\n');
+                }
+                super::emit(&text)?;
+            } else {
+                let items: Vec<Value> = items.into_iter().map(|(_, item)| item).collect();
+                let mut list = as_kubectl_list(&json!({"items": items}), "v1", "List");
+                if !args.show_managed_fields {
+                    without_managed_fields(&mut list);
+                }
+                print_structured(&list, output)?;
+            }
+        }
+        Some(Output::Wide) | None => {
+            let mut stdout = String::new();
+            let mut nothing = String::new();
+            for resource in &resources {
+                let Some(table) = found(client.get_as(&path(resource), &query, TABLE_ACCEPT))
+                else {
+                    continue;
+                };
+                let mut options =
+                    PrintOptions::for_listing(resource, &args.namespace, args.all_namespaces);
+                options.wide = args.output == Some(Output::Wide);
+                options.show_labels = args.show_labels;
+                options.with_kind = Some(super::print_table::kind_prefix(resource));
+                let printed = print(&table, &options);
+                if printed.stdout.is_empty() {
+                    nothing = printed.stderr;
+                    continue;
+                }
+                if !stdout.is_empty() {
+                    stdout.push('\n');
+                }
+                stdout.push_str(&printed.stdout);
+            }
+            if stdout.is_empty() && missing.is_empty() {
+                eprint!("{nothing}");
+            }
+            super::emit(&stdout)?;
+        }
+    }
+    if !missing.is_empty() {
+        anyhow::bail!("{}", missing.join("\n"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,6 +20,32 @@ pub fn resolve(name: &str) -> anyhow::Result<&'static Resource> {
         .ok_or_else(|| anyhow::anyhow!("the server doesn't have a resource type \"{name}\""))
 }
 
+/// The resources of `pods,jobs` (or one), with a category such as `all` standing for its
+/// members, each once, in the order typed.
+pub fn resolve_many(names: &str) -> anyhow::Result<Vec<&'static Resource>> {
+    let mut resources: Vec<&'static Resource> = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let members: Vec<&'static Resource> = RESOURCES
+            .iter()
+            .filter(|r| r.categories.contains(&name.to_ascii_lowercase().as_str()))
+            .collect();
+        let named = if members.is_empty() {
+            vec![resolve(name)?]
+        } else {
+            members
+        };
+        for resource in named {
+            if !resources.iter().any(|r| std::ptr::eq(*r, resource)) {
+                resources.push(resource);
+            }
+        }
+    }
+    if resources.is_empty() {
+        bail!("you must specify the type of resource to get");
+    }
+    Ok(resources)
+}
+
 /// The resource of a kind (`Job`), which every kind a manifest can hold has.
 pub fn of_kind(kind: &str) -> anyhow::Result<&'static Resource> {
     match crate::api::resources::by_kind(kind) {
@@ -108,5 +134,26 @@ mod tests {
         assert_eq!(object(nodes, "default", "n1"), "/api/v1/nodes/n1");
         assert_eq!(short_ref(jobs, "pi"), "job.batch/pi");
         assert_eq!(quoted_ref(resolve("po").unwrap(), "web"), "pod \"web\"");
+    }
+
+    #[test]
+    fn several_kinds_and_categories_resolve_in_order_once_each() {
+        let plurals = |names: &str| -> Vec<&str> {
+            resolve_many(names)
+                .unwrap()
+                .iter()
+                .map(|r| r.plural)
+                .collect()
+        };
+        assert_eq!(plurals("po,jobs"), ["pods", "jobs"]);
+        assert_eq!(plurals("jobs,pods,job"), ["jobs", "pods"]);
+        let all = plurals("all");
+        assert!(
+            all.contains(&"pods") && all.contains(&"daemonsets"),
+            "{all:?}"
+        );
+        assert!(!all.contains(&"nodes"));
+        assert!(resolve_many("pods,widgets").is_err());
+        assert!(resolve_many(",").is_err());
     }
 }

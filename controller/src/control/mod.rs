@@ -18,6 +18,7 @@ mod nodes;
 mod objects;
 mod ownership;
 mod pods;
+mod rendered;
 mod views;
 
 use std::collections::HashMap;
@@ -32,12 +33,16 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 pub use api::{ApiError, ApiRequest, ApiResult};
-pub(crate) use defaults::{as_manifest, show_defaults};
+pub(crate) use defaults::as_manifest;
+#[cfg(test)]
+pub(crate) use defaults::show_defaults;
 pub use enroll::Security;
 pub use kube_error::{reason_of, Cause, Details, KubeError, KubeResult};
 pub use objects::{
-    parse_body_text, DeleteOptions, KubeRequest, ListOptions, Propagation, WriteOptions,
+    parse_body_text, DeleteOptions, KubeRequest, ListOptions, ListRequest, Propagation,
+    WriteOptions,
 };
+pub use rendered::RenderedList;
 
 use crate::metrics::Metrics;
 use crate::mqtt::{MqttInput, Publisher};
@@ -53,6 +58,11 @@ pub enum Input {
     Api(ApiRequest, oneshot::Sender<ApiResult>),
     /// A request of the Kubernetes API, with where to send the answer.
     Kube(KubeRequest, oneshot::Sender<KubeResult>),
+    /// A list request of the Kubernetes API, answered with items already rendered.
+    KubeList(
+        ListRequest,
+        oneshot::Sender<Result<RenderedList, KubeError>>,
+    ),
     /// Something from the broker.
     Mqtt(MqttInput),
     /// A `/metrics` scrape asks what the store holds.
@@ -130,6 +140,8 @@ pub struct Control {
     retries: Retries,
     /// When every object was last reconciled by the periodic resync (or the loop started).
     last_resync: Option<Mono>,
+    /// Objects' API JSON by version, so a list copies text.
+    rendered: rendered::RenderCache,
 }
 
 impl Control {
@@ -193,6 +205,7 @@ impl Control {
             job_elapsed: Elapsed::default(),
             taint_elapsed: Elapsed::default(),
             retries: Retries::default(),
+            rendered: Default::default(),
             last_resync: None,
         };
         control.load_nodes(now)?;
@@ -209,6 +222,14 @@ impl Control {
             }
             Input::Kube(request, reply) => {
                 let result = self.handle_kube(request, now);
+                let _ = reply.send(result);
+            }
+            Input::KubeList(request, reply) => {
+                let result = self.kube_list(
+                    request.resource,
+                    request.namespace.as_deref(),
+                    &request.options,
+                );
                 let _ = reply.send(result);
             }
             Input::Mqtt(MqttInput::Connected) => {

@@ -4,6 +4,7 @@
 //! ControllerRevisions are views of other tables (see `views.rs`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{Kind, Manifest};
@@ -11,6 +12,7 @@ use drover_proto::selector::LabelSelector;
 use serde_json::{json, Value};
 
 use super::kube_error::{Cause, KubeError, KubeResult};
+use super::rendered::RenderedList;
 use super::{ApiRequest, Control};
 use crate::api::patch::{self, PatchError, PatchType};
 use crate::api::resources::Resource;
@@ -80,6 +82,17 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     /// `force` (server-side apply).
     pub force: bool,
+}
+
+/// A list of the Kubernetes API.
+#[derive(Debug)]
+pub struct ListRequest {
+    /// What.
+    pub resource: &'static Resource,
+    /// Path namespace.
+    pub namespace: Option<String>,
+    /// Selectors and paging.
+    pub options: ListOptions,
 }
 
 /// A request of the Kubernetes API. `namespace` is the one in the path (`None` for
@@ -457,6 +470,57 @@ fn patch_error(resource: &Resource, name: &str, e: PatchError) -> KubeError {
 }
 
 /// The Status of an object deleted at once.
+/// The pod fields a field selector can read from the stored pod (no default applies).
+const STORED_POD_FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "spec.nodeName",
+    "status.phase",
+    "status.podIP",
+];
+
+/// A [`STORED_POD_FIELDS`] field of a stored pod, as text (empty when absent).
+fn stored_pod_field(pod: &StoredObject, field: &str) -> String {
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).unwrap_or("").to_string();
+    match field {
+        "metadata.name" => pod.name.clone(),
+        "metadata.namespace" => pod.namespace.clone(),
+        "spec.nodeName" => text(pod.spec.get("nodeName")),
+        "status.phase" => text(pod.status.get("phase")),
+        "status.podIP" => text(pod.status.get("podIP")),
+        _ => String::new(),
+    }
+}
+
+/// The items of one page of a list: the first `limit` selected, and how many follow.
+struct Page {
+    limit: Option<usize>,
+    items: Vec<Arc<str>>,
+    last: Option<(String, String)>,
+    remaining: usize,
+}
+
+impl Page {
+    fn new(limit: Option<usize>) -> Page {
+        Page {
+            limit,
+            items: Vec::new(),
+            last: None,
+            remaining: 0,
+        }
+    }
+
+    /// A selected object at `key`; `text` is called only when it is on the page.
+    fn offer(&mut self, key: (&str, &str), text: impl FnOnce() -> Arc<str>) {
+        if self.limit.is_some_and(|limit| self.items.len() >= limit) {
+            self.remaining += 1;
+            return;
+        }
+        self.items.push(text());
+        self.last = Some((key.0.to_string(), key.1.to_string()));
+    }
+}
+
 fn deleted_status(resource: &Resource, object: &StoredObject) -> Value {
     let mut details = json!({"name": object.name, "kind": resource.plural, "uid": object.uid});
     if !resource.group.is_empty() {
@@ -489,7 +553,9 @@ impl Control {
                 resource,
                 namespace,
                 options,
-            } => self.kube_list(resource, namespace.as_deref(), &options),
+            } => self
+                .kube_list(resource, namespace.as_deref(), &options)
+                .map(RenderedList::into_value),
             KubeRequest::Create {
                 resource,
                 namespace,
@@ -553,7 +619,9 @@ impl Control {
                     continue_token: None,
                     ..list
                 };
-                let listed = self.kube_list(resource, namespace.as_deref(), &all)?;
+                let listed = self
+                    .kube_list(resource, namespace.as_deref(), &all)?
+                    .into_value();
                 let mut deleted = Vec::new();
                 for item in listed["items"].as_array().cloned().unwrap_or_default() {
                     let (ns, name) = key_of(&item);
@@ -611,33 +679,30 @@ impl Control {
             .ok_or_else(|| KubeError::not_found(resource, name))
     }
 
-    /// Every object of a resource as the API shows it, ordered by namespace and name.
-    fn all_objects(
-        &self,
-        resource: &Resource,
-        namespace: Option<&str>,
-    ) -> Result<Vec<Value>, KubeError> {
-        match stored_kind(resource) {
-            Some(kind) => Ok(self
-                .store
-                .list(kind, if kind.namespaced() { namespace } else { None })?
-                .iter()
-                .map(|o| self.kube_render(o))
-                .collect()),
-            None => {
-                let mut objects = self.view_objects(resource, namespace)?;
-                objects.sort_by_key(key_of);
-                Ok(objects)
-            }
+    /// An object's JSON text as the API shows it, rendered once per version.
+    fn rendered_text(&self, object: &StoredObject) -> Arc<str> {
+        if object.kind == Kind::Node {
+            // Its heartbeat time is live data, not part of its version.
+            return self.kube_render(object).to_string().into();
+        }
+        self.rendered.text(object, || self.kube_render(object))
+    }
+
+    /// Drops renderings of objects that are gone or changed, once they outnumber the store.
+    fn prune_renderings(&self) {
+        if self.rendered.len() > 2 * self.store.object_count() + 64 {
+            self.rendered
+                .retain(|uid, version| self.store.resource_version_of(uid) == Some(version));
         }
     }
 
-    fn kube_list(
+    /// A (page of a) list, in namespace and name order.
+    pub(super) fn kube_list(
         &self,
         resource: &Resource,
         namespace: Option<&str>,
         options: &ListOptions,
-    ) -> KubeResult {
+    ) -> Result<RenderedList, KubeError> {
         let labels = match options.label_selector.as_deref() {
             Some(text) => LabelSelector::parse(text).map_err(KubeError::bad_request)?,
             None => LabelSelector::default(),
@@ -656,29 +721,61 @@ impl Control {
             }
             _ => (self.store.current_resource_version()?, None),
         };
-        let mut items: Vec<Value> = self
-            .all_objects(resource, namespace)?
-            .into_iter()
-            .filter(|o| after.as_ref().is_none_or(|a| key_of(o) > *a))
-            .filter(|o| labels.matches(&labels_of(o)) && fields.matches(resource.kind, o))
-            .collect();
-        let mut metadata = json!({"resourceVersion": rv.to_string()});
-        if let Some(limit) = options.limit.filter(|l| *l > 0) {
-            if items.len() > limit {
-                let remaining = items.len() - limit;
-                items.truncate(limit);
-                if let Some(last) = items.last() {
-                    metadata["continue"] = json!(continue_token(rv, &key_of(last)));
-                    metadata["remainingItemCount"] = json!(remaining);
+        let after = |ns: &str, name: &str| {
+            after
+                .as_ref()
+                .is_none_or(|(a_ns, a_name)| (ns, name) > (a_ns.as_str(), a_name.as_str()))
+        };
+        let selected_json =
+            |o: &Value| labels.matches(&labels_of(o)) && fields.matches(resource.kind, o);
+        let limit = options.limit.filter(|l| *l > 0);
+        let mut page = Page::new(limit);
+        match stored_kind(resource) {
+            Some(kind) => {
+                // A pod's labels and these fields are stored as shown: no rendering to select.
+                let from_store = kind == Kind::Pod && fields.names_only(STORED_POD_FIELDS);
+                let scope = if kind.namespaced() { namespace } else { None };
+                for object in self.store.list(kind, scope)? {
+                    if !after(&object.namespace, &object.name) {
+                        continue;
+                    }
+                    let selected = if from_store {
+                        labels.matches(&object.labels)
+                            && fields.matches_by(|field| stored_pod_field(&object, field))
+                    } else {
+                        labels.is_empty() && fields.requirements.is_empty()
+                            || selected_json(&self.kube_render(&object))
+                    };
+                    if selected {
+                        page.offer((&object.namespace, &object.name), || {
+                            self.rendered_text(&object)
+                        });
+                    }
+                }
+                self.prune_renderings();
+            }
+            None => {
+                let mut objects = self.view_objects(resource, namespace)?;
+                objects.sort_by_key(key_of);
+                for object in objects {
+                    let (ns, name) = key_of(&object);
+                    if after(&ns, &name) && selected_json(&object) {
+                        page.offer((&ns, &name), || object.to_string().into());
+                    }
                 }
             }
         }
-        Ok(json!({
-            "kind": resource.list_kind(),
-            "apiVersion": resource.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }))
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if let Some(last) = page.last.filter(|_| page.remaining > 0) {
+            metadata["continue"] = json!(continue_token(rv, &last));
+            metadata["remainingItemCount"] = json!(page.remaining);
+        }
+        Ok(RenderedList {
+            kind: resource.list_kind(),
+            api_version: resource.api_version(),
+            metadata,
+            items: page.items,
+        })
     }
 
     fn kube_create(
@@ -837,6 +934,11 @@ impl Control {
             now,
         );
         if options.dry_run {
+            return Ok(self.kube_render(&current));
+        }
+        if current == current_before {
+            // As in Kubernetes, an update that changes nothing writes nothing: the
+            // resourceVersion stays, and no watcher hears of it.
             return Ok(self.kube_render(&current));
         }
         let stored = self.store.put(&current)?;

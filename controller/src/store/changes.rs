@@ -1,10 +1,10 @@
-//! The store's change feed: every committed write of an object, in commit order, handed to
-//! one sink (the API's watch hub). The store is written only by the control loop, so
+//! The store's change feed: every committed write of an object or an event, in commit
+//! order, handed to one sink (the API's watch hub). The store is written only by the control loop, so
 //! publishing stays cheap: reference-counted objects and no rendering here.
 
 use std::sync::Arc;
 
-use super::{Store, StoreError, StoredObject};
+use super::{EventRecord, Store, StoreError, StoredObject};
 
 /// What a write did to an object, as a Kubernetes watch event names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct Change {
     /// The object before a modification, so a watcher whose selector it no longer (or
     /// only now) matches can be told DELETED (or ADDED).
     pub previous: Option<Arc<StoredObject>>,
+    /// Set when what changed is an Event about `object` (a row of the events table,
+    /// recorded or repeated), not `object` itself.
+    pub event: Option<Arc<EventRecord>>,
 }
 
 /// Where the store hands its changes. Called on the control loop after each commit, so it
@@ -148,5 +151,42 @@ mod tests {
         assert_eq!(store.resource_version().unwrap(), 0);
         store.put(&pod("a")).unwrap();
         assert_eq!(store.resource_version().unwrap(), 1);
+    }
+
+    #[test]
+    fn an_event_is_published_added_then_modified_on_repeat_with_its_record() {
+        let mut store = Store::in_memory().unwrap();
+        let recorder = Recorder::default();
+        let a = store.put(&pod("a")).unwrap();
+        store.set_change_sink(Box::new(recorder.clone()));
+        let now = chrono::Utc::now();
+        store
+            .record_event(&a, "Warning", "BackOff", "again", "drover", now)
+            .unwrap();
+        store
+            .record_event(&a, "Warning", "BackOff", "again", "drover", now)
+            .unwrap();
+        let changes = recorder.0.lock().unwrap();
+        assert_eq!(changes.len(), 2);
+        let (first, second) = (&changes[0], &changes[1]);
+        assert_eq!(
+            (first.kind, second.kind),
+            (ChangeType::Added, ChangeType::Modified)
+        );
+        let (r1, r2) = (
+            first.event.as_ref().unwrap(),
+            second.event.as_ref().unwrap(),
+        );
+        assert_eq!(r1.id, r2.id, "the same row");
+        assert_eq!((r1.event.count, r2.event.count), (1, 2));
+        assert_eq!(r2.resource_version, second.resource_version);
+        assert!(first.resource_version > a.resource_version);
+        assert!(second.resource_version > first.resource_version);
+        assert_eq!(first.object.uid, a.uid, "about the object");
+        assert_eq!(
+            store.resource_version().unwrap(),
+            second.resource_version,
+            "nothing else took a version"
+        );
     }
 }

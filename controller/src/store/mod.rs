@@ -454,6 +454,19 @@ impl Store {
             .map(|o| StoredObject::clone(o)))
     }
 
+    /// The resourceVersion of the object with this UID.
+    pub fn resource_version_of(&self, uid: &str) -> Option<u64> {
+        self.by_uid
+            .get(uid)
+            .and_then(|key| self.objects.get(key))
+            .map(|o| o.resource_version)
+    }
+
+    /// How many objects are stored, of every kind.
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
     /// Objects of a kind, in one namespace or all, ordered by namespace and name.
     pub fn list(
         &self,
@@ -553,6 +566,7 @@ impl Store {
             resource_version: rv,
             object: shared,
             previous,
+            event: None,
         });
         Ok(stored)
     }
@@ -585,6 +599,7 @@ impl Store {
                 resource_version: rv,
                 object: removed,
                 previous: None,
+                event: None,
             });
         }
         Ok(Some(object))
@@ -652,22 +667,25 @@ impl Store {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let at = now;
         let now = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let tx = self.db.transaction()?;
         let rv = Self::next_resource_version(&tx)? as i64;
-        let last: Option<(i64, String, String)> = tx
+        let last: Option<(i64, String, String, i64, String)> = tx
             .query_row(
-                "SELECT id, reason, message FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT id, reason, message, count, first_seen FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT 1",
                 params![object.uid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        match last {
-            Some((id, r, m)) if r == reason && m == message => {
+        let (id, count, first_seen, change) = match last {
+            Some((id, r, m, count, first_seen)) if r == reason && m == message => {
                 tx.execute(
                     "UPDATE events SET count = count + 1, last_seen = ?2, resource_version = ?3 WHERE id = ?1",
                     params![id, now, rv],
                 )?;
+                let first_seen = crate::object::parse_timestamp(&first_seen).unwrap_or(at);
+                (id, count as u64 + 1, first_seen, ChangeType::Modified)
             }
             _ => {
                 tx.execute(
@@ -675,14 +693,41 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6, ?7)",
                     params![object.uid, kind, reason, message, source, now, rv],
                 )?;
+                let id = tx.last_insert_rowid();
                 tx.execute(
                     "DELETE FROM events WHERE object_uid = ?1 AND id NOT IN
                         (SELECT id FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT ?2)",
                     params![object.uid, EVENTS_PER_OBJECT],
                 )?;
+                (id, 1, at, ChangeType::Added)
             }
-        }
+        };
         tx.commit()?;
+        let subject = self
+            .by_uid
+            .get(&object.uid)
+            .and_then(|key| self.objects.get(key))
+            .cloned();
+        self.publish(|| Change {
+            kind: change,
+            resource_version: rv as u64,
+            object: subject.unwrap_or_else(|| Arc::new(object.clone())),
+            previous: None,
+            event: Some(Arc::new(EventRecord {
+                id: id as u64,
+                object_uid: object.uid.clone(),
+                resource_version: rv as u64,
+                event: StoredEvent {
+                    kind: kind.to_string(),
+                    reason: reason.to_string(),
+                    message: message.to_string(),
+                    source: source.to_string(),
+                    count,
+                    first_seen,
+                    last_seen: at,
+                },
+            })),
+        });
         Ok(())
     }
 

@@ -198,32 +198,67 @@ pub fn table(
     let printer = printer(resource.kind);
     let rows: Vec<Value> = items
         .iter()
-        .map(|item| {
-            let row = (printer.row)(item, now);
-            let mut out = Map::new();
-            out.insert("cells".into(), Value::Array(row.cells));
-            if let Some(conditions) = row.conditions {
-                out.insert("conditions".into(), conditions);
-            }
-            match include_object {
-                IncludeObject::None => {}
-                IncludeObject::Metadata => {
-                    out.insert("object".into(), partial_object_metadata(item));
-                }
-                IncludeObject::Object => {
-                    out.insert("object".into(), item.clone());
-                }
-            }
-            Value::Object(out)
-        })
+        .map(|item| table_row(&printer, item, now, include_object))
         .collect();
+    let mut table = table_head(&printer, list_metadata);
+    table["rows"] = Value::Array(rows);
+    table
+}
+
+/// [`table`] as JSON text, from items that are each parsed, turned into a row and dropped
+/// in turn: a Table of 10,000 pods never holds 10,000 trees at once.
+pub fn table_text(
+    resource: &Resource,
+    items: impl IntoIterator<Item = Value>,
+    now: DateTime<Utc>,
+    include_object: IncludeObject,
+    list_metadata: Value,
+) -> Vec<u8> {
+    let printer = printer(resource.kind);
+    let mut out = table_head(&printer, list_metadata).to_string().into_bytes();
+    // The head is an object: reopen it for the rows.
+    out.pop();
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(
+            table_row(&printer, &item, now, include_object)
+                .to_string()
+                .as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn table_head(printer: &Printer, list_metadata: Value) -> Value {
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": if list_metadata.is_object() { list_metadata } else { json!({}) },
         "columnDefinitions": printer.columns.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
-        "rows": rows,
     })
+}
+
+fn table_row(printer: &Printer, item: &Value, now: DateTime<Utc>, include: IncludeObject) -> Value {
+    let row = (printer.row)(item, now);
+    let mut out = Map::new();
+    out.insert("cells".into(), Value::Array(row.cells));
+    if let Some(conditions) = row.conditions {
+        out.insert("conditions".into(), conditions);
+    }
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Metadata => {
+            out.insert("object".into(), partial_object_metadata(item));
+        }
+        IncludeObject::Object => {
+            out.insert("object".into(), item.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// The Table of one object (`GET .../pods/web`, and each watch event's object). Its metadata

@@ -657,3 +657,32 @@ fn one_object_tables_carry_its_resource_version_and_columns_once() {
     assert_eq!(later["columnDefinitions"], json!([]));
     assert_eq!(later["rows"], first["rows"]);
 }
+
+#[test]
+fn the_text_of_a_table_written_row_by_row_is_the_table() {
+    for (kind, items) in samples::all() {
+        let resource = by_kind(kind).unwrap();
+        for include in [
+            IncludeObject::None,
+            IncludeObject::Metadata,
+            IncludeObject::Object,
+        ] {
+            for items in [&items[..], &[]] {
+                let metadata = json!({"resourceVersion": "7", "continue": "x"});
+                let text = table_text(
+                    resource,
+                    items.iter().cloned(),
+                    now(),
+                    include,
+                    metadata.clone(),
+                );
+                let parsed: Value = serde_json::from_slice(&text).unwrap();
+                assert_eq!(
+                    parsed,
+                    table(resource, items, now(), include, metadata),
+                    "{kind} {include:?}"
+                );
+            }
+        }
+    }
+}

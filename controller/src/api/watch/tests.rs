@@ -734,6 +734,7 @@ fn measure_history_memory() {
             resource_version: rv,
             object: Arc::clone(&object),
             previous: previous.replace(object),
+            event: None,
         });
     }
     let objects = rss_kib();
@@ -873,4 +874,99 @@ mod ordering {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn events_are_in_the_feed_for_event_watchers_only_and_selected_by_their_fields() {
+    let (mut store, hub) = store();
+    let web = store.put(&pod("web", "web")).unwrap();
+    let db = store.put(&pod("db", "db")).unwrap();
+    let events_resource = crate::api::resources::by_kind("Event").unwrap();
+    let from = store.resource_version().unwrap().to_string();
+    let watch = |fields: Option<&str>| {
+        let mut query = WatchQuery::new(
+            events_resource,
+            None,
+            everything(),
+            &params(&[("resourceVersion", &from)]),
+        )
+        .unwrap();
+        if let Some(text) = fields {
+            let selector = crate::api::selectors::FieldSelector::parse(text).unwrap();
+            query.event_matches = Some(Arc::new(move |e: &Value| selector.matches("Event", e)));
+        }
+        Events::of(respond(&hub, query, None))
+    };
+    let mut every_event = watch(None);
+    let mut about_web = watch(Some("involvedObject.name=web"));
+    let mut pod_watch = Events::of(respond(&hub, query(&[("resourceVersion", &from)]), None));
+    store
+        .record_event(
+            &db,
+            "Normal",
+            "Pulled",
+            "image pulled",
+            "drover",
+            Utc::now(),
+        )
+        .unwrap();
+    store
+        .record_event(
+            &web,
+            "Warning",
+            "BackOff",
+            "restarting",
+            "drover",
+            Utc::now(),
+        )
+        .unwrap();
+    store
+        .record_event(
+            &web,
+            "Warning",
+            "BackOff",
+            "restarting",
+            "drover",
+            Utc::now(),
+        )
+        .unwrap();
+    let later = store.put(&pod("later", "web")).unwrap();
+
+    let first = every_event.next().await.unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["kind"], "Event");
+    assert_eq!(first["object"]["reason"], "Pulled");
+    assert_eq!(first["object"]["involvedObject"]["name"], "db");
+    let added = every_event.next().await.unwrap();
+    let repeated = every_event.next().await.unwrap();
+    assert_eq!(
+        (added["type"].as_str(), repeated["type"].as_str()),
+        (Some("ADDED"), Some("MODIFIED")),
+        "a repeat bumps the same event"
+    );
+    assert_eq!(
+        added["object"]["metadata"]["name"],
+        repeated["object"]["metadata"]["name"]
+    );
+    assert_eq!(repeated["object"]["count"], 2);
+    let rv = |e: &Value| -> u64 {
+        e["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(rv(&first) < rv(&added) && rv(&added) < rv(&repeated));
+    assert!(rv(&repeated) < later.resource_version);
+
+    let web_first = about_web.next().await.unwrap();
+    assert_eq!(
+        web_first["object"]["reason"], "BackOff",
+        "db's event is not selected"
+    );
+    assert_eq!(
+        pod_watch.next_event().await,
+        ev("ADDED", "later", later.resource_version),
+        "a pod watcher sees no event"
+    );
 }

@@ -782,3 +782,52 @@ fn what_a_get_shows_puts_back_unchanged() {
         );
     }
 }
+
+#[test]
+fn a_list_shows_each_objects_newest_version_and_selects_by_stored_and_defaulted_fields() {
+    let mut h = harness();
+    h.create("Pod", pod("a", json!({"v": "1"}))).unwrap();
+    h.create("Pod", pod("b", json!({}))).unwrap();
+    let labels_of_a = |list: &Value| list["items"][0]["metadata"]["labels"].clone();
+    let first = h.list("Pod", ListOptions::default()).unwrap();
+    assert_eq!(labels_of_a(&first), json!({"v": "1"}));
+    let mut a = h
+        .control
+        .store
+        .get(Kind::Pod, "default", "a")
+        .unwrap()
+        .unwrap();
+    a.labels.insert("v".into(), "2".into());
+    a.status = json!({"phase": "Running", "podIP": "10.0.0.9"});
+    h.control.store.put(&a).unwrap();
+    let second = h.list("Pod", ListOptions::default()).unwrap();
+    assert_eq!(
+        labels_of_a(&second),
+        json!({"v": "2"}),
+        "not the rendering of before"
+    );
+    assert_eq!(second["items"][0]["status"]["podIP"], "10.0.0.9");
+    let select = |fields: &str| ListOptions {
+        field_selector: Some(fields.into()),
+        ..Default::default()
+    };
+    let running = h.list("Pod", select("status.phase=Running")).unwrap();
+    assert_eq!(names(&running), vec!["a"]);
+    let by_ip = h.list("Pod", select("status.podIP!=10.0.0.9")).unwrap();
+    assert_eq!(names(&by_ip), vec!["b"]);
+    // Only shown, not stored: the default restart policy still selects.
+    let always = h.list("Pod", select("spec.restartPolicy=Always")).unwrap();
+    assert_eq!(names(&always), vec!["a", "b"]);
+    h.kube(KubeRequest::Delete {
+        resource: res("Pod"),
+        namespace: ns(),
+        name: "b".into(),
+        options: DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    })
+    .unwrap();
+    let after_delete = h.list("Pod", ListOptions::default()).unwrap();
+    assert_eq!(names(&after_delete), vec!["a"]);
+}
