@@ -1153,3 +1153,75 @@ fn kubernetes_python() -> Option<String> {
         .success()
         .then_some(python)
 }
+
+/// A Job as found in the wild: a template with a name, and fields Drover has nothing to do
+/// with.
+const JOB_FROM_THE_WILD: &str = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: wild
+spec:
+  completions: 8
+  parallelism: 2
+  template:
+    metadata:
+      name: wild
+    spec:
+      serviceAccountName: batch-runner
+      dnsPolicy: ClusterFirstWithHostNet
+      restartPolicy: Never
+      containers:
+      - name: main
+        command: [sh, -c, 'echo done']
+        terminationMessagePolicy: FallbackToLogsOnError
+";
+
+#[test]
+fn fields_drover_ignores_are_applied_with_a_warning_by_kubectl_and_drover() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let file = write(dir.path(), "wild.yaml", JOB_FROM_THE_WILD);
+    let out = server.kubectl(&["apply", "-f", &file]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for warning in [
+        "Warning: spec.template.metadata.name: ignored: pods are named by their controller",
+        "Warning: spec.template.spec.serviceAccountName: ignored: Drover has no service accounts",
+        "Warning: spec.template.spec.dnsPolicy: ignored: Drover does not manage pod DNS",
+        "Warning: spec.template.spec.containers[0].terminationMessagePolicy: ignored:",
+    ] {
+        assert!(stderr.contains(warning), "{warning}: {stderr}");
+    }
+    wait_for("8 completions", Duration::from_secs(60), || {
+        let succeeded = kubectl(
+            &server,
+            &["get", "job", "wild", "-o", "jsonpath={.status.succeeded}"],
+        );
+        (succeeded == "8").then_some(())
+    });
+    // Stored as written: re-applying changes nothing.
+    let again = server.kubectl(&["apply", "-f", &file]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("job.batch/wild unchanged"),
+        "{again:?}"
+    );
+    // drover apply names file, line and column.
+    let renamed = write(
+        dir.path(),
+        "wild2.yaml",
+        &JOB_FROM_THE_WILD.replace(
+            "name: wild\nspec:\n  completions",
+            "name: wild2\nspec:\n  completions",
+        ),
+    );
+    let out = server.cli(&["apply", "-f", &renamed]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "Warning: {renamed}:10:13: document 1 (Job \"wild2\"): spec.template.metadata.name: ignored:"
+        )),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("job.batch/wild2 created"));
+}

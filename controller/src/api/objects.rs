@@ -17,7 +17,7 @@ use super::resources::{self, Resource};
 use super::status::failure;
 use super::ApiState;
 use crate::control::{
-    parse_body_text, DeleteOptions, Input, KubeError, KubeRequest, KubeResult, ListOptions,
+    parse_body_text, DeleteOptions, Input, KubeError, KubeReply, KubeRequest, ListOptions,
     ListRequest, Propagation, RenderedList, WriteOptions,
 };
 
@@ -100,30 +100,49 @@ async fn named_group(
     serve(state, &group, &version, &rest, method, uri, headers, body).await
 }
 
-async fn ask(state: &ApiState, request: KubeRequest) -> KubeResult {
-    control_answer(state, |reply| Input::Kube(request, reply)).await
+async fn ask(state: &ApiState, request: KubeRequest) -> KubeReply {
+    let failed = |e| KubeReply {
+        result: Err(e),
+        warnings: Vec::new(),
+    };
+    control_answer(state, |reply| Input::Kube(request, reply), failed).await
 }
 
 async fn ask_list(state: &ApiState, request: ListRequest) -> Result<RenderedList, KubeError> {
-    control_answer(state, |reply| Input::KubeList(request, reply)).await
+    control_answer(state, |reply| Input::KubeList(request, reply), Err).await
 }
 
-/// Sends `input` (made with where to reply) to the control loop and awaits its answer.
-async fn control_answer<T>(
+/// Sends `input` (made with where to reply) to the control loop and awaits its answer;
+/// `failed` makes the answer when there is none.
+async fn control_answer<R>(
     state: &ApiState,
-    input: impl FnOnce(oneshot::Sender<Result<T, KubeError>>) -> Input,
-) -> Result<T, KubeError> {
+    input: impl FnOnce(oneshot::Sender<R>) -> Input,
+    failed: impl Fn(KubeError) -> R,
+) -> R {
     let (reply, answer) = oneshot::channel();
     if state.inputs.send(input(reply)).await.is_err() {
-        return Err(KubeError::new(
+        return failed(KubeError::new(
             503,
             "ServiceUnavailable",
             "controller is shutting down",
         ));
     }
-    answer
-        .await
-        .unwrap_or_else(|_| Err(KubeError::new(500, "InternalError", "request was dropped")))
+    match answer.await {
+        Ok(answer) => answer,
+        Err(_) => failed(KubeError::new(500, "InternalError", "request was dropped")),
+    }
+}
+
+/// `Warning` headers, as kube-apiserver sends them (code 299, agent `-`, the text
+/// quoted): kubectl prints each as `Warning: <text>`.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let text = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = header::HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
 }
 
 fn flag(query: &HashMap<String, String>, name: &str) -> bool {
@@ -328,7 +347,7 @@ async fn watch(
                 ..options
             },
         };
-        ask(state, request).await.map_err(|e| failure(&e))
+        ask(state, request).await.result.map_err(|e| failure(&e))
     };
     let response = serve(&state.watch, watch_query, list).await;
     // Counted as open for as long as its stream is.
@@ -440,7 +459,8 @@ async fn serve(
         }
         other => other,
     };
-    match ask(&state, request).await {
+    let KubeReply { result, warnings } = ask(&state, request).await;
+    let response = match result {
         Ok(mut value) if table => {
             // A list's items are moved into the Table, not copied.
             let (items, metadata) = match value.get_mut("items").map(Value::take) {
@@ -467,7 +487,8 @@ async fn serve(
             (code, Json(value)).into_response()
         }
         Err(e) => failure(&e),
-    }
+    };
+    with_warnings(response, &warnings)
 }
 
 /// A failed log response (the private API's `{"error": …}`) as a Status.

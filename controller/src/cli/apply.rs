@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use anyhow::bail;
-use drover_proto::manifest::{parse_manifests_with, Manifest};
+use drover_proto::manifest::{parse_manifests_warned, Manifest, ManifestWarning};
 use serde_json::{json, Value};
 
 use super::{read_manifest_files, resource, Client};
@@ -63,18 +63,27 @@ pub fn desired_object(manifest: &Manifest) -> Value {
 /// applies again, as with kubectl: a `List` is its items, and the metadata, status and
 /// defaults the server fills in are left to the server.
 pub fn parse_files(paths: &[String]) -> anyhow::Result<Vec<Manifest>> {
+    parse_files_warned(paths).map(|(manifests, _)| manifests)
+}
+
+/// [`parse_files`], with the fields the manifests set that Drover accepts and ignores.
+fn parse_files_warned(paths: &[String]) -> anyhow::Result<(Vec<Manifest>, Vec<ManifestWarning>)> {
     let mut manifests = Vec::new();
+    let mut warnings = Vec::new();
     let mut errors = Vec::new();
     for (source, text) in read_manifest_files(paths)? {
-        match parse_manifests_with(&source, &text, crate::control::as_manifest) {
-            Ok(m) => manifests.extend(m),
+        match parse_manifests_warned(&source, &text, crate::control::as_manifest) {
+            Ok((m, w)) => {
+                manifests.extend(m);
+                warnings.extend(w);
+            }
             Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
         }
     }
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }
-    Ok(manifests)
+    Ok((manifests, warnings))
 }
 
 struct Plan {
@@ -96,7 +105,11 @@ fn send(client: &Client, plan: &Plan, dry_run: bool) -> anyhow::Result<Value> {
 
 /// `drover apply -f`.
 pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
-    let manifests = parse_files(paths)?;
+    let (manifests, warnings) = parse_files_warned(paths)?;
+    // As kubectl prints the server's warnings; these also name file, line and column.
+    for warning in warnings {
+        eprintln!("Warning: {warning}");
+    }
     let mut seen = HashSet::new();
     for m in &manifests {
         if !seen.insert((m.kind(), m.namespace().to_string(), m.name().to_string())) {
@@ -200,8 +213,12 @@ mod tests {
     fn a_listing_printed_by_get_o_yaml_applies_as_its_items() {
         let list = super::super::get::as_kubectl_list(&json!({"items": exported()}), "v1", "Pod");
         let text = super::super::yaml::to_yaml(&list).unwrap();
-        let manifests =
-            parse_manifests_with("list.yaml", &text, crate::control::as_manifest).unwrap();
+        let manifests = drover_proto::manifest::parse_manifests_with(
+            "list.yaml",
+            &text,
+            crate::control::as_manifest,
+        )
+        .unwrap();
         let names: Vec<&str> = manifests.iter().map(Manifest::name).collect();
         assert_eq!(names, ["pi-x7k2p", "pi"]);
     }

@@ -39,7 +39,7 @@ pub(crate) use defaults::show_defaults;
 pub use enroll::Security;
 pub use kube_error::{reason_of, Cause, Details, KubeError, KubeResult};
 pub use objects::{
-    parse_body_text, DeleteOptions, KubeRequest, ListOptions, ListRequest, Propagation,
+    parse_body_text, DeleteOptions, KubeReply, KubeRequest, ListOptions, ListRequest, Propagation,
     WriteOptions,
 };
 pub use rendered::RenderedList;
@@ -57,7 +57,7 @@ pub enum Input {
     /// A request from the HTTP API, with where to send the answer.
     Api(ApiRequest, oneshot::Sender<ApiResult>),
     /// A request of the Kubernetes API, with where to send the answer.
-    Kube(KubeRequest, oneshot::Sender<KubeResult>),
+    Kube(KubeRequest, oneshot::Sender<KubeReply>),
     /// A list request of the Kubernetes API, answered with items already rendered.
     KubeList(
         ListRequest,
@@ -142,6 +142,8 @@ pub struct Control {
     last_resync: Option<Mono>,
     /// Objects' API JSON by version, so a list copies text.
     rendered: rendered::RenderCache,
+    /// Warnings for the client of the Kubernetes request being handled.
+    warnings: Vec<String>,
 }
 
 impl Control {
@@ -206,6 +208,7 @@ impl Control {
             taint_elapsed: Elapsed::default(),
             retries: Retries::default(),
             rendered: Default::default(),
+            warnings: Vec::new(),
             last_resync: None,
         };
         control.load_nodes(now)?;
@@ -222,7 +225,8 @@ impl Control {
             }
             Input::Kube(request, reply) => {
                 let result = self.handle_kube(request, now);
-                let _ = reply.send(result);
+                let warnings = std::mem::take(&mut self.warnings);
+                let _ = reply.send(KubeReply { result, warnings });
             }
             Input::KubeList(request, reply) => {
                 let result = self.kube_list(

@@ -84,6 +84,15 @@ pub struct WriteOptions {
     pub force: bool,
 }
 
+/// The control loop's answer to a [`KubeRequest`].
+#[derive(Debug)]
+pub struct KubeReply {
+    /// The object, list or Status; or the failure.
+    pub result: KubeResult,
+    /// What the client is warned of (`Warning` headers): fields it set that Drover ignores.
+    pub warnings: Vec<String>,
+}
+
 /// A list of the Kubernetes API.
 #[derive(Debug)]
 pub struct ListRequest {
@@ -264,6 +273,8 @@ struct Prepared {
     managed_fields: Value,
     status: Value,
     resource_version: Option<String>,
+    /// The fields the body sets that Drover ignores, for the client (`Warning` headers).
+    warnings: Vec<String>,
 }
 
 fn random_suffix() -> Result<String, KubeError> {
@@ -386,7 +397,7 @@ fn prepare(
         .unwrap_or_default()
         .to_string();
     let status = root.remove("status").unwrap_or_else(|| json!({}));
-    let manifest = Manifest::from_json(body).map_err(|e| {
+    let (manifest, ignored) = Manifest::from_json_warned(body).map_err(|e| {
         KubeError::invalid(
             resource,
             &name,
@@ -416,6 +427,7 @@ fn prepare(
         managed_fields,
         status,
         resource_version,
+        warnings: ignored.iter().map(|w| w.message()).collect(),
     })
 }
 
@@ -801,6 +813,7 @@ impl Control {
             ));
         }
         let prepared = prepare(resource, namespace, None, body)?;
+        self.warnings.extend(prepared.warnings.iter().cloned());
         let manifest = &prepared.manifest;
         if self
             .store
@@ -881,6 +894,7 @@ impl Control {
         }
         let current_before = current.clone();
         let prepared = prepare(resource, namespace, Some(name), body)?;
+        self.warnings.extend(prepared.warnings.iter().cloned());
         let meta = prepared.manifest.metadata();
         let mut spec = prepared.manifest.spec_json();
         if kind == Kind::Pod {

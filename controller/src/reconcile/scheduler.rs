@@ -375,6 +375,7 @@ mod tests {
                         }],
                     }),
                 }),
+                pod_anti_affinity: None,
             }),
             ..Default::default()
         };

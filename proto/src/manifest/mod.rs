@@ -1,5 +1,6 @@
 //! Kubernetes manifests: parsing, the accepted object types, and validation.
 
+mod ignored;
 mod job_bounds;
 mod kind;
 mod parse;
@@ -11,7 +12,10 @@ pub use job_bounds::{
     job_spec_bounds, MAX_FAILED_INDEXES, MAX_INDEXED_COMPLETIONS, MAX_PARALLELISM,
 };
 pub use kind::Kind;
-pub use parse::{parse_manifests, parse_manifests_with, Manifest, ManifestError};
+pub use parse::{
+    parse_manifests, parse_manifests_warned, parse_manifests_with, Manifest, ManifestError,
+    ManifestWarning,
+};
 pub use types::*;
 pub use validate::{
     is_dns_label, is_dns_subdomain, is_valid_uid, runs_in_engine, validate_label_key,

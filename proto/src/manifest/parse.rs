@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_path_to_error::Segment;
 
+use super::ignored::find_ignored;
 use super::types::{CronJob, DaemonSet, Job, ObjectMeta, Pod};
 use super::validate::validate;
 use super::yaml::{load_documents, Document, Position};
@@ -69,6 +70,13 @@ impl Manifest {
 
     /// Parses and validates one object given as JSON (e.g. from the API).
     pub fn from_json(value: Value) -> Result<Manifest, ManifestError> {
+        Manifest::from_json_warned(value).map(|(manifest, _)| manifest)
+    }
+
+    /// [`Manifest::from_json`], with the fields it ignored.
+    pub fn from_json_warned(
+        value: Value,
+    ) -> Result<(Manifest, Vec<ManifestWarning>), ManifestError> {
         let document = Document {
             value,
             positions: Default::default(),
@@ -114,6 +122,45 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
+/// A field a manifest sets that Drover accepts and ignores ([`super::ignored`]), located as
+/// an error would be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestWarning {
+    /// File name (or `-`).
+    pub source: String,
+    /// 1-based document number in the file.
+    pub document: usize,
+    /// `Kind name` of the object, when known.
+    pub object: Option<String>,
+    /// Field path, e.g. `spec.template.spec.dnsPolicy`.
+    pub path: String,
+    /// Line and column.
+    pub position: Position,
+    /// Why it changes nothing.
+    pub reason: String,
+}
+
+impl ManifestWarning {
+    /// One line for an API client: the field and why it is ignored.
+    pub fn message(&self) -> String {
+        format!("{}: ignored: {}", self.path, self.reason)
+    }
+}
+
+impl fmt::Display for ManifestWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: document {}",
+            self.source, self.position, self.document
+        )?;
+        if let Some(object) = &self.object {
+            write!(f, " ({object})")?;
+        }
+        write!(f, ": {}", self.message())
+    }
+}
+
 /// Parses every document of a YAML stream. Either all objects are valid and returned, or
 /// every error found is returned (so a file with an error stores nothing).
 pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<ManifestError>> {
@@ -128,6 +175,15 @@ pub fn parse_manifests_with(
     text: &str,
     prepare: impl Fn(&mut Value),
 ) -> Result<Vec<Manifest>, Vec<ManifestError>> {
+    parse_manifests_warned(source, text, prepare).map(|(manifests, _)| manifests)
+}
+
+/// [`parse_manifests_with`], with every field the objects set that Drover ignores.
+pub fn parse_manifests_warned(
+    source: &str,
+    text: &str,
+    prepare: impl Fn(&mut Value),
+) -> Result<(Vec<Manifest>, Vec<ManifestWarning>), Vec<ManifestError>> {
     let documents = load_documents(text).map_err(|e| {
         vec![ManifestError {
             source: source.to_string(),
@@ -139,6 +195,7 @@ pub fn parse_manifests_with(
         }]
     })?;
     let mut manifests = Vec::new();
+    let mut warnings = Vec::new();
     let mut errors = Vec::new();
     for (index, document) in documents.into_iter().enumerate() {
         for mut object in list_items(document) {
@@ -147,13 +204,16 @@ pub fn parse_manifests_with(
             }
             prepare(&mut object.value);
             match manifest_from_document(source, index + 1, &object) {
-                Ok(m) => manifests.push(m),
+                Ok((m, w)) => {
+                    manifests.push(m);
+                    warnings.extend(w);
+                }
                 Err(e) => errors.push(e),
             }
         }
     }
     if errors.is_empty() {
-        Ok(manifests)
+        Ok((manifests, warnings))
     } else {
         Err(errors)
     }
@@ -207,7 +267,7 @@ fn manifest_from_document(
     source: &str,
     number: usize,
     document: &Document,
-) -> Result<Manifest, ManifestError> {
+) -> Result<(Manifest, Vec<ManifestWarning>), ManifestError> {
     let error = |object: Option<String>, path: &str, message: String| ManifestError {
         source: source.to_string(),
         document: number,
@@ -264,18 +324,30 @@ fn manifest_from_document(
         .and_then(Value::as_str)
         .map(|name| format!("{kind_name} \"{name}\""));
 
+    let value = &document.value;
+    let warnings = find_ignored(kind, value)
+        .into_iter()
+        .map(|ignored| ManifestWarning {
+            source: source.to_string(),
+            document: number,
+            object: object.clone(),
+            position: document.position_of(&ignored.path),
+            path: ignored.path,
+            reason: ignored.reason.to_string(),
+        })
+        .collect();
     let typed = |e: (String, String)| error(object.clone(), &e.0, e.1);
     let manifest = match kind {
-        Kind::Pod => Manifest::Pod(deserialize(&document.value).map_err(typed)?),
-        Kind::Job => Manifest::Job(deserialize(&document.value).map_err(typed)?),
-        Kind::CronJob => Manifest::CronJob(deserialize(&document.value).map_err(typed)?),
-        Kind::DaemonSet => Manifest::DaemonSet(deserialize(&document.value).map_err(typed)?),
+        Kind::Pod => Manifest::Pod(deserialize(value).map_err(typed)?),
+        Kind::Job => Manifest::Job(deserialize(value).map_err(typed)?),
+        Kind::CronJob => Manifest::CronJob(deserialize(value).map_err(typed)?),
+        Kind::DaemonSet => Manifest::DaemonSet(deserialize(value).map_err(typed)?),
         Kind::Node => unreachable!("nodes are filtered out above"),
     };
     if let Some((path, message)) = validate(&manifest).into_iter().next() {
         return Err(error(object, &path, message));
     }
-    Ok(manifest)
+    Ok((manifest, warnings))
 }
 
 /// Deserializes `value`, returning the failing field's path and a message on error.

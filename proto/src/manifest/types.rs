@@ -47,6 +47,9 @@ pub struct ObjectMeta {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TemplateMeta {
+    /// Accepted and ignored: created objects are named by their controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Labels given to created objects.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -292,6 +295,12 @@ pub struct Container {
     /// Volume mounts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Accepted and ignored: Drover keeps no termination message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_message_path: Option<String>,
+    /// Accepted and ignored: Drover keeps no termination message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_message_policy: Option<String>,
 }
 
 /// A toleration.
@@ -424,6 +433,10 @@ pub struct Affinity {
     /// Node affinity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_affinity: Option<NodeAffinity>,
+    /// Accepted and ignored on a DaemonSet's template (one pod per node anyway); refused
+    /// elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_anti_affinity: Option<serde_json::Value>,
 }
 
 /// `hostPath` volume source.
@@ -507,6 +520,33 @@ pub struct PodSpec {
     /// Pod-level security context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
+    /// Accepted and ignored: Drover does not manage pod DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_policy: Option<String>,
+    /// Accepted and ignored: Drover does not manage pod DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_config: Option<serde_json::Value>,
+    /// Accepted and ignored: Drover has no service accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Accepted and ignored: Drover has no service accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// Accepted and ignored: Drover mounts no API token into pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
+    /// Accepted and ignored: Drover does not preempt pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Accepted and ignored: Drover does not preempt pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Accepted and ignored: Drover does not preempt pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemption_policy: Option<String>,
+    /// Accepted and ignored: Drover has no Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_service_links: Option<bool>,
 }
 
 /// A pod template.

@@ -102,6 +102,28 @@ pub fn validate(manifest: &Manifest) -> FieldErrors {
         Manifest::CronJob(cj) => validate_cronjob_spec(&cj.spec, &mut errors),
         Manifest::DaemonSet(ds) => validate_daemonset_spec(&ds.spec, &mut errors),
     }
+    let pod_spec = match manifest {
+        Manifest::Pod(pod) => Some(("spec", &pod.spec)),
+        Manifest::Job(job) => Some(("spec.template.spec", &job.spec.template.spec)),
+        Manifest::CronJob(cj) => Some((
+            "spec.jobTemplate.spec.template.spec",
+            &cj.spec.job_template.spec.template.spec,
+        )),
+        // Ignored there (crate::manifest::ignored): one pod per node anyway.
+        Manifest::DaemonSet(_) => None,
+    };
+    if let Some((path, spec)) = pod_spec {
+        if spec
+            .affinity
+            .as_ref()
+            .is_some_and(|a| a.pod_anti_affinity.is_some())
+        {
+            errors.push((
+                format!("{path}.affinity.podAntiAffinity"),
+                "not supported: Drover does not place pods by where other pods run".into(),
+            ));
+        }
+    }
     errors
 }
 

@@ -24,6 +24,10 @@ fn pod(name: &str, labels: Value) -> Value {
 
 impl Harness {
     fn kube(&mut self, request: KubeRequest) -> KubeResult {
+        self.kube_reply(request).result
+    }
+
+    fn kube_reply(&mut self, request: KubeRequest) -> crate::control::KubeReply {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.control.handle(Input::Kube(request, reply), t(0));
         answer.blocking_recv().expect("an answer")
@@ -830,4 +834,53 @@ fn a_list_shows_each_objects_newest_version_and_selects_by_stored_and_defaulted_
     .unwrap();
     let after_delete = h.list("Pod", ListOptions::default()).unwrap();
     assert_eq!(names(&after_delete), vec!["a"]);
+}
+
+#[test]
+fn fields_drover_ignores_are_stored_shown_and_warned_of_once_per_write() {
+    let mut h = harness();
+    let job = json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "pi"},
+        "spec": {"completions": 8, "parallelism": 2, "template": {
+            "metadata": {"name": "pi"},
+            "spec": {"restartPolicy": "Never", "dnsPolicy": "None",
+                     "containers": [{"name": "pi", "command": ["true"],
+                                     "terminationMessagePolicy": "FallbackToLogsOnError"}]}}},
+    });
+    let reply = h.kube_reply(KubeRequest::Create {
+        resource: res("Job"),
+        namespace: ns(),
+        body: job.clone(),
+        options: WriteOptions::default(),
+    });
+    let created = reply.result.unwrap();
+    assert_eq!(
+        reply.warnings,
+        [
+            "spec.template.metadata.name: ignored: pods are named by their controller, as in Kubernetes",
+            "spec.template.spec.dnsPolicy: ignored: Drover does not manage pod DNS: containers use the engine's resolver, host processes the host's",
+            "spec.template.spec.containers[0].terminationMessagePolicy: ignored: Drover keeps no termination message",
+        ]
+    );
+    let template = &created["spec"]["template"];
+    assert_eq!(template["metadata"]["name"], "pi", "kept as written");
+    assert_eq!(template["spec"]["dnsPolicy"], "None");
+    let next = h.kube_reply(KubeRequest::Get {
+        resource: res("Job"),
+        namespace: ns(),
+        name: "pi".into(),
+    });
+    assert!(next.warnings.is_empty(), "a read warns of nothing");
+    let pod_anti_affinity = json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"affinity": {"podAntiAffinity": {}}, "containers": [{"name": "c", "command": ["true"]}]},
+    });
+    let e = h.create("Pod", pod_anti_affinity).unwrap_err();
+    assert_eq!(e.code, 422);
+    assert!(
+        e.message.contains("spec.affinity.podAntiAffinity"),
+        "{}",
+        e.message
+    );
 }

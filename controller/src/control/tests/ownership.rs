@@ -16,7 +16,7 @@ fn create(h: &mut Harness, kind: &str, body: Value) -> Value {
         options: WriteOptions::default(),
     };
     h.control.handle(Input::Kube(request, reply), t(0));
-    answer.blocking_recv().unwrap().unwrap()
+    answer.blocking_recv().unwrap().result.unwrap()
 }
 
 fn pod(h: &Harness, name: &str) -> crate::store::StoredObject {
