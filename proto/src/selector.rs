@@ -85,12 +85,12 @@ impl LabelSelector {
         Ok(LabelSelector { requirements })
     }
 
-    /// Whether `labels` satisfy every requirement.
     /// Whether it selects everything (no requirement).
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }
 
+    /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.requirements.iter().all(|r| match r {
             Requirement::Equals(k, v) => labels.get(k) == Some(v),

@@ -932,3 +932,63 @@ fn get_of_several_kinds_prints_each_kinds_table_with_kind_prefixed_names() {
         "No resources found in default namespace.\n"
     );
 }
+
+#[test]
+fn apply_takes_over_what_an_older_drover_apply_wrote_so_removed_fields_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let ds = |env: &str| {
+        format!(
+            "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: old
+spec:
+  selector:
+    matchLabels: {{app: old}}
+  template:
+    metadata:
+      labels: {{app: old}}
+    spec:
+      containers:
+      - name: main
+        command: [sleep, '600']
+        env:
+        - {{name: KEEP, value: '1'}}
+{env}"
+        )
+    };
+    // Written as drover apply used to write it: a POST without a field manager.
+    let written = ds("        - {name: DROP, value: '1'}\n");
+    let mut body: Value = serde_yaml_like(&written);
+    body["metadata"]["namespace"] = "default".into();
+    server
+        .api_post("/apis/apps/v1/namespaces/default/daemonsets")
+        .send_json(&body)
+        .expect("POST");
+    let file = dir.path().join("ds.yaml");
+    std::fs::write(&file, ds("")).unwrap();
+    let out = server.cli_ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(out, "daemonset.apps/old configured\n");
+    let stored = server.items("ds")[0].clone();
+    let env = &stored["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(
+        env,
+        &serde_json::json!([{"name": "KEEP", "value": "1"}]),
+        "{stored}"
+    );
+    let again = server.cli_ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(again, "daemonset.apps/old unchanged\n");
+}
+
+/// The JSON of a one-document YAML manifest, through the CLI's own reading of it.
+fn serde_yaml_like(text: &str) -> Value {
+    let manifests = drover_proto::manifest::parse_manifests("x.yaml", text).unwrap();
+    let manifest = &manifests[0];
+    serde_json::json!({
+        "apiVersion": manifest.kind().api_version(),
+        "kind": manifest.kind().as_str(),
+        "metadata": {"name": manifest.name()},
+        "spec": manifest.spec_json(),
+    })
+}

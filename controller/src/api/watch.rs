@@ -210,11 +210,12 @@ fn footprint(object: &StoredObject) -> usize {
         + trees / 10
 }
 
-/// Roughly what a change to an event holds: its record and its rendered line.
-fn event_footprint(record: &EventRecord) -> usize {
+/// Roughly what a change to an event holds: its record, the few fields that name its
+/// object (all the store hands over), and its rendered line.
+fn event_footprint(record: &EventRecord, subject: &StoredObject) -> usize {
     let e = &record.event;
     let text = e.kind.len() + e.reason.len() + e.message.len() + e.source.len();
-    std::mem::size_of::<EventRecord>() + 2 * text + 768
+    std::mem::size_of::<EventRecord>() + footprint(subject) + 2 * text + 768
 }
 
 /// A `metav1.Status` failure.
@@ -290,8 +291,7 @@ impl WatchHub {
         }
         history.latest = history.latest.max(change.resource_version);
         let footprint = match &change.event {
-            // An event's line and record only; the object is the store's.
-            Some(record) => event_footprint(record),
+            Some(record) => event_footprint(record, &change.object),
             None => footprint(&change.object),
         };
         let event = Arc::new(Event {

@@ -103,6 +103,33 @@ fn send(client: &Client, plan: &Plan, dry_run: bool) -> anyhow::Result<Value> {
     client.patch_query(&path, "application/apply-patch+yaml", &query, &plan.body)
 }
 
+/// Who wrote the fields of an object before `drover apply` applied server-side: its creates
+/// and updates carried no field manager (`unknown`), and an object older than managed
+/// fields is credited to `before-first-apply`.
+const EARLIER_WRITERS: &[&str] = &["unknown", "before-first-apply"];
+
+/// Makes `drover` the applier of what earlier `drover apply` calls wrote, once, so that a
+/// field removed from the file is removed from the object (and a pod whose file changed
+/// is refused rather than left as it was). Guarded by the object's resourceVersion: a
+/// concurrent write makes it a conflict, and the call fails before applying anything more.
+fn hand_over_fields(client: &Client, plan: &Plan) -> anyhow::Result<()> {
+    let Some(before) = &plan.before else {
+        return Ok(());
+    };
+    let Some(fields) =
+        crate::api::patch::upgrade::hand_over(before, EARLIER_WRITERS, FIELD_MANAGER)
+    else {
+        return Ok(());
+    };
+    let patch = json!([
+        {"op": "test", "path": "/metadata/resourceVersion", "value": before["metadata"]["resourceVersion"]},
+        {"op": "replace", "path": "/metadata/managedFields", "value": fields},
+    ]);
+    let path = resource::object(plan.resource, &plan.namespace, &plan.name);
+    client.patch(&path, "application/json-patch+json", &patch)?;
+    Ok(())
+}
+
 /// `drover apply -f`.
 pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
     let (manifests, warnings) = parse_files_warned(paths)?;
@@ -134,6 +161,7 @@ pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
         send(client, plan, true)?;
     }
     for plan in &plans {
+        hand_over_fields(client, plan)?;
         let after = send(client, plan, false)?;
         println!(
             "{} {}",

@@ -237,7 +237,7 @@ impl Control {
                 overwrite,
             } => {
                 let answer = self.label_node(&name, set, remove, overwrite)?;
-                self.schedule_pending(now)?;
+                // Pending pods may fit the node now: the scheduling pass of settle looks.
                 self.workloads_changed();
                 Ok(answer)
             }
@@ -263,7 +263,7 @@ impl Control {
                 }
                 let stored = self.store.put(&node)?;
                 if !unschedulable {
-                    self.schedule_pending(now)?;
+                    self.workloads_changed();
                 }
                 let reason = if unschedulable {
                     "NodeNotSchedulable"
@@ -424,7 +424,7 @@ impl Control {
         };
         let stored = self.store.put(&object)?;
         if kind == Kind::Pod {
-            self.pod_applied(&stored, now)?;
+            self.pod_applied(&stored)?;
         }
         Ok("created")
     }

@@ -251,6 +251,14 @@ impl Control {
             }
         }
         spec.node_name = Some(node.to_string());
+        // Accepted on the template and ignored (one pod per node anyway), but refused on a
+        // pod: the pod would not take a label or an annotation again.
+        if let Some(affinity) = spec.affinity.as_mut() {
+            affinity.pod_anti_affinity = None;
+            if affinity.node_affinity.is_none() {
+                spec.affinity = None;
+            }
+        }
         let mut labels = template.metadata.labels.clone();
         labels.insert(REVISION_HASH_LABEL.into(), hash.to_string());
         let (name, uid) = (

@@ -5,7 +5,10 @@
 use drover_proto::manifest::Kind;
 use serde_json::{json, Map, Value};
 
-/// Pod spec fields Drover has no model of, with the only value it accepts.
+/// Pod spec fields Drover does not act on, with their Kubernetes default: that value is
+/// dropped on input (it says nothing); any other is stored and warned of
+/// (`drover_proto::manifest::ignored`), except `schedulerName`, which another value makes
+/// an error.
 const POD_DEFAULTS: &[(&str, &str)] = &[
     ("dnsPolicy", "\"ClusterFirst\""),
     ("schedulerName", "\"default-scheduler\""),

@@ -261,15 +261,11 @@ impl Control {
         }
         let pods = self.store.list(Kind::Pod, None)?;
         self.jobs_wake = None;
-        let mut created = false;
-        // One being deleted (foreground) starts nothing new.
+        // One being deleted (foreground) starts nothing new. The pods it creates are placed
+        // by the scheduling pass that follows in settle.
         for job in jobs.iter().filter(|job| job.deletion_timestamp.is_none()) {
             let result = self.reconcile_job(job, &jobs, &pods, now);
-            created |= result.as_ref().is_ok_and(|made| *made);
-            self.object_result(job, result.map(|_| ()), now);
-        }
-        if created {
-            self.schedule_pending(now)?;
+            self.object_result(job, result, now);
         }
         Ok(())
     }
@@ -281,13 +277,13 @@ impl Control {
         jobs: &[Arc<StoredObject>],
         pods: &[Arc<StoredObject>],
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<()> {
         let spec: JobSpec = serde_json::from_value(job.spec.clone())?;
         if let Some((field, message)) = job_spec_bounds("spec", &spec).first() {
             // Accepted by an older version: the reconciler would allocate per index or
             // create pods by the billion. Leave it alone until it is deleted or re-applied.
             warn!(job = %format!("{}/{}", job.namespace, job.name), field, message, "not reconciling a Job whose spec is out of bounds");
-            return Ok(false);
+            return Ok(());
         }
         // Orphans with the Job's controller-uid are adopted, its pods relabelled out of
         // it released, before anything is counted; a finished Job claims nothing, as in
@@ -339,7 +335,7 @@ impl Control {
         }
         if outcome.delete_job {
             self.delete_job(job, now)?;
-            return Ok(false);
+            return Ok(());
         }
         for name in &outcome.delete {
             if let Some(pod) = owned.iter().find(|p| &p.name == name) {
@@ -350,7 +346,6 @@ impl Control {
                 self.delete_pod(pod, now)?;
             }
         }
-        let made = !outcome.create.is_empty();
         for index in &outcome.create {
             let pod = self.new_job_pod(job, &spec, *index, now)?;
             self.store.record_event(
@@ -414,7 +409,7 @@ impl Control {
                 _ => {}
             }
         }
-        Ok(made)
+        Ok(())
     }
 
     fn new_job_pod(

@@ -307,6 +307,10 @@ impl Control {
                 .finish_foreground_deletions()
                 .map_err(|e| anyhow::anyhow!("{e}"));
             self.pass_result("foreground deletions", result, now);
+            // Last: it places what the passes before created, and whatever a change of
+            // nodes (Ready, labels, taints, uncordon) or a resync lets go somewhere now.
+            let result = self.schedule_pending(now);
+            self.pass_result("scheduling", result, now);
         }
         self.flush_desired();
     }

@@ -163,9 +163,9 @@ impl Control {
             )?;
         }
         self.ensure_desired(node)?;
+        // A change of the node (its disk has space again, say) may let pending pods go
+        // there: the scheduling pass of settle looks.
         self.workloads_changed();
-        // A change of the node (its disk has space again, say) may let pending pods go there.
-        self.schedule_pending(now)?;
         Ok(())
     }
 
@@ -199,9 +199,8 @@ impl Control {
                     state.recorded = Some(readiness);
                 }
                 if readiness == Readiness::Ready {
-                    if let Err(e) = self.schedule_pending(now) {
-                        warn!(error = %e, "cannot schedule pending pods");
-                    }
+                    // Pending pods may go there now.
+                    self.workloads_changed();
                 }
             }
             Err(e) => warn!(node, error = %e, "cannot record node readiness"),

@@ -274,7 +274,7 @@ struct Prepared {
     status: Value,
     resource_version: Option<String>,
     /// The fields the body sets that Drover ignores, for the client (`Warning` headers).
-    warnings: Vec<String>,
+    warnings: Vec<drover_proto::manifest::ManifestWarning>,
 }
 
 fn random_suffix() -> Result<String, KubeError> {
@@ -427,7 +427,7 @@ fn prepare(
         managed_fields,
         status,
         resource_version,
-        warnings: ignored.iter().map(|w| w.message()).collect(),
+        warnings: ignored,
     })
 }
 
@@ -481,7 +481,6 @@ fn patch_error(resource: &Resource, name: &str, e: PatchError) -> KubeError {
     }
 }
 
-/// The Status of an object deleted at once.
 /// The pod fields a field selector can read from the stored pod (no default applies).
 const STORED_POD_FIELDS: &[&str] = &[
     "metadata.name",
@@ -533,6 +532,7 @@ impl Page {
     }
 }
 
+/// The Status of an object deleted at once.
 fn deleted_status(resource: &Resource, object: &StoredObject) -> Value {
     let mut details = json!({"name": object.name, "kind": resource.plural, "uid": object.uid});
     if !resource.group.is_empty() {
@@ -813,7 +813,8 @@ impl Control {
             ));
         }
         let prepared = prepare(resource, namespace, None, body)?;
-        self.warnings.extend(prepared.warnings.iter().cloned());
+        self.warnings
+            .extend(prepared.warnings.iter().map(|w| w.message()));
         let manifest = &prepared.manifest;
         if self
             .store
@@ -843,7 +844,7 @@ impl Control {
         }
         let stored = self.store.put(&object)?;
         if kind == Kind::Pod {
-            self.pod_applied(&stored, now)?;
+            self.pod_applied(&stored)?;
         }
         self.workloads_changed();
         Ok(self.kube_render(&stored))
@@ -894,7 +895,17 @@ impl Control {
         }
         let current_before = current.clone();
         let prepared = prepare(resource, namespace, Some(name), body)?;
-        self.warnings.extend(prepared.warnings.iter().cloned());
+        // Only what this write brings: a label patch of an object that already holds an
+        // ignored field (the patched body is the whole object) is not warned of it again.
+        let stored =
+            drover_proto::manifest::ignored::find_ignored(kind, &crate::object::to_json(&current));
+        self.warnings.extend(
+            prepared
+                .warnings
+                .iter()
+                .filter(|w| !stored.iter().any(|s| s.path == w.path))
+                .map(|w| w.message()),
+        );
         let meta = prepared.manifest.metadata();
         let mut spec = prepared.manifest.spec_json();
         if kind == Kind::Pod {
@@ -1029,7 +1040,7 @@ impl Control {
                 self.store.put(&node)?;
             }
         }
-        self.schedule_pending(now)?;
+        // Pending pods may fit it now: the scheduling pass of settle looks.
         self.workloads_changed();
         let node = self
             .store

@@ -132,17 +132,17 @@ impl Control {
     }
 
     /// A pod was applied: bound pods go to their node's desired state, others are placed.
-    pub(super) fn pod_applied(
-        &mut self,
-        pod: &StoredObject,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    pub(super) fn pod_applied(&mut self, pod: &StoredObject) -> anyhow::Result<()> {
         match node_name(pod) {
             Some(node) => {
                 let node = node.to_string();
                 self.ensure_desired(&node)
             }
-            None => self.schedule_pending(now),
+            None => {
+                // Placed by the scheduling pass of this turn's settle.
+                self.workloads_changed();
+                Ok(())
+            }
         }
     }
 

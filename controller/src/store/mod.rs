@@ -671,21 +671,32 @@ impl Store {
         let now = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let tx = self.db.transaction()?;
         let rv = Self::next_resource_version(&tx)? as i64;
-        let last: Option<(i64, String, String, i64, String)> = tx
+        type Last = (i64, String, String, i64, String, String, String);
+        let last: Option<Last> = tx
             .query_row(
-                "SELECT id, reason, message, count, first_seen FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT 1",
+                "SELECT id, reason, message, count, first_seen, kind, source FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT 1",
                 params![object.uid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
             )
             .optional()?;
-        let (id, count, first_seen, change) = match last {
-            Some((id, r, m, count, first_seen)) if r == reason && m == message => {
+        // A repeat keeps the row's type and source; the published event shows the row.
+        let (id, count, first_seen, kind, source, change) = match last {
+            Some((id, r, m, count, first_seen, stored_kind, stored_source))
+                if r == reason && m == message =>
+            {
                 tx.execute(
                     "UPDATE events SET count = count + 1, last_seen = ?2, resource_version = ?3 WHERE id = ?1",
                     params![id, now, rv],
                 )?;
                 let first_seen = crate::object::parse_timestamp(&first_seen).unwrap_or(at);
-                (id, count as u64 + 1, first_seen, ChangeType::Modified)
+                (
+                    id,
+                    count as u64 + 1,
+                    first_seen,
+                    stored_kind,
+                    stored_source,
+                    ChangeType::Modified,
+                )
             }
             _ => {
                 tx.execute(
@@ -699,29 +710,39 @@ impl Store {
                         (SELECT id FROM events WHERE object_uid = ?1 ORDER BY id DESC LIMIT ?2)",
                     params![object.uid, EVENTS_PER_OBJECT],
                 )?;
-                (id, 1, at, ChangeType::Added)
+                (
+                    id,
+                    1,
+                    at,
+                    kind.to_string(),
+                    source.to_string(),
+                    ChangeType::Added,
+                )
             }
         };
         tx.commit()?;
-        let subject = self
-            .by_uid
-            .get(&object.uid)
-            .and_then(|key| self.objects.get(key))
-            .cloned();
         self.publish(|| Change {
             kind: change,
             resource_version: rv as u64,
-            object: subject.unwrap_or_else(|| Arc::new(object.clone())),
+            // Only what names the event's object: the watch history must not keep a whole
+            // version of it alive once the store has moved on.
+            object: Arc::new(StoredObject::new(
+                object.kind,
+                &object.namespace,
+                &object.name,
+                &object.uid,
+                object.created_at,
+            )),
             previous: None,
             event: Some(Arc::new(EventRecord {
                 id: id as u64,
                 object_uid: object.uid.clone(),
                 resource_version: rv as u64,
                 event: StoredEvent {
-                    kind: kind.to_string(),
+                    kind,
                     reason: reason.to_string(),
                     message: message.to_string(),
-                    source: source.to_string(),
+                    source,
                     count,
                     first_seen,
                     last_seen: at,

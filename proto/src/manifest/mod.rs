@@ -1,6 +1,6 @@
 //! Kubernetes manifests: parsing, the accepted object types, and validation.
 
-mod ignored;
+pub mod ignored;
 mod job_bounds;
 mod kind;
 mod parse;

@@ -32,6 +32,7 @@ mod merge;
 pub mod merge_keys;
 mod strategic;
 mod update;
+pub mod upgrade;
 
 pub use apply::BEFORE_FIRST_APPLY;
 pub use conflicts::{conflict_parts, conflicts_message};

@@ -213,6 +213,11 @@ pub static POD_SPEC: Message = Message {
         p(29, "runtimeClassName", Str),
         p(30, "enableServiceLinks", Bool),
         p(31, "preemptionPolicy", Str),
+        // Accepted and ignored, as in JSON (proto/src/manifest/ignored.rs).
+        p(21, "automountServiceAccountToken", Bool),
+        f(24, "priorityClassName", Str),
+        // Its message is not modelled here; ignored in JSON anyway.
+        p(26, "dnsConfig", Skip),
         // Refused by name.
         p(5, "activeDeadlineSeconds", Refuse),
         f(12, "hostPID", Refuse),
@@ -220,10 +225,7 @@ pub static POD_SPEC: Message = Message {
         r(15, "imagePullSecrets", Refuse),
         f(17, "subdomain", Refuse),
         r(20, "initContainers", Refuse),
-        p(21, "automountServiceAccountToken", Refuse),
         r(23, "hostAliases", Refuse),
-        f(24, "priorityClassName", Refuse),
-        p(26, "dnsConfig", Refuse),
         p(27, "shareProcessNamespace", Refuse),
         r(28, "readinessGates", Refuse),
         r(33, "topologySpreadConstraints", Refuse),

@@ -269,14 +269,21 @@ fn a_setting_drover_does_not_take_is_named() {
         message.contains("livenessProbe (field 10 of Container) is not supported"),
         "{message}"
     );
-    // A pointer field is set when present, even at zero (`automountServiceAccountToken:
-    // false`); a plain one at zero is unset (`hostPID: false`).
-    let spec = [ld(2, &ld(1, b"c")), vec![0xa8, 0x01, 0x00]].concat();
+    // A pointer field is set when present, even at zero (`shareProcessNamespace: false`);
+    // a plain one at zero is unset (`hostPID: false`).
+    let spec = [ld(2, &ld(1, b"c")), vec![0xd8, 0x01, 0x00]].concat();
     let pod = envelope("v1", "Pod", &ld(2, &spec));
     assert!(decode(&pod)
         .unwrap_err()
         .to_string()
-        .contains("automountServiceAccountToken"));
+        .contains("shareProcessNamespace"));
+    // Accepted and ignored, as in JSON: decoded, at zero too.
+    let spec = [ld(2, &ld(1, b"c")), vec![0xa8, 0x01, 0x00]].concat();
+    let pod = envelope("v1", "Pod", &ld(2, &spec));
+    assert_eq!(
+        decode(&pod).unwrap()["spec"]["automountServiceAccountToken"],
+        false
+    );
     let spec = [ld(2, &ld(1, b"c")), vec![0x60, 0x00]].concat();
     let pod = envelope("v1", "Pod", &ld(2, &spec));
     assert!(decode(&pod).is_ok());

@@ -872,6 +872,34 @@ fn fields_drover_ignores_are_stored_shown_and_warned_of_once_per_write() {
         name: "pi".into(),
     });
     assert!(next.warnings.is_empty(), "a read warns of nothing");
+    let patch = |h: &mut Harness, body: Value| {
+        h.kube_reply(KubeRequest::Patch {
+            resource: res("Job"),
+            namespace: ns(),
+            name: "pi".into(),
+            patch_type: crate::api::patch::PatchType::Merge,
+            body: body.to_string().into_bytes(),
+            status_only: false,
+            options: WriteOptions::default(),
+        })
+    };
+    let labelled = patch(&mut h, json!({"metadata": {"labels": {"a": "b"}}}));
+    assert!(labelled.result.is_ok());
+    assert!(
+        labelled.warnings.is_empty(),
+        "fields already stored are not warned of again: {:?}",
+        labelled.warnings
+    );
+    let more = patch(
+        &mut h,
+        json!({"spec": {"template": {"spec": {"priorityClassName": "high"}}}}),
+    );
+    assert!(more.result.is_ok());
+    assert_eq!(
+        more.warnings,
+        ["spec.template.spec.priorityClassName: ignored: Drover does not preempt pods: every pod has the same priority"],
+        "only the field this write brings"
+    );
     let pod_anti_affinity = json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"affinity": {"podAntiAffinity": {}}, "containers": [{"name": "c", "command": ["true"]}]},
@@ -883,4 +911,42 @@ fn fields_drover_ignores_are_stored_shown_and_warned_of_once_per_write() {
         "{}",
         e.message
     );
+}
+
+#[test]
+fn a_daemon_pod_of_a_template_with_pod_anti_affinity_takes_labels() {
+    let mut h = harness();
+    h.online("pi", session(1, 1), t(0));
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {
+                "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": []}},
+                "containers": [{"name": "c", "image": "alpine"}]}},
+        },
+    });
+    let reply = h.kube_reply(KubeRequest::Create {
+        resource: res("DaemonSet"),
+        namespace: ns(),
+        body: ds,
+        options: WriteOptions::default(),
+    });
+    assert!(reply.result.is_ok());
+    assert_eq!(reply.warnings.len(), 1, "{:?}", reply.warnings);
+    h.control.settle(t(1));
+    let pods = h.list("Pod", ListOptions::default()).unwrap();
+    let pod = &pods["items"][0];
+    assert!(pod["spec"].get("affinity").is_none(), "{pod}");
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    let labelled = h.kube(KubeRequest::Patch {
+        resource: res("Pod"),
+        namespace: ns(),
+        name,
+        patch_type: crate::api::patch::PatchType::Merge,
+        body: br#"{"metadata": {"labels": {"tier": "edge"}}}"#.to_vec(),
+        status_only: false,
+        options: WriteOptions::default(),
+    });
+    assert_eq!(labelled.unwrap()["metadata"]["labels"]["tier"], "edge");
 }
