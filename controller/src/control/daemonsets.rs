@@ -200,6 +200,9 @@ impl Control {
                     let entry = self.ds_backoff.entry(ds.uid.clone()).or_default();
                     let next = FailureBackoff::after_failure(entry.get(&node).copied(), mono);
                     entry.insert(node.clone(), next);
+                    // Kept, so that a restart does not replace a crashing pod at once.
+                    self.store
+                        .record_daemon_failures(&ds.uid, &node, next.failures, now)?;
                     self.store.record_event(
                         ds,
                         "Warning",
@@ -214,6 +217,7 @@ impl Control {
                     if let Some(entry) = self.ds_backoff.get_mut(&ds.uid) {
                         entry.remove(&node);
                     }
+                    self.store.clear_daemon_failures(&ds.uid, &node)?;
                 }
             }
         }
@@ -288,6 +292,7 @@ impl Control {
             }
         }
         self.store.delete_revisions(&owner.uid)?;
+        self.store.delete_daemon_failures(&owner.uid)?;
         self.ds_backoff.remove(&owner.uid);
         Ok(())
     }
@@ -295,3 +300,19 @@ impl Control {
 
 /// Per-DaemonSet, per-node replacement back-off.
 pub type DsBackoff = HashMap<String, HashMap<String, FailureBackoff>>;
+
+impl Control {
+    /// The back-offs the store kept, as they stand at `now` (the controller's start).
+    pub(super) fn load_daemon_failures(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let mono = self.mono(now);
+        for kept in self.store.daemon_failures()? {
+            let backoff = FailureBackoff::restored(kept.failures, kept.failed_at, now, mono);
+            self.ds_backoff
+                .entry(kept.ds_uid)
+                .or_default()
+                .insert(kept.node, backoff);
+            self.note_wake(backoff.retry_at);
+        }
+        Ok(())
+    }
+}

@@ -212,6 +212,7 @@ impl Control {
             last_resync: None,
         };
         control.load_nodes(now)?;
+        control.load_daemon_failures(now)?;
         control.load_credentials()?;
         Ok(control)
     }

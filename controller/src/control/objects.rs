@@ -1247,6 +1247,7 @@ impl Control {
                 self.store.delete(kind, &owner.namespace, &owner.name)?;
                 self.store.delete_revisions(&owner.uid)?;
                 self.store.delete_job_results(&owner.uid)?;
+                self.store.delete_daemon_failures(&owner.uid)?;
                 self.ds_backoff.remove(&owner.uid);
             }
         }

@@ -984,6 +984,7 @@ fn a_stored_cronjob_with_an_out_of_bounds_template_starts_no_job() {
     assert!(h.control.store.list(Kind::Pod, None).unwrap().is_empty());
 }
 
+mod daemon_failures;
 mod kube;
 mod ownership;
 mod resync;

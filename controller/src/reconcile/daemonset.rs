@@ -72,13 +72,34 @@ impl FailureBackoff {
     /// The back-off after one more failure at `now`.
     pub fn after_failure(previous: Option<FailureBackoff>, now: Mono) -> FailureBackoff {
         let failures = previous.map_or(0, |b| b.failures) + 1;
-        let delay =
-            super::backoff::exponential(FAILURE_BACKOFF_INITIAL, FAILURE_BACKOFF_MAX, failures);
         FailureBackoff {
             failures,
-            retry_at: now.plus(delay),
+            retry_at: now.plus(failure_delay(failures)),
         }
     }
+
+    /// The back-off of `failures` failures, the last at wall time `failed_at`, for a
+    /// controller started again at `now` (wall) and `mono`: what remained of the delay then
+    /// remains now. The monotonic clock does not survive a restart, so the wall clock
+    /// measures the time in between; a clock that stepped back waits at most the whole
+    /// delay, one that stepped forward not at all.
+    pub fn restored(
+        failures: u32,
+        failed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        mono: Mono,
+    ) -> FailureBackoff {
+        let delay = failure_delay(failures);
+        let passed = (now - failed_at).to_std().unwrap_or(Duration::ZERO);
+        FailureBackoff {
+            failures,
+            retry_at: mono.plus(delay.saturating_sub(passed)),
+        }
+    }
+}
+
+fn failure_delay(failures: u32) -> Duration {
+    super::backoff::exponential(FAILURE_BACKOFF_INITIAL, FAILURE_BACKOFF_MAX, failures)
 }
 
 /// Why a pod is deleted.

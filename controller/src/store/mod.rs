@@ -5,6 +5,7 @@
 
 mod api_tokens;
 mod changes;
+mod daemon_failures;
 mod namespaces;
 mod schema;
 mod security;

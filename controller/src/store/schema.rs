@@ -90,6 +90,13 @@ fn create(db: &Connection) -> rusqlite::Result<()> {
             at TEXT NOT NULL,
             PRIMARY KEY (job_uid, pod_uid)
         );
+        CREATE TABLE IF NOT EXISTS daemon_failures (
+            ds_uid TEXT NOT NULL,
+            node TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            failed_at TEXT NOT NULL,
+            PRIMARY KEY (ds_uid, node)
+        );
         CREATE TABLE IF NOT EXISTS superseded_results (
             job_uid TEXT NOT NULL,
             pod_uid TEXT NOT NULL,

@@ -549,3 +549,40 @@ fn a_daemonset_of_host_processes_runs_on_nodes_without_an_engine() {
     let outcome = run(&process_class, &runtime_nodes(), &[], t(0));
     assert_eq!(outcome.status.desired_number_scheduled, 3);
 }
+
+#[test]
+fn a_failure_back_off_restored_after_a_restart_keeps_what_remained_of_its_delay() {
+    let failed_at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let started = Mono::at(Duration::from_secs(5));
+    // Three failures: a 4 s delay, of which 1 s had passed.
+    let restored = FailureBackoff::restored(
+        3,
+        failed_at,
+        failed_at + chrono::Duration::seconds(1),
+        started,
+    );
+    assert_eq!(restored.failures, 3);
+    assert_eq!(restored.retry_at, started.plus(Duration::from_secs(3)));
+    let later = FailureBackoff::restored(
+        3,
+        failed_at,
+        failed_at + chrono::Duration::hours(1),
+        started,
+    );
+    assert_eq!(later.retry_at, started, "long over: no wait");
+    let stepped_back = FailureBackoff::restored(
+        3,
+        failed_at,
+        failed_at - chrono::Duration::hours(1),
+        started,
+    );
+    assert_eq!(
+        stepped_back.retry_at,
+        started.plus(Duration::from_secs(4)),
+        "a clock that went back waits the whole delay, no more"
+    );
+    let next = FailureBackoff::after_failure(Some(restored), started);
+    assert_eq!(next.failures, 4, "the count goes on from where it was");
+}
