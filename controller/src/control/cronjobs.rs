@@ -11,7 +11,7 @@ use super::jobs::{job_finished, PER_NODE_TARGETS};
 use super::Control;
 use crate::object::{timestamp, timestamp_of as parse_time};
 use crate::reconcile::cronjob::{reconcile, CronAction, CronInput, CronRun, RunState};
-use crate::reconcile::daemonset::eligible_nodes;
+use crate::reconcile::daemonset::nodes_for_one_per_node;
 use crate::store::StoredObject;
 
 const SOURCE: &str = "cronjob-controller";
@@ -219,9 +219,9 @@ impl Control {
         annotations: &mut std::collections::BTreeMap<String, String>,
     ) -> anyhow::Result<()> {
         let nodes = self.node_views()?;
-        let mut pod_like = drover_proto::manifest::DaemonSetSpec::default();
-        pod_like.template.spec = job_spec.template.spec.clone();
-        let targets: Vec<String> = eligible_nodes(&pod_like, &nodes).into_iter().collect();
+        let targets: Vec<String> = nodes_for_one_per_node(&job_spec.template.spec, &nodes)
+            .into_iter()
+            .collect();
         let count = targets.len() as i32;
         job_spec.completion_mode = Some(CompletionMode::Indexed);
         job_spec.completions = Some(count);

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{
-    DaemonSetSpec, IntOrPercent, TaintEffect, Toleration, TolerationOperator, UpdateStrategyType,
+    DaemonSetSpec, IntOrPercent, PodSpec, TaintEffect, Toleration, TolerationOperator,
+    UpdateStrategyType,
 };
 
 use super::clock::Mono;
@@ -217,7 +218,13 @@ pub fn resolve(value: Option<&IntOrPercent>, default: i64, total: u32) -> u32 {
 /// The nodes a DaemonSet's pods belong on: those that fit the template (selector,
 /// affinity, taints, a container engine for a template of containers).
 pub fn eligible_nodes(spec: &DaemonSetSpec, nodes: &[NodeView]) -> BTreeSet<String> {
-    let mut pod_spec = spec.template.spec.clone();
+    nodes_for_one_per_node(&spec.template.spec, nodes)
+}
+
+/// The nodes a pod of `template` run once on every node belongs on (a DaemonSet's, a
+/// per-node CronJob run's): those it fits with the tolerations daemon pods get.
+pub fn nodes_for_one_per_node(template: &PodSpec, nodes: &[NodeView]) -> BTreeSet<String> {
+    let mut pod_spec = template.clone();
     pod_spec.tolerations.extend(daemon_tolerations());
     nodes
         .iter()
