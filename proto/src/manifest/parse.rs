@@ -103,16 +103,30 @@ pub struct ManifestError {
     pub message: String,
 }
 
+/// `file:line:col: document N (Kind "name")`, where an error or a warning is.
+fn write_location(
+    f: &mut fmt::Formatter<'_>,
+    source: &str,
+    position: Position,
+    document: usize,
+    object: Option<&str>,
+) -> fmt::Result {
+    write!(f, "{source}:{position}: document {document}")?;
+    if let Some(object) = object {
+        write!(f, " ({object})")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
+        write_location(
             f,
-            "{}:{}: document {}",
-            self.source, self.position, self.document
+            &self.source,
+            self.position,
+            self.document,
+            self.object.as_deref(),
         )?;
-        if let Some(object) = &self.object {
-            write!(f, " ({object})")?;
-        }
         if !self.path.is_empty() {
             write!(f, ": {}", self.path)?;
         }
@@ -149,14 +163,13 @@ impl ManifestWarning {
 
 impl fmt::Display for ManifestWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
+        write_location(
             f,
-            "{}:{}: document {}",
-            self.source, self.position, self.document
+            &self.source,
+            self.position,
+            self.document,
+            self.object.as_deref(),
         )?;
-        if let Some(object) = &self.object {
-            write!(f, " ({object})")?;
-        }
         write!(f, ": {}", self.message())
     }
 }
