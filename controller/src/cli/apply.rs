@@ -110,24 +110,36 @@ const EARLIER_WRITERS: &[&str] = &["unknown", "before-first-apply"];
 
 /// Makes `drover` the applier of what earlier `drover apply` calls wrote, once, so that a
 /// field removed from the file is removed from the object (and a pod whose file changed
-/// is refused rather than left as it was). Guarded by the object's resourceVersion: a
-/// concurrent write makes it a conflict, and the call fails before applying anything more.
-fn hand_over_fields(client: &Client, plan: &Plan) -> anyhow::Result<()> {
-    let Some(before) = &plan.before else {
-        return Ok(());
-    };
-    let Some(fields) =
-        crate::api::patch::upgrade::hand_over(before, EARLIER_WRITERS, FIELD_MANAGER)
-    else {
-        return Ok(());
-    };
-    let patch = json!([
-        {"op": "test", "path": "/metadata/resourceVersion", "value": before["metadata"]["resourceVersion"]},
-        {"op": "replace", "path": "/metadata/managedFields", "value": fields},
-    ]);
-    let path = resource::object(plan.resource, &plan.namespace, &plan.name);
-    client.patch(&path, "application/json-patch+json", &patch)?;
-    Ok(())
+/// is refused rather than left as it was). Done before the dry run, which then sees what
+/// the apply will do; it changes only who owns what. Guarded by the resourceVersion just
+/// read: the controller's own status writes may come between, so it reads and tries again,
+/// a few times. Returns the object as it then is.
+fn hand_over_fields(client: &Client, path: &str) -> anyhow::Result<Option<Value>> {
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        let Some(before) = client.get_if_exists(path)? else {
+            return Ok(None);
+        };
+        let Some(fields) =
+            crate::api::patch::upgrade::hand_over(&before, EARLIER_WRITERS, FIELD_MANAGER)
+        else {
+            return Ok(Some(before));
+        };
+        let patch = json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": before["metadata"]["resourceVersion"]},
+            {"op": "replace", "path": "/metadata/managedFields", "value": fields},
+        ]);
+        match client.patch(path, "application/json-patch+json", &patch) {
+            Ok(_) => return Ok(Some(before)),
+            Err(_) if attempt < ATTEMPTS => continue,
+            Err(e) => {
+                return Err(e.context(format!(
+                    "{path} kept changing while drover apply took over the fields it wrote before; apply again"
+                )))
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// `drover apply -f`.
@@ -148,7 +160,7 @@ pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
         let resource = resource::of_kind(manifest.kind().as_str())?;
         let namespace = manifest.namespace().to_string();
         let name = manifest.name().to_string();
-        let before = client.get_if_exists(&resource::object(resource, &namespace, &name))?;
+        let before = hand_over_fields(client, &resource::object(resource, &namespace, &name))?;
         plans.push(Plan {
             resource,
             namespace,
@@ -161,7 +173,6 @@ pub fn apply(client: &Client, paths: &[String]) -> anyhow::Result<()> {
         send(client, plan, true)?;
     }
     for plan in &plans {
-        hand_over_fields(client, plan)?;
         let after = send(client, plan, false)?;
         println!(
             "{} {}",

@@ -132,6 +132,9 @@ pub struct Control {
     /// The monotonic clock's reading for the input being handled ([`Control::set_monotonic`]);
     /// without one, durations follow the wall clock.
     mono: Option<Mono>,
+    /// The wall-clock reading deadlines set before the monotonic clock came were measured
+    /// from (the start): [`Control::set_monotonic`] moves them onto the monotonic clock.
+    started_on_wall: Mono,
     /// Jobs' starts and finishes, measured from on the monotonic clock.
     job_elapsed: Elapsed,
     /// Unreachable and not-ready taints' `timeAdded`, measured from on the monotonic clock.
@@ -156,6 +159,17 @@ impl Control {
             for state in self.nodes.values_mut() {
                 state.liveness.last_heard_at = now;
             }
+            // Deadlines set at the start (the DaemonSet back-offs the store kept) keep the
+            // time they had left, now on the monotonic clock.
+            let started = self.started_on_wall;
+            let moved = |at: Mono| now.plus(at.since(started));
+            for backoffs in self.ds_backoff.values_mut() {
+                for backoff in backoffs.values_mut() {
+                    backoff.retry_at = moved(backoff.retry_at);
+                }
+            }
+            self.ds_wake = self.ds_wake.map(moved);
+            self.jobs_wake = self.jobs_wake.map(moved);
         }
         self.mono = Some(now);
     }
@@ -204,6 +218,7 @@ impl Control {
             desired_dirty: Default::default(),
             awaited_echoes: HashMap::new(),
             mono: None,
+            started_on_wall: Mono::following_wall(now),
             job_elapsed: Elapsed::default(),
             taint_elapsed: Elapsed::default(),
             retries: Retries::default(),
