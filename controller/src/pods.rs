@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use drover_proto::manifest::{runs_in_engine, Kind, PodSpec, PullPolicy, RestartPolicy};
 use drover_proto::msg::{
     DesiredContainer, DesiredPod, DesiredVolume, VolumeSource, WireContainerState, WireMount,
-    WirePhase, WirePodStatus, WirePort, WirePullPolicy, WireRestartPolicy,
+    WirePodStatus, WirePort, WirePullPolicy, WireRestartPolicy,
 };
+use drover_proto::phase::PodPhase;
 use drover_proto::quantity::{parse_bytes, parse_cpu_millis};
 use serde_json::{json, Value};
 
@@ -189,12 +190,7 @@ pub fn status_from_report(report: &WirePodStatus, spec: &Value, host_ip: Option<
             .to_string()
     };
     let all_ready = !report.containers.is_empty() && report.containers.iter().all(|c| c.ready);
-    let phase = match report.phase {
-        WirePhase::Pending => "Pending",
-        WirePhase::Running => "Running",
-        WirePhase::Succeeded => "Succeeded",
-        WirePhase::Failed => "Failed",
-    };
+    let phase = PodPhase::from(report.phase).as_str();
     let containers: Vec<Value> = report
         .containers
         .iter()
@@ -242,7 +238,7 @@ pub fn status_from_report(report: &WirePodStatus, spec: &Value, host_ip: Option<
 /// Status of a pod placed on a node but not yet reported by its agent.
 pub fn scheduled_status() -> Value {
     json!({
-        "phase": "Pending",
+        "phase": PodPhase::Pending.as_str(),
         "conditions": [condition("PodScheduled", true)],
     })
 }
@@ -260,7 +256,7 @@ pub fn initial_status(kind: Kind, spec: &Value) -> Value {
 /// Status of a pod no node can take.
 pub fn unschedulable_status(message: &str) -> Value {
     json!({
-        "phase": "Pending",
+        "phase": PodPhase::Pending.as_str(),
         "conditions": [{
             "type": "PodScheduled",
             "status": "False",
@@ -270,12 +266,14 @@ pub fn unschedulable_status(message: &str) -> Value {
     })
 }
 
+/// A stored pod's phase (`Pending` until one is recorded).
+pub fn phase(pod: &StoredObject) -> PodPhase {
+    PodPhase::of_recorded(pod.status.get("phase").and_then(Value::as_str))
+}
+
 /// Whether a pod's stored phase is terminal.
 pub fn is_terminal(pod: &StoredObject) -> bool {
-    matches!(
-        pod.status.get("phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    )
+    phase(pod).is_terminal()
 }
 
 #[cfg(test)]
@@ -331,7 +329,7 @@ mod tests {
         let report = WirePodStatus {
             uid: "u".into(),
             revision: 3,
-            phase: WirePhase::Failed,
+            phase: drover_proto::msg::WirePhase::Failed,
             reason: String::new(),
             message: "limits not enforced".into(),
             start_time_ms: 1_800_000_000_000,

@@ -7,6 +7,7 @@ pub mod hash;
 pub mod keys;
 pub mod manifest;
 pub mod msg;
+pub mod phase;
 pub mod quantity;
 pub mod random;
 pub mod selector;

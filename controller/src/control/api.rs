@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::Control;
 use crate::object::{timestamp, to_json};
+use crate::reconcile::garbage_collection::Propagation;
 use crate::store::StoredObject;
 
 /// A request from the HTTP API.
@@ -208,22 +209,8 @@ impl Control {
                         self.workloads_changed();
                         object
                     }
-                    Kind::Job => {
-                        self.delete_job(&object, now)?;
-                        self.workloads_changed();
-                        object
-                    }
                     _ => {
-                        self.store.delete(kind, &namespace, &name)?;
-                        self.delete_dependents(&object, now)?;
-                        if kind == Kind::CronJob {
-                            // Its Jobs go with it.
-                            for job in self.store.list(Kind::Job, Some(&namespace))? {
-                                if crate::control::daemonsets::owned_by(&job, &object.uid) {
-                                    self.delete_job(&job, now)?;
-                                }
-                            }
-                        }
+                        self.delete_with_dependents(&object, Propagation::Background, now)?;
                         self.workloads_changed();
                         object
                     }

@@ -1,24 +1,23 @@
 //! CronJobs: runs the pure reconciler against the store and creates Jobs from the template.
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{CompletionMode, CronJobSpec, Kind};
+use drover_proto::manifest::{CronJobSpec, Kind};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::warn;
 
-use super::daemonsets::{controller_reference, owned_by};
-use super::jobs::{job_finished, PER_NODE_TARGETS};
+use super::daemonsets::owned_by;
+use super::execute::owner_of;
+use super::jobs::job_finished;
 use super::Control;
 use crate::object::{timestamp, timestamp_of as parse_time};
+use crate::reconcile::cronjob::jobs::{run_on_each, store_actions, INSTANTIATE, PER_NODE};
 use crate::reconcile::cronjob::{reconcile, CronAction, CronInput, CronRun, RunState};
 use crate::reconcile::daemonset::nodes_for_one_per_node;
+use crate::reconcile::job::pods::PER_NODE_TARGETS;
 use crate::store::StoredObject;
 
 const SOURCE: &str = "cronjob-controller";
-/// Annotation that makes a CronJob run one pod on every eligible node at each run.
-pub const PER_NODE: &str = "drover.io/per-node";
-/// Annotation with a Job's nominal run time.
-const SCHEDULED_AT: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
 
 fn run_of(job: &StoredObject) -> CronRun {
     let state = match job_finished(job) {
@@ -102,49 +101,17 @@ impl Control {
             recorded_active: &recorded_active,
             now,
         });
-        for action in outcome.actions {
-            match action {
-                CronAction::CreateJob { name, scheduled } => {
-                    if self.store.get(Kind::Job, &cj.namespace, &name)?.is_none() {
-                        self.create_job_from(cj, &spec, &name, Some(scheduled), now)?;
-                        self.store.record_event(
-                            cj,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &format!("Created job {name}"),
-                            SOURCE,
-                            now,
-                        )?;
-                    }
-                }
-                CronAction::DeleteJob { name, reason } => {
-                    if let Some(job) = owned.iter().find(|j| j.name == name) {
-                        self.delete_job(job, now)?;
-                        let event = if reason == "replaced" {
-                            "SuccessfulDelete"
-                        } else {
-                            "SawCompletedJob"
-                        };
-                        self.store.record_event(
-                            cj,
-                            "Normal",
-                            event,
-                            &format!("Deleted job {name} ({reason})"),
-                            SOURCE,
-                            now,
-                        )?;
-                    }
-                }
-                CronAction::Normal { reason, message } => {
-                    self.store
-                        .record_event(cj, "Normal", reason, &message, SOURCE, now)?;
-                }
-                CronAction::Warning { reason, message } => {
-                    self.store
-                        .record_event(cj, "Warning", reason, &message, SOURCE, now)?;
-                }
-            }
-        }
+        let per_node = cj.annotations.get(PER_NODE).map(String::as_str) == Some("true");
+        let creates = outcome
+            .actions
+            .iter()
+            .any(|a| matches!(a, CronAction::CreateJob { .. }));
+        let targets = match per_node && creates {
+            true => Some(self.one_per_node_targets(&spec.job_template.spec)?),
+            false => None,
+        };
+        let actions = store_actions(&owner_of(cj), &spec, &outcome.actions, targets.as_deref());
+        self.execute(SOURCE, actions, now)?;
         if let Some(at) = outcome.wake_at {
             if self.cron_wake.is_none_or(|w| at < w) {
                 self.cron_wake = Some(at);
@@ -178,56 +145,15 @@ impl Control {
         Ok(())
     }
 
-    /// Creates a Job from a CronJob's template (a scheduled run, or `create job --from`).
-    pub(super) fn create_job_from(
-        &mut self,
-        cj: &StoredObject,
-        spec: &CronJobSpec,
-        name: &str,
-        scheduled: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<StoredObject> {
-        let template = &spec.job_template;
-        let mut job_spec = template.spec.clone();
-        let mut annotations = template.metadata.annotations.clone();
-        match scheduled {
-            Some(at) => {
-                annotations.insert(SCHEDULED_AT.into(), timestamp(at));
-            }
-            None => {
-                annotations.insert("cronjob.kubernetes.io/instantiate".into(), "manual".into());
-            }
-        }
-        if cj.annotations.get(PER_NODE).map(String::as_str) == Some("true") {
-            self.expand_per_node(&mut job_spec, &mut annotations)?;
-        }
-        let uid = drover_proto::random::new_uid()?;
-        let job = StoredObject {
-            labels: template.metadata.labels.clone(),
-            annotations,
-            owner_references: controller_reference(cj),
-            spec: serde_json::to_value(&job_spec)?,
-            ..StoredObject::new(Kind::Job, &cj.namespace, name, uid, now)
-        };
-        Ok(self.store.put(&job)?)
-    }
-
-    /// Makes a Job one pod per eligible node, each pinned to its node by its index.
-    fn expand_per_node(
+    /// The nodes one pod of `job_spec` per node runs on.
+    fn one_per_node_targets(
         &self,
-        job_spec: &mut drover_proto::manifest::JobSpec,
-        annotations: &mut std::collections::BTreeMap<String, String>,
-    ) -> anyhow::Result<()> {
+        job_spec: &drover_proto::manifest::JobSpec,
+    ) -> anyhow::Result<Vec<String>> {
         let nodes = self.node_views()?;
-        let targets: Vec<String> = nodes_for_one_per_node(&job_spec.template.spec, &nodes)
+        Ok(nodes_for_one_per_node(&job_spec.template.spec, &nodes)
             .into_iter()
-            .collect();
-        let count = targets.len() as i32;
-        job_spec.completion_mode = Some(CompletionMode::Indexed);
-        job_spec.completions = Some(count);
-        job_spec.parallelism = Some(count.max(1));
-        annotations.insert(PER_NODE_TARGETS.into(), targets.join(","));
-        Ok(())
+            .collect())
     }
 
     /// A Job created through the API as `kubectl create job --from=cronjob/X` builds it (a
@@ -236,7 +162,7 @@ impl Control {
     pub(super) fn expand_manual_run(&self, job: &mut StoredObject) -> anyhow::Result<()> {
         let manual = job
             .annotations
-            .get("cronjob.kubernetes.io/instantiate")
+            .get(INSTANTIATE)
             .is_some_and(|v| v == "manual");
         if job.kind != Kind::Job || !manual || job.annotations.contains_key(PER_NODE_TARGETS) {
             return Ok(());
@@ -261,7 +187,8 @@ impl Control {
             return Ok(());
         }
         let mut spec: drover_proto::manifest::JobSpec = serde_json::from_value(job.spec.clone())?;
-        self.expand_per_node(&mut spec, &mut job.annotations)?;
+        let targets = self.one_per_node_targets(&spec)?;
+        run_on_each(&mut spec, &mut job.annotations, &targets);
         job.spec = serde_json::to_value(&spec)?;
         Ok(())
     }

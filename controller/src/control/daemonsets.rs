@@ -1,18 +1,20 @@
 //! DaemonSets: runs the pure reconciler against the store and carries out its actions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{DaemonSetSpec, Kind, PodTemplate};
+use drover_proto::manifest::{DaemonSetSpec, Kind};
 use serde_json::{json, Value};
 
+use super::execute::owner_of;
 use super::Control;
-use crate::pods::{node_name, scheduled_status};
+use crate::pods::node_name;
+use crate::reconcile::action::Owner;
 use crate::reconcile::clock::Mono;
+use crate::reconcile::daemonset::pods::store_actions;
 use crate::reconcile::daemonset::{
-    daemon_tolerations, reconcile, DsAction, DsInput, DsPod, DsStatus, FailureBackoff, PodPhase,
-    REVISION_HASH_LABEL,
+    reconcile, DsAction, DsInput, DsPod, DsStatus, FailureBackoff, REVISION_HASH_LABEL,
 };
 use crate::store::StoredObject;
 
@@ -32,12 +34,12 @@ pub fn owned_by(pod: &StoredObject, uid: &str) -> bool {
         .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
 }
 
-/// The owner reference a controller puts on the pods it creates.
-pub fn controller_reference(owner: &StoredObject) -> Value {
+/// The owner reference a controller puts on the objects it creates.
+pub fn controller_reference_to(owner: &Owner) -> Value {
     json!([{
-        "apiVersion": owner.kind.api_version(),
-        "kind": owner.kind.as_str(),
-        "name": owner.name,
+        "apiVersion": owner.key.kind.api_version(),
+        "kind": owner.key.kind.as_str(),
+        "name": owner.key.name,
         "uid": owner.uid,
         "controller": true,
         "blockOwnerDeletion": true,
@@ -83,12 +85,7 @@ fn ds_pod(pod: &StoredObject) -> Option<DsPod> {
             .get(REVISION_HASH_LABEL)
             .cloned()
             .unwrap_or_default(),
-        phase: match pod.status.get("phase").and_then(Value::as_str) {
-            Some("Running") => PodPhase::Running,
-            Some("Succeeded") => PodPhase::Succeeded,
-            Some("Failed") => PodPhase::Failed,
-            _ => PodPhase::Pending,
-        },
+        phase: crate::pods::phase(pod),
         ready_since: ready_since(pod),
         created: pod.created_at,
         terminating: pod.deletion_timestamp.is_some(),
@@ -117,18 +114,14 @@ impl Control {
         }
         let nodes = self.node_views()?;
         let pods = self.store.list(Kind::Pod, None)?;
-        let mut touched = BTreeSet::new();
         self.ds_wake = None;
         // One being deleted (foreground) places nothing new.
         for ds in daemonsets
             .iter()
             .filter(|ds| ds.deletion_timestamp.is_none())
         {
-            let result = self.reconcile_daemonset(ds, &nodes, &pods, now, &mut touched);
+            let result = self.reconcile_daemonset(ds, &nodes, &pods, now);
             self.object_result(ds, result, now);
-        }
-        for node in touched {
-            self.ensure_desired(&node)?;
         }
         Ok(())
     }
@@ -139,7 +132,6 @@ impl Control {
         nodes: &[crate::reconcile::scheduler::NodeView],
         pods: &[Arc<StoredObject>],
         now: DateTime<Utc>,
-        touched: &mut BTreeSet<String>,
     ) -> anyhow::Result<()> {
         let spec: DaemonSetSpec = serde_json::from_value(ds.spec.clone())?;
         let template = ds.spec.get("template").cloned().unwrap_or(Value::Null);
@@ -164,45 +156,18 @@ impl Control {
             now,
             mono: self.mono(now),
         });
-        for action in outcome.actions {
+        for action in &outcome.actions {
             match action {
-                DsAction::Create { node } => {
-                    let pod = self.new_daemon_pod(ds, &spec.template, &hash, &node, now)?;
-                    self.store.record_event(
-                        ds,
-                        "Normal",
-                        "SuccessfulCreate",
-                        &format!("Created pod: {}", pod.name),
-                        SOURCE,
-                        now,
-                    )?;
-                    touched.insert(node);
-                }
-                DsAction::Delete { pod, reason } => {
-                    if let Some(object) = owned.iter().find(|p| p.name == pod) {
-                        let node = node_name(object).map(str::to_string);
-                        self.delete_pod((*object).clone(), now)?;
-                        self.store.record_event(
-                            ds,
-                            "Normal",
-                            "SuccessfulDelete",
-                            &format!("Deleted pod: {pod} ({reason:?})"),
-                            SOURCE,
-                            now,
-                        )?;
-                        if let Some(node) = node {
-                            touched.insert(node);
-                        }
-                    }
-                }
+                // The store's part, below.
+                DsAction::Create { .. } | DsAction::Delete { .. } => {}
                 DsAction::RecordFailure { node } => {
                     let mono = self.mono(now);
                     let entry = self.ds_backoff.entry(ds.uid.clone()).or_default();
-                    let next = FailureBackoff::after_failure(entry.get(&node).copied(), mono);
+                    let next = FailureBackoff::after_failure(entry.get(node).copied(), mono);
                     entry.insert(node.clone(), next);
                     // Kept, so that a restart does not replace a crashing pod at once.
                     self.store
-                        .record_daemon_failures(&ds.uid, &node, next.failures, now)?;
+                        .record_daemon_failures(&ds.uid, node, next.failures, now)?;
                     self.store.record_event(
                         ds,
                         "Warning",
@@ -215,12 +180,14 @@ impl Control {
                 }
                 DsAction::ClearBackoff { node } => {
                     if let Some(entry) = self.ds_backoff.get_mut(&ds.uid) {
-                        entry.remove(&node);
+                        entry.remove(node);
                     }
-                    self.store.clear_daemon_failures(&ds.uid, &node)?;
+                    self.store.clear_daemon_failures(&ds.uid, node)?;
                 }
             }
         }
+        let actions = store_actions(&owner_of(ds), &spec.template, &hash, &outcome.actions);
+        self.execute(SOURCE, actions, now)?;
         if let Some(at) = outcome.wake_at {
             let at = self.mono_wake(at, now);
             self.note_wake(at);
@@ -238,63 +205,6 @@ impl Control {
         if self.ds_wake.is_none_or(|w| at < w) {
             self.ds_wake = Some(at);
         }
-    }
-
-    fn new_daemon_pod(
-        &mut self,
-        ds: &StoredObject,
-        template: &PodTemplate,
-        hash: &str,
-        node: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<StoredObject> {
-        let mut spec = template.spec.clone();
-        for toleration in daemon_tolerations() {
-            if !spec.tolerations.contains(&toleration) {
-                spec.tolerations.push(toleration);
-            }
-        }
-        spec.node_name = Some(node.to_string());
-        // Accepted on the template and ignored (one pod per node anyway), but refused on a
-        // pod: the pod would not take a label or an annotation again.
-        if let Some(affinity) = spec.affinity.as_mut() {
-            affinity.pod_anti_affinity = None;
-            if affinity.node_affinity.is_none() {
-                spec.affinity = None;
-            }
-        }
-        let mut labels = template.metadata.labels.clone();
-        labels.insert(REVISION_HASH_LABEL.into(), hash.to_string());
-        let (name, uid) = (
-            format!("{}-{}", ds.name, name_suffix()),
-            drover_proto::random::new_uid()?,
-        );
-        let pod = StoredObject {
-            labels,
-            annotations: template.metadata.annotations.clone(),
-            owner_references: controller_reference(ds),
-            spec: serde_json::to_value(&spec)?,
-            status: scheduled_status(),
-            ..StoredObject::new(Kind::Pod, &ds.namespace, name, uid, now)
-        };
-        Ok(self.store.put(&pod)?)
-    }
-
-    /// Deletes the pods an object owns (its dependents go with it).
-    pub(super) fn delete_dependents(
-        &mut self,
-        owner: &StoredObject,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        for pod in self.store.list(Kind::Pod, Some(&owner.namespace))? {
-            if owned_by(&pod, &owner.uid) {
-                self.delete_pod(Arc::unwrap_or_clone(pod), now)?;
-            }
-        }
-        self.store.delete_revisions(&owner.uid)?;
-        self.store.delete_daemon_failures(&owner.uid)?;
-        self.ds_backoff.remove(&owner.uid);
-        Ok(())
     }
 }
 

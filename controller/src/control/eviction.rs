@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{JobSpec, Kind, PodReplacementPolicy, PodSpec};
+use drover_proto::phase::PodPhase;
 use serde_json::{json, Value};
 use tracing::info;
 
@@ -71,19 +72,16 @@ impl Control {
             .collect();
         let views: Vec<PodOnNode> = on_lost_nodes
             .iter()
-            .map(|(key, pod, node, spec)| {
-                let phase = pod.status["phase"].as_str().unwrap_or("");
-                PodOnNode {
-                    name: key,
-                    node,
-                    owned_by_job: pod
-                        .owner_references
-                        .as_array()
-                        .is_some_and(|r| r.iter().any(|o| o["kind"] == "Job")),
-                    deleting: pod.deletion_timestamp.is_some(),
-                    finished: phase == "Succeeded" || phase == "Failed",
-                    tolerations: &spec.tolerations,
-                }
+            .map(|(key, pod, node, spec)| PodOnNode {
+                name: key,
+                node,
+                owned_by_job: pod
+                    .owner_references
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|o| o["kind"] == "Job")),
+                deleting: pod.deletion_timestamp.is_some(),
+                finished: crate::pods::is_terminal(pod),
+                tolerations: &spec.tolerations,
             })
             .collect();
         let decided = evictions(
@@ -119,7 +117,7 @@ impl Control {
             }));
             if replacement == PodReplacementPolicy::TerminatingOrFailed {
                 // Replaced at once: shown as failed until its node reports what happened.
-                pod.status["phase"] = json!("Failed");
+                pod.status["phase"] = json!(PodPhase::Failed.as_str());
                 pod.status["reason"] = json!("Evicted");
             }
             // Under `Failed` the pod stays terminating, in its place, until its node

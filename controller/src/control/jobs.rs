@@ -2,29 +2,25 @@
 //! before anything else is done with them.
 
 use chrono::{DateTime, Utc};
-use drover_proto::manifest::{job_spec_bounds, CompletionMode, EnvVar, JobSpec, Kind};
+use drover_proto::manifest::{job_spec_bounds, CompletionMode, JobSpec, Kind};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tracing::{info, warn};
 
-use super::daemonsets::{controller_reference, name_suffix, owned_by};
+use super::daemonsets::owned_by;
+use super::execute::owner_of;
 use super::Control;
 use crate::object::{timestamp, timestamp_of as parse_time};
-use crate::pods::node_name;
+use crate::reconcile::job::dependencies::{resolve, DEPENDS_ON};
+use crate::reconcile::job::pods::{store_actions, INDEX_KEY};
 use crate::reconcile::job::{
-    late_success, pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod,
-    JobPodPhase, JobRecord, JobStatus, Superseded,
+    late_success, pod_result, reconcile, Dependencies, JobConditions, JobInput, JobPod, JobRecord,
+    JobStatus, Superseded,
 };
 use crate::reconcile::ownership::job_selector;
 use crate::store::StoredObject;
 
 const SOURCE: &str = "job-controller";
-/// Label and annotation of a pod's completion index.
-pub const INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index";
-/// Annotation listing a Job's dependencies.
-pub const DEPENDS_ON: &str = "drover.io/depends-on";
-/// Annotation with the nodes of a per-node Job, one per index.
-pub const PER_NODE_TARGETS: &str = "drover.io/per-node-targets";
 /// Annotation on pods the Job controller deleted (they are never counted).
 pub(super) const DELETED_BY_CONTROLLER: &str = "drover.io/deleted-by-controller";
 
@@ -178,12 +174,7 @@ fn job_pod(pod: &StoredObject) -> JobPod {
         name: pod.name.clone(),
         uid: pod.uid.clone(),
         index: pod.labels.get(INDEX_KEY).and_then(|i| i.parse().ok()),
-        phase: match status["phase"].as_str() {
-            Some("Running") => JobPodPhase::Running,
-            Some("Succeeded") => JobPodPhase::Succeeded,
-            Some("Failed") => JobPodPhase::Failed,
-            _ => JobPodPhase::Pending,
-        },
+        phase: crate::pods::phase(pod),
         ready: !containers.is_empty() && containers.iter().all(|c| c["ready"] == true),
         terminating: pod.deletion_timestamp.is_some(),
         deleted_by_controller: pod.annotations.contains_key(DELETED_BY_CONTROLLER),
@@ -228,25 +219,14 @@ pub fn job_finished(job: &StoredObject) -> Option<bool> {
 
 impl Control {
     fn dependencies(&self, job: &StoredObject, jobs: &[Arc<StoredObject>]) -> Dependencies {
-        let Some(list) = job.annotations.get(DEPENDS_ON) else {
-            return Dependencies::Ready;
-        };
-        let mut waiting = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let dependency = jobs
-                .iter()
-                .find(|j| j.name == name && j.namespace == job.namespace);
-            match dependency.and_then(|d| job_finished(d)) {
-                Some(true) => {}
-                Some(false) => return Dependencies::Failed(name.to_string()),
-                None => waiting.push(name.to_string()),
-            }
-        }
-        if waiting.is_empty() {
-            Dependencies::Ready
-        } else {
-            Dependencies::Waiting(waiting)
-        }
+        resolve(
+            job.annotations.get(DEPENDS_ON).map(String::as_str),
+            |name| {
+                jobs.iter()
+                    .find(|j| j.name == name && j.namespace == job.namespace)
+                    .and_then(|j| job_finished(j))
+            },
+        )
     }
 
     /// Reconciles every Job.
@@ -333,32 +313,10 @@ impl Control {
         for superseded in &outcome.superseded {
             self.note_superseded(job, superseded, now)?;
         }
+        let actions = store_actions(&owner_of(job), &job.annotations, &spec, &outcome);
+        self.execute(SOURCE, actions, now)?;
         if outcome.delete_job {
-            self.delete_job(job, now)?;
             return Ok(());
-        }
-        for name in &outcome.delete {
-            if let Some(pod) = owned.iter().find(|p| &p.name == name) {
-                let mut pod = (*pod).clone();
-                pod.annotations
-                    .insert(DELETED_BY_CONTROLLER.into(), "true".into());
-                let pod = self.store.put(&pod)?;
-                self.delete_pod(pod, now)?;
-            }
-        }
-        for index in &outcome.create {
-            let pod = self.new_job_pod(job, &spec, *index, now)?;
-            self.store.record_event(
-                job,
-                "Normal",
-                "SuccessfulCreate",
-                &format!("Created pod: {}", pod.name),
-                SOURCE,
-                now,
-            )?;
-            if let Some(node) = node_name(&pod).map(str::to_string) {
-                self.ensure_desired(&node)?;
-            }
         }
         if let Some(at) = outcome.wake_at {
             let at = self.mono_wake(at, now);
@@ -410,62 +368,6 @@ impl Control {
             }
         }
         Ok(())
-    }
-
-    fn new_job_pod(
-        &mut self,
-        job: &StoredObject,
-        spec: &JobSpec,
-        index: Option<u32>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<StoredObject> {
-        let template = &spec.template;
-        let mut pod_spec = template.spec.clone();
-        let mut labels = template.metadata.labels.clone();
-        let mut annotations = template.metadata.annotations.clone();
-        for (key, value) in [
-            ("batch.kubernetes.io/job-name", job.name.clone()),
-            ("job-name", job.name.clone()),
-            ("batch.kubernetes.io/controller-uid", job.uid.clone()),
-            ("controller-uid", job.uid.clone()),
-        ] {
-            labels.insert(key.into(), value);
-        }
-        let name = match index {
-            Some(i) => {
-                labels.insert(INDEX_KEY.into(), i.to_string());
-                annotations.insert(INDEX_KEY.into(), i.to_string());
-                for container in &mut pod_spec.containers {
-                    container.env.push(EnvVar {
-                        name: "JOB_COMPLETION_INDEX".into(),
-                        value: i.to_string(),
-                    });
-                }
-                // Kubernetes names an Indexed Job's pod hosts after their index.
-                let hostname: String = format!("{}-{i}", job.name).chars().take(63).collect();
-                pod_spec.hostname = Some(hostname.trim_end_matches('-').to_string());
-                if let Some(targets) = job.annotations.get(PER_NODE_TARGETS) {
-                    pod_spec.node_name = targets.split(',').nth(i as usize).map(str::to_string);
-                }
-                format!("{}-{i}-{}", job.name, name_suffix())
-            }
-            None => format!("{}-{}", job.name, name_suffix()),
-        };
-        let pinned = pod_spec.node_name.is_some();
-        let uid = drover_proto::random::new_uid()?;
-        let pod = StoredObject {
-            labels,
-            annotations,
-            owner_references: controller_reference(job),
-            spec: serde_json::to_value(&pod_spec)?,
-            status: if pinned {
-                crate::pods::scheduled_status()
-            } else {
-                json!({"phase": "Pending"})
-            },
-            ..StoredObject::new(Kind::Pod, &job.namespace, name, uid, now)
-        };
-        Ok(self.store.put(&pod)?)
     }
 
     /// Counts a Job pod that leaves the store before the Job controller could see it
@@ -525,18 +427,6 @@ impl Control {
             self.store
                 .record_event(job, "Warning", "SupersededResult", &message, SOURCE, now)?;
         }
-        Ok(())
-    }
-
-    /// Deletes a Job with its pods and results.
-    pub(super) fn delete_job(
-        &mut self,
-        job: &StoredObject,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        self.store.delete(Kind::Job, &job.namespace, &job.name)?;
-        self.delete_dependents(job, now)?;
-        self.store.delete_job_results(&job.uid)?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ mod defaults;
 mod desired;
 mod enroll;
 mod eviction;
+mod execute;
 mod external_broker;
 mod jobs;
 mod kube_error;
@@ -320,7 +321,7 @@ impl Control {
             let result = self.reconcile_daemonsets(now);
             self.pass_result("daemonsets", result, now);
             let result = self
-                .finish_foreground_deletions()
+                .finish_foreground_deletions(now)
                 .map_err(|e| anyhow::anyhow!("{e}"));
             self.pass_result("foreground deletions", result, now);
             // Last: it places what the passes before created, and whatever a change of

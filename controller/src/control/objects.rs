@@ -17,6 +17,9 @@ use super::{ApiRequest, Control};
 use crate::api::patch::{self, PatchError, PatchType};
 use crate::api::resources::Resource;
 use crate::api::selectors::FieldSelector;
+use crate::reconcile::action::Action;
+use crate::reconcile::garbage_collection::foreground_finished;
+pub use crate::reconcile::garbage_collection::Propagation;
 use crate::store::StoredObject;
 
 /// `labelSelector`, `fieldSelector`, `limit` and `continue` of a list.
@@ -32,29 +35,14 @@ pub struct ListOptions {
     pub continue_token: Option<String>,
 }
 
-/// How dependents of a deleted object are treated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Propagation {
-    /// Dependents are deleted after the owner (Drover: at once, with the owner).
-    #[default]
-    Background,
-    /// Dependents first: the owner shows `deletionTimestamp` until they are gone.
-    Foreground,
-    /// Dependents stay, without their owner reference.
-    Orphan,
-}
-
 impl Propagation {
     /// `Background`, `Foreground` or `Orphan`.
     pub fn parse(text: &str) -> Result<Propagation, KubeError> {
-        match text {
-            "Background" => Ok(Propagation::Background),
-            "Foreground" => Ok(Propagation::Foreground),
-            "Orphan" => Ok(Propagation::Orphan),
-            other => Err(KubeError::bad_request(format!(
-                "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Background\", \"Foreground\", \"Orphan\""
-            ))),
-        }
+        Propagation::from_name(text).ok_or_else(|| {
+            KubeError::bad_request(format!(
+                "propagationPolicy: Unsupported value: \"{text}\": supported values: \"Background\", \"Foreground\", \"Orphan\""
+            ))
+        })
     }
 }
 
@@ -1154,18 +1142,16 @@ impl Control {
             return Ok(self.kube_render(&object));
         }
         let ns = object.namespace.clone();
-        if options.propagation == Propagation::Orphan && kind != Kind::Pod {
-            self.orphan_dependents(&object)?;
-            self.store.delete(kind, &ns, name)?;
-            self.store.delete_revisions(&object.uid)?;
-            if kind == Kind::Job {
-                self.store.delete_job_results(&object.uid)?;
+        match options.propagation {
+            Propagation::Foreground if kind != Kind::Pod => {
+                return self.delete_in_foreground(resource, object, now);
             }
-            self.workloads_changed();
-            return Ok(deleted_status(resource, &object));
-        }
-        if options.propagation == Propagation::Foreground && kind != Kind::Pod {
-            return self.delete_in_foreground(resource, object, now);
+            Propagation::Orphan if kind != Kind::Pod => {
+                self.delete_with_dependents(&object, Propagation::Orphan, now)?;
+                self.workloads_changed();
+                return Ok(deleted_status(resource, &object));
+            }
+            _ => {}
         }
         if kind == Kind::Pod && options.grace_period_seconds == Some(0) {
             // Forced: gone from the API now; the node stops it when it next hears.
@@ -1205,17 +1191,8 @@ impl Control {
             owner.deletion_timestamp = Some(now);
             owner = self.store.put(&owner)?;
         }
-        for pod in self.store.list(Kind::Pod, Some(&owner.namespace))? {
-            if super::daemonsets::owned_by(&pod, &owner.uid) {
-                self.delete_pod(StoredObject::clone(&pod), now)?;
-            }
-        }
-        for job in self.store.list(Kind::Job, Some(&owner.namespace))? {
-            if super::daemonsets::owned_by(&job, &owner.uid) {
-                self.delete_job(&job, now)?;
-            }
-        }
-        self.finish_foreground_deletions()?;
+        self.delete_with_dependents(&owner, Propagation::Foreground, now)?;
+        self.finish_foreground_deletions(now)?;
         self.workloads_changed();
         match self.store.get(owner.kind, &owner.namespace, &owner.name)? {
             Some(pending) => Ok(self.kube_render(&pending)),
@@ -1224,51 +1201,26 @@ impl Control {
     }
 
     /// Deletes the owners being deleted in the foreground whose dependents are all gone.
-    pub(super) fn finish_foreground_deletions(&mut self) -> Result<(), KubeError> {
+    pub(super) fn finish_foreground_deletions(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<(), KubeError> {
+        let mut finished = Vec::new();
         for kind in [Kind::Job, Kind::CronJob, Kind::DaemonSet] {
             for owner in self.store.list(kind, None)? {
                 if owner.deletion_timestamp.is_none() {
                     continue;
                 }
-                let has_dependents = [Kind::Pod, Kind::Job].into_iter().try_fold(
-                    false,
-                    |found, dependent| -> Result<bool, KubeError> {
-                        Ok(found
-                            || self
-                                .store
-                                .list(dependent, Some(&owner.namespace))?
-                                .iter()
-                                .any(|d| super::daemonsets::owned_by(d, &owner.uid)))
-                    },
-                )?;
-                if has_dependents {
-                    continue;
+                let candidates = self.dependent_candidates(&owner.namespace)?;
+                if foreground_finished(&owner.uid, &candidates) {
+                    finished.push(Action::Remove {
+                        object: super::execute::key_of(&owner),
+                        uid: owner.uid.clone(),
+                    });
                 }
-                self.store.delete(kind, &owner.namespace, &owner.name)?;
-                self.store.delete_revisions(&owner.uid)?;
-                self.store.delete_job_results(&owner.uid)?;
-                self.store.delete_daemon_failures(&owner.uid)?;
-                self.ds_backoff.remove(&owner.uid);
             }
         }
-        Ok(())
-    }
-
-    /// Strips the owner reference to `owner` from its dependents (pods, and a CronJob's
-    /// Jobs), which then stay.
-    fn orphan_dependents(&mut self, owner: &StoredObject) -> Result<(), KubeError> {
-        for kind in [Kind::Pod, Kind::Job] {
-            for dependent in self.store.list(kind, Some(&owner.namespace))? {
-                if !super::daemonsets::owned_by(&dependent, &owner.uid) {
-                    continue;
-                }
-                let mut dependent = StoredObject::clone(&dependent);
-                if let Some(refs) = dependent.owner_references.as_array_mut() {
-                    refs.retain(|r| r["uid"] != owner.uid.as_str());
-                }
-                self.store.put(&dependent)?;
-            }
-        }
+        self.execute("garbage-collector", finished, now)?;
         Ok(())
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use drover_proto::manifest::LabelSelector;
 use tracing::info;
 
-use super::daemonsets::{controller_reference, owned_by};
+use super::daemonsets::{controller_reference_to, owned_by};
+use super::execute::owner_of;
 use super::Control;
 use crate::reconcile::ownership::{
     adopted, claim, owner_refs, released, selector_matches, Candidate, Claim, Owner,
@@ -61,7 +62,7 @@ impl Control {
                         Claim::Owned => owned.push(Arc::new(fresh)),
                         Claim::Leave => {}
                         Claim::Adopt => {
-                            let reference = controller_reference(owner)[0].clone();
+                            let reference = controller_reference_to(&owner_of(owner))[0].clone();
                             fresh.owner_references = adopted(&fresh.owner_references, reference);
                             let stored = self.store.put(&fresh)?;
                             info!(pod = %stored.name, owner = %owner.name, kind = owner.kind.as_str(), "adopted an orphan pod");

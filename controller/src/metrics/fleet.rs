@@ -2,6 +2,7 @@
 //! DaemonSet's progress. Taken from the store at scrape time, so a gauge never drifts from
 //! what the API shows.
 
+use drover_proto::phase::PodPhase;
 use std::collections::BTreeMap;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -79,7 +80,7 @@ impl FleetSnapshot {
         for pod in pods {
             let phase = match pod.status["phase"].as_str() {
                 Some(phase) => phase.to_string(),
-                None => "Pending".to_string(),
+                None => PodPhase::Pending.as_str().to_string(),
             };
             *snapshot
                 .pods

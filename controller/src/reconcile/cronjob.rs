@@ -6,6 +6,8 @@
 //! `concurrencyPolicy` Allow/Forbid/Replace; `suspend`; history limits; Job names
 //! `<cronjob>-<scheduled unix time / 60>`, so the same run can never be created twice.
 
+pub mod jobs;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Local, TimeZone, Utc};

@@ -7,6 +7,8 @@
 //! 15 min; of two pods on a node the oldest stays; template changes roll out under
 //! `maxUnavailable`/`maxSurge`, or wait for deletions with `OnDelete`.
 
+pub mod pods;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -22,18 +24,7 @@ use super::scheduler::{unfit_reason, NodeView};
 /// Label carrying the hash of the template a pod was made from.
 pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
 
-/// A pod's phase, as far as the reconciler cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodPhase {
-    /// Not running yet.
-    Pending,
-    /// Running.
-    Running,
-    /// Exited for good.
-    Succeeded,
-    /// Failed for good.
-    Failed,
-}
+pub use drover_proto::phase::PodPhase;
 
 /// One pod of the DaemonSet.
 #[derive(Debug, Clone, PartialEq)]

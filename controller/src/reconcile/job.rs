@@ -6,10 +6,14 @@
 //! reports, reconnects and controller restarts cannot count a pod twice, and `succeeded` and
 //! `failed` never decrease.
 
+pub mod dependencies;
+pub mod pods;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
 use drover_proto::manifest::{
     CompletionMode, ExitCodeOperator, JobSpec, PodFailurePolicyAction, PodReplacementPolicy,
     RestartPolicy,
@@ -25,7 +29,7 @@ pub struct JobPod {
     /// Completion index (Indexed mode).
     pub index: Option<u32>,
     /// Phase.
-    pub phase: JobPodPhase,
+    pub phase: PodPhase,
     /// All containers ready.
     pub ready: bool,
     /// Being deleted.
@@ -42,18 +46,7 @@ pub struct JobPod {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Pod phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobPodPhase {
-    /// Waiting or starting.
-    Pending,
-    /// Running.
-    Running,
-    /// Succeeded.
-    Succeeded,
-    /// Failed.
-    Failed,
-}
+pub use drover_proto::phase::PodPhase;
 
 /// How a finished pod counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +159,7 @@ pub enum Dependencies {
     Ready,
     /// Some not finished yet (their names).
     Waiting(Vec<String>),
-    /// One failed (or does not exist).
+    /// One failed.
     Failed(String),
 }
 
@@ -305,7 +298,7 @@ pub fn policy_match(
     namespace: &str,
     pod: &JobPod,
 ) -> Option<(usize, PodFailurePolicyAction, String)> {
-    if pod.phase == JobPodPhase::Succeeded {
+    if pod.phase == PodPhase::Succeeded {
         return None;
     }
     let policy = spec.pod_failure_policy.as_ref()?;
@@ -362,7 +355,7 @@ pub fn policy_match(
 
 /// How a finished (or deleted) pod counts under the Job's `podFailurePolicy`.
 pub fn classify(spec: &JobSpec, pod: &JobPod) -> Outcome {
-    if pod.phase == JobPodPhase::Succeeded {
+    if pod.phase == PodPhase::Succeeded {
         return Outcome::Succeeded;
     }
     match policy_match(spec, "", pod).map(|(_, action, _)| action) {
@@ -403,7 +396,7 @@ pub fn pod_result(
 /// unless the success is what was counted.
 pub fn late_success(entry: &LedgerEntry, pod: &JobPod) -> Option<Superseded> {
     let counted_otherwise = !matches!(entry.outcome, Outcome::Succeeded | Outcome::Superseded);
-    (pod.phase == JobPodPhase::Succeeded && counted_otherwise).then(|| Superseded {
+    (pod.phase == PodPhase::Succeeded && counted_otherwise).then(|| Superseded {
         pod_uid: pod.uid.clone(),
         pod_name: pod.name.clone(),
         index: pod.index,
@@ -417,7 +410,7 @@ pub fn replacement_delay(settings: JobSettings, n: u32) -> Duration {
 }
 
 fn is_terminal(pod: &JobPod) -> bool {
-    matches!(pod.phase, JobPodPhase::Succeeded | JobPodPhase::Failed)
+    matches!(pod.phase, PodPhase::Succeeded | PodPhase::Failed)
 }
 
 /// Reconciles one Job.

@@ -8,6 +8,7 @@
 //! Messages from an older session than the latest one seen are ignored, so a last will the
 //! broker delivers late cannot mark a reconnected agent unreachable.
 
+use drover_proto::phase::PodPhase;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -202,7 +203,8 @@ impl Readiness {
 /// the agent reports — a running container is ready unless its pod is stopping — until its
 /// next report says otherwise. Finished pods keep their status. None when nothing changes.
 pub fn pod_status_for_node(status: &Value, node_ready: bool, terminating: bool) -> Option<Value> {
-    if !matches!(status["phase"].as_str(), Some("Pending" | "Running")) {
+    let phase = status["phase"].as_str().and_then(PodPhase::parse);
+    if phase.is_none_or(PodPhase::is_terminal) {
         return None;
     }
     let mut updated = status.clone();

@@ -2,6 +2,7 @@
 //! `Terminating`, ...), and RESTARTS with the time of the last one.
 
 use chrono::{DateTime, Utc};
+use drover_proto::phase::PodPhase;
 use serde_json::{json, Value};
 
 use super::{age, duration, int, name, or, text, Column, Row, AGE, NAME};
@@ -184,7 +185,7 @@ fn summary(pod: &Value) -> (String, usize, usize, Restarts) {
     if pod["metadata"]["deletionTimestamp"].is_string() {
         if text(&status["reason"]) == "NodeLost" {
             reason = "Unknown".into();
-        } else if !matches!(phase, "Succeeded" | "Failed") {
+        } else if !PodPhase::parse(phase).is_some_and(PodPhase::is_terminal) {
             reason = "Terminating".into();
         }
     }
@@ -230,14 +231,14 @@ pub(super) fn row(pod: &Value, now: DateTime<Utc>) -> Row {
         json!(or(&status["nominatedNodeName"], "<none>")),
         json!(readiness_gates),
     ];
-    let conditions = match text(&status["phase"]) {
-        "Succeeded" => Some(json!([{
+    let conditions = match PodPhase::parse(text(&status["phase"])) {
+        Some(PodPhase::Succeeded) => Some(json!([{
             "type": "Completed",
             "status": "True",
             "reason": "Succeeded",
             "message": "The pod has completed successfully.",
         }])),
-        "Failed" => Some(json!([{
+        Some(PodPhase::Failed) => Some(json!([{
             "type": "Completed",
             "status": "True",
             "reason": "Failed",

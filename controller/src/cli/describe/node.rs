@@ -1,5 +1,6 @@
 //! Nodes as kubectl's `NodeDescriber` prints them, with the pods that run there.
 
+use drover_proto::phase::PodPhase;
 use drover_proto::quantity::{parse_bytes, parse_cpu_millis};
 use serde_json::Value;
 
@@ -180,7 +181,9 @@ fn pods(out: &mut Out, d: &Described, status: &Value) {
     let running: Vec<&Value> = d
         .pods
         .iter()
-        .filter(|p| !matches!(text(&p["status"]["phase"]), "Succeeded" | "Failed"))
+        .filter(|p| {
+            !PodPhase::parse(text(&p["status"]["phase"])).is_some_and(PodPhase::is_terminal)
+        })
         .collect();
     let allocatable = if sorted_entries(&status["allocatable"]).is_empty() {
         &status["capacity"]

@@ -5,6 +5,7 @@ use super::{
     annotations, controlled_by, events, int_or_unset, labels, pod, text, time, Described, Out,
 };
 use crate::api::table::{duration, format_labels, format_selector};
+use drover_proto::phase::PodPhase;
 
 /// `kubectl describe job`.
 pub fn job(out: &mut Out, d: &Described) {
@@ -214,20 +215,20 @@ pub fn daemonset(out: &mut Out, d: &Described) {
     ] {
         out.line(0, &format!("{title}: {}", count(field)));
     }
-    let phases = |phase: &str| {
+    let phases = |phase: PodPhase| {
         d.pods
             .iter()
-            .filter(|p| p["status"]["phase"] == phase)
+            .filter(|p| p["status"]["phase"] == phase.as_str())
             .count()
     };
     out.line(
         0,
         &format!(
             "Pods Status:\t{} Running / {} Waiting / {} Succeeded / {} Failed",
-            phases("Running"),
-            phases("Pending"),
-            phases("Succeeded"),
-            phases("Failed")
+            phases(PodPhase::Running),
+            phases(PodPhase::Pending),
+            phases(PodPhase::Succeeded),
+            phases(PodPhase::Failed)
         ),
     );
     pod::template(out, &spec["template"]);

@@ -98,7 +98,7 @@ impl World {
                 name: format!("pod-{:03}", self.next),
                 uid: format!("uid-{}", self.next),
                 index: *index,
-                phase: JobPodPhase::Running,
+                phase: PodPhase::Running,
                 ready: true,
                 terminating: false,
                 deleted_by_controller: false,
@@ -111,7 +111,7 @@ impl World {
         let active = self
             .pods
             .iter()
-            .filter(|p| p.phase == JobPodPhase::Running)
+            .filter(|p| p.phase == PodPhase::Running)
             .count() as u32;
         self.max_active = self.max_active.max(active);
         outcome
@@ -120,7 +120,7 @@ impl World {
     fn running(&self) -> Vec<String> {
         self.pods
             .iter()
-            .filter(|p| p.phase == JobPodPhase::Running)
+            .filter(|p| p.phase == PodPhase::Running)
             .map(|p| p.name.clone())
             .collect()
     }
@@ -128,9 +128,9 @@ impl World {
     fn finish(&mut self, name: &str, code: i32, now: DateTime<Utc>) {
         let pod = self.pods.iter_mut().find(|p| p.name == name).unwrap();
         pod.phase = if code == 0 {
-            JobPodPhase::Succeeded
+            PodPhase::Succeeded
         } else {
-            JobPodPhase::Failed
+            PodPhase::Failed
         };
         pod.exit_codes = vec![("main".into(), code)];
         pod.finished_at = Some(now);
@@ -329,7 +329,7 @@ fn an_index_is_counted_once_however_often_it_succeeds() {
         name: "pod-late".into(),
         uid: "uid-late".into(),
         index: Some(0),
-        phase: JobPodPhase::Running,
+        phase: PodPhase::Running,
         ..w.pods[0].clone()
     });
     assert_eq!(w.step(t(2)).delete, vec!["pod-late".to_string()]);
@@ -418,7 +418,7 @@ fn pod_failure_policy_ignore_does_not_count_and_fail_job_fails_at_once() {
     let mut w = World::new(spec);
     w.step(t(0));
     // Evicted: ignored, replaced without back-off.
-    w.pods[0].phase = JobPodPhase::Failed;
+    w.pods[0].phase = PodPhase::Failed;
     w.pods[0].conditions.push("DisruptionTarget".into());
     w.pods[0].finished_at = Some(t(1));
     let outcome = w.step(t(1));
@@ -517,7 +517,7 @@ fn a_finished_job_never_has_both_complete_and_failed() {
     w.pods.push(JobPod {
         name: "late".into(),
         uid: "late".into(),
-        phase: JobPodPhase::Failed,
+        phase: PodPhase::Failed,
         ..w.pods[0].clone()
     });
     let outcome = w.step(t(2));
@@ -620,7 +620,7 @@ fn a_running_pod_a_user_deletes_counts_as_failed_and_uses_up_the_backoff_limit()
     assert_eq!(outcome.create.len(), 1, "replaced");
     assert_eq!(outcome.status.terminating, 1);
     // Its own report later changes nothing.
-    w.pods[0].phase = JobPodPhase::Failed;
+    w.pods[0].phase = PodPhase::Failed;
     assert!(w.step(t(2)).record.is_empty());
     let name = w.running()[0].clone();
     w.pods
@@ -742,7 +742,7 @@ fn index_lists_use_ranges_from_three_indexes_on() {
 fn evict(w: &mut World, name: &str) {
     let pod = w.pods.iter_mut().find(|p| p.name == name).unwrap();
     pod.terminating = true;
-    pod.phase = JobPodPhase::Failed;
+    pod.phase = PodPhase::Failed;
     pod.conditions = vec!["DisruptionTarget".into()];
 }
 
@@ -759,7 +759,7 @@ fn a_success_reported_after_the_pod_was_evicted_and_replaced_is_superseded() {
 
     // The node returns: the pod had finished, and says so.
     let pod = w.pods.iter_mut().find(|p| p.name == "pod-001").unwrap();
-    pod.phase = JobPodPhase::Succeeded;
+    pod.phase = PodPhase::Succeeded;
     let outcome = w.step(t(2));
     assert!(outcome.record.is_empty(), "counted once, as it was");
     assert_eq!(
@@ -844,7 +844,7 @@ fn replacement_policy_failed_keeps_a_terminating_pod_in_its_place_until_it_stops
         assert_eq!(outcome.status.active, 0);
     }
     // Its node returns and reports it finished: it counts, and nothing ran twice.
-    w.pods[0].phase = JobPodPhase::Succeeded;
+    w.pods[0].phase = PodPhase::Succeeded;
     w.step(t(5));
     w.pods.clear();
     let status = w.step(t(6)).status;
@@ -863,7 +863,7 @@ fn replacement_policy_failed_replaces_a_terminating_pod_once_it_has_failed() {
     w.pods[1].terminating = true;
     let outcome = w.step(t(1));
     assert!(outcome.create.is_empty(), "index 1 is still held");
-    w.pods[1].phase = JobPodPhase::Failed;
+    w.pods[1].phase = PodPhase::Failed;
     let outcome = w.step(t(2));
     assert_eq!(outcome.record[0].outcome, Outcome::Failed);
     assert_eq!(outcome.create, vec![Some(1)]);
@@ -881,7 +881,7 @@ fn a_pod_that_leaves_the_store_counts_under_either_policy() {
             name: "p".into(),
             uid: "u".into(),
             index: None,
-            phase: JobPodPhase::Running,
+            phase: PodPhase::Running,
             ready: true,
             terminating: true,
             deleted_by_controller: false,
