@@ -56,6 +56,13 @@ pub struct AgentConfig {
     #[arg(long, env = "DROVER_RECONNECT_BACKOFF_MAX", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub reconnect_backoff_max: Duration,
 
+    /// How long the broker may refuse this node's connection because another connection
+    /// holds the node's name before this agent concludes a second agent runs as this node:
+    /// it then stops its pods and exits with status 78 (the broker drops a dead connection
+    /// of this agent's own within 45 s)
+    #[arg(long, env = "DROVER_NAME_HELD_TIMEOUT", value_name = "DURATION", default_value = "90s", value_parser = parse_duration)]
+    pub name_held_timeout: Duration,
+
     /// Delay before the second restart of a crashing container (then doubling)
     #[arg(long, env = "DROVER_CRASH_BACKOFF_INITIAL", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub crash_backoff_initial: Duration,

@@ -69,6 +69,10 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             )
         })?;
     let facts = sysinfo::read_facts(Path::new("/"));
+    // Tells this process apart from a second agent with a copy of this data directory.
+    let agent_instance = u64::from_le_bytes(
+        drover_proto::random::random_bytes::<8>().context("cannot draw the agent's instance id")?,
+    );
     // Registration and process pods do not wait for the container engine: it is looked
     // for meanwhile, and the node's description is sent again once it is known.
     let info = NodeInfo {
@@ -89,6 +93,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         container_runtime: String::new(),
         container_runtime_problem: String::new(),
         disk_pressure: false,
+        agent_instance,
     };
     tracing::info!(node = %info.name, uid = %info.uid, start = identity.starts, "agent starting");
     let (outbound, outbound_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -154,12 +159,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         service::spawn_watchdog();
     }
     let applied_generation = pods.stored_generation();
+    let stand_down = pod_inputs.clone();
     let (stop_pods, pods_stopping) = tokio::sync::watch::channel(false);
     let mut pods_stopping_rx = pods_stopping.clone();
     let pod_task = tokio::spawn(pods.run(pod_inputs_rx, async move {
         let _ = pods_stopping_rx.wait_for(|s| *s).await;
     }));
-    link::run(
+    let end = link::run(
         link::LinkSettings {
             broker,
             credentials,
@@ -169,6 +175,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             heartbeat_interval: config.heartbeat_interval,
             reconnect_backoff_max: config.reconnect_backoff_max,
             notify_service: config.notify_service,
+            name_held_timeout: config.name_held_timeout,
         },
         pod_inputs,
         outbound_rx,
@@ -179,11 +186,36 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     if config.notify_service {
         service::stopping();
     }
+    if let link::LinkEnd::Refused(reason) = end {
+        // Its pods are the other agent's to run: this one stops them, and keeps nothing
+        // to start again, before it exits.
+        let _ = stand_down.send(pods::PodInput::StandDown).await;
+        drop(stand_down);
+        let _ = pod_task.await;
+        return Err(NameHeld(reason).into());
+    }
+    drop(stand_down);
     drop(pods_stopping);
     let _ = stop_pods.send(true);
     let _ = pod_task.await;
     Ok(())
 }
+
+/// Another agent holds this node's name; this one stopped its pods.
+#[derive(Debug)]
+pub struct NameHeld(pub String);
+
+impl std::fmt::Display for NameHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "another agent runs as this node ({}): this agent stopped its pods; stop the other agent, or give this device its own node name and data directory", self.0)
+    }
+}
+
+impl std::error::Error for NameHeld {}
+
+/// The exit status of an agent that stood down for another holding its node's name
+/// (`EX_CONFIG`): the systemd unit does not restart it.
+pub const EXIT_NAME_HELD: u8 = 78;
 
 /// The node's stored credentials, or new ones from enrolling with the configured token.
 async fn credentials_for(

@@ -52,6 +52,18 @@ pub struct LinkSettings {
     pub reconnect_backoff_max: Duration,
     /// Report the connection in the systemd status line.
     pub notify_service: bool,
+    /// How long the broker may refuse the node's client id (held by another connection)
+    /// before the link ends as refused.
+    pub name_held_timeout: Duration,
+}
+
+/// Why the link ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The agent is shutting down.
+    Shutdown,
+    /// Another agent holds the node's name: this one must stand down. The reason.
+    Refused(String),
 }
 
 /// Messages the agent dropped, by reason (logged as they happen).
@@ -163,7 +175,7 @@ pub async fn run(
     mut outbound: mpsc::UnboundedReceiver<Outbound>,
     counters: Arc<LinkCounters>,
     shutdown: impl Future<Output = ()>,
-) {
+) -> LinkEnd {
     let mut info = settings.info.clone();
     let uid = info.borrow().uid.clone();
     let node = settings.credentials.node.clone();
@@ -203,7 +215,7 @@ pub async fn run(
             Ok(transport) => transport,
             Err(e) => {
                 error!(error = %e, "cannot set up the broker connection");
-                return;
+                return LinkEnd::Shutdown;
             }
         })
         .set_max_packet_size(
@@ -238,6 +250,9 @@ pub async fn run(
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut refused_logged = false;
     let mut in_use_logged = false;
+    // Since when the broker has refused the node's client id, without a connection since.
+    let mut held_since: Option<tokio::time::Instant> = None;
+    let mut end = LinkEnd::Shutdown;
     tokio::pin!(shutdown);
 
     loop {
@@ -268,6 +283,7 @@ pub async fn run(
                     heartbeat.reset();
                     refused_logged = false;
                     in_use_logged = false;
+                    held_since = None;
                     let current = info.borrow_and_update().clone();
                     match session.on_connected(&current) {
                         Ok((subscriptions, online)) => {
@@ -294,6 +310,14 @@ pub async fn run(
                             let _ = pods.send(PodInput::Logs(request)).await;
                         }
                         Ok(AgentReceived::Cleared) => debug!("the retained desired state was cleared"),
+                        Ok(AgentReceived::Refused(refusal)) => {
+                            if refusal.agent_instance == info.borrow().agent_instance {
+                                error!(reason = %refusal.message, "the controller refused this agent: another agent runs as node {node}; stopping this agent's pods and exiting");
+                                end = LinkEnd::Refused(refusal.message);
+                                break;
+                            }
+                            debug!("the controller refused the other agent running as this node");
+                        }
                         Err(drover_proto::session::Dropped::Stale) => {
                             let total = counters.rejected_stale.fetch_add(1, Ordering::Relaxed) + 1;
                             warn!(topic = %publish.topic, total, "refused a desired state older than the one already applied (a stale retained message or a replay)");
@@ -330,13 +354,23 @@ pub async fn run(
                         // Also for a moment after a quick restart, until the broker has seen
                         // the old connection close: the retry then gets in.
                         if !in_use_logged {
-                            error!("the broker refused node {node}: another connection holds {node}'s client id (a second agent with a copy of this node's data directory, or this agent's own earlier connection the broker has not yet seen end, which it drops within 45 s); retrying until it is gone");
+                            error!("the broker refused node {node}: another connection holds {node}'s client id (a second agent with a copy of this node's data directory, or this agent's own earlier connection the broker has not yet seen end, which it drops within 45 s); retrying for {}", humantime::format_duration(settings.name_held_timeout));
                             in_use_logged = true;
                         } else {
                             debug!("the broker still refuses node {node}: another connection holds {node}'s client id");
                         }
+                        let since = *held_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= settings.name_held_timeout {
+                            let reason = format!("the broker refused node {node}'s client id for {}: another agent holds it", humantime::format_duration(settings.name_held_timeout));
+                            error!("{reason}; stopping this agent's pods and exiting");
+                            end = LinkEnd::Refused(reason);
+                            break;
+                        }
                     } else {
                         debug!(%error, "broker unreachable");
+                    }
+                    if !matches!(error, ConnectionError::ConnectionRefused(ConnectReturnCode::BadClientId)) {
+                        held_since = None;
                     }
                     session.on_connection_lost();
                     let will = session.will().ok().map(last_will);
@@ -348,8 +382,15 @@ pub async fn run(
             },
         }
     }
-    go_offline(&session, &commands, &mut event_rx).await;
+    match end {
+        // Said nothing of its own: the name, and the presence, are the other agent's.
+        LinkEnd::Refused(_) => {
+            let _ = commands.send(Command::Disconnect);
+        }
+        LinkEnd::Shutdown => go_offline(&session, &commands, &mut event_rx).await,
+    }
     poller.abort();
+    end
 }
 
 async fn go_offline(

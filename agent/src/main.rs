@@ -52,6 +52,9 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if e.downcast_ref::<drover_agent::NameHeld>().is_some() {
+                return std::process::ExitCode::from(drover_agent::EXIT_NAME_HELD);
+            }
             std::process::ExitCode::FAILURE
         }
     }

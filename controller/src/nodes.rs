@@ -276,6 +276,7 @@ mod tests {
             container_runtime: "docker://28.2.2".into(),
             container_runtime_problem: String::new(),
             disk_pressure: false,
+            agent_instance: 1,
         }
     }
 

@@ -47,6 +47,7 @@ fn node_info() -> impl Strategy<Value = NodeInfo> {
                     container_runtime: "docker://28.2.2".into(),
                     container_runtime_problem: String::new(),
                     disk_pressure: false,
+                    agent_instance: 1,
                 }
             },
         )

@@ -636,6 +636,40 @@ impl Agent {
         twin
     }
 
+    /// As [`Agent::twin`], as on another device: in its own PID namespace (it cannot see,
+    /// or adopt, this machine's pod processes) and with `extra` arguments. Needs root.
+    pub fn twin_elsewhere(&self, data_dir: PathBuf, log: &str, extra: &[&str]) -> Agent {
+        let mut program: Vec<String> =
+            ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+        program.extend(self.program.iter().cloned());
+        let mut twin = Agent {
+            proc: Proc::spawn(
+                Command::new("true"),
+                self.proc.log.with_file_name("unused.log"),
+            ),
+            name: self.name.clone(),
+            data_dir,
+            broker: self.broker.clone(),
+            extra: self
+                .extra
+                .iter()
+                .cloned()
+                .chain(extra.iter().map(|e| e.to_string()))
+                .collect(),
+            program,
+            env: self.env.clone(),
+        };
+        twin.proc = twin.spawn(
+            self.proc
+                .log
+                .with_file_name(format!("agent-{}.{log}.log", self.name)),
+        );
+        twin
+    }
+
     /// Starts the agent again with the same data directory. Its log goes to
     /// `agent-{name}.restarted.log` (overwritten by a later restart).
     pub fn restart(&mut self) {

@@ -290,10 +290,52 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
     }
 }
 
+/// A copy of `agent`'s data directory (the node's credentials, as on a cloned SD card).
+fn copy_of_data_dir(agent: &Agent, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let copy = dir.join(name);
+    let copied = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&agent.data_dir)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    copy
+}
+
+/// A process pod on `node`, running; its UID, main process and processes.
+fn running_solo(server: &Server, node: &str) -> (String, u32, Vec<u32>) {
+    server.apply(&process_pod("solo", node, "Always", "exec sleep 3600", 1));
+    let pod = server.wait_pod("solo", "Running", Duration::from_secs(10), |p| {
+        phase(p) == "Running"
+    });
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+    let main = wait_for("the pod's main process", Duration::from_secs(5), || {
+        pod_main_process(&uid)
+    });
+    let mut processes = pod_processes(&uid);
+    processes.sort();
+    (uid, main, processes)
+}
+
+fn sorted_pod_processes(uid: &str) -> Vec<u32> {
+    let mut processes = pod_processes(uid);
+    processes.sort();
+    processes
+}
+
+fn name_conflicts(server: &Server, node: &str) -> Vec<serde_json::Value> {
+    server
+        .items("events")
+        .into_iter()
+        .filter(|e| e["reason"] == "NodeNameConflict" && e["involvedObject"]["name"] == node)
+        .collect()
+}
+
 #[test]
-fn two_agents_for_one_node_through_mosquitto_raise_a_node_name_conflict_warning() {
-    // Mosquitto lets the newer connection take the older one over, so it cannot refuse the
-    // second agent; the controller sees the two take turns and says so.
+fn a_second_agent_through_mosquitto_is_refused_stops_its_copies_and_the_first_keeps_the_node() {
+    // Mosquitto lets the newer connection take the older one over; the controller sees
+    // the two take turns, refuses the second, and the second stands down.
     let dir = tempfile::tempdir().unwrap();
     let mosquitto = Mosquitto::start(dir.path());
     let server = Server::start(
@@ -305,30 +347,96 @@ fn two_agents_for_one_node_through_mosquitto_raise_a_node_name_conflict_warning(
         },
     );
     let mut first = server.join(dir.path(), "twin-m", &[]);
-    let copy = dir.path().join("agent-twin-m-copy");
-    let copied = std::process::Command::new("cp")
-        .args(["-a"])
-        .arg(&first.data_dir)
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let mut second = first.twin(copy, "copy");
+    let (uid, main, processes) = running_solo(&server, "twin-m");
+    let copy = copy_of_data_dir(&first, dir.path(), "agent-twin-m-copy");
+
+    // On another device, the copy starts the pod its records name: a second copy runs.
+    let mut second = first.twin_elsewhere(copy.clone(), "copy", &[]);
     let event = wait_for(
         "the NodeNameConflict event",
         Duration::from_secs(20),
-        || {
-            server.items("events").into_iter().find(|e| {
-                e["reason"] == "NodeNameConflict" && e["involvedObject"]["name"] == "twin-m"
-            })
-        },
+        || name_conflicts(&server, "twin-m").into_iter().next(),
     );
     assert_eq!(event["type"], "Warning");
     let message = event["message"].as_str().unwrap_or("");
     assert!(
-        message.contains("two agents are connected as node twin-m"),
+        message.contains("two agents are connected as node twin-m")
+            && message.contains("was refused and stops its pods"),
         "{message}"
     );
-    second.proc.kill();
+    let code = second.proc.wait_exit(Duration::from_secs(20));
+    let said = second.proc.output();
+    assert_eq!(code, Some(78), "{said}");
+    assert!(said.contains("another agent runs as this node"), "{said}");
+    assert!(said.contains("the controller refused this agent"), "{said}");
+
+    // Its copies are gone; the first agent's pod never stopped, and the node is its (once
+    // it is back from the last time the copy took its connection over).
+    server.wait_ready_status("twin-m", "True", Duration::from_secs(10));
+    wait_for(
+        "only the first agent's pod processes",
+        Duration::from_secs(10),
+        || (sorted_pod_processes(&uid) == processes).then_some(()),
+    );
+    holds_for(
+        "the first agent keeping its node and its pod",
+        Duration::from_secs(3),
+        || {
+            pod_main_process(&uid) == Some(main)
+                && server.ready_status("twin-m").as_deref() == Some("True")
+                && name_conflicts(&server, "twin-m").len() == 1
+        },
+    );
+    let pod = server.pod("solo").unwrap();
+    assert_eq!(phase(&pod), "Running");
+    assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+
+    // Started again, the copy runs nothing (it kept nothing to run) and is refused again.
+    let mut again = first.twin_elsewhere(copy, "copy-again", &[]);
+    let code = again.proc.wait_exit(Duration::from_secs(30));
+    let said = again.proc.output();
+    assert_eq!(code, Some(78), "{said}");
+    assert!(!said.contains("starting pod"), "{said}");
+    assert_eq!(sorted_pod_processes(&uid), processes);
+    assert_eq!(pod_main_process(&uid), Some(main));
     first.proc.kill();
+    for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn a_copy_the_embedded_broker_keeps_refusing_stops_its_pods_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let mut first = server.join(dir.path(), "twin-e", &[]);
+    let (uid, main, processes) = running_solo(&server, "twin-e");
+    let copy = copy_of_data_dir(&first, dir.path(), "agent-twin-e-copy");
+    let mut second = first.twin_elsewhere(copy, "copy", &["--name-held-timeout", "3s"]);
+    // Refused by the broker, it runs its copy of the pod, for at most the timeout.
+    wait_for("the copy's pod processes", Duration::from_secs(10), || {
+        (sorted_pod_processes(&uid).len() > processes.len()).then_some(())
+    });
+    let code = second.proc.wait_exit(Duration::from_secs(20));
+    let said = second.proc.output();
+    assert_eq!(code, Some(78), "{said}");
+    assert!(
+        said.contains("the broker refused node twin-e's client id for 3s: another agent holds it"),
+        "{said}"
+    );
+    wait_for(
+        "only the first agent's pod processes",
+        Duration::from_secs(10),
+        || (sorted_pod_processes(&uid) == processes).then_some(()),
+    );
+    assert_eq!(pod_main_process(&uid), Some(main));
+    assert_eq!(server.ready_status("twin-e").as_deref(), Some("True"));
+    first.proc.kill();
+    for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
 }

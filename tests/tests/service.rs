@@ -281,6 +281,8 @@ fn install_script_places_binary_unit_and_a_config_the_agent_reads() {
     let unit =
         std::fs::read_to_string(root.join("etc/systemd/system/drover-agent.service")).unwrap();
     assert!(unit.contains("Type=notify"), "{unit}");
+    // The status an agent exits with when another runs as its node (nodes.rs tests it).
+    assert!(unit.contains("\nRestartPreventExitStatus=78\n"), "{unit}");
     let config = root.join("etc/drover/agent.toml");
     let text = print_config(&["--config", config.to_str().unwrap()], &[]);
     for line in [

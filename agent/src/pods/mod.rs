@@ -57,6 +57,9 @@ pub enum PodInput {
     },
     /// The data directory's disk became (nearly) full, or has space again.
     DiskPressure(bool),
+    /// Another agent holds this node's name: stop every pod, keep nothing to run, and end
+    /// once every pod has stopped.
+    StandDown,
 }
 
 /// What the pod manager sends to the controller.
@@ -146,6 +149,8 @@ pub struct PodManager {
     flush_at: Option<Instant>,
     follows: logs::Follows,
     shutting_down: bool,
+    /// Standing down for another agent ([`PodInput::StandDown`]).
+    standing_down: bool,
     /// Records of final results were written but not yet made durable.
     unsynced: bool,
     /// Generation of the desired state loaded from the records at start.
@@ -327,6 +332,7 @@ impl PodManager {
             flush_at: None,
             follows: logs::Follows::default(),
             shutting_down: false,
+            standing_down: false,
             unsynced: false,
             generation: 0,
             awaiting_full_ack: false,
@@ -354,7 +360,7 @@ impl PodManager {
     }
 
     /// Generation of the desired state stored before this start (0 without one): the link
-    /// accepts nothing older.
+    /// accepts nothing older. (Called at start, before any other is applied.)
     pub fn stored_generation(&self) -> u64 {
         self.generation
     }
@@ -1164,6 +1170,7 @@ impl PodManager {
             PodInput::Desired(desired) => {
                 // Start pods first: storing the state durably takes an fsync, and the pod
                 // records already say what runs.
+                self.generation = self.generation.max(desired.generation);
                 self.apply_desired(desired.clone(), now);
                 match self.records.save_desired(&desired) {
                     // What the node runs after a reboot: durable with the next flush.
@@ -1186,7 +1193,30 @@ impl PodManager {
             }
             PodInput::Engine { slot, listed } => self.on_engine(slot, listed, now),
             PodInput::DiskPressure(pressure) => self.on_disk_pressure(pressure, now),
+            PodInput::StandDown => self.stand_down(now),
         }
+    }
+
+    /// Stops every pod as if the controller wanted none, and stores that: a start of this
+    /// agent runs nothing until a controller says otherwise.
+    fn stand_down(&mut self, now: Millis) {
+        info!(pods = self.pods.len(), "standing down: stopping every pod");
+        self.standing_down = true;
+        let nothing = DesiredState {
+            generation: self.generation,
+            pods: Vec::new(),
+            finished: Vec::new(),
+        };
+        self.apply_desired(nothing.clone(), now);
+        if let Err(e) = self.records.save_desired(&nothing) {
+            warn!(error = %e, "cannot store the empty desired state");
+        }
+        self.flush(false);
+    }
+
+    /// Standing down, and nothing runs any more.
+    fn stood_down(&self) -> bool {
+        self.standing_down && self.pods.values().all(|e| e.sup.is_removed())
     }
 
     /// A stopped pod's containers that wait for disk space will never start: they end.
@@ -1361,6 +1391,9 @@ impl PodManager {
                     }
                 }
                 _ = log_caps.tick() => self.enforce_log_caps(),
+            }
+            if self.stood_down() {
+                break;
             }
         }
         self.shut_down(&mut exits).await;

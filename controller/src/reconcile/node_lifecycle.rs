@@ -37,6 +37,57 @@ pub struct Liveness {
     /// broker can replay, though not forge, a signed one) does not count as the agent
     /// speaking.
     pub sequence: u64,
+    /// The agent process that holds the node's name: the one of the newest online
+    /// announcement taken.
+    pub instance: Option<u64>,
+    /// That agent's start was taken while the one before it was still connected (or had
+    /// just been cut off): a restart, or a second agent taking the connection over.
+    pub took_over_live: bool,
+    /// When the holder's connection last ended (monotonic).
+    pub ended_at: Option<Mono>,
+    /// Agents refused the name while another holds it, oldest first.
+    pub refused: Vec<RefusedAgent>,
+}
+
+/// An agent refused a node's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedAgent {
+    /// Its instance ([`drover_proto::msg::NodeInfo::agent_instance`]).
+    pub instance: u64,
+    /// Its start number (its heartbeats and last will carry only that).
+    pub start: u64,
+}
+
+/// How many refused agents a node remembers.
+const MAX_REFUSED: usize = 8;
+
+/// A connection cut off this recently was still live for a start that follows: a broker
+/// that sends the last will of a connection taken over sends it just before the new
+/// connection's announcement.
+pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(2);
+
+/// What an announcement means for who holds the node's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announcement {
+    /// Taken: it is from the agent that holds the name.
+    Accepted,
+    /// Older than what was heard, a repeat, or a refused agent's last will: ignored.
+    Stale,
+    /// Two agents run under the name: `refused` (an agent instance) must stand down.
+    /// `accepted`: the announcement's own agent holds the name now.
+    Conflict {
+        /// The instance refused.
+        refused: u64,
+        /// The start number of the agent that keeps the name.
+        kept_start: u64,
+        /// The start number of the agent refused.
+        refused_start: u64,
+        /// The announcement was taken.
+        accepted: bool,
+    },
+    /// From an agent refused before, while the other still holds the name: ignored, and
+    /// the refusal is said again (the agent may have missed it while cut off).
+    Refused(u64),
 }
 
 /// The agent's connection state.
@@ -80,6 +131,141 @@ impl Liveness {
             connection: Connection::Online,
             session: None,
             sequence: 0,
+            instance: None,
+            took_over_live: false,
+            ended_at: None,
+            refused: Vec::new(),
+        }
+    }
+
+    /// Applies an announcement and decides who holds the node's name. Two agents under one
+    /// name show themselves by an older start announcing itself after a newer one (a
+    /// restarted agent's old process cannot). The second of them is refused: the newer,
+    /// if it took the connection over while the older was connected; else the older, which
+    /// came back after it was gone. A refused agent may have the name once the other is
+    /// gone (shut down, or cut off for `grace`). `retained`: the broker delivered it from
+    /// its store, so it says nothing about who runs now.
+    pub fn on_announcement(
+        &mut self,
+        presence: &Presence,
+        retained: bool,
+        now: DateTime<Utc>,
+        mono: Mono,
+        grace: Duration,
+    ) -> Announcement {
+        let start = presence.session.agent_start;
+        match &presence.state {
+            PresenceState::Online(info) => {
+                let instance = info.agent_instance;
+                if self.refused.iter().any(|r| r.instance == instance) {
+                    if !self.holder_gone(mono, grace) {
+                        return Announcement::Refused(instance);
+                    }
+                    // The first is gone: the second may have the name, whatever its start.
+                    self.refused.clear();
+                    self.session = None;
+                    self.instance = None;
+                    self.took_over_live = false;
+                }
+                let older = self.session.is_some_and(|s| start < s.agent_start);
+                let other = self.instance.is_some_and(|i| i != instance);
+                if older && other && !retained {
+                    return self.conflict(presence.session, instance, now, mono);
+                }
+            }
+            PresenceState::Offline(_) if self.is_refused_start(start) => {
+                return Announcement::Stale;
+            }
+            PresenceState::Offline(_) => {}
+        }
+        let newer = self.session.is_none_or(|s| start > s.agent_start);
+        let live_before = self.session.is_some() && self.recently_live(mono);
+        if !self.on_presence(presence, now, mono) {
+            return Announcement::Stale;
+        }
+        match &presence.state {
+            PresenceState::Online(info) => {
+                if newer {
+                    self.took_over_live =
+                        live_before && self.instance.is_some_and(|i| i != info.agent_instance);
+                }
+                self.instance = Some(info.agent_instance);
+                // The start number is this agent's now (a refused copy had it too).
+                self.refused.retain(|r| r.start != start);
+            }
+            PresenceState::Offline(OfflineReason::Shutdown) => self.refused.clear(),
+            PresenceState::Offline(OfflineReason::ConnectionLost) => {}
+        }
+        Announcement::Accepted
+    }
+
+    fn conflict(
+        &mut self,
+        session: Session,
+        instance: u64,
+        now: DateTime<Utc>,
+        mono: Mono,
+    ) -> Announcement {
+        let (Some(current), Some(holder)) = (self.session, self.instance) else {
+            return Announcement::Stale;
+        };
+        if self.refused.len() >= MAX_REFUSED {
+            self.refused.remove(0);
+        }
+        if self.took_over_live {
+            // The holder took the older agent's live connection over: it is the second.
+            self.refused.push(RefusedAgent {
+                instance: holder,
+                start: current.agent_start,
+            });
+            self.session = Some(session);
+            self.sequence = 0;
+            self.connection = Connection::Online;
+            self.last_heard = now;
+            self.last_heard_at = mono;
+            self.instance = Some(instance);
+            self.took_over_live = false;
+            self.ended_at = None;
+            Announcement::Conflict {
+                refused: holder,
+                kept_start: session.agent_start,
+                refused_start: current.agent_start,
+                accepted: true,
+            }
+        } else {
+            // The older agent came back after it was gone: it is the second.
+            self.refused.push(RefusedAgent {
+                instance,
+                start: session.agent_start,
+            });
+            Announcement::Conflict {
+                refused: instance,
+                kept_start: current.agent_start,
+                refused_start: session.agent_start,
+                accepted: false,
+            }
+        }
+    }
+
+    fn is_refused_start(&self, start: u64) -> bool {
+        self.session.is_none_or(|s| s.agent_start != start)
+            && self.refused.iter().any(|r| r.start == start)
+    }
+
+    fn recently_live(&self, mono: Mono) -> bool {
+        match self.connection {
+            Connection::Online => true,
+            Connection::ShutDown | Connection::Lost => self
+                .ended_at
+                .is_some_and(|ended| mono.since(ended) <= TAKEOVER_WINDOW),
+        }
+    }
+
+    fn holder_gone(&self, mono: Mono, grace: Duration) -> bool {
+        match self.connection {
+            Connection::ShutDown => true,
+            Connection::Lost => self.ended_at.is_none_or(|ended| mono.since(ended) > grace),
+            Connection::Online => mono.since(self.last_heard_at) > grace,
         }
     }
 
@@ -107,24 +293,15 @@ impl Liveness {
                 self.last_heard_at = mono;
             }
             PresenceState::Offline(OfflineReason::Shutdown) => {
-                self.connection = Connection::ShutDown
+                self.connection = Connection::ShutDown;
+                self.ended_at = Some(mono);
             }
             PresenceState::Offline(OfflineReason::ConnectionLost) => {
-                self.connection = Connection::Lost
+                self.connection = Connection::Lost;
+                self.ended_at = Some(mono);
             }
         }
         true
-    }
-
-    /// Whether `presence` comes from a second agent running under this node's name: an
-    /// online announcement from an older agent start than the newest one seen. A restarted
-    /// agent's old process is gone and cannot announce itself after its successor; two
-    /// agents that an external broker lets take each other's connection over do, in turn.
-    pub fn name_conflict(&self, presence: &Presence) -> Option<Session> {
-        let current = self.session?;
-        (matches!(presence.state, PresenceState::Online(_))
-            && presence.session.agent_start < current.agent_start)
-            .then_some(current)
     }
 
     /// Applies a heartbeat; false when it was stale (an older session, a sequence number
@@ -134,7 +311,8 @@ impl Liveness {
             self.session == Some(heartbeat.session) && self.connection != Connection::Online;
         let replayed =
             self.session == Some(heartbeat.session) && heartbeat.sequence <= self.sequence;
-        if ended || replayed || !self.accepts(heartbeat.session) {
+        let refused = self.is_refused_start(heartbeat.session.agent_start);
+        if ended || replayed || refused || !self.accepts(heartbeat.session) {
             return false;
         }
         self.sequence = heartbeat.sequence;
@@ -271,6 +449,7 @@ mod tests {
             container_runtime: "docker://28.2.2".into(),
             container_runtime_problem: String::new(),
             disk_pressure: false,
+            agent_instance: 1,
         }
     }
 
@@ -298,26 +477,192 @@ mod tests {
         l
     }
 
+    fn online_as(s: Session, instance: u64) -> Presence {
+        Presence {
+            session: s,
+            state: PresenceState::Online(Box::new(NodeInfo {
+                agent_instance: instance,
+                ..info()
+            })),
+        }
+    }
+
+    /// Agent process 1 (start 1) registered at `t(0)`.
+    fn held_by_first() -> Liveness {
+        let mut l = Liveness::assumed_alive(t(0), m(0));
+        let first = l.on_announcement(&online_as(session(1, 1), 1), false, t(0), m(0), GRACE);
+        assert_eq!(first, Announcement::Accepted);
+        l
+    }
+
+    fn announce(l: &mut Liveness, p: Presence, at: i64) -> Announcement {
+        l.on_announcement(&p, false, t(at), m(at), GRACE)
+    }
+
     #[test]
-    fn an_older_agent_start_announcing_itself_is_a_name_conflict() {
-        let mut l = registered_at(t(0));
-        assert!(
-            l.on_presence(&online(session(2, 0)), t(1), m(1)),
-            "a restart"
+    fn a_restart_takes_the_name_and_nothing_is_refused() {
+        let mut l = held_by_first();
+        // The old process is gone (its connection may still look open): it never speaks.
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 1), 2), 1),
+            Announcement::Accepted
+        );
+        assert!(l.took_over_live);
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 2), 2), 5),
+            Announcement::Accepted
+        );
+        assert!(l.refused.is_empty());
+        assert_eq!(l.instance, Some(2));
+    }
+
+    #[test]
+    fn a_second_agent_that_took_a_live_connection_over_is_refused_and_the_first_keeps_the_name() {
+        let mut l = held_by_first();
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 1), 2), 1),
+            Announcement::Accepted
         );
         assert_eq!(
-            l.name_conflict(&online(session(1, 7))),
-            Some(session(2, 0)),
-            "the first agent is still there"
+            announce(&mut l, online_as(session(1, 2), 1), 2),
+            Announcement::Conflict {
+                refused: 2,
+                kept_start: 1,
+                refused_start: 2,
+                accepted: true
+            }
         );
-        assert!(!l.on_presence(&online(session(1, 7)), t(2), m(2)), "stale");
-        // Its last will, or a reconnect of the newest agent, is none.
+        assert_eq!(l.instance, Some(1));
+        assert_eq!(l.session, Some(session(1, 2)));
+        // The copy again: refused again, and nothing of its own counts.
         assert_eq!(
-            l.name_conflict(&offline(session(1, 1), OfflineReason::ConnectionLost)),
-            None
+            announce(&mut l, online_as(session(2, 2), 2), 3),
+            Announcement::Refused(2)
         );
-        assert_eq!(l.name_conflict(&online(session(2, 1))), None);
-        assert_eq!(l.name_conflict(&online(session(3, 0))), None);
+        assert!(!l.on_heartbeat(&beat(session(2, 2), 1), t(3), m(3)));
+        let will = offline(session(2, 2), OfflineReason::ConnectionLost);
+        assert_eq!(announce(&mut l, will, 4), Announcement::Stale);
+        assert!(l.on_heartbeat(&beat(session(1, 2), 1), t(4), m(4)));
+        assert_eq!(l.readiness(m(4), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn a_last_will_sent_at_the_takeover_does_not_make_the_copy_the_first() {
+        let mut l = held_by_first();
+        // A broker that sends the will of a connection taken over sends it just before.
+        let will = offline(session(1, 1), OfflineReason::ConnectionLost);
+        assert_eq!(announce(&mut l, will, 10), Announcement::Accepted);
+        let copy = online_as(session(2, 1), 2);
+        let at = m(10).plus(Duration::from_millis(300));
+        assert_eq!(
+            l.on_announcement(&copy, false, t(10), at, GRACE),
+            Announcement::Accepted
+        );
+        assert!(matches!(
+            announce(&mut l, online_as(session(1, 2), 1), 11),
+            Announcement::Conflict { refused: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn an_agent_back_after_it_was_gone_is_the_second() {
+        let mut l = held_by_first();
+        let will = offline(session(1, 1), OfflineReason::ConnectionLost);
+        assert_eq!(announce(&mut l, will, 10), Announcement::Accepted);
+        // Its replacement (a copy) came long after it was gone.
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 1), 2), 60),
+            Announcement::Accepted
+        );
+        assert!(!l.took_over_live);
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 2), 1), 70),
+            Announcement::Conflict {
+                refused: 1,
+                kept_start: 2,
+                refused_start: 1,
+                accepted: false
+            }
+        );
+        assert_eq!(l.instance, Some(2));
+        assert_eq!(l.session, Some(session(2, 1)));
+    }
+
+    #[test]
+    fn a_refused_agent_has_the_name_once_the_other_is_gone() {
+        // Shut down cleanly.
+        let mut l = held_by_first();
+        announce(&mut l, online_as(session(2, 1), 2), 1);
+        announce(&mut l, online_as(session(1, 2), 1), 2);
+        assert_eq!(
+            announce(&mut l, offline(session(1, 2), OfflineReason::Shutdown), 3),
+            Announcement::Accepted
+        );
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 2), 2), 4),
+            Announcement::Accepted
+        );
+        assert_eq!(l.instance, Some(2));
+        // Cut off for longer than the grace period, whatever the refused one's start.
+        let mut l = held_by_first();
+        announce(
+            &mut l,
+            offline(session(1, 1), OfflineReason::ConnectionLost),
+            10,
+        );
+        announce(&mut l, online_as(session(2, 1), 2), 60);
+        announce(&mut l, online_as(session(1, 2), 1), 70);
+        let lost = offline(session(2, 1), OfflineReason::ConnectionLost);
+        assert_eq!(announce(&mut l, lost, 80), Announcement::Accepted);
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 3), 1), 100),
+            Announcement::Refused(1)
+        );
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 4), 1), 121),
+            Announcement::Accepted
+        );
+        assert_eq!(l.instance, Some(1));
+        assert_eq!(l.readiness(m(121), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn a_start_number_a_refused_copy_had_belongs_to_the_next_agent_that_has_it() {
+        let mut l = held_by_first();
+        announce(&mut l, online_as(session(2, 1), 2), 1);
+        announce(&mut l, online_as(session(1, 2), 1), 2);
+        // The first restarts after a crash, counting the start the copy also counted.
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 1), 3), 5),
+            Announcement::Accepted
+        );
+        assert!(l.on_heartbeat(&beat(session(2, 1), 1), t(6), m(6)));
+        assert!(l.refused.is_empty());
+    }
+
+    #[test]
+    fn an_announcement_from_the_brokers_store_is_no_conflict() {
+        let mut l = held_by_first();
+        announce(&mut l, online_as(session(2, 1), 2), 1);
+        let old = online_as(session(1, 9), 1);
+        assert_eq!(
+            l.on_announcement(&old, true, t(2), m(2), GRACE),
+            Announcement::Stale
+        );
+        assert!(l.refused.is_empty());
+    }
+
+    #[test]
+    fn one_agent_reconnecting_is_never_a_conflict() {
+        let mut l = held_by_first();
+        for connection in 2..6 {
+            let p = online_as(session(1, connection), 1);
+            assert_eq!(
+                announce(&mut l, p, connection as i64),
+                Announcement::Accepted
+            );
+        }
+        assert!(l.refused.is_empty());
     }
 
     #[test]

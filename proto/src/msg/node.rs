@@ -49,6 +49,19 @@ pub struct NodeInfo {
     pub container_runtime_problem: String,
     /// The agent's data directory is (nearly) full: no new pod starts on the node.
     pub disk_pressure: bool,
+    /// Random for each agent process: tells apart two agents that run under one node name
+    /// (a copy of a data directory has the same identity and start count).
+    pub agent_instance: u64,
+}
+
+/// The controller to one of two agents that run under one node name: it is the second, and
+/// must stand down (stop its pods and exit) while the other holds the name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameRefusal {
+    /// The agent refused ([`NodeInfo::agent_instance`]); the other ignores the message.
+    pub agent_instance: u64,
+    /// Why, for the agent's log.
+    pub message: String,
 }
 
 /// Why an agent went offline.
