@@ -271,6 +271,16 @@ pub fn phase(pod: &StoredObject) -> PodPhase {
     PodPhase::of_recorded(pod.status.get("phase").and_then(Value::as_str))
 }
 
+/// Why a pending pod fits no node, as its status last said.
+pub fn unschedulable_message(pod: &StoredObject) -> Option<String> {
+    pod.status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")?["message"]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// Whether a pod's stored phase is terminal.
 pub fn is_terminal(pod: &StoredObject) -> bool {
     phase(pod).is_terminal()

@@ -1,4 +1,5 @@
-//! CronJobs: runs the pure reconciler against the store and creates Jobs from the template.
+//! CronJobs: runs the pure reconciler against the store; the executor creates and deletes
+//! the Jobs it decides.
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{CronJobSpec, Kind};

@@ -1,4 +1,5 @@
-//! DaemonSets: runs the pure reconciler against the store and carries out its actions.
+//! DaemonSets: runs the pure reconciler against the store, keeps its failure back-offs, and
+//! hands what it asks of the store to the executor.
 
 use std::collections::HashMap;
 use std::sync::Arc;

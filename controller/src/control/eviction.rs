@@ -1,15 +1,14 @@
-//! Evicting Job pods from nodes that stay unreachable: the decision is
-//! [`crate::reconcile::eviction`]'s; this carries it out on the store.
+//! Evicting Job pods from nodes that stay unreachable: the decision, and what it asks of the
+//! store, are [`crate::reconcile::eviction`]'s; the executor carries it out.
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{JobSpec, Kind, PodReplacementPolicy, PodSpec};
-use drover_proto::phase::PodPhase;
-use serde_json::{json, Value};
 use tracing::info;
 
 use super::Control;
 use crate::pods::node_name;
-use crate::reconcile::eviction::{evictions, LostNode, PodOnNode};
+use crate::reconcile::action::ObjectKey;
+use crate::reconcile::eviction::{eviction_actions, evictions, LostNode, PodOnNode};
 use crate::reconcile::node_lifecycle::{TAINT_NOT_READY, TAINT_UNREACHABLE};
 
 impl Control {
@@ -90,6 +89,7 @@ impl Control {
             any_node_ready,
             self.settings.unreachable_toleration,
         );
+        let mut actions = Vec::new();
         for eviction in decided {
             let Some((_, pod, node, _)) = on_lost_nodes
                 .iter()
@@ -97,47 +97,14 @@ impl Control {
             else {
                 continue;
             };
-            let (node, key) = (node.to_string(), eviction.taint);
-            let replacement = self
+            let policy = self
                 .replacement_policy_of(pod)?
                 .unwrap_or(PodReplacementPolicy::TerminatingOrFailed);
             info!(pod = %pod.name, node, "evicting a Job pod from a lost node");
-            let mut pod = (*pod).clone();
-            let mut conditions: Vec<Value> = pod.status["conditions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            conditions.retain(|c| c["type"] != "DisruptionTarget");
-            conditions.push(json!({
-                "type": "DisruptionTarget",
-                "status": "True",
-                "reason": "DeletionByTaintManager",
-                "message": format!("Taint manager: deleting due to NoExecute taint {key}"),
-                "lastTransitionTime": crate::object::timestamp(now),
-            }));
-            if replacement == PodReplacementPolicy::TerminatingOrFailed {
-                // Replaced at once: shown as failed until its node reports what happened.
-                pod.status["phase"] = json!(PodPhase::Failed.as_str());
-                pod.status["reason"] = json!("Evicted");
-            }
-            // Under `Failed` the pod stays terminating, in its place, until its node
-            // reports it stopped or the node is deleted: no second copy runs meanwhile.
-            pod.status["conditions"] = Value::Array(conditions);
-            // Out of the node's desired state: when the node returns, its agent stops the pod.
-            pod.deletion_timestamp = Some(now);
-            let stored = self.store.put(&pod)?;
-            self.store.record_event(
-                &stored,
-                "Normal",
-                "TaintManagerEviction",
-                &format!("Marking for deletion Pod {}/{}", pod.namespace, pod.name),
-                "taint-eviction-controller",
-                now,
-            )?;
-            self.ensure_desired(&node)?;
-            self.workloads_changed();
+            let key = ObjectKey::new(Kind::Pod, &pod.namespace, &pod.name);
+            actions.extend(eviction_actions(&key, eviction.taint, policy));
         }
-        Ok(())
+        self.execute("taint-eviction-controller", actions, now)
     }
 }
 

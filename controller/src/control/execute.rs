@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::Kind;
-use serde_json::json;
+use drover_proto::phase::PodPhase;
+use serde_json::{json, Value};
 
 use super::daemonsets::{controller_reference_to, name_suffix};
 use super::jobs::DELETED_BY_CONTROLLER;
 use super::Control;
-use crate::pods::{node_name, scheduled_status};
+use crate::pods::{node_name, scheduled_status, unschedulable_status};
 use crate::reconcile::action::{Action, NewJob, NewPod, ObjectKey, Owner};
 use crate::reconcile::garbage_collection::{cascade, Dependent, Propagation};
 use crate::store::StoredObject;
@@ -64,6 +65,27 @@ impl Control {
                 self.delete_pod(stored, now)?;
                 Ok(())
             }
+            Action::Bind { pod, node } => {
+                if let Some(mut stored) = self.fetch(&pod)? {
+                    stored.spec["nodeName"] = json!(node);
+                    stored.status = scheduled_status();
+                    self.store.put(&stored)?;
+                    self.ensure_desired(&node)?;
+                }
+                Ok(())
+            }
+            Action::MarkUnschedulable { pod, message } => {
+                if let Some(mut stored) = self.fetch(&pod)? {
+                    stored.status = unschedulable_status(&message);
+                    self.store.put(&stored)?;
+                }
+                Ok(())
+            }
+            Action::Evict {
+                pod,
+                taint,
+                failed_at_once,
+            } => self.evict(&pod, &taint, failed_at_once, now),
             Action::CreateJob(job) => self.create_job(source, job, now),
             Action::DeleteWithDependents(key) => {
                 if let Some(object) = self.fetch(&key)? {
@@ -164,7 +186,7 @@ impl Control {
             spec: serde_json::to_value(&pod.spec)?,
             status: match node {
                 Some(_) => scheduled_status(),
-                None => json!({"phase": drover_proto::phase::PodPhase::Pending.as_str()}),
+                None => json!({"phase": PodPhase::Pending.as_str()}),
             },
             ..StoredObject::new(Kind::Pod, &pod.owner.key.namespace, name, uid, now)
         };
@@ -173,6 +195,43 @@ impl Control {
         if let Some(node) = node_name(&stored).map(str::to_string) {
             self.ensure_desired(&node)?;
         }
+        Ok(())
+    }
+
+    fn evict(
+        &mut self,
+        pod: &ObjectKey,
+        taint: &str,
+        failed_at_once: bool,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let Some(mut stored) = self.fetch(pod)? else {
+            return Ok(());
+        };
+        let mut conditions: Vec<Value> = stored.status["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        conditions.retain(|c| c["type"] != "DisruptionTarget");
+        conditions.push(json!({
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "DeletionByTaintManager",
+            "message": format!("Taint manager: deleting due to NoExecute taint {taint}"),
+            "lastTransitionTime": crate::object::timestamp(now),
+        }));
+        if failed_at_once {
+            stored.status["phase"] = json!(PodPhase::Failed.as_str());
+            stored.status["reason"] = json!("Evicted");
+        }
+        stored.status["conditions"] = Value::Array(conditions);
+        // Out of the node's desired state: when the node returns, its agent stops the pod.
+        stored.deletion_timestamp = Some(now);
+        self.store.put(&stored)?;
+        if let Some(node) = node_name(&stored).map(str::to_string) {
+            self.ensure_desired(&node)?;
+        }
+        self.workloads_changed();
         Ok(())
     }
 

@@ -1,26 +1,25 @@
 //! Bare pods: placement on nodes, agent status reports, and graceful deletion.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::{Kind, PodReplacementPolicy, Taint};
 use drover_proto::msg::{StatusAck, StatusReport};
 use drover_proto::topic::NodeTopic;
 use drover_proto::Message;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::{info, warn};
 
 use super::Control;
 use crate::metrics::Dropped;
-use crate::pods::{
-    node_name, pod_spec, scheduled_status, status_from_report, unschedulable_status,
-};
+use crate::pods::{node_name, pod_spec, status_from_report, unschedulable_message};
+use crate::reconcile::action::ObjectKey;
 use crate::reconcile::node_lifecycle::{pod_status_for_node, Readiness};
 use crate::reconcile::pod_deletion::{deletion, Deletion, NodeState};
-use crate::reconcile::scheduler::{pick_node, NodeView};
+use crate::reconcile::scheduler::{schedule, NodeView, PendingPod};
 use crate::store::StoredObject;
 
-const SCHEDULER: &str = "drover-scheduler";
+pub(super) const SCHEDULER: &str = "drover-scheduler";
 
 /// Most agent events recorded from one status report; the rest are dropped.
 pub(super) const MAX_EVENTS_PER_REPORT: usize = 256;
@@ -75,60 +74,22 @@ impl Control {
                 }
             }
         }
-        let mut touched = BTreeSet::new();
-        for pod in pods {
-            if node_name(&pod).is_some() || pod.deletion_timestamp.is_some() {
+        let mut waiting = Vec::new();
+        for pod in &pods {
+            if node_name(pod).is_some() || pod.deletion_timestamp.is_some() {
                 continue;
             }
-            let mut pod = std::sync::Arc::unwrap_or_clone(pod);
-            let spec = match pod_spec(&pod) {
-                Ok(spec) => spec,
-                Err(e) => {
-                    warn!(pod = %pod.name, error = %e, "cannot schedule");
-                    continue;
-                }
-            };
-            match pick_node(&spec, &nodes, &active) {
-                Ok(node) => {
-                    pod.spec["nodeName"] = json!(node);
-                    pod.status = scheduled_status();
-                    let stored = self.store.put(&pod)?;
-                    let message = format!(
-                        "Successfully assigned {}/{} to {node}",
-                        pod.namespace, pod.name
-                    );
-                    self.store.record_event(
-                        &stored,
-                        "Normal",
-                        "Scheduled",
-                        &message,
-                        SCHEDULER,
-                        now,
-                    )?;
-                    *active.entry(node.clone()).or_default() += 1;
-                    touched.insert(node);
-                }
-                Err(message) => {
-                    let already = pod.status["conditions"][0]["message"] == message.as_str();
-                    if !already {
-                        pod.status = unschedulable_status(&message);
-                        let stored = self.store.put(&pod)?;
-                        self.store.record_event(
-                            &stored,
-                            "Warning",
-                            "FailedScheduling",
-                            &message,
-                            SCHEDULER,
-                            now,
-                        )?;
-                    }
-                }
+            match pod_spec(pod) {
+                Ok(spec) => waiting.push(PendingPod {
+                    key: ObjectKey::new(Kind::Pod, &pod.namespace, &pod.name),
+                    spec,
+                    unschedulable: unschedulable_message(pod),
+                }),
+                Err(e) => warn!(pod = %pod.name, error = %e, "cannot schedule"),
             }
         }
-        for node in touched {
-            self.ensure_desired(&node)?;
-        }
-        Ok(())
+        let actions = schedule(&waiting, &nodes, active);
+        self.execute(SCHEDULER, actions, now)
     }
 
     /// A pod was applied: bound pods go to their node's desired state, others are placed.

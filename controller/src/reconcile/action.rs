@@ -101,6 +101,31 @@ pub enum Action {
         /// Failed`.
         never_counted: bool,
     },
+    /// Bind a pending pod to a node (the scheduler's choice).
+    Bind {
+        /// The pod.
+        pod: ObjectKey,
+        /// The node.
+        node: String,
+    },
+    /// Mark a pending pod as fitting no node, saying why.
+    MarkUnschedulable {
+        /// The pod.
+        pod: ObjectKey,
+        /// kubectl's `0/N nodes are available: …` message.
+        message: String,
+    },
+    /// Evict a pod from a lost node: a `DisruptionTarget` condition naming `taint`, marked
+    /// for deletion and out of its node's desired state; `failed_at_once`: shown as failed
+    /// (so its Job replaces it now) instead of terminating until its node reports.
+    Evict {
+        /// The pod.
+        pod: ObjectKey,
+        /// The `NoExecute` taint it did not tolerate.
+        taint: String,
+        /// Failed at once, not left terminating.
+        failed_at_once: bool,
+    },
     /// Store a new Job, unless one of its name exists; its owner records
     /// `SuccessfulCreate` naming it.
     CreateJob(NewJob),

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use drover_proto::manifest::{TaintEffect, Toleration, TolerationOperator};
+use drover_proto::manifest::{PodReplacementPolicy, TaintEffect, Toleration, TolerationOperator};
+
+use super::action::{Action, ObjectKey};
 
 /// A node that is not Ready, with its unreachable or not-ready taint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,24 @@ pub fn evictions(
         .collect()
 }
 
+/// What evicting `pod` for `taint` asks of the store. Under `TerminatingOrFailed` (its Job's
+/// `podReplacementPolicy`) it shows as failed at once and is replaced; under `Failed` it stays
+/// terminating in its place until its node reports it stopped, so no second copy runs.
+pub fn eviction_actions(pod: &ObjectKey, taint: &str, policy: PodReplacementPolicy) -> Vec<Action> {
+    vec![
+        Action::Evict {
+            pod: pod.clone(),
+            taint: taint.to_string(),
+            failed_at_once: policy == PodReplacementPolicy::TerminatingOrFailed,
+        },
+        Action::normal(
+            pod,
+            "TaintManagerEviction",
+            format!("Marking for deletion Pod {}/{}", pod.namespace, pod.name),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +141,40 @@ mod tests {
             finished: false,
             tolerations,
         }
+    }
+
+    #[test]
+    fn an_evicted_pod_fails_at_once_unless_its_job_waits_for_it_to_stop() {
+        use drover_proto::manifest::Kind;
+        let pod = ObjectKey::new(Kind::Pod, "batch", "work-0");
+        let actions = eviction_actions(
+            &pod,
+            TAINT_UNREACHABLE,
+            PodReplacementPolicy::TerminatingOrFailed,
+        );
+        assert_eq!(
+            actions,
+            vec![
+                Action::Evict {
+                    pod: pod.clone(),
+                    taint: TAINT_UNREACHABLE.into(),
+                    failed_at_once: true
+                },
+                Action::normal(
+                    &pod,
+                    "TaintManagerEviction",
+                    "Marking for deletion Pod batch/work-0"
+                ),
+            ]
+        );
+        let held = eviction_actions(&pod, TAINT_UNREACHABLE, PodReplacementPolicy::Failed);
+        assert!(matches!(
+            held[0],
+            Action::Evict {
+                failed_at_once: false,
+                ..
+            }
+        ));
     }
 
     #[test]

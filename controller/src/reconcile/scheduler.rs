@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::action::{Action, ObjectKey};
+
 use drover_proto::manifest::{
     runs_in_engine, NodeSelectorOperator, PodSpec, Taint, TaintEffect, Toleration,
     TolerationOperator,
@@ -185,6 +187,53 @@ pub fn pick_node(
     }
 }
 
+/// A pod waiting for a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingPod {
+    /// The pod.
+    pub key: ObjectKey,
+    /// Its spec.
+    pub spec: PodSpec,
+    /// Why it fits no node, as last said (None: not said).
+    pub unschedulable: Option<String>,
+}
+
+/// The scheduling pass: each pending pod, in order, goes to the node [`pick_node`] chooses,
+/// counting the pods placed before it (`active`: the pods each node runs); a pod that fits
+/// nowhere is told why, once for each reason.
+pub fn schedule(
+    pending: &[PendingPod],
+    nodes: &[NodeView],
+    mut active: HashMap<String, usize>,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for pod in pending {
+        match pick_node(&pod.spec, nodes, &active) {
+            Ok(node) => {
+                let message = format!(
+                    "Successfully assigned {}/{} to {node}",
+                    pod.key.namespace, pod.key.name
+                );
+                *active.entry(node.clone()).or_default() += 1;
+                actions.push(Action::Bind {
+                    pod: pod.key.clone(),
+                    node,
+                });
+                actions.push(Action::normal(&pod.key, "Scheduled", message));
+            }
+            Err(message) if pod.unschedulable.as_deref() == Some(message.as_str()) => {}
+            Err(message) => {
+                actions.push(Action::MarkUnschedulable {
+                    pod: pod.key.clone(),
+                    message: message.clone(),
+                });
+                actions.push(Action::warning(&pod.key, "FailedScheduling", message));
+            }
+        }
+    }
+    actions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +261,63 @@ mod tests {
             effect,
             time_added: None,
         }
+    }
+
+    fn pending(name: &str, unschedulable: Option<&str>) -> PendingPod {
+        PendingPod {
+            key: ObjectKey::new(drover_proto::manifest::Kind::Pod, "default", name),
+            spec: PodSpec::default(),
+            unschedulable: unschedulable.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_pass_spreads_pending_pods_counting_those_it_placed() {
+        let nodes = vec![node("a", &[]), node("b", &[])];
+        let active = HashMap::from([("a".to_string(), 1)]);
+        let actions = schedule(&[pending("p1", None), pending("p2", None)], &nodes, active);
+        let bound: Vec<(&str, &str)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Bind { pod, node } => Some((pod.name.as_str(), node.as_str())),
+                _ => None,
+            })
+            .collect();
+        // b has none; then a and b have one each, and a comes first by name.
+        assert_eq!(bound, [("p1", "b"), ("p2", "a")]);
+        assert_eq!(
+            actions[1],
+            Action::normal(
+                &pending("p1", None).key,
+                "Scheduled",
+                "Successfully assigned default/p1 to b"
+            )
+        );
+    }
+
+    #[test]
+    fn a_pod_that_fits_nowhere_is_told_why_once_for_each_reason() {
+        let mut nodes = vec![node("a", &[])];
+        nodes[0].ready = false;
+        let why = "0/1 nodes are available: 1 node(s) not ready.";
+        let actions = schedule(&[pending("p", None)], &nodes, HashMap::new());
+        assert_eq!(
+            actions,
+            vec![
+                Action::MarkUnschedulable {
+                    pod: pending("p", None).key,
+                    message: why.into()
+                },
+                Action::warning(&pending("p", None).key, "FailedScheduling", why),
+            ]
+        );
+        assert!(schedule(&[pending("p", Some(why))], &nodes, HashMap::new()).is_empty());
+        nodes[0].unschedulable = true;
+        nodes[0].ready = true;
+        assert_eq!(
+            schedule(&[pending("p", Some(why))], &nodes, HashMap::new()).len(),
+            2
+        );
     }
 
     #[test]
