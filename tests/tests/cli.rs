@@ -571,6 +571,63 @@ fn what_get_o_yaml_printed_applies_again_unchanged() {
     let after: Value =
         serde_json::from_str(&server.cli_ok(&["get", "pod", &pod, "-o", "json"])).unwrap();
     assert_eq!(after["metadata"]["ownerReferences"][0]["kind"], "Job");
+
+    // Every other kind's export applies again too.
+    apply(
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: exporter}
+spec:
+  selector: {matchLabels: {app: exporter}}
+  template:
+    metadata: {labels: {app: exporter}}
+    spec:
+      containers: [{name: main, command: [sleep, '3600']}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: '0 3 * * *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: main, command: ['true']}]
+",
+    );
+    kubectl_ok(&server, &["create", "namespace", "exported"]);
+    wait_for("the daemon pod", Duration::from_secs(10), || {
+        server.items("pods").into_iter().find(|p| {
+            p["metadata"]["labels"]["app"] == "exporter" && p["status"]["phase"] == "Running"
+        })
+    });
+    for (kind, name, unchanged) in [
+        (
+            "daemonset",
+            "exporter",
+            "daemonset.apps/exporter unchanged\n",
+        ),
+        ("cronjob", "nightly", "cronjob.batch/nightly unchanged\n"),
+    ] {
+        let exported = server.cli_ok(&["get", kind, name, "-o", "yaml"]);
+        assert_eq!(apply(&exported), unchanged, "{exported}");
+        let exported = kubectl_ok(&server, &["get", kind, name, "-o", "yaml"]);
+        assert_eq!(apply(&exported), unchanged, "{exported}");
+    }
+    // Namespaces and nodes are not kinds `drover apply` takes; kubectl applies their
+    // exports again.
+    for (kind, name) in [("namespace", "exported"), ("node", "server-node")] {
+        let exported = kubectl_ok(&server, &["get", kind, name, "-o", "yaml"]);
+        std::fs::write(&file, &exported).unwrap();
+        let out = kubectl_ok(&server, &["apply", "-f", file.to_str().unwrap()]);
+        assert!(
+            out.contains(&format!("{kind}/{name} unchanged"))
+                || out.contains(&format!("{kind}/{name} configured")),
+            "{out}"
+        );
+    }
 }
 
 #[test]

@@ -198,6 +198,22 @@ fn pods_on_a_node_that_is_not_ready_are_not_ready_until_it_is_back() {
     server.wait_pod("watched", "Ready again", Duration::from_secs(15), |p| {
         ready(p).as_deref() == Some("True") && container(p)["ready"] == true
     });
+    // A clean stop (NotReady at once, not Unknown) too; the pod keeps running meanwhile.
+    agent.proc.signal("TERM");
+    server.wait_ready_status("edge", "False", Duration::from_secs(5));
+    server.wait_pod(
+        "watched",
+        "not Ready after a clean stop",
+        Duration::from_secs(5),
+        |p| ready(p).as_deref() == Some("False") && container(p)["ready"] == false,
+    );
+    agent.restart();
+    server.wait_ready_status("edge", "True", Duration::from_secs(10));
+    server.wait_pod("watched", "Ready once more", Duration::from_secs(15), |p| {
+        ready(p).as_deref() == Some("True") && container(p)["ready"] == true
+    });
+    let pod = server.pod("watched").unwrap();
+    assert_eq!(container(&pod)["restartCount"], 0, "it never stopped");
 }
 
 /// How many times `agent` has connected to the broker.

@@ -592,6 +592,34 @@ fn pods_stopped_at_the_deadline_count_as_failed() {
 }
 
 #[test]
+fn pods_stopped_at_the_deadline_count_as_failed_under_either_replacement_policy() {
+    for policy in [
+        PodReplacementPolicy::TerminatingOrFailed,
+        PodReplacementPolicy::Failed,
+    ] {
+        let mut spec = job(Some(3), Some(2), Some(6), RestartPolicy::Never);
+        spec.active_deadline_seconds = Some(10);
+        spec.pod_replacement_policy = Some(policy);
+        let mut w = World::new(spec);
+        w.step(t(0));
+        let outcome = w.step(t(10));
+        assert_eq!(outcome.delete.len(), 2, "{policy:?}");
+        assert_eq!(outcome.status.failed, 2, "{policy:?}");
+        assert!(
+            outcome.create.is_empty(),
+            "{policy:?}: nothing replaces them"
+        );
+        // Their reports once stopped add nothing.
+        for pod in &mut w.pods {
+            pod.terminating = true;
+            pod.phase = PodPhase::Failed;
+        }
+        assert_eq!(w.step(t(11)).status.failed, 2, "{policy:?}");
+        assert_eq!(w.failed_reason().as_deref(), Some("DeadlineExceeded"));
+    }
+}
+
+#[test]
 fn pods_stopped_on_success_are_not_counted() {
     let mut spec = indexed(3, 3);
     spec.success_policy = Some(SuccessPolicy {
