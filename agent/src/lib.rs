@@ -10,6 +10,7 @@ pub mod enroll;
 pub mod identity;
 pub mod link;
 pub mod logging;
+pub mod name_held;
 pub mod pod_paths;
 pub mod private_fs;
 pub mod service;
@@ -24,6 +25,7 @@ use drover_proto::manifest::is_dns_subdomain;
 use drover_proto::msg::NodeInfo;
 
 pub use config::AgentConfig;
+pub use name_held::{NameHeld, EXIT_NAME_HELD};
 
 /// The agent's version, reported at registration.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -60,6 +62,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     })?;
     // Before anything in the directory is read or counted: a second agent there exits here.
     let _data_dir_lock = data_lock::lock(&config.data_dir)?;
+    // It stood down for another agent running as this node: not again by itself.
+    name_held::check(&config.data_dir)?;
     let credentials = credentials_for(&config, &broker, &name).await?;
     let identity =
         identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
@@ -192,7 +196,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         let _ = stand_down.send(pods::PodInput::StandDown).await;
         drop(stand_down);
         let _ = pod_task.await;
-        return Err(NameHeld(reason).into());
+        return Err(name_held::mark(&config.data_dir, &reason).into());
     }
     drop(stand_down);
     drop(pods_stopping);
@@ -200,22 +204,6 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     let _ = pod_task.await;
     Ok(())
 }
-
-/// Another agent holds this node's name; this one stopped its pods.
-#[derive(Debug)]
-pub struct NameHeld(pub String);
-
-impl std::fmt::Display for NameHeld {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "another agent runs as this node ({}): this agent stopped its pods; stop the other agent, or give this device its own node name and data directory", self.0)
-    }
-}
-
-impl std::error::Error for NameHeld {}
-
-/// The exit status of an agent that stood down for another holding its node's name
-/// (`EX_CONFIG`): the systemd unit does not restart it.
-pub const EXIT_NAME_HELD: u8 = 78;
 
 /// The node's stored credentials, or new ones from enrolling with the configured token.
 async fn credentials_for(

@@ -383,14 +383,33 @@ pub async fn run(
         }
     }
     match end {
-        // Said nothing of its own: the name, and the presence, are the other agent's.
-        LinkEnd::Refused(_) => {
-            let _ = commands.send(Command::Disconnect);
-        }
+        LinkEnd::Refused(_) => leave_quietly(&session, &commands, &mut event_rx).await,
         LinkEnd::Shutdown => go_offline(&session, &commands, &mut event_rx).await,
     }
     poller.abort();
     end
+}
+
+/// Disconnects cleanly, saying nothing: the name, and its retained presence, are another
+/// agent's (a last will would overwrite them).
+async fn leave_quietly(
+    session: &AgentSession,
+    commands: &mpsc::UnboundedSender<Command>,
+    events: &mut mpsc::Receiver<Result<Event, ConnectionError>>,
+) {
+    if !session.connected() {
+        return;
+    }
+    let _ = commands.send(Command::Disconnect);
+    let _ = tokio::time::timeout(SHUTDOWN_FLUSH, disconnected(events)).await;
+}
+
+async fn disconnected(events: &mut mpsc::Receiver<Result<Event, ConnectionError>>) {
+    while let Some(event) = events.recv().await {
+        if matches!(event, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
+            break;
+        }
+    }
 }
 
 async fn go_offline(
@@ -403,14 +422,7 @@ async fn go_offline(
     };
     let _ = commands.send(Command::Publish(offline));
     let _ = commands.send(Command::Disconnect);
-    let flushed = tokio::time::timeout(SHUTDOWN_FLUSH, async {
-        while let Some(event) = events.recv().await {
-            if matches!(event, Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)) {
-                break;
-            }
-        }
-    })
-    .await;
+    let flushed = tokio::time::timeout(SHUTDOWN_FLUSH, disconnected(events)).await;
     if flushed.is_err() {
         warn!("broker did not take the offline message in time");
     } else {

@@ -407,15 +407,43 @@ fn a_second_agent_through_mosquitto_is_refused_stops_its_copies_and_the_first_ke
     assert_eq!(phase(&pod), "Running");
     assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
 
-    // Started again, the copy runs nothing (it kept nothing to run) and is refused again.
-    let mut again = first.twin_elsewhere(copy, "copy-again", &[]);
-    let code = again.proc.wait_exit(Duration::from_secs(30));
+    // Started again (a reboot), the copy does not start: it left a mark.
+    let mut again = first.twin_elsewhere(copy.clone(), "copy-again", &[]);
+    let code = again.proc.wait_exit(Duration::from_secs(10));
     let said = again.proc.output();
     assert_eq!(code, Some(78), "{said}");
+    let mark = copy.join("name-held");
+    assert!(
+        said.contains(&format!(
+            "will not start again while {} exists",
+            mark.display()
+        )),
+        "{said}"
+    );
     assert!(!said.contains("starting pod"), "{said}");
     assert_eq!(sorted_pod_processes(&uid), processes);
     assert_eq!(pod_main_process(&uid), Some(main));
+
+    // Once the first is gone and the mark removed, the copy has the node and runs its pod.
     first.proc.kill();
+    for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    std::fs::remove_file(&mark).unwrap();
+    let mut successor = first.twin_elsewhere(copy, "successor", &[]);
+    server.wait_ready_status("twin-m", "True", Duration::from_secs(15));
+    let replacement = wait_for("the pod running again", Duration::from_secs(20), || {
+        pod_main_process(&uid)
+    });
+    assert_ne!(replacement, main);
+    holds_for(
+        "the successor keeping the node",
+        Duration::from_secs(2),
+        || successor.proc.is_running() && server.ready_status("twin-m").as_deref() == Some("True"),
+    );
+    successor.proc.kill();
     for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
         let _ = std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])

@@ -57,7 +57,7 @@ pub enum PodInput {
     },
     /// The data directory's disk became (nearly) full, or has space again.
     DiskPressure(bool),
-    /// Another agent holds this node's name: stop every pod, keep nothing to run, and end
+    /// Another agent holds this node's name: stop every pod, keep nothing of them, and end
     /// once every pod has stopped.
     StandDown,
 }
@@ -1208,8 +1208,9 @@ impl PodManager {
             finished: Vec::new(),
         };
         self.apply_desired(nothing.clone(), now);
-        if let Err(e) = self.records.save_desired(&nothing) {
-            warn!(error = %e, "cannot store the empty desired state");
+        match self.records.save_desired(&nothing) {
+            Ok(()) => self.unsynced = true,
+            Err(e) => warn!(error = %e, "cannot store the empty desired state"),
         }
         self.flush(false);
     }
@@ -1393,6 +1394,16 @@ impl PodManager {
                 _ = log_caps.tick() => self.enforce_log_caps(),
             }
             if self.stood_down() {
+                // This agent's copies of the pods are not the node's: nothing of them is kept
+                // (a later run, once it holds the name, starts them as the controller says).
+                let uids: Vec<String> = self.pods.keys().cloned().collect();
+                for uid in uids {
+                    self.pods.remove(&uid);
+                    self.forget_files(&uid);
+                }
+                if let Err(e) = self.records.sync() {
+                    warn!(error = %e, "cannot sync the records after standing down");
+                }
                 break;
             }
         }

@@ -157,10 +157,15 @@ impl Control {
             now,
             mono: self.mono(now),
         });
+        let owner = owner_of(ds);
+        // In the reconciler's order: a failed pod is deleted before its failure is noted.
         for action in &outcome.actions {
             match action {
-                // The store's part, below.
-                DsAction::Create { .. } | DsAction::Delete { .. } => {}
+                DsAction::Create { .. } | DsAction::Delete { .. } => {
+                    let actions =
+                        store_actions(&owner, &spec.template, &hash, std::slice::from_ref(action));
+                    self.execute(SOURCE, actions, now)?;
+                }
                 DsAction::RecordFailure { node } => {
                     let mono = self.mono(now);
                     let entry = self.ds_backoff.entry(ds.uid.clone()).or_default();
@@ -187,8 +192,6 @@ impl Control {
                 }
             }
         }
-        let actions = store_actions(&owner_of(ds), &spec.template, &hash, &outcome.actions);
-        self.execute(SOURCE, actions, now)?;
         if let Some(at) = outcome.wake_at {
             let at = self.mono_wake(at, now);
             self.note_wake(at);

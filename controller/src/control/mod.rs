@@ -110,8 +110,8 @@ struct NodeState {
     /// it reports is not the node's.
     refused_connected: bool,
     /// The agent that holds the name took it back from a second agent, whose reports may
-    /// carry higher revisions than its own: its next full report is taken whatever its
-    /// revisions.
+    /// carry the same or higher revisions as its own: its reports up to the end of its next
+    /// full report are taken whatever their revisions.
     take_next_full_report: bool,
 }
 

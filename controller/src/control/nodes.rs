@@ -215,6 +215,8 @@ impl Control {
             self.metrics.dropped(Dropped::Stale);
             return;
         }
+        // The holder speaks: the connection is its own again.
+        state.refused_connected = false;
         self.refresh_readiness(node, now);
     }
 

@@ -173,7 +173,11 @@ impl Control {
             self.metrics.dropped_reason("refused_agent");
             return;
         }
-        let any_revision = report.full && std::mem::take(&mut state.take_next_full_report);
+        // Until its full report ends (it comes in parts), the holder's word stands.
+        let any_revision = state.take_next_full_report;
+        if report.full {
+            state.take_next_full_report = false;
+        }
         let host_ip = self
             .store
             .get(Kind::Node, "", node)
@@ -254,8 +258,7 @@ impl Control {
             self.metrics.dropped(Dropped::Mismatch);
             return Ok(false);
         }
-        let same = status.revision == pod.agent_revision;
-        if same || (status.revision < pod.agent_revision && !any_revision) {
+        if status.revision <= pod.agent_revision && !any_revision {
             return Ok(true);
         }
         if status.removed && pod.deletion_timestamp.is_some() {

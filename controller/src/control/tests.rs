@@ -522,8 +522,17 @@ mod pod_status {
         h.online_as("pi", session(5, 1), 200, t(2));
         h.send("pi", NodeTopic::Status, full_report(&uid, 9, 1), t(2));
         assert_eq!(restarts(&h), 1);
-        // The first comes back and keeps the name: its own report stands again.
+        // The first comes back and keeps the name: its own report stands again, the part
+        // before the last of a full report too, at a revision equal to the copy's.
         h.online_as("pi", session(4, 2), 100, t(3));
+        let Message::Status(mut first_part) = full_report(&uid, 9, 0) else {
+            unreachable!("a status report");
+        };
+        first_part.full = false;
+        h.send("pi", NodeTopic::Status, Message::Status(first_part), t(3));
+        assert_eq!(restarts(&h), 0);
+        h.send("pi", NodeTopic::Status, full_report(&uid, 3, 5), t(3));
+        assert_eq!(restarts(&h), 5, "the last part of the full report");
         h.send("pi", NodeTopic::Status, full_report(&uid, 4, 0), t(3));
         assert_eq!(restarts(&h), 0);
         // Later reports of its own are taken by revision as always.

@@ -47,6 +47,9 @@ pub struct Liveness {
     pub ended_at: Option<Mono>,
     /// Agents refused the name while another holds it, oldest first.
     pub refused: Vec<RefusedAgent>,
+    /// The last session of each start that a newer one replaced: an announcement of one of
+    /// them again is a replay, not an agent that still runs.
+    pub superseded: Vec<Session>,
 }
 
 /// An agent refused a node's name.
@@ -54,17 +57,17 @@ pub struct Liveness {
 pub struct RefusedAgent {
     /// Its instance ([`drover_proto::msg::NodeInfo::agent_instance`]).
     pub instance: u64,
-    /// Its start number (its heartbeats and last will carry only that).
-    pub start: u64,
+    /// Its latest session (its heartbeats and last will carry only that).
+    pub session: Session,
 }
 
-/// How many refused agents a node remembers.
-const MAX_REFUSED: usize = 8;
+/// How many refused agents, and superseded sessions, a node remembers.
+const MAX_REMEMBERED: usize = 8;
 
 /// A connection cut off this recently was still live for a start that follows: a broker
 /// that sends the last will of a connection taken over sends it just before the new
-/// connection's announcement.
-pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(2);
+/// connection's announcement, and the two may wait in the controller's queue a while.
+pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(10);
 
 /// What an announcement means for who holds the node's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,16 +138,20 @@ impl Liveness {
             took_over_live: false,
             ended_at: None,
             refused: Vec::new(),
+            superseded: Vec::new(),
         }
     }
 
     /// Applies an announcement and decides who holds the node's name. Two agents under one
-    /// name show themselves by an older start announcing itself after a newer one (a
-    /// restarted agent's old process cannot). The second of them is refused: the newer,
-    /// if it took the connection over while the older was connected; else the older, which
-    /// came back after it was gone. A refused agent may have the name once the other is
-    /// gone (shut down, or cut off for `grace`). `retained`: the broker delivered it from
-    /// its store, so it says nothing about who runs now.
+    /// name show themselves by an announcement from another agent process than the holder,
+    /// in a session no earlier announcement had: an older start after a newer one (a
+    /// restarted agent's old process cannot come back), or the holder's own start (a copy of
+    /// a data directory made while its agent was stopped counts the same starts). The second
+    /// of the two is refused: the one that took the other's live connection over (or one cut
+    /// off within [`TAKEOVER_WINDOW`]), else the one that came back after it was gone. Once
+    /// the holder is gone (shut down, or cut off for `grace`), nothing is a conflict: a
+    /// refused agent, or any other, may have the name. `retained`: the broker delivered it
+    /// from its store, so it says nothing about who runs now.
     pub fn on_announcement(
         &mut self,
         presence: &Presence,
@@ -153,27 +160,40 @@ impl Liveness {
         mono: Mono,
         grace: Duration,
     ) -> Announcement {
-        let start = presence.session.agent_start;
+        let session = presence.session;
+        let start = session.agent_start;
         match &presence.state {
             PresenceState::Online(info) => {
                 let instance = info.agent_instance;
-                if self.refused.iter().any(|r| r.instance == instance) {
+                if let Some(index) = self.refused.iter().position(|r| r.instance == instance) {
+                    if retained || session <= self.refused[index].session {
+                        return Announcement::Stale;
+                    }
+                    self.refused[index].session = session;
                     if !self.holder_gone(mono, grace) {
                         return Announcement::Refused(instance);
                     }
-                    // The first is gone: the second may have the name, whatever its start.
                     self.refused.clear();
-                    self.session = None;
-                    self.instance = None;
-                    self.took_over_live = false;
-                }
-                let older = self.session.is_some_and(|s| start < s.agent_start);
-                let other = self.instance.is_some_and(|i| i != instance);
-                if older && other && !retained {
-                    return self.conflict(presence.session, instance, now, mono);
+                    self.forget_holder();
+                } else if !retained && self.instance.is_some_and(|h| h != instance) {
+                    let current = self.session.map_or(0, |s| s.agent_start);
+                    let challenger = start < current && !self.was_superseded(session);
+                    let twin = start == current;
+                    if (challenger || twin) && self.holder_gone(mono, grace) {
+                        self.forget_holder();
+                    } else if challenger {
+                        return self.conflict(session, instance, now, mono);
+                    } else if twin {
+                        // Same start: nothing orders the two; the one that came while the
+                        // holder was connected is the second.
+                        if self.recently_live(mono) {
+                            return self.refuse_announcer(session, instance);
+                        }
+                        self.forget_holder();
+                    }
                 }
             }
-            PresenceState::Offline(_) if self.is_refused_start(start) => {
+            PresenceState::Offline(_) if self.is_refused_session(session) => {
                 return Announcement::Stale;
             }
             PresenceState::Offline(_) => {}
@@ -190,13 +210,24 @@ impl Liveness {
                         live_before && self.instance.is_some_and(|i| i != info.agent_instance);
                 }
                 self.instance = Some(info.agent_instance);
-                // The start number is this agent's now (a refused copy had it too).
-                self.refused.retain(|r| r.start != start);
+                if newer {
+                    // The start number is this agent's now (a refused copy had it too).
+                    self.refused.retain(|r| r.session.agent_start != start);
+                }
             }
             PresenceState::Offline(OfflineReason::Shutdown) => self.refused.clear(),
             PresenceState::Offline(OfflineReason::ConnectionLost) => {}
         }
         Announcement::Accepted
+    }
+
+    /// The holder is gone: the next announcement is taken as if it were the first.
+    fn forget_holder(&mut self) {
+        if let Some(old) = self.session.take() {
+            self.remember_superseded(old);
+        }
+        self.instance = None;
+        self.took_over_live = false;
     }
 
     fn conflict(
@@ -209,53 +240,88 @@ impl Liveness {
         let (Some(current), Some(holder)) = (self.session, self.instance) else {
             return Announcement::Stale;
         };
-        if self.refused.len() >= MAX_REFUSED {
+        if !self.took_over_live {
+            // The older agent came back after it was gone: it is the second.
+            return self.refuse_announcer(session, instance);
+        }
+        // The holder took the older agent's live connection over: it is the second.
+        self.remember_refused(RefusedAgent {
+            instance: holder,
+            session: current,
+        });
+        self.session = Some(session);
+        self.sequence = 0;
+        self.connection = Connection::Online;
+        self.last_heard = now;
+        self.last_heard_at = mono;
+        self.instance = Some(instance);
+        self.took_over_live = false;
+        self.ended_at = None;
+        Announcement::Conflict {
+            refused: holder,
+            kept_start: session.agent_start,
+            refused_start: current.agent_start,
+            accepted: true,
+        }
+    }
+
+    fn refuse_announcer(&mut self, session: Session, instance: u64) -> Announcement {
+        let kept_start = self.session.map_or(0, |s| s.agent_start);
+        self.remember_refused(RefusedAgent { instance, session });
+        Announcement::Conflict {
+            refused: instance,
+            kept_start,
+            refused_start: session.agent_start,
+            accepted: false,
+        }
+    }
+
+    fn remember_refused(&mut self, agent: RefusedAgent) {
+        if self.refused.len() >= MAX_REMEMBERED {
             self.refused.remove(0);
         }
-        if self.took_over_live {
-            // The holder took the older agent's live connection over: it is the second.
-            self.refused.push(RefusedAgent {
-                instance: holder,
-                start: current.agent_start,
-            });
-            self.session = Some(session);
-            self.sequence = 0;
-            self.connection = Connection::Online;
-            self.last_heard = now;
-            self.last_heard_at = mono;
-            self.instance = Some(instance);
-            self.took_over_live = false;
-            self.ended_at = None;
-            Announcement::Conflict {
-                refused: holder,
-                kept_start: session.agent_start,
-                refused_start: current.agent_start,
-                accepted: true,
-            }
-        } else {
-            // The older agent came back after it was gone: it is the second.
-            self.refused.push(RefusedAgent {
-                instance,
-                start: session.agent_start,
-            });
-            Announcement::Conflict {
-                refused: instance,
-                kept_start: current.agent_start,
-                refused_start: session.agent_start,
-                accepted: false,
+        self.refused.push(agent);
+    }
+
+    fn remember_superseded(&mut self, session: Session) {
+        match self
+            .superseded
+            .iter_mut()
+            .find(|s| s.agent_start == session.agent_start)
+        {
+            Some(known) => *known = (*known).max(session),
+            None => {
+                if self.superseded.len() >= MAX_REMEMBERED {
+                    self.superseded.remove(0);
+                }
+                self.superseded.push(session);
             }
         }
     }
 
-    fn is_refused_start(&self, start: u64) -> bool {
-        self.session.is_none_or(|s| s.agent_start != start)
-            && self.refused.iter().any(|r| r.start == start)
+    /// A session no later than one a newer session replaced: a replay.
+    fn was_superseded(&self, session: Session) -> bool {
+        self.superseded
+            .iter()
+            .any(|s| s.agent_start == session.agent_start && session <= *s)
+    }
+
+    /// A refused agent's session: its heartbeats and last will are not the node's.
+    fn is_refused_session(&self, session: Session) -> bool {
+        let other_start = self
+            .session
+            .is_none_or(|s| s.agent_start != session.agent_start);
+        self.refused.iter().any(|r| {
+            r.session == session || (other_start && r.session.agent_start == session.agent_start)
+        })
     }
 
     fn recently_live(&self, mono: Mono) -> bool {
         match self.connection {
             Connection::Online => true,
-            Connection::ShutDown | Connection::Lost => self
+            // A clean stop means the process is gone: what comes next follows it.
+            Connection::ShutDown => false,
+            Connection::Lost => self
                 .ended_at
                 .is_some_and(|ended| mono.since(ended) <= TAKEOVER_WINDOW),
         }
@@ -273,7 +339,10 @@ impl Liveness {
         match self.session {
             Some(newest) if session < newest => false,
             Some(newest) if session == newest => true,
-            _ => {
+            previous => {
+                if let Some(old) = previous {
+                    self.remember_superseded(old);
+                }
                 self.session = Some(session);
                 self.sequence = 0;
                 true
@@ -311,7 +380,7 @@ impl Liveness {
             self.session == Some(heartbeat.session) && self.connection != Connection::Online;
         let replayed =
             self.session == Some(heartbeat.session) && heartbeat.sequence <= self.sequence;
-        let refused = self.is_refused_start(heartbeat.session.agent_start);
+        let refused = self.is_refused_session(heartbeat.session);
         if ended || replayed || refused || !self.accepts(heartbeat.session) {
             return false;
         }
@@ -650,6 +719,117 @@ mod tests {
             Announcement::Stale
         );
         assert!(l.refused.is_empty());
+    }
+
+    #[test]
+    fn a_replayed_announcement_of_a_replaced_session_is_no_conflict() {
+        let mut l = held_by_first();
+        // kill -9 and a restart whose connection takes the dead one's over.
+        announce(
+            &mut l,
+            offline(session(1, 1), OfflineReason::ConnectionLost),
+            5,
+        );
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 1), 2), 6),
+            Announcement::Accepted
+        );
+        assert!(l.took_over_live);
+        // Someone who recorded the old process's signed announcement sends it again.
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 1), 1), 7),
+            Announcement::Stale
+        );
+        assert!(l.refused.is_empty());
+        assert_eq!(l.instance, Some(2));
+        assert!(l.on_heartbeat(&beat(session(2, 1), 1), t(8), m(8)));
+    }
+
+    #[test]
+    fn a_replayed_announcement_of_a_refused_agent_is_not_taken_for_it() {
+        let mut l = held_by_first();
+        announce(&mut l, online_as(session(2, 1), 2), 1);
+        announce(&mut l, online_as(session(1, 2), 1), 2);
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 2), 2), 3),
+            Announcement::Refused(2)
+        );
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 2), 2), 4),
+            Announcement::Stale
+        );
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 1), 2), 4),
+            Announcement::Stale
+        );
+    }
+
+    #[test]
+    fn a_copy_with_the_same_start_is_refused_while_the_holder_is_connected() {
+        // A copy made while the agent was stopped counts the same starts.
+        let mut l = held_by_first();
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 1), 2), 1),
+            Announcement::Conflict {
+                refused: 2,
+                kept_start: 1,
+                refused_start: 1,
+                accepted: false
+            }
+        );
+        assert_eq!(l.instance, Some(1));
+        // The holder, back from the takeover, goes on; the copy's next connection is refused.
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 2), 1), 2),
+            Announcement::Accepted
+        );
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 2), 2), 3),
+            Announcement::Refused(2)
+        );
+        // Its heartbeats in that session are not the node's; the holder's next ones are.
+        assert!(!l.on_heartbeat(&beat(session(1, 2), 9), t(3), m(3)));
+        let back = online_as(session(1, 3), 1);
+        assert_eq!(announce(&mut l, back, 4), Announcement::Accepted);
+        assert!(l.on_heartbeat(&beat(session(1, 3), 1), t(4), m(4)));
+        assert_eq!(l.readiness(m(4), GRACE), Readiness::Ready);
+    }
+
+    #[test]
+    fn an_agent_whose_holder_is_long_gone_has_the_name_whatever_its_start() {
+        // A device restored from an older backup: its start is behind the one last seen.
+        let mut l = Liveness::assumed_alive(t(0), m(0));
+        announce(&mut l, online_as(session(10, 1), 1), 0);
+        announce(
+            &mut l,
+            offline(session(10, 1), OfflineReason::ConnectionLost),
+            5,
+        );
+        assert_eq!(
+            announce(&mut l, online_as(session(6, 1), 2), 100),
+            Announcement::Accepted
+        );
+        assert_eq!(l.instance, Some(2));
+        assert!(l.on_heartbeat(&beat(session(6, 1), 1), t(101), m(101)));
+        assert_eq!(l.readiness(m(101), GRACE), Readiness::Ready);
+        // A copy with the holder's start, after a clean stop: no conflict either.
+        let mut l = held_by_first();
+        announce(&mut l, offline(session(1, 1), OfflineReason::Shutdown), 3);
+        assert_eq!(
+            announce(&mut l, online_as(session(1, 1), 2), 4),
+            Announcement::Accepted
+        );
+    }
+
+    #[test]
+    fn a_restart_after_a_clean_stop_took_nothing_over() {
+        let mut l = held_by_first();
+        announce(&mut l, offline(session(1, 1), OfflineReason::Shutdown), 1);
+        assert_eq!(
+            announce(&mut l, online_as(session(2, 1), 2), 1),
+            Announcement::Accepted
+        );
+        assert!(!l.took_over_live);
     }
 
     #[test]

@@ -50,8 +50,15 @@ pub struct NodeInfo {
     /// The agent's data directory is (nearly) full: no new pod starts on the node.
     pub disk_pressure: bool,
     /// Random for each agent process: tells apart two agents that run under one node name
-    /// (a copy of a data directory has the same identity and start count).
+    /// (a copy of a data directory has the same identity and start count). 0 from agents
+    /// older than the field, whose announcement ends where it would start.
+    #[serde(deserialize_with = "absent_is_zero")]
     pub agent_instance: u64,
+}
+
+/// The last field of a message from an older peer is absent: read as 0.
+fn absent_is_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(u64::deserialize(deserializer).unwrap_or(0))
 }
 
 /// The controller to one of two agents that run under one node name: it is the second, and
