@@ -856,6 +856,95 @@ fn taint_says_what_kubectl_taint_says() {
 }
 
 #[test]
+fn lists_come_in_pages_joined_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut manifests = String::new();
+    for i in 0..7 {
+        manifests.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: paged-{i}, labels: {{set: paged}}}}\nspec:\n  nodeName: server-node\n  containers: [{{name: main, command: [sleep, '3600']}}]\n"
+        ));
+    }
+    server.apply(&manifests);
+    let get = |args: &[&str]| {
+        let mut all = vec!["get", "pods", "-l", "set=paged"];
+        all.extend_from_slice(args);
+        server.cli_ok(&all)
+    };
+    let pod_lists = || -> u64 {
+        server
+            .metrics()
+            .lines()
+            .filter(|l| {
+                l.starts_with("drover_api_requests_total{")
+                    && l.contains("verb=\"list\"")
+                    && l.contains("resource=\"pods\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    // Names and JSON: every object once, in order, from pages of 2 as from one answer.
+    let before = pod_lists();
+    let whole = get(&["-o", "name", "--chunk-size", "0"]);
+    assert_eq!(whole.lines().count(), 7, "{whole}");
+    assert_eq!(pod_lists() - before, 1);
+    let before = pod_lists();
+    assert_eq!(get(&["-o", "name", "--chunk-size", "2"]), whole);
+    assert_eq!(pod_lists() - before, 4, "7 pods in pages of 2");
+    assert_eq!(get(&["-o", "name"]), whole);
+    let paged: Value = serde_json::from_str(&get(&["-o", "json", "--chunk-size", "3"])).unwrap();
+    let names: Vec<&str> = paged["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        (0..7).map(|i| format!("paged-{i}")).collect::<Vec<_>>()
+    );
+    assert!(
+        paged["metadata"].get("continue").is_none(),
+        "{}",
+        paged["metadata"]
+    );
+    // Tables: one header, every row, as kubectl prints them in pages.
+    let table = get(&["--chunk-size", "2"]);
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("NAME")).count(),
+        1,
+        "{table}"
+    );
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("paged-")).count(),
+        7,
+        "{table}"
+    );
+    let names_of = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    };
+    let theirs = kubectl_ok(
+        &server,
+        &["get", "pods", "-l", "set=paged", "--chunk-size", "2"],
+    );
+    assert_eq!(names_of(&table), names_of(&theirs));
+    let all_kinds = server.cli_ok(&[
+        "get",
+        "pods,jobs",
+        "-l",
+        "set=paged",
+        "--chunk-size",
+        "2",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(all_kinds, whole);
+}
+
+#[test]
 fn get_jobs_cronjobs_and_daemonsets_print_kubectls_columns() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());

@@ -134,6 +134,16 @@ fn agent(tls: &Option<ureq::tls::TlsConfig>, global: Option<Duration>) -> ureq::
     config.build().into()
 }
 
+/// The largest answer read: lists come in pages, so only a single huge object gets near it.
+const MAX_ANSWER_BYTES: u64 = 256 << 20;
+
+fn continue_token(list: &Value) -> Option<String> {
+    list["metadata"]["continue"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
 impl Client {
     /// A client for `target`.
     pub fn connect(target: Target) -> anyhow::Result<Client> {
@@ -185,6 +195,8 @@ impl Client {
         let status = response.status();
         let text = response
             .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
             .read_to_string()
             .map_err(|e| anyhow!("unreadable answer from {} (HTTP {status}): {e}", self.base))?;
         let body: Option<Value> = serde_json::from_str(&text).ok();
@@ -233,6 +245,49 @@ impl Client {
     /// GET with query parameters.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
         self.get_as(path, query, "application/json")
+    }
+
+    /// A whole list, in pages of `chunk` objects (kubectl's `--chunk-size`; 0: in one
+    /// answer), joined into one: `items` of a list, `rows` of a Table, with the first
+    /// page's metadata (its resourceVersion is the list's: each page continues the same
+    /// snapshot).
+    pub fn list_as(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        accept: &str,
+        chunk: usize,
+    ) -> anyhow::Result<Value> {
+        if chunk == 0 {
+            return self.get_as(path, query, accept);
+        }
+        let limit = chunk.to_string();
+        let mut paged: Vec<(&str, &str)> = query.to_vec();
+        paged.push(("limit", &limit));
+        let mut list = self.get_as(path, &paged, accept)?;
+        let field = if list.get("rows").is_some() {
+            "rows"
+        } else {
+            "items"
+        };
+        let mut token = continue_token(&list);
+        while let Some(next) = token {
+            let mut query = paged.clone();
+            query.push(("continue", &next));
+            let page = self.get_as(path, &query, accept)?;
+            token = continue_token(&page);
+            if let (Some(all), Some(more)) = (
+                list.get_mut(field).and_then(Value::as_array_mut),
+                page.get(field).and_then(Value::as_array),
+            ) {
+                all.extend(more.iter().cloned());
+            }
+        }
+        if let Some(metadata) = list.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("continue");
+            metadata.remove("remainingItemCount");
+        }
+        Ok(list)
     }
 
     /// GET asking for the representation `accept` names (e.g. a Table).

@@ -52,6 +52,9 @@ pub struct GetArgs {
     /// Keep metadata.managedFields in -o json|yaml (left out by default, as kubectl does)
     #[arg(long)]
     pub show_managed_fields: bool,
+    /// Ask for lists in pages of this many objects (0: all in one answer)
+    #[arg(long, default_value_t = 500)]
+    pub chunk_size: usize,
 }
 
 /// Takes `metadata.managedFields` out of an object or of a list's items, as kubectl's
@@ -130,8 +133,9 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
             resource::collection(resource, namespace)
         }
     };
+    let chunk = if name.is_some() { 0 } else { args.chunk_size };
     if args.output == Some(Output::Name) {
-        let value = client.get(&path, &query)?;
+        let value = client.list_as(&path, &query, "application/json", chunk)?;
         let objects = match name {
             Some(_) => vec![value],
             None => value["items"].as_array().cloned().unwrap_or_default(),
@@ -145,7 +149,7 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
         return super::emit(&text);
     }
     if let Some(output @ (Output::Json | Output::Yaml)) = args.output {
-        let value = client.get(&path, &query)?;
+        let value = client.list_as(&path, &query, "application/json", chunk)?;
         let mut value = match name {
             Some(_) => value,
             None => as_kubectl_list(&value, &resource.api_version(), resource.kind),
@@ -155,7 +159,7 @@ pub fn get(client: &Client, args: GetArgs) -> anyhow::Result<()> {
         }
         return print_structured(&value, output);
     }
-    let table = client.get_as(&path, &query, TABLE_ACCEPT)?;
+    let table = client.list_as(&path, &query, TABLE_ACCEPT, chunk)?;
     let mut options = PrintOptions::for_listing(resource, &args.namespace, args.all_namespaces);
     options.wide = args.output == Some(Output::Wide);
     options.show_labels = args.show_labels;
@@ -190,6 +194,11 @@ fn get_kinds(client: &Client, args: &GetArgs) -> anyhow::Result<()> {
         Some(name) => resource::object(resource, &args.namespace, name),
         None => resource::collection(resource, namespace),
     };
+    let chunk = if args.name.is_some() {
+        0
+    } else {
+        args.chunk_size
+    };
     let mut missing = Vec::new();
     let mut found = |result: anyhow::Result<Value>| match result {
         Ok(value) => Some(value),
@@ -202,7 +211,8 @@ fn get_kinds(client: &Client, args: &GetArgs) -> anyhow::Result<()> {
         Some(output @ (Output::Json | Output::Yaml | Output::Name)) => {
             let mut items = Vec::new();
             for resource in &resources {
-                let Some(value) = found(client.get(&path(resource), &query)) else {
+                let listed = client.list_as(&path(resource), &query, "application/json", chunk);
+                let Some(value) = found(listed) else {
                     continue;
                 };
                 let value = match args.name {
@@ -235,8 +245,8 @@ fn get_kinds(client: &Client, args: &GetArgs) -> anyhow::Result<()> {
             let mut stdout = String::new();
             let mut nothing = String::new();
             for resource in &resources {
-                let Some(table) = found(client.get_as(&path(resource), &query, TABLE_ACCEPT))
-                else {
+                let listed = client.list_as(&path(resource), &query, TABLE_ACCEPT, chunk);
+                let Some(table) = found(listed) else {
                     continue;
                 };
                 let mut options =
