@@ -62,8 +62,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     })?;
     // Before anything in the directory is read or counted: a second agent there exits here.
     let _data_dir_lock = data_lock::lock(&config.data_dir)?;
-    // It stood down for another agent running as this node: not again by itself.
-    name_held::check(&config.data_dir)?;
+    // It stood down for another agent running as this node: it only makes sure that
+    // nothing of the node's runs here (a stand-down cut short), and exits.
+    let held = name_held::check(&config.data_dir).err();
     let credentials = credentials_for(&config, &broker, &name).await?;
     let identity =
         identity::Identity::load_and_count_start(&config.data_dir).with_context(|| {
@@ -137,6 +138,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
             stop_pods_on_exit,
             max_finished_pods: config.max_finished_pods,
             max_finished_age: config.max_finished_age,
+            standing_down: held.is_some(),
         },
         outbound,
     )
@@ -169,6 +171,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
     let pod_task = tokio::spawn(pods.run(pod_inputs_rx, async move {
         let _ = pods_stopping_rx.wait_for(|s| *s).await;
     }));
+    if let Some(held) = held {
+        tracing::error!("{held}");
+        let _ = stand_down.send(pods::PodInput::StandDown).await;
+        drop(stand_down);
+        let _ = pod_task.await;
+        return Err(held.into());
+    }
     let end = link::run(
         link::LinkSettings {
             broker,
@@ -191,12 +200,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> any
         service::stopping();
     }
     if let link::LinkEnd::Refused(reason) = end {
-        // Its pods are the other agent's to run: this one stops them, and keeps nothing
-        // to start again, before it exits.
+        // Its pods are the other agent's to run: this one stops them, and keeps nothing to
+        // start again, before it exits. The mark comes first: a stand-down cut short (a
+        // power loss, SIGKILL) is finished at the next start.
+        let held = name_held::mark(&config.data_dir, &reason);
         let _ = stand_down.send(pods::PodInput::StandDown).await;
         drop(stand_down);
         let _ = pod_task.await;
-        return Err(name_held::mark(&config.data_dir, &reason).into());
+        return Err(held.into());
     }
     drop(stand_down);
     drop(pods_stopping);

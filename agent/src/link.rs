@@ -310,14 +310,6 @@ pub async fn run(
                             let _ = pods.send(PodInput::Logs(request)).await;
                         }
                         Ok(AgentReceived::Cleared) => debug!("the retained desired state was cleared"),
-                        Ok(AgentReceived::Refused(refusal)) => {
-                            if refusal.agent_instance == info.borrow().agent_instance {
-                                error!(reason = %refusal.message, "the controller refused this agent: another agent runs as node {node}; stopping this agent's pods and exiting");
-                                end = LinkEnd::Refused(refusal.message);
-                                break;
-                            }
-                            debug!("the controller refused the other agent running as this node");
-                        }
                         Err(drover_proto::session::Dropped::Stale) => {
                             let total = counters.rejected_stale.fetch_add(1, Ordering::Relaxed) + 1;
                             warn!(topic = %publish.topic, total, "refused a desired state older than the one already applied (a stale retained message or a replay)");

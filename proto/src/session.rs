@@ -5,8 +5,8 @@
 
 use crate::keys::{PublicKey, SigningKey};
 use crate::msg::{
-    DesiredState, EnrollRequest, Heartbeat, LogChunk, LogRequest, NameRefusal, NodeInfo,
-    OfflineReason, Presence, PresenceState, Session, StatusAck, StatusReport,
+    DesiredState, EnrollRequest, Heartbeat, LogChunk, LogRequest, NodeInfo, OfflineReason,
+    Presence, PresenceState, Session, StatusAck, StatusReport,
 };
 use crate::topic::{parse_enroll_topic, parse_node_topic, EnrollTopic, NodeTopic};
 use crate::wire::{open, open_self_signed, seal, DecodeError, EncodeError};
@@ -85,9 +85,6 @@ pub enum AgentReceived {
     LogRequest(LogRequest),
     /// The retained desired state was cleared (the node was deleted).
     Cleared,
-    /// One of two agents under this node's name must stand down: this one, if it names
-    /// this agent's instance.
-    Refused(NameRefusal),
 }
 
 /// An agent's session with the broker: one per agent start, across reconnections.
@@ -262,7 +259,6 @@ impl AgentSession {
             }
             (NodeTopic::Ack, Message::Ack(a)) => Ok(AgentReceived::Ack(a)),
             (NodeTopic::LogRequest, Message::LogRequest(r)) => Ok(AgentReceived::LogRequest(r)),
-            (NodeTopic::Ack, Message::Refusal(r)) => Ok(AgentReceived::Refused(r)),
             _ => Err(Dropped::Mismatch),
         }
     }

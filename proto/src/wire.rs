@@ -265,7 +265,6 @@ fn check_bounds(message: &Message) -> Result<(), String> {
         Message::EnrollReply(crate::msg::EnrollReply::Refused { reason }) => {
             check_str("reason", reason)
         }
-        Message::Refusal(refusal) => check_str("refusal", &refusal.message),
         Message::EnrollReply(crate::msg::EnrollReply::Accepted {
             attestation,
             ca_der,

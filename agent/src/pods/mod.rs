@@ -98,6 +98,9 @@ pub struct PodSettings {
     pub max_finished_pods: usize,
     /// ...and once they finished this long ago.
     pub max_finished_age: Duration,
+    /// This agent stood down (or was standing down) for another running as its node: run
+    /// nothing of the stored desired state; [`PodInput::StandDown`] follows.
+    pub standing_down: bool,
 }
 
 /// How long unacknowledged reports wait before they are sent again.
@@ -347,7 +350,9 @@ impl PodManager {
         if known_engine {
             manager.on_engine(manager.settings.engine.clone(), Vec::new(), now_ms());
         }
-        if let Some(desired) = manager.records.load_desired() {
+        if manager.settings.standing_down {
+            info!("standing down for another agent running as this node: the stored desired state is not run");
+        } else if let Some(desired) = manager.records.load_desired() {
             info!(
                 generation = desired.generation,
                 pods = desired.pods.len(),
@@ -1208,11 +1213,13 @@ impl PodManager {
             finished: Vec::new(),
         };
         self.apply_desired(nothing.clone(), now);
-        match self.records.save_desired(&nothing) {
-            Ok(()) => self.unsynced = true,
-            Err(e) => warn!(error = %e, "cannot store the empty desired state"),
+        let saved = self
+            .records
+            .save_desired(&nothing)
+            .and_then(|()| self.records.sync());
+        if let Err(e) = saved {
+            warn!(error = %e, "cannot store the empty desired state");
         }
-        self.flush(false);
     }
 
     /// Standing down, and nothing runs any more.

@@ -106,24 +106,6 @@ struct NodeState {
     liveness: Liveness,
     /// Readiness last written to the store.
     recorded: Option<Readiness>,
-    /// The node's connection is a refused agent's (a second agent under its name): what
-    /// it reports is not the node's.
-    refused_connected: bool,
-    /// The agent that holds the name took it back from a second agent, whose reports may
-    /// carry the same or higher revisions as its own: its reports up to the end of its next
-    /// full report are taken whatever their revisions.
-    take_next_full_report: bool,
-}
-
-impl NodeState {
-    fn new(liveness: Liveness, recorded: Option<Readiness>) -> NodeState {
-        NodeState {
-            liveness,
-            recorded,
-            refused_connected: false,
-            take_next_full_report: false,
-        }
-    }
 }
 
 /// The control loop's state.

@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::Kind;
-use drover_proto::msg::{Heartbeat, NameRefusal, Presence, PresenceState};
+use drover_proto::msg::{Heartbeat, Presence, PresenceState};
 use drover_proto::topic::NodeTopic;
-use drover_proto::Message;
 use tracing::{info, warn};
 
 use super::enroll::LOCAL_TOKEN;
@@ -12,9 +11,7 @@ use super::{Control, NodeState};
 use crate::metrics::Dropped;
 use crate::mqtt::Outgoing;
 use crate::nodes::{apply_readiness, recorded_ready_status, registered};
-use crate::reconcile::node_lifecycle::{
-    pod_status_for_node, Announcement, Liveness, Readiness, UnknownCause,
-};
+use crate::reconcile::node_lifecycle::{pod_status_for_node, Liveness, Readiness, UnknownCause};
 
 const SOURCE: &str = "node-controller";
 
@@ -29,7 +26,10 @@ impl Control {
             };
             self.nodes.insert(
                 node.name.clone(),
-                NodeState::new(Liveness::assumed_alive(now, self.mono(now)), recorded),
+                NodeState {
+                    liveness: Liveness::assumed_alive(now, self.mono(now)),
+                    recorded,
+                },
             );
         }
         Ok(())
@@ -59,42 +59,20 @@ impl Control {
         let state = self
             .nodes
             .entry(node.to_string())
-            .or_insert_with(|| NodeState::new(Liveness::assumed_alive(now, mono), None));
-        let grace = self.settings.node_monitor_grace_period;
-        let announcement = state
+            .or_insert_with(|| NodeState {
+                liveness: Liveness::assumed_alive(now, mono),
+                recorded: None,
+            });
+        let conflict = state
             .liveness
-            .on_announcement(&presence, retained, now, mono, grace);
-        match announcement {
-            Announcement::Accepted => {
-                if matches!(presence.state, PresenceState::Online(_)) {
-                    state.refused_connected = false;
-                }
+            .name_conflict(&presence)
+            .filter(|_| !retained);
+        if !state.liveness.on_presence(&presence, now, mono) {
+            self.metrics.dropped(Dropped::Stale);
+            if let Some(current) = conflict {
+                self.name_conflict(node, presence.session.agent_start, current.agent_start, now);
             }
-            Announcement::Stale => {
-                self.metrics.dropped(Dropped::Stale);
-                return;
-            }
-            Announcement::Refused(instance) => {
-                state.refused_connected = true;
-                self.metrics.dropped(Dropped::Stale);
-                self.refuse(node, instance, "it was refused before");
-                return;
-            }
-            Announcement::Conflict {
-                refused,
-                kept_start,
-                refused_start,
-                accepted,
-            } => {
-                state.refused_connected = !accepted;
-                state.take_next_full_report |= accepted;
-                self.name_conflict(node, kept_start, refused_start, now);
-                self.refuse(node, refused, "the other agent holds it");
-                if !accepted {
-                    self.metrics.dropped(Dropped::Stale);
-                    return;
-                }
-            }
+            return;
         }
         if let PresenceState::Online(info) = &presence.state {
             if let Err(e) = self.register(node, info, now) {
@@ -104,11 +82,12 @@ impl Control {
         self.refresh_readiness(node, now);
     }
 
-    /// Two agents run under one name: the one refused stands down (it stops its pods and
-    /// exits). Said as a Warning event on the node.
-    fn name_conflict(&mut self, node: &str, kept: u64, refused: u64, now: DateTime<Utc>) {
-        warn!(node, kept, refused, "two agents are connected as this node");
-        let message = format!("two agents are connected as node {node} (a second agent with this node's name or a copy of its data directory): agent start {kept} keeps the name, agent start {refused} was refused and stops its pods");
+    /// Two agents run under one name: an external broker (Mosquitto) lets each take the
+    /// other's connection over, where the embedded one refuses the second. Said as a
+    /// Warning event on the node (counted, not repeated, while they go on).
+    fn name_conflict(&mut self, node: &str, older: u64, newer: u64, now: DateTime<Utc>) {
+        warn!(node, older, newer, "two agents are connected as this node");
+        let message = format!("two agents are connected as node {node}: agent start {older} announced itself after start {newer} (a second agent with this node's name or a copy of its data directory); stop one of them");
         let recorded = self
             .store
             .get(Kind::Node, "", node)
@@ -125,21 +104,6 @@ impl Control {
             });
         if let Err(e) = recorded {
             warn!(node, error = %e, "cannot record the node name conflict");
-        }
-    }
-
-    /// Tells agent `instance` of `node` to stand down (on the node's ack topic, which both
-    /// agents listen on; the other ignores it).
-    fn refuse(&mut self, node: &str, instance: u64, why: &str) {
-        let refusal = Message::Refusal(NameRefusal {
-            agent_instance: instance,
-            message: format!("another agent is connected as node {node} and {why}"),
-        });
-        if let Err(e) = self
-            .publisher
-            .send_sealed(NodeTopic::Ack.for_node(node), &refusal, false)
-        {
-            warn!(node, error = %e, "cannot encode a refusal");
         }
     }
 
@@ -215,8 +179,6 @@ impl Control {
             self.metrics.dropped(Dropped::Stale);
             return;
         }
-        // The holder speaks: the connection is its own again.
-        state.refused_connected = false;
         self.refresh_readiness(node, now);
     }
 

@@ -164,19 +164,9 @@ impl Control {
     /// Applies an agent's status report, then acknowledges every revision it has stored
     /// (or already had). Applying is idempotent by pod UID and revision.
     pub(super) fn on_status(&mut self, node: &str, report: StatusReport, now: DateTime<Utc>) {
-        let Some(state) = self.nodes.get_mut(node) else {
+        if !self.nodes.contains_key(node) {
             self.metrics.dropped(Dropped::UnknownNode);
             return;
-        };
-        if state.refused_connected {
-            // A second agent under the node's name, refused and about to stand down.
-            self.metrics.dropped_reason("refused_agent");
-            return;
-        }
-        // Until its full report ends (it comes in parts), the holder's word stands.
-        let any_revision = state.take_next_full_report;
-        if report.full {
-            state.take_next_full_report = false;
         }
         let host_ip = self
             .store
@@ -198,7 +188,7 @@ impl Control {
                 .ok()
                 .flatten()
                 .is_some_and(|p| p.owner_references.as_array().is_some_and(|r| !r.is_empty()));
-            match self.apply_pod_status(node, status, any_revision, host_ip.as_deref(), now) {
+            match self.apply_pod_status(node, status, host_ip.as_deref(), now) {
                 Ok(true) => acks.push((status.uid.clone(), status.revision)),
                 Ok(false) => {}
                 Err(e) => {
@@ -240,13 +230,11 @@ impl Control {
     }
 
     /// Stores one pod status; true when its revision may be acknowledged (stored now or
-    /// before), false when the report is not about a pod of this node. `any_revision`:
-    /// taken even if an older revision than the one stored.
+    /// before), false when the report is not about a pod of this node.
     fn apply_pod_status(
         &mut self,
         node: &str,
         status: &drover_proto::msg::WirePodStatus,
-        any_revision: bool,
         host_ip: Option<&str>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
@@ -258,7 +246,7 @@ impl Control {
             self.metrics.dropped(Dropped::Mismatch);
             return Ok(false);
         }
-        if status.revision <= pod.agent_revision && !any_revision {
+        if status.revision <= pod.agent_revision {
             return Ok(true);
         }
         if status.removed && pod.deletion_timestamp.is_some() {

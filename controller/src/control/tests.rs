@@ -493,61 +493,6 @@ mod pod_status {
         })
     }
 
-    fn full_report(uid: &str, revision: u64, restarts: u32) -> Message {
-        let Message::Status(mut report) = report(uid, revision, WirePhase::Running, false) else {
-            unreachable!("a status report");
-        };
-        report.full = true;
-        report.pods[0].containers[0].restart_count = restarts;
-        Message::Status(report)
-    }
-
-    fn restarts(h: &Harness) -> serde_json::Value {
-        let pod = h
-            .control
-            .store
-            .get(Kind::Pod, "default", "p")
-            .unwrap()
-            .unwrap();
-        pod.status["containerStatuses"][0]["restartCount"].clone()
-    }
-
-    #[test]
-    fn the_agent_that_keeps_its_name_is_believed_again_and_the_refused_one_is_not() {
-        let mut h = harness();
-        h.online_as("pi", session(4, 1), 100, t(0));
-        let uid = pod_on(&mut h, "pi");
-        h.send("pi", NodeTopic::Status, full_report(&uid, 3, 0), t(1));
-        // A copy takes the connection over; its records went on counting revisions.
-        h.online_as("pi", session(5, 1), 200, t(2));
-        h.send("pi", NodeTopic::Status, full_report(&uid, 9, 1), t(2));
-        assert_eq!(restarts(&h), 1);
-        // The first comes back and keeps the name: its own report stands again, the part
-        // before the last of a full report too, at a revision equal to the copy's.
-        h.online_as("pi", session(4, 2), 100, t(3));
-        let Message::Status(mut first_part) = full_report(&uid, 9, 0) else {
-            unreachable!("a status report");
-        };
-        first_part.full = false;
-        h.send("pi", NodeTopic::Status, Message::Status(first_part), t(3));
-        assert_eq!(restarts(&h), 0);
-        h.send("pi", NodeTopic::Status, full_report(&uid, 3, 5), t(3));
-        assert_eq!(restarts(&h), 5, "the last part of the full report");
-        h.send("pi", NodeTopic::Status, full_report(&uid, 4, 0), t(3));
-        assert_eq!(restarts(&h), 0);
-        // Later reports of its own are taken by revision as always.
-        h.send("pi", NodeTopic::Status, full_report(&uid, 4, 7), t(4));
-        assert_eq!(restarts(&h), 0, "a repeat");
-        // The copy, connected again before it heard it was refused: not the node's word.
-        h.online_as("pi", session(5, 2), 200, t(5));
-        h.send("pi", NodeTopic::Status, full_report(&uid, 10, 2), t(5));
-        assert_eq!(restarts(&h), 0);
-        h.online_as("pi", session(4, 3), 100, t(6));
-        h.send("pi", NodeTopic::Status, full_report(&uid, 5, 0), t(6));
-        assert_eq!(restarts(&h), 0);
-        assert_eq!(h.ready("pi").as_deref(), Some("True"));
-    }
-
     fn acks(published: Vec<Outgoing>) -> Vec<(String, u64)> {
         published
             .into_iter()
@@ -1045,128 +990,48 @@ mod kube;
 mod ownership;
 mod resync;
 
-impl Harness {
-    /// `node` online as agent process `instance`.
-    fn online_as(&mut self, node: &str, s: Session, instance: u64, now: DateTime<Utc>) {
-        if self.security.credentials.node_key(node).is_none() {
-            self.enroll(node, now);
-        }
-        let msg = Message::Presence(Presence {
-            session: s,
-            state: PresenceState::Online(Box::new(NodeInfo {
-                agent_instance: instance,
-                ..info(node)
-            })),
-        });
-        self.send(node, NodeTopic::Presence, msg, now);
-    }
-
-    /// The agent instances told to stand down, in order.
-    fn refusals(&mut self) -> Vec<u64> {
-        self.drain()
-            .iter()
-            .filter_map(|o| match unseal(o) {
-                Ok(Message::Refusal(r)) => {
-                    assert_eq!(o.topic, NodeTopic::Ack.for_node("pi"));
-                    Some(r.agent_instance)
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn name_conflicts(&self, node: &str) -> Vec<crate::store::StoredEvent> {
-        let node = self
-            .control
-            .store
-            .get(Kind::Node, "", node)
-            .unwrap()
-            .unwrap();
-        self.control
+#[test]
+fn an_older_agent_start_announcing_itself_after_a_newer_one_is_a_node_name_conflict() {
+    let mut h = harness();
+    h.online("pi", session(2, 0), t(0));
+    let conflicts = |h: &Harness| {
+        let node = h.control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+        h.control
             .store
             .events(&node.uid)
             .unwrap()
             .into_iter()
             .filter(|e| e.reason == "NodeNameConflict")
-            .collect()
-    }
-}
-
-#[test]
-fn a_second_agent_that_takes_a_connected_nodes_name_over_is_refused_and_the_first_keeps_it() {
-    let mut h = harness();
-    h.online_as("pi", session(4, 1), 100, t(0));
-    // A copy of the data directory starts (one start later) and takes the connection over.
-    h.online_as("pi", session(5, 1), 200, t(1));
-    assert!(h.refusals().is_empty(), "a restart looks the same so far");
-    // The first comes back: two agents run; the copy is the second.
-    h.online_as("pi", session(4, 2), 100, t(2));
-    assert_eq!(h.refusals(), [200]);
-    let events = h.name_conflicts("pi");
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].kind.as_str(), "Warning");
-    assert!(
-        events[0].message.starts_with("two agents are connected as node pi (a second agent with this node's name or a copy of its data directory): agent start 4 keeps the name, agent start 5 was refused"),
-        "{}",
-        events[0].message
-    );
-    // The copy, connected again before it heard: refused again, without another event.
-    h.online_as("pi", session(5, 2), 200, t(3));
-    assert_eq!(h.refusals(), [200]);
-    // Its heartbeats and its last will are not the node's.
-    h.send(
-        "pi",
-        NodeTopic::Heartbeat,
-        Message::Heartbeat(Heartbeat {
-            session: session(5, 2),
-            sequence: 1,
-        }),
-        t(4),
-    );
-    h.send(
-        "pi",
-        NodeTopic::Presence,
-        Message::Presence(Presence {
-            session: session(5, 2),
-            state: PresenceState::Offline(OfflineReason::ConnectionLost),
-        }),
-        t(4),
-    );
-    assert_eq!(h.ready("pi").as_deref(), Some("True"), "the first holds it");
-    assert_eq!(h.name_conflicts("pi").len(), 1);
-    // Once the first has shut down, the copy may have the name.
-    h.send(
-        "pi",
-        NodeTopic::Presence,
-        Message::Presence(Presence {
-            session: session(4, 2),
-            state: PresenceState::Offline(OfflineReason::Shutdown),
-        }),
-        t(5),
-    );
-    h.online_as("pi", session(5, 3), 200, t(6));
-    assert!(h.refusals().is_empty());
-    assert_eq!(h.ready("pi").as_deref(), Some("True"));
-}
-
-#[test]
-fn an_old_announcement_from_the_brokers_store_is_no_name_conflict() {
-    let mut h = harness();
-    h.online_as("pi", session(2, 0), 100, t(0));
-    // A broker restored from a snapshot says nothing about two agents running now.
+            .collect::<Vec<_>>()
+    };
+    // An old announcement from the broker's store (a broker restored from a snapshot)
+    // says nothing about two agents running now.
     let topic = NodeTopic::Presence.for_node("pi");
     let old = Message::Presence(Presence {
         session: session(1, 3),
-        state: PresenceState::Online(Box::new(NodeInfo {
-            agent_instance: 7,
-            ..info("pi")
-        })),
+        state: PresenceState::Online(Box::new(info("pi"))),
     });
     let sealed = drover_proto::seal(&topic, &old, &node_key("pi")).unwrap();
     h.deliver_as(&topic, &sealed, true, t(1));
-    assert!(h.name_conflicts("pi").is_empty());
-    assert!(h.refusals().is_empty());
-    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+    assert!(conflicts(&h).is_empty());
+    // Live announcements of the older start, as the two agents take turns.
+    h.online("pi", session(1, 4), t(2));
+    h.online("pi", session(1, 5), t(3));
+    let events = conflicts(&h);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].kind.as_str(), events[0].count), ("Warning", 2));
+    assert!(
+        events[0].message.starts_with(
+            "two agents are connected as node pi: agent start 1 announced itself after start 2"
+        ),
+        "{}",
+        events[0].message
+    );
+    assert_eq!(
+        h.ready("pi").as_deref(),
+        Some("True"),
+        "the newer agent's node"
+    );
 }
 
 mod bounded_reports {

@@ -47,7 +47,7 @@ impl Dropped {
 
 /// Every drop reason; each is exposed (at 0) before it first happens, so alerts can rely on
 /// the series existing.
-pub const REASONS: [&str; 12] = [
+pub const REASONS: [&str; 11] = [
     "topic",
     "decode",
     "mismatch",
@@ -59,7 +59,6 @@ pub const REASONS: [&str; 12] = [
     "unrequested_log",
     "foreign_event",
     "backlog",
-    "refused_agent",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -37,60 +37,9 @@ pub struct Liveness {
     /// broker can replay, though not forge, a signed one) does not count as the agent
     /// speaking.
     pub sequence: u64,
-    /// The agent process that holds the node's name: the one of the newest online
-    /// announcement taken.
+    /// The agent process of the newest online announcement taken (0: an agent too old to
+    /// say).
     pub instance: Option<u64>,
-    /// That agent's start was taken while the one before it was still connected (or had
-    /// just been cut off): a restart, or a second agent taking the connection over.
-    pub took_over_live: bool,
-    /// When the holder's connection last ended (monotonic).
-    pub ended_at: Option<Mono>,
-    /// Agents refused the name while another holds it, oldest first.
-    pub refused: Vec<RefusedAgent>,
-    /// The last session of each start that a newer one replaced: an announcement of one of
-    /// them again is a replay, not an agent that still runs.
-    pub superseded: Vec<Session>,
-}
-
-/// An agent refused a node's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefusedAgent {
-    /// Its instance ([`drover_proto::msg::NodeInfo::agent_instance`]).
-    pub instance: u64,
-    /// Its latest session (its heartbeats and last will carry only that).
-    pub session: Session,
-}
-
-/// How many refused agents, and superseded sessions, a node remembers.
-const MAX_REMEMBERED: usize = 8;
-
-/// A connection cut off this recently was still live for a start that follows: a broker
-/// that sends the last will of a connection taken over sends it just before the new
-/// connection's announcement, and the two may wait in the controller's queue a while.
-pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(10);
-
-/// What an announcement means for who holds the node's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Announcement {
-    /// Taken: it is from the agent that holds the name.
-    Accepted,
-    /// Older than what was heard, a repeat, or a refused agent's last will: ignored.
-    Stale,
-    /// Two agents run under the name: `refused` (an agent instance) must stand down.
-    /// `accepted`: the announcement's own agent holds the name now.
-    Conflict {
-        /// The instance refused.
-        refused: u64,
-        /// The start number of the agent that keeps the name.
-        kept_start: u64,
-        /// The start number of the agent refused.
-        refused_start: u64,
-        /// The announcement was taken.
-        accepted: bool,
-    },
-    /// From an agent refused before, while the other still holds the name: ignored, and
-    /// the refusal is said again (the agent may have missed it while cut off).
-    Refused(u64),
 }
 
 /// The agent's connection state.
@@ -135,203 +84,6 @@ impl Liveness {
             session: None,
             sequence: 0,
             instance: None,
-            took_over_live: false,
-            ended_at: None,
-            refused: Vec::new(),
-            superseded: Vec::new(),
-        }
-    }
-
-    /// Applies an announcement and decides who holds the node's name. Two agents under one
-    /// name show themselves by an announcement from another agent process than the holder,
-    /// in a session no earlier announcement had: an older start after a newer one (a
-    /// restarted agent's old process cannot come back), or the holder's own start (a copy of
-    /// a data directory made while its agent was stopped counts the same starts). The second
-    /// of the two is refused: the one that took the other's live connection over (or one cut
-    /// off within [`TAKEOVER_WINDOW`]), else the one that came back after it was gone. Once
-    /// the holder is gone (shut down, or cut off for `grace`), nothing is a conflict: a
-    /// refused agent, or any other, may have the name. `retained`: the broker delivered it
-    /// from its store, so it says nothing about who runs now.
-    pub fn on_announcement(
-        &mut self,
-        presence: &Presence,
-        retained: bool,
-        now: DateTime<Utc>,
-        mono: Mono,
-        grace: Duration,
-    ) -> Announcement {
-        let session = presence.session;
-        let start = session.agent_start;
-        match &presence.state {
-            PresenceState::Online(info) => {
-                let instance = info.agent_instance;
-                if let Some(index) = self.refused.iter().position(|r| r.instance == instance) {
-                    if retained || session <= self.refused[index].session {
-                        return Announcement::Stale;
-                    }
-                    self.refused[index].session = session;
-                    if !self.holder_gone(mono, grace) {
-                        return Announcement::Refused(instance);
-                    }
-                    self.refused.clear();
-                    self.forget_holder();
-                } else if !retained && self.instance.is_some_and(|h| h != instance) {
-                    let current = self.session.map_or(0, |s| s.agent_start);
-                    let challenger = start < current && !self.was_superseded(session);
-                    let twin = start == current;
-                    if (challenger || twin) && self.holder_gone(mono, grace) {
-                        self.forget_holder();
-                    } else if challenger {
-                        return self.conflict(session, instance, now, mono);
-                    } else if twin {
-                        // Same start: nothing orders the two; the one that came while the
-                        // holder was connected is the second.
-                        if self.recently_live(mono) {
-                            return self.refuse_announcer(session, instance);
-                        }
-                        self.forget_holder();
-                    }
-                }
-            }
-            PresenceState::Offline(_) if self.is_refused_session(session) => {
-                return Announcement::Stale;
-            }
-            PresenceState::Offline(_) => {}
-        }
-        let newer = self.session.is_none_or(|s| start > s.agent_start);
-        let live_before = self.session.is_some() && self.recently_live(mono);
-        if !self.on_presence(presence, now, mono) {
-            return Announcement::Stale;
-        }
-        match &presence.state {
-            PresenceState::Online(info) => {
-                if newer {
-                    self.took_over_live =
-                        live_before && self.instance.is_some_and(|i| i != info.agent_instance);
-                }
-                self.instance = Some(info.agent_instance);
-                if newer {
-                    // The start number is this agent's now (a refused copy had it too).
-                    self.refused.retain(|r| r.session.agent_start != start);
-                }
-            }
-            PresenceState::Offline(OfflineReason::Shutdown) => self.refused.clear(),
-            PresenceState::Offline(OfflineReason::ConnectionLost) => {}
-        }
-        Announcement::Accepted
-    }
-
-    /// The holder is gone: the next announcement is taken as if it were the first.
-    fn forget_holder(&mut self) {
-        if let Some(old) = self.session.take() {
-            self.remember_superseded(old);
-        }
-        self.instance = None;
-        self.took_over_live = false;
-    }
-
-    fn conflict(
-        &mut self,
-        session: Session,
-        instance: u64,
-        now: DateTime<Utc>,
-        mono: Mono,
-    ) -> Announcement {
-        let (Some(current), Some(holder)) = (self.session, self.instance) else {
-            return Announcement::Stale;
-        };
-        if !self.took_over_live {
-            // The older agent came back after it was gone: it is the second.
-            return self.refuse_announcer(session, instance);
-        }
-        // The holder took the older agent's live connection over: it is the second.
-        self.remember_refused(RefusedAgent {
-            instance: holder,
-            session: current,
-        });
-        self.session = Some(session);
-        self.sequence = 0;
-        self.connection = Connection::Online;
-        self.last_heard = now;
-        self.last_heard_at = mono;
-        self.instance = Some(instance);
-        self.took_over_live = false;
-        self.ended_at = None;
-        Announcement::Conflict {
-            refused: holder,
-            kept_start: session.agent_start,
-            refused_start: current.agent_start,
-            accepted: true,
-        }
-    }
-
-    fn refuse_announcer(&mut self, session: Session, instance: u64) -> Announcement {
-        let kept_start = self.session.map_or(0, |s| s.agent_start);
-        self.remember_refused(RefusedAgent { instance, session });
-        Announcement::Conflict {
-            refused: instance,
-            kept_start,
-            refused_start: session.agent_start,
-            accepted: false,
-        }
-    }
-
-    fn remember_refused(&mut self, agent: RefusedAgent) {
-        if self.refused.len() >= MAX_REMEMBERED {
-            self.refused.remove(0);
-        }
-        self.refused.push(agent);
-    }
-
-    fn remember_superseded(&mut self, session: Session) {
-        match self
-            .superseded
-            .iter_mut()
-            .find(|s| s.agent_start == session.agent_start)
-        {
-            Some(known) => *known = (*known).max(session),
-            None => {
-                if self.superseded.len() >= MAX_REMEMBERED {
-                    self.superseded.remove(0);
-                }
-                self.superseded.push(session);
-            }
-        }
-    }
-
-    /// A session no later than one a newer session replaced: a replay.
-    fn was_superseded(&self, session: Session) -> bool {
-        self.superseded
-            .iter()
-            .any(|s| s.agent_start == session.agent_start && session <= *s)
-    }
-
-    /// A refused agent's session: its heartbeats and last will are not the node's.
-    fn is_refused_session(&self, session: Session) -> bool {
-        let other_start = self
-            .session
-            .is_none_or(|s| s.agent_start != session.agent_start);
-        self.refused.iter().any(|r| {
-            r.session == session || (other_start && r.session.agent_start == session.agent_start)
-        })
-    }
-
-    fn recently_live(&self, mono: Mono) -> bool {
-        match self.connection {
-            Connection::Online => true,
-            // A clean stop means the process is gone: what comes next follows it.
-            Connection::ShutDown => false,
-            Connection::Lost => self
-                .ended_at
-                .is_some_and(|ended| mono.since(ended) <= TAKEOVER_WINDOW),
-        }
-    }
-
-    fn holder_gone(&self, mono: Mono, grace: Duration) -> bool {
-        match self.connection {
-            Connection::ShutDown => true,
-            Connection::Lost => self.ended_at.is_none_or(|ended| mono.since(ended) > grace),
-            Connection::Online => mono.since(self.last_heard_at) > grace,
         }
     }
 
@@ -339,10 +91,7 @@ impl Liveness {
         match self.session {
             Some(newest) if session < newest => false,
             Some(newest) if session == newest => true,
-            previous => {
-                if let Some(old) = previous {
-                    self.remember_superseded(old);
-                }
+            _ => {
                 self.session = Some(session);
                 self.sequence = 0;
                 true
@@ -355,22 +104,41 @@ impl Liveness {
         if !self.accepts(presence.session) {
             return false;
         }
-        match presence.state {
-            PresenceState::Online(_) => {
+        match &presence.state {
+            PresenceState::Online(info) => {
+                self.instance = Some(info.agent_instance);
                 self.connection = Connection::Online;
                 self.last_heard = now;
                 self.last_heard_at = mono;
             }
             PresenceState::Offline(OfflineReason::Shutdown) => {
-                self.connection = Connection::ShutDown;
-                self.ended_at = Some(mono);
+                self.connection = Connection::ShutDown
             }
             PresenceState::Offline(OfflineReason::ConnectionLost) => {
-                self.connection = Connection::Lost;
-                self.ended_at = Some(mono);
+                self.connection = Connection::Lost
             }
         }
         true
+    }
+
+    /// Whether `presence` comes from a second agent running under this node's name: an
+    /// online announcement from an older agent start than the newest one seen, or from
+    /// another agent process with the same start (a copy of a data directory made while its
+    /// agent was stopped counts the same starts). A restarted agent's old process is gone
+    /// and cannot announce itself after its successor; two agents that an external broker
+    /// lets take each other's connection over do, in turn.
+    pub fn name_conflict(&self, presence: &Presence) -> Option<Session> {
+        let current = self.session?;
+        let PresenceState::Online(info) = &presence.state else {
+            return None;
+        };
+        let start = presence.session.agent_start;
+        let twin = start == current.agent_start
+            && info.agent_instance != 0
+            && self
+                .instance
+                .is_some_and(|i| i != 0 && i != info.agent_instance);
+        (start < current.agent_start || twin).then_some(current)
     }
 
     /// Applies a heartbeat; false when it was stale (an older session, a sequence number
@@ -380,8 +148,7 @@ impl Liveness {
             self.session == Some(heartbeat.session) && self.connection != Connection::Online;
         let replayed =
             self.session == Some(heartbeat.session) && heartbeat.sequence <= self.sequence;
-        let refused = self.is_refused_session(heartbeat.session);
-        if ended || replayed || refused || !self.accepts(heartbeat.session) {
+        if ended || replayed || !self.accepts(heartbeat.session) {
             return false;
         }
         self.sequence = heartbeat.sequence;
@@ -546,303 +313,48 @@ mod tests {
         l
     }
 
-    fn online_as(s: Session, instance: u64) -> Presence {
-        Presence {
+    #[test]
+    fn an_older_agent_start_announcing_itself_is_a_name_conflict() {
+        let mut l = registered_at(t(0));
+        assert!(
+            l.on_presence(&online(session(2, 0)), t(1), m(1)),
+            "a restart"
+        );
+        assert_eq!(
+            l.name_conflict(&online(session(1, 7))),
+            Some(session(2, 0)),
+            "the first agent is still there"
+        );
+        assert!(!l.on_presence(&online(session(1, 7)), t(2), m(2)), "stale");
+        // Its last will, or a reconnect of the newest agent, is none.
+        assert_eq!(
+            l.name_conflict(&offline(session(1, 1), OfflineReason::ConnectionLost)),
+            None
+        );
+        assert_eq!(l.name_conflict(&online(session(2, 1))), None);
+        assert_eq!(l.name_conflict(&online(session(3, 0))), None);
+    }
+
+    #[test]
+    fn another_agent_process_with_the_same_start_is_a_name_conflict() {
+        let as_instance = |s: Session, instance: u64| Presence {
             session: s,
             state: PresenceState::Online(Box::new(NodeInfo {
                 agent_instance: instance,
                 ..info()
             })),
-        }
-    }
-
-    /// Agent process 1 (start 1) registered at `t(0)`.
-    fn held_by_first() -> Liveness {
-        let mut l = Liveness::assumed_alive(t(0), m(0));
-        let first = l.on_announcement(&online_as(session(1, 1), 1), false, t(0), m(0), GRACE);
-        assert_eq!(first, Announcement::Accepted);
-        l
-    }
-
-    fn announce(l: &mut Liveness, p: Presence, at: i64) -> Announcement {
-        l.on_announcement(&p, false, t(at), m(at), GRACE)
-    }
-
-    #[test]
-    fn a_restart_takes_the_name_and_nothing_is_refused() {
-        let mut l = held_by_first();
-        // The old process is gone (its connection may still look open): it never speaks.
+        };
+        let mut l = registered_at(t(0));
+        // A copy made while the agent was stopped: the same start, another process.
         assert_eq!(
-            announce(&mut l, online_as(session(2, 1), 2), 1),
-            Announcement::Accepted
+            l.name_conflict(&as_instance(session(1, 1), 2)),
+            Some(session(1, 1))
         );
-        assert!(l.took_over_live);
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 2), 2), 5),
-            Announcement::Accepted
-        );
-        assert!(l.refused.is_empty());
-        assert_eq!(l.instance, Some(2));
-    }
-
-    #[test]
-    fn a_second_agent_that_took_a_live_connection_over_is_refused_and_the_first_keeps_the_name() {
-        let mut l = held_by_first();
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 1), 2), 1),
-            Announcement::Accepted
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 2), 1), 2),
-            Announcement::Conflict {
-                refused: 2,
-                kept_start: 1,
-                refused_start: 2,
-                accepted: true
-            }
-        );
-        assert_eq!(l.instance, Some(1));
-        assert_eq!(l.session, Some(session(1, 2)));
-        // The copy again: refused again, and nothing of its own counts.
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 2), 2), 3),
-            Announcement::Refused(2)
-        );
-        assert!(!l.on_heartbeat(&beat(session(2, 2), 1), t(3), m(3)));
-        let will = offline(session(2, 2), OfflineReason::ConnectionLost);
-        assert_eq!(announce(&mut l, will, 4), Announcement::Stale);
-        assert!(l.on_heartbeat(&beat(session(1, 2), 1), t(4), m(4)));
-        assert_eq!(l.readiness(m(4), GRACE), Readiness::Ready);
-    }
-
-    #[test]
-    fn a_last_will_sent_at_the_takeover_does_not_make_the_copy_the_first() {
-        let mut l = held_by_first();
-        // A broker that sends the will of a connection taken over sends it just before.
-        let will = offline(session(1, 1), OfflineReason::ConnectionLost);
-        assert_eq!(announce(&mut l, will, 10), Announcement::Accepted);
-        let copy = online_as(session(2, 1), 2);
-        let at = m(10).plus(Duration::from_millis(300));
-        assert_eq!(
-            l.on_announcement(&copy, false, t(10), at, GRACE),
-            Announcement::Accepted
-        );
-        assert!(matches!(
-            announce(&mut l, online_as(session(1, 2), 1), 11),
-            Announcement::Conflict { refused: 2, .. }
-        ));
-    }
-
-    #[test]
-    fn an_agent_back_after_it_was_gone_is_the_second() {
-        let mut l = held_by_first();
-        let will = offline(session(1, 1), OfflineReason::ConnectionLost);
-        assert_eq!(announce(&mut l, will, 10), Announcement::Accepted);
-        // Its replacement (a copy) came long after it was gone.
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 1), 2), 60),
-            Announcement::Accepted
-        );
-        assert!(!l.took_over_live);
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 2), 1), 70),
-            Announcement::Conflict {
-                refused: 1,
-                kept_start: 2,
-                refused_start: 1,
-                accepted: false
-            }
-        );
-        assert_eq!(l.instance, Some(2));
-        assert_eq!(l.session, Some(session(2, 1)));
-    }
-
-    #[test]
-    fn a_refused_agent_has_the_name_once_the_other_is_gone() {
-        // Shut down cleanly.
-        let mut l = held_by_first();
-        announce(&mut l, online_as(session(2, 1), 2), 1);
-        announce(&mut l, online_as(session(1, 2), 1), 2);
-        assert_eq!(
-            announce(&mut l, offline(session(1, 2), OfflineReason::Shutdown), 3),
-            Announcement::Accepted
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 2), 2), 4),
-            Announcement::Accepted
-        );
-        assert_eq!(l.instance, Some(2));
-        // Cut off for longer than the grace period, whatever the refused one's start.
-        let mut l = held_by_first();
-        announce(
-            &mut l,
-            offline(session(1, 1), OfflineReason::ConnectionLost),
-            10,
-        );
-        announce(&mut l, online_as(session(2, 1), 2), 60);
-        announce(&mut l, online_as(session(1, 2), 1), 70);
-        let lost = offline(session(2, 1), OfflineReason::ConnectionLost);
-        assert_eq!(announce(&mut l, lost, 80), Announcement::Accepted);
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 3), 1), 100),
-            Announcement::Refused(1)
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 4), 1), 121),
-            Announcement::Accepted
-        );
-        assert_eq!(l.instance, Some(1));
-        assert_eq!(l.readiness(m(121), GRACE), Readiness::Ready);
-    }
-
-    #[test]
-    fn a_start_number_a_refused_copy_had_belongs_to_the_next_agent_that_has_it() {
-        let mut l = held_by_first();
-        announce(&mut l, online_as(session(2, 1), 2), 1);
-        announce(&mut l, online_as(session(1, 2), 1), 2);
-        // The first restarts after a crash, counting the start the copy also counted.
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 1), 3), 5),
-            Announcement::Accepted
-        );
-        assert!(l.on_heartbeat(&beat(session(2, 1), 1), t(6), m(6)));
-        assert!(l.refused.is_empty());
-    }
-
-    #[test]
-    fn an_announcement_from_the_brokers_store_is_no_conflict() {
-        let mut l = held_by_first();
-        announce(&mut l, online_as(session(2, 1), 2), 1);
-        let old = online_as(session(1, 9), 1);
-        assert_eq!(
-            l.on_announcement(&old, true, t(2), m(2), GRACE),
-            Announcement::Stale
-        );
-        assert!(l.refused.is_empty());
-    }
-
-    #[test]
-    fn a_replayed_announcement_of_a_replaced_session_is_no_conflict() {
-        let mut l = held_by_first();
-        // kill -9 and a restart whose connection takes the dead one's over.
-        announce(
-            &mut l,
-            offline(session(1, 1), OfflineReason::ConnectionLost),
-            5,
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 1), 2), 6),
-            Announcement::Accepted
-        );
-        assert!(l.took_over_live);
-        // Someone who recorded the old process's signed announcement sends it again.
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 1), 1), 7),
-            Announcement::Stale
-        );
-        assert!(l.refused.is_empty());
-        assert_eq!(l.instance, Some(2));
-        assert!(l.on_heartbeat(&beat(session(2, 1), 1), t(8), m(8)));
-    }
-
-    #[test]
-    fn a_replayed_announcement_of_a_refused_agent_is_not_taken_for_it() {
-        let mut l = held_by_first();
-        announce(&mut l, online_as(session(2, 1), 2), 1);
-        announce(&mut l, online_as(session(1, 2), 1), 2);
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 2), 2), 3),
-            Announcement::Refused(2)
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 2), 2), 4),
-            Announcement::Stale
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 1), 2), 4),
-            Announcement::Stale
-        );
-    }
-
-    #[test]
-    fn a_copy_with_the_same_start_is_refused_while_the_holder_is_connected() {
-        // A copy made while the agent was stopped counts the same starts.
-        let mut l = held_by_first();
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 1), 2), 1),
-            Announcement::Conflict {
-                refused: 2,
-                kept_start: 1,
-                refused_start: 1,
-                accepted: false
-            }
-        );
-        assert_eq!(l.instance, Some(1));
-        // The holder, back from the takeover, goes on; the copy's next connection is refused.
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 2), 1), 2),
-            Announcement::Accepted
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 2), 2), 3),
-            Announcement::Refused(2)
-        );
-        // Its heartbeats in that session are not the node's; the holder's next ones are.
-        assert!(!l.on_heartbeat(&beat(session(1, 2), 9), t(3), m(3)));
-        let back = online_as(session(1, 3), 1);
-        assert_eq!(announce(&mut l, back, 4), Announcement::Accepted);
-        assert!(l.on_heartbeat(&beat(session(1, 3), 1), t(4), m(4)));
-        assert_eq!(l.readiness(m(4), GRACE), Readiness::Ready);
-    }
-
-    #[test]
-    fn an_agent_whose_holder_is_long_gone_has_the_name_whatever_its_start() {
-        // A device restored from an older backup: its start is behind the one last seen.
-        let mut l = Liveness::assumed_alive(t(0), m(0));
-        announce(&mut l, online_as(session(10, 1), 1), 0);
-        announce(
-            &mut l,
-            offline(session(10, 1), OfflineReason::ConnectionLost),
-            5,
-        );
-        assert_eq!(
-            announce(&mut l, online_as(session(6, 1), 2), 100),
-            Announcement::Accepted
-        );
-        assert_eq!(l.instance, Some(2));
-        assert!(l.on_heartbeat(&beat(session(6, 1), 1), t(101), m(101)));
-        assert_eq!(l.readiness(m(101), GRACE), Readiness::Ready);
-        // A copy with the holder's start, after a clean stop: no conflict either.
-        let mut l = held_by_first();
-        announce(&mut l, offline(session(1, 1), OfflineReason::Shutdown), 3);
-        assert_eq!(
-            announce(&mut l, online_as(session(1, 1), 2), 4),
-            Announcement::Accepted
-        );
-    }
-
-    #[test]
-    fn a_restart_after_a_clean_stop_took_nothing_over() {
-        let mut l = held_by_first();
-        announce(&mut l, offline(session(1, 1), OfflineReason::Shutdown), 1);
-        assert_eq!(
-            announce(&mut l, online_as(session(2, 1), 2), 1),
-            Announcement::Accepted
-        );
-        assert!(!l.took_over_live);
-    }
-
-    #[test]
-    fn one_agent_reconnecting_is_never_a_conflict() {
-        let mut l = held_by_first();
-        for connection in 2..6 {
-            let p = online_as(session(1, connection), 1);
-            assert_eq!(
-                announce(&mut l, p, connection as i64),
-                Announcement::Accepted
-            );
-        }
-        assert!(l.refused.is_empty());
+        // The same process reconnecting is none; nor an agent too old to say.
+        assert_eq!(l.name_conflict(&as_instance(session(1, 2), 1)), None);
+        assert_eq!(l.name_conflict(&as_instance(session(1, 2), 0)), None);
+        assert!(l.on_presence(&as_instance(session(1, 2), 0), t(1), m(1)));
+        assert_eq!(l.name_conflict(&as_instance(session(1, 3), 5)), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub use desired::{
 };
 pub use enroll::{controller_key_statement, EnrollReply, EnrollRequest};
 pub use logs::{LogChunk, LogRequest};
-pub use node::{Heartbeat, NameRefusal, NodeInfo, OfflineReason, Presence, PresenceState, Session};
+pub use node::{Heartbeat, NodeInfo, OfflineReason, Presence, PresenceState, Session};
 pub use status::{
     StatusAck, StatusReport, WireContainerState, WireContainerStatus, WireEvent, WirePhase,
     WirePodStatus,
@@ -42,9 +42,6 @@ pub enum Message {
     EnrollRequest(EnrollRequest),
     /// The answer to it. Topic: enroll/{token}/reply/{node}.
     EnrollReply(EnrollReply),
-    /// One of two agents under one node name must stand down. Topic: ack (the topic the
-    /// controller already answers a node's agent on).
-    Refusal(NameRefusal),
 }
 
 impl Message {
@@ -60,7 +57,6 @@ impl Message {
             Message::LogChunk(_) => "log chunk",
             Message::EnrollRequest(_) => "enroll request",
             Message::EnrollReply(_) => "enroll reply",
-            Message::Refusal(_) => "refusal",
         }
     }
 }

@@ -61,16 +61,6 @@ fn absent_is_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u
     Ok(u64::deserialize(deserializer).unwrap_or(0))
 }
 
-/// The controller to one of two agents that run under one node name: it is the second, and
-/// must stand down (stop its pods and exit) while the other holds the name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NameRefusal {
-    /// The agent refused ([`NodeInfo::agent_instance`]); the other ignores the message.
-    pub agent_instance: u64,
-    /// Why, for the agent's log.
-    pub message: String,
-}
-
 /// Why an agent went offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OfflineReason {

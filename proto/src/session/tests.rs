@@ -159,30 +159,6 @@ fn an_agent_accepts_only_what_the_controller_signed_for_it() {
     assert_eq!(s.receive(topic, &[]), Ok(AgentReceived::Cleared));
 }
 
-#[test]
-fn a_refusal_is_taken_only_on_the_ack_topic_and_only_signed_by_the_controller() {
-    let mut s = agent();
-    let refusal = Message::Refusal(NameRefusal {
-        agent_instance: 42,
-        message: "another agent holds node pi".into(),
-    });
-    let ack = "drover/v1/nodes/pi/ack";
-    let signed = seal(ack, &refusal, &controller()).unwrap();
-    assert_eq!(
-        s.receive(ack, &signed),
-        Ok(AgentReceived::Refused(NameRefusal {
-            agent_instance: 42,
-            message: "another agent holds node pi".into(),
-        }))
-    );
-    // Anyone on the LAN who can publish there cannot make an agent stand down.
-    let forged = seal(ack, &refusal, &node_key()).unwrap();
-    assert_eq!(s.receive(ack, &forged), Err(Dropped::Signature));
-    let desired_topic = "drover/v1/nodes/pi/desired";
-    let elsewhere = seal(desired_topic, &refusal, &controller()).unwrap();
-    assert_eq!(s.receive(desired_topic, &elsewhere), Err(Dropped::Mismatch));
-}
-
 fn keys(node: &str) -> Option<PublicKey> {
     (node == "pi").then(|| node_key().public())
 }
