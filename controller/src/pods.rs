@@ -2,6 +2,7 @@
 //! and how its reports read as `status`.
 
 use chrono::{DateTime, Utc};
+use drover_proto::manifest::env::{container_env, PodFacts};
 use drover_proto::manifest::{runs_in_engine, Kind, PodSpec, PullPolicy, RestartPolicy};
 use drover_proto::msg::{
     DesiredContainer, DesiredPod, DesiredVolume, VolumeSource, WireContainerState, WireMount,
@@ -31,18 +32,53 @@ pub fn node_name(pod: &StoredObject) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-/// What the agent runs for a stored pod.
-pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
+/// The node's address (its `InternalIP`), as `status.hostIP` shows it.
+pub fn node_address(node: &StoredObject) -> Option<&str> {
+    node.status["addresses"]
+        .as_array()?
+        .iter()
+        .find(|a| a["type"] == "InternalIP")?["address"]
+        .as_str()
+}
+
+/// What the downward API gives a pod on `node`: its own fields, and the node's address and
+/// capacity. A pod's address is its node's: process pods share the host's network, and
+/// container pods have no network of their own yet.
+fn pod_facts<'a>(pod: &'a StoredObject, node: Option<&'a StoredObject>) -> PodFacts<'a> {
+    let host_ip = node.and_then(node_address);
+    let capacity = |resource: &str| {
+        node.and_then(|n| n.status["capacity"][resource].as_str())
+            .map(str::to_string)
+    };
+    PodFacts {
+        name: &pod.name,
+        namespace: &pod.namespace,
+        uid: &pod.uid,
+        labels: Some(&pod.labels),
+        annotations: Some(&pod.annotations),
+        host_ip,
+        pod_ip: host_ip,
+        node_cpu_millis: capacity("cpu").and_then(|c| parse_cpu_millis(&c)),
+        node_memory_bytes: capacity("memory").and_then(|m| parse_bytes(&m)),
+    }
+}
+
+/// What the agent runs for a stored pod on `node` (the node object, for the downward API).
+pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<DesiredPod, String> {
     let spec = pod_spec(pod)?;
     let pod_security = spec.security_context.clone().unwrap_or_default();
     let host_processes = !runs_in_engine(&spec);
+    let facts = pod_facts(pod, node);
     let containers = spec
         .containers
         .iter()
         .map(|c| {
             let security = c.security_context.clone().unwrap_or_default();
             let limits = c.resources.as_ref().map(|r| &r.limits);
-            DesiredContainer {
+            // The agent expands `$(VAR)` in the command and arguments from it.
+            let env = container_env(&spec, c, &facts)
+                .map_err(|e| format!("container {}: env: {e}", c.name))?;
+            Ok(DesiredContainer {
                 name: c.name.clone(),
                 // `runtimeClassName: process` runs even image containers as host processes.
                 image: if host_processes {
@@ -52,11 +88,7 @@ pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
                 },
                 command: c.command.clone(),
                 args: c.args.clone(),
-                env: c
-                    .env
-                    .iter()
-                    .map(|e| (e.name.clone(), e.value.clone()))
-                    .collect(),
+                env,
                 working_dir: c.working_dir.clone(),
                 run_as_user: security.run_as_user.or(pod_security.run_as_user),
                 run_as_group: security.run_as_group.or(pod_security.run_as_group),
@@ -93,9 +125,9 @@ pub fn desired_pod(pod: &StoredObject) -> Result<DesiredPod, String> {
                         read_only: m.read_only.unwrap_or(false),
                     })
                     .collect(),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(DesiredPod {
         uid: pod.uid.clone(),
         namespace: pod.namespace.clone(),
@@ -314,6 +346,53 @@ mod tests {
     }
 
     #[test]
+    fn the_downward_api_is_resolved_for_the_node_the_pod_goes_to() {
+        let mut pod = stored(json!({
+            "nodeName": "pi-3",
+            "containers": [{
+                "name": "c", "command": ["sh", "-c", "echo $(POD) $$(POD)"], "args": ["$(CPUS)"],
+                "env": [
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                    {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                    {"name": "CPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                    {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                ],
+            }]
+        }));
+        pod.labels.insert("app".into(), "web".into());
+        let mut node = stored(json!({}));
+        node.kind = Kind::Node;
+        node.status = json!({
+            "addresses": [{"type": "InternalIP", "address": "10.1.2.3"}, {"type": "Hostname", "address": "pi-3"}],
+            "capacity": {"cpu": "4", "memory": "1048576Ki"},
+        });
+        let c = &desired_pod(&pod, Some(&node)).unwrap().containers[0];
+        let value = |name: &str| {
+            c.env
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(value("POD"), Some("p"));
+        assert_eq!(value("APP"), Some("web"));
+        assert_eq!(value("HOST"), Some("10.1.2.3"));
+        assert_eq!(value("CPUS"), Some("4"));
+        assert_eq!(value("MEM"), Some("1024"));
+        // The agent expands these, once.
+        assert_eq!(c.command, ["sh", "-c", "echo $(POD) $$(POD)"]);
+        // Without its node's object (not registered yet): empty, not an error.
+        let c = &desired_pod(&pod, None).unwrap().containers[0];
+        assert_eq!(
+            c.env
+                .iter()
+                .find(|(n, _)| n == "HOST")
+                .map(|(_, v)| v.as_str()),
+            Some("")
+        );
+    }
+
+    #[test]
     fn desired_pod_applies_kubernetes_defaults() {
         let pod = stored(json!({
             "securityContext": {"runAsUser": 1000},
@@ -324,7 +403,7 @@ mod tests {
                 "securityContext": {"runAsGroup": 100}
             }]
         }));
-        let d = desired_pod(&pod).unwrap();
+        let d = desired_pod(&pod, None).unwrap();
         assert_eq!(d.restart_policy, WireRestartPolicy::Always);
         assert_eq!(d.termination_grace_seconds, 30);
         let c = &d.containers[0];

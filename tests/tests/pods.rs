@@ -22,16 +22,17 @@ fn restarts(pod: &Value) -> u64 {
 fn restart_policies_against_exit_codes_and_signals() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _agent) = setup(dir.path());
+    // `$$$$` reaches the shell as `$$` (its pid): `$$` is an escaped `$`, as in Kubernetes.
     let cases = [
         ("always-0", "Always", "exit 0"),
         ("always-3", "Always", "exit 3"),
-        ("always-kill", "Always", "kill -9 $$"),
+        ("always-kill", "Always", "kill -9 $$$$"),
         ("onfailure-0", "OnFailure", "exit 0"),
         ("onfailure-3", "OnFailure", "exit 3"),
-        ("onfailure-kill", "OnFailure", "kill -9 $$"),
+        ("onfailure-kill", "OnFailure", "kill -9 $$$$"),
         ("never-0", "Never", "exit 0"),
         ("never-3", "Never", "exit 3"),
-        ("never-kill", "Never", "kill -9 $$"),
+        ("never-kill", "Never", "kill -9 $$$$"),
     ];
     let manifests: Vec<String> = cases
         .iter()
@@ -239,5 +240,89 @@ fn unplaceable_pods_stay_pending_until_a_node_fits() {
     assert!(
         wide.lines().next().unwrap().contains("NODE") && wide.contains("worker"),
         "{wide}"
+    );
+}
+
+#[test]
+fn the_downward_api_gives_a_process_pod_its_own_fields_and_expands_them_in_its_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agent) = setup(dir.path());
+    let manifest = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: downward
+  labels: {app: web}
+  annotations: {team: edge}
+spec:
+  nodeName: worker
+  containers:
+  - name: main
+    command: [sh, -c, 'echo "$0 pod=$POD ns=$NS uid=$UID node=$NODE app=$APP team=$TEAM host=$HOST ip=$IP sa=$SA mem=$MEM cpu=$CPU url=$URL"; sleep 3600', '$(POD)']
+    resources:
+      limits: {memory: 64Mi, cpu: 500m}
+    env:
+    - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+    - {name: UID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}
+    - {name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+    - {name: APP, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+    - {name: TEAM, valueFrom: {fieldRef: {fieldPath: "metadata.annotations['team']"}}}
+    - {name: HOST, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+    - {name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: SA, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}
+    - {name: MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+    - {name: CPU, valueFrom: {resourceFieldRef: {containerName: main, resource: limits.cpu, divisor: 1m}}}
+    - {name: URL, value: "http://$(POD).$(NS):8080"}
+"#;
+    // kubectl validates it against the served OpenAPI (--validate=strict by default).
+    let file = dir.path().join("downward.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    let out = server.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pod = server.wait_pod("downward", "Running", Duration::from_secs(10), |p| {
+        phase(p) == "Running"
+    });
+    let uid = pod["metadata"]["uid"].as_str().unwrap();
+    let node = server.node("worker").unwrap();
+    let host = node["status"]["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "InternalIP")
+        .and_then(|a| a["address"].as_str())
+        .unwrap()
+        .to_string();
+    let expected = format!(
+        "downward pod=downward ns=default uid={uid} node=worker app=web team=edge host={host} ip={host} sa=default mem=64 cpu=500 url=http://downward.default:8080"
+    );
+    let logs = wait_for("the pod's line", Duration::from_secs(10), || {
+        let logs = server.cli_ok(&["logs", "downward"]);
+        (!logs.is_empty()).then_some(logs)
+    });
+    assert_eq!(logs.trim_end(), expected);
+    // What the user wrote is what the API shows: the values are resolved for the node only.
+    let stored = server.pod("downward").unwrap();
+    let env = &stored["spec"]["containers"][0]["env"];
+    assert_eq!(
+        env[0]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    assert!(env[0].get("value").is_none(), "{env}");
+    // A source Drover cannot serve is refused, naming the field.
+    let refused = manifest.replace("name: downward", "name: refused").replace(
+        "{fieldRef: {fieldPath: metadata.namespace}}",
+        "{configMapKeyRef: {name: settings, key: ns}}",
+    );
+    std::fs::write(&file, refused).unwrap();
+    let out = server.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("spec.containers[0].env[1].valueFrom.configMapKeyRef"),
+        "{said}"
     );
 }

@@ -54,11 +54,19 @@ impl Control {
             .iter()
             .map(|n| (n.as_str(), Default::default()))
             .collect();
+        // Each node's object, for what the downward API gives its pods.
+        let node_objects: BTreeMap<&str, Option<crate::store::StoredObject>> = nodes
+            .iter()
+            .map(|n| (n.as_str(), self.store.get(Kind::Node, "", n).ok().flatten()))
+            .collect();
         for pod in &pods {
             if pod.deletion_timestamp.is_some() {
                 continue;
             }
-            let Some((running, finished)) = node_name(pod).and_then(|n| by_node.get_mut(n)) else {
+            let Some(node) = node_name(pod) else {
+                continue;
+            };
+            let Some((running, finished)) = by_node.get_mut(node) else {
                 continue;
             };
             // A finished pod whose final status came from its agent travels as a UID only:
@@ -67,7 +75,7 @@ impl Control {
                 finished.push((pod.resource_version, pod.uid.clone()));
                 continue;
             }
-            match desired_pod(pod) {
+            match desired_pod(pod, node_objects.get(node).and_then(Option::as_ref)) {
                 Ok(p) => running.push(p),
                 Err(e) => warn!(pod = %pod.name, error = %e, "cannot send a pod to its node"),
             }

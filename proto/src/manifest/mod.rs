@@ -1,5 +1,6 @@
 //! Kubernetes manifests: parsing, the accepted object types, and validation.
 
+pub mod env;
 pub mod ignored;
 mod job_bounds;
 mod kind;

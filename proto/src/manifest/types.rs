@@ -175,13 +175,88 @@ impl PullPolicy {
 /// An environment variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EnvVar {
     /// Variable name.
     pub name: String,
-    /// Value; empty when unset.
-    #[serde(default)]
+    /// Value; empty when unset. `$(VAR)` names a variable defined before it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub value: String,
+    /// Where the value comes from, instead of `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+impl EnvVar {
+    /// A variable with a literal value.
+    pub fn literal(name: impl Into<String>, value: impl Into<String>) -> EnvVar {
+        EnvVar {
+            name: name.into(),
+            value: value.into(),
+            value_from: None,
+        }
+    }
+}
+
+/// `env[].valueFrom`: exactly one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnvVarSource {
+    /// A field of the pod (the downward API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    /// A container's resource limit or request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    /// A ConfigMap's key (refused: ConfigMaps are not served yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeySelector>,
+    /// A Secret's key (refused: Secrets are not served yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeySelector>,
+}
+
+/// `fieldRef`: a field of the pod, by path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectFieldSelector {
+    /// The schema the path is in (`v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// `metadata.name`, `metadata.labels['app']`, `spec.nodeName`, `status.podIP`, …
+    pub field_path: String,
+}
+
+/// `resourceFieldRef`: a container's limit or request, in units of `divisor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceFieldSelector {
+    /// The container (default: the one whose environment it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// `limits.cpu`, `limits.memory`, `requests.cpu` or `requests.memory`.
+    pub resource: String,
+    /// The unit (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
+}
+
+/// A key of a ConfigMap or a Secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeySelector {
+    /// The object's name.
+    #[serde(default)]
+    pub name: String,
+    /// The key.
+    pub key: String,
+    /// Whether the pod starts without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// `resources`.

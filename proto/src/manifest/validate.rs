@@ -316,6 +316,10 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
                     format!("invalid environment variable name \"{}\"", env.name),
                 ));
             }
+            if let Some(source) = &env.value_from {
+                let path = format!("{cpath}.env[{j}].valueFrom");
+                validate_env_source(&path, env, source, spec, errors);
+            }
         }
         if let Some(resources) = &c.resources {
             for (section, map) in [
@@ -762,6 +766,111 @@ fn validate_daemonset_spec(spec: &DaemonSetSpec, errors: &mut FieldErrors) {
     }
 }
 
+/// `env[].valueFrom`: one source, and one Drover can resolve.
+fn validate_env_source(
+    path: &str,
+    env: &super::types::EnvVar,
+    source: &super::types::EnvVarSource,
+    spec: &PodSpec,
+    errors: &mut FieldErrors,
+) {
+    use super::env::{FieldPath, ResourceField, SUPPORTED_FIELD_PATHS, SUPPORTED_RESOURCES};
+    if !env.value.is_empty() {
+        errors.push((
+            path.to_string(),
+            "may not be specified when `value` is not empty".into(),
+        ));
+    }
+    let given = [
+        source.field_ref.is_some(),
+        source.resource_field_ref.is_some(),
+        source.config_map_key_ref.is_some(),
+        source.secret_key_ref.is_some(),
+    ]
+    .iter()
+    .filter(|g| **g)
+    .count();
+    if given != 1 {
+        errors.push((
+            path.to_string(),
+            "must specify exactly one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`".into(),
+        ));
+        return;
+    }
+    if let Some(field) = &source.field_ref {
+        if field.api_version.as_deref().is_some_and(|v| v != "v1") {
+            errors.push((
+                format!("{path}.fieldRef.apiVersion"),
+                format!(
+                    "Unsupported value: \"{}\": supported values: \"v1\"",
+                    field.api_version.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        if FieldPath::parse(&field.field_path).is_none() {
+            errors.push((
+                format!("{path}.fieldRef.fieldPath"),
+                format!(
+                    "Unsupported value: \"{}\": supported values: {SUPPORTED_FIELD_PATHS}",
+                    field.field_path
+                ),
+            ));
+        }
+    }
+    if let Some(field) = &source.resource_field_ref {
+        match ResourceField::parse(&field.resource) {
+            None => errors.push((
+                format!("{path}.resourceFieldRef.resource"),
+                format!(
+                    "Unsupported value: \"{}\": supported values: {SUPPORTED_RESOURCES}",
+                    field.resource
+                ),
+            )),
+            Some(resource) => {
+                if let Some(divisor) = &field.divisor {
+                    let cpu = matches!(
+                        resource,
+                        ResourceField::LimitsCpu | ResourceField::RequestsCpu
+                    );
+                    let parsed = if cpu {
+                        crate::quantity::parse_cpu_millis(&divisor.0)
+                    } else {
+                        crate::quantity::parse_bytes(&divisor.0)
+                    };
+                    if parsed.is_none_or(|d| d == 0) {
+                        errors.push((
+                            format!("{path}.resourceFieldRef.divisor"),
+                            format!(
+                                "\"{}\" is not a positive quantity of this resource",
+                                divisor.0
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(name) = field.container_name.as_deref().filter(|n| !n.is_empty()) {
+            if !spec.containers.iter().any(|c| c.name == name) {
+                errors.push((
+                    format!("{path}.resourceFieldRef.containerName"),
+                    format!("no container \"{name}\" in the pod"),
+                ));
+            }
+        }
+    }
+    for (field, present) in [
+        ("configMapKeyRef", source.config_map_key_ref.is_some()),
+        ("secretKeyRef", source.secret_key_ref.is_some()),
+    ] {
+        if present {
+            errors.push((
+                format!("{path}.{field}"),
+                "not supported: Drover does not serve ConfigMaps or Secrets yet".into(),
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,6 +880,64 @@ mod tests {
         match parse_manifests("t.yaml", text) {
             Ok(_) => vec![],
             Err(errors) => errors.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    fn pod_with_env(env: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: main\n    command: [env]\n    env:\n{env}"
+        )
+    }
+
+    #[test]
+    fn env_sources_are_checked_and_the_field_is_named() {
+        let ok = pod_with_env(
+            "    - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n    - {name: APP, valueFrom: {fieldRef: {apiVersion: v1, fieldPath: \"metadata.labels['app']\"}}}\n    - {name: MEM, valueFrom: {resourceFieldRef: {containerName: main, resource: limits.memory, divisor: 1Mi}}}\n",
+        );
+        assert_eq!(errors_of(&ok), vec![]);
+        let cases = [
+            (
+                "    - {name: X, valueFrom: {fieldRef: {fieldPath: spec.containers}}}\n",
+                "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "Unsupported value: \"spec.containers\"",
+            ),
+            (
+                "    - {name: X, value: a, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n",
+                "spec.containers[0].env[0].valueFrom",
+                "may not be specified when `value` is not empty",
+            ),
+            (
+                "    - {name: X, valueFrom: {}}\n",
+                "spec.containers[0].env[0].valueFrom",
+                "must specify exactly one of",
+            ),
+            (
+                "    - {name: X, valueFrom: {resourceFieldRef: {resource: limits.gpu}}}\n",
+                "spec.containers[0].env[0].valueFrom.resourceFieldRef.resource",
+                "Unsupported value: \"limits.gpu\"",
+            ),
+            (
+                "    - {name: X, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 0}}}\n",
+                "spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+                "is not a positive quantity",
+            ),
+            (
+                "    - {name: X, valueFrom: {resourceFieldRef: {containerName: other, resource: limits.cpu}}}\n",
+                "spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName",
+                "no container \"other\"",
+            ),
+            (
+                "    - {name: X, valueFrom: {configMapKeyRef: {name: settings, key: level}}}\n",
+                "spec.containers[0].env[0].valueFrom.configMapKeyRef",
+                "does not serve ConfigMaps or Secrets yet",
+            ),
+        ];
+        for (env, path, message) in cases {
+            let errors = errors_of(&pod_with_env(env));
+            assert!(
+                errors.iter().any(|(p, m)| p == path && m.contains(message)),
+                "{env}: {errors:?}"
+            );
         }
     }
 

@@ -52,7 +52,7 @@ spec:
       restartPolicy: Never
       containers:
       - name: main
-        command: [sh, -c, 'echo finished $$']
+        command: [sh, -c, 'echo finished $$$$']
 "
     ));
     let start = Instant::now();

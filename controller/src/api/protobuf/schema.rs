@@ -282,7 +282,35 @@ pub static CONTAINER_PORT: Message = Message {
 
 pub static ENV_VAR: Message = Message {
     name: "EnvVar",
-    fields: &[f(1, "name", Str), f(2, "value", Str)],
+    fields: &[
+        f(1, "name", Str),
+        f(2, "value", Str),
+        p(3, "valueFrom", Msg(&ENV_VAR_SOURCE)),
+    ],
+};
+
+pub static ENV_VAR_SOURCE: Message = Message {
+    name: "EnvVarSource",
+    fields: &[
+        p(1, "fieldRef", Msg(&OBJECT_FIELD_SELECTOR)),
+        p(2, "resourceFieldRef", Msg(&RESOURCE_FIELD_SELECTOR)),
+        p(3, "configMapKeyRef", Refuse),
+        p(4, "secretKeyRef", Refuse),
+    ],
+};
+
+pub static OBJECT_FIELD_SELECTOR: Message = Message {
+    name: "ObjectFieldSelector",
+    fields: &[f(1, "apiVersion", Str), f(2, "fieldPath", Str)],
+};
+
+pub static RESOURCE_FIELD_SELECTOR: Message = Message {
+    name: "ResourceFieldSelector",
+    fields: &[
+        f(1, "containerName", Str),
+        f(2, "resource", Str),
+        p(3, "divisor", Quantity),
+    ],
 };
 
 pub static RESOURCE_REQUIREMENTS: Message = Message {

@@ -38,10 +38,9 @@ pub fn new_pod(
             labels.insert(INDEX_KEY.into(), i.to_string());
             annotations.insert(INDEX_KEY.into(), i.to_string());
             for container in &mut pod_spec.containers {
-                container.env.push(EnvVar {
-                    name: "JOB_COMPLETION_INDEX".into(),
-                    value: i.to_string(),
-                });
+                container
+                    .env
+                    .push(EnvVar::literal("JOB_COMPLETION_INDEX", i.to_string()));
             }
             // Kubernetes names an Indexed Job's pod hosts after their index.
             let hostname: String = format!("{name}-{i}").chars().take(63).collect();
@@ -139,10 +138,7 @@ mod tests {
         assert_eq!(pod.annotations[INDEX_KEY], "3");
         assert_eq!(
             pod.spec.containers[0].env,
-            vec![EnvVar {
-                name: "JOB_COMPLETION_INDEX".into(),
-                value: "3".into()
-            }]
+            vec![EnvVar::literal("JOB_COMPLETION_INDEX", "3")]
         );
         assert_eq!(pod.spec.hostname.as_deref(), Some("pi-3"));
     }
