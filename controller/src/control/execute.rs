@@ -14,6 +14,10 @@ use crate::reconcile::action::{Action, NewJob, NewPod, ObjectKey, Owner};
 use crate::reconcile::garbage_collection::{cascade, Dependent, Propagation};
 use crate::store::StoredObject;
 
+/// Random suffixes tried for a pod's name before giving up (each is taken with a chance of
+/// about one in 14 million per pod of the namespace).
+const MAX_NAME_ATTEMPTS: usize = 8;
+
 /// Events of the garbage collector name it as their source.
 const GARBAGE_COLLECTOR: &str = "garbage-collector";
 
@@ -176,7 +180,7 @@ impl Control {
     }
 
     fn create_pod(&mut self, source: &str, pod: NewPod, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let name = format!("{}{}", pod.generate_name, name_suffix());
+        let name = self.free_name(&pod.owner.key.namespace, &pod.generate_name, name_suffix)?;
         let uid = drover_proto::random::new_uid()?;
         let node = pod.spec.node_name.clone();
         let stored = StoredObject {
@@ -233,6 +237,23 @@ impl Control {
         }
         self.workloads_changed();
         Ok(())
+    }
+
+    /// `generate_name` with a random suffix no pod of `namespace` has: storing a pod under a
+    /// taken name would replace that pod (Kubernetes' generateName tries again too).
+    pub(super) fn free_name(
+        &self,
+        namespace: &str,
+        generate_name: &str,
+        mut suffix: impl FnMut() -> String,
+    ) -> anyhow::Result<String> {
+        for _ in 0..MAX_NAME_ATTEMPTS {
+            let name = format!("{generate_name}{}", suffix());
+            if self.store.get(Kind::Pod, namespace, &name)?.is_none() {
+                return Ok(name);
+            }
+        }
+        anyhow::bail!("no free pod name {generate_name}… after {MAX_NAME_ATTEMPTS} tries")
     }
 
     fn create_job(&mut self, source: &str, job: NewJob, now: DateTime<Utc>) -> anyhow::Result<()> {

@@ -1034,6 +1034,38 @@ fn an_older_agent_start_announcing_itself_after_a_newer_one_is_a_node_name_confl
     );
 }
 
+#[test]
+fn a_generated_pod_name_that_is_taken_is_drawn_again() {
+    let mut h = harness();
+    h.api(
+        ApiRequest::Apply {
+            files: vec![(
+                "p.yaml".into(),
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: web-bbbbb}\nspec:\n  containers: [{name: c, command: ['true']}]\n".into(),
+            )],
+        },
+        t(0),
+    )
+    .unwrap();
+    let mut drawn = ["bbbbb", "ccccc"].into_iter().map(str::to_string);
+    let name = h
+        .control
+        .free_name("default", "web-", || drawn.next().unwrap_or_default())
+        .unwrap();
+    assert_eq!(name, "web-ccccc");
+    assert_eq!(
+        h.control
+            .free_name("other", "web-", || "bbbbb".to_string())
+            .unwrap(),
+        "web-bbbbb",
+        "another namespace's pod takes nothing"
+    );
+    let always_taken = h
+        .control
+        .free_name("default", "web-", || "bbbbb".to_string());
+    assert!(always_taken.is_err());
+}
+
 mod bounded_reports {
     use super::*;
     use crate::control::pods::MAX_EVENTS_PER_REPORT;
