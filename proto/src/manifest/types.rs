@@ -211,10 +211,10 @@ pub struct EnvVarSource {
     pub resource_field_ref: Option<ResourceFieldSelector>,
     /// A ConfigMap's key (refused: ConfigMaps are not served yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map_key_ref: Option<KeySelector>,
+    pub config_map_key_ref: Option<ConfigMapKeySelector>,
     /// A Secret's key (refused: Secrets are not served yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_key_ref: Option<KeySelector>,
+    pub secret_key_ref: Option<SecretKeySelector>,
 }
 
 /// `fieldRef`: a field of the pod, by path.
@@ -244,12 +244,27 @@ pub struct ResourceFieldSelector {
     pub divisor: Option<Quantity>,
 }
 
-/// A key of a ConfigMap or a Secret.
+/// A key of a ConfigMap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct KeySelector {
-    /// The object's name.
+pub struct ConfigMapKeySelector {
+    /// The ConfigMap's name.
+    #[serde(default)]
+    pub name: String,
+    /// The key.
+    pub key: String,
+    /// Whether the pod starts without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A key of a Secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretKeySelector {
+    /// The Secret's name.
     #[serde(default)]
     pub name: String,
     /// The key.
