@@ -351,8 +351,12 @@ pub async fn run(
                         } else {
                             debug!("the broker still refuses node {node}: another connection holds {node}'s client id");
                         }
+                        // With its own login the node's client id is the only one it may use,
+                        // so this refusal means the id is held; under another account
+                        // (credentials in the broker URL) it may mean the account's ids differ.
+                        let own_login = broker.username.is_none();
                         let since = *held_since.get_or_insert_with(tokio::time::Instant::now);
-                        if since.elapsed() >= settings.name_held_timeout {
+                        if own_login && since.elapsed() >= settings.name_held_timeout {
                             let reason = format!("the broker refused node {node}'s client id for {}: another agent holds it", humantime::format_duration(settings.name_held_timeout));
                             error!("{reason}; stopping this agent's pods and exiting");
                             end = LinkEnd::Refused(reason);

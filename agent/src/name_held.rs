@@ -16,7 +16,7 @@ pub const MARK_FILE: &str = "name-held";
 /// mark of having done so).
 #[derive(Debug)]
 pub struct NameHeld {
-    /// Why, as the controller or the broker said it.
+    /// Why, as the agent found it (the broker refused the node's client id that long).
     pub reason: String,
     /// The mark that keeps this agent from starting, to remove once the other is gone.
     pub mark: PathBuf,

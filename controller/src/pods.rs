@@ -381,15 +381,10 @@ mod tests {
         assert_eq!(value("MEM"), Some("1024"));
         // The agent expands these, once.
         assert_eq!(c.command, ["sh", "-c", "echo $(POD) $$(POD)"]);
-        // Without its node's object (not registered yet): empty, not an error.
-        let c = &desired_pod(&pod, None).unwrap().containers[0];
-        assert_eq!(
-            c.env
-                .iter()
-                .find(|(n, _)| n == "HOST")
-                .map(|(_, v)| v.as_str()),
-            Some("")
-        );
+        // Without its node's object (not registered yet) it waits: the agent would keep
+        // the values it started with.
+        let waiting = desired_pod(&pod, None).unwrap_err();
+        assert!(waiting.contains("not known yet"), "{waiting}");
     }
 
     #[test]

@@ -311,7 +311,10 @@ spec:
         env[0]["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.name"
     );
-    assert!(env[0].get("value").is_none(), "{env}");
+    assert!(
+        env[0]["value"].as_str().unwrap_or_default().is_empty(),
+        "{env}"
+    );
     // A source Drover cannot serve is refused, naming the field.
     let refused = manifest.replace("name: downward", "name: refused").replace(
         "{fieldRef: {fieldPath: metadata.namespace}}",

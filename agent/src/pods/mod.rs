@@ -352,6 +352,10 @@ impl PodManager {
         }
         if manager.settings.standing_down {
             info!("standing down for another agent running as this node: the stored desired state is not run");
+            // The floor stays: a replayed older desired state is refused later too.
+            if let Some(desired) = manager.records.load_desired() {
+                manager.generation = desired.generation;
+            }
         } else if let Some(desired) = manager.records.load_desired() {
             info!(
                 generation = desired.generation,
@@ -469,14 +473,18 @@ impl PodManager {
                                         info!(pod = %entry.sup.spec.name, killed, "stopped processes left by the previous agent run");
                                     }
                                 }
-                                actions.extend(entry.sup.lost_to_agent_restart(
-                                    index,
-                                    "the drover agent restarted; process pods stop and start with it (--stop-pods-on-exit)",
-                                    now,
-                                ));
+                                if !self.settings.standing_down {
+                                    actions.extend(entry.sup.lost_to_agent_restart(
+                                        index,
+                                        "the drover agent restarted; process pods stop and start with it (--stop-pods-on-exit)",
+                                        now,
+                                    ));
+                                }
                             }
                         }
                     }
+                    // Standing down, nothing starts: what runs is stopped next.
+                    ContainerPhase::Waiting { .. } if self.settings.standing_down => {}
                     ContainerPhase::Waiting { retry_at: None, .. } => {
                         actions.push(Action::Start(index))
                     }

@@ -67,11 +67,14 @@ impl Control {
             .liveness
             .name_conflict(&presence)
             .filter(|_| !retained);
-        if !state.liveness.on_presence(&presence, now, mono) {
+        let taken = state.liveness.on_presence(&presence, now, mono);
+        if let Some(current) = conflict {
+            // Said whether the announcement was taken (a copy with the same start and a
+            // later connection number is) or not (an older start).
+            self.name_conflict(node, presence.session.agent_start, current.agent_start, now);
+        }
+        if !taken {
             self.metrics.dropped(Dropped::Stale);
-            if let Some(current) = conflict {
-                self.name_conflict(node, presence.session.agent_start, current.agent_start, now);
-            }
             return;
         }
         if let PresenceState::Online(info) = &presence.state {
@@ -87,7 +90,12 @@ impl Control {
     /// Warning event on the node (counted, not repeated, while they go on).
     fn name_conflict(&mut self, node: &str, older: u64, newer: u64, now: DateTime<Utc>) {
         warn!(node, older, newer, "two agents are connected as this node");
-        let message = format!("two agents are connected as node {node}: agent start {older} announced itself after start {newer} (a second agent with this node's name or a copy of its data directory); stop one of them");
+        let which = if older == newer {
+            format!("another agent process of start {older} announced itself")
+        } else {
+            format!("agent start {older} announced itself after start {newer}")
+        };
+        let message = format!("two agents are connected as node {node}: {which} (a second agent with this node's name or a copy of its data directory); stop one of them");
         let recorded = self
             .store
             .get(Kind::Node, "", node)

@@ -991,6 +991,40 @@ mod ownership;
 mod resync;
 
 #[test]
+fn another_agent_process_with_the_same_start_is_a_node_name_conflict() {
+    let mut h = harness();
+    h.online("pi", session(3, 1), t(0));
+    // A copy made while the agent was stopped: the same start, another process, which the
+    // broker lets take the connection over.
+    let copy = Message::Presence(Presence {
+        session: session(3, 2),
+        state: PresenceState::Online(Box::new(NodeInfo {
+            agent_instance: 2,
+            ..info("pi")
+        })),
+    });
+    h.send("pi", NodeTopic::Presence, copy, t(1));
+    let node = h.control.store.get(Kind::Node, "", "pi").unwrap().unwrap();
+    let events: Vec<_> = h
+        .control
+        .store
+        .events(&node.uid)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.reason == "NodeNameConflict")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]
+            .message
+            .starts_with("two agents are connected as node pi: another agent process of start 3 announced itself"),
+        "{}",
+        events[0].message
+    );
+    assert_eq!(h.ready("pi").as_deref(), Some("True"));
+}
+
+#[test]
 fn an_older_agent_start_announcing_itself_after_a_newer_one_is_a_node_name_conflict() {
     let mut h = harness();
     h.online("pi", session(2, 0), t(0));

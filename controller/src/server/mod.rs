@@ -328,9 +328,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
     let mut agent_task = local_agent.map(|config| {
         let mut stopped = agent_stopped.clone();
-        tokio::spawn(drover_agent::run(config, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }))
+        let mut held_until_stopped = agent_stopped.clone();
+        tokio::spawn(async move {
+            let ran = drover_agent::run(config, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+            match ran {
+                // Another agent runs as the server's node: the local agent stood down, and
+                // the controller, broker and API serve on without it.
+                Err(e) if e.downcast_ref::<drover_agent::NameHeld>().is_some() => {
+                    tracing::error!("the local agent stood down: {e}; serving without it");
+                    let _ = held_until_stopped.wait_for(|s| *s).await;
+                    Ok(())
+                }
+                other => other,
+            }
+        })
     });
 
     drover_agent::service::ready(&format!(

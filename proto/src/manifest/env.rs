@@ -150,7 +150,11 @@ fn value_from(
     if let Some(field) = &source.field_ref {
         let path = FieldPath::parse(&field.field_path)
             .ok_or_else(|| format!("unsupported fieldPath \"{}\"", field.field_path))?;
-        let text = |v: Option<&str>| v.unwrap_or_default().to_string();
+        // Sent only once known: the agent keeps the values a pod started with.
+        let address = |v: Option<&str>| {
+            v.map(str::to_string)
+                .ok_or("the node's address is not known yet (it has not registered)")
+        };
         let keyed = |map: Option<&BTreeMap<String, String>>, key: &str| {
             map.and_then(|m| m.get(key)).cloned().unwrap_or_default()
         };
@@ -160,14 +164,14 @@ fn value_from(
             FieldPath::Uid => facts.uid.to_string(),
             FieldPath::Label(key) => keyed(facts.labels, &key),
             FieldPath::Annotation(key) => keyed(facts.annotations, &key),
-            FieldPath::NodeName => text(spec.node_name.as_deref()),
+            FieldPath::NodeName => spec.node_name.clone().unwrap_or_default(),
             FieldPath::ServiceAccountName => spec
                 .service_account_name
                 .clone()
                 .or_else(|| spec.service_account.clone())
                 .unwrap_or_else(|| "default".to_string()),
-            FieldPath::HostIp => text(facts.host_ip),
-            FieldPath::PodIp => text(facts.pod_ip),
+            FieldPath::HostIp => address(facts.host_ip)?,
+            FieldPath::PodIp => address(facts.pod_ip)?,
         });
     }
     if let Some(field) = &source.resource_field_ref {
@@ -215,7 +219,11 @@ fn resource_value(
         facts.node_memory_bytes
     };
     let amount = match resource {
-        ResourceField::LimitsCpu | ResourceField::LimitsMemory => limit.or(capacity),
+        ResourceField::LimitsCpu | ResourceField::LimitsMemory => Some(
+            limit
+                .or(capacity)
+                .ok_or("the node's capacity is not known yet (it has not registered)")?,
+        ),
         ResourceField::RequestsCpu | ResourceField::RequestsMemory => request.or(limit),
     }
     .unwrap_or(0);
@@ -375,6 +383,32 @@ mod tests {
         assert_eq!(
             env_of(&spec, &BTreeMap::new()),
             [("CPUS", "4"), ("SIDE", "8")].map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+    }
+
+    #[test]
+    fn what_only_the_node_knows_is_not_made_up_before_it_registered() {
+        let spec = pod(
+            json!([{"name": "main", "command": ["env"], "env": [field("HOST", "status.hostIP")]}]),
+        );
+        let unknown = PodFacts {
+            name: "p",
+            ..PodFacts::default()
+        };
+        assert!(container_env(&spec, &spec.containers[0], &unknown).is_err());
+        let spec = pod(json!([{"name": "main", "command": ["env"], "env": [
+            {"name": "CPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}]));
+        assert!(container_env(&spec, &spec.containers[0], &unknown).is_err());
+        // A limit of its own, or a request, needs nothing of the node.
+        let spec = pod(
+            json!([{"name": "main", "command": ["env"], "resources": {"limits": {"cpu": "2"}}, "env": [
+            {"name": "CPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+            {"name": "REQ", "valueFrom": {"resourceFieldRef": {"resource": "requests.memory"}}}]}]),
+        );
+        let env = container_env(&spec, &spec.containers[0], &unknown).unwrap();
+        assert_eq!(
+            env,
+            [("CPUS", "2"), ("REQ", "0")].map(|(n, v)| (n.to_string(), v.to_string()))
         );
     }
 

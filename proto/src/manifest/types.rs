@@ -179,8 +179,10 @@ impl PullPolicy {
 pub struct EnvVar {
     /// Variable name.
     pub name: String,
-    /// Value; empty when unset. `$(VAR)` names a variable defined before it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// Value; empty when unset. `$(VAR)` names a variable defined before it. Always
+    /// written, as before `valueFrom` existed: stored objects keep their bytes (a
+    /// DaemonSet's template hash, a pod's immutable spec).
+    #[serde(default)]
     pub value: String,
     /// Where the value comes from, instead of `value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -807,6 +807,13 @@ fn validate_env_source(
                 ),
             ));
         }
+        let bridged = runs_in_engine(spec) && spec.host_network != Some(true);
+        if bridged && FieldPath::parse(&field.field_path) == Some(FieldPath::PodIp) {
+            errors.push((
+                format!("{path}.fieldRef.fieldPath"),
+                "status.podIP of a pod of containers on the engine's network is not known to Drover yet: use hostNetwork: true, or status.hostIP".into(),
+            ));
+        }
         if FieldPath::parse(&field.field_path).is_none() {
             errors.push((
                 format!("{path}.fieldRef.fieldPath"),
@@ -939,6 +946,29 @@ mod tests {
                 "{env}: {errors:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_pod_ip_of_containers_on_the_engines_network_is_refused() {
+        let env = "    - {name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n";
+        let bridged = pod_with_env(env).replace(
+            "    command: [env]\n",
+            "    image: busybox\n    command: [env]\n",
+        );
+        let errors = errors_of(&bridged);
+        assert!(
+            errors.iter().any(|(p, m)| p
+                == "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"
+                && m.contains("hostNetwork: true")),
+            "{errors:?}"
+        );
+        let on_host = bridged.replace("spec:\n", "spec:\n  hostNetwork: true\n");
+        assert_eq!(errors_of(&on_host), vec![]);
+        assert_eq!(
+            errors_of(&pod_with_env(env)),
+            vec![],
+            "a process pod's is its node's"
+        );
     }
 
     const JOB: &str = "apiVersion: batch/v1
