@@ -616,35 +616,27 @@ impl Agent {
     /// Starts a second agent for the same node, with the same flags, on `data_dir` (the
     /// same directory, or a copy of it). Its log goes to `agent-{name}.{log}.log`.
     pub fn twin(&self, data_dir: PathBuf, log: &str) -> Agent {
-        let mut twin = Agent {
-            proc: Proc::spawn(
-                Command::new("true"),
-                self.proc.log.with_file_name("unused.log"),
-            ),
-            name: self.name.clone(),
-            data_dir,
-            broker: self.broker.clone(),
-            extra: self.extra.clone(),
-            program: self.program.clone(),
-            env: self.env.clone(),
-        };
-        twin.proc = twin.spawn(
-            self.proc
-                .log
-                .with_file_name(format!("agent-{}.{log}.log", self.name)),
-        );
-        twin
+        self.twin_running(data_dir, log, self.program.clone(), &[])
     }
 
     /// As [`Agent::twin`], as on another device: in its own PID namespace (it cannot see,
     /// or adopt, this machine's pod processes) and with `extra` arguments. Needs root.
     pub fn twin_elsewhere(&self, data_dir: PathBuf, log: &str, extra: &[&str]) -> Agent {
-        let mut program: Vec<String> =
-            ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-        program.extend(self.program.iter().cloned());
+        let program = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(self.program.iter().cloned())
+            .collect();
+        self.twin_running(data_dir, log, program, extra)
+    }
+
+    fn twin_running(
+        &self,
+        data_dir: PathBuf,
+        log: &str,
+        program: Vec<String>,
+        extra: &[&str],
+    ) -> Agent {
         let mut twin = Agent {
             proc: Proc::spawn(
                 Command::new("true"),

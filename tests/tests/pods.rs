@@ -329,3 +329,46 @@ spec:
         "{said}"
     );
 }
+
+#[test]
+fn a_pod_that_needs_its_nodes_address_waits_for_the_node_to_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    // Bound to a node that has not joined yet: its address and capacity are not known.
+    server.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: early}
+spec:
+  nodeName: late
+  containers:
+  - name: main
+    command: [sh, -c, 'echo "host=$HOST cpus=$CPUS"; sleep 3600']
+    env:
+    - {name: HOST, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+    - {name: CPUS, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}
+"#,
+    );
+    let _agent = server.join(dir.path(), "late", &FAST_BACKOFF);
+    server.wait_pod("early", "Running", Duration::from_secs(10), |p| {
+        phase(p) == "Running"
+    });
+    let node = server.node("late").unwrap();
+    let host = node["status"]["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "InternalIP")
+        .and_then(|a| a["address"].as_str())
+        .unwrap()
+        .to_string();
+    let cpus = node["status"]["capacity"]["cpu"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs = wait_for("the pod's line", Duration::from_secs(10), || {
+        let logs = server.cli_ok(&["logs", "early"]);
+        (!logs.is_empty()).then_some(logs)
+    });
+    assert_eq!(logs.trim_end(), format!("host={host} cpus={cpus}"));
+}
