@@ -346,7 +346,12 @@ pub async fn run(
                         // Also for a moment after a quick restart, until the broker has seen
                         // the old connection close: the retry then gets in.
                         if !in_use_logged {
-                            error!("the broker refused node {node}: another connection holds {node}'s client id (a second agent with a copy of this node's data directory, or this agent's own earlier connection the broker has not yet seen end, which it drops within 45 s); retrying for {}", humantime::format_duration(settings.name_held_timeout));
+                            let retrying = if broker.username.is_none() {
+                                format!("retrying for {}", humantime::format_duration(settings.name_held_timeout))
+                            } else {
+                                "retrying".to_string()
+                            };
+                            error!("the broker refused node {node}: another connection holds {node}'s client id (a second agent with a copy of this node's data directory, or this agent's own earlier connection the broker has not yet seen end, which it drops within 45 s); {retrying}");
                             in_use_logged = true;
                         } else {
                             debug!("the broker still refuses node {node}: another connection holds {node}'s client id");

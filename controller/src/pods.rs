@@ -50,6 +50,12 @@ fn pod_facts<'a>(pod: &'a StoredObject, node: Option<&'a StoredObject>) -> PodFa
         node.and_then(|n| n.status["capacity"][resource].as_str())
             .map(str::to_string)
     };
+    // A pod its node has reported runs with the values it started with (the agent keeps a
+    // pod's spec): one the node no longer gives an address for must not be left out, and
+    // stopped, for want of one.
+    let started = pod.agent_revision > 0;
+    let host_ip = host_ip.or(started.then_some(""));
+    let known = |value: Option<u64>| value.or(started.then_some(0));
     PodFacts {
         name: &pod.name,
         namespace: &pod.namespace,
@@ -58,8 +64,8 @@ fn pod_facts<'a>(pod: &'a StoredObject, node: Option<&'a StoredObject>) -> PodFa
         annotations: Some(&pod.annotations),
         host_ip,
         pod_ip: host_ip,
-        node_cpu_millis: capacity("cpu").and_then(|c| parse_cpu_millis(&c)),
-        node_memory_bytes: capacity("memory").and_then(|m| parse_bytes(&m)),
+        node_cpu_millis: known(capacity("cpu").and_then(|c| parse_cpu_millis(&c))),
+        node_memory_bytes: known(capacity("memory").and_then(|m| parse_bytes(&m))),
     }
 }
 
@@ -385,6 +391,11 @@ mod tests {
         // the values it started with.
         let waiting = desired_pod(&pod, None).unwrap_err();
         assert!(waiting.contains("not known yet"), "{waiting}");
+        // One its node has reported is sent on whatever the node says of itself now (a
+        // restart with no address yet): leaving it out would stop it.
+        pod.agent_revision = 3;
+        let c = &desired_pod(&pod, None).unwrap().containers[0];
+        assert_eq!(c.name, "c");
     }
 
     #[test]

@@ -349,6 +349,18 @@ spec:
     - {name: CPUS, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}
 "#,
     );
+    // The pod says why it waits.
+    let waiting = wait_for("the pod's waiting event", Duration::from_secs(10), || {
+        server
+            .items("events")
+            .into_iter()
+            .find(|e| e["involvedObject"]["name"] == "early" && e["reason"] == "Failed")
+    });
+    let message = waiting["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("not sent to its node") && message.contains("not known yet"),
+        "{message}"
+    );
     let _agent = server.join(dir.path(), "late", &FAST_BACKOFF);
     server.wait_pod("early", "Running", Duration::from_secs(10), |p| {
         phase(p) == "Running"

@@ -1,6 +1,7 @@
 //! Each node's desired state: one retained snapshot, republished whenever the controller's
 //! broker session starts (an embedded broker forgets retained messages).
 
+use chrono::{DateTime, Utc};
 use drover_proto::msg::{DesiredPod, DesiredState};
 use drover_proto::topic::NodeTopic;
 use drover_proto::Message;
@@ -37,7 +38,7 @@ impl Control {
     /// changed, with a new generation. One pass over the pods serves them all.
     ///
     /// At most [`MAX_FINISHED_LISTED`] finished pods are listed per node.
-    pub(super) fn flush_desired(&mut self) {
+    pub(super) fn flush_desired(&mut self, now: DateTime<Utc>) {
         if self.desired_dirty.is_empty() {
             return;
         }
@@ -59,6 +60,7 @@ impl Control {
             .iter()
             .map(|n| (n.as_str(), self.store.get(Kind::Node, "", n).ok().flatten()))
             .collect();
+        let mut unsent = Vec::new();
         for pod in &pods {
             if pod.deletion_timestamp.is_some() {
                 continue;
@@ -77,7 +79,25 @@ impl Control {
             }
             match desired_pod(pod, node_objects.get(node).and_then(Option::as_ref)) {
                 Ok(p) => running.push(p),
-                Err(e) => warn!(pod = %pod.name, error = %e, "cannot send a pod to its node"),
+                Err(e) => {
+                    warn!(pod = %pod.name, error = %e, "cannot send a pod to its node");
+                    unsent.push((pod.clone(), e));
+                }
+            }
+        }
+        // Said on the pod too (a repeat counts up the same event), so `describe` shows why
+        // it waits.
+        for (pod, why) in unsent {
+            let message = format!("Error: not sent to its node: {why}");
+            if let Err(e) = self.store.record_event(
+                &pod,
+                "Warning",
+                "Failed",
+                &message,
+                "drover-controller",
+                now,
+            ) {
+                warn!(pod = %pod.name, error = %e, "cannot record why a pod waits");
             }
         }
         for (node, (pods, mut finished)) in by_node {

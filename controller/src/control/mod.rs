@@ -264,7 +264,7 @@ impl Control {
                 let _ = reply.send(self.fleet_snapshot());
             }
         }
-        self.flush_desired();
+        self.flush_desired(now);
     }
 
     fn handle_message(&mut self, received: ControllerReceived, retained: bool, now: DateTime<Utc>) {
@@ -329,7 +329,7 @@ impl Control {
             let result = self.schedule_pending(now);
             self.pass_result("scheduling", result, now);
         }
-        self.flush_desired();
+        self.flush_desired(now);
     }
 
     /// Notes how reconciling one object went: a failure is logged and the object is tried

@@ -594,7 +594,7 @@ mod pod_status {
         );
         // A status change alone does not touch the desired state; the next change does.
         h.control.ensure_desired("pi").unwrap();
-        h.control.flush_desired();
+        h.control.flush_desired(t(0));
         let desired = h
             .drain()
             .into_iter()
@@ -629,7 +629,7 @@ mod pod_status {
         }
         h.drain();
         h.control.ensure_desired("pi").unwrap();
-        h.control.flush_desired();
+        h.control.flush_desired(t(0));
         let desired = h
             .drain()
             .into_iter()

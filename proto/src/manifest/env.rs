@@ -152,8 +152,9 @@ fn value_from(
             .ok_or_else(|| format!("unsupported fieldPath \"{}\"", field.field_path))?;
         // Sent only once known: the agent keeps the values a pod started with.
         let address = |v: Option<&str>| {
-            v.map(str::to_string)
-                .ok_or("the node's address is not known yet (it has not registered)")
+            v.map(str::to_string).ok_or(
+                "the node's address is not known yet (it has not registered, or reported none)",
+            )
         };
         let keyed = |map: Option<&BTreeMap<String, String>>, key: &str| {
             map.and_then(|m| m.get(key)).cloned().unwrap_or_default()
