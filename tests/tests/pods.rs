@@ -14,6 +14,18 @@ fn setup(dir: &std::path::Path) -> (Server, Agent) {
     (server, agent)
 }
 
+/// A node object's `InternalIP` address.
+fn internal_ip(node: &Value) -> String {
+    node["status"]["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["type"] == "InternalIP")
+        .and_then(|a| a["address"].as_str())
+        .expect("an InternalIP address")
+        .to_string()
+}
+
 fn restarts(pod: &Value) -> u64 {
     container(pod)["restartCount"].as_u64().unwrap_or(0)
 }
@@ -288,14 +300,7 @@ spec:
     });
     let uid = pod["metadata"]["uid"].as_str().unwrap();
     let node = server.node("worker").unwrap();
-    let host = node["status"]["addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["type"] == "InternalIP")
-        .and_then(|a| a["address"].as_str())
-        .unwrap()
-        .to_string();
+    let host = internal_ip(&node);
     let expected = format!(
         "downward pod=downward ns=default uid={uid} node=worker app=web team=edge host={host} ip={host} sa=default mem=64 cpu=500 url=http://downward.default:8080"
     );
@@ -366,14 +371,7 @@ spec:
         phase(p) == "Running"
     });
     let node = server.node("late").unwrap();
-    let host = node["status"]["addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["type"] == "InternalIP")
-        .and_then(|a| a["address"].as_str())
-        .unwrap()
-        .to_string();
+    let host = internal_ip(&node);
     let cpus = node["status"]["capacity"]["cpu"]
         .as_str()
         .unwrap()
