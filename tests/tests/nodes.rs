@@ -230,15 +230,7 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_alone(dir.path());
     let mut first = server.join(dir.path(), "twin", &[]);
-    server.apply(&process_pod("solo", "twin", "Always", "exec sleep 3600", 1));
-    let pod = server.wait_pod("solo", "Running", Duration::from_secs(10), |p| {
-        phase(p) == "Running"
-    });
-    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
-    let main = wait_for("the pod's main process", Duration::from_secs(5), || {
-        pod_main_process(&uid)
-    });
-    let processes = pod_processes(&uid).len();
+    let (uid, main, processes) = running_solo(&server, "twin");
     let connections = broker_connections(&first);
 
     // On the same data directory: it exits at once, naming the first.
@@ -257,14 +249,7 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
     // With a copy of it (the node's credentials, as on a cloned SD card): the broker
     // refuses it while the first is connected. (On this machine the copy adopts the pod
     // processes its records name, the first agent's, rather than starting them again.)
-    let copy = dir.path().join("agent-twin-copy");
-    let copied = std::process::Command::new("cp")
-        .args(["-a"])
-        .arg(&first.data_dir)
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let copy = copy_of_data_dir(&first, dir.path(), "agent-twin-copy");
     let mut second = first.twin(copy, "copy");
     wait_for(
         "the second agent to be refused",
@@ -283,7 +268,7 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
         || {
             broker_connections(&first) == connections
                 && pod_main_process(&uid) == Some(main)
-                && pod_processes(&uid).len() == processes
+                && sorted_pod_processes(&uid) == processes
                 && server.ready_status("twin").as_deref() == Some("True")
         },
     );
@@ -299,7 +284,12 @@ fn a_second_agent_for_a_connected_node_is_refused_until_the_first_is_gone() {
     );
     server.wait_ready_status("twin", "True", Duration::from_secs(10));
     second.proc.kill();
-    for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
+    kill_pod_processes(&uid);
+}
+
+/// SIGKILLs what is left of pod `uid` (its processes and keepers) once its agents are gone.
+fn kill_pod_processes(uid: &str) {
+    for pid in pod_processes(uid).into_iter().chain(pod_keepers(uid)) {
         let _ = std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
             .status();
@@ -329,9 +319,7 @@ fn running_solo(server: &Server, node: &str) -> (String, u32, Vec<u32>) {
     let main = wait_for("the pod's main process", Duration::from_secs(5), || {
         pod_main_process(&uid)
     });
-    let mut processes = pod_processes(&uid);
-    processes.sort();
-    (uid, main, processes)
+    (uid.clone(), main, sorted_pod_processes(&uid))
 }
 
 fn sorted_pod_processes(uid: &str) -> Vec<u32> {
@@ -363,14 +351,7 @@ fn two_agents_for_one_node_through_mosquitto_raise_a_node_name_conflict_warning(
         },
     );
     let mut first = server.join(dir.path(), "twin-m", &[]);
-    let copy = dir.path().join("agent-twin-m-copy");
-    let copied = std::process::Command::new("cp")
-        .args(["-a"])
-        .arg(&first.data_dir)
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let copy = copy_of_data_dir(&first, dir.path(), "agent-twin-m-copy");
     let mut second = first.twin(copy, "copy");
     let event = wait_for(
         "the NodeNameConflict event",
@@ -438,11 +419,7 @@ fn a_copy_the_embedded_broker_keeps_refusing_stops_its_pods_and_exits() {
 
     // Once the first is gone and the mark removed, the copy has the node and runs its pod.
     first.proc.kill();
-    for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
-    }
+    kill_pod_processes(&uid);
     std::fs::remove_file(&mark).unwrap();
     let mut successor = first.twin_elsewhere(copy, "successor", &timeout);
     server.wait_ready_status("twin-e", "True", Duration::from_secs(60));
@@ -451,9 +428,5 @@ fn a_copy_the_embedded_broker_keeps_refusing_stops_its_pods_and_exits() {
     });
     assert_ne!(replacement, main);
     successor.proc.kill();
-    for pid in pod_processes(&uid).into_iter().chain(pod_keepers(&uid)) {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
-    }
+    kill_pod_processes(&uid);
 }
