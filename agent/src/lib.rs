@@ -311,5 +311,6 @@ pub async fn shutdown_signal() {
 pub mod clock;
 pub mod disk;
 pub mod pods;
+pub mod prober;
 pub mod runtime;
 pub mod supervisor;

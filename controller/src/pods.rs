@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::env::{container_env, PodFacts};
+use drover_proto::manifest::probe::wire_probe;
 use drover_proto::manifest::{runs_in_engine, Kind, PodSpec, PullPolicy, RestartPolicy};
 use drover_proto::msg::{
     DesiredContainer, DesiredPod, DesiredVolume, VolumeSource, WireContainerState, WireMount,
@@ -131,6 +132,9 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
                         read_only: m.read_only.unwrap_or(false),
                     })
                     .collect(),
+                startup_probe: c.startup_probe.as_ref().and_then(|p| wire_probe(p, c)),
+                liveness_probe: c.liveness_probe.as_ref().and_then(|p| wire_probe(p, c)),
+                readiness_probe: c.readiness_probe.as_ref().and_then(|p| wire_probe(p, c)),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -228,6 +232,13 @@ pub fn status_from_report(report: &WirePodStatus, spec: &Value, host_ip: Option<
             .to_string()
     };
     let all_ready = !report.containers.is_empty() && report.containers.iter().all(|c| c.ready);
+    let has_startup_probe = |name: &str| {
+        spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["name"] == name && c.get("startupProbe").is_some())
+    };
     let phase = PodPhase::from(report.phase).as_str();
     let containers: Vec<Value> = report
         .containers
@@ -239,7 +250,10 @@ pub fn status_from_report(report: &WirePodStatus, spec: &Value, host_ip: Option<
                 "imageID": "",
                 "ready": c.ready,
                 "restartCount": c.restart_count,
-                "started": matches!(c.state, WireContainerState::Running { .. }),
+                // The agent reports readiness, not the startup probe's own result: a
+                // container with a startup probe shows as started once it is ready.
+                "started": matches!(c.state, WireContainerState::Running { .. })
+                    && (c.ready || !has_startup_probe(&c.name)),
                 "state": state_json(&c.state),
             });
             if let Some(last) = &c.last_state {
@@ -271,6 +285,27 @@ pub fn status_from_report(report: &WirePodStatus, spec: &Value, host_ip: Option<
         status["message"] = json!(report.message);
     }
     status
+}
+
+/// Gives each condition of `status` its `lastTransitionTime`: kept from `previous` where
+/// the condition's status did not change, `now` where it did.
+pub fn stamp_transitions(status: &mut Value, previous: &Value, now: DateTime<Utc>) {
+    let Some(conditions) = status["conditions"].as_array_mut() else {
+        return;
+    };
+    let before = previous["conditions"].as_array();
+    for condition in conditions {
+        if condition.get("lastTransitionTime").is_some() {
+            continue;
+        }
+        let kept = before
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == condition["type"] && c["status"] == condition["status"])
+            .and_then(|c| c.get("lastTransitionTime"))
+            .cloned();
+        condition["lastTransitionTime"] = kept.unwrap_or_else(|| json!(timestamp(now)));
+    }
 }
 
 /// Status of a pod placed on a node but not yet reported by its agent.

@@ -291,6 +291,20 @@ fn check_bounds(message: &Message) -> Result<(), String> {
                     check_len("env", c.env.len())?;
                     check_len("ports", c.ports.len())?;
                     check_len("mounts", c.mounts.len())?;
+                    for probe in [&c.startup_probe, &c.liveness_probe, &c.readiness_probe]
+                        .into_iter()
+                        .flatten()
+                    {
+                        match &probe.handler {
+                            crate::msg::WireProbeHandler::Exec { command } => {
+                                check_len("probe command", command.len())?;
+                            }
+                            crate::msg::WireProbeHandler::HttpGet { headers, .. } => {
+                                check_len("probe headers", headers.len())?;
+                            }
+                            _ => {}
+                        }
+                    }
                 }
             }
             Ok(())

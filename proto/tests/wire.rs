@@ -101,6 +101,11 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 0..3,
             ),
         ),
+        (
+            option::of(probe()),
+            option::of(probe()),
+            option::of(probe()),
+        ),
     )
         .prop_map(
             |(
@@ -112,6 +117,7 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 (uid, gid),
                 (mem, cpu),
                 (pull_policy, privileged, ports, mounts),
+                (startup_probe, liveness_probe, readiness_probe),
             )| DesiredContainer {
                 name,
                 image,
@@ -127,6 +133,55 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 privileged,
                 ports,
                 mounts,
+                startup_probe,
+                liveness_probe,
+                readiness_probe,
+            },
+        )
+}
+
+fn probe() -> impl Strategy<Value = WireProbe> {
+    let handler = prop_oneof![
+        vec("\\PC{0,10}", 0..3).prop_map(|command| WireProbeHandler::Exec { command }),
+        (
+            option::of("[a-z.]{1,10}"),
+            any::<u16>(),
+            "/[a-z/]{0,10}",
+            any::<bool>(),
+            vec(("[A-Za-z-]{1,8}", "\\PC{0,10}"), 0..3),
+        )
+            .prop_map(
+                |(host, port, path, https, headers)| WireProbeHandler::HttpGet {
+                    host,
+                    port,
+                    path,
+                    https,
+                    headers,
+                }
+            ),
+        (option::of("[a-z.]{1,10}"), any::<u16>())
+            .prop_map(|(host, port)| WireProbeHandler::TcpSocket { host, port }),
+        (any::<u16>(), "[a-z]{0,8}")
+            .prop_map(|(port, service)| WireProbeHandler::Grpc { port, service }),
+    ];
+    (
+        handler,
+        (any::<u32>(), any::<u32>(), any::<u32>()),
+        (any::<u32>(), any::<u32>(), option::of(any::<u32>())),
+    )
+        .prop_map(
+            |(
+                handler,
+                (initial_delay_seconds, period_seconds, timeout_seconds),
+                (success_threshold, failure_threshold, termination_grace_seconds),
+            )| WireProbe {
+                handler,
+                initial_delay_seconds,
+                period_seconds,
+                timeout_seconds,
+                success_threshold,
+                failure_threshold,
+                termination_grace_seconds,
             },
         )
 }

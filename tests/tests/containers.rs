@@ -550,3 +550,83 @@ fn a_hung_engine_does_not_hold_up_registration_or_process_pods() {
     let pod = server.wait_pod("meanwhile", "Succeeded", T, |p| phase(p) == "Succeeded");
     assert_eq!(container(&pod)["state"]["terminated"]["exitCode"], 0);
 }
+
+fn docker_exec(id: &str, command: &[&str]) {
+    let status = Command::new("docker")
+        .arg("exec")
+        .arg(id)
+        .args(command)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "docker exec {command:?}");
+}
+
+fn ready_condition(pod: &Value) -> &str {
+    pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+}
+
+#[test]
+fn probes_run_in_the_container_and_reach_it_at_its_own_address() {
+    let node = "ct-probes";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    // httpd listens inside the container's own network namespace: only the container's
+    // address reaches it. The liveness command runs through the engine's exec.
+    let probes = "    livenessProbe:
+      exec: {command: [test, -f, /tmp/alive]}
+      periodSeconds: 1
+      failureThreshold: 2
+    readinessProbe:
+      httpGet: {path: /index.html, port: 8080}
+      periodSeconds: 1
+      failureThreshold: 1
+";
+    server.apply(&container_pod(
+        "probed",
+        node,
+        "Always",
+        "mkdir -p /www && echo ok > /www/index.html && touch /tmp/alive && exec httpd -f -p 8080 -h /www",
+        probes,
+        "",
+    ));
+    let pod = server.wait_pod("probed", "ready through its httpGet probe", T, |p| {
+        ready_condition(p) == "True"
+    });
+    let label = format!("drover.io/pod-uid={}", uid(&pod));
+    let first = engine_containers(&label);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // The page goes: unready, and not restarted for it.
+    docker_exec(&first[0].0, &["rm", "/www/index.html"]);
+    let unready = server.wait_pod("probed", "unready", T, |p| ready_condition(p) == "False");
+    assert_eq!(restarts(&unready), 0);
+    // The liveness file goes: the container is stopped and a new one started.
+    docker_exec(&first[0].0, &["rm", "/tmp/alive"]);
+    let restarted = server.wait_pod("probed", "restarted and ready again", T, |p| {
+        restarts(p) == 1 && ready_condition(p) == "True"
+    });
+    assert_eq!(phase(&restarted), "Running");
+    let now = engine_containers(&label);
+    let running: Vec<&(String, String)> = now.iter().filter(|(_, s)| s == "running").collect();
+    assert_eq!(running.len(), 1, "{now:?}");
+    assert_ne!(running[0].0, first[0].0, "the same container still runs");
+    let killing: Vec<Value> = server
+        .items("events")
+        .into_iter()
+        .filter(|e| e["involvedObject"]["name"] == "probed" && e["reason"] == "Killing")
+        .collect();
+    assert!(
+        killing
+            .iter()
+            .any(|e| e["message"] == "Container main failed liveness probe, will be restarted"),
+        "{killing:?}"
+    );
+}

@@ -310,3 +310,74 @@ spec:
         || running_on(&server, "server-node"),
     );
 }
+
+#[test]
+fn a_rollout_whose_new_pods_never_become_ready_stops_at_max_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        ServerOptions {
+            disable_agent: true,
+            ..Default::default()
+        },
+    );
+    let names = ["u1", "u2", "u3"];
+    let _agents = sensors(&server, dir.path(), &names);
+    let with_readiness = |check: &str| {
+        daemonset("while true; do sleep 1; done", 1, 0).replace(
+            "        command: [sh, -c, \"while true; do sleep 1; done\"]\n",
+            &format!(
+                "        command: [sh, -c, \"while true; do sleep 1; done\"]\n        readinessProbe:\n          exec: {{command: ['{check}']}}\n          periodSeconds: 1\n          failureThreshold: 1\n"
+            ),
+        )
+    };
+    let first = with_readiness("true");
+    assert!(first.contains("readinessProbe"), "{first}");
+    server.apply(&first);
+    wait_for(
+        "the first revision available",
+        Duration::from_secs(20),
+        || (server.items("ds")[0]["status"]["numberAvailable"] == 3).then_some(()),
+    );
+    let old_hash = running_on(&server, "u1").unwrap()["metadata"]["labels"]
+        ["controller-revision-hash"]
+        .clone();
+    server.apply(&with_readiness("false"));
+    // One node takes the new revision, whose pod runs and is never ready.
+    let new_pod = wait_for(
+        "one pod of the new revision",
+        Duration::from_secs(20),
+        || {
+            server.items("pods").into_iter().find(|p| {
+                p["metadata"]["labels"]["controller-revision-hash"] != old_hash
+                    && phase(p) == "Running"
+            })
+        },
+    );
+    let updated_node = new_pod["spec"]["nodeName"].as_str().unwrap().to_string();
+    holds_for(
+        "the rollout to stay stopped at maxUnavailable",
+        Duration::from_secs(5),
+        || {
+            let snapshot = pods_by_node(&server);
+            let ds = &server.items("ds")[0];
+            let old_everywhere_else = names.iter().filter(|n| **n != updated_node).all(|n| {
+                ready_pod(&snapshot, n).is_some_and(|p| {
+                    p["metadata"]["labels"]["controller-revision-hash"] == old_hash
+                })
+            });
+            old_everywhere_else
+                && ready_pod(&snapshot, &updated_node).is_none()
+                && ds["status"]["updatedNumberScheduled"] == 1
+                && ds["status"]["numberAvailable"] == 2
+        },
+    );
+    let out = server.cli(&["rollout", "status", "ds/probe", "--timeout", "2s"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("1 out of 3 new pods have been updated"),
+        "{text}"
+    );
+}

@@ -8,6 +8,7 @@
 
 mod journal;
 mod logs;
+mod probes;
 mod records;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -131,6 +132,8 @@ struct Entry {
     acked: u64,
     /// The last status computed (revision excluded), to detect changes.
     last_status: Option<WirePodStatus>,
+    /// The address each container's current run answered probes at.
+    addresses: Vec<Option<std::net::IpAddr>>,
 }
 
 /// The pod manager's state.
@@ -147,6 +150,8 @@ pub struct PodManager {
     exits_rx: Option<mpsc::UnboundedReceiver<ProcessExit>>,
     container_events: mpsc::UnboundedSender<ContainerEvent>,
     container_events_rx: Option<mpsc::UnboundedReceiver<ContainerEvent>>,
+    probes: mpsc::UnboundedSender<probes::ProbeDone>,
+    probes_rx: Option<mpsc::UnboundedReceiver<probes::ProbeDone>>,
     volumes_dir: PathBuf,
     connected: bool,
     flush_at: Option<Instant>,
@@ -220,6 +225,7 @@ fn new_entry(sup: PodSupervisor, acked: u64) -> Entry {
         previous_ids: vec![None; count],
         acked,
         last_status: None,
+        addresses: vec![None; count],
     }
 }
 
@@ -315,6 +321,7 @@ impl PodManager {
         let records = Records::open(&settings.data_dir)?;
         let (exits, exits_rx) = mpsc::unbounded_channel();
         let (container_events, container_events_rx) = mpsc::unbounded_channel();
+        let (probes, probes_rx) = mpsc::unbounded_channel();
         let known_engine = !matches!(settings.engine, EngineSlot::Discovering);
         let mut manager = PodManager {
             awaiting_engine: Vec::new(),
@@ -322,6 +329,8 @@ impl PodManager {
             volumes_dir: settings.data_dir.join("volumes"),
             container_events,
             container_events_rx: Some(container_events_rx),
+            probes,
+            probes_rx: Some(probes_rx),
             settings,
             records,
             pods: HashMap::new(),
@@ -497,6 +506,9 @@ impl PodManager {
             if let Some(at) = self.pods.get(&uid).and_then(|e| e.sup.pending_kill()) {
                 // Stopping when the agent went: its grace period still ends in a kill.
                 actions.push(Action::WakeAt(at));
+            }
+            if let Some(entry) = self.pods.get_mut(&uid) {
+                actions.extend(entry.sup.resume_probes());
             }
             self.execute(&uid, actions, now);
             self.note_change(&uid);
@@ -819,6 +831,46 @@ impl PodManager {
                         process::signal_group(pgid, signal);
                     }
                 }
+                Action::StopContainer {
+                    index,
+                    grace_seconds,
+                } if in_engine(entry, index) => {
+                    let id = entry.engine_ids.get(index).cloned().flatten();
+                    if let (Some(id), Some(engine)) = (id, engine_of(&self.settings.engine)) {
+                        tokio::spawn(async move {
+                            if let Err(e) = engine.stop(&id, grace_seconds).await {
+                                debug!(id, error = %e, "stopping a container");
+                            }
+                        });
+                    }
+                }
+                Action::StopContainer {
+                    index,
+                    grace_seconds,
+                } => {
+                    if let Some(pgid) = entry.pids.get(index).copied().flatten() {
+                        let signal = if grace_seconds == 0 {
+                            crate::supervisor::StopSignal::Kill
+                        } else {
+                            crate::supervisor::StopSignal::Term
+                        };
+                        process::signal_group(pgid, signal);
+                    }
+                }
+                Action::Probe(index, kind) => {
+                    let started = probes::start(
+                        &self.settings,
+                        &self.logs_root,
+                        entry,
+                        uid,
+                        index,
+                        kind,
+                        &self.probes,
+                    );
+                    if !started {
+                        entry.sup.probe_not_run(index, kind);
+                    }
+                }
                 Action::WakeAt(at) => {
                     self.wakes.insert((at, uid.to_string()));
                 }
@@ -990,6 +1042,28 @@ impl PodManager {
         };
         self.execute(&key.uid, actions, now);
         self.note_change(&key.uid);
+    }
+
+    fn on_probe(&mut self, done: probes::ProbeDone, now: Millis) {
+        let Some(entry) = self.pods.get_mut(&done.key.uid) else {
+            return;
+        };
+        if entry.runs.get(done.key.index) != Some(&done.key.run) {
+            return;
+        }
+        probes::remember_address(entry, &done.key, done.outcome.address);
+        let actions = entry.sup.probed(
+            done.key.index,
+            done.kind,
+            done.outcome.success,
+            &done.outcome.message,
+            now,
+        );
+        if !done.outcome.success {
+            debug!(pod = %entry.sup.spec.name, container = done.key.index, probe = done.kind.field(), message = %done.outcome.message, "probe failed");
+        }
+        self.execute(&done.key.uid, actions, now);
+        self.note_change(&done.key.uid);
     }
 
     fn on_wake(&mut self, now: Millis) {
@@ -1373,9 +1447,11 @@ impl PodManager {
         mut inputs: mpsc::Receiver<PodInput>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        let (Some(mut exits), Some(mut container_events)) =
-            (self.exits_rx.take(), self.container_events_rx.take())
-        else {
+        let (Some(mut exits), Some(mut container_events), Some(mut probe_outcomes)) = (
+            self.exits_rx.take(),
+            self.container_events_rx.take(),
+            self.probes_rx.take(),
+        ) else {
             return;
         };
         let mut resend = tokio::time::interval(RESEND_AFTER);
@@ -1396,6 +1472,7 @@ impl PodManager {
                 },
                 Some(exit) = exits.recv() => self.on_exit(exit, now_ms()),
                 Some(event) = container_events.recv() => self.on_container_event(event, now_ms()),
+                Some(done) = probe_outcomes.recv() => self.on_probe(done, now_ms()),
                 _ = sleep_until_opt(next_wake) => self.on_wake(now_ms()),
                 _ = sleep_until_opt(self.flush_at) => self.flush(false),
                 _ = resend.tick() => {

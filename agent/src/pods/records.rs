@@ -15,6 +15,7 @@ use super::journal;
 use crate::clock::ClockStamp;
 use crate::pod_paths::UnsafeName;
 use crate::runtime::process::Kept;
+use crate::supervisor::legacy::PodSupervisorV1;
 use crate::supervisor::PodSupervisor;
 
 /// What the agent keeps about one pod.
@@ -35,10 +36,21 @@ pub struct PodRecord {
     pub clock: Option<ClockStamp>,
 }
 
+/// A record as agents before probes wrote it.
+#[derive(Deserialize)]
+struct PodRecordV2 {
+    sup: PodSupervisorV1,
+    pids: Vec<Option<u32>>,
+    acked: u64,
+    runs: Vec<u64>,
+    kept: Vec<Option<Kept>>,
+    clock: Option<ClockStamp>,
+}
+
 /// A record as agents before process pods outlived them wrote it.
 #[derive(Deserialize)]
 struct PodRecordV1 {
-    sup: PodSupervisor,
+    sup: PodSupervisorV1,
     pids: Vec<Option<u32>>,
     acked: u64,
 }
@@ -51,10 +63,21 @@ impl PodRecord {
                 return Some(record);
             }
         }
+        if let Ok(old) = postcard::from_bytes::<PodRecordV2>(bytes) {
+            return Some(PodRecord {
+                sup: old.sup.into(),
+                pids: old.pids,
+                acked: old.acked,
+                runs: old.runs,
+                kept: old.kept,
+                clock: old.clock,
+            });
+        }
         let old: PodRecordV1 = postcard::from_bytes(bytes).ok()?;
-        let count = old.sup.containers.len();
+        let sup = PodSupervisor::from(old.sup);
+        let count = sup.containers.len();
         Some(PodRecord {
-            sup: old.sup,
+            sup,
             pids: old.pids,
             acked: old.acked,
             runs: vec![0; count],
@@ -299,19 +322,32 @@ mod tests {
     }
 
     #[test]
+    fn a_record_of_an_agent_before_probes_keeps_its_keepers() {
+        // Postcard writes a struct's fields one after the other.
+        let kept = Kept {
+            pid: 4242,
+            started: 99,
+        };
+        let mut bytes = crate::supervisor::legacy::sample_bytes();
+        let rest = (
+            vec![Some(4242u32)],
+            6u64,
+            vec![3u64],
+            vec![Some(kept)],
+            None::<ClockStamp>,
+        );
+        bytes.extend(postcard::to_stdvec(&rest).unwrap());
+        let record = PodRecord::decode(&bytes).unwrap();
+        assert_eq!(record.kept, vec![Some(kept)], "adoptable");
+        assert_eq!(record.runs, vec![3]);
+        assert_eq!(record.acked, 6);
+        assert!(record.sup.status().containers[0].ready);
+    }
+
+    #[test]
     fn a_record_of_an_older_agent_is_read_without_keepers() {
-        #[derive(Serialize)]
-        struct Old {
-            sup: PodSupervisor,
-            pids: Vec<Option<u32>>,
-            acked: u64,
-        }
-        let bytes = postcard::to_stdvec(&Old {
-            sup: supervisor(),
-            pids: vec![Some(7)],
-            acked: 5,
-        })
-        .unwrap();
+        let mut bytes = crate::supervisor::legacy::sample_bytes();
+        bytes.extend(postcard::to_stdvec(&(vec![Some(7u32)], 5u64)).unwrap());
         let record = PodRecord::decode(&bytes).unwrap();
         assert_eq!(record.pids, vec![Some(7)]);
         assert_eq!(record.acked, 5);

@@ -276,6 +276,16 @@ impl Cgroups {
 
 impl ContainerCgroup {
     /// Descriptors the child writes "0" to (entering the cgroups) before exec.
+    /// Opens its `cgroup.procs` files, so that a new process can be put into it.
+    pub fn open_for_joining(&mut self) -> io::Result<()> {
+        self.procs = self
+            .dirs
+            .iter()
+            .map(|d| open_procs(d))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(())
+    }
+
     pub fn procs_fds(&self) -> Vec<i32> {
         self.procs.iter().map(|fd| fd.as_raw_fd()).collect()
     }

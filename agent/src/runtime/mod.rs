@@ -4,6 +4,8 @@
 pub mod cgroup;
 pub mod container;
 pub mod env;
+pub mod grpc_health;
 pub mod keeper;
 pub mod logfile;
+pub mod probe;
 pub mod process;

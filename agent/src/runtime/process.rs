@@ -275,6 +275,68 @@ pub fn spawn(
     Ok(Kept { pid, started })
 }
 
+/// A probe's command for a running process container: in the container's environment,
+/// working directory, user and cgroup, in a process group of its own (to be killed whole
+/// at its timeout), dying with the agent. Its output is piped.
+pub fn probe_command(
+    launch: &Launch,
+    key: &RunKey,
+    command: &[String],
+) -> Result<ProbeCommand, String> {
+    let env = environment(launch);
+    let container = launch.container;
+    let (program, args) = command.split_first().ok_or("the probe has no command")?;
+    check_command(program, &env, container.working_dir.as_deref())?;
+    let mut probe = Command::new(program);
+    probe
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(container.working_dir.as_deref().unwrap_or("/"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(uid) = container.run_as_user {
+        probe.uid(uid);
+    }
+    if let Some(gid) = container.run_as_group {
+        probe.gid(gid);
+    }
+    let mut cgroup = container_cgroup(launch, key, false)?;
+    if let Some(cgroup) = &mut cgroup {
+        cgroup
+            .open_for_joining()
+            .map_err(|e| format!("cannot enter the container's cgroup: {e}"))?;
+    }
+    prepare_child(
+        &mut probe,
+        cgroup.as_ref().map(|c| c.procs_fds()).unwrap_or_default(),
+        None,
+        true,
+    );
+    Ok(ProbeCommand {
+        command: probe,
+        cgroup,
+    })
+}
+
+/// A probe's command, holding open the cgroup files its child writes itself into.
+pub struct ProbeCommand {
+    command: Command,
+    cgroup: Option<ContainerCgroup>,
+}
+
+impl ProbeCommand {
+    /// Starts it.
+    pub fn spawn(mut self) -> io::Result<tokio::process::Child> {
+        let child = self.command.spawn();
+        drop(self.cgroup);
+        child
+    }
+}
+
 /// What became of a container process a previous agent run started.
 #[derive(Debug)]
 pub enum Adopted {

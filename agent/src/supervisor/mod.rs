@@ -6,6 +6,7 @@
 //! reason `CrashLoopBackOff`); the delay resets after 10 minutes of running. Stop sends
 //! SIGTERM, then SIGKILL after the grace period.
 
+pub mod legacy;
 #[cfg(test)]
 mod tests;
 
@@ -16,6 +17,8 @@ use drover_proto::msg::{
     WireRestartPolicy,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::prober::{ContainerProber, ProbeKind};
 
 /// Milliseconds on the agent's clock, the supervisor's only notion of time: the pod manager
 /// runs it on the boot-time clock ([`crate::clock`]), so durations survive wall-clock steps.
@@ -122,6 +125,10 @@ pub struct ContainerSupervisor {
     started_once: bool,
     /// Image failures since the container last started (its retries are not restarts).
     image_failures: u32,
+    /// Its probes.
+    prober: ContainerProber,
+    /// Killed for failing a probe: SIGKILL follows at this time if it still runs.
+    kill_at: Option<Millis>,
 }
 
 /// Ways a process is asked to stop.
@@ -140,6 +147,16 @@ pub enum Action {
     Start(usize),
     /// Signal container `index`'s processes.
     Signal(usize, StopSignal),
+    /// Stop container `index` alone: SIGTERM, SIGKILL after `grace_seconds` (SIGKILL at
+    /// once for 0). The supervisor also asks for the SIGKILL when the time comes.
+    StopContainer {
+        /// The container.
+        index: usize,
+        /// Seconds between SIGTERM and SIGKILL.
+        grace_seconds: u32,
+    },
+    /// Run a probe of container `index`; its outcome goes to [`PodSupervisor::probed`].
+    Probe(usize, ProbeKind),
     /// Call [`PodSupervisor::wake`] at this time.
     WakeAt(Millis),
     /// The pod is stopped: forget it once its status is reported.
@@ -216,6 +233,8 @@ impl PodSupervisor {
                 crashes: 0,
                 started_once: false,
                 image_failures: 0,
+                prober: ContainerProber::default(),
+                kill_at: None,
             })
             .collect();
         let actions = (0..containers.len()).map(Action::Start).collect();
@@ -251,17 +270,25 @@ impl PodSupervisor {
 
     /// Container `index` is running.
     pub fn started(&mut self, index: usize, now: Millis) -> Vec<Action> {
-        let Some(c) = self.containers.get_mut(index) else {
+        let (Some(c), Some(spec)) = (
+            self.containers.get_mut(index),
+            self.spec.containers.get(index),
+        ) else {
             return vec![];
         };
         c.phase = ContainerPhase::Running { started_at: now };
         c.started_once = true;
         c.image_failures = 0;
+        c.kill_at = None;
+        c.prober.start(spec, now);
         let mut actions = vec![Action::Event {
             warning: false,
             reason: "Started",
             message: format!("Started container {}", c.name),
         }];
+        if let Some(at) = c.prober.next_at() {
+            actions.push(Action::WakeAt(at));
+        }
         // A stop may have arrived while the process was being started.
         if let Some(stopping) = self.stopping {
             let signal = if stopping.killed || self.spec.termination_grace_seconds == 0 {
@@ -422,6 +449,8 @@ impl PodSupervisor {
         let Some(c) = self.containers.get_mut(index) else {
             return vec![];
         };
+        c.prober.stop();
+        c.kill_at = None;
         let mut actions = Vec::new();
         if !stopping && will_restart(policy, exit.exit_code) {
             let delay = if its_own_exit {
@@ -493,6 +522,29 @@ impl PodSupervisor {
             }
             return actions;
         }
+        for (i, (c, spec)) in self
+            .containers
+            .iter_mut()
+            .zip(&self.spec.containers)
+            .enumerate()
+        {
+            if !matches!(c.phase, ContainerPhase::Running { .. }) {
+                continue;
+            }
+            if c.kill_at.is_some_and(|at| now >= at) {
+                c.kill_at = None;
+                actions.push(Action::Signal(i, StopSignal::Kill));
+            }
+            actions.extend(
+                c.prober
+                    .due(spec, now)
+                    .into_iter()
+                    .map(|kind| Action::Probe(i, kind)),
+            );
+            if let Some(at) = c.prober.next_at() {
+                actions.push(Action::WakeAt(at));
+            }
+        }
         for (i, c) in self.containers.iter_mut().enumerate() {
             if let ContainerPhase::Waiting {
                 retry_at: Some(at), ..
@@ -509,6 +561,90 @@ impl PodSupervisor {
                     };
                     actions.push(Action::Start(i));
                 }
+            }
+        }
+        actions
+    }
+
+    /// The outcome of a probe asked for with [`Action::Probe`]: `message` says why it
+    /// failed. A failed liveness or startup probe stops the container, and its restart
+    /// policy decides what follows.
+    pub fn probed(
+        &mut self,
+        index: usize,
+        kind: ProbeKind,
+        success: bool,
+        message: &str,
+        now: Millis,
+    ) -> Vec<Action> {
+        let pod_grace = self.spec.termination_grace_seconds;
+        let stopping = self.stopping.is_some();
+        let (Some(c), Some(spec)) = (
+            self.containers.get_mut(index),
+            self.spec.containers.get(index),
+        ) else {
+            return vec![];
+        };
+        if !matches!(c.phase, ContainerPhase::Running { .. }) || stopping {
+            return vec![];
+        }
+        let verdict = c.prober.outcome(spec, kind, success);
+        let what = match kind {
+            ProbeKind::Startup => "Startup",
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+        };
+        let mut actions = Vec::new();
+        if verdict.failed {
+            actions.push(Action::Event {
+                warning: true,
+                reason: "Unhealthy",
+                message: format!("{what} probe failed: {message}"),
+            });
+        }
+        if verdict.kill {
+            let grace = crate::prober::probe_of(spec, kind)
+                .and_then(|p| p.termination_grace_seconds)
+                .unwrap_or(pod_grace);
+            actions.push(Action::Event {
+                warning: false,
+                reason: "Killing",
+                message: format!(
+                    "Container {} failed {} probe, will be restarted",
+                    c.name,
+                    what.to_ascii_lowercase()
+                ),
+            });
+            actions.push(Action::StopContainer {
+                index,
+                grace_seconds: grace,
+            });
+            if grace > 0 {
+                let at = now + Millis::from(grace) * 1000;
+                c.kill_at = Some(at);
+                actions.push(Action::WakeAt(at));
+            }
+        }
+        actions
+    }
+
+    /// A probe asked for could not be run: it counts for nothing.
+    pub fn probe_not_run(&mut self, index: usize, kind: ProbeKind) {
+        if let Some(c) = self.containers.get_mut(index) {
+            c.prober.not_run(kind);
+        }
+    }
+
+    /// The agent restarted: the probes that were running are lost, and run again when due.
+    pub fn resume_probes(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for c in &mut self.containers {
+            if !matches!(c.phase, ContainerPhase::Running { .. }) {
+                continue;
+            }
+            c.prober.forget_in_flight();
+            if let Some(at) = c.kill_at.into_iter().chain(c.prober.next_at()).min() {
+                actions.push(Action::WakeAt(at));
             }
         }
         actions
@@ -628,6 +764,10 @@ impl PodSupervisor {
             if let Some(exit) = &mut c.last_exit {
                 exit.shift(by);
             }
+            c.prober.shift(by);
+            if let Some(at) = &mut c.kill_at {
+                *at += by;
+            }
         }
     }
 
@@ -670,6 +810,7 @@ impl PodSupervisor {
                 WireContainerStatus {
                     name: c.name.clone(),
                     ready: matches!(c.phase, ContainerPhase::Running { .. })
+                        && c.prober.ready()
                         && self.stopping.is_none(),
                     state,
                     last_state: c.last_exit.as_ref().map(Exit::state),

@@ -427,3 +427,135 @@ fn an_image_failure_during_a_stop_completes_the_stop() {
     let actions = sup.image_failed(0, "ErrImagePull", "denied".into(), 2 * S);
     assert!(actions.contains(&Action::Removed), "{actions:?}");
 }
+
+fn probed_pod(policy: WireRestartPolicy, probe_grace: Option<u32>) -> PodSupervisor {
+    use drover_proto::msg::{WireProbe, WireProbeHandler};
+    let probe = |failures| WireProbe {
+        handler: WireProbeHandler::Exec {
+            command: vec!["check".into()],
+        },
+        initial_delay_seconds: 0,
+        period_seconds: 10,
+        timeout_seconds: 1,
+        success_threshold: 1,
+        failure_threshold: failures,
+        termination_grace_seconds: probe_grace,
+    };
+    let mut spec = pod(policy, 1, 30);
+    spec.containers[0].liveness_probe = Some(probe(2));
+    spec.containers[0].readiness_probe = Some(probe(1));
+    let (mut p, _) = PodSupervisor::new(spec, BackoffPolicy::default(), 0);
+    p.started(0, 0);
+    p
+}
+
+fn probes_asked(actions: &[Action]) -> Vec<ProbeKind> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Probe(0, kind) => Some(*kind),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn readiness_follows_the_readiness_probe_into_the_status() {
+    let mut p = probed_pod(WireRestartPolicy::Always, None);
+    assert!(
+        !p.status().containers[0].ready,
+        "not ready before the probe"
+    );
+    let asked = probes_asked(&p.wake(0));
+    assert_eq!(asked, vec![ProbeKind::Liveness, ProbeKind::Readiness]);
+    p.probed(0, ProbeKind::Liveness, true, "", 0);
+    p.probed(0, ProbeKind::Readiness, true, "", 0);
+    assert!(p.status().containers[0].ready);
+    probes_asked(&p.wake(10 * S));
+    let actions = p.probed(
+        0,
+        ProbeKind::Readiness,
+        false,
+        "HTTP probe failed with statuscode: 503",
+        10 * S,
+    );
+    assert!(!p.status().containers[0].ready);
+    assert!(actions.iter().any(|a| matches!(a, Action::Event { reason: "Unhealthy", message, .. } if message == "Readiness probe failed: HTTP probe failed with statuscode: 503")));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::StopContainer { .. })));
+}
+
+#[test]
+fn a_failed_liveness_probe_stops_the_container_and_its_restart_policy_restarts_it() {
+    let mut p = probed_pod(WireRestartPolicy::Always, Some(5));
+    for at in [0, 10 * S] {
+        p.wake(at);
+        p.probed(0, ProbeKind::Readiness, true, "", at);
+        let actions = p.probed(0, ProbeKind::Liveness, false, "exited with 1", at);
+        if at == 0 {
+            assert!(!actions
+                .iter()
+                .any(|a| matches!(a, Action::StopContainer { .. })));
+        } else {
+            assert!(actions.contains(&Action::StopContainer {
+                index: 0,
+                grace_seconds: 5
+            }));
+            assert!(actions.iter().any(|a| matches!(
+                a,
+                Action::Event {
+                    reason: "Killing",
+                    ..
+                }
+            )));
+            assert_eq!(wakes(&actions), vec![15 * S]);
+        }
+    }
+    assert!(!p.status().containers[0].ready);
+    // Still running at the end of the probe's grace period: SIGKILL.
+    let actions = p.wake(15 * S);
+    assert!(actions.contains(&Action::Signal(0, StopSignal::Kill)));
+    // It ends; Always restarts it at once, counted, and its probes start over.
+    let actions = p.exited(0, 137, 9, false, 15 * S);
+    assert_eq!(starts(&actions), vec![0]);
+    assert_eq!(p.containers[0].restart_count, 1);
+    p.started(0, 15 * S);
+    assert_eq!(probes_asked(&p.wake(15 * S)).len(), 2);
+}
+
+#[test]
+fn a_failed_liveness_probe_under_never_ends_the_pod_failed() {
+    let mut p = probed_pod(WireRestartPolicy::Never, None);
+    for at in [0, 10 * S] {
+        p.wake(at);
+        p.probed(0, ProbeKind::Liveness, false, "", at);
+    }
+    let actions = p.exited(0, 143, 15, false, 11 * S);
+    assert!(starts(&actions).is_empty());
+    assert_eq!(p.phase(), WirePhase::Failed);
+}
+
+#[test]
+fn no_probe_runs_while_the_pod_stops_and_late_outcomes_change_nothing() {
+    let mut p = probed_pod(WireRestartPolicy::Always, None);
+    p.wake(0);
+    p.stop(S);
+    assert!(p.probed(0, ProbeKind::Liveness, false, "", S).is_empty());
+    assert!(probes_asked(&p.wake(20 * S)).is_empty());
+}
+
+#[test]
+fn an_agent_restart_resumes_probes_and_keeps_readiness() {
+    let mut p = probed_pod(WireRestartPolicy::Always, None);
+    p.wake(0);
+    p.probed(0, ProbeKind::Liveness, true, "", 0);
+    p.probed(0, ProbeKind::Readiness, true, "", 0);
+    p.wake(10 * S);
+    // The records keep the supervisor; the probes that ran are gone with the agent.
+    let mut restored = p.clone();
+    let actions = restored.resume_probes();
+    assert_eq!(wakes(&actions), vec![20 * S]);
+    assert!(restored.status().containers[0].ready);
+    assert_eq!(probes_asked(&restored.wake(20 * S)).len(), 2);
+}

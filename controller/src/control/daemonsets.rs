@@ -64,12 +64,20 @@ pub fn name_suffix() -> String {
         .collect()
 }
 
-/// When every container of a pod has been running (and so ready: process pods have no
-/// probes), the latest start among them.
+/// Since when every container of a pod has been ready: its `Ready` condition's last
+/// transition, or (without one) the latest start among its containers.
 fn ready_since(pod: &StoredObject) -> Option<DateTime<Utc>> {
     let statuses = pod.status.get("containerStatuses")?.as_array()?;
     if statuses.is_empty() || !statuses.iter().all(|c| c["ready"] == true) {
         return None;
+    }
+    let ready = pod.status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready" && c["status"] == "True");
+    if let Some(since) = ready.and_then(|c| crate::object::timestamp_of(&c["lastTransitionTime"])) {
+        return Some(since);
     }
     statuses
         .iter()

@@ -268,7 +268,10 @@ impl Control {
             self.store.delete(Kind::Pod, &pod.namespace, &pod.name)?;
             return Ok(true);
         }
-        pod.status = status_from_report(status, &pod.spec, host_ip);
+        let previous = std::mem::replace(
+            &mut pod.status,
+            status_from_report(status, &pod.spec, host_ip),
+        );
         if !self.node_ready(node) {
             // A report that arrives before its node counts as Ready again vouches for
             // nothing yet: the pod is marked ready when the node is.
@@ -277,6 +280,7 @@ impl Control {
                 pod.status = marked;
             }
         }
+        crate::pods::stamp_transitions(&mut pod.status, &previous, now);
         pod.agent_revision = status.revision;
         self.store.put(&pod)?;
         Ok(true)

@@ -5,6 +5,7 @@ pub mod ignored;
 mod job_bounds;
 mod kind;
 mod parse;
+pub mod probe;
 mod types;
 mod validate;
 pub mod yaml;

@@ -387,6 +387,15 @@ pub struct Container {
     /// Volume mounts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Gates the other probes until the container has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<super::probe::Probe>,
+    /// Restarts the container when it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<super::probe::Probe>,
+    /// Decides whether the container is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<super::probe::Probe>,
     /// Accepted and ignored: Drover keeps no termination message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_message_path: Option<String>,

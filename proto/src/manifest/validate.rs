@@ -353,6 +353,10 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
                 }
             }
         }
+        for (kind, probe) in super::probe::probes_of(c) {
+            let path = format!("{cpath}.{}", kind.field());
+            super::probe::validate_probe(&path, kind, probe, c, errors);
+        }
         for (j, mount) in c.volume_mounts.iter().enumerate() {
             if !volume_names.contains(mount.name.as_str()) {
                 errors.push((

@@ -139,4 +139,66 @@ pub struct DesiredContainer {
     pub ports: Vec<WirePort>,
     /// Volume mounts.
     pub mounts: Vec<WireMount>,
+    /// Gates the other probes until it succeeds.
+    pub startup_probe: Option<WireProbe>,
+    /// Restarts the container when it fails.
+    pub liveness_probe: Option<WireProbe>,
+    /// Decides whether the container is ready.
+    pub readiness_probe: Option<WireProbe>,
+}
+
+/// A container probe, with Kubernetes' defaults filled in and named ports resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireProbe {
+    /// What is checked.
+    pub handler: WireProbeHandler,
+    /// Seconds after the container starts before the first probe.
+    pub initial_delay_seconds: u32,
+    /// Seconds between probes (at least 1).
+    pub period_seconds: u32,
+    /// Seconds a probe may take (at least 1).
+    pub timeout_seconds: u32,
+    /// Successes in a row that make the probe succeed.
+    pub success_threshold: u32,
+    /// Failures in a row that make the probe fail.
+    pub failure_threshold: u32,
+    /// Grace period of a container killed for failing this probe (`None`: the pod's).
+    pub termination_grace_seconds: Option<u32>,
+}
+
+/// What a probe checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireProbeHandler {
+    /// A command in the container exits 0.
+    Exec {
+        /// Command and arguments.
+        command: Vec<String>,
+    },
+    /// An HTTP GET answers 200–399.
+    HttpGet {
+        /// Host (`None`: the pod's address).
+        host: Option<String>,
+        /// Port.
+        port: u16,
+        /// Path, starting with `/`.
+        path: String,
+        /// TLS, without certificate verification.
+        https: bool,
+        /// Request headers.
+        headers: Vec<(String, String)>,
+    },
+    /// A TCP connection opens.
+    TcpSocket {
+        /// Host (`None`: the pod's address).
+        host: Option<String>,
+        /// Port.
+        port: u16,
+    },
+    /// `grpc.health.v1.Health/Check` answers `SERVING`.
+    Grpc {
+        /// Port.
+        port: u16,
+        /// Service name asked about.
+        service: String,
+    },
 }

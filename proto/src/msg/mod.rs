@@ -9,7 +9,7 @@ mod status;
 
 pub use desired::{
     DesiredContainer, DesiredPod, DesiredState, DesiredVolume, VolumeSource, WireMount, WirePort,
-    WirePullPolicy, WireRestartPolicy,
+    WireProbe, WireProbeHandler, WirePullPolicy, WireRestartPolicy,
 };
 pub use enroll::{controller_key_statement, EnrollReply, EnrollRequest};
 pub use logs::{LogChunk, LogRequest};

@@ -18,8 +18,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::engine::{
-    ContainerEngine, ContainerState, CreatePlan, EngineError, EngineFuture, ListedContainer,
-    LogStream,
+    ContainerEngine, ContainerState, CreatePlan, EngineError, EngineFuture, ExecOutput,
+    ListedContainer, LogStream, EXEC_OUTPUT_MAX,
 };
 use super::plan::{CONTAINER_LABEL, NODE_LABEL, POD_UID_LABEL, RUN_LABEL};
 
@@ -263,6 +263,67 @@ impl ContainerEngine for DockerEngine {
                 exit_code: state.exit_code.unwrap_or(0).clamp(0, 255) as i32,
                 oom_killed: state.oom_killed.unwrap_or(false),
             })
+        })
+    }
+
+    fn exec<'a>(&'a self, id: &'a str, command: &'a [String]) -> EngineFuture<'a, ExecOutput> {
+        Box::pin(async move {
+            let created = self
+                .docker
+                .create_exec(
+                    id,
+                    bollard::exec::CreateExecOptions {
+                        cmd: Some(command.to_vec()),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(engine_error)?;
+            let mut output = Vec::new();
+            if let bollard::exec::StartExecResults::Attached {
+                output: mut stream, ..
+            } = self
+                .docker
+                .start_exec(&created.id, None)
+                .await
+                .map_err(engine_error)?
+            {
+                // Read to the end, keeping the start: the command ends when its output does.
+                while let Some(item) = stream.next().await {
+                    let bytes = item.map_err(engine_error)?.into_bytes();
+                    let room = EXEC_OUTPUT_MAX.saturating_sub(output.len());
+                    output.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+            }
+            let inspected = self
+                .docker
+                .inspect_exec(&created.id)
+                .await
+                .map_err(engine_error)?;
+            Ok(ExecOutput {
+                // Still running after its output closed counts as a failure.
+                exit_code: inspected.exit_code.unwrap_or(-1),
+                output,
+            })
+        })
+    }
+
+    fn address<'a>(&'a self, id: &'a str) -> EngineFuture<'a, Option<std::net::IpAddr>> {
+        Box::pin(async move {
+            let found = self
+                .docker
+                .inspect_container(id, None)
+                .await
+                .map_err(engine_error)?;
+            let settings = found.network_settings.unwrap_or_default();
+            Ok(settings
+                .networks
+                .unwrap_or_default()
+                .into_values()
+                .filter_map(|n| n.ip_address)
+                .find_map(|ip| ip.parse().ok()))
         })
     }
 

@@ -90,6 +90,18 @@ pub struct ContainerState {
     pub oom_killed: bool,
 }
 
+/// How a command run in a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Exit code.
+    pub exit_code: i64,
+    /// The start of what it wrote (stdout and stderr).
+    pub output: Vec<u8>,
+}
+
+/// The most output of an exec that is kept (Kubernetes keeps 10 KiB of a probe's).
+pub const EXEC_OUTPUT_MAX: usize = 10 * 1024;
+
 /// A container the engine holds for this node, found through its labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedContainer {
@@ -125,6 +137,10 @@ pub trait ContainerEngine: Send + Sync {
     fn remove<'a>(&'a self, id: &'a str) -> EngineFuture<'a, ()>;
     /// Every container labelled with `node`, running or not.
     fn list<'a>(&'a self, node: &'a str) -> EngineFuture<'a, Vec<ListedContainer>>;
+    /// Runs `command` in the running container and waits for it to end.
+    fn exec<'a>(&'a self, id: &'a str, command: &'a [String]) -> EngineFuture<'a, ExecOutput>;
+    /// The container's address on the engine's network (`None` on the host's network).
+    fn address<'a>(&'a self, id: &'a str) -> EngineFuture<'a, Option<std::net::IpAddr>>;
     /// The container's output (stdout and stderr), the last `tail` lines or all of it,
     /// then, with `follow`, what it writes until it stops.
     fn logs<'a>(&'a self, id: &'a str, tail: Option<u32>, follow: bool) -> LogStream<'a>;

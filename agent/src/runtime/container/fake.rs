@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::engine::{
-    ContainerEngine, ContainerState, CreatePlan, EngineError, EngineFuture, ListedContainer,
-    LogStream,
+    ContainerEngine, ContainerState, CreatePlan, EngineError, EngineFuture, ExecOutput,
+    ListedContainer, LogStream,
 };
 use super::plan::{CONTAINER_LABEL, NODE_LABEL, POD_UID_LABEL, RUN_LABEL};
 
@@ -222,6 +222,26 @@ impl ContainerEngine for FakeEngine {
                     .collect())
             })
         })
+    }
+
+    fn exec<'a>(&'a self, id: &'a str, command: &'a [String]) -> EngineFuture<'a, ExecOutput> {
+        Box::pin(async move {
+            self.call("exec");
+            let running = self.with(|s| s.containers.get(id).map(|(_, st)| st.running));
+            match running {
+                Some(true) => Ok(ExecOutput {
+                    // `true` succeeds; anything else fails, saying what it was.
+                    exit_code: i64::from(command.first().map(String::as_str) != Some("true")),
+                    output: command.join(" ").into_bytes(),
+                }),
+                Some(false) => Err(EngineError::Other("container is not running".into())),
+                None => Err(EngineError::NoSuchContainer),
+            }
+        })
+    }
+
+    fn address<'a>(&'a self, _id: &'a str) -> EngineFuture<'a, Option<std::net::IpAddr>> {
+        Box::pin(async move { Ok(None) })
     }
 
     fn logs<'a>(&'a self, _id: &'a str, _tail: Option<u32>, _follow: bool) -> LogStream<'a> {

@@ -177,6 +177,7 @@ fn single(kind: Kind, value: Wire<'_>, depth: usize) -> Result<Value, String> {
         (Kind::Int, Wire::Varint(v)) => json!(v as i64),
         (Kind::Bool, Wire::Varint(v)) => json!(v != 0),
         (Kind::Quantity, Wire::Bytes(b)) => quantity(b)?,
+        (Kind::IntOrString, Wire::Bytes(b)) => int_or_string(b)?,
         (Kind::Msg(inner), Wire::Bytes(b)) => {
             let mut object = Map::new();
             read_message(inner, b, depth + 1, &mut object)?;
@@ -216,6 +217,25 @@ fn quantity(raw: &[u8]) -> Result<Value, String> {
         }
     }
     Ok(json!(out))
+}
+
+/// `intstr.IntOrString`: `type` 0 is `intVal`, 1 is `strVal`.
+fn int_or_string(raw: &[u8]) -> Result<Value, String> {
+    let (mut is_string, mut number, mut name) = (false, 0i64, String::new());
+    for item in fields(raw) {
+        match item? {
+            (1, Wire::Varint(v)) => is_string = v == 1,
+            (2, Wire::Varint(v)) => number = i64::from(v as i32),
+            (3, Wire::Bytes(b)) => name = text(b)?,
+            (_, v) if v.is_zero() => {}
+            (n, _) => return Err(format!("unknown field {n} in IntOrString")),
+        }
+    }
+    Ok(if is_string {
+        json!(name)
+    } else {
+        json!(number)
+    })
 }
 
 /// One entry of a map field: key = 1, value = 2.

@@ -15,6 +15,9 @@ pub enum Kind {
     Inline(&'static Message),
     /// `resource.Quantity`: a message holding the quantity's text as field 1.
     Quantity,
+    /// `intstr.IntOrString`: a number (`intVal`, 2) or a name (`strVal`, 3), as `type` (1)
+    /// says.
+    IntOrString,
     /// `map<string, string>`.
     StrMap,
     /// `map<string, resource.Quantity>`.
@@ -81,7 +84,7 @@ const fn r(number: u32, name: &'static str, kind: Kind) -> Field {
     }
 }
 
-use Kind::{Bool, Inline, Int, Msg, Quantity, QuantityMap, Refuse, Skip, Str, StrMap};
+use Kind::{Bool, Inline, Int, IntOrString, Msg, Quantity, QuantityMap, Refuse, Skip, Str, StrMap};
 
 // meta/v1 (apimachinery pkg/apis/meta/v1/generated.proto).
 
@@ -255,19 +258,73 @@ pub static CONTAINER: Message = Message {
         f(14, "imagePullPolicy", Str),
         p(15, "securityContext", Msg(&SECURITY_CONTEXT)),
         f(20, "terminationMessagePolicy", Str),
+        p(10, "livenessProbe", Msg(&PROBE)),
+        p(11, "readinessProbe", Msg(&PROBE)),
+        p(22, "startupProbe", Msg(&PROBE)),
         // Refused by name.
-        p(10, "livenessProbe", Refuse),
-        p(11, "readinessProbe", Refuse),
         p(12, "lifecycle", Refuse),
         f(16, "stdin", Refuse),
         f(17, "stdinOnce", Refuse),
         f(18, "tty", Refuse),
         r(19, "envFrom", Refuse),
         r(21, "volumeDevices", Refuse),
-        p(22, "startupProbe", Refuse),
         r(23, "resizePolicy", Refuse),
         p(24, "restartPolicy", Refuse),
     ],
+};
+
+pub static PROBE: Message = Message {
+    name: "Probe",
+    fields: &[
+        f(1, "handler", Inline(&PROBE_HANDLER)),
+        f(2, "initialDelaySeconds", Int),
+        f(3, "timeoutSeconds", Int),
+        f(4, "periodSeconds", Int),
+        f(5, "successThreshold", Int),
+        f(6, "failureThreshold", Int),
+        p(7, "terminationGracePeriodSeconds", Int),
+    ],
+};
+
+pub static PROBE_HANDLER: Message = Message {
+    name: "ProbeHandler",
+    fields: &[
+        p(1, "exec", Msg(&EXEC_ACTION)),
+        p(2, "httpGet", Msg(&HTTP_GET_ACTION)),
+        p(3, "tcpSocket", Msg(&TCP_SOCKET_ACTION)),
+        p(4, "grpc", Msg(&GRPC_ACTION)),
+    ],
+};
+
+pub static EXEC_ACTION: Message = Message {
+    name: "ExecAction",
+    fields: &[r(1, "command", Str)],
+};
+
+pub static HTTP_GET_ACTION: Message = Message {
+    name: "HTTPGetAction",
+    fields: &[
+        f(1, "path", Str),
+        f(2, "port", IntOrString),
+        f(3, "host", Str),
+        f(4, "scheme", Str),
+        r(5, "httpHeaders", Msg(&HTTP_HEADER)),
+    ],
+};
+
+pub static HTTP_HEADER: Message = Message {
+    name: "HTTPHeader",
+    fields: &[f(1, "name", Str), f(2, "value", Str)],
+};
+
+pub static TCP_SOCKET_ACTION: Message = Message {
+    name: "TCPSocketAction",
+    fields: &[f(1, "port", IntOrString), f(2, "host", Str)],
+};
+
+pub static GRPC_ACTION: Message = Message {
+    name: "GRPCAction",
+    fields: &[f(1, "port", Int), p(2, "service", Str)],
 };
 
 pub static CONTAINER_PORT: Message = Message {

@@ -261,12 +261,12 @@ fn an_eviction_with_options() {
 
 #[test]
 fn a_setting_drover_does_not_take_is_named() {
-    // A container with a livenessProbe (field 10): refused by name, not dropped.
-    let container = [ld(1, b"c"), ld(10, &ld(1, b"x"))].concat();
+    // A container with lifecycle hooks (field 12): refused by name, not dropped.
+    let container = [ld(1, b"c"), ld(12, &ld(1, b"x"))].concat();
     let pod = envelope("v1", "Pod", &ld(2, &ld(2, &container)));
     let message = decode(&pod).unwrap_err().to_string();
     assert!(
-        message.contains("livenessProbe (field 10 of Container) is not supported"),
+        message.contains("lifecycle (field 12 of Container) is not supported"),
         "{message}"
     );
     // A pointer field is set when present, even at zero (`shareProcessNamespace: false`);
@@ -388,4 +388,24 @@ fn deep_nesting_is_refused() {
     let mut out = Map::new();
     let err = read_message(&schema::JOB, &[], MAX_DEPTH, &mut out).unwrap_err();
     assert!(err.contains("too deeply"), "{err}");
+}
+
+#[test]
+fn probes_decode_with_their_inline_handler_and_int_or_string_ports() {
+    // livenessProbe: httpGet {path: /healthz, port: "web" (IntOrString type 1)},
+    // periodSeconds 5; readinessProbe: tcpSocket {port: 8080 (type 0)}.
+    let named = [vec![0x08, 0x01], ld(3, b"web")].concat();
+    let http = [ld(1, b"/healthz"), ld(2, &named)].concat();
+    let liveness = [ld(1, &ld(2, &http)), vec![0x20, 0x05]].concat();
+    let numbered = [vec![0x08, 0x00], vec![0x10, 0x90, 0x3f]].concat();
+    let readiness = ld(1, &ld(3, &ld(1, &numbered)));
+    let container = [ld(1, b"c"), ld(10, &liveness), ld(11, &readiness)].concat();
+    let pod = envelope("v1", "Pod", &ld(2, &ld(2, &container)));
+    let decoded = decode(&pod).unwrap();
+    let c = &decoded["spec"]["containers"][0];
+    assert_eq!(
+        c["livenessProbe"],
+        json!({"httpGet": {"path": "/healthz", "port": "web"}, "periodSeconds": 5})
+    );
+    assert_eq!(c["readinessProbe"], json!({"tcpSocket": {"port": 8080}}));
 }

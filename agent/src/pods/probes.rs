@@ -1,0 +1,109 @@
+//! Runs the probes the supervisors ask for, each in a task of its own whose outcome comes
+//! back to the pod manager as a [`ProbeDone`].
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use drover_proto::msg::WireProbeHandler;
+use tokio::sync::mpsc;
+
+use super::{engine_of, in_engine, Entry, PodSettings};
+use crate::prober::{probe_of, ProbeKind};
+use crate::runtime::logfile::LogPaths;
+use crate::runtime::probe::{self, ExecIn, Outcome, PodAddress};
+use crate::runtime::process::{self, Launch, RunKey};
+
+/// A probe's outcome, for the run of the container it was made for.
+#[derive(Debug)]
+pub struct ProbeDone {
+    /// The container's run.
+    pub key: RunKey,
+    /// Which probe.
+    pub kind: ProbeKind,
+    /// How it went.
+    pub outcome: Outcome,
+}
+
+/// Starts probe `kind` of the current run of container `index`. False when it cannot run
+/// now (an engine container whose id is not known yet).
+pub fn start(
+    settings: &PodSettings,
+    logs_root: &Path,
+    entry: &Entry,
+    uid: &str,
+    index: usize,
+    kind: ProbeKind,
+    done: &mpsc::UnboundedSender<ProbeDone>,
+) -> bool {
+    let Some(container) = entry.sup.spec.containers.get(index) else {
+        return false;
+    };
+    let Some(spec) = probe_of(container, kind) else {
+        return false;
+    };
+    let key = RunKey {
+        uid: uid.to_string(),
+        index,
+        run: entry.runs[index],
+    };
+    let cached = entry.addresses.get(index).copied().flatten();
+    let command = match &spec.handler {
+        WireProbeHandler::Exec { command } => Some(command.as_slice()),
+        _ => None,
+    };
+    let (exec, address) = if in_engine(entry, index) {
+        let (Some(engine), Some(id)) = (
+            engine_of(&settings.engine),
+            entry.engine_ids.get(index).cloned().flatten(),
+        ) else {
+            return false;
+        };
+        let address = match cached {
+            Some(ip) => PodAddress::Known(ip),
+            None if entry.sup.spec.host_network => PodAddress::host(),
+            None => PodAddress::Engine {
+                engine: engine.clone(),
+                id: id.clone(),
+            },
+        };
+        (command.map(|_| ExecIn::Engine { engine, id }), address)
+    } else {
+        let exec = command.map(|command| {
+            let prepared = LogPaths::new(logs_root, uid, &container.name)
+                .map_err(|e| e.to_string())
+                .and_then(|logs| {
+                    let launch = Launch {
+                        pod: &entry.sup.spec,
+                        container,
+                        node: &settings.node,
+                        logs,
+                        cgroups: &settings.cgroups,
+                        keeper: None,
+                        die_with_agent: true,
+                    };
+                    process::probe_command(&launch, &key, command)
+                });
+            ExecIn::Process(Box::new(prepared))
+        });
+        (exec, PodAddress::host())
+    };
+    let handler = spec.handler.clone();
+    let timeout = Duration::from_secs(u64::from(spec.timeout_seconds.max(1)));
+    let done = done.clone();
+    tokio::spawn(async move {
+        let outcome = probe::run(&handler, timeout, exec, address).await;
+        let _ = done.send(ProbeDone { key, kind, outcome });
+    });
+    true
+}
+
+/// Remembers the pod address a probe used, for the container's run it was made for.
+pub fn remember_address(entry: &mut Entry, key: &RunKey, address: Option<IpAddr>) {
+    if entry.runs.get(key.index) != Some(&key.run) {
+        return;
+    }
+    if let (Some(slot), Some(ip)) = (entry.addresses.get_mut(key.index), address) {
+        *slot = Some(ip);
+    }
+}
