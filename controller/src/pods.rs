@@ -298,14 +298,28 @@ pub fn stamp_transitions(status: &mut Value, previous: &Value, now: DateTime<Utc
         if condition.get("lastTransitionTime").is_some() {
             continue;
         }
-        let kept = before
+        let unchanged = before
             .into_iter()
             .flatten()
-            .find(|c| c["type"] == condition["type"] && c["status"] == condition["status"])
-            .and_then(|c| c.get("lastTransitionTime"))
-            .cloned();
+            .find(|c| c["type"] == condition["type"] && c["status"] == condition["status"]);
+        let kept = match unchanged {
+            Some(c) => c.get("lastTransitionTime").cloned().or_else(|| {
+                // Stored before transitions were timed: the latest container start is the
+                // best guess, not now (a pod ready for days would look ready since now).
+                latest_start(previous).map(|t| json!(timestamp(t)))
+            }),
+            None => None,
+        };
         condition["lastTransitionTime"] = kept.unwrap_or_else(|| json!(timestamp(now)));
     }
+}
+
+fn latest_start(status: &Value) -> Option<DateTime<Utc>> {
+    status["containerStatuses"]
+        .as_array()?
+        .iter()
+        .filter_map(|c| crate::object::timestamp_of(&c["state"]["running"]["startedAt"]))
+        .max()
 }
 
 /// Status of a pod placed on a node but not yet reported by its agent.
@@ -493,5 +507,41 @@ mod tests {
         assert_eq!(status["conditions"][3]["type"], "Ready");
         assert_eq!(status["conditions"][3]["status"], "False");
         assert_eq!(status["message"], "limits not enforced");
+    }
+
+    #[test]
+    fn condition_times_are_kept_while_unchanged_and_move_on_a_flip() {
+        let at = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let status = |ready: &str| {
+            json!({
+                "conditions": [{"type": "Ready", "status": ready}],
+                "containerStatuses": [{"state": {"running": {"startedAt": "2027-01-15T08:00:00Z"}}}],
+            })
+        };
+        let mut first = status("False");
+        stamp_transitions(&mut first, &json!({}), at(0));
+        assert_eq!(
+            first["conditions"][0]["lastTransitionTime"],
+            json!(timestamp(at(0)))
+        );
+        let mut same = status("False");
+        stamp_transitions(&mut same, &first, at(10));
+        assert_eq!(
+            same["conditions"][0]["lastTransitionTime"],
+            json!(timestamp(at(0)))
+        );
+        let mut flipped = status("True");
+        stamp_transitions(&mut flipped, &same, at(20));
+        assert_eq!(
+            flipped["conditions"][0]["lastTransitionTime"],
+            json!(timestamp(at(20)))
+        );
+        // Stored before times were kept: unchanged, it is the latest container start.
+        let mut older = status("True");
+        stamp_transitions(&mut older, &status("True"), at(30));
+        assert_eq!(
+            older["conditions"][0]["lastTransitionTime"],
+            "2027-01-15T08:00:00Z"
+        );
     }
 }

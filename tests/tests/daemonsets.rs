@@ -327,7 +327,7 @@ fn a_rollout_whose_new_pods_never_become_ready_stops_at_max_unavailable() {
         daemonset("while true; do sleep 1; done", 1, 0).replace(
             "        command: [sh, -c, \"while true; do sleep 1; done\"]\n",
             &format!(
-                "        command: [sh, -c, \"while true; do sleep 1; done\"]\n        readinessProbe:\n          exec: {{command: ['{check}']}}\n          periodSeconds: 1\n          failureThreshold: 1\n"
+                "        command: [sh, -c, \"while true; do sleep 1; done\"]\n        readinessProbe:\n          exec: {{command: ['{check}']}}\n          periodSeconds: 1\n          timeoutSeconds: 5\n          failureThreshold: 3\n"
             ),
         )
     };
@@ -355,6 +355,11 @@ fn a_rollout_whose_new_pods_never_become_ready_stops_at_max_unavailable() {
         },
     );
     let updated_node = new_pod["spec"]["nodeName"].as_str().unwrap().to_string();
+    wait_for("the status to count it", Duration::from_secs(20), || {
+        let ds = &server.items("ds")[0];
+        (ds["status"]["updatedNumberScheduled"] == 1 && ds["status"]["numberAvailable"] == 2)
+            .then_some(())
+    });
     holds_for(
         "the rollout to stay stopped at maxUnavailable",
         Duration::from_secs(5),

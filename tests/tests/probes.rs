@@ -58,7 +58,7 @@ fn signal_all(pids: &[u32], signal: &str) {
 #[test]
 fn a_hung_server_is_restarted_by_its_liveness_probe() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _agent) = setup(dir.path(), "prober");
+    let (server, agent) = setup(dir.path(), "prober");
     let port = free_port();
     server.apply(&format!(
         "apiVersion: v1
@@ -70,6 +70,10 @@ spec:
   - name: web
     command: [python3, -m, http.server, --bind, 127.0.0.1, '{port}']
     ports: [{{name: http, containerPort: {port}}}]
+    startupProbe:
+      tcpSocket: {{port: http}}
+      periodSeconds: 1
+      failureThreshold: 60
     livenessProbe:
       httpGet: {{path: /, port: http}}
       periodSeconds: 1
@@ -78,9 +82,8 @@ spec:
       terminationGracePeriodSeconds: 1
 "
     ));
-    let pod = server.wait_pod("hangs", "running and live", T, |p| {
-        container(p)["ready"] == true
-    });
+    // Ready (no readiness probe) once the startup probe found it listening.
+    let pod = server.wait_pod("hangs", "listening", T, |p| container(p)["ready"] == true);
     let pod_uid = uid(&pod);
     let before = wait_for("the server's process", T, || {
         let pids = pod_processes(&pod_uid);
@@ -117,6 +120,10 @@ spec:
             .any(|m| m == "Container web failed liveness probe, will be restarted"),
         "{killing:?}"
     );
+    // The agent stayed responsive throughout (a probe that outlasts its period once kept
+    // it busy waking itself): its node is Ready.
+    assert_eq!(agent.name, "prober");
+    assert_eq!(server.ready_status("prober").as_deref(), Some("True"));
     // The restarted server is healthy: no more restarts.
     holds_for("the new process to stay", Duration::from_secs(3), || {
         server.pod("hangs").is_some_and(|p| restarts(&p) == 1)

@@ -750,6 +750,8 @@ impl PodManager {
                 }
                 Action::Start(index) if in_engine(entry, index) => {
                     entry.runs[index] += 1;
+                    // A new container may have a new address.
+                    entry.addresses[index] = None;
                     let key = RunKey {
                         uid: uid.to_string(),
                         index,

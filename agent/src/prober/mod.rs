@@ -209,9 +209,15 @@ impl ContainerProber {
         self.workers[slot(kind)].in_flight = false;
     }
 
-    /// When a probe is due next.
+    /// When a probe is due next. A probe in flight counts only once its outcome is in: until
+    /// then nothing can be done for it, and a due time passed meanwhile would ask for a wake
+    /// at once, again and again.
     pub fn next_at(&self) -> Option<Millis> {
-        self.workers.iter().filter_map(|w| w.next_at).min()
+        self.workers
+            .iter()
+            .filter(|w| !w.in_flight)
+            .filter_map(|w| w.next_at)
+            .min()
     }
 
     /// The agent restarted: the probes it had running are gone, and run again when due.

@@ -166,9 +166,11 @@ fn a_probe_still_running_delays_the_next_and_a_stale_outcome_is_ignored() {
     let mut prober = ContainerProber::default();
     prober.start(&c, 0);
     assert_eq!(prober.due(&c, 0), vec![ProbeKind::Liveness]);
-    // Still in flight a period later: not handed out twice.
+    // Still in flight a period later: not handed out twice, and no wake asked for it (a
+    // wake due at once would come back at once, forever, and the outcome never arrive).
     assert!(prober.due(&c, 1_000).is_empty());
     assert!(prober.due(&c, 5_000).is_empty());
+    assert_eq!(prober.next_at(), None);
     assert!(!prober.outcome(&c, ProbeKind::Liveness, true).failed);
     assert_eq!(prober.due(&c, 5_000), vec![ProbeKind::Liveness]);
     // An outcome of the container's previous run (restarted meanwhile) changes nothing.

@@ -589,12 +589,14 @@ impl PodSupervisor {
             return vec![];
         }
         let verdict = c.prober.outcome(spec, kind, success);
+        // Its next run may have come due while this one ran.
+        let next_probe = c.prober.next_at();
         let what = match kind {
             ProbeKind::Startup => "Startup",
             ProbeKind::Liveness => "Liveness",
             ProbeKind::Readiness => "Readiness",
         };
-        let mut actions = Vec::new();
+        let mut actions: Vec<Action> = next_probe.map(Action::WakeAt).into_iter().collect();
         if verdict.failed {
             actions.push(Action::Event {
                 warning: true,

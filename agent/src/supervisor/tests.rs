@@ -559,3 +559,17 @@ fn an_agent_restart_resumes_probes_and_keeps_readiness() {
     assert!(restored.status().containers[0].ready);
     assert_eq!(probes_asked(&restored.wake(20 * S)).len(), 2);
 }
+
+#[test]
+fn a_probe_that_outlasts_its_period_asks_for_no_wake_until_its_outcome() {
+    let mut p = probed_pod(WireRestartPolicy::Always, None);
+    probes_asked(&p.wake(0));
+    // Both probes still run at 10 s: nothing is due, and no wake at or before now.
+    let actions = p.wake(10 * S);
+    assert!(probes_asked(&actions).is_empty());
+    assert!(wakes(&actions).iter().all(|at| *at > 10 * S), "{actions:?}");
+    // The late outcome asks for the overdue run.
+    let actions = p.probed(0, ProbeKind::Liveness, true, "", 11 * S);
+    assert_eq!(wakes(&actions), vec![10 * S]);
+    assert_eq!(probes_asked(&p.wake(11 * S)), vec![ProbeKind::Liveness]);
+}

@@ -150,7 +150,8 @@ impl<'de> Deserialize<'de> for PortRef {
                 Ok(PortRef::Number(i64::try_from(v).unwrap_or(i64::MAX)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PortRef, E> {
-                // Kubernetes reads a string of digits as that number.
+                // Digits in quotes are taken as the number: Kubernetes refuses them (a port
+                // name needs a letter), and nothing else could be meant.
                 Ok(match v.parse::<i64>() {
                     Ok(n) => PortRef::Number(n),
                     Err(_) => PortRef::Name(v.to_string()),
@@ -268,7 +269,7 @@ pub fn validate_probe(
     if let Some(http) = &probe.http_get {
         let at = format!("{path}.httpGet");
         check_port(&format!("{at}.port"), &http.port, &container.ports, errors);
-        if let Some(scheme) = &http.scheme {
+        if let Some(scheme) = http.scheme.as_deref().filter(|s| !s.is_empty()) {
             if scheme != "HTTP" && scheme != "HTTPS" {
                 errors.push((
                     format!("{at}.scheme"),
@@ -277,14 +278,14 @@ pub fn validate_probe(
             }
         }
         if let Some(path) = &http.path {
-            if !path.is_empty() && !path.starts_with('/') || has_control(path) {
+            if has_control(path) || path.contains(' ') {
                 errors.push((
                     format!("{at}.path"),
-                    "must start with / and hold no control characters".into(),
+                    "must hold no spaces or control characters".into(),
                 ));
             }
         }
-        if let Some(host) = &http.host {
+        if let Some(host) = http.host.as_deref().filter(|h| !h.is_empty()) {
             check_host(&format!("{at}.host"), host, errors);
         }
         if http.http_headers.len() > MAX_HEADERS {
@@ -315,7 +316,7 @@ pub fn validate_probe(
             &container.ports,
             errors,
         );
-        if let Some(host) = &tcp.host {
+        if let Some(host) = tcp.host.as_deref().filter(|h| !h.is_empty()) {
             check_host(&format!("{path}.tcpSocket.host"), host, errors);
         }
     }
@@ -408,11 +409,12 @@ pub fn wire_probe(probe: &Probe, container: &Container) -> Option<WireProbe> {
         WireProbeHandler::HttpGet {
             host: http.host.clone().filter(|h| !h.is_empty()),
             port: port_number(&http.port, &container.ports)?,
-            path: http
-                .path
-                .clone()
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| "/".into()),
+            // The kubelet adds the leading slash a path lacks.
+            path: match http.path.as_deref().unwrap_or("") {
+                "" => "/".into(),
+                p if p.starts_with('/') => p.to_string(),
+                p => format!("/{p}"),
+            },
             https: http.scheme.as_deref() == Some("HTTPS"),
             headers: http
                 .http_headers
@@ -490,7 +492,7 @@ mod tests {
                 termination_grace_seconds: None,
             }
         );
-        // A quoted number is that number, as in Kubernetes.
+        // A quoted number is read as that number (Kubernetes refuses it as a port name).
         let c = container("name: a\nimage: x\nreadinessProbe: {tcpSocket: {port: \"81\"}, periodSeconds: 0, failureThreshold: 1}\n");
         let probe = wire_probe(c.readiness_probe.as_ref().unwrap(), &c).unwrap();
         assert_eq!(
@@ -545,10 +547,6 @@ mod tests {
                 "c.livenessProbe.httpGet.scheme",
             ),
             (
-                "livenessProbe: {httpGet: {port: 80, path: healthz}}",
-                "c.livenessProbe.httpGet.path",
-            ),
-            (
                 "livenessProbe: {httpGet: {port: 80, path: \"/a\\r\\nX: y\"}}",
                 "c.livenessProbe.httpGet.path",
             ),
@@ -577,6 +575,25 @@ mod tests {
             let found = errors(&format!("name: a\nimage: x\n{probe}\n"));
             assert_eq!(found.len(), 1, "{probe}: {found:?}");
             assert_eq!(found[0].0, field, "{probe}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn what_kubernetes_accepts_and_defaults_is_accepted() {
+        let c = container(
+            "name: a\nimage: x\nlivenessProbe: {httpGet: {port: 80, path: healthz, scheme: \"\", host: \"\"}}\n",
+        );
+        let mut errors = Vec::new();
+        let probe = c.liveness_probe.as_ref().unwrap();
+        validate_probe("p", ProbeKind::Liveness, probe, &c, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        match wire_probe(probe, &c).unwrap().handler {
+            WireProbeHandler::HttpGet {
+                path, host, https, ..
+            } => {
+                assert_eq!((path.as_str(), host, https), ("/healthz", None, false));
+            }
+            other => panic!("{other:?}"),
         }
     }
 
