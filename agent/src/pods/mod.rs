@@ -870,7 +870,7 @@ impl PodManager {
                         &self.probes,
                     );
                     if !started {
-                        entry.sup.probe_not_run(index, kind);
+                        queue.extend(entry.sup.probe_not_run(index, kind));
                     }
                 }
                 Action::WakeAt(at) => {

@@ -186,9 +186,12 @@ async fn read_status(stream: &mut TcpStream) -> Result<u64, String> {
                     if data[0] != 0 {
                         return Err(failed("the answer is compressed"));
                     }
-                    if data.len() >= 5 + length {
-                        return response_status(&data[5..5 + length])
-                            .ok_or_else(|| failed("malformed answer"));
+                    if length > MAX_READ {
+                        return Err(failed("too long an answer"));
+                    }
+                    // `length` is bounded above, so this cannot overflow on 32-bit devices.
+                    if let Some(message) = data.get(5..5 + length) {
+                        return response_status(message).ok_or_else(|| failed("malformed answer"));
                     }
                 }
                 if flags & END_STREAM != 0 {

@@ -630,11 +630,13 @@ impl PodSupervisor {
         actions
     }
 
-    /// A probe asked for could not be run: it counts for nothing.
-    pub fn probe_not_run(&mut self, index: usize, kind: ProbeKind) {
-        if let Some(c) = self.containers.get_mut(index) {
-            c.prober.not_run(kind);
-        }
+    /// A probe asked for could not be run: it counts for nothing, and runs when next due.
+    pub fn probe_not_run(&mut self, index: usize, kind: ProbeKind) -> Vec<Action> {
+        let Some(c) = self.containers.get_mut(index) else {
+            return vec![];
+        };
+        c.prober.not_run(kind);
+        c.prober.next_at().map(Action::WakeAt).into_iter().collect()
     }
 
     /// The agent restarted: the probes that were running are lost, and run again when due.

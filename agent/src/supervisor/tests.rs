@@ -573,3 +573,11 @@ fn a_probe_that_outlasts_its_period_asks_for_no_wake_until_its_outcome() {
     assert_eq!(wakes(&actions), vec![10 * S]);
     assert_eq!(probes_asked(&p.wake(11 * S)), vec![ProbeKind::Liveness]);
 }
+
+#[test]
+fn a_probe_that_could_not_run_is_asked_for_again() {
+    let mut p = probed_pod(WireRestartPolicy::Always, None);
+    assert_eq!(probes_asked(&p.wake(0)).len(), 2);
+    let actions = p.probe_not_run(0, ProbeKind::Liveness);
+    assert_eq!(wakes(&actions), vec![10 * S]);
+}
