@@ -98,11 +98,8 @@ pub fn start(
     true
 }
 
-/// Remembers the pod address a probe used, for the container's run it was made for.
+/// Remembers the pod address a probe of the container's current run used.
 pub fn remember_address(entry: &mut Entry, key: &RunKey, address: Option<IpAddr>) {
-    if entry.runs.get(key.index) != Some(&key.run) {
-        return;
-    }
     if let (Some(slot), Some(ip)) = (entry.addresses.get_mut(key.index), address) {
         *slot = Some(ip);
     }
