@@ -4,10 +4,13 @@
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::env::{container_env, PodFacts};
 use drover_proto::manifest::probe::wire_probe;
-use drover_proto::manifest::{runs_in_engine, Kind, PodSpec, PullPolicy, RestartPolicy};
+use drover_proto::manifest::{
+    runs_in_engine, Container, ContainerRestartPolicy, Kind, PodSpec, PullPolicy, RestartPolicy,
+};
 use drover_proto::msg::{
-    DesiredContainer, DesiredPod, DesiredVolume, VolumeSource, WireContainerState, WireMount,
-    WirePodStatus, WirePort, WirePullPolicy, WireRestartPolicy,
+    DesiredContainer, DesiredInitContainer, DesiredPod, DesiredVolume, VolumeSource,
+    WireContainerState, WireContainerStatus, WireMount, WirePodStatus, WirePort, WirePullPolicy,
+    WireRestartPolicy,
 };
 use drover_proto::phase::PodPhase;
 use drover_proto::quantity::{parse_bytes, parse_cpu_millis};
@@ -76,65 +79,76 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
     let pod_security = spec.security_context.clone().unwrap_or_default();
     let host_processes = !runs_in_engine(&spec);
     let facts = pod_facts(pod, node);
+    let wire_container = |c: &Container| {
+        let security = c.security_context.clone().unwrap_or_default();
+        let limits = c.resources.as_ref().map(|r| &r.limits);
+        // The agent expands `$(VAR)` in the command and arguments from it.
+        let env = container_env(&spec, c, &facts)
+            .map_err(|e| format!("container {}: env: {e}", c.name))?;
+        Ok(DesiredContainer {
+            name: c.name.clone(),
+            // `runtimeClassName: process` runs even image containers as host processes.
+            image: if host_processes {
+                None
+            } else {
+                c.image.clone()
+            },
+            command: c.command.clone(),
+            args: c.args.clone(),
+            env,
+            working_dir: c.working_dir.clone(),
+            run_as_user: security.run_as_user.or(pod_security.run_as_user),
+            run_as_group: security.run_as_group.or(pod_security.run_as_group),
+            memory_limit_bytes: limits
+                .and_then(|l| l.get("memory"))
+                .and_then(|q| parse_bytes(&q.0)),
+            cpu_limit_millis: limits
+                .and_then(|l| l.get("cpu"))
+                .and_then(|q| parse_cpu_millis(&q.0)),
+            pull_policy: match c.image.as_deref().map(|image| {
+                c.image_pull_policy
+                    .unwrap_or_else(|| PullPolicy::default_for(image))
+            }) {
+                Some(PullPolicy::Always) => WirePullPolicy::Always,
+                Some(PullPolicy::Never) => WirePullPolicy::Never,
+                Some(PullPolicy::IfNotPresent) | None => WirePullPolicy::IfNotPresent,
+            },
+            privileged: security.privileged.unwrap_or(false),
+            ports: c
+                .ports
+                .iter()
+                .map(|p| WirePort {
+                    container_port: p.container_port,
+                    host_port: p.host_port,
+                    udp: p.protocol.as_deref() == Some("UDP"),
+                })
+                .collect(),
+            mounts: c
+                .volume_mounts
+                .iter()
+                .map(|m| WireMount {
+                    volume: m.name.clone(),
+                    path: m.mount_path.clone(),
+                    read_only: m.read_only.unwrap_or(false),
+                })
+                .collect(),
+            startup_probe: c.startup_probe.as_ref().and_then(|p| wire_probe(p, c)),
+            liveness_probe: c.liveness_probe.as_ref().and_then(|p| wire_probe(p, c)),
+            readiness_probe: c.readiness_probe.as_ref().and_then(|p| wire_probe(p, c)),
+        })
+    };
     let containers = spec
         .containers
         .iter()
+        .map(wire_container)
+        .collect::<Result<Vec<_>, String>>()?;
+    let init_containers = spec
+        .init_containers
+        .iter()
         .map(|c| {
-            let security = c.security_context.clone().unwrap_or_default();
-            let limits = c.resources.as_ref().map(|r| &r.limits);
-            // The agent expands `$(VAR)` in the command and arguments from it.
-            let env = container_env(&spec, c, &facts)
-                .map_err(|e| format!("container {}: env: {e}", c.name))?;
-            Ok(DesiredContainer {
-                name: c.name.clone(),
-                // `runtimeClassName: process` runs even image containers as host processes.
-                image: if host_processes {
-                    None
-                } else {
-                    c.image.clone()
-                },
-                command: c.command.clone(),
-                args: c.args.clone(),
-                env,
-                working_dir: c.working_dir.clone(),
-                run_as_user: security.run_as_user.or(pod_security.run_as_user),
-                run_as_group: security.run_as_group.or(pod_security.run_as_group),
-                memory_limit_bytes: limits
-                    .and_then(|l| l.get("memory"))
-                    .and_then(|q| parse_bytes(&q.0)),
-                cpu_limit_millis: limits
-                    .and_then(|l| l.get("cpu"))
-                    .and_then(|q| parse_cpu_millis(&q.0)),
-                pull_policy: match c.image.as_deref().map(|image| {
-                    c.image_pull_policy
-                        .unwrap_or_else(|| PullPolicy::default_for(image))
-                }) {
-                    Some(PullPolicy::Always) => WirePullPolicy::Always,
-                    Some(PullPolicy::Never) => WirePullPolicy::Never,
-                    Some(PullPolicy::IfNotPresent) | None => WirePullPolicy::IfNotPresent,
-                },
-                privileged: security.privileged.unwrap_or(false),
-                ports: c
-                    .ports
-                    .iter()
-                    .map(|p| WirePort {
-                        container_port: p.container_port,
-                        host_port: p.host_port,
-                        udp: p.protocol.as_deref() == Some("UDP"),
-                    })
-                    .collect(),
-                mounts: c
-                    .volume_mounts
-                    .iter()
-                    .map(|m| WireMount {
-                        volume: m.name.clone(),
-                        path: m.mount_path.clone(),
-                        read_only: m.read_only.unwrap_or(false),
-                    })
-                    .collect(),
-                startup_probe: c.startup_probe.as_ref().and_then(|p| wire_probe(p, c)),
-                liveness_probe: c.liveness_probe.as_ref().and_then(|p| wire_probe(p, c)),
-                readiness_probe: c.readiness_probe.as_ref().and_then(|p| wire_probe(p, c)),
+            Ok(DesiredInitContainer {
+                container: wire_container(c)?,
+                sidecar: c.restart_policy == Some(ContainerRestartPolicy::Always),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -153,6 +167,7 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
                 g.clamp(0, i64::from(u32::MAX)) as u32
             }),
         containers,
+        init_containers,
         host_network: spec.host_network.unwrap_or(false),
         hostname: spec.hostname.clone(),
         volumes: spec
@@ -221,58 +236,72 @@ fn condition(kind: &str, ok: bool) -> Value {
 /// image: Kubernetes clients require `image` and `imageID` in every container status, so a
 /// process container (no image) shows both empty.
 pub fn status_from_report(report: &WirePodStatus, spec: &Value, host_ip: Option<&str>) -> Value {
-    let image_of = |name: &str| {
-        spec["containers"]
-            .as_array()
+    let spec_of = |name: &str| {
+        ["initContainers", "containers"]
             .into_iter()
+            .filter_map(|field| spec[field].as_array())
             .flatten()
             .find(|c| c["name"] == name)
-            .and_then(|c| c["image"].as_str())
-            .unwrap_or_default()
-            .to_string()
     };
-    let all_ready = !report.containers.is_empty() && report.containers.iter().all(|c| c.ready);
-    let has_startup_probe = |name: &str| {
-        spec["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["name"] == name && c.get("startupProbe").is_some())
+    let is_sidecar = |name: &str| spec_of(name).is_some_and(|c| c["restartPolicy"] == "Always");
+    let container_status = |c: &WireContainerStatus| {
+        let spec = spec_of(&c.name);
+        let has_startup_probe = spec.is_some_and(|s| s.get("startupProbe").is_some());
+        let mut status = json!({
+            "name": c.name,
+            "image": spec.and_then(|s| s["image"].as_str()).unwrap_or_default(),
+            "imageID": "",
+            "ready": c.ready,
+            "restartCount": c.restart_count,
+            // The agent reports readiness, not the startup probe's own result: a
+            // container with a startup probe shows as started once it is ready.
+            "started": matches!(c.state, WireContainerState::Running { .. })
+                && (c.ready || !has_startup_probe),
+            "state": state_json(&c.state),
+        });
+        if let Some(last) = &c.last_state {
+            status["lastState"] = state_json(last);
+        }
+        status
     };
+    let sidecars = || {
+        report
+            .init_containers
+            .iter()
+            .filter(|c| is_sidecar(&c.name))
+    };
+    // Sidecars count for readiness beside the app containers, as in Kubernetes.
+    let all_ready = !report.containers.is_empty()
+        && report.containers.iter().chain(sidecars()).all(|c| c.ready);
+    // Every init container has done its part: run to success, or (a sidecar) started at
+    // some time, since when it may have been restarted or, its pod done, stopped.
+    let initialized = report.init_containers.iter().all(|c| {
+        if is_sidecar(&c.name) {
+            !matches!(c.state, WireContainerState::Waiting { .. }) || c.last_state.is_some()
+        } else {
+            matches!(c.state, WireContainerState::Terminated { exit_code: 0, .. })
+        }
+    });
     let phase = PodPhase::from(report.phase).as_str();
-    let containers: Vec<Value> = report
-        .containers
-        .iter()
-        .map(|c| {
-            let mut status = json!({
-                "name": c.name,
-                "image": image_of(&c.name),
-                "imageID": "",
-                "ready": c.ready,
-                "restartCount": c.restart_count,
-                // The agent reports readiness, not the startup probe's own result: a
-                // container with a startup probe shows as started once it is ready.
-                "started": matches!(c.state, WireContainerState::Running { .. })
-                    && (c.ready || !has_startup_probe(&c.name)),
-                "state": state_json(&c.state),
-            });
-            if let Some(last) = &c.last_state {
-                status["lastState"] = state_json(last);
-            }
-            status
-        })
-        .collect();
+    let containers: Vec<Value> = report.containers.iter().map(container_status).collect();
     let mut status = json!({
         "phase": phase,
         "conditions": [
             condition("PodScheduled", true),
-            condition("Initialized", true),
+            condition("Initialized", initialized),
             condition("ContainersReady", all_ready),
             condition("Ready", all_ready),
         ],
         "startTime": time_ms(report.start_time_ms),
         "containerStatuses": containers,
     });
+    if !report.init_containers.is_empty() {
+        status["initContainerStatuses"] = report
+            .init_containers
+            .iter()
+            .map(container_status)
+            .collect();
+    }
     if let Some(ip) = host_ip {
         // Process pods share the node's network.
         status["hostIP"] = json!(ip);
@@ -377,7 +406,6 @@ pub fn is_terminal(pod: &StoredObject) -> bool {
 mod tests {
     use super::*;
     use drover_proto::manifest::Kind;
-    use drover_proto::msg::WireContainerStatus;
     use std::collections::BTreeMap;
 
     fn stored(spec: Value) -> StoredObject {
@@ -492,6 +520,7 @@ mod tests {
                 ready: false,
             }],
             removed: false,
+            init_containers: vec![],
         };
         let status = status_from_report(&report, &json!({}), Some("10.0.0.2"));
         assert_eq!(status["phase"], "Failed");
@@ -507,6 +536,81 @@ mod tests {
         assert_eq!(status["conditions"][3]["type"], "Ready");
         assert_eq!(status["conditions"][3]["status"], "False");
         assert_eq!(status["message"], "limits not enforced");
+    }
+
+    #[test]
+    fn init_containers_report_apart_and_decide_initialized() {
+        let running = |name: &str, ready| WireContainerStatus {
+            name: name.into(),
+            state: WireContainerState::Running {
+                started_at_ms: 1_800_000_000_000,
+            },
+            last_state: None,
+            restart_count: 0,
+            ready,
+        };
+        let completed = WireContainerStatus {
+            name: "setup".into(),
+            state: WireContainerState::Terminated {
+                exit_code: 0,
+                signal: 0,
+                reason: "Completed".into(),
+                message: String::new(),
+                started_at_ms: 1_800_000_000_000,
+                finished_at_ms: 1_800_000_001_000,
+            },
+            ..running("setup", false)
+        };
+        let spec = json!({
+            "initContainers": [
+                {"name": "setup", "image": "busybox:1"},
+                {"name": "proxy", "image": "envoy:1", "restartPolicy": "Always"},
+            ],
+            "containers": [{"name": "main", "image": "app:2"}],
+        });
+        let mut report = WirePodStatus {
+            uid: "u".into(),
+            revision: 1,
+            phase: drover_proto::msg::WirePhase::Running,
+            containers: vec![running("main", true)],
+            init_containers: vec![completed, running("proxy", false)],
+            reason: String::new(),
+            message: String::new(),
+            start_time_ms: 1_800_000_000_000,
+            removed: false,
+        };
+        let condition = |status: &Value, kind: &str| {
+            status["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+                .map(|c| c["status"].clone())
+        };
+        let status = status_from_report(&report, &spec, None);
+        assert_eq!(status["initContainerStatuses"][1]["image"], "envoy:1");
+        assert_eq!(
+            status["initContainerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
+        assert_eq!(status["containerStatuses"][0]["name"], "main");
+        assert_eq!(condition(&status, "Initialized"), Some(json!("True")));
+        assert_eq!(
+            condition(&status, "Ready"),
+            Some(json!("False")),
+            "the sidecar is not ready"
+        );
+        report.init_containers[1].ready = true;
+        let status = status_from_report(&report, &spec, None);
+        assert_eq!(condition(&status, "Ready"), Some(json!("True")));
+        // The app done and the sidecar stopped, the pod stays initialized.
+        report.init_containers[1] = WireContainerStatus {
+            name: "proxy".into(),
+            ..report.init_containers[0].clone()
+        };
+        let status = status_from_report(&report, &spec, None);
+        assert_eq!(condition(&status, "Initialized"), Some(json!("True")));
+        report.init_containers[0] = running("setup", false);
+        let status = status_from_report(&report, &spec, None);
+        assert_eq!(condition(&status, "Initialized"), Some(json!("False")));
     }
 
     #[test]

@@ -10,8 +10,13 @@ use crate::keys::{PublicKey, SigningKey, SIGNATURE_BYTES};
 use crate::manifest::{is_dns_subdomain, is_valid_uid};
 use crate::msg::{Message, PresenceState};
 
-/// Version byte at the start of every payload. Version 2 seals every message.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// Version byte at the start of every payload. Version 2 seals every message; version 3
+/// adds init containers to desired pods and pod statuses.
+pub const PROTOCOL_VERSION: u8 = 3;
+
+/// The version before init containers, still read (see [`crate::msg::legacy`]): from agents
+/// not upgraded yet, and in the desired state an agent stored before its upgrade.
+const BEFORE_INIT_VERSION: u8 = 2;
 
 /// Largest payload accepted or produced, in bytes. A node's desired state is the largest
 /// message; 1 MiB holds several hundred pods.
@@ -74,17 +79,22 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     if bytes.len() > MAX_PAYLOAD_BYTES {
         return Err(DecodeError::Oversized(bytes.len()));
     }
-    if version != PROTOCOL_VERSION {
-        return Err(DecodeError::UnsupportedVersion(version));
-    }
-    let (message, rest) = postcard::take_from_bytes::<Message>(body)
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(DecodeError::Malformed(format!(
-            "{} trailing bytes",
-            rest.len()
-        )));
-    }
+    let message = match version {
+        PROTOCOL_VERSION => {
+            let (message, rest) = postcard::take_from_bytes::<Message>(body)
+                .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+            if !rest.is_empty() {
+                return Err(DecodeError::Malformed(format!(
+                    "{} trailing bytes",
+                    rest.len()
+                )));
+            }
+            message
+        }
+        BEFORE_INIT_VERSION => crate::msg::legacy::decode_before_init(body)
+            .ok_or_else(|| DecodeError::Malformed("not a version 2 message".to_string()))?,
+        _ => return Err(DecodeError::UnsupportedVersion(version)),
+    };
     check_bounds(&message).map_err(DecodeError::Invalid)?;
     Ok(message)
 }
@@ -235,6 +245,7 @@ fn check_bounds(message: &Message) -> Result<(), String> {
             for pod in &report.pods {
                 check_uid("pod uid", &pod.uid)?;
                 check_len("containers", pod.containers.len())?;
+                check_len("init containers", pod.init_containers.len())?;
             }
             for event in &report.events {
                 check_uid("event pod uid", &event.pod_uid)?;
@@ -284,8 +295,9 @@ fn check_bounds(message: &Message) -> Result<(), String> {
             for pod in &d.pods {
                 check_uid("pod uid", &pod.uid)?;
                 check_len("containers", pod.containers.len())?;
+                check_len("init containers", pod.init_containers.len())?;
                 check_len("volumes", pod.volumes.len())?;
-                for c in &pod.containers {
+                for c in pod.all_containers() {
                     check_len("command", c.command.len())?;
                     check_len("args", c.args.len())?;
                     check_len("env", c.env.len())?;

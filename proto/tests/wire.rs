@@ -218,6 +218,11 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
         vec(container(), 1..3),
         (any::<bool>(), option::of("[a-z0-9-]{1,20}")),
         vec(volume(), 0..3),
+        vec(
+            (container(), any::<bool>())
+                .prop_map(|(container, sidecar)| DesiredInitContainer { container, sidecar }),
+            0..2,
+        ),
     )
         .prop_map(
             |(
@@ -229,6 +234,7 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
                 containers,
                 (host_network, hostname),
                 volumes,
+                init_containers,
             )| {
                 DesiredPod {
                     uid,
@@ -240,6 +246,7 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
                     host_network,
                     volumes,
                     hostname,
+                    init_containers,
                 }
             },
         )
@@ -280,22 +287,24 @@ fn pod_status() -> impl Strategy<Value = WirePodStatus> {
         Just(WirePhase::Succeeded),
         Just(WirePhase::Failed)
     ];
-    let container = (
-        "[a-z]{1,8}",
-        container_state(),
-        option::of(container_state()),
-        any::<u32>(),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(name, state, last_state, restart_count, ready)| WireContainerStatus {
-                name,
-                state,
-                last_state,
-                restart_count,
-                ready,
-            },
-        );
+    let container = || {
+        (
+            "[a-z]{1,8}",
+            container_state(),
+            option::of(container_state()),
+            any::<u32>(),
+            any::<bool>(),
+        )
+            .prop_map(|(name, state, last_state, restart_count, ready)| {
+                WireContainerStatus {
+                    name,
+                    state,
+                    last_state,
+                    restart_count,
+                    ready,
+                }
+            })
+    };
     (
         "[0-9a-f][0-9a-f-]{34}[0-9a-f]",
         any::<u64>(),
@@ -303,11 +312,22 @@ fn pod_status() -> impl Strategy<Value = WirePodStatus> {
         "[A-Za-z]{0,10}",
         "\\PC{0,20}",
         any::<i64>(),
-        vec(container, 0..3),
+        vec(container(), 0..3),
         any::<bool>(),
+        vec(container(), 0..2),
     )
         .prop_map(
-            |(uid, revision, phase, reason, message, start_time_ms, containers, removed)| {
+            |(
+                uid,
+                revision,
+                phase,
+                reason,
+                message,
+                start_time_ms,
+                containers,
+                removed,
+                init_containers,
+            )| {
                 WirePodStatus {
                     uid,
                     revision,
@@ -317,6 +337,7 @@ fn pod_status() -> impl Strategy<Value = WirePodStatus> {
                     start_time_ms,
                     containers,
                     removed,
+                    init_containers,
                 }
             },
         )

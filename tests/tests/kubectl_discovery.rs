@@ -196,8 +196,10 @@ fn explain_prints_drovers_schema() {
         kubectl.ok(&["explain", resource, "--recursive"]);
     }
 
-    let out = kubectl.run(&["explain", "pod.spec.initContainers"]);
-    assert!(!out.status.success(), "Drover has no initContainers");
+    let (sidecar, _) = kubectl.ok(&["explain", "pod.spec.initContainers.restartPolicy"]);
+    assert!(sidecar.contains("sidecar"), "{sidecar}");
+    let out = kubectl.run(&["explain", "pod.spec.containers.lifecycle"]);
+    assert!(!out.status.success(), "Drover has no lifecycle hooks yet");
 }
 
 #[test]

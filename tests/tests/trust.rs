@@ -645,6 +645,7 @@ fn succeeded(uid: &str) -> Message {
                 ready: false,
             }],
             removed: false,
+            init_containers: Vec::new(),
         }],
         full: false,
         events: Vec::new(),

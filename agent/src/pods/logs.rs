@@ -107,8 +107,10 @@ pub enum LogSource {
 pub struct Located {
     /// Pod name.
     pub pod_name: String,
-    /// Each container's name and log source.
+    /// Each container's name and log source, init containers first.
     pub containers: Vec<(String, LogSource)>,
+    /// How many of them are init containers.
+    pub init_count: usize,
 }
 
 fn previous_not_found(container: &str, pod_name: &str) -> String {
@@ -137,6 +139,7 @@ pub fn serve(
     let Some(Located {
         pod_name,
         containers: sources,
+        init_count,
     }) = located
     else {
         send(
@@ -149,14 +152,22 @@ pub fn serve(
         return;
     };
     let containers: Vec<String> = sources.iter().map(|(name, _)| name.clone()).collect();
+    let (init, app) = containers.split_at(init_count.min(containers.len()));
     let container = if request.container.is_empty() {
-        match containers.as_slice() {
+        // As the API server: the pod's only app container, whatever its init containers.
+        match app {
             [only] => only.clone(),
             _ => {
-                let message = format!(
+                let mut message = format!(
                     "a container name must be specified for pod {pod_name}, choose one of: [{}]",
-                    containers.join(" ")
+                    app.join(" ")
                 );
+                if !init.is_empty() {
+                    message.push_str(&format!(
+                        " or one of the init containers: [{}]",
+                        init.join(" ")
+                    ));
+                }
                 send(&out, request.id, Vec::new(), true, Some(message));
                 return;
             }

@@ -200,7 +200,11 @@ fn on_wall(mut status: WirePodStatus, offset: Millis) -> WirePodStatus {
         }
     }
     status.start_time_ms += offset;
-    for c in &mut status.containers {
+    for c in status
+        .init_containers
+        .iter_mut()
+        .chain(&mut status.containers)
+    {
         state(&mut c.state, offset);
         if let Some(last) = &mut c.last_state {
             state(last, offset);
@@ -233,8 +237,7 @@ fn in_engine(entry: &Entry, index: usize) -> bool {
     entry
         .sup
         .spec
-        .containers
-        .get(index)
+        .container(index)
         .is_some_and(|c| c.image.is_some())
 }
 
@@ -305,7 +308,12 @@ fn start_in_engine(
         Ok(plan) => plan,
         Err(message) => return entry.sup.start_failed(index, message, now),
     };
-    let policy = entry.sup.spec.containers[index].pull_policy;
+    let policy = entry
+        .sup
+        .spec
+        .container(index)
+        .map(|c| c.pull_policy)
+        .unwrap_or_default();
     tokio::spawn(driver::run(engine, plan, policy, key, events.clone()));
     Vec::new()
 }
@@ -451,7 +459,9 @@ impl PodManager {
                                     index,
                                     run: entry.runs[index],
                                 };
-                                let container = &entry.sup.spec.containers[index];
+                                let Some(container) = entry.sup.spec.container(index) else {
+                                    continue;
+                                };
                                 let Ok(logs) =
                                     LogPaths::new(&self.logs_root, &uid, &container.name)
                                 else {
@@ -500,7 +510,7 @@ impl PodManager {
                     ContainerPhase::Waiting {
                         retry_at: Some(at), ..
                     } => actions.push(Action::WakeAt(at)),
-                    ContainerPhase::Terminated(_) => {}
+                    ContainerPhase::Terminated(_) | ContainerPhase::Queued => {}
                 }
             }
             if let Some(at) = self.pods.get(&uid).and_then(|e| e.sup.pending_kill()) {
@@ -520,7 +530,7 @@ impl PodManager {
             let groups: HashMap<String, HashSet<u32>> = self
                 .pods
                 .iter()
-                .filter(|(_, e)| e.sup.spec.containers.iter().all(|c| c.image.is_none()))
+                .filter(|(_, e)| e.sup.spec.all_containers().all(|c| c.image.is_none()))
                 .map(|(uid, e)| {
                     let groups = e.kept.iter().flatten().map(|k| k.pid).collect();
                     (uid.clone(), groups)
@@ -638,7 +648,7 @@ impl PodManager {
             if !still_starting {
                 continue;
             }
-            let actions = if entry.sup.is_stopping() {
+            let actions = if !entry.sup.may_start(index) {
                 entry.sup.start_failed(
                     index,
                     "the pod was stopped before its container started".into(),
@@ -706,8 +716,7 @@ impl PodManager {
         info!(pod = %format!("{}/{}", pod.namespace, pod.name), uid = %pod.uid, "starting pod");
         let uid = pod.uid.clone();
         let has_limits = pod
-            .containers
-            .iter()
+            .all_containers()
             .any(|c| c.memory_limit_bytes.is_some() || c.cpu_limit_millis.is_some());
         let (mut sup, actions) = PodSupervisor::new(pod, self.settings.backoff, now);
         let support = self.settings.cgroups.support();
@@ -734,7 +743,7 @@ impl PodManager {
                 return;
             };
             match action {
-                Action::Start(index) if self.disk_pressure && entry.sup.is_stopping() => {
+                Action::Start(index) if self.disk_pressure && !entry.sup.may_start(index) => {
                     let more = entry.sup.start_failed(
                         index,
                         "the pod was stopped before its container started".into(),
@@ -775,7 +784,9 @@ impl PodManager {
                         index,
                         run: entry.runs[index],
                     };
-                    let container = &entry.sup.spec.containers[index];
+                    let Some(container) = entry.sup.spec.container(index) else {
+                        continue;
+                    };
                     let spawned = LogPaths::new(&self.logs_root, uid, &container.name)
                         .map_err(|e| process::SpawnError::from(e.to_string()))
                         .and_then(|logs| {
@@ -804,7 +815,7 @@ impl PodManager {
                             Vec::new()
                         }
                         Err(e) => {
-                            warn!(pod = %entry.sup.spec.name, container = %entry.sup.spec.containers[index].name, message = %e.message, "container cannot run");
+                            warn!(pod = %entry.sup.spec.name, container = %entry.sup.containers[index].name, message = %e.message, "container cannot run");
                             entry.sup.start_failed(index, e.message, now)
                         }
                     };
@@ -1346,7 +1357,7 @@ impl PodManager {
                 entry.sup.containers.get(index).map(|c| &c.phase),
                 Some(ContainerPhase::Waiting { retry_at: None, .. })
             );
-            if still_starting && !entry.sup.is_stopping() {
+            if still_starting && entry.sup.may_start(index) {
                 self.execute(&uid, vec![Action::Start(index)], now);
             }
             self.note_change(&uid);
@@ -1357,11 +1368,11 @@ impl PodManager {
         let engine = engine_of(&self.settings.engine);
         let located = self.pods.get(&request.pod_uid).map(|e| logs::Located {
             pod_name: e.sup.spec.name.clone(),
+            init_count: e.sup.spec.init_containers.len(),
             containers: e
                 .sup
                 .spec
-                .containers
-                .iter()
+                .all_containers()
                 .enumerate()
                 .map(|(i, c)| {
                     let source = match (&engine, in_engine(e, i)) {
@@ -1429,7 +1440,7 @@ impl PodManager {
     /// Process pods write their logs themselves: cut those that grew past the cap.
     fn enforce_log_caps(&self) {
         for (uid, entry) in &self.pods {
-            for (index, container) in entry.sup.spec.containers.iter().enumerate() {
+            for (index, container) in entry.sup.spec.all_containers().enumerate() {
                 if entry.kept[index].is_none() {
                     continue;
                 }

@@ -36,7 +36,7 @@ pub fn start(
     kind: ProbeKind,
     done: &mpsc::UnboundedSender<ProbeDone>,
 ) -> bool {
-    let Some(container) = entry.sup.spec.containers.get(index) else {
+    let Some(container) = entry.sup.spec.container(index) else {
         return false;
     };
     let Some(spec) = probe_of(container, kind) else {

@@ -15,7 +15,7 @@ use super::journal;
 use crate::clock::ClockStamp;
 use crate::pod_paths::UnsafeName;
 use crate::runtime::process::Kept;
-use crate::supervisor::legacy::PodSupervisorV1;
+use crate::supervisor::legacy::{PodSupervisorV1, PodSupervisorV2};
 use crate::supervisor::PodSupervisor;
 
 /// What the agent keeps about one pod.
@@ -34,6 +34,25 @@ pub struct PodRecord {
     /// The clock the supervisor's times are on (`None`: the wall clock, as older agents
     /// kept them).
     pub clock: Option<ClockStamp>,
+}
+
+/// What a record written since init containers starts with, before its shape's version:
+/// no untagged record can start so (its first byte, a pod UID's length, is below 0x80).
+const RECORD_TAG: &[u8] = b"\xffDRV";
+
+/// The shape [`PodRecord`] has now; bump it, and keep a reader of the old one, whenever
+/// anything stored in a record changes.
+const RECORD_VERSION: u8 = 3;
+
+/// A record as agents with probes but before init containers wrote it (untagged).
+#[derive(Deserialize)]
+struct PodRecordV3 {
+    sup: PodSupervisorV2,
+    pids: Vec<Option<u32>>,
+    acked: u64,
+    runs: Vec<u64>,
+    kept: Vec<Option<Kept>>,
+    clock: Option<ClockStamp>,
 }
 
 /// A record as agents before probes wrote it.
@@ -55,15 +74,31 @@ struct PodRecordV1 {
     acked: u64,
 }
 
+/// Decodes `bytes` as a `T` that fills them exactly (a shorter reading is another shape).
+fn exactly<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
 impl PodRecord {
+    fn encode(&self) -> postcard::Result<Vec<u8>> {
+        let mut bytes = RECORD_TAG.to_vec();
+        bytes.push(RECORD_VERSION);
+        postcard::to_extend(self, bytes)
+    }
+
     /// Reads a record, also one an older agent wrote (its processes are not adoptable).
     fn decode(bytes: &[u8]) -> Option<PodRecord> {
-        if let Ok((record, rest)) = postcard::take_from_bytes::<PodRecord>(bytes) {
-            if rest.is_empty() {
-                return Some(record);
-            }
+        if let Some(tagged) = bytes.strip_prefix(RECORD_TAG) {
+            let (&version, body) = tagged.split_first()?;
+            return match version {
+                RECORD_VERSION => exactly(body),
+                _ => None,
+            };
         }
-        if let Ok(old) = postcard::from_bytes::<PodRecordV2>(bytes) {
+        if let Some(old) = exactly::<PodRecordV3>(bytes) {
             return Some(PodRecord {
                 sup: old.sup.into(),
                 pids: old.pids,
@@ -73,6 +108,18 @@ impl PodRecord {
                 clock: old.clock,
             });
         }
+        if let Some(old) = exactly::<PodRecordV2>(bytes) {
+            return Some(PodRecord {
+                sup: old.sup.into(),
+                pids: old.pids,
+                acked: old.acked,
+                runs: old.runs,
+                kept: old.kept,
+                clock: old.clock,
+            });
+        }
+        // Leniently: agents between the two wrote a V1 record followed by their runs and
+        // keepers, but no clock; read as V1, their processes are not adopted.
         let old: PodRecordV1 = postcard::from_bytes(bytes).ok()?;
         let sup = PodSupervisor::from(old.sup);
         let count = sup.containers.len();
@@ -178,7 +225,7 @@ impl Records {
 
     /// Writes a pod's record.
     pub fn save_pod(&self, record: &PodRecord, durable: bool) -> io::Result<()> {
-        let bytes = postcard::to_stdvec(record).map_err(io::Error::other)?;
+        let bytes = record.encode().map_err(io::Error::other)?;
         journal::append(&self.pod_path(&record.sup.spec.uid)?, &bytes)?;
         if durable {
             self.sync()?;
@@ -342,6 +389,34 @@ mod tests {
         assert_eq!(record.runs, vec![3]);
         assert_eq!(record.acked, 6);
         assert!(record.sup.status().containers[0].ready);
+    }
+
+    #[test]
+    fn a_record_of_an_agent_before_init_containers_keeps_its_probes_and_keepers() {
+        let kept = Kept {
+            pid: 77,
+            started: 5,
+        };
+        let mut bytes = crate::supervisor::legacy::sample_bytes_v2();
+        let rest = (
+            vec![Some(77u32)],
+            4u64,
+            vec![2u64],
+            vec![Some(kept)],
+            None::<ClockStamp>,
+        );
+        bytes.extend(postcard::to_stdvec(&rest).unwrap());
+        let record = PodRecord::decode(&bytes).unwrap();
+        assert_eq!(record.kept, vec![Some(kept)], "adoptable");
+        assert_eq!(record.acked, 4);
+        assert!(record.sup.spec.containers[0].liveness_probe.is_some());
+        // Read back in the current, tagged shape.
+        let again = PodRecord::decode(&record.encode().unwrap()).unwrap();
+        assert_eq!(again.sup, record.sup);
+        // A tag with a version this agent does not know is not guessed at.
+        let mut future = record.encode().unwrap();
+        future[RECORD_TAG.len()] = RECORD_VERSION + 1;
+        assert!(PodRecord::decode(&future).is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Supervisors as agents before probes stored them, read so that an upgraded agent adopts
-//! the pods its predecessor ran instead of taking their records for damaged. Postcard
-//! keeps no field names: each stored shape needs its own type.
+//! Supervisors as older agents stored them (before probes, and before init containers),
+//! read so that an upgraded agent adopts the pods its predecessor ran instead of taking
+//! their records for damaged. Postcard keeps no field names: each stored shape needs its
+//! own type.
 
 use drover_proto::msg::{
     DesiredContainer, DesiredPod, DesiredVolume, WireMount, WirePort, WirePullPolicy,
@@ -108,6 +109,7 @@ impl From<PodSupervisorV1> for PodSupervisor {
             host_network: old.spec.host_network,
             volumes: old.spec.volumes,
             hostname: old.spec.hostname,
+            init_containers: Vec::new(),
         };
         let containers = old
             .containers
@@ -142,6 +144,64 @@ impl From<PodSupervisorV1> for PodSupervisor {
             stopping: old.stopping,
             removed: old.removed,
             backoff: old.backoff,
+            sidecars_stopping: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+struct PodV2 {
+    uid: String,
+    namespace: String,
+    name: String,
+    restart_policy: WireRestartPolicy,
+    termination_grace_seconds: u32,
+    containers: Vec<DesiredContainer>,
+    host_network: bool,
+    volumes: Vec<DesiredVolume>,
+    hostname: Option<String>,
+}
+
+/// A supervisor as agents with probes but without init containers stored it.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+pub struct PodSupervisorV2 {
+    spec: PodV2,
+    containers: Vec<ContainerSupervisor>,
+    revision: u64,
+    start_time: Millis,
+    message: String,
+    reason: String,
+    stopping: Option<Stopping>,
+    removed: bool,
+    backoff: BackoffPolicy,
+}
+
+impl From<PodSupervisorV2> for PodSupervisor {
+    fn from(old: PodSupervisorV2) -> PodSupervisor {
+        PodSupervisor {
+            spec: DesiredPod {
+                uid: old.spec.uid,
+                namespace: old.spec.namespace,
+                name: old.spec.name,
+                restart_policy: old.spec.restart_policy,
+                termination_grace_seconds: old.spec.termination_grace_seconds,
+                containers: old.spec.containers,
+                host_network: old.spec.host_network,
+                volumes: old.spec.volumes,
+                hostname: old.spec.hostname,
+                init_containers: Vec::new(),
+            },
+            containers: old.containers,
+            revision: old.revision,
+            start_time: old.start_time,
+            message: old.message,
+            reason: old.reason,
+            stopping: old.stopping,
+            removed: old.removed,
+            backoff: old.backoff,
+            sidecars_stopping: None,
         }
     }
 }
@@ -197,6 +257,64 @@ pub fn sample_bytes() -> Vec<u8> {
     postcard::to_stdvec(&old).expect("a test value encodes")
 }
 
+/// The postcard bytes of a supervisor as an agent with probes but without init containers
+/// stored it: one running container with a liveness probe, started at 1000.
+#[cfg(test)]
+pub fn sample_bytes_v2() -> Vec<u8> {
+    use drover_proto::msg::{WireProbe, WireProbeHandler};
+    let container = DesiredContainer {
+        name: "c0".into(),
+        command: vec!["sleep".into(), "60".into()],
+        liveness_probe: Some(WireProbe {
+            handler: WireProbeHandler::TcpSocket {
+                host: None,
+                port: 8080,
+            },
+            initial_delay_seconds: 0,
+            period_seconds: 10,
+            timeout_seconds: 1,
+            success_threshold: 1,
+            failure_threshold: 3,
+            termination_grace_seconds: None,
+        }),
+        ..DesiredContainer::default()
+    };
+    let (mut current, _) = PodSupervisor::new(
+        DesiredPod {
+            uid: "uid-2".into(),
+            name: "probed".into(),
+            containers: vec![container.clone()],
+            ..DesiredPod::default()
+        },
+        BackoffPolicy::default(),
+        900,
+    );
+    current.started(0, 1000);
+    current.containers[0].restart_count = 1;
+    let old = PodSupervisorV2 {
+        spec: PodV2 {
+            uid: "uid-2".into(),
+            namespace: "default".into(),
+            name: "probed".into(),
+            restart_policy: WireRestartPolicy::Always,
+            termination_grace_seconds: 30,
+            containers: vec![container],
+            host_network: false,
+            volumes: vec![],
+            hostname: None,
+        },
+        containers: current.containers,
+        revision: 7,
+        start_time: 900,
+        message: String::new(),
+        reason: String::new(),
+        stopping: None,
+        removed: false,
+        backoff: BackoffPolicy::default(),
+    };
+    postcard::to_stdvec(&old).expect("a test value encodes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +330,20 @@ mod tests {
         assert!(status.containers[0].ready, "{status:?}");
         // The current shape does not read it: the fallback is what keeps the pod.
         assert!(postcard::from_bytes::<PodSupervisor>(&sample_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_supervisor_stored_before_init_containers_keeps_its_probes() {
+        let old: PodSupervisorV2 = postcard::from_bytes(&sample_bytes_v2()).unwrap();
+        let sup = PodSupervisor::from(old);
+        assert!(sup.spec.containers[0].liveness_probe.is_some());
+        assert!(sup.spec.init_containers.is_empty());
+        assert_eq!(sup.containers[0].restart_count, 1);
+        assert_eq!(sup.revision, 7);
+        assert_eq!(
+            sup.containers[0].phase,
+            ContainerPhase::Running { started_at: 1000 }
+        );
+        assert_eq!(sup.phase(), drover_proto::msg::WirePhase::Running);
     }
 }

@@ -5,7 +5,16 @@
 //! `Never` never. The first restart is immediate, then 10 s doubling to 300 s (waiting
 //! reason `CrashLoopBackOff`); the delay resets after 10 minutes of running. Stop sends
 //! SIGTERM, then SIGKILL after the grace period.
+//!
+//! Init containers, as in Kubernetes: they run one at a time, in order, each to success
+//! (restarted on failure unless the pod says `Never`) before the next starts, and the app
+//! containers start once all have. A sidecar (an init container with `restartPolicy:
+//! Always`) lets the next one start once it runs (and its startup probe passed), is
+//! restarted whenever it exits, does not count for the pod's phase, and is stopped after
+//! the app containers: when they have all finished for good, or when the pod is stopped.
 
+#[cfg(test)]
+mod init_tests;
 pub mod legacy;
 #[cfg(test)]
 mod tests;
@@ -106,6 +115,8 @@ pub enum ContainerPhase {
     },
     /// Exited and will not be restarted.
     Terminated(Exit),
+    /// Not started yet: an init container before it has not done its part.
+    Queued,
 }
 
 /// One container under supervision.
@@ -197,6 +208,23 @@ pub struct PodSupervisor {
     stopping: Option<Stopping>,
     removed: bool,
     backoff: BackoffPolicy,
+    /// The sidecars were asked to stop (the app containers are done, or the pod stops).
+    sidecars_stopping: Option<Stopping>,
+}
+
+fn creating() -> ContainerPhase {
+    ContainerPhase::Waiting {
+        reason: "ContainerCreating".into(),
+        message: String::new(),
+        retry_at: None,
+    }
+}
+
+fn is_live(phase: &ContainerPhase) -> bool {
+    matches!(
+        phase,
+        ContainerPhase::Running { .. } | ContainerPhase::Waiting { retry_at: None, .. }
+    )
 }
 
 fn will_restart(policy: WireRestartPolicy, exit_code: i32) -> bool {
@@ -218,15 +246,25 @@ impl PodSupervisor {
         backoff: BackoffPolicy,
         now: Millis,
     ) -> (PodSupervisor, Vec<Action>) {
+        // With init containers, the first of them starts alone.
+        let first_wave = if spec.init_containers.is_empty() {
+            spec.containers.len()
+        } else {
+            1
+        };
         let containers: Vec<ContainerSupervisor> = spec
-            .containers
-            .iter()
-            .map(|c| ContainerSupervisor {
+            .all_containers()
+            .enumerate()
+            .map(|(i, c)| ContainerSupervisor {
                 name: c.name.clone(),
-                phase: ContainerPhase::Waiting {
-                    reason: "ContainerCreating".into(),
-                    message: String::new(),
-                    retry_at: None,
+                phase: if i < first_wave {
+                    ContainerPhase::Waiting {
+                        reason: "ContainerCreating".into(),
+                        message: String::new(),
+                        retry_at: None,
+                    }
+                } else {
+                    ContainerPhase::Queued
                 },
                 last_exit: None,
                 restart_count: 0,
@@ -237,7 +275,7 @@ impl PodSupervisor {
                 kill_at: None,
             })
             .collect();
-        let actions = (0..containers.len()).map(Action::Start).collect();
+        let actions = (0..first_wave).map(Action::Start).collect();
         let pod = PodSupervisor {
             spec,
             containers,
@@ -248,6 +286,7 @@ impl PodSupervisor {
             stopping: None,
             removed: false,
             backoff,
+            sidecars_stopping: None,
         };
         (pod, actions)
     }
@@ -270,10 +309,8 @@ impl PodSupervisor {
 
     /// Container `index` is running.
     pub fn started(&mut self, index: usize, now: Millis) -> Vec<Action> {
-        let (Some(c), Some(spec)) = (
-            self.containers.get_mut(index),
-            self.spec.containers.get(index),
-        ) else {
+        let (Some(c), Some(spec)) = (self.containers.get_mut(index), self.spec.container(index))
+        else {
             return vec![];
         };
         c.phase = ContainerPhase::Running { started_at: now };
@@ -289,14 +326,64 @@ impl PodSupervisor {
         if let Some(at) = c.prober.next_at() {
             actions.push(Action::WakeAt(at));
         }
-        // A stop may have arrived while the process was being started.
-        if let Some(stopping) = self.stopping {
+        // A stop may have arrived while the process was being started (a sidecar's comes
+        // after the app containers').
+        let pod_killed = self.stopping.is_some_and(|s| s.killed);
+        let stop = if self.spec.is_sidecar(index) {
+            self.sidecars_stopping
+        } else {
+            self.stopping
+        };
+        if pod_killed {
+            actions.push(Action::Signal(index, StopSignal::Kill));
+        } else if let Some(stopping) = stop {
             let signal = if stopping.killed || self.spec.termination_grace_seconds == 0 {
                 StopSignal::Kill
             } else {
                 StopSignal::Term
             };
             actions.push(Action::Signal(index, signal));
+            if !stopping.killed {
+                actions.push(Action::WakeAt(stopping.kill_at));
+            }
+        }
+        actions.extend(self.advance());
+        actions
+    }
+
+    /// Starts what the init containers' progress allows: the first init container that
+    /// has not done its part, or, once all have, the app containers.
+    fn advance(&mut self) -> Vec<Action> {
+        if self.stopping.is_some() || self.sidecars_stopping.is_some() {
+            return vec![];
+        }
+        let init = self.spec.init_containers.len();
+        for i in 0..init {
+            let sidecar = self.spec.is_sidecar(i);
+            let Some(c) = self.containers.get_mut(i) else {
+                return vec![];
+            };
+            let done = if sidecar {
+                c.started_once && c.prober.started()
+            } else {
+                matches!(&c.phase, ContainerPhase::Terminated(e) if e.exit_code == 0)
+            };
+            if done {
+                continue;
+            }
+            if c.phase != ContainerPhase::Queued {
+                // Still at work, backing off, or failed for good.
+                return vec![];
+            }
+            c.phase = creating();
+            return vec![Action::Start(i)];
+        }
+        let mut actions = Vec::new();
+        for (i, c) in self.containers.iter_mut().enumerate().skip(init) {
+            if c.phase == ContainerPhase::Queued {
+                c.phase = creating();
+                actions.push(Action::Start(i));
+            }
         }
         actions
     }
@@ -333,7 +420,8 @@ impl PodSupervisor {
         now: Millis,
     ) -> Vec<Action> {
         let backoff = self.backoff;
-        let stopping = self.stopping.is_some();
+        let stopping = self.stopping.is_some()
+            || (self.spec.is_sidecar(index) && self.sidecars_stopping.is_some());
         let Some(c) = self.containers.get_mut(index) else {
             return vec![];
         };
@@ -349,10 +437,8 @@ impl PodSupervisor {
                 message,
                 retry_at: Some(now),
             };
-            if self.nothing_running() && !self.starting_any() {
-                self.removed = true;
-                actions.push(Action::Removed);
-            }
+            // The sidecars may stop now, and the pod be gone.
+            actions.extend(self.after_exit(now));
             return actions;
         }
         let retry_at = now + backoff.delay(c.image_failures + 1).as_millis() as Millis;
@@ -442,8 +528,10 @@ impl PodSupervisor {
         now: Millis,
         its_own_exit: bool,
     ) -> Vec<Action> {
-        let policy = self.spec.restart_policy;
-        let stopping = self.stopping.is_some();
+        let policy = self.restart_policy_of(index);
+        let sidecar = self.spec.is_sidecar(index);
+        // A sidecar asked to stop is not restarted, whether the pod stops or its app is done.
+        let stopping = self.stopping.is_some() || (sidecar && self.sidecars_stopping.is_some());
         let name = self.spec.name.clone();
         let backoff = self.backoff;
         let Some(c) = self.containers.get_mut(index) else {
@@ -467,11 +555,7 @@ impl PodSupervisor {
             if delay.is_zero() {
                 // restartCount counts restarts done, as kubelet does: this one happens now.
                 c.restart_count += 1;
-                c.phase = ContainerPhase::Waiting {
-                    reason: "ContainerCreating".into(),
-                    message: String::new(),
-                    retry_at: None,
-                };
+                c.phase = creating();
                 actions.push(Action::Start(index));
             } else {
                 let retry_at = now + delay.as_millis() as Millis;
@@ -495,9 +579,142 @@ impl PodSupervisor {
         } else {
             c.phase = ContainerPhase::Terminated(exit);
         }
-        if stopping && self.nothing_running() && !self.starting_any() {
-            self.removed = true;
-            actions.push(Action::Removed);
+        actions.extend(self.after_exit(now));
+        actions
+    }
+
+    /// What an exit leads to: the next init container, the sidecars' stop once the app
+    /// containers are done, or the pod's removal once a stopped pod runs nothing.
+    fn after_exit(&mut self, now: Millis) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if let Some(stopping) = self.stopping {
+            if self.sidecars_stopping.is_none() && !self.any_app_live() {
+                actions.extend(self.stop_sidecars(stopping, now));
+            }
+            if self.nothing_running() && !self.starting_any() {
+                self.removed = true;
+                actions.push(Action::Removed);
+            }
+            return actions;
+        }
+        actions.extend(self.advance());
+        if self.sidecars_stopping.is_none() && self.app_finished() {
+            let grace = Millis::from(self.spec.termination_grace_seconds) * 1000;
+            let stopping = Stopping {
+                kill_at: now + grace,
+                killed: grace == 0,
+            };
+            actions.extend(self.stop_sidecars(stopping, now));
+        }
+        actions
+    }
+
+    /// The restart policy container `index` runs under: a sidecar's is `Always`; an init
+    /// container is restarted on failure unless the pod says `Never`.
+    fn restart_policy_of(&self, index: usize) -> WireRestartPolicy {
+        let pod = self.spec.restart_policy;
+        if self.spec.is_sidecar(index) {
+            WireRestartPolicy::Always
+        } else if self.spec.is_init(index) && pod == WireRestartPolicy::Always {
+            WireRestartPolicy::OnFailure
+        } else {
+            pod
+        }
+    }
+
+    fn app_containers(&self) -> &[ContainerSupervisor] {
+        self.containers
+            .get(self.spec.init_containers.len()..)
+            .unwrap_or_default()
+    }
+
+    fn any_app_live(&self) -> bool {
+        self.app_containers().iter().any(|c| is_live(&c.phase))
+    }
+
+    /// An init container failed for good (the pod fails without running its app).
+    fn init_failed(&self) -> bool {
+        self.containers
+            .iter()
+            .enumerate()
+            .take(self.spec.init_containers.len())
+            .any(|(i, c)| {
+                !self.spec.is_sidecar(i)
+                    && matches!(&c.phase, ContainerPhase::Terminated(e) if e.exit_code != 0)
+            })
+    }
+
+    /// Whether every init container has done its part (see [`PodSupervisor::advance`]).
+    fn initialized(&self) -> bool {
+        let init = self.spec.init_containers.len();
+        self.containers.len() >= init
+            && self.containers.iter().enumerate().take(init).all(|(i, c)| {
+                if self.spec.is_sidecar(i) {
+                    c.started_once
+                } else {
+                    matches!(&c.phase, ContainerPhase::Terminated(e) if e.exit_code == 0)
+                }
+            })
+    }
+
+    /// The app will run nothing again: every app container ended for good, or an init
+    /// container failed for good.
+    fn app_finished(&self) -> bool {
+        self.init_failed()
+            || (self.initialized()
+                && self
+                    .app_containers()
+                    .iter()
+                    .all(|c| matches!(c.phase, ContainerPhase::Terminated(_))))
+    }
+
+    /// Asks the sidecars to stop, the last started first; `stopping` says when SIGKILL
+    /// follows. One backing off is not started again.
+    fn stop_sidecars(&mut self, stopping: Stopping, now: Millis) -> Vec<Action> {
+        let sidecars: Vec<usize> = (0..self.spec.init_containers.len())
+            .rev()
+            .filter(|&i| self.spec.is_sidecar(i))
+            .collect();
+        if sidecars.is_empty() {
+            return vec![];
+        }
+        self.sidecars_stopping = Some(stopping);
+        let mut actions = Vec::new();
+        let mut live = false;
+        for i in sidecars {
+            let Some(c) = self.containers.get_mut(i) else {
+                continue;
+            };
+            live |= is_live(&c.phase);
+            match c.phase {
+                ContainerPhase::Running { .. } => {
+                    actions.push(Action::Event {
+                        warning: false,
+                        reason: "Killing",
+                        message: format!("Stopping container {}", c.name),
+                    });
+                    actions.push(Action::Signal(
+                        i,
+                        if stopping.killed {
+                            StopSignal::Kill
+                        } else {
+                            StopSignal::Term
+                        },
+                    ));
+                }
+                ContainerPhase::Waiting {
+                    retry_at: Some(_), ..
+                } => {
+                    if let Some(exit) = c.last_exit.clone() {
+                        c.phase = ContainerPhase::Terminated(exit);
+                    }
+                }
+                _ => {}
+            }
+        }
+        // A sidecar still starting is signalled once it runs; the kill comes for it too.
+        if live && !stopping.killed && stopping.kill_at > now {
+            actions.push(Action::WakeAt(stopping.kill_at));
         }
         actions
     }
@@ -519,13 +736,29 @@ impl PodSupervisor {
                         actions.push(Action::Signal(i, StopSignal::Kill));
                     }
                 }
+                // The pod's kill covers its sidecars too.
+                if let Some(sidecars) = &mut self.sidecars_stopping {
+                    sidecars.killed = true;
+                }
             }
             return actions;
         }
+        if let Some(stopping) = &mut self.sidecars_stopping {
+            if !stopping.killed && now >= stopping.kill_at {
+                stopping.killed = true;
+                for (i, c) in self.containers.iter().enumerate() {
+                    if self.spec.is_sidecar(i) && matches!(c.phase, ContainerPhase::Running { .. })
+                    {
+                        actions.push(Action::Signal(i, StopSignal::Kill));
+                    }
+                }
+            }
+        }
+        let winding_down = self.sidecars_stopping.is_some();
         for (i, (c, spec)) in self
             .containers
             .iter_mut()
-            .zip(&self.spec.containers)
+            .zip(self.spec.all_containers())
             .enumerate()
         {
             if !matches!(c.phase, ContainerPhase::Running { .. }) {
@@ -546,6 +779,9 @@ impl PodSupervisor {
             }
         }
         for (i, c) in self.containers.iter_mut().enumerate() {
+            if winding_down && self.spec.is_sidecar(i) {
+                continue;
+            }
             if let ContainerPhase::Waiting {
                 retry_at: Some(at), ..
             } = c.phase
@@ -578,11 +814,10 @@ impl PodSupervisor {
         now: Millis,
     ) -> Vec<Action> {
         let pod_grace = self.spec.termination_grace_seconds;
-        let stopping = self.stopping.is_some();
-        let (Some(c), Some(spec)) = (
-            self.containers.get_mut(index),
-            self.spec.containers.get(index),
-        ) else {
+        let stopping = self.stopping.is_some()
+            || (self.spec.is_sidecar(index) && self.sidecars_stopping.is_some());
+        let (Some(c), Some(spec)) = (self.containers.get_mut(index), self.spec.container(index))
+        else {
             return vec![];
         };
         if !matches!(c.phase, ContainerPhase::Running { .. }) || stopping {
@@ -627,6 +862,8 @@ impl PodSupervisor {
                 actions.push(Action::WakeAt(at));
             }
         }
+        // A sidecar's startup probe passing lets the next init container start.
+        actions.extend(self.advance());
         actions
     }
 
@@ -654,19 +891,24 @@ impl PodSupervisor {
         actions
     }
 
-    /// The pod left the desired state: stop it (SIGTERM, SIGKILL after the grace period).
+    /// The pod left the desired state: stop it (SIGTERM, SIGKILL after the grace period;
+    /// the sidecars once the app containers are down).
     pub fn stop(&mut self, now: Millis) -> Vec<Action> {
         if self.stopping.is_some() || self.removed {
             return vec![];
         }
         let grace = i64::from(self.spec.termination_grace_seconds) * 1000;
         let immediate = grace == 0;
-        self.stopping = Some(Stopping {
+        let stopping = Stopping {
             kill_at: now + grace,
             killed: immediate,
-        });
+        };
+        self.stopping = Some(stopping);
         let mut actions = Vec::new();
         for (i, c) in self.containers.iter_mut().enumerate() {
+            if self.spec.is_sidecar(i) {
+                continue;
+            }
             match c.phase {
                 ContainerPhase::Running { .. } => {
                     actions.push(Action::Event {
@@ -694,6 +936,9 @@ impl PodSupervisor {
                 _ => {}
             }
         }
+        if self.sidecars_stopping.is_none() && !self.any_app_live() {
+            actions.extend(self.stop_sidecars(stopping, now));
+        }
         if self.nothing_running() && !self.starting_any() {
             self.removed = true;
             actions.push(Action::Removed);
@@ -710,15 +955,24 @@ impl PodSupervisor {
             .any(|c| matches!(c.phase, ContainerPhase::Waiting { retry_at: None, .. }))
     }
 
-    /// The pod's phase.
+    /// The pod's phase: `Pending` until the init containers are done and every app
+    /// container has started; terminal once the app containers (not the sidecars) are
+    /// done and nothing runs any more.
     pub fn phase(&self) -> WirePhase {
-        let all_terminated = self
-            .containers
+        let app = self.app_containers();
+        let anything_live = self.containers.iter().any(|c| is_live(&c.phase));
+        if self.init_failed() {
+            return if anything_live {
+                WirePhase::Pending
+            } else {
+                WirePhase::Failed
+            };
+        }
+        let all_terminated = app
             .iter()
             .all(|c| matches!(c.phase, ContainerPhase::Terminated(_)));
-        if all_terminated && !self.containers.is_empty() {
-            let all_ok = self
-                .containers
+        if all_terminated && !app.is_empty() && self.initialized() && !anything_live {
+            let all_ok = app
                 .iter()
                 .all(|c| matches!(&c.phase, ContainerPhase::Terminated(e) if e.exit_code == 0));
             return if all_ok {
@@ -727,10 +981,10 @@ impl PodSupervisor {
                 WirePhase::Failed
             };
         }
-        if self
-            .containers
-            .iter()
-            .all(|c| c.started_once || matches!(c.phase, ContainerPhase::Terminated(_)))
+        if self.initialized()
+            && app
+                .iter()
+                .all(|c| c.started_once || matches!(c.phase, ContainerPhase::Terminated(_)))
         {
             WirePhase::Running
         } else {
@@ -738,12 +992,15 @@ impl PodSupervisor {
         }
     }
 
-    /// When the pod's processes are to be killed, while it is stopping and they are not yet.
+    /// When processes asked to stop (the pod's, or its sidecars') are to be killed, if
+    /// they are not yet.
     pub fn pending_kill(&self) -> Option<Millis> {
-        self.stopping
-            .as_ref()
+        [self.stopping, self.sidecars_stopping]
+            .into_iter()
+            .flatten()
             .filter(|s| !s.killed)
             .map(|s| s.kill_at)
+            .min()
     }
 
     /// Moves every time the supervisor holds by `by` (times from another boot's clock).
@@ -752,7 +1009,10 @@ impl PodSupervisor {
             return;
         }
         self.start_time += by;
-        if let Some(stopping) = &mut self.stopping {
+        for stopping in [&mut self.stopping, &mut self.sidecars_stopping]
+            .into_iter()
+            .flatten()
+        {
             stopping.kill_at += by;
         }
         for c in &mut self.containers {
@@ -764,6 +1024,7 @@ impl PodSupervisor {
                 }
                 ContainerPhase::Running { started_at } => *started_at += by,
                 ContainerPhase::Terminated(exit) => exit.shift(by),
+                ContainerPhase::Queued => {}
             }
             if let Some(exit) = &mut c.last_exit {
                 exit.shift(by);
@@ -775,17 +1036,25 @@ impl PodSupervisor {
         }
     }
 
-    /// When the last of its containers ended, if every one has.
+    /// When the last of its containers ended, once nothing of it runs or starts (a
+    /// container never started, or left waiting on its image, has no end).
     pub fn finished_at(&self) -> Option<Millis> {
+        if self.containers.iter().any(|c| is_live(&c.phase)) {
+            return None;
+        }
         self.containers
             .iter()
-            .map(|c| match &c.phase {
+            .filter_map(|c| match &c.phase {
                 ContainerPhase::Terminated(exit) => Some(exit.finished_at),
                 _ => None,
             })
-            .collect::<Option<Vec<Millis>>>()?
-            .into_iter()
             .max()
+    }
+
+    /// Whether container `index` may be started now (nothing asked it to stop).
+    pub fn may_start(&self, index: usize) -> bool {
+        self.stopping.is_none()
+            && !(self.spec.is_sidecar(index) && self.sidecars_stopping.is_some())
     }
 
     /// Whether the pod will never run anything again.
@@ -795,33 +1064,41 @@ impl PodSupervisor {
 
     /// The status to report (the revision is the caller's to manage).
     pub fn status(&self) -> WirePodStatus {
-        let containers = self
-            .containers
-            .iter()
-            .map(|c| {
-                let state = match &c.phase {
-                    ContainerPhase::Waiting {
-                        reason, message, ..
-                    } => WireContainerState::Waiting {
-                        reason: reason.clone(),
-                        message: message.clone(),
-                    },
-                    ContainerPhase::Running { started_at } => WireContainerState::Running {
-                        started_at_ms: *started_at,
-                    },
-                    ContainerPhase::Terminated(exit) => exit.state(),
-                };
-                WireContainerStatus {
-                    name: c.name.clone(),
-                    ready: matches!(c.phase, ContainerPhase::Running { .. })
-                        && c.prober.ready()
-                        && self.stopping.is_none(),
-                    state,
-                    last_state: c.last_exit.as_ref().map(Exit::state),
-                    restart_count: c.restart_count,
-                }
-            })
+        let mut statuses = self.containers.iter().enumerate().map(|(i, c)| {
+            let state = match &c.phase {
+                ContainerPhase::Waiting {
+                    reason, message, ..
+                } => WireContainerState::Waiting {
+                    reason: reason.clone(),
+                    message: message.clone(),
+                },
+                ContainerPhase::Queued => WireContainerState::Waiting {
+                    reason: "PodInitializing".into(),
+                    message: String::new(),
+                },
+                ContainerPhase::Running { started_at } => WireContainerState::Running {
+                    started_at_ms: *started_at,
+                },
+                ContainerPhase::Terminated(exit) => exit.state(),
+            };
+            // An init container that runs to completion is never ready, as in Kubernetes.
+            let can_be_ready = !self.spec.is_init(i) || self.spec.is_sidecar(i);
+            WireContainerStatus {
+                name: c.name.clone(),
+                ready: can_be_ready
+                    && matches!(c.phase, ContainerPhase::Running { .. })
+                    && c.prober.ready()
+                    && self.stopping.is_none(),
+                state,
+                last_state: c.last_exit.as_ref().map(Exit::state),
+                restart_count: c.restart_count,
+            }
+        });
+        let init_containers = statuses
+            .by_ref()
+            .take(self.spec.init_containers.len())
             .collect();
+        let containers = statuses.collect();
         WirePodStatus {
             uid: self.spec.uid.clone(),
             revision: self.revision,
@@ -831,6 +1108,7 @@ impl PodSupervisor {
             start_time_ms: self.start_time,
             containers,
             removed: self.removed,
+            init_containers,
         }
     }
 }

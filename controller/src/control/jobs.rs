@@ -166,6 +166,12 @@ fn job_pod(pod: &StoredObject) -> JobPod {
         .as_array()
         .cloned()
         .unwrap_or_default();
+    // Init containers' restarts count towards backoffLimit and their exit codes are
+    // matched by a podFailurePolicy, as in Kubernetes; readiness is the app's.
+    let init = status["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let terminated_at = containers
         .iter()
         .filter_map(|c| parse_time(&c["state"]["terminated"]["finishedAt"]))
@@ -180,10 +186,12 @@ fn job_pod(pod: &StoredObject) -> JobPod {
         deleted_by_controller: pod.annotations.contains_key(DELETED_BY_CONTROLLER),
         restarts: containers
             .iter()
+            .chain(&init)
             .map(|c| c["restartCount"].as_u64().unwrap_or(0) as u32)
             .sum(),
         exit_codes: containers
             .iter()
+            .chain(&init)
             .filter_map(|c| {
                 let code = c["state"]["terminated"]["exitCode"].as_i64()?;
                 Some((c["name"].as_str().unwrap_or("").to_string(), code as i32))

@@ -487,6 +487,7 @@ mod pod_status {
                     ready: true,
                 }],
                 removed,
+                init_containers: vec![],
             }],
             full: false,
             events: vec![],

@@ -234,6 +234,21 @@ pub fn pod_status_for_node(status: &Value, node_ready: bool, terminating: bool) 
         all_ready &= ready;
         any = true;
     }
+    // Init containers are never made ready here (a running one may be a sidecar or one
+    // still at work: the agent's next report tells), but one not ready holds the pod back.
+    for c in updated
+        .get_mut("initContainerStatuses")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if !node_ready || terminating {
+            c["ready"] = json!(false);
+        }
+        if c["state"].get("running").is_some() && c["ready"] != true {
+            all_ready = false;
+        }
+    }
     let ready = node_ready && any && all_ready;
     for c in updated["conditions"].as_array_mut().into_iter().flatten() {
         let restored = node_ready && c["type"] == "ContainersReady";
@@ -549,6 +564,19 @@ mod tests {
             .all(|c| c["ready"] == false));
         assert_eq!(pod_status_for_node(&marked, false, false), None);
         assert_eq!(pod_status_for_node(&marked, true, false), Some(running));
+    }
+
+    #[test]
+    fn a_sidecar_is_not_ready_on_a_lost_node_and_not_vouched_for_when_it_is_back() {
+        let mut pod = running_pod();
+        pod["initContainerStatuses"] =
+            json!([{"name": "proxy", "ready": true, "state": {"running": {}}}]);
+        let marked = pod_status_for_node(&pod, false, false).unwrap();
+        assert_eq!(marked["initContainerStatuses"][0]["ready"], false);
+        assert_eq!(condition(&marked, "Ready"), "False");
+        // Back: the app containers are ready again, the sidecar waits for its agent's word.
+        let back = pod_status_for_node(&marked, true, false).unwrap_or(marked);
+        assert_eq!(condition(&back, "Ready"), "False");
     }
 
     #[test]

@@ -180,8 +180,8 @@ fn value_from(
             .ok_or_else(|| format!("unsupported resource \"{}\"", field.resource))?;
         let target = match &field.container_name {
             Some(name) if !name.is_empty() => spec
-                .containers
-                .iter()
+                .all_containers()
+                .map(|(_, c)| c)
                 .find(|c| &c.name == name)
                 .ok_or_else(|| format!("no container \"{name}\""))?,
             _ => container,

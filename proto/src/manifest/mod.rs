@@ -2,6 +2,8 @@
 
 pub mod env;
 pub mod ignored;
+#[cfg(test)]
+mod init_container_tests;
 mod job_bounds;
 mod kind;
 mod parse;

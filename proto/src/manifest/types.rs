@@ -145,6 +145,15 @@ pub enum RestartPolicy {
     Never,
 }
 
+/// A container's own `restartPolicy`: only init containers take it, and only `Always`,
+/// which makes one a native sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum ContainerRestartPolicy {
+    /// Restarted whenever it exits, for as long as the pod runs.
+    Always,
+}
+
 /// `imagePullPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -396,6 +405,9 @@ pub struct Container {
     /// Decides whether the container is ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<super::probe::Probe>,
+    /// `Always` on an init container makes it a native sidecar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ContainerRestartPolicy>,
     /// Accepted and ignored: Drover keeps no termination message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_message_path: Option<String>,
@@ -587,6 +599,10 @@ pub struct Volume {
 pub struct PodSpec {
     /// Containers, at least one.
     pub containers: Vec<Container>,
+    /// Run in order, each to completion (or, as sidecars, until started), before
+    /// `containers`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
     /// Restart policy; `Always` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<RestartPolicy>,
@@ -648,6 +664,24 @@ pub struct PodSpec {
     /// Accepted and ignored: Drover has no Services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_service_links: Option<bool>,
+}
+
+impl PodSpec {
+    /// Every container with its field path below the pod spec (`initContainers[0]`,
+    /// `containers[1]`), init containers first, in start order.
+    pub fn all_containers(&self) -> impl Iterator<Item = (String, &Container)> {
+        let init = self
+            .init_containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("initContainers[{i}]"), c));
+        let app = self
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("containers[{i}]"), c));
+        init.chain(app)
+    }
 }
 
 /// A pod template.

@@ -191,17 +191,21 @@ const HOST_PATH_TYPES: [&str; 6] = [
 /// Whether the pod's containers run in the container engine (else as host processes).
 pub fn runs_in_engine(spec: &PodSpec) -> bool {
     spec.runtime_class_name.as_deref() != Some("process")
-        && spec.containers.iter().any(|c| c.image.is_some())
+        && spec
+            .init_containers
+            .iter()
+            .chain(&spec.containers)
+            .any(|c| c.image.is_some())
 }
 
 /// A pod runs entirely in the engine or entirely as host processes; fields that only an
 /// engine container can honour are errors on host processes rather than ignored.
 fn validate_runtime_fields(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
     if runs_in_engine(spec) {
-        for (i, c) in spec.containers.iter().enumerate() {
+        for (field, c) in spec.all_containers() {
             if c.image.is_none() {
                 errors.push((
-                    format!("{path}.containers[{i}].image"),
+                    format!("{path}.{field}.image"),
                     "the pod's other containers run in the container engine, and a pod cannot mix them with host processes: give this container an image, or set spec.runtimeClassName: process to run every container as a host process".into(),
                 ));
             }
@@ -240,10 +244,10 @@ fn validate_runtime_fields(path: &str, spec: &PodSpec, errors: &mut FieldErrors)
         return;
     }
     const WHY: &str = "host processes see the node's filesystem and network";
-    for (i, c) in spec.containers.iter().enumerate() {
+    for (field, c) in spec.all_containers() {
         if !c.volume_mounts.is_empty() {
             errors.push((
-                format!("{path}.containers[{i}].volumeMounts"),
+                format!("{path}.{field}.volumeMounts"),
                 format!("{WHY}; volume mounts need a container image"),
             ));
         }
@@ -252,14 +256,14 @@ fn validate_runtime_fields(path: &str, spec: &PodSpec, errors: &mut FieldErrors)
             .is_some_and(|s| s.privileged.is_some())
         {
             errors.push((
-                format!("{path}.containers[{i}].securityContext.privileged"),
+                format!("{path}.{field}.securityContext.privileged"),
                 format!("{WHY}; privileged applies to containers with an image"),
             ));
         }
         for (j, port) in c.ports.iter().enumerate() {
             if port.host_port.is_some() {
                 errors.push((
-                    format!("{path}.containers[{i}].ports[{j}].hostPort"),
+                    format!("{path}.{field}.ports[{j}].hostPort"),
                     format!("{WHY}; a host process binds its port itself"),
                 ));
             }
@@ -282,8 +286,25 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
     }
     let volume_names: HashSet<&str> = spec.volumes.iter().map(|v| v.name.as_str()).collect();
     let mut seen = HashSet::new();
-    for (i, c) in spec.containers.iter().enumerate() {
-        let cpath = format!("{path}.containers[{i}]");
+    for (field, c) in spec.all_containers() {
+        let cpath = format!("{path}.{field}");
+        let init = field.starts_with("initContainers");
+        if c.restart_policy.is_some() && !init {
+            errors.push((
+                format!("{cpath}.restartPolicy"),
+                "may only be set on init containers (restartPolicy: Always makes one a sidecar)"
+                    .into(),
+            ));
+        }
+        if init && c.restart_policy.is_none() {
+            // Kubernetes' rule: only a sidecar runs beside the app and can be probed.
+            for (kind, _) in super::probe::probes_of(c) {
+                errors.push((
+                    format!("{cpath}.{}", kind.field()),
+                    "may not be set for init containers without restartPolicy: Always".into(),
+                ));
+            }
+        }
         if !is_dns_label(&c.name) {
             errors.push((
                 format!("{cpath}.name"),
@@ -861,7 +882,7 @@ fn validate_env_source(
             }
         }
         if let Some(name) = field.container_name.as_deref().filter(|n| !n.is_empty()) {
-            if !spec.containers.iter().any(|c| c.name == name) {
+            if !spec.all_containers().any(|(_, c)| c.name == name) {
                 errors.push((
                     format!("{path}.resourceFieldRef.containerName"),
                     format!("no container \"{name}\" in the pod"),

@@ -49,6 +49,52 @@ pub struct DesiredPod {
     pub volumes: Vec<DesiredVolume>,
     /// Host name of the pod (`spec.hostname`); the pod's name when `None`.
     pub hostname: Option<String>,
+    /// Init containers, run in order before `containers`.
+    pub init_containers: Vec<DesiredInitContainer>,
+}
+
+/// An init container: run to completion before the next one starts, or, as a sidecar
+/// (`restartPolicy: Always`), started before the next one and kept running beside the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredInitContainer {
+    /// What it runs.
+    pub container: DesiredContainer,
+    /// A native sidecar: restarted whenever it exits, stopped after the app containers.
+    pub sidecar: bool,
+}
+
+impl DesiredPod {
+    /// How many containers the pod has, init containers included.
+    pub fn container_count(&self) -> usize {
+        self.init_containers.len() + self.containers.len()
+    }
+
+    /// Container `index` of the pod's containers in start order: its init containers, then
+    /// its app containers.
+    pub fn container(&self, index: usize) -> Option<&DesiredContainer> {
+        match index.checked_sub(self.init_containers.len()) {
+            None => self.init_containers.get(index).map(|i| &i.container),
+            Some(app) => self.containers.get(app),
+        }
+    }
+
+    /// Every container in start order (init containers first).
+    pub fn all_containers(&self) -> impl Iterator<Item = &DesiredContainer> {
+        self.init_containers
+            .iter()
+            .map(|i| &i.container)
+            .chain(&self.containers)
+    }
+
+    /// Whether container `index` (in start order) is an init container.
+    pub fn is_init(&self, index: usize) -> bool {
+        index < self.init_containers.len()
+    }
+
+    /// Whether container `index` (in start order) is a native sidecar.
+    pub fn is_sidecar(&self, index: usize) -> bool {
+        self.init_containers.get(index).is_some_and(|i| i.sidecar)
+    }
 }
 
 /// When the container engine pulls an image (Kubernetes `imagePullPolicy`).

@@ -82,6 +82,8 @@ pub struct WirePodStatus {
     pub containers: Vec<WireContainerStatus>,
     /// The pod was stopped and forgotten by the agent (after deletion).
     pub removed: bool,
+    /// Init containers, in order.
+    pub init_containers: Vec<WireContainerStatus>,
 }
 
 /// Something that happened to a pod on the agent.

@@ -59,8 +59,7 @@ pub fn container_name(pod: &DesiredPod, container: &str, run: u64) -> String {
 /// The create request of run `ctx.run` of container `index`.
 pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePlan, String> {
     let container = pod
-        .containers
-        .get(index)
+        .container(index)
         .ok_or_else(|| format!("the pod has no container number {index}"))?;
     let image = container
         .image

@@ -127,6 +127,9 @@ pub struct PodStatus {
     /// Containers, as last reported.
     #[serde(default)]
     pub container_statuses: Vec<ContainerStatus>,
+    /// Init containers (sidecars among them), as last reported.
+    #[serde(default)]
+    pub init_container_statuses: Vec<ContainerStatus>,
     /// The node's address (process pods share it).
     #[serde(rename = "hostIP")]
     pub host_ip: Option<String>,

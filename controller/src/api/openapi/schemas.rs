@@ -127,6 +127,7 @@ const NAMES: &[(&str, &str, &str)] = &[
 /// Lists merged by key, as Kubernetes declares them: (definition, field, merge keys).
 const MERGE_KEYS: &[(&str, &str, &[&str])] = &[
     ("PodSpec", "containers", &["name"]),
+    ("PodSpec", "initContainers", &["name"]),
     ("PodSpec", "volumes", &["name"]),
     ("Container", "env", &["name"]),
     ("Container", "ports", &["containerPort"]),

@@ -199,6 +199,7 @@ pub static POD_SPEC: Message = Message {
     fields: &[
         r(1, "volumes", Msg(&VOLUME)),
         r(2, "containers", Msg(&CONTAINER)),
+        r(20, "initContainers", Msg(&CONTAINER)),
         f(3, "restartPolicy", Str),
         p(4, "terminationGracePeriodSeconds", Int),
         f(6, "dnsPolicy", Str),
@@ -227,7 +228,6 @@ pub static POD_SPEC: Message = Message {
         f(13, "hostIPC", Refuse),
         r(15, "imagePullSecrets", Refuse),
         f(17, "subdomain", Refuse),
-        r(20, "initContainers", Refuse),
         r(23, "hostAliases", Refuse),
         p(27, "shareProcessNamespace", Refuse),
         r(28, "readinessGates", Refuse),
@@ -261,6 +261,7 @@ pub static CONTAINER: Message = Message {
         p(10, "livenessProbe", Msg(&PROBE)),
         p(11, "readinessProbe", Msg(&PROBE)),
         p(22, "startupProbe", Msg(&PROBE)),
+        p(24, "restartPolicy", Str),
         // Refused by name.
         p(12, "lifecycle", Refuse),
         f(16, "stdin", Refuse),
@@ -269,7 +270,6 @@ pub static CONTAINER: Message = Message {
         r(19, "envFrom", Refuse),
         r(21, "volumeDevices", Refuse),
         r(23, "resizePolicy", Refuse),
-        p(24, "restartPolicy", Refuse),
     ],
 };
 

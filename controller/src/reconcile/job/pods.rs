@@ -37,7 +37,12 @@ pub fn new_pod(
         Some(i) => {
             labels.insert(INDEX_KEY.into(), i.to_string());
             annotations.insert(INDEX_KEY.into(), i.to_string());
-            for container in &mut pod_spec.containers {
+            // Init containers too: the documentation's Indexed Job picks its input in one.
+            for container in pod_spec
+                .init_containers
+                .iter_mut()
+                .chain(&mut pod_spec.containers)
+            {
                 container
                     .env
                     .push(EnvVar::literal("JOB_COMPLETION_INDEX", i.to_string()));
