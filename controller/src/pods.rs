@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use drover_proto::manifest::env::{container_env, PodFacts};
+use drover_proto::manifest::lifecycle::wire_hook;
 use drover_proto::manifest::probe::wire_probe;
 use drover_proto::manifest::{
     runs_in_engine, Container, ContainerRestartPolicy, Kind, PodSpec, PullPolicy, RestartPolicy,
@@ -82,6 +83,7 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
     let wire_container = |c: &Container| {
         let security = c.security_context.clone().unwrap_or_default();
         let limits = c.resources.as_ref().map(|r| &r.limits);
+        let lifecycle = c.lifecycle.as_ref();
         // The agent expands `$(VAR)` in the command and arguments from it.
         let env = container_env(&spec, c, &facts)
             .map_err(|e| format!("container {}: env: {e}", c.name))?;
@@ -135,6 +137,12 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
             startup_probe: c.startup_probe.as_ref().and_then(|p| wire_probe(p, c)),
             liveness_probe: c.liveness_probe.as_ref().and_then(|p| wire_probe(p, c)),
             readiness_probe: c.readiness_probe.as_ref().and_then(|p| wire_probe(p, c)),
+            post_start: lifecycle
+                .and_then(|l| l.post_start.as_ref())
+                .and_then(|h| wire_hook(h, c)),
+            pre_stop: lifecycle
+                .and_then(|l| l.pre_stop.as_ref())
+                .and_then(|h| wire_hook(h, c)),
         })
     };
     let containers = spec

@@ -303,11 +303,20 @@ fn check_bounds(message: &Message) -> Result<(), String> {
                     check_len("env", c.env.len())?;
                     check_len("ports", c.ports.len())?;
                     check_len("mounts", c.mounts.len())?;
-                    for probe in [&c.startup_probe, &c.liveness_probe, &c.readiness_probe]
+                    let hooks = [&c.post_start, &c.pre_stop]
                         .into_iter()
                         .flatten()
+                        .filter_map(|hook| match hook {
+                            crate::msg::WireHook::Check(handler) => Some(handler),
+                            crate::msg::WireHook::Sleep { .. } => None,
+                        });
+                    for handler in [&c.startup_probe, &c.liveness_probe, &c.readiness_probe]
+                        .into_iter()
+                        .flatten()
+                        .map(|probe| &probe.handler)
+                        .chain(hooks)
                     {
-                        match &probe.handler {
+                        match handler {
                             crate::msg::WireProbeHandler::Exec { command } => {
                                 check_len("probe command", command.len())?;
                             }

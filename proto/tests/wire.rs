@@ -106,6 +106,7 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
             option::of(probe()),
             option::of(probe()),
         ),
+        (option::of(hook()), option::of(hook())),
     )
         .prop_map(
             |(
@@ -118,6 +119,7 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 (mem, cpu),
                 (pull_policy, privileged, ports, mounts),
                 (startup_probe, liveness_probe, readiness_probe),
+                (post_start, pre_stop),
             )| DesiredContainer {
                 name,
                 image,
@@ -136,8 +138,17 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 startup_probe,
                 liveness_probe,
                 readiness_probe,
+                post_start,
+                pre_stop,
             },
         )
+}
+
+fn hook() -> impl Strategy<Value = WireHook> {
+    prop_oneof![
+        probe().prop_map(|p| WireHook::Check(p.handler)),
+        any::<u32>().prop_map(|seconds| WireHook::Sleep { seconds }),
+    ]
 }
 
 fn probe() -> impl Strategy<Value = WireProbe> {

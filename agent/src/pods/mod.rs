@@ -518,7 +518,7 @@ impl PodManager {
                 actions.push(Action::WakeAt(at));
             }
             if let Some(entry) = self.pods.get_mut(&uid) {
-                actions.extend(entry.sup.resume_probes());
+                actions.extend(entry.sup.resume_probes(now));
             }
             self.execute(&uid, actions, now);
             self.note_change(&uid);
@@ -877,11 +877,32 @@ impl PodManager {
                         entry,
                         uid,
                         index,
-                        kind,
+                        probes::Check::Probe(kind),
                         &self.probes,
                     );
                     if !started {
                         queue.extend(entry.sup.probe_not_run(index, kind));
+                    }
+                }
+                Action::Hook(index, kind) => {
+                    let started = probes::start(
+                        &self.settings,
+                        &self.logs_root,
+                        entry,
+                        uid,
+                        index,
+                        probes::Check::Hook(kind),
+                        &self.probes,
+                    );
+                    if !started {
+                        // Nowhere to run it (an engine container not known yet): failed.
+                        queue.extend(entry.sup.hooked(
+                            index,
+                            kind,
+                            false,
+                            "the hook could not be run",
+                            now,
+                        ));
                     }
                 }
                 Action::WakeAt(at) => {
@@ -1065,15 +1086,20 @@ impl PodManager {
             return;
         }
         probes::remember_address(entry, &done.key, done.outcome.address);
-        let actions = entry.sup.probed(
-            done.key.index,
-            done.kind,
-            done.outcome.success,
-            &done.outcome.message,
-            now,
-        );
-        if !done.outcome.success {
-            debug!(pod = %entry.sup.spec.name, container = done.key.index, probe = done.kind.field(), message = %done.outcome.message, "probe failed");
+        let (index, success, message) =
+            (done.key.index, done.outcome.success, &done.outcome.message);
+        let (actions, what) = match done.check {
+            probes::Check::Probe(kind) => (
+                entry.sup.probed(index, kind, success, message, now),
+                kind.field(),
+            ),
+            probes::Check::Hook(kind) => (
+                entry.sup.hooked(index, kind, success, message, now),
+                kind.field(),
+            ),
+        };
+        if !success {
+            debug!(pod = %entry.sup.spec.name, container = index, check = what, %message, "probe or hook failed");
         }
         self.execute(&done.key.uid, actions, now);
         self.note_change(&done.key.uid);

@@ -1,11 +1,11 @@
-//! Runs the probes the supervisors ask for, each in a task of its own whose outcome comes
-//! back to the pod manager as a [`ProbeDone`].
+//! Runs the probes and lifecycle hooks the supervisors ask for, each in a task of its own
+//! whose outcome comes back to the pod manager as a [`ProbeDone`].
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use drover_proto::msg::WireProbeHandler;
+use drover_proto::msg::{WireHook, WireProbeHandler};
 use tokio::sync::mpsc;
 
 use super::{engine_of, in_engine, Entry, PodSettings};
@@ -13,34 +13,90 @@ use crate::prober::{probe_of, ProbeKind};
 use crate::runtime::logfile::LogPaths;
 use crate::runtime::probe::{self, ExecIn, Outcome, PodAddress};
 use crate::runtime::process::{self, Launch, RunKey};
+use crate::supervisor::{hook_of, HookKind};
 
-/// A probe's outcome, for the run of the container it was made for.
+/// Longest a `postStart` hook may run (Kubernetes sets none; a hook that never ends would
+/// keep its container unready forever).
+const POST_START_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What is run: a probe or a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// A probe.
+    Probe(ProbeKind),
+    /// A lifecycle hook.
+    Hook(HookKind),
+}
+
+/// A probe's or hook's outcome, for the run of the container it was made for.
 #[derive(Debug)]
 pub struct ProbeDone {
     /// The container's run.
     pub key: RunKey,
-    /// Which probe.
-    pub kind: ProbeKind,
+    /// What ran.
+    pub check: Check,
     /// How it went.
     pub outcome: Outcome,
 }
 
-/// Starts probe `kind` of the current run of container `index`. False when it cannot run
-/// now (an engine container whose id is not known yet).
+/// Starts `check` for the current run of container `index`. False when it cannot run now
+/// (an engine container whose id is not known yet).
 pub fn start(
     settings: &PodSettings,
     logs_root: &Path,
     entry: &Entry,
     uid: &str,
     index: usize,
-    kind: ProbeKind,
+    check: Check,
     done: &mpsc::UnboundedSender<ProbeDone>,
 ) -> bool {
     let Some(container) = entry.sup.spec.container(index) else {
         return false;
     };
-    let Some(spec) = probe_of(container, kind) else {
-        return false;
+    let (handler, timeout) = match check {
+        Check::Probe(kind) => match probe_of(container, kind) {
+            Some(spec) => (
+                &spec.handler,
+                Duration::from_secs(u64::from(spec.timeout_seconds.max(1))),
+            ),
+            None => return false,
+        },
+        Check::Hook(kind) => match hook_of(&entry.sup, index, kind) {
+            Some(WireHook::Check(handler)) => (
+                handler,
+                match kind {
+                    HookKind::PostStart => POST_START_TIMEOUT,
+                    // It runs within the grace period, which the supervisor enforces.
+                    HookKind::PreStop => Duration::from_secs(u64::from(
+                        entry.sup.spec.termination_grace_seconds.max(1),
+                    )),
+                },
+            ),
+            Some(WireHook::Sleep { seconds }) => {
+                let key = RunKey {
+                    uid: uid.to_string(),
+                    index,
+                    run: entry.runs[index],
+                };
+                let wait = Duration::from_secs(u64::from(*seconds));
+                let done = done.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let outcome = Outcome {
+                        success: true,
+                        message: String::new(),
+                        address: None,
+                    };
+                    let _ = done.send(ProbeDone {
+                        key,
+                        check,
+                        outcome,
+                    });
+                });
+                return true;
+            }
+            None => return false,
+        },
     };
     let key = RunKey {
         uid: uid.to_string(),
@@ -48,7 +104,7 @@ pub fn start(
         run: entry.runs[index],
     };
     let cached = entry.addresses.get(index).copied().flatten();
-    let command = match &spec.handler {
+    let command = match handler {
         WireProbeHandler::Exec { command } => Some(command.as_slice()),
         _ => None,
     };
@@ -88,12 +144,15 @@ pub fn start(
         });
         (exec, PodAddress::host())
     };
-    let handler = spec.handler.clone();
-    let timeout = Duration::from_secs(u64::from(spec.timeout_seconds.max(1)));
+    let handler = handler.clone();
     let done = done.clone();
     tokio::spawn(async move {
         let outcome = probe::run(&handler, timeout, exec, address).await;
-        let _ = done.send(ProbeDone { key, kind, outcome });
+        let _ = done.send(ProbeDone {
+            key,
+            check,
+            outcome,
+        });
     });
     true
 }

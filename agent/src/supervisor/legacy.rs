@@ -3,6 +3,7 @@
 //! their records for damaged. Postcard keeps no field names: each stored shape needs its
 //! own type.
 
+use drover_proto::msg::legacy::DesiredContainerV2;
 use drover_proto::msg::{
     DesiredContainer, DesiredPod, DesiredVolume, WireMount, WirePort, WirePullPolicy,
     WireRestartPolicy,
@@ -104,6 +105,8 @@ impl From<PodSupervisorV1> for PodSupervisor {
                     startup_probe: None,
                     liveness_probe: None,
                     readiness_probe: None,
+                    post_start: None,
+                    pre_stop: None,
                 })
                 .collect(),
             host_network: old.spec.host_network,
@@ -145,6 +148,7 @@ impl From<PodSupervisorV1> for PodSupervisor {
             removed: old.removed,
             backoff: old.backoff,
             sidecars_stopping: None,
+            hooks_running: Vec::new(),
         }
     }
 }
@@ -157,7 +161,7 @@ struct PodV2 {
     name: String,
     restart_policy: WireRestartPolicy,
     termination_grace_seconds: u32,
-    containers: Vec<DesiredContainer>,
+    containers: Vec<DesiredContainerV2>,
     host_network: bool,
     volumes: Vec<DesiredVolume>,
     hostname: Option<String>,
@@ -187,7 +191,7 @@ impl From<PodSupervisorV2> for PodSupervisor {
                 name: old.spec.name,
                 restart_policy: old.spec.restart_policy,
                 termination_grace_seconds: old.spec.termination_grace_seconds,
-                containers: old.spec.containers,
+                containers: old.spec.containers.into_iter().map(Into::into).collect(),
                 host_network: old.spec.host_network,
                 volumes: old.spec.volumes,
                 hostname: old.spec.hostname,
@@ -202,6 +206,7 @@ impl From<PodSupervisorV2> for PodSupervisor {
             removed: old.removed,
             backoff: old.backoff,
             sidecars_stopping: None,
+            hooks_running: Vec::new(),
         }
     }
 }
@@ -262,9 +267,23 @@ pub fn sample_bytes() -> Vec<u8> {
 #[cfg(test)]
 pub fn sample_bytes_v2() -> Vec<u8> {
     use drover_proto::msg::{WireProbe, WireProbeHandler};
-    let container = DesiredContainer {
+    let container = DesiredContainerV2 {
         name: "c0".into(),
+        image: None,
         command: vec!["sleep".into(), "60".into()],
+        args: vec![],
+        env: vec![],
+        working_dir: None,
+        run_as_user: None,
+        run_as_group: None,
+        memory_limit_bytes: None,
+        cpu_limit_millis: None,
+        pull_policy: WirePullPolicy::IfNotPresent,
+        privileged: false,
+        ports: vec![],
+        mounts: vec![],
+        startup_probe: None,
+        readiness_probe: None,
         liveness_probe: Some(WireProbe {
             handler: WireProbeHandler::TcpSocket {
                 host: None,
@@ -277,13 +296,12 @@ pub fn sample_bytes_v2() -> Vec<u8> {
             failure_threshold: 3,
             termination_grace_seconds: None,
         }),
-        ..DesiredContainer::default()
     };
     let (mut current, _) = PodSupervisor::new(
         DesiredPod {
             uid: "uid-2".into(),
             name: "probed".into(),
-            containers: vec![container.clone()],
+            containers: vec![container.clone().into()],
             ..DesiredPod::default()
         },
         BackoffPolicy::default(),

@@ -14,6 +14,9 @@
 //! the app containers: when they have all finished for good, or when the pod is stopped.
 
 #[cfg(test)]
+mod hook_tests;
+mod hooks;
+#[cfg(test)]
 mod init_tests;
 pub mod legacy;
 #[cfg(test)]
@@ -27,6 +30,8 @@ use drover_proto::msg::{
 };
 use serde::{Deserialize, Serialize};
 
+use self::hooks::RunningHook;
+pub use self::hooks::{hook_of, HookKind};
 use crate::prober::{ContainerProber, ProbeKind};
 
 /// Milliseconds on the agent's clock, the supervisor's only notion of time: the pod manager
@@ -168,6 +173,9 @@ pub enum Action {
     },
     /// Run a probe of container `index`; its outcome goes to [`PodSupervisor::probed`].
     Probe(usize, ProbeKind),
+    /// Run a lifecycle hook of container `index`; its outcome goes to
+    /// [`PodSupervisor::hooked`].
+    Hook(usize, HookKind),
     /// Call [`PodSupervisor::wake`] at this time.
     WakeAt(Millis),
     /// The pod is stopped: forget it once its status is reported.
@@ -210,6 +218,8 @@ pub struct PodSupervisor {
     backoff: BackoffPolicy,
     /// The sidecars were asked to stop (the app containers are done, or the pod stops).
     sidecars_stopping: Option<Stopping>,
+    /// Lifecycle hooks asked for and not answered yet.
+    hooks_running: Vec<RunningHook>,
 }
 
 fn creating() -> ContainerPhase {
@@ -287,6 +297,7 @@ impl PodSupervisor {
             removed: false,
             backoff,
             sidecars_stopping: None,
+            hooks_running: Vec::new(),
         };
         (pod, actions)
     }
@@ -317,7 +328,11 @@ impl PodSupervisor {
         c.started_once = true;
         c.image_failures = 0;
         c.kill_at = None;
-        c.prober.start(spec, now);
+        let has_post_start = spec.post_start.is_some();
+        // A postStart hook holds the probes back until it is done.
+        if !has_post_start {
+            c.prober.start(spec, now);
+        }
         let mut actions = vec![Action::Event {
             warning: false,
             reason: "Started",
@@ -325,6 +340,9 @@ impl PodSupervisor {
         }];
         if let Some(at) = c.prober.next_at() {
             actions.push(Action::WakeAt(at));
+        }
+        if has_post_start && self.stopping.is_none() {
+            actions.extend(self.begin_post_start(index));
         }
         // A stop may have arrived while the process was being started (a sidecar's comes
         // after the app containers').
@@ -534,6 +552,7 @@ impl PodSupervisor {
         let stopping = self.stopping.is_some() || (sidecar && self.sidecars_stopping.is_some());
         let name = self.spec.name.clone();
         let backoff = self.backoff;
+        self.hooks_running.retain(|h| h.index != index);
         let Some(c) = self.containers.get_mut(index) else {
             return vec![];
         };
@@ -716,7 +735,7 @@ impl PodSupervisor {
         if live && !stopping.killed && stopping.kill_at > now {
             actions.push(Action::WakeAt(stopping.kill_at));
         }
-        actions
+        self.through_pre_stop(actions)
     }
 
     fn nothing_running(&self) -> bool {
@@ -839,6 +858,7 @@ impl PodSupervisor {
                 message: format!("{what} probe failed: {message}"),
             });
         }
+        let mut pre_stop = false;
         if verdict.kill {
             let grace = crate::prober::probe_of(spec, kind)
                 .and_then(|p| p.termination_grace_seconds)
@@ -852,19 +872,42 @@ impl PodSupervisor {
                     what.to_ascii_lowercase()
                 ),
             });
-            actions.push(Action::StopContainer {
-                index,
-                grace_seconds: grace,
-            });
+            if grace > 0 && spec.pre_stop.is_some() {
+                // Its preStop hook first; the stop follows it (see `hooked`).
+                actions.push(Action::Hook(index, HookKind::PreStop));
+                pre_stop = true;
+            } else {
+                actions.push(Action::StopContainer {
+                    index,
+                    grace_seconds: grace,
+                });
+            }
             if grace > 0 {
                 let at = now + Millis::from(grace) * 1000;
                 c.kill_at = Some(at);
                 actions.push(Action::WakeAt(at));
             }
         }
+        if pre_stop {
+            self.hooks_running.push(RunningHook {
+                index,
+                kind: HookKind::PreStop,
+            });
+        }
         // A sidecar's startup probe passing lets the next init container start.
         actions.extend(self.advance());
         actions
+    }
+
+    /// Sends SIGTERMs among `actions` through the containers' preStop hooks.
+    fn through_pre_stop(&mut self, actions: Vec<Action>) -> Vec<Action> {
+        actions
+            .into_iter()
+            .map(|action| match action {
+                Action::Signal(index, StopSignal::Term) => self.terminate(index, StopSignal::Term),
+                other => other,
+            })
+            .collect()
     }
 
     /// A probe asked for could not be run: it counts for nothing, and runs when next due.
@@ -877,8 +920,8 @@ impl PodSupervisor {
     }
 
     /// The agent restarted: the probes that were running are lost, and run again when due.
-    pub fn resume_probes(&mut self) -> Vec<Action> {
-        let mut actions = Vec::new();
+    pub fn resume_probes(&mut self, now: Millis) -> Vec<Action> {
+        let mut actions = self.resume_hooks(now);
         for c in &mut self.containers {
             if !matches!(c.phase, ContainerPhase::Running { .. }) {
                 continue;
@@ -936,6 +979,7 @@ impl PodSupervisor {
                 _ => {}
             }
         }
+        let mut actions = self.through_pre_stop(actions);
         if self.sidecars_stopping.is_none() && !self.any_app_live() {
             actions.extend(self.stop_sidecars(stopping, now));
         }

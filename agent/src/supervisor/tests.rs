@@ -554,7 +554,7 @@ fn an_agent_restart_resumes_probes_and_keeps_readiness() {
     p.wake(10 * S);
     // The records keep the supervisor; the probes that ran are gone with the agent.
     let mut restored = p.clone();
-    let actions = restored.resume_probes();
+    let actions = restored.resume_probes(10 * S);
     assert_eq!(wakes(&actions), vec![20 * S]);
     assert!(restored.status().containers[0].ready);
     assert_eq!(probes_asked(&restored.wake(20 * S)).len(), 2);

@@ -6,6 +6,7 @@ pub mod ignored;
 mod init_container_tests;
 mod job_bounds;
 mod kind;
+pub mod lifecycle;
 mod parse;
 pub mod probe;
 mod types;

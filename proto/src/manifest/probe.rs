@@ -267,47 +267,7 @@ pub fn validate_probe(
         }
     }
     if let Some(http) = &probe.http_get {
-        let at = format!("{path}.httpGet");
-        check_port(&format!("{at}.port"), &http.port, &container.ports, errors);
-        if let Some(scheme) = http.scheme.as_deref().filter(|s| !s.is_empty()) {
-            if scheme != "HTTP" && scheme != "HTTPS" {
-                errors.push((
-                    format!("{at}.scheme"),
-                    format!("unsupported scheme \"{scheme}\" (HTTP or HTTPS)"),
-                ));
-            }
-        }
-        if let Some(path) = &http.path {
-            if has_control(path) || path.contains(' ') {
-                errors.push((
-                    format!("{at}.path"),
-                    "must hold no spaces or control characters".into(),
-                ));
-            }
-        }
-        if let Some(host) = http.host.as_deref().filter(|h| !h.is_empty()) {
-            check_host(&format!("{at}.host"), host, errors);
-        }
-        if http.http_headers.len() > MAX_HEADERS {
-            errors.push((
-                format!("{at}.httpHeaders"),
-                format!("at most {MAX_HEADERS} headers"),
-            ));
-        }
-        for (i, header) in http.http_headers.iter().enumerate() {
-            if header.name.is_empty() || !header.name.bytes().all(is_token_byte) {
-                errors.push((
-                    format!("{at}.httpHeaders[{i}].name"),
-                    format!("invalid HTTP header name \"{}\"", header.name),
-                ));
-            }
-            if has_control(&header.value) {
-                errors.push((
-                    format!("{at}.httpHeaders[{i}].value"),
-                    "must hold no control characters".into(),
-                ));
-            }
-        }
+        validate_http_get(&format!("{path}.httpGet"), http, container, errors);
     }
     if let Some(tcp) = &probe.tcp_socket {
         check_port(
@@ -330,6 +290,55 @@ pub fn validate_probe(
         if grpc.service.as_deref().is_some_and(has_control) {
             errors.push((
                 format!("{path}.grpc.service"),
+                "must hold no control characters".into(),
+            ));
+        }
+    }
+}
+
+/// Checks an `httpGet` (of a probe or a lifecycle hook) at `at`.
+pub(super) fn validate_http_get(
+    at: &str,
+    http: &HttpGetAction,
+    container: &Container,
+    errors: &mut Vec<(String, String)>,
+) {
+    check_port(&format!("{at}.port"), &http.port, &container.ports, errors);
+    if let Some(scheme) = http.scheme.as_deref().filter(|s| !s.is_empty()) {
+        if scheme != "HTTP" && scheme != "HTTPS" {
+            errors.push((
+                format!("{at}.scheme"),
+                format!("unsupported scheme \"{scheme}\" (HTTP or HTTPS)"),
+            ));
+        }
+    }
+    if let Some(path) = &http.path {
+        if has_control(path) || path.contains(' ') {
+            errors.push((
+                format!("{at}.path"),
+                "must hold no spaces or control characters".into(),
+            ));
+        }
+    }
+    if let Some(host) = http.host.as_deref().filter(|h| !h.is_empty()) {
+        check_host(&format!("{at}.host"), host, errors);
+    }
+    if http.http_headers.len() > MAX_HEADERS {
+        errors.push((
+            format!("{at}.httpHeaders"),
+            format!("at most {MAX_HEADERS} headers"),
+        ));
+    }
+    for (i, header) in http.http_headers.iter().enumerate() {
+        if header.name.is_empty() || !header.name.bytes().all(is_token_byte) {
+            errors.push((
+                format!("{at}.httpHeaders[{i}].name"),
+                format!("invalid HTTP header name \"{}\"", header.name),
+            ));
+        }
+        if has_control(&header.value) {
+            errors.push((
+                format!("{at}.httpHeaders[{i}].value"),
                 "must hold no control characters".into(),
             ));
         }
@@ -398,6 +407,30 @@ fn seconds(value: Option<i32>, default: u32) -> u32 {
     }
 }
 
+/// What the agent is sent for an `httpGet` of `container` (`None` for a port name the
+/// container does not have, which validation refuses).
+pub(super) fn wire_http_get(
+    http: &HttpGetAction,
+    container: &Container,
+) -> Option<WireProbeHandler> {
+    Some(WireProbeHandler::HttpGet {
+        host: http.host.clone().filter(|h| !h.is_empty()),
+        port: port_number(&http.port, &container.ports)?,
+        // The kubelet adds the leading slash a path lacks.
+        path: match http.path.as_deref().unwrap_or("") {
+            "" => "/".into(),
+            p if p.starts_with('/') => p.to_string(),
+            p => format!("/{p}"),
+        },
+        https: http.scheme.as_deref() == Some("HTTPS"),
+        headers: http
+            .http_headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect(),
+    })
+}
+
 /// What the agent is sent for a probe of `container` (a validated one; `None` for one that
 /// is not, which validation refuses).
 pub fn wire_probe(probe: &Probe, container: &Container) -> Option<WireProbe> {
@@ -406,22 +439,7 @@ pub fn wire_probe(probe: &Probe, container: &Container) -> Option<WireProbe> {
             command: exec.command.clone(),
         }
     } else if let Some(http) = &probe.http_get {
-        WireProbeHandler::HttpGet {
-            host: http.host.clone().filter(|h| !h.is_empty()),
-            port: port_number(&http.port, &container.ports)?,
-            // The kubelet adds the leading slash a path lacks.
-            path: match http.path.as_deref().unwrap_or("") {
-                "" => "/".into(),
-                p if p.starts_with('/') => p.to_string(),
-                p => format!("/{p}"),
-            },
-            https: http.scheme.as_deref() == Some("HTTPS"),
-            headers: http
-                .http_headers
-                .iter()
-                .map(|h| (h.name.clone(), h.value.clone()))
-                .collect(),
-        }
+        wire_http_get(http, container)?
     } else if let Some(tcp) = &probe.tcp_socket {
         WireProbeHandler::TcpSocket {
             host: tcp.host.clone().filter(|h| !h.is_empty()),

@@ -405,6 +405,9 @@ pub struct Container {
     /// Decides whether the container is ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<super::probe::Probe>,
+    /// Hooks run after the container starts and before it stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<super::lifecycle::Lifecycle>,
     /// `Always` on an init container makes it a native sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<ContainerRestartPolicy>,

@@ -297,13 +297,19 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
             ));
         }
         if init && c.restart_policy.is_none() {
-            // Kubernetes' rule: only a sidecar runs beside the app and can be probed.
-            for (kind, _) in super::probe::probes_of(c) {
+            // Kubernetes' rule: only a sidecar runs beside the app, is probed and has hooks.
+            let probes = super::probe::probes_of(c).map(|(kind, _)| kind.field());
+            let lifecycle = c.lifecycle.as_ref().map(|_| "lifecycle");
+            for field in probes.chain(lifecycle) {
                 errors.push((
-                    format!("{cpath}.{}", kind.field()),
+                    format!("{cpath}.{field}"),
                     "may not be set for init containers without restartPolicy: Always".into(),
                 ));
             }
+        }
+        for (field, hook) in super::lifecycle::hooks_of(c) {
+            let path = format!("{cpath}.lifecycle.{field}");
+            super::lifecycle::validate_hook(&path, hook, c, errors);
         }
         if !is_dns_label(&c.name) {
             errors.push((

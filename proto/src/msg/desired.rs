@@ -191,6 +191,22 @@ pub struct DesiredContainer {
     pub liveness_probe: Option<WireProbe>,
     /// Decides whether the container is ready.
     pub readiness_probe: Option<WireProbe>,
+    /// Runs once the container has started; its failure kills the container.
+    pub post_start: Option<WireHook>,
+    /// Runs before the container is sent SIGTERM.
+    pub pre_stop: Option<WireHook>,
+}
+
+/// A lifecycle hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireHook {
+    /// An `exec` or `httpGet`, run as a probe's is.
+    Check(WireProbeHandler),
+    /// Wait this long.
+    Sleep {
+        /// Seconds.
+        seconds: u32,
+    },
 }
 
 /// A container probe, with Kubernetes' defaults filled in and named ports resolved.

@@ -2,12 +2,13 @@
 //! upgraded first still hears its older agents, and an upgraded agent still reads the
 //! desired state it stored. Postcard keeps no field names: the old shapes are spelled out.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     DesiredContainer, DesiredPod, DesiredState, DesiredVolume, EnrollReply, EnrollRequest,
     Heartbeat, LogChunk, LogRequest, Message, Presence, StatusAck, StatusReport,
-    WireContainerStatus, WireEvent, WirePhase, WirePodStatus, WireRestartPolicy,
+    WireContainerStatus, WireEvent, WireMount, WirePhase, WirePodStatus, WirePort, WireProbe,
+    WirePullPolicy, WireRestartPolicy,
 };
 
 /// [`Message`] as it was, variant for variant.
@@ -41,10 +42,60 @@ struct DesiredPodBeforeInit {
     name: String,
     restart_policy: WireRestartPolicy,
     termination_grace_seconds: u32,
-    containers: Vec<DesiredContainer>,
+    containers: Vec<DesiredContainerV2>,
     host_network: bool,
     volumes: Vec<DesiredVolume>,
     hostname: Option<String>,
+}
+
+/// A container as version 2 sent it: with probes, without lifecycle hooks. Agents kept
+/// pods in this shape too.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DesiredContainerV2 {
+    pub name: String,
+    pub image: Option<String>,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub run_as_user: Option<u32>,
+    pub run_as_group: Option<u32>,
+    pub memory_limit_bytes: Option<u64>,
+    pub cpu_limit_millis: Option<u64>,
+    pub pull_policy: WirePullPolicy,
+    pub privileged: bool,
+    pub ports: Vec<WirePort>,
+    pub mounts: Vec<WireMount>,
+    pub startup_probe: Option<WireProbe>,
+    pub liveness_probe: Option<WireProbe>,
+    pub readiness_probe: Option<WireProbe>,
+}
+
+impl From<DesiredContainerV2> for DesiredContainer {
+    fn from(old: DesiredContainerV2) -> DesiredContainer {
+        DesiredContainer {
+            name: old.name,
+            image: old.image,
+            command: old.command,
+            args: old.args,
+            env: old.env,
+            working_dir: old.working_dir,
+            run_as_user: old.run_as_user,
+            run_as_group: old.run_as_group,
+            memory_limit_bytes: old.memory_limit_bytes,
+            cpu_limit_millis: old.cpu_limit_millis,
+            pull_policy: old.pull_policy,
+            privileged: old.privileged,
+            ports: old.ports,
+            mounts: old.mounts,
+            startup_probe: old.startup_probe,
+            liveness_probe: old.liveness_probe,
+            readiness_probe: old.readiness_probe,
+            post_start: None,
+            pre_stop: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -94,7 +145,7 @@ pub(crate) fn decode_before_init(body: &[u8]) -> Option<Message> {
                     name: p.name,
                     restart_policy: p.restart_policy,
                     termination_grace_seconds: p.termination_grace_seconds,
-                    containers: p.containers,
+                    containers: p.containers.into_iter().map(Into::into).collect(),
                     host_network: p.host_network,
                     volumes: p.volumes,
                     hostname: p.hostname,
@@ -186,10 +237,24 @@ mod tests {
                 name: "web".into(),
                 restart_policy: WireRestartPolicy::Always,
                 termination_grace_seconds: 30,
-                containers: vec![DesiredContainer {
+                containers: vec![DesiredContainerV2 {
                     name: "main".into(),
+                    image: None,
                     command: vec!["sleep".into(), "60".into()],
-                    ..DesiredContainer::default()
+                    args: vec![],
+                    env: vec![],
+                    working_dir: None,
+                    run_as_user: None,
+                    run_as_group: None,
+                    memory_limit_bytes: None,
+                    cpu_limit_millis: None,
+                    pull_policy: WirePullPolicy::IfNotPresent,
+                    privileged: false,
+                    ports: vec![],
+                    mounts: vec![],
+                    startup_probe: None,
+                    liveness_probe: None,
+                    readiness_probe: None,
                 }],
                 host_network: false,
                 volumes: vec![],

@@ -3,14 +3,14 @@
 
 mod desired;
 mod enroll;
-pub(crate) mod legacy;
+pub mod legacy;
 mod logs;
 mod node;
 mod status;
 
 pub use desired::{
     DesiredContainer, DesiredInitContainer, DesiredPod, DesiredState, DesiredVolume, VolumeSource,
-    WireMount, WirePort, WireProbe, WireProbeHandler, WirePullPolicy, WireRestartPolicy,
+    WireHook, WireMount, WirePort, WireProbe, WireProbeHandler, WirePullPolicy, WireRestartPolicy,
 };
 pub use enroll::{controller_key_statement, EnrollReply, EnrollRequest};
 pub use logs::{LogChunk, LogRequest};

@@ -262,8 +262,8 @@ pub static CONTAINER: Message = Message {
         p(11, "readinessProbe", Msg(&PROBE)),
         p(22, "startupProbe", Msg(&PROBE)),
         p(24, "restartPolicy", Str),
+        p(12, "lifecycle", Msg(&LIFECYCLE)),
         // Refused by name.
-        p(12, "lifecycle", Refuse),
         f(16, "stdin", Refuse),
         f(17, "stdinOnce", Refuse),
         f(18, "tty", Refuse),
@@ -294,6 +294,29 @@ pub static PROBE_HANDLER: Message = Message {
         p(3, "tcpSocket", Msg(&TCP_SOCKET_ACTION)),
         p(4, "grpc", Msg(&GRPC_ACTION)),
     ],
+};
+
+pub static LIFECYCLE: Message = Message {
+    name: "Lifecycle",
+    fields: &[
+        p(1, "postStart", Msg(&LIFECYCLE_HANDLER)),
+        p(2, "preStop", Msg(&LIFECYCLE_HANDLER)),
+    ],
+};
+
+pub static LIFECYCLE_HANDLER: Message = Message {
+    name: "LifecycleHandler",
+    fields: &[
+        p(1, "exec", Msg(&EXEC_ACTION)),
+        p(2, "httpGet", Msg(&HTTP_GET_ACTION)),
+        p(3, "tcpSocket", Msg(&TCP_SOCKET_ACTION)),
+        p(4, "sleep", Msg(&SLEEP_ACTION)),
+    ],
+};
+
+pub static SLEEP_ACTION: Message = Message {
+    name: "SleepAction",
+    fields: &[f(1, "seconds", Int)],
 };
 
 pub static EXEC_ACTION: Message = Message {

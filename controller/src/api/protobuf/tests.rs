@@ -261,12 +261,12 @@ fn an_eviction_with_options() {
 
 #[test]
 fn a_setting_drover_does_not_take_is_named() {
-    // A container with lifecycle hooks (field 12): refused by name, not dropped.
-    let container = [ld(1, b"c"), ld(12, &ld(1, b"x"))].concat();
+    // A container with envFrom (field 19): refused by name, not dropped.
+    let container = [ld(1, b"c"), ld(19, &ld(1, b"x"))].concat();
     let pod = envelope("v1", "Pod", &ld(2, &ld(2, &container)));
     let message = decode(&pod).unwrap_err().to_string();
     assert!(
-        message.contains("lifecycle (field 12 of Container) is not supported"),
+        message.contains("envFrom (field 19 of Container) is not supported"),
         "{message}"
     );
     // A pointer field is set when present, even at zero (`shareProcessNamespace: false`);
@@ -408,4 +408,24 @@ fn probes_decode_with_their_inline_handler_and_int_or_string_ports() {
         json!({"httpGet": {"path": "/healthz", "port": "web"}, "periodSeconds": 5})
     );
     assert_eq!(c["readinessProbe"], json!({"tcpSocket": {"port": 8080}}));
+}
+
+#[test]
+fn init_containers_sidecars_and_hooks_decode() {
+    let sleep = [0x08, 5]; // SleepAction.seconds = 5
+    let lifecycle = ld(2, &ld(4, &sleep)); // preStop.sleep
+    let sidecar = [ld(1, b"proxy"), ld(24, b"Always"), ld(12, &lifecycle)].concat();
+    let app = ld(1, b"main");
+    let spec = [ld(2, &app), ld(20, &sidecar)].concat();
+    let pod = envelope("v1", "Pod", &ld(2, &spec));
+    let decoded = decode(&pod).unwrap();
+    assert_eq!(
+        decoded["spec"]["initContainers"],
+        json!([{
+            "name": "proxy",
+            "restartPolicy": "Always",
+            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        }])
+    );
+    assert_eq!(decoded["spec"]["containers"][0]["name"], "main");
 }
