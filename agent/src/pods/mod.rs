@@ -518,7 +518,14 @@ impl PodManager {
                 actions.push(Action::WakeAt(at));
             }
             if let Some(entry) = self.pods.get_mut(&uid) {
-                actions.extend(entry.sup.resume_probes(now));
+                let resumed = entry.sup.resume_probes(now);
+                // Standing down, nothing starts (a sidecar's postStart counts as done).
+                let standing_down = self.settings.standing_down;
+                actions.extend(
+                    resumed
+                        .into_iter()
+                        .filter(|a| !(standing_down && matches!(a, Action::Start(_)))),
+                );
             }
             self.execute(&uid, actions, now);
             self.note_change(&uid);
@@ -616,6 +623,8 @@ impl PodManager {
                         tokio::spawn(async move {
                             let _ = events.send(driver::watch(engine.as_ref(), &id, key).await);
                         });
+                        // A stop asked for while its id was unknown could not reach it.
+                        actions.extend(entry.sup.restate_stop(index, now));
                     }
                     _ => actions.extend(entry.sup.lost_to_agent_restart(
                         index,

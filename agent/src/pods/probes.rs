@@ -66,10 +66,23 @@ pub fn start(
                 handler,
                 match kind {
                     HookKind::PostStart => POST_START_TIMEOUT,
-                    // It runs within the grace period, which the supervisor enforces.
-                    HookKind::PreStop => Duration::from_secs(u64::from(
-                        entry.sup.spec.termination_grace_seconds.max(1),
-                    )),
+                    // Within the grace period (the pod's, or a probe's that killed it),
+                    // which the supervisor enforces with SIGKILL.
+                    HookKind::PreStop => {
+                        let probe_graces = [
+                            &container.startup_probe,
+                            &container.liveness_probe,
+                            &container.readiness_probe,
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.termination_grace_seconds);
+                        let grace = probe_graces
+                            .chain([entry.sup.spec.termination_grace_seconds])
+                            .max()
+                            .unwrap_or(0);
+                        Duration::from_secs(u64::from(grace.max(1)))
+                    }
                 },
             ),
             Some(WireHook::Sleep { seconds }) => {
@@ -79,6 +92,10 @@ pub fn start(
                     run: entry.runs[index],
                 };
                 let wait = Duration::from_secs(u64::from(*seconds));
+                let wait = match kind {
+                    HookKind::PostStart => wait.min(POST_START_TIMEOUT),
+                    HookKind::PreStop => wait,
+                };
                 let done = done.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;

@@ -271,3 +271,82 @@ fn hooks_lost_to_an_agent_restart_count_as_done() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn a_pre_stop_already_running_is_not_run_again() {
+    let mut p = pod_with(
+        DesiredContainer {
+            pre_stop: exec_hook(),
+            liveness_probe: Some(probe(1)),
+            ..container()
+        },
+        30,
+    );
+    p.started(0, 0);
+    p.wake(0);
+    let actions = p.probed(0, ProbeKind::Liveness, false, "refused", 0);
+    assert_eq!(hooks(&actions), vec![(0, HookKind::PreStop)]);
+    // The pod is deleted while that hook runs: no second run, no early SIGTERM.
+    let actions = p.stop(S);
+    assert!(hooks(&actions).is_empty(), "{actions:?}");
+    assert!(signals(&actions).is_empty(), "{actions:?}");
+    // Its end sends the SIGTERM the pod's stop asks for.
+    let actions = p.hooked(0, HookKind::PreStop, true, "", 2 * S);
+    assert_eq!(signals(&actions), vec![(0, StopSignal::Term)]);
+}
+
+#[test]
+fn a_failed_post_start_goes_through_pre_stop() {
+    let mut p = pod_with(
+        DesiredContainer {
+            post_start: exec_hook(),
+            pre_stop: exec_hook(),
+            ..container()
+        },
+        10,
+    );
+    p.started(0, 0);
+    let actions = p.hooked(0, HookKind::PostStart, false, "exit status 1", S);
+    assert_eq!(hooks(&actions), vec![(0, HookKind::PreStop)]);
+    let actions = p.hooked(0, HookKind::PreStop, true, "", 2 * S);
+    assert!(
+        actions.contains(&Action::StopContainer {
+            index: 0,
+            grace_seconds: 9
+        }),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_container_started_during_a_stop_runs_its_pre_stop_not_its_post_start() {
+    let mut p = pod_with(
+        DesiredContainer {
+            post_start: exec_hook(),
+            pre_stop: exec_hook(),
+            ..container()
+        },
+        10,
+    );
+    p.stop(0);
+    let actions = p.started(0, S);
+    assert_eq!(hooks(&actions), vec![(0, HookKind::PreStop)]);
+}
+
+#[test]
+fn a_stop_is_restated_to_an_engine_container_found_after_an_agent_restart() {
+    let mut p = pod_with(container(), 10);
+    p.started(0, 0);
+    assert_eq!(p.restate_stop(0, 0), None, "not being stopped");
+    p.stop(0);
+    assert_eq!(
+        p.restate_stop(0, S),
+        Some(Action::Signal(0, StopSignal::Term))
+    );
+    p.wake(10 * S);
+    assert_eq!(
+        p.restate_stop(0, 11 * S),
+        Some(Action::Signal(0, StopSignal::Kill)),
+        "the kill, once its time has passed"
+    );
+}

@@ -63,18 +63,87 @@ impl PodSupervisor {
     }
 
     /// Asks running container `index` to stop: through its `preStop` hook when it has one
-    /// and there is time for it (SIGTERM follows the hook), else with `signal`.
-    pub(super) fn terminate(&mut self, index: usize, signal: StopSignal) -> Action {
-        if signal == StopSignal::Term && hook_of(self, index, HookKind::PreStop).is_some() {
-            if !self.hook_running(index, HookKind::PreStop) {
-                self.hooks_running.push(RunningHook {
-                    index,
-                    kind: HookKind::PreStop,
-                });
-            }
-            return Action::Hook(index, HookKind::PreStop);
+    /// (SIGTERM follows the hook), else with `signal`. Nothing while its preStop runs
+    /// already (its end sends the signal); a container already being stopped for a failed
+    /// probe gets the signal without a second run of the hook.
+    pub(super) fn terminate(&mut self, index: usize, signal: StopSignal) -> Option<Action> {
+        if self.hook_running(index, HookKind::PreStop) {
+            return (signal == StopSignal::Kill).then_some(Action::Signal(index, signal));
         }
-        Action::Signal(index, signal)
+        let being_stopped = self
+            .containers
+            .get(index)
+            .is_some_and(|c| c.kill_at.is_some());
+        if signal == StopSignal::Term
+            && !being_stopped
+            && hook_of(self, index, HookKind::PreStop).is_some()
+        {
+            self.hooks_running.push(RunningHook {
+                index,
+                kind: HookKind::PreStop,
+            });
+            return Some(Action::Hook(index, HookKind::PreStop));
+        }
+        Some(Action::Signal(index, signal))
+    }
+
+    /// Kills running container `index` on the agent's own account (a failed probe or
+    /// postStart): its `preStop` first when there is time for one, then SIGTERM, and
+    /// SIGKILL once `grace` seconds have passed.
+    pub(super) fn kill_container(&mut self, index: usize, grace: u32, now: Millis) -> Vec<Action> {
+        let pre_stop = grace > 0
+            && hook_of(self, index, HookKind::PreStop).is_some()
+            && !self.hook_running(index, HookKind::PreStop);
+        let Some(c) = self.containers.get_mut(index) else {
+            return vec![];
+        };
+        let mut actions = Vec::new();
+        if grace > 0 {
+            let at = now + Millis::from(grace) * 1000;
+            c.kill_at = Some(at);
+            actions.push(Action::WakeAt(at));
+        }
+        if pre_stop {
+            // The stop follows the hook (see `hooked`).
+            self.hooks_running.push(RunningHook {
+                index,
+                kind: HookKind::PreStop,
+            });
+            actions.push(Action::Hook(index, HookKind::PreStop));
+        } else {
+            actions.push(Action::StopContainer {
+                index,
+                grace_seconds: grace,
+            });
+        }
+        actions
+    }
+
+    /// What to ask of container `index` again once its engine container is found after an
+    /// agent restart: the stop it was being given, which could not reach it meanwhile.
+    pub fn restate_stop(&self, index: usize, now: Millis) -> Option<Action> {
+        let c = self.containers.get(index)?;
+        if !matches!(c.phase, ContainerPhase::Running { .. })
+            || self.hook_running(index, HookKind::PreStop)
+        {
+            return None;
+        }
+        let sidecar = self.spec.is_sidecar(index);
+        let own_stop = if sidecar {
+            self.sidecars_stopping
+        } else {
+            self.stopping
+        };
+        if self.stopping.is_some_and(|s| s.killed) || own_stop.is_some_and(|s| s.killed) {
+            return Some(Action::Signal(index, StopSignal::Kill));
+        }
+        if own_stop.is_some() {
+            return Some(Action::Signal(index, StopSignal::Term));
+        }
+        c.kill_at.map(|at| Action::StopContainer {
+            index,
+            grace_seconds: u32::try_from(((at - now).max(0) + 999) / 1000).unwrap_or(u32::MAX),
+        })
     }
 
     /// The outcome of a hook asked for with [`Action::Hook`]; `message` says why it failed.
@@ -126,15 +195,7 @@ impl PodSupervisor {
                     reason: "Killing",
                     message: format!("Stopping container {}: its postStart hook failed", c.name),
                 });
-                actions.push(Action::StopContainer {
-                    index,
-                    grace_seconds: grace,
-                });
-                if grace > 0 {
-                    let at = now + Millis::from(grace) * 1000;
-                    c.kill_at = Some(at);
-                    actions.push(Action::WakeAt(at));
-                }
+                actions.extend(self.kill_container(index, grace, now));
             }
             HookKind::PreStop => {
                 if !success {

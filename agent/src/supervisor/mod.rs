@@ -341,9 +341,6 @@ impl PodSupervisor {
         if let Some(at) = c.prober.next_at() {
             actions.push(Action::WakeAt(at));
         }
-        if has_post_start && self.stopping.is_none() {
-            actions.extend(self.begin_post_start(index));
-        }
         // A stop may have arrived while the process was being started (a sidecar's comes
         // after the app containers').
         let pod_killed = self.stopping.is_some_and(|s| s.killed);
@@ -360,10 +357,12 @@ impl PodSupervisor {
             } else {
                 StopSignal::Term
             };
-            actions.push(Action::Signal(index, signal));
+            actions.extend(self.terminate(index, signal));
             if !stopping.killed {
                 actions.push(Action::WakeAt(stopping.kill_at));
             }
+        } else if has_post_start {
+            actions.extend(self.begin_post_start(index));
         }
         actions.extend(self.advance());
         actions
@@ -858,7 +857,6 @@ impl PodSupervisor {
                 message: format!("{what} probe failed: {message}"),
             });
         }
-        let mut pre_stop = false;
         if verdict.kill {
             let grace = crate::prober::probe_of(spec, kind)
                 .and_then(|p| p.termination_grace_seconds)
@@ -872,27 +870,7 @@ impl PodSupervisor {
                     what.to_ascii_lowercase()
                 ),
             });
-            if grace > 0 && spec.pre_stop.is_some() {
-                // Its preStop hook first; the stop follows it (see `hooked`).
-                actions.push(Action::Hook(index, HookKind::PreStop));
-                pre_stop = true;
-            } else {
-                actions.push(Action::StopContainer {
-                    index,
-                    grace_seconds: grace,
-                });
-            }
-            if grace > 0 {
-                let at = now + Millis::from(grace) * 1000;
-                c.kill_at = Some(at);
-                actions.push(Action::WakeAt(at));
-            }
-        }
-        if pre_stop {
-            self.hooks_running.push(RunningHook {
-                index,
-                kind: HookKind::PreStop,
-            });
+            actions.extend(self.kill_container(index, grace, now));
         }
         // A sidecar's startup probe passing lets the next init container start.
         actions.extend(self.advance());
@@ -903,9 +881,9 @@ impl PodSupervisor {
     fn through_pre_stop(&mut self, actions: Vec<Action>) -> Vec<Action> {
         actions
             .into_iter()
-            .map(|action| match action {
+            .filter_map(|action| match action {
                 Action::Signal(index, StopSignal::Term) => self.terminate(index, StopSignal::Term),
-                other => other,
+                other => Some(other),
             })
             .collect()
     }
