@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use drover_proto::manifest::env::{container_env, PodFacts};
 use drover_proto::manifest::lifecycle::wire_hook;
 use drover_proto::manifest::probe::wire_probe;
+use drover_proto::manifest::security::wire_security;
 use drover_proto::manifest::{
     runs_in_engine, Container, ContainerRestartPolicy, Kind, PodSpec, PullPolicy, RestartPolicy,
 };
@@ -137,6 +138,7 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
             startup_probe: c.startup_probe.as_ref().and_then(|p| wire_probe(p, c)),
             liveness_probe: c.liveness_probe.as_ref().and_then(|p| wire_probe(p, c)),
             readiness_probe: c.readiness_probe.as_ref().and_then(|p| wire_probe(p, c)),
+            security: wire_security(&spec, c),
             post_start: lifecycle
                 .and_then(|l| l.post_start.as_ref())
                 .and_then(|h| wire_hook(h, c)),
@@ -176,6 +178,7 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
             }),
         containers,
         init_containers,
+        fs_group: spec.security_context.as_ref().and_then(|s| s.fs_group),
         host_network: spec.host_network.unwrap_or(false),
         hostname: spec.hostname.clone(),
         volumes: spec

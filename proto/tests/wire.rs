@@ -106,7 +106,7 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
             option::of(probe()),
             option::of(probe()),
         ),
-        (option::of(hook()), option::of(hook())),
+        (option::of(hook()), option::of(hook()), security()),
     )
         .prop_map(
             |(
@@ -119,7 +119,7 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 (mem, cpu),
                 (pull_policy, privileged, ports, mounts),
                 (startup_probe, liveness_probe, readiness_probe),
-                (post_start, pre_stop),
+                (post_start, pre_stop, security),
             )| DesiredContainer {
                 name,
                 image,
@@ -140,6 +140,28 @@ fn container() -> impl Strategy<Value = DesiredContainer> {
                 readiness_probe,
                 post_start,
                 pre_stop,
+                security,
+            },
+        )
+}
+
+fn security() -> impl Strategy<Value = WireSecurity> {
+    (
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        vec("[A-Z_]{1,12}", 0..3),
+        vec("[A-Z_]{1,12}", 0..3),
+        vec(any::<u32>(), 0..3),
+    )
+        .prop_map(
+            |((no_new_privileges, read_only_root, seccomp_unconfined), add, drop, groups)| {
+                WireSecurity {
+                    no_new_privileges,
+                    read_only_root,
+                    capabilities_add: add,
+                    capabilities_drop: drop,
+                    seccomp_unconfined,
+                    groups,
+                }
             },
         )
 }
@@ -258,6 +280,7 @@ fn desired_pod() -> impl Strategy<Value = DesiredPod> {
                     volumes,
                     hostname,
                     init_containers,
+                    fs_group: None,
                 }
             },
         )

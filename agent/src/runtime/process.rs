@@ -248,6 +248,7 @@ pub fn spawn(
         cgroup.as_ref().map(|c| c.procs_fds()).unwrap_or_default(),
         launch.keeper.map(|_| status.as_raw_fd()),
         launch.die_with_agent || launch.keeper.is_none(),
+        container.security.no_new_privileges,
     );
     let spawned = command.spawn().map_err(|e| {
         let program = launch.keeper.map_or(program.as_ref(), Path::as_os_str);
@@ -315,6 +316,7 @@ pub fn probe_command(
         cgroup.as_ref().map(|c| c.procs_fds()).unwrap_or_default(),
         None,
         true,
+        container.security.no_new_privileges,
     );
     Ok(ProbeCommand {
         command: probe,
@@ -601,14 +603,17 @@ fn kill_marked(pgid: Option<u32>, pod_uid: &str) -> usize {
 }
 
 /// Between fork and exec, the keeper: enters the container's cgroups, so that nothing it
-/// starts escapes the limits; finds its status file on [`keeper::STATUS_FD`]; and, only in
-/// the old behaviour, asks the kernel to kill it when the agent dies.
+/// starts escapes the limits; finds its status file on [`keeper::STATUS_FD`]; sets
+/// no_new_privs for `allowPrivilegeEscalation: false` (inherited by the container's
+/// process, which the keeper executes); and, only in the old behaviour, asks the kernel to
+/// kill it when the agent dies.
 #[allow(unsafe_code)]
 fn prepare_child(
     command: &mut Command,
     cgroup_procs: Vec<i32>,
     status_fd: Option<i32>,
     die_with_agent: bool,
+    no_new_privs: bool,
 ) {
     // SAFETY: the closure runs in the child between fork and exec. It only calls prctl(2),
     // write(2), dup2(2) and fcntl(2), all async-signal-safe, on descriptors the parent
@@ -617,6 +622,9 @@ fn prepare_child(
         command.pre_exec(move || {
             if die_with_agent {
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            }
+            if no_new_privs {
+                nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)?;
             }
             for fd in &cgroup_procs {
                 let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);

@@ -107,12 +107,14 @@ impl From<PodSupervisorV1> for PodSupervisor {
                     readiness_probe: None,
                     post_start: None,
                     pre_stop: None,
+                    security: Default::default(),
                 })
                 .collect(),
             host_network: old.spec.host_network,
             volumes: old.spec.volumes,
             hostname: old.spec.hostname,
             init_containers: Vec::new(),
+            fs_group: None,
         };
         let containers = old
             .containers
@@ -196,6 +198,7 @@ impl From<PodSupervisorV2> for PodSupervisor {
                 volumes: old.spec.volumes,
                 hostname: old.spec.hostname,
                 init_containers: Vec::new(),
+                fs_group: None,
             },
             containers: old.containers,
             revision: old.revision,

@@ -9,6 +9,7 @@ mod kind;
 pub mod lifecycle;
 mod parse;
 pub mod probe;
+pub mod security;
 mod types;
 mod validate;
 pub mod yaml;

@@ -312,6 +312,21 @@ pub struct ContainerSecurityContext {
     /// Privileged container (engine only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged: Option<bool>,
+    /// Refuse to run as uid 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    /// `false` sets no_new_privs: setuid binaries and file capabilities grant nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_privilege_escalation: Option<bool>,
+    /// Mount the image's filesystem read-only (engine only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_root_filesystem: Option<bool>,
+    /// Capabilities added to or dropped from the engine's default set (engine only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<super::security::Capabilities>,
+    /// The seccomp profile: `RuntimeDefault` (engine only) or `Unconfined`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<super::security::SeccompProfile>,
 }
 
 /// Pod `securityContext`.
@@ -325,6 +340,19 @@ pub struct PodSecurityContext {
     /// Run every container as this gid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_group: Option<u32>,
+    /// Refuse to run any container as uid 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    /// A group every container belongs to, which owns the pod's `emptyDir` volumes
+    /// (engine only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_group: Option<u32>,
+    /// More groups every container belongs to (engine only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplemental_groups: Vec<u32>,
+    /// Every container's seccomp profile, unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<super::security::SeccompProfile>,
 }
 
 /// A container port.

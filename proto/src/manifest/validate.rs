@@ -416,6 +416,7 @@ fn validate_pod_spec(path: &str, spec: &PodSpec, errors: &mut FieldErrors) {
         }
     }
     validate_runtime_fields(path, spec, errors);
+    super::security::validate_security(path, spec, runs_in_engine(spec), errors);
     for (i, v) in spec.volumes.iter().enumerate() {
         let sources = usize::from(v.host_path.is_some()) + usize::from(v.empty_dir.is_some());
         if sources != 1 {

@@ -51,6 +51,8 @@ pub struct DesiredPod {
     pub hostname: Option<String>,
     /// Init containers, run in order before `containers`.
     pub init_containers: Vec<DesiredInitContainer>,
+    /// The group that owns the pod's `emptyDir` volumes (`fsGroup`).
+    pub fs_group: Option<u32>,
 }
 
 /// An init container: run to completion before the next one starts, or, as a sidecar
@@ -195,6 +197,25 @@ pub struct DesiredContainer {
     pub post_start: Option<WireHook>,
     /// Runs before the container is sent SIGTERM.
     pub pre_stop: Option<WireHook>,
+    /// Security settings beyond the user and group.
+    pub security: WireSecurity,
+}
+
+/// A container's `securityContext` beyond its user, group and `privileged`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WireSecurity {
+    /// Set no_new_privs (`allowPrivilegeEscalation: false`).
+    pub no_new_privileges: bool,
+    /// The image's filesystem is mounted read-only.
+    pub read_only_root: bool,
+    /// Capabilities added, without `CAP_`.
+    pub capabilities_add: Vec<String>,
+    /// Capabilities dropped, without `CAP_` (`ALL`: every one).
+    pub capabilities_drop: Vec<String>,
+    /// Run without a seccomp filter.
+    pub seccomp_unconfined: bool,
+    /// Supplementary groups: the pod's `fsGroup`, then its `supplementalGroups`.
+    pub groups: Vec<u32>,
 }
 
 /// A lifecycle hook.

@@ -94,6 +94,7 @@ impl From<DesiredContainerV2> for DesiredContainer {
             readiness_probe: old.readiness_probe,
             post_start: None,
             pre_stop: None,
+            security: Default::default(),
         }
     }
 }
@@ -150,6 +151,7 @@ pub(crate) fn decode_before_init(body: &[u8]) -> Option<Message> {
                     volumes: p.volumes,
                     hostname: p.hostname,
                     init_containers: Vec::new(),
+                    fs_group: None,
                 })
                 .collect(),
             finished: d.finished,

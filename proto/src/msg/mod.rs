@@ -11,6 +11,7 @@ mod status;
 pub use desired::{
     DesiredContainer, DesiredInitContainer, DesiredPod, DesiredState, DesiredVolume, VolumeSource,
     WireHook, WireMount, WirePort, WireProbe, WireProbeHandler, WirePullPolicy, WireRestartPolicy,
+    WireSecurity,
 };
 pub use enroll::{controller_key_statement, EnrollReply, EnrollRequest};
 pub use logs::{LogChunk, LogRequest};

@@ -173,6 +173,11 @@ fn create_body(plan: &CreatePlan) -> ContainerCreateBody {
             network_mode: plan.host_network.then(|| "host".to_string()),
             binds: (!plan.binds.is_empty()).then(|| plan.binds.clone()),
             port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            readonly_rootfs: plan.read_only_root.then_some(true),
+            cap_add: (!plan.cap_add.is_empty()).then(|| plan.cap_add.clone()),
+            cap_drop: (!plan.cap_drop.is_empty()).then(|| plan.cap_drop.clone()),
+            security_opt: (!plan.security_opt.is_empty()).then(|| plan.security_opt.clone()),
+            group_add: (!plan.group_add.is_empty()).then(|| plan.group_add.clone()),
             // The agent applies the pod's restartPolicy itself.
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::NO),

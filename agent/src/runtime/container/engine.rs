@@ -68,6 +68,16 @@ pub struct CreatePlan {
     pub binds: Vec<String>,
     /// Exposed ports, and the host port each is published on.
     pub ports: Vec<PlannedPort>,
+    /// The image's filesystem is read-only.
+    pub read_only_root: bool,
+    /// Capabilities added to the engine's default set.
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from it.
+    pub cap_drop: Vec<String>,
+    /// `no-new-privileges:true`, `seccomp=unconfined`.
+    pub security_opt: Vec<String>,
+    /// Supplementary groups (numeric).
+    pub group_add: Vec<String>,
 }
 
 /// One container port.

@@ -160,6 +160,26 @@ pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePl
         host_network: pod.host_network,
         binds,
         ports,
+        read_only_root: container.security.read_only_root,
+        cap_add: container.security.capabilities_add.clone(),
+        cap_drop: container.security.capabilities_drop.clone(),
+        security_opt: [
+            (
+                container.security.no_new_privileges,
+                "no-new-privileges:true",
+            ),
+            (container.security.seccomp_unconfined, "seccomp=unconfined"),
+        ]
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, option)| option.to_string())
+        .collect(),
+        group_add: container
+            .security
+            .groups
+            .iter()
+            .map(u32::to_string)
+            .collect(),
     })
 }
 

@@ -16,8 +16,15 @@ pub fn prepare(pod: &DesiredPod, volumes_dir: &Path) -> Result<(), String> {
             VolumeSource::EmptyDir => {
                 let dir = empty_dir(volumes_dir, &pod.uid, &volume.name)
                     .map_err(|e| format!("emptyDir volume: {e}"))?;
+                // Owned by the pod's fsGroup, whose files then keep the group (setgid).
+                let mode = if pod.fs_group.is_some() {
+                    0o2777
+                } else {
+                    0o777
+                };
                 fs::create_dir_all(&dir)
-                    .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)))
+                    .and_then(|()| std::os::unix::fs::chown(&dir, None, pod.fs_group))
+                    .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(mode)))
                     .map_err(|e| {
                         format!(
                             "cannot create emptyDir volume \"{}\" at {}: {e}",

@@ -63,6 +63,8 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("Probe", CORE, "Probe"),
     ("ExecAction", CORE, "ExecAction"),
     ("Lifecycle", CORE, "Lifecycle"),
+    ("Capabilities", CORE, "Capabilities"),
+    ("SeccompProfile", CORE, "SeccompProfile"),
     ("LifecycleHandler", CORE, "LifecycleHandler"),
     ("SleepAction", CORE, "SleepAction"),
     ("HttpGetAction", CORE, "HTTPGetAction"),

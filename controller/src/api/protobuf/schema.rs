@@ -411,15 +411,37 @@ pub static VOLUME_MOUNT: Message = Message {
 pub static SECURITY_CONTEXT: Message = Message {
     name: "SecurityContext",
     fields: &[
+        p(1, "capabilities", Msg(&CAPABILITIES)),
         p(2, "privileged", Bool),
         p(4, "runAsUser", Int),
+        p(5, "runAsNonRoot", Bool),
+        p(6, "readOnlyRootFilesystem", Bool),
+        p(7, "allowPrivilegeEscalation", Bool),
         p(8, "runAsGroup", Int),
+        p(11, "seccompProfile", Msg(&SECCOMP_PROFILE)),
     ],
+};
+
+pub static CAPABILITIES: Message = Message {
+    name: "Capabilities",
+    fields: &[r(1, "add", Str), r(2, "drop", Str)],
+};
+
+pub static SECCOMP_PROFILE: Message = Message {
+    name: "SeccompProfile",
+    fields: &[f(1, "type", Str), p(2, "localhostProfile", Str)],
 };
 
 pub static POD_SECURITY_CONTEXT: Message = Message {
     name: "PodSecurityContext",
-    fields: &[p(2, "runAsUser", Int), p(6, "runAsGroup", Int)],
+    fields: &[
+        p(2, "runAsUser", Int),
+        p(3, "runAsNonRoot", Bool),
+        r(4, "supplementalGroups", Int),
+        p(5, "fsGroup", Int),
+        p(6, "runAsGroup", Int),
+        p(10, "seccompProfile", Msg(&SECCOMP_PROFILE)),
+    ],
 };
 
 pub static VOLUME: Message = Message {
