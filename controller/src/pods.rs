@@ -191,7 +191,12 @@ pub fn desired_pod(pod: &StoredObject, node: Option<&StoredObject>) -> Result<De
                         path: host.path.clone(),
                         kind: host.kind.clone().unwrap_or_default(),
                     },
-                    None => VolumeSource::EmptyDir,
+                    None => match v.empty_dir.as_ref() {
+                        Some(dir) if dir.medium.as_deref() == Some("Memory") => {
+                            VolumeSource::MemoryDir
+                        }
+                        _ => VolumeSource::EmptyDir,
+                    },
                 },
             })
             .collect(),

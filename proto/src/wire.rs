@@ -303,6 +303,9 @@ fn check_bounds(message: &Message) -> Result<(), String> {
                     check_len("env", c.env.len())?;
                     check_len("ports", c.ports.len())?;
                     check_len("mounts", c.mounts.len())?;
+                    check_len("capabilities", c.security.capabilities_add.len())?;
+                    check_len("capabilities", c.security.capabilities_drop.len())?;
+                    check_len("groups", c.security.groups.len())?;
                     let hooks = [&c.post_start, &c.pre_stop]
                         .into_iter()
                         .flatten()

@@ -161,6 +161,7 @@ fn security() -> impl Strategy<Value = WireSecurity> {
                     capabilities_drop: drop,
                     seccomp_unconfined,
                     groups,
+                    run_as_non_root: no_new_privileges && read_only_root,
                 }
             },
         )

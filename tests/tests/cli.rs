@@ -145,7 +145,7 @@ fn unsupported_fields_kinds_and_bad_names_are_rejected_with_their_path() {
     for (text, expected) in [
         ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n", "kind: unsupported kind \"Deployment\""),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: [{name: a, command: [x]}]}\n", "metadata.name: invalid name"),
-        ("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: a, command: [x], lifecycle: {}}]}\n", "spec.containers[0].lifecycle: unknown field"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: a, command: [x], envFrom: []}]}\n", "spec.containers[0].envFrom: unknown field"),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: a, command: x}]}\n", "spec.containers[0].command: invalid type"),
     ] {
         let mut child = std::process::Command::new(binary("drover"))

@@ -632,3 +632,44 @@ fn probes_run_in_the_container_and_reach_it_at_its_own_address() {
         "{killing:?}"
     );
 }
+
+#[test]
+fn a_memory_empty_dir_is_in_memory_shared_by_the_pod_and_gone_with_it() {
+    let node = "ct-memory-dir";
+    let _cleanup = EngineCleanup(vec![node.into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_alone(dir.path());
+    let _agent = server.join(dir.path(), node, &FAST_BACKOFF);
+    server.apply(&format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: scratch
+spec:
+  nodeName: {node}
+  restartPolicy: Never
+  volumes: [{{name: cache, emptyDir: {{medium: Memory}}}}]
+  initContainers:
+  - name: fill
+    image: {image}
+    command: [sh, -c, 'echo from the init container > /cache/note']
+    volumeMounts: [{{name: cache, mountPath: /cache}}]
+  containers:
+  - name: main
+    image: {image}
+    command: [sh, -c, 'grep \" /cache \" /proc/mounts | cut -d\" \" -f3; cat /cache/note']
+    volumeMounts: [{{name: cache, mountPath: /cache}}]
+",
+        image = test_image()
+    ));
+    let pod = server.wait_pod("scratch", "Succeeded", T, |p| phase(p) == "Succeeded");
+    let logs = server.cli_ok(&["logs", "scratch"]);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines, ["tmpfs", "from the init container"], "{logs}");
+    let memory = std::path::Path::new("/dev/shm/drover").join(uid(&pod));
+    assert!(memory.is_dir(), "the pod's memory directory exists");
+    server.cli_ok(&["delete", "pod", "scratch"]);
+    wait_for("the memory directory to go with the pod", T, || {
+        (!memory.exists()).then_some(())
+    });
+}

@@ -787,14 +787,28 @@ impl PodManager {
                     queue.extend(more);
                 }
                 Action::Start(index) => {
+                    let Some(container) = entry.sup.spec.container(index) else {
+                        continue;
+                    };
+                    if container.security.run_as_non_root
+                        && container.run_as_user.is_none()
+                        && process::agent_is_root()
+                    {
+                        // A host process without runAsUser runs as the agent.
+                        let message = "container has runAsNonRoot and would run as root, the agent's user: set runAsUser".to_string();
+                        queue.extend(entry.sup.image_failed(
+                            index,
+                            "CreateContainerConfigError",
+                            message,
+                            now,
+                        ));
+                        continue;
+                    }
                     entry.runs[index] += 1;
                     let key = RunKey {
                         uid: uid.to_string(),
                         index,
                         run: entry.runs[index],
-                    };
-                    let Some(container) = entry.sup.spec.container(index) else {
-                        continue;
                     };
                     let spawned = LogPaths::new(&self.logs_root, uid, &container.name)
                         .map_err(|e| process::SpawnError::from(e.to_string()))

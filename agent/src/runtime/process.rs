@@ -276,6 +276,21 @@ pub fn spawn(
     Ok(Kept { pid, started })
 }
 
+/// Whether the agent runs as root (its effective uid is 0), as its host processes do
+/// without `runAsUser`.
+pub fn agent_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+            uids.split_whitespace()
+                .nth(1)
+                .map(|effective| effective == "0")
+        })
+        // Unknown: assume the worst, and refuse.
+        .unwrap_or(true)
+}
+
 /// A probe's command for a running process container: in the container's environment,
 /// working directory, user and cgroup, in a process group of its own (to be killed whole
 /// at its timeout), dying with the agent. Its output is piped.

@@ -90,18 +90,16 @@ pub fn validate_security(
     for (field, c) in spec.all_containers() {
         let at = format!("{path}.{field}.securityContext");
         let own = c.security_context.clone().unwrap_or_default();
+        // Without runAsUser, the agent checks the user the image (or the agent) runs as.
         let non_root = own.run_as_non_root.or(pod.run_as_non_root) == Some(true);
-        if non_root {
-            match own.run_as_user.or(pod.run_as_user) {
-                None => errors.push((
-                    format!("{at}.runAsNonRoot"),
-                    "needs runAsUser (in the container's or the pod's securityContext): Drover does not read the user an image or the agent would run as".into(),
-                )),
-                Some(0) => errors.push((
-                    format!("{at}.runAsUser"),
-                    "must be non-zero when runAsNonRoot is true".into(),
-                )),
-                Some(_) => {}
+        if non_root && own.run_as_user.or(pod.run_as_user) == Some(0) {
+            let field = if own.run_as_user.is_some() {
+                format!("{at}.runAsUser")
+            } else {
+                format!("{path}.securityContext.runAsUser")
+            };
+            if !errors.iter().any(|(f, _)| *f == field) {
+                errors.push((field, "must be non-zero when runAsNonRoot is true".into()));
             }
         }
         if own.allow_privilege_escalation == Some(false) && own.privileged == Some(true) {
@@ -190,6 +188,7 @@ pub fn wire_security(pod: &PodSpec, c: &Container) -> WireSecurity {
             .into_iter()
             .chain(pod_security.supplemental_groups)
             .collect(),
+        run_as_non_root: own.run_as_non_root.or(pod_security.run_as_non_root) == Some(true),
     }
 }
 
@@ -295,13 +294,13 @@ spec:
     fn settings_that_cannot_hold_are_refused_by_field() {
         let cases = [
             (
-                "{runAsNonRoot: true}",
-                "{}",
-                "spec.containers[0].securityContext.runAsNonRoot",
-            ),
-            (
                 "{runAsNonRoot: true, runAsUser: 0}",
                 "{}",
+                "spec.securityContext.runAsUser",
+            ),
+            (
+                "{runAsNonRoot: true}",
+                "{runAsUser: 0}",
                 "spec.containers[0].securityContext.runAsUser",
             ),
             (
@@ -327,8 +326,14 @@ spec:
                 "{field}: {errors:?}"
             );
         }
-        // The container's own runAsUser satisfies the pod's runAsNonRoot.
-        let own = pod(true, "{runAsNonRoot: true}", "{runAsUser: 1000}");
-        assert!(errors_of(&own).is_empty(), "{:?}", errors_of(&own));
+        // The container's own runAsUser satisfies the pod's runAsNonRoot; without one, the
+        // agent checks the user it would run as.
+        for (pod_security, container_security) in [
+            ("{runAsNonRoot: true}", "{runAsUser: 1000}"),
+            ("{runAsNonRoot: true}", "{}"),
+        ] {
+            let text = pod(true, pod_security, container_security);
+            assert!(errors_of(&text).is_empty(), "{:?}", errors_of(&text));
+        }
     }
 }

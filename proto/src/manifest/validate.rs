@@ -227,16 +227,20 @@ fn validate_runtime_fields(path: &str, spec: &PodSpec, errors: &mut FieldErrors)
                 }
             }
             if let Some(dir) = &v.empty_dir {
-                if dir.medium.as_deref().is_some_and(|m| !m.is_empty()) {
+                if let Some(other) = dir
+                    .medium
+                    .as_deref()
+                    .filter(|m| !m.is_empty() && *m != "Memory")
+                {
                     errors.push((
                         format!("{path}.volumes[{i}].emptyDir.medium"),
-                        "unsupported: an emptyDir is a directory under the agent's data directory (leave medium unset)".into(),
+                        format!("unsupported medium \"{other}\" (\"\" or Memory)"),
                     ));
                 }
                 if dir.size_limit.is_some() {
                     errors.push((
                         format!("{path}.volumes[{i}].emptyDir.sizeLimit"),
-                        "unsupported: Drover does not enforce emptyDir sizes".into(),
+                        "unsupported: Drover does not measure or limit an emptyDir, on disk or in memory".into(),
                     ));
                 }
             }
@@ -253,7 +257,7 @@ fn validate_runtime_fields(path: &str, spec: &PodSpec, errors: &mut FieldErrors)
         }
         if c.security_context
             .as_ref()
-            .is_some_and(|s| s.privileged.is_some())
+            .is_some_and(|s| s.privileged == Some(true))
         {
             errors.push((
                 format!("{path}.{field}.securityContext.privileged"),
@@ -1326,7 +1330,7 @@ spec:
                 "spec.template.spec.volumes[0].hostPath.path",
             ),
             (
-                "{name: v, emptyDir: {medium: Memory}}",
+                "{name: v, emptyDir: {medium: HugePages}}",
                 "spec.template.spec.volumes[0].emptyDir.medium",
             ),
             (
@@ -1339,6 +1343,11 @@ spec:
             let paths: Vec<String> = errors_of(&text).into_iter().map(|e| e.0).collect();
             assert_eq!(paths, vec![field.to_string()], "{volume}");
         }
+        let memory = container_job(
+            "",
+            "      volumes: [{name: v, emptyDir: {medium: Memory}}]\n",
+        );
+        assert!(errors_of(&memory).is_empty(), "{:?}", errors_of(&memory));
     }
 
     #[test]

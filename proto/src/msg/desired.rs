@@ -154,6 +154,9 @@ pub enum VolumeSource {
     },
     /// A directory created for the pod and deleted with it.
     EmptyDir,
+    /// A directory of the node's tmpfs (`/dev/shm`) created for the pod (`medium: Memory`)
+    /// and deleted with it.
+    MemoryDir,
 }
 
 /// One container of a pod.
@@ -216,6 +219,8 @@ pub struct WireSecurity {
     pub seccomp_unconfined: bool,
     /// Supplementary groups: the pod's `fsGroup`, then its `supplementalGroups`.
     pub groups: Vec<u32>,
+    /// Refuse to start as uid 0 (`runAsNonRoot`), checked against the user it would run as.
+    pub run_as_non_root: bool,
 }
 
 /// A lifecycle hook.

@@ -271,6 +271,17 @@ impl ContainerEngine for DockerEngine {
         })
     }
 
+    fn user_of<'a>(&'a self, id: &'a str) -> EngineFuture<'a, String> {
+        Box::pin(async move {
+            let found = self
+                .docker
+                .inspect_container(id, None)
+                .await
+                .map_err(engine_error)?;
+            Ok(found.config.and_then(|c| c.user).unwrap_or_default())
+        })
+    }
+
     fn exec<'a>(&'a self, id: &'a str, command: &'a [String]) -> EngineFuture<'a, ExecOutput> {
         Box::pin(async move {
             let created = self

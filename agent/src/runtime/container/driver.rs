@@ -101,9 +101,44 @@ pub async fn launch(
         Ok(id) => id,
         Err(e) => return cannot_run(None, e),
     };
+    if plan.run_as_non_root {
+        let user = engine.user_of(&id).await;
+        if let Some(message) = runs_as_root(user.map_err(|e| e.to_string())) {
+            let _ = engine.remove(&id).await;
+            return ContainerEvent::ImageFailed {
+                key,
+                reason: "CreateContainerConfigError",
+                message,
+            };
+        }
+    }
     match engine.start(&id).await {
         Ok(()) => ContainerEvent::Started { key, id },
         Err(e) => cannot_run(Some(id), e),
+    }
+}
+
+/// Why a `runAsNonRoot` container may not start as `user` (`uid[:gid]` or a name; empty
+/// is root), in the kubelet's words; `None` when it may.
+pub fn runs_as_root(user: Result<String, String>) -> Option<String> {
+    let user = match user {
+        Ok(user) => user,
+        Err(e) => {
+            return Some(format!(
+                "container has runAsNonRoot and its user cannot be read: {e}"
+            ))
+        }
+    };
+    let name = user.split(':').next().unwrap_or("");
+    match name.parse::<u32>() {
+        Ok(0) => Some("container has runAsNonRoot and image will run as root".into()),
+        Ok(_) => None,
+        Err(_) if name.is_empty() || name == "root" => {
+            Some("container has runAsNonRoot and image will run as root".into())
+        }
+        Err(_) => Some(format!(
+            "container has runAsNonRoot and image has non-numeric user ({name}), cannot verify user is non-root"
+        )),
     }
 }
 
@@ -315,5 +350,24 @@ mod tests {
                 oom_killed: false
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod non_root_tests {
+    use super::runs_as_root;
+
+    #[test]
+    fn run_as_non_root_is_checked_against_the_user_as_the_kubelet_does() {
+        for root in ["", "0", "0:0", "root", "root:wheel"] {
+            let refused = runs_as_root(Ok(root.into())).unwrap();
+            assert!(refused.contains("will run as root"), "{root}: {refused}");
+        }
+        for fine in ["1000", "65534:65534"] {
+            assert_eq!(runs_as_root(Ok(fine.into())), None, "{fine}");
+        }
+        let named = runs_as_root(Ok("nobody".into())).unwrap();
+        assert!(named.contains("non-numeric user (nobody)"), "{named}");
+        assert!(runs_as_root(Err("gone".into())).is_some());
     }
 }

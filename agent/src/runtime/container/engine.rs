@@ -78,6 +78,8 @@ pub struct CreatePlan {
     pub security_opt: Vec<String>,
     /// Supplementary groups (numeric).
     pub group_add: Vec<String>,
+    /// Refuse to start it as uid 0 (`runAsNonRoot`).
+    pub run_as_non_root: bool,
 }
 
 /// One container port.
@@ -147,6 +149,8 @@ pub trait ContainerEngine: Send + Sync {
     fn remove<'a>(&'a self, id: &'a str) -> EngineFuture<'a, ()>;
     /// Every container labelled with `node`, running or not.
     fn list<'a>(&'a self, node: &'a str) -> EngineFuture<'a, Vec<ListedContainer>>;
+    /// The user a created container runs as (its own, else its image's); empty: root.
+    fn user_of<'a>(&'a self, id: &'a str) -> EngineFuture<'a, String>;
     /// Runs `command` in the running container and waits for it to end.
     fn exec<'a>(&'a self, id: &'a str, command: &'a [String]) -> EngineFuture<'a, ExecOutput>;
     /// The container's address on the engine's network (`None` on the host's network).

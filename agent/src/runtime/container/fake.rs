@@ -244,6 +244,17 @@ impl ContainerEngine for FakeEngine {
         Box::pin(async move { Ok(None) })
     }
 
+    fn user_of<'a>(&'a self, id: &'a str) -> EngineFuture<'a, String> {
+        Box::pin(async move {
+            self.with(|s| {
+                s.containers
+                    .get(id)
+                    .map(|(plan, _)| plan.user.clone().unwrap_or_default())
+                    .ok_or(EngineError::NoSuchContainer)
+            })
+        })
+    }
+
     fn logs<'a>(&'a self, _id: &'a str, _tail: Option<u32>, _follow: bool) -> LogStream<'a> {
         Box::pin(futures_util::stream::empty())
     }

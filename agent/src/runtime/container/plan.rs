@@ -39,6 +39,17 @@ pub fn empty_dir(volumes_dir: &Path, pod_uid: &str, volume: &str) -> Result<Path
     crate::pod_paths::pod_entry(volumes_dir, pod_uid, "volume", volume)
 }
 
+/// Where `medium: Memory` emptyDirs live: a directory of the node's own tmpfs, which the
+/// engine sees as the agent does (a tmpfs the agent mounted itself would not reach an engine
+/// outside the agent's mount namespace, as under systemd's ProtectHome), and which outlives
+/// each container, unlike an engine tmpfs volume.
+pub const MEMORY_VOLUMES_ROOT: &str = "/dev/shm/drover";
+
+/// The directory of a pod's `medium: Memory` emptyDir.
+pub fn memory_dir(pod_uid: &str, volume: &str) -> Result<PathBuf, UnsafeName> {
+    crate::pod_paths::pod_entry(Path::new(MEMORY_VOLUMES_ROOT), pod_uid, "volume", volume)
+}
+
 /// The pod's host name: `spec.hostname`, else its name (cut to a DNS label's 63 bytes).
 pub fn pod_hostname(pod: &DesiredPod) -> String {
     match &pod.hostname {
@@ -106,6 +117,10 @@ pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePl
                 .map_err(|e| e.to_string())?
                 .to_string_lossy()
                 .into_owned(),
+            VolumeSource::MemoryDir => memory_dir(&pod.uid, &volume.name)
+                .map_err(|e| e.to_string())?
+                .to_string_lossy()
+                .into_owned(),
         };
         let mut bind = format!("{source}:{}", mount.path);
         if mount.read_only {
@@ -164,10 +179,7 @@ pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePl
         cap_add: container.security.capabilities_add.clone(),
         cap_drop: container.security.capabilities_drop.clone(),
         security_opt: [
-            (
-                container.security.no_new_privileges,
-                "no-new-privileges:true",
-            ),
+            (container.security.no_new_privileges, "no-new-privileges"),
             (container.security.seccomp_unconfined, "seccomp=unconfined"),
         ]
         .into_iter()
@@ -180,6 +192,7 @@ pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePl
             .iter()
             .map(u32::to_string)
             .collect(),
+        run_as_non_root: container.security.run_as_non_root,
     })
 }
 

@@ -7,24 +7,23 @@ use std::path::Path;
 
 use drover_proto::msg::{DesiredPod, VolumeSource};
 
-use super::plan::empty_dir;
+use super::plan::{empty_dir, memory_dir, MEMORY_VOLUMES_ROOT};
 
 /// Creates the pod's emptyDirs and checks (or creates) its hostPaths.
 pub fn prepare(pod: &DesiredPod, volumes_dir: &Path) -> Result<(), String> {
     for volume in &pod.volumes {
         match &volume.source {
-            VolumeSource::EmptyDir => {
-                let dir = empty_dir(volumes_dir, &pod.uid, &volume.name)
-                    .map_err(|e| format!("emptyDir volume: {e}"))?;
-                // Owned by the pod's fsGroup, whose files then keep the group (setgid).
-                let mode = if pod.fs_group.is_some() {
-                    0o2777
-                } else {
-                    0o777
-                };
+            VolumeSource::EmptyDir | VolumeSource::MemoryDir => {
+                let dir = match volume.source {
+                    VolumeSource::EmptyDir => empty_dir(volumes_dir, &pod.uid, &volume.name),
+                    _ => {
+                        memory_root_is_private(Path::new(MEMORY_VOLUMES_ROOT), volumes_dir)?;
+                        memory_dir(&pod.uid, &volume.name)
+                    }
+                }
+                .map_err(|e| format!("emptyDir volume: {e}"))?;
                 fs::create_dir_all(&dir)
-                    .and_then(|()| std::os::unix::fs::chown(&dir, None, pod.fs_group))
-                    .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(mode)))
+                    .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)))
                     .map_err(|e| {
                         format!(
                             "cannot create emptyDir volume \"{}\" at {}: {e}",
@@ -32,6 +31,16 @@ pub fn prepare(pod: &DesiredPod, volumes_dir: &Path) -> Result<(), String> {
                             dir.display()
                         )
                     })?;
+                if let Some(group) = pod.fs_group {
+                    // Owned by the pod's fsGroup, whose files then keep the group (setgid).
+                    // An agent that may not give the group away leaves it writable to all.
+                    let owned = std::os::unix::fs::chown(&dir, None, Some(group)).and_then(|()| {
+                        fs::set_permissions(&dir, fs::Permissions::from_mode(0o2777))
+                    });
+                    if let Err(e) = owned {
+                        tracing::warn!(pod = %pod.name, volume = %volume.name, error = %e, "the emptyDir is not given to the pod's fsGroup");
+                    }
+                }
             }
             VolumeSource::HostPath { path, kind } => {
                 check_host_path(Path::new(path), kind)
@@ -71,13 +80,40 @@ fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
     }
 }
 
-/// Deletes the pod's emptyDirs.
+/// Creates [`MEMORY_VOLUMES_ROOT`] (0700), and makes sure it is the agent's own: `/dev/shm`
+/// is open to every local user, who could otherwise plant a directory or a link there for
+/// the agent to create volumes in and open to all.
+fn memory_root_is_private(root: &Path, volumes_dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let refused = |why: String| format!("memory-backed emptyDir: {}: {why}", root.display());
+    crate::private_fs::create_dir_all(root).map_err(|e| refused(e.to_string()))?;
+    let found = fs::symlink_metadata(root).map_err(|e| refused(e.to_string()))?;
+    // The agent's data directory is its own: whoever owns it is the agent.
+    let data_dir = volumes_dir.parent().unwrap_or(volumes_dir);
+    let agent = fs::metadata(data_dir)
+        .map_err(|e| refused(e.to_string()))?
+        .uid();
+    if !found.is_dir() || found.uid() != agent {
+        return Err(refused(
+            "not a directory of the agent's own; remove it".into(),
+        ));
+    }
+    if found.mode() & 0o077 != 0 {
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+            .map_err(|e| refused(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Deletes the pod's emptyDirs, on disk and in memory.
 pub fn remove(volumes_dir: &Path, pod_uid: &str) {
-    match crate::pod_paths::pod_dir(volumes_dir, pod_uid) {
-        Ok(dir) => {
-            let _ = fs::remove_dir_all(dir);
+    for root in [volumes_dir, Path::new(MEMORY_VOLUMES_ROOT)] {
+        match crate::pod_paths::pod_dir(root, pod_uid) {
+            Ok(dir) => {
+                let _ = fs::remove_dir_all(dir);
+            }
+            Err(e) => tracing::warn!(error = %e, "not removing the pod's emptyDir volumes"),
         }
-        Err(e) => tracing::warn!(error = %e, "not removing the pod's emptyDir volumes"),
     }
 }
 
@@ -103,6 +139,34 @@ mod tests {
             path: path.to_string_lossy().into_owned(),
             kind: kind.into(),
         }
+    }
+
+    #[test]
+    fn a_memory_root_planted_by_someone_else_is_refused() {
+        let data = tempfile::tempdir().unwrap();
+        let volumes = data.path().join("volumes");
+        let shm = tempfile::tempdir().unwrap();
+        let root = shm.path().join("drover");
+        memory_root_is_private(&root, &volumes).unwrap();
+        let mode = fs::metadata(&root).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // Loosened by someone: tightened again.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
+        memory_root_is_private(&root, &volumes).unwrap();
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // A link to elsewhere is not followed.
+        let elsewhere = shm.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let planted = shm.path().join("planted");
+        std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+        let refused = memory_root_is_private(&planted, &volumes).unwrap_err();
+        assert!(
+            refused.contains("not a directory of the agent's own"),
+            "{refused}"
+        );
     }
 
     #[test]
