@@ -39,6 +39,7 @@ pub(crate) use defaults::as_manifest;
 pub(crate) use defaults::show_defaults;
 pub use enroll::Security;
 pub use kube_error::{reason_of, Cause, Details, KubeError, KubeResult};
+pub(crate) use objects::kube_shape;
 pub use objects::{
     parse_body_text, DeleteOptions, KubeReply, KubeRequest, ListOptions, ListRequest, Propagation,
     WriteOptions,

@@ -529,15 +529,28 @@ fn deleted_status(resource: &Resource, object: &StoredObject) -> Value {
     crate::api::status::success_json(details)
 }
 
+/// What the Kubernetes API adds to a stored object's JSON: the defaults Kubernetes would
+/// give it, and the finalizer of a cascading delete under way.
+fn show_kubernetes_shape(object: &StoredObject, value: &mut Value) {
+    super::defaults::show_defaults(object.kind.as_str(), value);
+    if object.kind != Kind::Pod && object.deletion_timestamp.is_some() {
+        value["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+    }
+}
+
+/// A stored object as the Kubernetes API shows it, without live data (for watch events).
+pub(crate) fn kube_shape(object: &StoredObject) -> Value {
+    let mut value = crate::object::to_json(object);
+    show_kubernetes_shape(object, &mut value);
+    value
+}
+
 impl Control {
     /// An object as the Kubernetes API shows it: with live data, and a pod with the
     /// defaults Kubernetes would give it.
     fn kube_render(&self, object: &StoredObject) -> Value {
         let mut value = self.render(object);
-        super::defaults::show_defaults(object.kind.as_str(), &mut value);
-        if object.kind != Kind::Pod && object.deletion_timestamp.is_some() {
-            value["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
-        }
+        show_kubernetes_shape(object, &mut value);
         value
     }
 

@@ -1241,3 +1241,17 @@ mod bounded_reports {
         assert_eq!(dropped(&h, "unrequested_log"), 3);
     }
 }
+
+#[test]
+fn watch_events_show_the_defaults_get_and_list_show() {
+    // Stored without its defaults (a DaemonSet's updateStrategy is dropped when it holds
+    // Kubernetes' default); `kubectl rollout status` reads it from every watch event.
+    let ds = stored(
+        Kind::DaemonSet,
+        "beat",
+        serde_json::json!({"selector": {"matchLabels": {"app": "beat"}}, "template": template()}),
+    );
+    let shown = crate::control::kube_shape(&ds);
+    assert_eq!(shown["spec"]["updateStrategy"]["type"], "RollingUpdate");
+    assert_eq!(shown["spec"]["revisionHistoryLimit"], 10);
+}

@@ -170,7 +170,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut store = Store::open_with(&args.data_dir, args.repair_store)
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
     // Watches see every store write from here on; older versions are expired (410).
-    let watch_hub = crate::api::watch::WatchHub::new(store.resource_version()?);
+    // They show objects as get and list do, Kubernetes' defaults included: a watcher such
+    // as `kubectl rollout status` reads a DaemonSet's updateStrategy from each event.
+    let watch_hub = crate::api::watch::WatchHub::with_renderer(
+        store.resource_version()?,
+        crate::api::watch::HubSettings::default(),
+        std::sync::Arc::new(crate::control::kube_shape),
+    );
     store.set_change_sink(Box::new(watch_hub.clone()));
 
     let mut sans = args.tls_san.clone();
