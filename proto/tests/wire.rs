@@ -160,6 +160,7 @@ fn security() -> impl Strategy<Value = WireSecurity> {
                     capabilities_add: add,
                     capabilities_drop: drop,
                     seccomp_unconfined,
+                    app_armor_unconfined: !seccomp_unconfined,
                     groups,
                     run_as_non_root: no_new_privileges && read_only_root,
                 }

@@ -33,6 +33,32 @@ pub struct SeccompProfile {
     pub localhost_profile: Option<String>,
 }
 
+/// `appArmorProfile`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppArmorProfile {
+    /// `RuntimeDefault`, `Unconfined` or `Localhost`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A profile loaded on the node (`Localhost`): not supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localhost_profile: Option<String>,
+}
+
+/// The AppArmor profile a container runs with: its own, else the pod's.
+fn app_armor_of<'a>(pod: &'a PodSpec, container: &'a Container) -> Option<&'a str> {
+    container
+        .security_context
+        .as_ref()
+        .and_then(|s| s.app_armor_profile.as_ref())
+        .or(pod
+            .security_context
+            .as_ref()
+            .and_then(|s| s.app_armor_profile.as_ref()))
+        .map(|p| p.kind.as_str())
+}
+
 /// The seccomp profile a container runs with: its own, else the pod's.
 fn seccomp_of<'a>(pod: &'a PodSpec, container: &'a Container) -> Option<&'a str> {
     container
@@ -47,7 +73,8 @@ fn seccomp_of<'a>(pod: &'a PodSpec, container: &'a Container) -> Option<&'a str>
 }
 
 fn is_capability_name(name: &str) -> bool {
-    let bare = name.strip_prefix("CAP_").unwrap_or(name);
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     !bare.is_empty()
         && bare.len() <= 32
         && bare
@@ -86,6 +113,22 @@ pub fn validate_security(
             profile,
             errors,
         );
+    }
+    if let Some(profile) = &pod.app_armor_profile {
+        check_profile(
+            &format!("{path}.securityContext.appArmorProfile"),
+            &profile.kind,
+            profile.localhost_profile.is_some(),
+            errors,
+        );
+    }
+    if let Some(policy) = pod.fs_group_change_policy.as_deref() {
+        if policy != "Always" && policy != "OnRootMismatch" {
+            errors.push((
+                format!("{path}.securityContext.fsGroupChangePolicy"),
+                format!("Unsupported value: \"{policy}\": supported values: \"Always\", \"OnRootMismatch\""),
+            ));
+        }
     }
     for (field, c) in spec.all_containers() {
         let at = format!("{path}.{field}.securityContext");
@@ -133,6 +176,24 @@ pub fn validate_security(
         if let Some(profile) = &own.seccomp_profile {
             check_seccomp(&format!("{at}.seccompProfile"), profile, errors);
         }
+        if let Some(profile) = &own.app_armor_profile {
+            check_profile(
+                &format!("{at}.appArmorProfile"),
+                &profile.kind,
+                profile.localhost_profile.is_some(),
+                errors,
+            );
+        }
+        if !in_engine && app_armor_of(spec, c) == Some("RuntimeDefault") {
+            let field = if own.app_armor_profile.is_some() {
+                format!("{at}.appArmorProfile")
+            } else {
+                format!("{path}.securityContext.appArmorProfile")
+            };
+            if !errors.iter().any(|(f, _)| *f == field) {
+                errors.push((field, PROCESSES.to_string()));
+            }
+        }
         if !in_engine && seccomp_of(spec, c) == Some("RuntimeDefault") {
             let field = if own.seccomp_profile.is_some() {
                 format!("{at}.seccompProfile")
@@ -147,7 +208,23 @@ pub fn validate_security(
 }
 
 fn check_seccomp(path: &str, profile: &SeccompProfile, errors: &mut Vec<(String, String)>) {
-    match profile.kind.as_str() {
+    check_profile(
+        path,
+        &profile.kind,
+        profile.localhost_profile.is_some(),
+        errors,
+    );
+}
+
+/// A seccomp or AppArmor profile: the engine's default or none; a node's own is not
+/// supported.
+fn check_profile(
+    path: &str,
+    kind: &str,
+    localhost_profile: bool,
+    errors: &mut Vec<(String, String)>,
+) {
+    match kind {
         "RuntimeDefault" | "Unconfined" => {}
         "Localhost" => errors.push((
             format!("{path}.type"),
@@ -158,7 +235,7 @@ fn check_seccomp(path: &str, profile: &SeccompProfile, errors: &mut Vec<(String,
             format!("Unsupported value: \"{other}\": supported values: \"RuntimeDefault\", \"Unconfined\""),
         )),
     }
-    if profile.localhost_profile.is_some() && profile.kind != "Localhost" {
+    if localhost_profile && kind != "Localhost" {
         errors.push((
             format!("{path}.localhostProfile"),
             "may only be set with type Localhost".into(),
@@ -174,7 +251,13 @@ pub fn wire_security(pod: &PodSpec, c: &Container) -> WireSecurity {
     let bare = |names: Vec<String>| {
         names
             .into_iter()
-            .map(|n| n.strip_prefix("CAP_").map(str::to_string).unwrap_or(n))
+            .map(|n| {
+                let upper = n.to_ascii_uppercase();
+                upper
+                    .strip_prefix("CAP_")
+                    .map(str::to_string)
+                    .unwrap_or(upper)
+            })
             .collect()
     };
     WireSecurity {
@@ -183,6 +266,7 @@ pub fn wire_security(pod: &PodSpec, c: &Container) -> WireSecurity {
         capabilities_add: bare(caps.add),
         capabilities_drop: bare(caps.drop),
         seccomp_unconfined: seccomp_of(pod, c) == Some("Unconfined"),
+        app_armor_unconfined: app_armor_of(pod, c) == Some("Unconfined"),
         groups: pod_security
             .fs_group
             .into_iter()
@@ -285,6 +369,51 @@ spec:
                 errors
                     .iter()
                     .any(|(f, m)| f == field && m.contains("host processes")),
+                "{field}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_restricted_templates_carry_is_taken() {
+        let text = pod(
+            true,
+            "{runAsNonRoot: true, runAsUser: 1000, fsGroupChangePolicy: OnRootMismatch, appArmorProfile: {type: RuntimeDefault}}",
+            "{capabilities: {drop: [all], add: [net_bind_service]}, appArmorProfile: {type: Unconfined}}",
+        );
+        let manifests = parse_manifests("p.yaml", &text).unwrap();
+        let Manifest::Pod(taken) = &manifests[0] else {
+            panic!("a pod");
+        };
+        let wire = super::wire_security(&taken.spec, &taken.spec.containers[0]);
+        assert_eq!(wire.capabilities_drop, ["ALL"], "names are upper-cased");
+        assert_eq!(wire.capabilities_add, ["NET_BIND_SERVICE"]);
+        assert!(
+            wire.app_armor_unconfined,
+            "the container's own profile wins"
+        );
+        let refused = [
+            (
+                pod(
+                    true,
+                    "{appArmorProfile: {type: Localhost, localhostProfile: p}}",
+                    "{}",
+                ),
+                "spec.securityContext.appArmorProfile.type",
+            ),
+            (
+                pod(true, "{fsGroupChangePolicy: Sometimes}", "{}"),
+                "spec.securityContext.fsGroupChangePolicy",
+            ),
+            (
+                pod(false, "{appArmorProfile: {type: RuntimeDefault}}", "{}"),
+                "spec.securityContext.appArmorProfile",
+            ),
+        ];
+        for (text, field) in refused {
+            let errors = errors_of(&text);
+            assert!(
+                errors.iter().any(|(f, _)| f == field),
                 "{field}: {errors:?}"
             );
         }

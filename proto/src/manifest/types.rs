@@ -327,6 +327,9 @@ pub struct ContainerSecurityContext {
     /// The seccomp profile: `RuntimeDefault` (engine only) or `Unconfined`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<super::security::SeccompProfile>,
+    /// The AppArmor profile: `RuntimeDefault` (the engine's) or `Unconfined`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_armor_profile: Option<super::security::AppArmorProfile>,
 }
 
 /// Pod `securityContext`.
@@ -353,6 +356,13 @@ pub struct PodSecurityContext {
     /// Every container's seccomp profile, unless it sets its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<super::security::SeccompProfile>,
+    /// Every container's AppArmor profile, unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_armor_profile: Option<super::security::AppArmorProfile>,
+    /// `Always` or `OnRootMismatch`: the same here, where only a new emptyDir's own
+    /// directory is given to the fsGroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_group_change_policy: Option<String>,
 }
 
 /// A container port.

@@ -217,6 +217,8 @@ pub struct WireSecurity {
     pub capabilities_drop: Vec<String>,
     /// Run without a seccomp filter.
     pub seccomp_unconfined: bool,
+    /// Run without an AppArmor profile.
+    pub app_armor_unconfined: bool,
     /// Supplementary groups: the pod's `fsGroup`, then its `supplementalGroups`.
     pub groups: Vec<u32>,
     /// Refuse to start as uid 0 (`runAsNonRoot`), checked against the user it would run as.

@@ -181,6 +181,10 @@ pub fn plan(pod: &DesiredPod, index: usize, ctx: PlanContext) -> Result<CreatePl
         security_opt: [
             (container.security.no_new_privileges, "no-new-privileges"),
             (container.security.seccomp_unconfined, "seccomp=unconfined"),
+            (
+                container.security.app_armor_unconfined,
+                "apparmor=unconfined",
+            ),
         ]
         .into_iter()
         .filter(|(set, _)| *set)

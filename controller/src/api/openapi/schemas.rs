@@ -65,6 +65,7 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("Lifecycle", CORE, "Lifecycle"),
     ("Capabilities", CORE, "Capabilities"),
     ("SeccompProfile", CORE, "SeccompProfile"),
+    ("AppArmorProfile", CORE, "AppArmorProfile"),
     ("LifecycleHandler", CORE, "LifecycleHandler"),
     ("SleepAction", CORE, "SleepAction"),
     ("HttpGetAction", CORE, "HTTPGetAction"),

@@ -419,6 +419,7 @@ pub static SECURITY_CONTEXT: Message = Message {
         p(7, "allowPrivilegeEscalation", Bool),
         p(8, "runAsGroup", Int),
         p(11, "seccompProfile", Msg(&SECCOMP_PROFILE)),
+        p(12, "appArmorProfile", Msg(&SECCOMP_PROFILE)),
     ],
 };
 
@@ -440,7 +441,9 @@ pub static POD_SECURITY_CONTEXT: Message = Message {
         r(4, "supplementalGroups", Int),
         p(5, "fsGroup", Int),
         p(6, "runAsGroup", Int),
+        p(9, "fsGroupChangePolicy", Str),
         p(10, "seccompProfile", Msg(&SECCOMP_PROFILE)),
+        p(11, "appArmorProfile", Msg(&SECCOMP_PROFILE)),
     ],
 };
 
