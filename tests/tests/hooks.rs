@@ -141,8 +141,8 @@ fn a_failing_post_start_kills_and_restarts(engine: bool) {
         2,
         "{lines:?}"
     );
-    // The first run was stopped as any container is: it saw SIGTERM.
-    assert!(lines.contains(&"got SIGTERM".to_string()), "{lines:?}");
+    // Whether the first run saw SIGTERM is a race: the hook runs beside the command, as in
+    // Kubernetes, and may fail (and the kill come) before the command has set its trap.
 }
 
 #[test]
