@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{Container, PodSpec};
+use super::types::{Container, ContainerSecurityContext, PodSecurityContext, PodSpec};
 use crate::msg::WireSecurity;
 
 /// `capabilities`.
@@ -46,30 +46,61 @@ pub struct AppArmorProfile {
     pub localhost_profile: Option<String>,
 }
 
-/// The AppArmor profile a container runs with: its own, else the pod's.
-fn app_armor_of<'a>(pod: &'a PodSpec, container: &'a Container) -> Option<&'a str> {
-    container
-        .security_context
-        .as_ref()
-        .and_then(|s| s.app_armor_profile.as_ref())
-        .or(pod
-            .security_context
-            .as_ref()
-            .and_then(|s| s.app_armor_profile.as_ref()))
-        .map(|p| p.kind.as_str())
+/// The two confinement profiles a securityContext names, at pod or container level.
+#[derive(Clone, Copy)]
+enum Profile {
+    Seccomp,
+    AppArmor,
 }
 
-/// The seccomp profile a container runs with: its own, else the pod's.
-fn seccomp_of<'a>(pod: &'a PodSpec, container: &'a Container) -> Option<&'a str> {
-    container
-        .security_context
-        .as_ref()
-        .and_then(|s| s.seccomp_profile.as_ref())
-        .or(pod
+/// A profile as written: its `type`, and whether it names a `localhostProfile`.
+type Written<'a> = Option<(&'a str, bool)>;
+
+impl Profile {
+    const ALL: [Profile; 2] = [Profile::Seccomp, Profile::AppArmor];
+
+    fn field(self) -> &'static str {
+        match self {
+            Profile::Seccomp => "seccompProfile",
+            Profile::AppArmor => "appArmorProfile",
+        }
+    }
+
+    fn in_container(self, s: &ContainerSecurityContext) -> Written<'_> {
+        match self {
+            Profile::Seccomp => s
+                .seccomp_profile
+                .as_ref()
+                .map(|p| (p.kind.as_str(), p.localhost_profile.is_some())),
+            Profile::AppArmor => s
+                .app_armor_profile
+                .as_ref()
+                .map(|p| (p.kind.as_str(), p.localhost_profile.is_some())),
+        }
+    }
+
+    fn in_pod(self, s: &PodSecurityContext) -> Written<'_> {
+        match self {
+            Profile::Seccomp => s
+                .seccomp_profile
+                .as_ref()
+                .map(|p| (p.kind.as_str(), p.localhost_profile.is_some())),
+            Profile::AppArmor => s
+                .app_armor_profile
+                .as_ref()
+                .map(|p| (p.kind.as_str(), p.localhost_profile.is_some())),
+        }
+    }
+
+    /// The type a container runs with: its own, else the pod's.
+    fn of<'a>(self, pod: &'a PodSpec, container: &'a Container) -> Option<&'a str> {
+        container
             .security_context
             .as_ref()
-            .and_then(|s| s.seccomp_profile.as_ref()))
-        .map(|p| p.kind.as_str())
+            .and_then(|s| self.in_container(s))
+            .or(pod.security_context.as_ref().and_then(|s| self.in_pod(s)))
+            .map(|(kind, _)| kind)
+    }
 }
 
 fn is_capability_name(name: &str) -> bool {
@@ -107,20 +138,11 @@ pub fn validate_security(
             ));
         }
     }
-    if let Some(profile) = &pod.seccomp_profile {
-        check_seccomp(
-            &format!("{path}.securityContext.seccompProfile"),
-            profile,
-            errors,
-        );
-    }
-    if let Some(profile) = &pod.app_armor_profile {
-        check_profile(
-            &format!("{path}.securityContext.appArmorProfile"),
-            &profile.kind,
-            profile.localhost_profile.is_some(),
-            errors,
-        );
+    for profile in Profile::ALL {
+        if let Some((kind, localhost)) = profile.in_pod(&pod) {
+            let at = format!("{path}.securityContext.{}", profile.field());
+            check_profile(&at, kind, localhost, errors);
+        }
     }
     if let Some(policy) = pod.fs_group_change_policy.as_deref() {
         if policy != "Always" && policy != "OnRootMismatch" {
@@ -173,47 +195,28 @@ pub fn validate_security(
                 PROCESSES.to_string(),
             ));
         }
-        if let Some(profile) = &own.seccomp_profile {
-            check_seccomp(&format!("{at}.seccompProfile"), profile, errors);
-        }
-        if let Some(profile) = &own.app_armor_profile {
-            check_profile(
-                &format!("{at}.appArmorProfile"),
-                &profile.kind,
-                profile.localhost_profile.is_some(),
-                errors,
-            );
-        }
-        if !in_engine && app_armor_of(spec, c) == Some("RuntimeDefault") {
-            let field = if own.app_armor_profile.is_some() {
-                format!("{at}.appArmorProfile")
-            } else {
-                format!("{path}.securityContext.appArmorProfile")
-            };
-            if !errors.iter().any(|(f, _)| *f == field) {
-                errors.push((field, PROCESSES.to_string()));
+        for profile in Profile::ALL {
+            let own_profile = profile.in_container(&own);
+            if let Some((kind, localhost)) = own_profile {
+                check_profile(
+                    &format!("{at}.{}", profile.field()),
+                    kind,
+                    localhost,
+                    errors,
+                );
             }
-        }
-        if !in_engine && seccomp_of(spec, c) == Some("RuntimeDefault") {
-            let field = if own.seccomp_profile.is_some() {
-                format!("{at}.seccompProfile")
-            } else {
-                format!("{path}.securityContext.seccompProfile")
-            };
-            if !errors.iter().any(|(f, _)| *f == field) {
-                errors.push((field, PROCESSES.to_string()));
+            // Host processes run unconfined: the engine's default profile cannot hold.
+            if !in_engine && profile.of(spec, c) == Some("RuntimeDefault") {
+                let field = match own_profile {
+                    Some(_) => format!("{at}.{}", profile.field()),
+                    None => format!("{path}.securityContext.{}", profile.field()),
+                };
+                if !errors.iter().any(|(f, _)| *f == field) {
+                    errors.push((field, PROCESSES.to_string()));
+                }
             }
         }
     }
-}
-
-fn check_seccomp(path: &str, profile: &SeccompProfile, errors: &mut Vec<(String, String)>) {
-    check_profile(
-        path,
-        &profile.kind,
-        profile.localhost_profile.is_some(),
-        errors,
-    );
 }
 
 /// A seccomp or AppArmor profile: the engine's default or none; a node's own is not
@@ -265,8 +268,8 @@ pub fn wire_security(pod: &PodSpec, c: &Container) -> WireSecurity {
         read_only_root: own.read_only_root_filesystem == Some(true),
         capabilities_add: bare(caps.add),
         capabilities_drop: bare(caps.drop),
-        seccomp_unconfined: seccomp_of(pod, c) == Some("Unconfined"),
-        app_armor_unconfined: app_armor_of(pod, c) == Some("Unconfined"),
+        seccomp_unconfined: Profile::Seccomp.of(pod, c) == Some("Unconfined"),
+        app_armor_unconfined: Profile::AppArmor.of(pod, c) == Some("Unconfined"),
         groups: pod_security
             .fs_group
             .into_iter()
